@@ -1,0 +1,132 @@
+//! The FLV file the publisher loops: metadata and sequence headers once, then the frames with their timing.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use flv::audio::AudioTagInfo;
+use flv::video::VideoTagInfo;
+use flv::{FlvDemuxer, TagType};
+use rtmp::MediaKind;
+
+/// Largest fixture read into memory.
+const MAX_FIXTURE_BYTES: u64 = 1 << 30;
+
+pub(super) struct Frame {
+    pub kind: MediaKind,
+    /// Milliseconds from the first frame of the file.
+    pub ts: u32,
+    pub payload: Bytes,
+}
+
+pub(super) struct Fixture {
+    /// The first script tag (onMetaData), sent once after publish.
+    pub metadata: Option<Bytes>,
+    /// The first video and audio sequence headers, sent once after the metadata.
+    pub headers: Vec<(MediaKind, Bytes)>,
+    /// Every other audio and video tag in file order.
+    pub frames: Vec<Frame>,
+    /// Length of one loop: the last timestamp plus one video frame interval.
+    pub loop_ms: u32,
+}
+
+impl Fixture {
+    pub(super) fn load(path: &Path) -> Result<Self> {
+        let len = std::fs::metadata(path)
+            .with_context(|| format!("cannot read fixture {}", path.display()))?
+            .len();
+        if len > MAX_FIXTURE_BYTES {
+            bail!(
+                "fixture {} is {len} bytes, more than the {MAX_FIXTURE_BYTES} the bench loads",
+                path.display()
+            );
+        }
+        let data = std::fs::read(path)
+            .with_context(|| format!("cannot read fixture {}", path.display()))?;
+        Self::parse(&data).with_context(|| format!("in fixture {}", path.display()))
+    }
+
+    pub(super) fn parse(data: &[u8]) -> Result<Self> {
+        let mut demuxer = FlvDemuxer::new(16 << 20).skip_unknown(true);
+        demuxer.handle_input(data).context("not a valid FLV file")?;
+        let mut fixture = Fixture {
+            metadata: None,
+            headers: Vec::new(),
+            frames: Vec::new(),
+            loop_ms: 0,
+        };
+        let (mut have_video_header, mut have_audio_header) = (false, false);
+        let mut first_ts = None;
+        while let Some(tag) = demuxer.poll_tag() {
+            let kind = match tag.tag_type {
+                TagType::Script => {
+                    if fixture.metadata.is_none() {
+                        fixture.metadata = Some(tag.body);
+                    }
+                    continue;
+                }
+                TagType::Video => {
+                    let Ok(info) = VideoTagInfo::parse(&tag.body) else {
+                        continue;
+                    };
+                    if info.is_sequence_header {
+                        if !have_video_header {
+                            have_video_header = true;
+                            fixture.headers.push((MediaKind::Video, tag.body));
+                        }
+                        continue;
+                    }
+                    MediaKind::Video
+                }
+                TagType::Audio => {
+                    let Ok(info) = AudioTagInfo::parse(&tag.body) else {
+                        continue;
+                    };
+                    if info.is_sequence_header {
+                        if !have_audio_header {
+                            have_audio_header = true;
+                            fixture.headers.push((MediaKind::Audio, tag.body));
+                        }
+                        continue;
+                    }
+                    MediaKind::Audio
+                }
+            };
+            let first = *first_ts.get_or_insert(tag.timestamp);
+            fixture.frames.push(Frame {
+                kind,
+                ts: tag.timestamp.saturating_sub(first),
+                payload: tag.body,
+            });
+        }
+        if fixture.frames.is_empty() {
+            bail!("no audio or video frames");
+        }
+        if !fixture
+            .frames
+            .iter()
+            .any(|f| matches!(f.kind, MediaKind::Video))
+        {
+            bail!("no video frames (the bench measures first-keyframe time)");
+        }
+        let last = fixture.frames.iter().map(|f| f.ts).max().unwrap_or(0);
+        let video: Vec<u32> = fixture
+            .frames
+            .iter()
+            .filter(|f| matches!(f.kind, MediaKind::Video))
+            .map(|f| f.ts)
+            .collect();
+        let interval = match (video.first(), video.last()) {
+            (Some(a), Some(b)) if video.len() > 1 && b > a => (b - a) / (video.len() as u32 - 1),
+            _ => 40,
+        };
+        fixture.loop_ms = last + interval.max(1);
+        Ok(fixture)
+    }
+
+    /// Average bitrate of one loop in bits per second.
+    pub(super) fn bitrate(&self) -> f64 {
+        let bytes: usize = self.frames.iter().map(|f| f.payload.len()).sum();
+        bytes as f64 * 8.0 / (f64::from(self.loop_ms) / 1000.0)
+    }
+}

@@ -1,0 +1,56 @@
+//! Socket helpers shared by the publisher and the players.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+
+/// Size of the per-thread read buffer.
+const READ_BUF: usize = 64 * 1024;
+
+thread_local! {
+    /// One read buffer per runtime thread instead of one per player: a player reads, processes the bytes and
+    /// returns without awaiting in between, so a buffer is never held across a suspension point.
+    static BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_BUF].into_boxed_slice());
+}
+
+/// What a non-blocking read found.
+pub(super) enum ReadOutcome<R> {
+    /// Bytes arrived and `f` returned this.
+    Data(R),
+    /// The peer closed the connection.
+    Closed,
+    /// Spurious readiness: nothing to read yet.
+    WouldBlock,
+}
+
+/// Reads what the socket has into the thread's buffer and passes it to `f` at once.
+pub(super) fn read_now<R>(
+    stream: &TcpStream,
+    f: impl FnOnce(&[u8]) -> R,
+) -> io::Result<ReadOutcome<R>> {
+    BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        match stream.try_read(&mut buf[..]) {
+            Ok(0) => Ok(ReadOutcome::Closed),
+            Ok(n) => Ok(ReadOutcome::Data(f(&buf[..n]))),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
+            Err(e) => Err(e),
+        }
+    })
+}
+
+/// TCP connect with TCP_NODELAY, given up at `deadline`.
+pub(super) async fn connect(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, String> {
+    let stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(format!("connect to {addr}: {e}")),
+        Err(_) => return Err(format!("connect to {addr}: timed out")),
+    };
+    stream
+        .set_nodelay(true)
+        .map_err(|e| format!("TCP_NODELAY: {e}"))?;
+    Ok(stream)
+}

@@ -1,0 +1,375 @@
+//! One bench run as seen from the process the user started: publisher, players (here or in workers),
+//! measurement window, progress display, report.
+
+use std::io::IsTerminal;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::time::{sleep, sleep_until, Instant};
+
+use super::clock::mono_ns;
+use super::fixture::Fixture;
+use super::player::{run_players, PlayerPlan, PlayerShared, PlayersResult, Target, STOP_GRACE};
+use super::procfs::{read_cpu, read_rss_kib, CpuTicks};
+use super::publisher::{self, Publish, PublisherStats};
+use super::report::{Report, Snapshot};
+use super::sendtable::SendTable;
+use super::url::{HttpUrl, RtmpUrl};
+use super::worker::{split, Share, Workers, DEFAULT_WINDOW_NS};
+use super::{BenchArgs, Protocol};
+
+/// Time the publisher has to reach `Publishing`.
+const PUBLISH_WAIT: Duration = Duration::from_secs(10);
+/// Delay between spawning the workers and their players' start, for the processes to come up.
+const WORKER_STARTUP: Duration = Duration::from_millis(700);
+
+/// Resolves `host:port`, refusing addresses that are not local: the bench is meant for loopback and LAN tests.
+async fn resolve(host: &str, port: u16) -> Result<SocketAddr> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .with_context(|| format!("cannot resolve {host}"))?
+        .collect();
+    let addr = addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .with_context(|| format!("{host} has no address"))?;
+    if !is_local(addr.ip()) {
+        bail!(
+            "{host} is {}: the bench only targets loopback or private addresses",
+            addr.ip()
+        );
+    }
+    Ok(addr)
+}
+
+fn is_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// Where the players connect, from `--url`, `--protocol`, `--mode`, `--http-url`, `--http-port`.
+pub(super) async fn resolve_target(args: &BenchArgs) -> Result<Target> {
+    let url = RtmpUrl::parse(&args.url)?;
+    let extra = args.mode_query();
+    Ok(match args.protocol {
+        Protocol::Rtmp => Target::Rtmp {
+            addr: resolve(&url.host, url.port).await?,
+            app: url.app.clone(),
+            tc_url: url.tc_url(),
+            name: url.stream_name(extra),
+        },
+        Protocol::Flv => {
+            let http = match &args.http_url {
+                Some(u) => HttpUrl::parse(u)?.with_query(extra),
+                None => HttpUrl::parse(&url.http_flv_url(args.http_port, extra))?,
+            };
+            Target::Flv {
+                addr: resolve(&http.host, http.port).await?,
+                host: http.host_header(),
+                target: http.target,
+            }
+        }
+    })
+}
+
+/// The URL players use, for the report.
+fn play_url(target: &Target) -> String {
+    match target {
+        Target::Rtmp { tc_url, name, .. } => format!("{tc_url}/{name}"),
+        Target::Flv { host, target, .. } => format!("http://{host}{target}"),
+    }
+}
+
+/// Players running here or in workers.
+enum Players {
+    Here {
+        shared: Arc<PlayerShared>,
+        task: tokio::task::JoinHandle<()>,
+    },
+    Workers {
+        workers: Workers,
+        shares: Vec<(u32, u32)>,
+    },
+    None,
+}
+
+impl Players {
+    fn progress(&self) -> (u64, u64, u64) {
+        match self {
+            Players::Here { shared, .. } => (
+                shared.playing.load(Ordering::Relaxed),
+                shared.failed.load(Ordering::Relaxed),
+                shared.bytes.load(Ordering::Relaxed),
+            ),
+            Players::Workers { workers, .. } => workers.progress(),
+            Players::None => (0, 0, 0),
+        }
+    }
+
+    fn worker_pids(&self) -> Vec<u32> {
+        match self {
+            Players::Workers { workers, .. } => workers.pids(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// CPU ticks of this process plus its live workers.
+fn bench_cpu(worker_pids: &[u32]) -> u64 {
+    let own = read_cpu(None).map(|c| c.own).unwrap_or(0);
+    own + worker_pids
+        .iter()
+        .map(|&p| read_cpu(Some(p)).map(|c| c.own).unwrap_or(0))
+        .sum::<u64>()
+}
+
+fn snapshot(server_pid: Option<u32>, worker_pids: &[u32]) -> Snapshot {
+    Snapshot {
+        at: Instant::now(),
+        server_cpu: server_pid
+            .and_then(|p| read_cpu(Some(p)).ok())
+            .map(|c: CpuTicks| c.own),
+        server_rss_kib: server_pid.and_then(|p| read_rss_kib(Some(p))),
+        bench_cpu: bench_cpu(worker_pids),
+    }
+}
+
+fn progress_bar(args: &BenchArgs) -> ProgressBar {
+    let target = if args.json || args.worker || !std::io::stderr().is_terminal() {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    };
+    let bar = ProgressBar::with_draw_target(None, target);
+    if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed:>4}] {msg}") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+pub(super) async fn run(args: &BenchArgs) -> Result<Report> {
+    let url = RtmpUrl::parse(&args.url)?;
+    let target = resolve_target(args).await?;
+    if let Some(pid) = args.server_pid {
+        read_cpu(Some(pid)).with_context(|| format!("--server-pid {pid} cannot be measured"))?;
+    }
+    let fixture = match (&args.fixture, args.no_publish) {
+        (Some(path), false) => Some(Arc::new(Fixture::load(path)?)),
+        _ => None,
+    };
+    // The send table forgets entries after a window shorter than one loop of the fixture, so a payload that
+    // comes round again is a new entry.
+    let window_ns = fixture.as_ref().map_or(DEFAULT_WINDOW_NS, |f| {
+        DEFAULT_WINDOW_NS.min(u64::from(f.loop_ms) * 1_000_000 * 9 / 10)
+    });
+    let table = Arc::new(SendTable::new(window_ns));
+    let bar = progress_bar(args);
+    let run_started = Instant::now();
+
+    // Worker channels exist before the publisher starts so the workers get every send time, burst included.
+    let in_workers = args.processes > 1 && !args.publish_only;
+    let mut receivers = Vec::new();
+    let mut sinks = Vec::new();
+    if in_workers && fixture.is_some() {
+        for _ in 0..args.processes {
+            let (tx, rx) = mpsc::channel();
+            sinks.push(tx);
+            receivers.push(rx);
+        }
+    }
+
+    let pub_stats = Arc::new(PublisherStats::default());
+    let measure = Duration::from_secs(u64::from(args.seconds));
+    let publishing = match &fixture {
+        Some(fixture) => {
+            let publish = Publish {
+                // The publisher always speaks RTMP to --url, even when the players use HTTP-FLV.
+                addr: resolve(&url.host, url.port).await?,
+                app: url.app.clone(),
+                tc_url: url.tc_url(),
+                name: url.stream_name(None),
+                fixture: fixture.clone(),
+                table: table.clone(),
+                sinks: std::mem::take(&mut sinks),
+                // An upper bound; the publisher is stopped as soon as the players are done.
+                stop: run_started
+                    + PUBLISH_WAIT
+                    + Duration::from_millis(args.warmup_ms)
+                    + WORKER_STARTUP
+                    + measure
+                    + STOP_GRACE
+                    + Duration::from_secs(10),
+            };
+            publisher::spawn(publish, pub_stats.clone())?;
+            true
+        }
+        None => false,
+    };
+    // Stops the publisher however we leave.
+    let _stop_publisher = StopOnDrop(pub_stats.clone());
+
+    if publishing {
+        bar.set_message("connecting the publisher");
+        let deadline = Instant::now() + PUBLISH_WAIT;
+        while !pub_stats.publishing.load(Ordering::Relaxed) {
+            if let Some(e) = pub_stats.error() {
+                bail!("publisher: {e}");
+            }
+            if Instant::now() >= deadline {
+                bail!("publisher: not publishing after {PUBLISH_WAIT:?}");
+            }
+            sleep(Duration::from_millis(10)).await;
+        }
+        bar.set_message("publishing; warming up");
+        sleep(Duration::from_millis(args.warmup_ms)).await;
+        if let Some(e) = pub_stats.error() {
+            bail!("publisher: {e}");
+        }
+    }
+
+    // The measurement window.
+    let startup = if in_workers {
+        WORKER_STARTUP
+    } else {
+        Duration::from_millis(20)
+    };
+    let start = Instant::now() + startup;
+    let end = start + measure;
+    let start_ns = mono_ns() + u64::try_from(startup.as_nanos()).unwrap_or(0);
+    let end_ns = start_ns + u64::try_from(measure.as_nanos()).unwrap_or(0);
+    let players = if args.publish_only {
+        Players::None
+    } else if in_workers {
+        let shares = split(args.players, args.processes);
+        let mut rx = receivers.into_iter();
+        let worker_shares = shares
+            .iter()
+            .map(|&(first, count)| Share {
+                first,
+                count,
+                sends: rx.next(),
+            })
+            .collect::<Vec<_>>();
+        let workers = Workers::spawn(args, worker_shares, start_ns, end_ns)?;
+        Players::Workers { workers, shares }
+    } else {
+        let shared = Arc::new(PlayerShared::default());
+        let plan = Arc::new(PlayerPlan {
+            target: target.clone(),
+            table: fixture.as_ref().map(|_| table.clone()),
+            connect_timeout: Duration::from_millis(args.connect_timeout_ms),
+            ramp: Duration::from_millis(args.ramp_ms),
+            total: args.players,
+            first: 0,
+            count: args.players,
+            start,
+            end,
+        });
+        let task = tokio::spawn(run_players(plan, shared.clone()));
+        Players::Here { shared, task }
+    };
+
+    sleep_until(start).await;
+    // RSS at start: publisher running, players not yet connected.
+    let first = snapshot(args.server_pid, &players.worker_pids());
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    while Instant::now() < end {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = sleep_until(end) => {}
+        }
+        let (playing, failed, bytes) = players.progress();
+        let secs = Instant::now()
+            .saturating_duration_since(start)
+            .as_secs_f64()
+            .max(0.001);
+        let mut msg = format!(
+            "{:.0}/{} s  playing {playing}/{}  failed {failed}  {:.1} Mbps",
+            secs.min(measure.as_secs_f64()),
+            args.seconds,
+            args.players,
+            bytes as f64 * 8.0 / secs / 1e6
+        );
+        if publishing {
+            msg.push_str(&format!(
+                "  published {} frames",
+                pub_stats.frames.load(Ordering::Relaxed)
+            ));
+        }
+        bar.set_message(msg);
+    }
+    // End of the window: every player still attached.
+    let last = snapshot(args.server_pid, &players.worker_pids());
+    bar.set_message("stopping players");
+
+    let players_result = match players {
+        Players::Here { shared, task } => {
+            let _ = task.await;
+            shared.result(args.players)
+        }
+        Players::Workers { workers, shares } => {
+            let deadline = std::time::Instant::now() + STOP_GRACE + Duration::from_secs(10);
+            tokio::task::spawn_blocking(move || workers.finish(deadline, &shares)).await?
+        }
+        Players::None => PlayersResult::default(),
+    };
+    bar.finish_and_clear();
+    pub_stats.stop.store(true, Ordering::Relaxed);
+    let bench_threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    Ok(Report::build(
+        args,
+        play_url(&target),
+        fixture.as_deref(),
+        &pub_stats,
+        players_result,
+        first,
+        last,
+        bench_threads,
+    ))
+}
+
+struct StopOnDrop(Arc<PublisherStats>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_addresses() {
+        for ok in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.1.1",
+            "172.16.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+        ] {
+            assert!(is_local(ok.parse().unwrap()), "{ok}");
+        }
+        for bad in ["8.8.8.8", "2001:4860::8888", "1.1.1.1"] {
+            assert!(!is_local(bad.parse().unwrap()), "{bad}");
+        }
+    }
+}

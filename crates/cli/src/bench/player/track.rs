@@ -1,0 +1,188 @@
+//! Per-player bookkeeping: what a received frame means for the connect, keyframe and latency figures.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use flv::audio::AudioTagInfo;
+use flv::video::VideoTagInfo;
+
+use super::PlayerShared;
+use crate::bench::sendtable::{content_key, SendTable};
+
+/// Latency samples buffered per player before they are added to the shared histogram under its lock.
+const LATENCY_BATCH: usize = 128;
+/// Frames whose send time is not known yet, kept for a retry (in worker processes the send-time table arrives
+/// over a pipe and may trail the frame by a little).
+const MAX_PENDING: usize = 64;
+/// A pending frame still unknown after this long is counted as unmatched.
+const PENDING_FOR_NS: u64 = 2_000_000_000;
+
+pub(in crate::bench) struct Tracker {
+    table: Option<Arc<SendTable>>,
+    /// CLOCK_MONOTONIC ns of the play request; 0 before it.
+    play_request_ns: u64,
+    playing: bool,
+    keyframe_seen: bool,
+    latencies_us: Vec<u64>,
+    pending: Vec<(u64, u64)>,
+    bytes: u64,
+    frames: u64,
+    burst: u64,
+    unmatched: u64,
+}
+
+impl Tracker {
+    pub(super) fn new(table: Option<Arc<SendTable>>) -> Self {
+        Self {
+            table,
+            play_request_ns: 0,
+            playing: false,
+            keyframe_seen: false,
+            latencies_us: Vec::new(),
+            pending: Vec::new(),
+            bytes: 0,
+            frames: 0,
+            burst: 0,
+            unmatched: 0,
+        }
+    }
+
+    pub(super) fn play_requested(&mut self, ns: u64) {
+        self.play_request_ns = ns;
+    }
+
+    pub(super) fn is_playing(&self) -> bool {
+        self.playing
+    }
+
+    /// The server accepted the play (RTMP `Playing`, HTTP 200); `connect_ns` since the TCP connect started.
+    pub(super) fn now_playing(&mut self, connect_ns: u64, shared: &PlayerShared) {
+        if self.playing {
+            return;
+        }
+        self.playing = true;
+        shared.playing.fetch_add(1, Ordering::Relaxed);
+        shared.ever_playing.fetch_add(1, Ordering::Relaxed);
+        shared.with_hists(|h| h.connect.record_us(connect_ns / 1000));
+    }
+
+    pub(super) fn received(&mut self, bytes: usize) {
+        self.bytes += bytes as u64;
+    }
+
+    /// An audio or video frame arrived at `recv_ns`.
+    pub(super) fn frame(
+        &mut self,
+        video: bool,
+        payload: &[u8],
+        recv_ns: u64,
+        shared: &PlayerShared,
+    ) {
+        self.frames += 1;
+        let sequence_header = if video {
+            match VideoTagInfo::parse(payload) {
+                Ok(info) => {
+                    if !self.keyframe_seen && info.is_keyframe() && !info.is_sequence_header {
+                        self.keyframe_seen = true;
+                        let us = recv_ns.saturating_sub(self.play_request_ns) / 1000;
+                        shared.with_hists(|h| h.keyframe.record_us(us));
+                    }
+                    info.is_sequence_header
+                }
+                Err(_) => false,
+            }
+        } else {
+            AudioTagInfo::parse(payload)
+                .map(|i| i.is_sequence_header)
+                .unwrap_or(false)
+        };
+        if sequence_header {
+            return;
+        }
+        let Some(table) = &self.table else { return };
+        let key = content_key(payload);
+        match table.lookup(key) {
+            Some(sent) => self.matched(sent, recv_ns, shared),
+            None => {
+                if self.pending.len() >= MAX_PENDING {
+                    self.pending.remove(0);
+                    self.unmatched += 1;
+                }
+                self.pending.push((key, recv_ns));
+            }
+        }
+    }
+
+    fn matched(&mut self, sent_ns: u64, recv_ns: u64, shared: &PlayerShared) {
+        if sent_ns < self.play_request_ns {
+            self.burst += 1;
+            return;
+        }
+        self.latencies_us
+            .push(recv_ns.saturating_sub(sent_ns) / 1000);
+        if self.latencies_us.len() >= LATENCY_BATCH {
+            self.flush_latencies(shared);
+        }
+    }
+
+    fn flush_latencies(&mut self, shared: &PlayerShared) {
+        if self.latencies_us.is_empty() {
+            return;
+        }
+        shared.with_hists(|h| {
+            for &us in &self.latencies_us {
+                h.latency.record_us(us);
+            }
+        });
+        self.latencies_us.clear();
+    }
+
+    /// After each read: retry pending lookups and publish the counters.
+    pub(super) fn end_of_read(&mut self, now_ns: u64, shared: &PlayerShared) {
+        if !self.pending.is_empty() {
+            self.retry_pending(Some(now_ns), shared);
+        }
+        if self.bytes > 0 {
+            shared.bytes.fetch_add(self.bytes, Ordering::Relaxed);
+            self.bytes = 0;
+        }
+        if self.frames > 0 {
+            shared.frames.fetch_add(self.frames, Ordering::Relaxed);
+            self.frames = 0;
+        }
+    }
+
+    /// `now_ns` None: last chance, whatever is still unknown is unmatched.
+    fn retry_pending(&mut self, now_ns: Option<u64>, shared: &PlayerShared) {
+        let Some(table) = self.table.clone() else {
+            return;
+        };
+        let pending = std::mem::take(&mut self.pending);
+        for (key, recv_ns) in pending {
+            match table.lookup(key) {
+                Some(sent) => self.matched(sent, recv_ns, shared),
+                None => match now_ns {
+                    Some(now) if now.saturating_sub(recv_ns) < PENDING_FOR_NS => {
+                        self.pending.push((key, recv_ns))
+                    }
+                    _ => self.unmatched += 1,
+                },
+            }
+        }
+    }
+
+    /// The player stopped: flush everything into the shared totals.
+    pub(super) fn finish(&mut self, shared: &PlayerShared) {
+        self.retry_pending(None, shared);
+        self.end_of_read(0, shared);
+        self.flush_latencies(shared);
+        shared.burst_frames.fetch_add(self.burst, Ordering::Relaxed);
+        shared
+            .unmatched_frames
+            .fetch_add(self.unmatched, Ordering::Relaxed);
+        if self.playing {
+            self.playing = false;
+            shared.playing.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Send times of published frames, keyed by their content.
+//!
+//! Latency is matched by content rather than timestamp because a server may rewrite timestamps (it does for
+//! players that join late or across a publisher reconnect) but never the payload bytes. The key is a 64-bit
+//! hash of the payload alone. The fixture repeats when it loops, so the table keeps only the last `window` of
+//! send times: a payload seen again one fixture length later (longer than the window) is a new entry.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::RwLock;
+
+/// 64-bit content key of a payload. A word-at-a-time multiply-rotate hash with a final avalanche: several GB/s,
+/// so hashing every received frame costs a player almost nothing, and good enough to tell apart the frames of a
+/// video stream (not meant to resist crafted input).
+pub(super) fn content_key(payload: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = (payload.len() as u64).wrapping_mul(K);
+    let mut words = payload.chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut b = [0u8; 8];
+        b[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+    }
+    // murmur3 fmix64: spreads every input bit over the whole key, so the key can index a map directly.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// Keys are already hashes: use them as they are.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    by_key: HashMap<u64, u64, BuildHasherDefault<KeyHasher>>,
+    /// (send ns, key) in insertion order, to forget entries older than the window.
+    order: VecDeque<(u64, u64)>,
+}
+
+/// content key -> send time (CLOCK_MONOTONIC ns) of the frames published in the last `window_ns`.
+pub(super) struct SendTable {
+    window_ns: u64,
+    inner: RwLock<Inner>,
+}
+
+impl SendTable {
+    pub(super) fn new(window_ns: u64) -> Self {
+        Self {
+            window_ns,
+            inner: RwLock::new(Inner::default()),
+        }
+    }
+
+    /// Records a frame sent at `send_ns` and forgets those older than the window. A key already present (a payload
+    /// repeated within the window) takes the newer time.
+    pub(super) fn insert(&self, key: u64, send_ns: u64) {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        inner.by_key.insert(key, send_ns);
+        inner.order.push_back((send_ns, key));
+        while let Some(&(ns, old)) = inner.order.front() {
+            if ns.saturating_add(self.window_ns) >= send_ns {
+                break;
+            }
+            inner.order.pop_front();
+            if inner.by_key.get(&old) == Some(&ns) {
+                inner.by_key.remove(&old);
+            }
+        }
+    }
+
+    /// The send time of the frame with this content, if it was sent within the window.
+    pub(super) fn lookup(&self, key: u64) -> Option<u64> {
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_key
+            .get(&key)
+            .copied()
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_key
+            .len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_differ_for_close_payloads() {
+        let a = content_key(b"\x27\x01\x00\x00\x00abcdefgh");
+        let b = content_key(b"\x27\x01\x00\x00\x00abcdefgi");
+        let c = content_key(b"\x27\x01\x00\x00\x00abcdefgh\x00");
+        assert!(a != b && a != c && b != c);
+        assert_eq!(a, content_key(b"\x27\x01\x00\x00\x00abcdefgh"));
+        assert_ne!(content_key(b""), content_key(b"\x00"));
+    }
+
+    #[test]
+    fn window_forgets_old_entries() {
+        let t = SendTable::new(10_000);
+        t.insert(1, 1_000);
+        t.insert(2, 5_000);
+        assert_eq!(t.lookup(1), Some(1_000));
+        t.insert(3, 12_000);
+        assert_eq!(
+            (t.lookup(1), t.lookup(2), t.lookup(3)),
+            (None, Some(5_000), Some(12_000))
+        );
+        // A repeat of key 2 after a loop replaces the old time; the old order entry must not delete it.
+        t.insert(2, 16_000);
+        t.insert(4, 26_000);
+        assert_eq!(
+            (t.lookup(2), t.lookup(3), t.lookup(4)),
+            (Some(16_000), None, Some(26_000))
+        );
+        assert_eq!(t.len(), 2);
+    }
+}

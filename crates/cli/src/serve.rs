@@ -1,0 +1,173 @@
+//! `mplive serve`: start the server with embedded defaults, print ready-to-use URLs, stop on SIGINT/SIGTERM.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use server::Settings;
+
+/// Flags of `mplive serve`. Each overrides the same setting of the `--config` file.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// RTMP listen address [default: 0.0.0.0:1935]
+    #[arg(long, env = "MPLIVE_RTMP_ADDR")]
+    rtmp_addr: Option<SocketAddr>,
+    /// HTTP listen address (HTTP-FLV, API) [default: 0.0.0.0:8080]
+    #[arg(long, env = "MPLIVE_HTTP_ADDR")]
+    http_addr: Option<SocketAddr>,
+    /// Data directory [default: ./mplive-data]
+    #[arg(long, env = "MPLIVE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file (see docs/configuration.md)
+    #[arg(long, env = "MPLIVE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Host name to print in URLs [default: 127.0.0.1]
+    #[arg(long, env = "MPLIVE_PUBLIC_HOST")]
+    public_host: Option<String>,
+    /// Tokio worker threads [default: one per core]
+    #[arg(long, env = "MPLIVE_WORKERS")]
+    workers: Option<usize>,
+    /// Write {"rtmp": "IP:PORT", "http": "IP:PORT"} to this file once both listeners are bound
+    #[arg(long, env = "MPLIVE_READY_FILE")]
+    ready_file: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    fn settings(&self) -> Result<Settings> {
+        let mut settings = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read configuration file {}", path.display())
+                })?;
+                Settings::from_toml(&text).with_context(|| format!("in {}", path.display()))?
+            }
+            None => Settings::default(),
+        };
+        if let Some(a) = self.rtmp_addr {
+            settings.rtmp_addr = a;
+        }
+        if let Some(a) = self.http_addr {
+            settings.http_addr = a;
+        }
+        if let Some(d) = &self.data_dir {
+            settings.data_dir = d.clone();
+        }
+        if let Some(h) = &self.public_host {
+            settings.public_host = h.clone();
+        }
+        if self.workers.is_some() {
+            settings.workers = self.workers;
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub fn run(args: ServeArgs) -> Result<()> {
+    let settings = args.settings()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(n) = settings.workers {
+        anyhow::ensure!(n > 0, "--workers must be at least 1");
+        builder.worker_threads(n);
+    }
+    let runtime = builder.build().context("cannot start the async runtime")?;
+    runtime.block_on(serve(settings, args.ready_file))
+}
+
+async fn serve(settings: Settings, ready_file: Option<PathBuf>) -> Result<()> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot create data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let public_host = settings.public_host.clone();
+    let running = server::start(settings).await?;
+    let rtmp = running.rtmp_addr();
+    let http = running.http_addr();
+    if let Some(path) = ready_file {
+        let text = serde_json::json!({
+            "rtmp": reachable(rtmp).to_string(),
+            "http": reachable(http).to_string(),
+        })
+        .to_string();
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    print_urls(&public_host, rtmp, http);
+    wait_for_signal().await;
+    eprintln!("shutting down...");
+    running.shutdown().await;
+    Ok(())
+}
+
+/// The address a local client can connect to: a wildcard bind is reached over loopback.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], addr.port())),
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
+    }
+}
+
+fn host_for(public_host: &str, addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        public_host.to_string()
+    } else {
+        match addr.ip() {
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            IpAddr::V4(ip) => ip.to_string(),
+        }
+    }
+}
+
+fn print_urls(public_host: &str, rtmp: SocketAddr, http: SocketAddr) {
+    let rtmp_base = format!("rtmp://{}:{}", host_for(public_host, rtmp), rtmp.port());
+    let http_base = format!("http://{}:{}", host_for(public_host, http), http.port());
+    println!(
+        "mplive {} is running (Ctrl-C stops it)",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!();
+    println!("push (OBS, ffmpeg, live-pusher):");
+    println!("  {rtmp_base}/live/demo");
+    println!("play (live-player, ffplay, VLC, flv.js):");
+    println!("  {rtmp_base}/live/demo");
+    println!("  {http_base}/live/demo.flv");
+    println!("  add ?mode=rtc for the low-latency write policy");
+    println!("streams API:");
+    println!("  {http_base}/v1/streams");
+    println!();
+    println!("try: ffmpeg -re -f lavfi -i testsrc=size=540x960:rate=25 -f lavfi -i sine=frequency=440 \\");
+    println!(
+        "       -c:v libx264 -preset veryfast -tune zerolatency -g 25 -b:v 1M -c:a aac -f flv {rtmp_base}/live/demo"
+    );
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,348 @@
+//! Test harness for interop tests: starts `mplive serve` on free ports, makes FLV fixtures with ffmpeg, runs peers.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A running `mplive serve`, killed on drop.
+pub struct Server {
+    child: Child,
+    pub rtmp: String,
+    pub http: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts the server with extra TOML configuration.
+    pub fn start(config: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("mplive.toml");
+        std::fs::write(
+            &cfg,
+            format!("rtmp_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n{config}"),
+        )
+        .unwrap();
+        let ready = dir.path().join("ready.json");
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_mplive"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--ready-file")
+            .arg(&ready)
+            .env("MPLIVE_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start mplive");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ready.exists() {
+            assert!(Instant::now() < deadline, "server did not become ready");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
+        Server {
+            child,
+            rtmp: v["rtmp"].as_str().unwrap().to_string(),
+            http: v["http"].as_str().unwrap().to_string(),
+            dir,
+        }
+    }
+
+    pub fn rtmp_url(&self, path: &str) -> String {
+        format!("rtmp://{}/{path}", self.rtmp)
+    }
+
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}/{path}", self.http)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's log so far (for assertions and for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// GET on the HTTP listener; returns (status, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(&self.http, path)
+    }
+
+    /// Waits until the API lists the stream as live with video (or audio when `audio_only`).
+    pub fn wait_live(&self, stream: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, body) = self.get(&format!("/v1/streams/{stream}"));
+            if status == 200 {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                if v["state"] == "live" && v["frames_in"].as_u64().unwrap_or(0) > 30 {
+                    return v;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stream {stream} never went live; server log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Sends SIGTERM and returns how long the server took to exit.
+    pub fn terminate(&mut self) -> Duration {
+        let t = Instant::now();
+        unsafe_kill(self.child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(_status) = self.child.try_wait().unwrap() {
+                return t.elapsed();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- server log ----\n{}", self.log());
+        }
+    }
+}
+
+/// Sends a signal with the `kill` command (no libc dependency in tests).
+pub fn unsafe_kill(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+/// Minimal HTTP/1.0 GET over a TCP socket; returns (status, body).
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Panics with the install hint when a peer program is missing.
+pub fn require(program: &str) {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(
+        ok,
+        "{program} is not installed: run ./scripts/test, which installs the test peers"
+    );
+}
+
+fn fixture_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Makes (once) an FLV fixture with ffmpeg: 540x960 25 fps H.264 with a 1 s GOP and AAC, like live-pusher HD.
+pub fn fixture_av() -> PathBuf {
+    static F: OnceLock<PathBuf> = OnceLock::new();
+    F.get_or_init(|| {
+        make_fixture(
+            "av-10s.flv",
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=540x960:rate=25",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=44100",
+                "-t",
+                "10",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-tune",
+                "zerolatency",
+                "-b:v",
+                "1000k",
+                "-g",
+                "25",
+                "-keyint_min",
+                "25",
+                "-sc_threshold",
+                "0",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "64k",
+            ],
+        )
+    })
+    .clone()
+}
+
+/// Makes (once) an audio-only FLV fixture (live-pusher `singleAudio`).
+pub fn fixture_audio() -> PathBuf {
+    static F: OnceLock<PathBuf> = OnceLock::new();
+    F.get_or_init(|| {
+        make_fixture(
+            "audio-10s.flv",
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=48000",
+                "-t",
+                "10",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "48k",
+            ],
+        )
+    })
+    .clone()
+}
+
+fn make_fixture(name: &str, args: &[&str]) -> PathBuf {
+    require("ffmpeg");
+    let path = fixture_dir().join(name);
+    if path.exists() {
+        return path;
+    }
+    let tmp = fixture_dir().join(format!("{name}.{}.tmp.flv", std::process::id()));
+    let out = Command::new("ffmpeg")
+        .args(["-y", "-v", "error"])
+        .args(args)
+        .args(["-f", "flv"])
+        .arg(&tmp)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffmpeg fixture failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::rename(&tmp, &path).unwrap();
+    path
+}
+
+/// A child process killed on drop.
+pub struct Peer(pub Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `ffmpeg -re -stream_loop -1 -i FIXTURE -c copy -f flv URL` in the background.
+pub fn ffmpeg_push(fixture: &Path, url: &str) -> Peer {
+    require("ffmpeg");
+    let child = Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-stream_loop", "-1", "-i"])
+        .arg(fixture)
+        .args(["-c", "copy", "-f", "flv", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    Peer(child)
+}
+
+/// Runs a command with a time limit; kills it when over. Returns its output (and whether it timed out).
+pub fn run_with_timeout(cmd: &mut Command, limit: Duration) -> (Output, bool) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drain pipes in threads so a chatty child cannot block on a full pipe.
+    let mut so = child.stdout.take().unwrap();
+    let mut se = child.stderr.take().unwrap();
+    let t1 = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = so.read_to_end(&mut v);
+        v
+    });
+    let t2 = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = se.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + limit;
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            timed_out = true;
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = t1.join().unwrap();
+    let stderr = t2.join().unwrap();
+    (
+        Output {
+            status,
+            stdout,
+            stderr,
+        },
+        timed_out,
+    )
+}
+
+/// Reads an FLV file into (tag type, timestamp, body) triples with our demuxer.
+pub fn read_flv(path: &Path) -> Vec<(flv::TagType, u32, bytes::Bytes)> {
+    let data = std::fs::read(path).unwrap();
+    let mut demux = flv::FlvDemuxer::new(64 << 20);
+    demux.handle_input(&data).unwrap();
+    let mut tags = Vec::new();
+    while let Some(tag) = demux.poll_tag() {
+        tags.push((tag.tag_type, tag.timestamp, tag.body));
+    }
+    tags
+}

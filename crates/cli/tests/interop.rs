@@ -1,0 +1,420 @@
+//! Interop tests against real peers nobody here wrote: ffmpeg/ffprobe, rtmpdump (librtmp), GStreamer, curl.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+/// ffmpeg decodes `url` for `secs` seconds; returns its stderr. Fails on any decode error.
+fn ffmpeg_decode(url: &str, secs: u32) -> String {
+    let (out, timed_out) = run_with_timeout(
+        Command::new("ffmpeg").args([
+            "-v",
+            "error",
+            "-xerror",
+            "-i",
+            url,
+            "-t",
+            &secs.to_string(),
+            "-f",
+            "null",
+            "-",
+        ]),
+        Duration::from_secs(secs as u64 + 15),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!timed_out, "ffmpeg decode of {url} hung: {stderr}");
+    assert!(
+        out.status.success(),
+        "ffmpeg decode of {url} failed: {stderr}"
+    );
+    assert!(
+        stderr.trim().is_empty(),
+        "ffmpeg reported errors decoding {url}: {stderr}"
+    );
+    stderr
+}
+
+/// ffprobe's stream list of `url` as JSON.
+fn ffprobe_streams(url: &str) -> serde_json::Value {
+    let (out, timed_out) = run_with_timeout(
+        Command::new("ffprobe").args(["-v", "error", "-show_streams", "-of", "json", url]),
+        Duration::from_secs(20),
+    );
+    assert!(
+        !timed_out && out.status.success(),
+        "ffprobe {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The first few video packets a player receives: (flags, pts).
+fn first_video_packets(url: &str, n: usize) -> Vec<String> {
+    let (out, _) = run_with_timeout(
+        Command::new("ffprobe").args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "packet=flags",
+            "-read_intervals",
+            &format!("%+#{n}"),
+            "-of",
+            "csv=p=0",
+            url,
+        ]),
+        Duration::from_secs(20),
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn ffmpeg_push_then_ffmpeg_decodes_rtmp_and_http_flv() {
+    let server = Server::start("");
+    let _push = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/t1"));
+    let stats = server.wait_live("live/t1");
+    assert_eq!(stats["videoWidth"], 540, "{stats}");
+    assert_eq!(stats["videoHeight"], 960, "{stats}");
+    assert_eq!(stats["video_codec"], "H264", "{stats}");
+    assert_eq!(stats["audio_codec"], "AAC", "{stats}");
+
+    let probe = ffprobe_streams(&server.rtmp_url("live/t1"));
+    let codecs: Vec<&str> = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["codec_name"].as_str())
+        .collect();
+    assert!(
+        codecs.contains(&"h264") && codecs.contains(&"aac"),
+        "{probe}"
+    );
+
+    ffmpeg_decode(&server.rtmp_url("live/t1"), 3);
+    ffmpeg_decode(&server.http_url("live/t1.flv"), 3);
+    ffmpeg_decode(&server.rtmp_url("live/t1?mode=rtc"), 2);
+    ffmpeg_decode(&server.http_url("live/t1.flv?mode=rtc"), 2);
+
+    // Statistics measured from the stream itself.
+    let stats = server.wait_live("live/t1");
+    let vbr = stats["videoBitrate"].as_f64().unwrap();
+    assert!(
+        (500.0..2000.0).contains(&vbr),
+        "videoBitrate {vbr}: {stats}"
+    );
+    let fps = stats["videoFPS"].as_f64().unwrap();
+    assert!((20.0..30.0).contains(&fps), "videoFPS {fps}: {stats}");
+    let gop = stats["videoGOP"].as_f64().unwrap();
+    assert!((0.8..1.2).contains(&gop), "videoGOP {gop}: {stats}");
+    assert!(stats["bytes_out"].as_u64().unwrap() > 0, "{stats}");
+}
+
+#[test]
+fn player_joining_mid_gop_gets_the_keyframe_first() {
+    let server = Server::start("");
+    let _push = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/gop"));
+    server.wait_live("live/gop");
+    for (i, url) in [
+        server.rtmp_url("live/gop"),
+        server.http_url("live/gop.flv"),
+        server.rtmp_url("live/gop?mode=rtc"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        // Join at different points of the GOP.
+        std::thread::sleep(Duration::from_millis(130 * i as u64 + 170));
+        let flags = first_video_packets(url, 5);
+        assert!(!flags.is_empty(), "no video packets from {url}");
+        assert!(
+            flags[0].starts_with('K'),
+            "first video packet from {url} is not a keyframe: {flags:?}"
+        );
+    }
+}
+
+#[test]
+fn audio_only_stream_plays() {
+    let server = Server::start("");
+    let _push = ffmpeg_push(&fixture_audio(), &server.rtmp_url("live/voice"));
+    let stats = server.wait_live("live/voice");
+    assert_eq!(stats["audio_codec"], "AAC", "{stats}");
+    assert!(stats["video_codec"].is_null(), "{stats}");
+    for url in [
+        server.rtmp_url("live/voice"),
+        server.http_url("live/voice.flv"),
+    ] {
+        let probe = ffprobe_streams(&url);
+        let streams = probe["streams"].as_array().unwrap();
+        assert!(
+            streams.iter().any(|s| s["codec_name"] == "aac"),
+            "{url}: {probe}"
+        );
+        assert!(
+            streams.iter().all(|s| s["codec_type"] != "video"),
+            "{url}: {probe}"
+        );
+        ffmpeg_decode(&url, 2);
+    }
+}
+
+#[test]
+fn rtmpdump_plays() {
+    require("rtmpdump");
+    let server = Server::start("");
+    let _push = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/dump"));
+    server.wait_live("live/dump");
+    let out_file = server.dir.path().join("dump.flv");
+    let (out, _) = run_with_timeout(
+        Command::new("rtmpdump")
+            .args(["-q", "--live", "-r", &server.rtmp_url("live/dump"), "-o"])
+            .arg(&out_file)
+            .args(["--stop", "3"]),
+        Duration::from_secs(15),
+    );
+    let size = std::fs::metadata(&out_file).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        size > 50_000,
+        "rtmpdump wrote {size} bytes: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tags = read_flv(&out_file);
+    let video = tags.iter().filter(|t| t.0 == flv::TagType::Video).count();
+    let audio = tags.iter().filter(|t| t.0 == flv::TagType::Audio).count();
+    assert!(video > 25 && audio > 25, "video {video} audio {audio}");
+    ffmpeg_decode(out_file.to_str().unwrap(), 2);
+}
+
+#[test]
+fn gstreamer_publishes_and_plays() {
+    require("gst-launch-1.0");
+    let server = Server::start("");
+    let fixture = fixture_av();
+    let push = Command::new("gst-launch-1.0")
+        .args(["-q", "filesrc"])
+        .arg(format!("location={}", fixture.display()))
+        .args([
+            "!",
+            "flvdemux",
+            "name=d",
+            "d.video",
+            "!",
+            "queue",
+            "!",
+            "h264parse",
+            "!",
+            "flvmux",
+            "name=m",
+            "streamable=true",
+            "!",
+            "rtmp2sink",
+        ])
+        .arg(format!("location={}", server.rtmp_url("live/gst")))
+        .args(["d.audio", "!", "queue", "!", "aacparse", "!", "m."])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _push = Peer(push);
+    let stats = server.wait_live("live/gst");
+    assert_eq!(stats["videoWidth"], 540, "{stats}");
+
+    let (out, _) = run_with_timeout(
+        Command::new("gst-launch-1.0").args([
+            "-q",
+            "rtmp2src",
+            &format!("location={}", server.rtmp_url("live/gst")),
+            "!",
+            "flvdemux",
+            "name=d",
+            "d.video",
+            "!",
+            "queue",
+            "!",
+            "h264parse",
+            "!",
+            "avdec_h264",
+            "!",
+            "identity",
+            "eos-after=50",
+            "!",
+            "fakesink",
+        ]),
+        Duration::from_secs(20),
+    );
+    assert!(
+        out.status.success(),
+        "gst rtmp2src play failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn second_publisher_is_refused_and_idle_takeover_works() {
+    let mut server = Server::start("[hub]\npublisher_idle_takeover_ms = 1500\n");
+    let first = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/one"));
+    server.wait_live("live/one");
+
+    let (out, timed_out) = run_with_timeout(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-re", "-i"])
+            .arg(fixture_av())
+            .args(["-c", "copy", "-f", "flv", &server.rtmp_url("live/one")]),
+        Duration::from_secs(15),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!timed_out, "second publisher was not refused: {stderr}");
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("already publishing"),
+        "ffmpeg should show the server's reason: {stderr}"
+    );
+
+    // Freeze the first publisher: its connection stays open but it sends nothing.
+    unsafe_kill(first.0.id(), "STOP");
+    std::thread::sleep(Duration::from_millis(2000));
+    let _second = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/one"));
+    std::thread::sleep(Duration::from_millis(1500));
+    let stats = server.wait_live("live/one");
+    assert!(
+        server.log().contains("another publisher took over"),
+        "{}",
+        server.log()
+    );
+    ffmpeg_decode(&server.rtmp_url("live/one"), 2);
+    unsafe_kill(first.0.id(), "CONT");
+    drop(stats);
+    // Graceful shutdown within 5 s with a publisher and players attached.
+    let took = server.terminate();
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+}
+
+#[test]
+fn republish_within_grace_keeps_players_and_timestamps_monotonic() {
+    require("curl");
+    let server = Server::start("[hub]\nrepublish_grace_ms = 4000\n");
+    let fixture = fixture_av();
+    let push = ffmpeg_push(&fixture, &server.rtmp_url("live/re"));
+    server.wait_live("live/re");
+
+    let flv_out = server.dir.path().join("re.flv");
+    let rtmp_out = server.dir.path().join("re-rtmp.flv");
+    let curl = Peer(
+        Command::new("curl")
+            .args(["-s", "-N", "--max-time", "30", "-o"])
+            .arg(&flv_out)
+            .arg(server.http_url("live/re.flv"))
+            .spawn()
+            .unwrap(),
+    );
+    let rtmpdump = Peer(
+        Command::new("rtmpdump")
+            .args(["-q", "--live", "-r", &server.rtmp_url("live/re"), "-o"])
+            .arg(&rtmp_out)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    drop(push); // publisher gone
+    std::thread::sleep(Duration::from_millis(1500));
+    let push = ffmpeg_push(&fixture, &server.rtmp_url("live/re"));
+    std::thread::sleep(Duration::from_secs(3));
+    drop(push);
+    // After the grace the HTTP-FLV response ends and curl exits by itself.
+    let mut curl = curl;
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = curl.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(12),
+            "HTTP-FLV response did not end after the grace"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "curl: {status:?}");
+    let mut rtmpdump = rtmpdump;
+    let started = std::time::Instant::now();
+    while rtmpdump.0.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "RTMP player was not ended after the grace"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    for file in [&flv_out, &rtmp_out] {
+        let tags = read_flv(file);
+        let video: Vec<u32> = tags
+            .iter()
+            .filter(|t| t.0 == flv::TagType::Video)
+            .map(|t| t.1)
+            .collect();
+        assert!(
+            video.len() > 100,
+            "{}: only {} video tags",
+            file.display(),
+            video.len()
+        );
+        for pair in video.windows(2) {
+            assert!(
+                pair[1] >= pair[0],
+                "{}: video timestamp went back {} -> {}",
+                file.display(),
+                pair[0],
+                pair[1]
+            );
+        }
+        // Two sequence headers: the first publish and the republish.
+        let seq = tags
+            .iter()
+            .filter(|t| t.0 == flv::TagType::Video)
+            .filter(|t| {
+                flv::video::VideoTagInfo::parse(&t.2)
+                    .map(|i| i.is_sequence_header)
+                    .unwrap_or(false)
+            })
+            .count();
+        assert!(seq >= 2, "{}: {seq} sequence headers", file.display());
+        let span = video.last().unwrap() - video.first().unwrap();
+        assert!(
+            (4500..9000).contains(&span),
+            "{}: timestamp span {span} ms",
+            file.display()
+        );
+    }
+    ffmpeg_decode(flv_out.to_str().unwrap(), 8);
+}
+
+#[test]
+fn unknown_stream_is_not_found() {
+    let server = Server::start("");
+    let (status, body) = server.get("/live/nothing.flv");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("live/nothing"), "{body}");
+    let (status, body) = server.get("/v1/streams/live/nothing");
+    assert_eq!(status, 404, "{body}");
+    let (out, _) = run_with_timeout(
+        Command::new("ffmpeg").args([
+            "-v",
+            "error",
+            "-i",
+            &server.rtmp_url("live/nothing"),
+            "-f",
+            "null",
+            "-",
+        ]),
+        Duration::from_secs(10),
+    );
+    assert!(!out.status.success());
+}

@@ -1,0 +1,150 @@
+//! Hostile and broken RTMP input over real sockets: each bad connection is closed with a logged reason while the
+//! server and every other stream go on.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Performs a plain (simple) handshake as a client and returns the socket.
+fn handshake(addr: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut c0c1 = vec![3u8];
+    c0c1.extend(std::iter::repeat_n(0u8, 8));
+    c0c1.extend((0..1528u32).map(|i| (i * 7 + 3) as u8));
+    s.write_all(&c0c1).unwrap();
+    let mut s0s1s2 = vec![0u8; 1 + 1536 + 1536];
+    s.read_exact(&mut s0s1s2).unwrap();
+    assert_eq!(s0s1s2[0], 3);
+    s.write_all(&s0s1s2[1..1537]).unwrap();
+    s
+}
+
+/// A fmt-0 chunk header + payload on `csid` (payload must fit one 128-byte chunk unless `len` lies).
+fn chunk(csid: u8, type_id: u8, len: u32, stream_id: u32, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![csid & 0x3f, 0, 0, 0];
+    v.extend_from_slice(&len.to_be_bytes()[1..]);
+    v.push(type_id);
+    v.extend_from_slice(&stream_id.to_le_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+/// Waits until the server closes the socket (read returns 0 or an error). Returns how long it took.
+fn wait_closed(mut s: TcpStream, what: &str) -> Duration {
+    let t = Instant::now();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return t.elapsed(),
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return t.elapsed(),
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(8),
+            "server did not close the connection after {what}"
+        );
+    }
+}
+
+#[test]
+fn bad_connections_are_closed_and_other_streams_go_on() {
+    let server = Server::start("[rtmp]\nhandshake_timeout_secs = 1\nmax_message_size = 1048576\n");
+    let _push = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/healthy"));
+    server.wait_live("live/healthy");
+
+    // Truncated handshake then silence: the handshake timeout closes it.
+    let mut s = TcpStream::connect(&server.rtmp).unwrap();
+    s.write_all(&[3u8; 100]).unwrap();
+    let took = wait_closed(s, "a truncated handshake");
+    assert!(
+        took < Duration::from_secs(4),
+        "handshake timeout took {took:?}"
+    );
+
+    // Truncated handshake then hang-up.
+    let mut s = TcpStream::connect(&server.rtmp).unwrap();
+    s.write_all(&[3u8; 700]).unwrap();
+    drop(s);
+
+    // Wrong version byte.
+    let mut s = TcpStream::connect(&server.rtmp).unwrap();
+    s.write_all(&[0x47u8; 1537]).unwrap();
+    wait_closed(s, "a bad version byte");
+
+    // Set Chunk Size 0 and beyond the bound.
+    for size in [0u32, 0x7fff_ffff, 1 << 20] {
+        let mut s = handshake(&server.rtmp);
+        s.write_all(&chunk(2, 1, 4, 0, &size.to_be_bytes()))
+            .unwrap();
+        wait_closed(s, &format!("Set Chunk Size {size}"));
+    }
+
+    // A message length beyond max_message_size (the largest the 24-bit field can say).
+    let mut s = handshake(&server.rtmp);
+    s.write_all(&chunk(3, 9, 0xff_ffff, 1, &[0x17; 100]))
+        .unwrap();
+    wait_closed(s, "a 16 MiB message length");
+
+    // Garbage where AMF0 is expected.
+    let mut s = handshake(&server.rtmp);
+    let garbage: Vec<u8> = (0..100u32).map(|i| (i * 37 + 11) as u8 | 0x80).collect();
+    s.write_all(&chunk(3, 20, garbage.len() as u32, 0, &garbage))
+        .unwrap();
+    wait_closed(s, "garbage AMF0");
+
+    // An unknown message type.
+    let mut s = handshake(&server.rtmp);
+    s.write_all(&chunk(3, 99, 4, 0, &[1, 2, 3, 4])).unwrap();
+    wait_closed(s, "an unknown message type");
+
+    // A chunk that continues a chunk stream never started (fmt 3 first).
+    let mut s = handshake(&server.rtmp);
+    s.write_all(&[0xc5, 1, 2, 3]).unwrap();
+    wait_closed(s, "a fmt-3 chunk with no previous header");
+
+    let log = server.log();
+    for needle in [
+        "handshake",
+        "chunk size",
+        "exceeds the limit",
+        "unknown message type",
+    ] {
+        assert!(
+            log.to_lowercase().contains(needle),
+            "log should name the reason ({needle}):\n{log}"
+        );
+    }
+    // The healthy stream never noticed.
+    let stats = server.wait_live("live/healthy");
+    assert_eq!(stats["state"], "live");
+    let (out, _) = run_with_timeout(
+        std::process::Command::new("ffmpeg").args([
+            "-v",
+            "error",
+            "-xerror",
+            "-i",
+            &server.rtmp_url("live/healthy"),
+            "-t",
+            "2",
+            "-f",
+            "null",
+            "-",
+        ]),
+        Duration::from_secs(20),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,252 @@
+//! The map of live streams: publish, subscribe, kick, statistics, and the grace timers.
+//!
+//! Lock order: the registry map, then a stream's state, then its ring. The map is taken only by the rare
+//! events (publish, subscribe, unpublish, a subscriber leaving, grace expiry, stats), never by a push.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::error::{PublishError, SubscribeError};
+use crate::key::StreamKey;
+use crate::publisher::{Publisher, PublisherInfo};
+use crate::stats::StreamStats;
+use crate::stream::{Protocol, State, Stream};
+use crate::subscriber::{Reader, SubscribeOptions, Subscriber};
+use crate::HubConfig;
+
+/// The hub: every live stream by [`StreamKey`]. Cheap to clone (a shared handle).
+#[derive(Debug, Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    config: HubConfig,
+    streams: Mutex<HashMap<StreamKey, Arc<Stream>>>,
+}
+
+impl Registry {
+    /// An empty hub with these bounds (`ring_capacity` is raised to at least 1).
+    pub fn new(config: HubConfig) -> Registry {
+        Registry {
+            inner: Arc::new(Inner {
+                config: config.normalized(),
+                streams: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Attaches a publisher to `key`.
+    ///
+    /// A stream in its grace period continues with the same subscribers and a continuous timeline. A live stream
+    /// is refused with [`PublishError::AlreadyPublishing`] unless its publisher has pushed nothing for
+    /// `publisher_idle_takeover`: then the newcomer takes over and the old publisher's
+    /// [`kicked`](Publisher::kicked) resolves.
+    pub fn publish(&self, key: StreamKey, info: PublisherInfo) -> Result<Publisher, PublishError> {
+        let inner = &self.inner;
+        let now = Instant::now();
+        let mut map = inner.streams.lock();
+        let stream = match map.get(&key) {
+            Some(stream) => Arc::clone(stream),
+            None => {
+                if map.len() >= inner.config.max_streams {
+                    warn!(stream = %key, max = inner.config.max_streams, "publish refused: too many streams");
+                    return Err(PublishError::TooManyStreams {
+                        max: inner.config.max_streams,
+                    });
+                }
+                let stream = Arc::new(Stream::new(key.clone(), &inner.config));
+                map.insert(key.clone(), Arc::clone(&stream));
+                stream
+            }
+        };
+        let mut st = stream.state.lock();
+        if let Some(current) = &st.publisher {
+            let idle = now.saturating_duration_since(current.last_push);
+            if idle < inner.config.publisher_idle_takeover {
+                info!(stream = %key, addr = %info.remote_addr, "publish refused: already publishing");
+                return Err(PublishError::AlreadyPublishing {
+                    key: key.to_string(),
+                });
+            }
+            info!(stream = %key, addr = %info.remote_addr, idle_ms = idle.as_millis(), "idle publisher taken over");
+            if let Some(old) = st.publisher.take() {
+                old.kick();
+            }
+        } else if st.grace_of.is_some() {
+            info!(stream = %key, addr = %info.remote_addr, "publisher back within the grace period");
+        } else {
+            info!(stream = %key, addr = %info.remote_addr, protocol = info.protocol, "publish started");
+        }
+        let (session, kicked) = stream.attach(&mut st, info, now);
+        drop(st);
+        drop(map);
+        Ok(Publisher::new(
+            Arc::clone(&stream),
+            Arc::downgrade(inner),
+            session,
+            kicked,
+        ))
+    }
+
+    /// Attaches a subscriber to a live stream (or one in its grace period).
+    ///
+    /// The subscriber first receives the metadata and sequence headers, then what `opts.start` asks for, then
+    /// the live frames; the snapshot and the live position are taken atomically with respect to pushes.
+    pub fn subscribe(
+        &self,
+        key: &StreamKey,
+        opts: SubscribeOptions,
+    ) -> Result<Subscriber, SubscribeError> {
+        let map = self.inner.streams.lock();
+        let Some(stream) = map.get(key).map(Arc::clone) else {
+            debug!(stream = %key, "subscribe refused: not found");
+            return Err(SubscribeError::NotFound {
+                key: key.to_string(),
+            });
+        };
+        let protocol = Protocol::from_name(opts.protocol);
+        let mut st = stream.state.lock();
+        let reader = Reader::start(&stream.ring.read(), &st.gop, opts.start);
+        st.add_player(protocol);
+        drop(st);
+        drop(map);
+        debug!(stream = %key, protocol = opts.protocol, start = ?opts.start, "subscribed");
+        Ok(Subscriber::new(
+            stream,
+            Arc::downgrade(&self.inner),
+            protocol,
+            reader,
+        ))
+    }
+
+    /// Statistics of every stream, sorted by key.
+    pub fn list(&self) -> Vec<StreamStats> {
+        let mut streams: Vec<Arc<Stream>> = self.inner.streams.lock().values().cloned().collect();
+        streams.sort_by(|a, b| a.key.cmp(&b.key));
+        streams.iter().map(|s| s.stats()).collect()
+    }
+
+    /// Statistics of one stream.
+    pub fn get(&self, key: &StreamKey) -> Option<StreamStats> {
+        let stream = self.inner.streams.lock().get(key).cloned()?;
+        Some(stream.stats())
+    }
+
+    /// Detaches the publisher of `key` (its [`kicked`](Publisher::kicked) resolves, its later pushes are
+    /// ignored); the subscribers then wait out the grace period. `false` if the stream has no publisher.
+    pub fn kick(&self, key: &StreamKey) -> bool {
+        let mut map = self.inner.streams.lock();
+        let Some(stream) = map.get(key).cloned() else {
+            return false;
+        };
+        let mut st = stream.state.lock();
+        let Some(publisher) = st.publisher.take() else {
+            return false;
+        };
+        info!(stream = %key, "publisher kicked");
+        let session = publisher.session;
+        publisher.kick();
+        self.inner.end_session(&mut map, &stream, &mut st, session);
+        true
+    }
+
+    /// The bounds in use.
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.config
+    }
+}
+
+impl Inner {
+    /// The publisher of `session` is going away (dropped): unless it was already replaced, the stream enters
+    /// its grace period.
+    pub(crate) fn unpublish(self: &Arc<Self>, stream: &Arc<Stream>, session: u64) {
+        let mut map = self.streams.lock();
+        let mut st = stream.state.lock();
+        if !st.is_current(session) {
+            return;
+        }
+        st.publisher = None;
+        info!(stream = %stream.key, "publisher left");
+        self.end_session(&mut map, stream, &mut st, session);
+    }
+
+    /// A subscriber left; a stream with neither publisher nor subscribers goes away at once.
+    pub(crate) fn detach_subscriber(&self, stream: &Arc<Stream>, protocol: Protocol) {
+        let mut map = self.streams.lock();
+        let mut st = stream.state.lock();
+        st.remove_player(protocol);
+        if st.publisher.is_none() && st.players.total == 0 && !st.closed {
+            info!(stream = %stream.key, "stream ended: publisher gone and no subscribers left");
+            stream.close(&mut st);
+            remove(&mut map, stream);
+        }
+    }
+
+    /// The publisher of `session` was detached: close now if nobody watches, else start the grace timer.
+    fn end_session(
+        self: &Arc<Self>,
+        map: &mut HashMap<StreamKey, Arc<Stream>>,
+        stream: &Arc<Stream>,
+        st: &mut State,
+        session: u64,
+    ) {
+        let grace = self.config.republish_grace;
+        if st.players.total == 0 || grace.is_zero() {
+            info!(stream = %stream.key, "stream ended");
+            stream.close(st);
+            remove(map, stream);
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            warn!(stream = %stream.key, "no tokio runtime for the grace timer: stream ended without grace");
+            stream.close(st);
+            remove(map, stream);
+            return;
+        };
+        st.grace_of = Some(session);
+        let registry = Arc::downgrade(self);
+        let weak_stream = Arc::downgrade(stream);
+        runtime.spawn(async move {
+            tokio::time::sleep(grace).await;
+            let Some(stream) = weak_stream.upgrade() else {
+                return;
+            };
+            match registry.upgrade() {
+                Some(registry) => registry.expire(&stream, session),
+                None => expire_orphan(&stream, session),
+            }
+        });
+    }
+
+    /// The grace timer of `session` fired: end the stream unless a publisher came back.
+    fn expire(&self, stream: &Arc<Stream>, session: u64) {
+        let mut map = self.streams.lock();
+        let mut st = stream.state.lock();
+        if st.publisher.is_none() && st.grace_of == Some(session) && !st.closed {
+            info!(stream = %stream.key, "stream ended: publisher did not come back within the grace period");
+            stream.close(&mut st);
+            remove(&mut map, stream);
+        }
+    }
+}
+
+/// The grace timer fired after the registry was dropped.
+fn expire_orphan(stream: &Stream, session: u64) {
+    let mut st = stream.state.lock();
+    if st.publisher.is_none() && st.grace_of == Some(session) {
+        stream.close(&mut st);
+    }
+}
+
+/// Removes `stream` from the map if the map still holds this very stream under its key.
+fn remove(map: &mut HashMap<StreamKey, Arc<Stream>>, stream: &Arc<Stream>) {
+    if map.get(&stream.key).is_some_and(|s| Arc::ptr_eq(s, stream)) {
+        map.remove(&stream.key);
+    }
+}

@@ -1,0 +1,115 @@
+//! The per-stream ring shared by all subscribers (Monibuca's idea: one ring, one cursor per reader).
+//!
+//! The publisher appends under the stream's write lock; each subscriber keeps its own cursor (a sequence
+//! number) and reads under the read lock. Frames leave the ring when it is full or when they are so old that any
+//! reader still at them would be over the lag bounds anyway, so an idle stream holds a few seconds of media, not
+//! `ring_capacity` frames.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::frame::{FrameKind, MediaFrame};
+
+/// How far behind the live edge a reader may be.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LagBounds {
+    pub(crate) max_ms: u64,
+    pub(crate) max_bytes: u64,
+}
+
+/// The frames of a stream, its current headers and its live edge.
+#[derive(Debug)]
+pub(crate) struct Ring {
+    frames: VecDeque<Arc<MediaFrame>>,
+    capacity: usize,
+    /// Sequence number the next pushed frame gets.
+    next_seq: u64,
+    /// Latest script, video and audio sequence header (indexed by [`FrameKind::index`]).
+    pub(crate) headers: [Option<Arc<MediaFrame>>; 3],
+    /// The current publishing session has sent video: only video keyframes are resume points.
+    pub(crate) has_video: bool,
+    /// Highest timestamp published (the live edge).
+    pub(crate) last_ts: u32,
+    /// Payload bytes published so far.
+    pub(crate) end_offset: u64,
+    /// No more frames will come.
+    pub(crate) closed: bool,
+}
+
+impl Ring {
+    pub(crate) fn new(capacity: usize) -> Ring {
+        Ring {
+            frames: VecDeque::new(),
+            capacity: capacity.max(1),
+            next_seq: 0,
+            headers: [None, None, None],
+            has_video: false,
+            last_ts: 0,
+            end_offset: 0,
+            closed: false,
+        }
+    }
+
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Sequence number of the oldest frame still held (== `next_seq` when empty).
+    pub(crate) fn oldest_seq(&self) -> u64 {
+        self.next_seq - self.frames.len() as u64
+    }
+
+    pub(crate) fn get(&self, seq: u64) -> Option<&Arc<MediaFrame>> {
+        let index = seq.checked_sub(self.oldest_seq())?;
+        self.frames.get(usize::try_from(index).ok()?)
+    }
+
+    /// Appends a frame whose `seq` is `next_seq`, then releases what no reader may use any more.
+    pub(crate) fn push(&mut self, frame: Arc<MediaFrame>, lag: LagBounds) {
+        debug_assert_eq!(frame.seq(), self.next_seq);
+        self.next_seq = frame.seq() + 1;
+        self.last_ts = self.last_ts.max(frame.frame().timestamp);
+        self.end_offset = frame.end_offset();
+        if frame.frame().kind == FrameKind::Video {
+            self.has_video = true;
+        }
+        if self.frames.len() == self.capacity {
+            self.frames.pop_front();
+        }
+        self.frames.push_back(frame);
+        while self.frames.len() > 1 && self.frames.front().is_some_and(|f| self.is_lagging(f, lag))
+        {
+            self.frames.pop_front();
+        }
+    }
+
+    /// A reader whose next frame is `frame` is past the lag bounds. The newest frame never is.
+    pub(crate) fn is_lagging(&self, frame: &MediaFrame, lag: LagBounds) -> bool {
+        let behind_ms = u64::from(self.last_ts.saturating_sub(frame.frame().timestamp));
+        let behind_bytes = self.end_offset.saturating_sub(frame.end_offset());
+        behind_ms > lag.max_ms || behind_bytes > lag.max_bytes
+    }
+
+    /// A frame a reader may start or resume at: a video keyframe, or any audio frame of a stream without video.
+    pub(crate) fn is_sync_point(&self, frame: &MediaFrame) -> bool {
+        let f = frame.frame();
+        f.is_video_keyframe()
+            || (f.kind == FrameKind::Audio && !self.has_video && !f.sequence_header)
+    }
+
+    /// The oldest sync point at or after `from` that is within the lag bounds, if the ring holds one.
+    pub(crate) fn resume_point(&self, from: u64, lag: LagBounds) -> Option<u64> {
+        let from = from.max(self.oldest_seq());
+        let mut found = None;
+        // Walk back from the live edge: the lag only grows that way, so stop at the first lagging frame.
+        for (seq, frame) in (from..self.next_seq).rev().zip(self.frames.iter().rev()) {
+            if self.is_lagging(frame, lag) {
+                break;
+            }
+            if self.is_sync_point(frame) {
+                found = Some(seq);
+            }
+        }
+        found
+    }
+}

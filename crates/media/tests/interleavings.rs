@@ -1,0 +1,221 @@
+//! Property test: any interleaving of publish, push, subscribe, read, drop, kick and time never panics, and
+//! every subscriber sees, after its first keyframe, consecutive sequence numbers except for the frames it
+//! counted as dropped, with non-decreasing timestamps.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use media::{
+    Frame, FrameKind, HubConfig, MediaFrame, PublishError, Publisher, Registry, StartPolicy, SubscribeOptions,
+    Subscriber,
+};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Publish,
+    Push { publisher: usize, what: u8, dt: u32, size: usize },
+    DropPublisher(usize),
+    Kick,
+    Subscribe(u8),
+    Read { sub: usize, max: usize },
+    Wait(usize),
+    DropSubscriber(usize),
+    Sleep(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        1 => Just(Op::Publish),
+        12 => (0..3usize, 0..8u8, 1..200u32, 2..3000usize)
+            .prop_map(|(publisher, what, dt, size)| Op::Push { publisher, what, dt, size }),
+        1 => (0..3usize).prop_map(Op::DropPublisher),
+        1 => Just(Op::Kick),
+        2 => (0..3u8).prop_map(Op::Subscribe),
+        4 => (0..6usize, 0..40usize).prop_map(|(sub, max)| Op::Read { sub, max }),
+        1 => (0..6usize).prop_map(Op::Wait),
+        1 => (0..6usize).prop_map(Op::DropSubscriber),
+        1 => prop_oneof![0..100u64, 0..3000u64].prop_map(Op::Sleep),
+    ]
+}
+
+fn frame(what: u8, ts: u32, size: usize) -> Frame {
+    match what {
+        0 | 1 => video(ts, what == 0, size),
+        2 | 3 => video(ts, false, size),
+        4 => audio(ts, size.min(400)),
+        5 => metadata(ts),
+        6 => {
+            let mut sps = SPS_640X360;
+            sps[3] = 0x1e + (size % 2) as u8; // two configurations: sometimes a change
+            Frame::new(FrameKind::Video, ts, avc_sequence_header_with(&sps))
+        }
+        _ => Frame::new(FrameKind::Audio, ts, Bytes::from_static(&[0xaf, 0x00, 0x12, 0x10])),
+    }
+}
+
+/// A subscriber and what it received.
+struct Watcher {
+    sub: Subscriber,
+    policy: StartPolicy,
+    /// Set once the first keyframe was delivered.
+    after_keyframe: Option<Checked>,
+    ended: bool,
+}
+
+struct Checked {
+    /// Sequence number of the first keyframe.
+    first: u64,
+    /// `dropped_frames()` when it was delivered.
+    dropped_at_first: u64,
+    /// Sequence numbers delivered since (the keyframe included).
+    delivered: BTreeSet<u64>,
+    last_ts: u32,
+}
+
+impl Watcher {
+    fn take(&mut self, result: Result<Option<Arc<MediaFrame>>, media::SubscriberEnd>) -> bool {
+        let frame = match result {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return false,
+            Err(_) => {
+                self.ended = true;
+                return false;
+            }
+        };
+        assert!(!self.ended, "a frame after the end");
+        let f = frame.frame();
+        let Some(c) = &mut self.after_keyframe else {
+            if f.kind == FrameKind::Video && f.keyframe {
+                self.after_keyframe = Some(Checked {
+                    first: frame.seq(),
+                    dropped_at_first: self.sub.dropped_frames(),
+                    delivered: BTreeSet::from([frame.seq()]),
+                    last_ts: f.timestamp,
+                });
+            }
+            return true;
+        };
+        assert!(f.timestamp >= c.last_ts, "timestamp went back: {} after {}", f.timestamp, c.last_ts);
+        c.last_ts = f.timestamp;
+        let newest = c.delivered.last().copied().unwrap_or(c.first);
+        if !f.sequence_header {
+            assert!(frame.seq() > newest, "seq {} after {newest}", frame.seq());
+        }
+        assert!(c.delivered.insert(frame.seq()), "seq {} delivered twice", frame.seq());
+        if !f.sequence_header && self.policy != StartPolicy::FastGop {
+            // Every sequence number up to this frame was either delivered or counted as dropped.
+            let missing = frame.seq() - c.first + 1 - c.delivered.len() as u64;
+            assert_eq!(missing, self.sub.dropped_frames() - c.dropped_at_first, "every gap is a counted drop");
+        }
+        true
+    }
+}
+
+fn run(ops: Vec<Op>, tight: bool) {
+    let config = if tight {
+        HubConfig {
+            gop_cache_max_frames: 6,
+            gop_cache_max_bytes: 8000,
+            ring_capacity: 8,
+            subscriber_max_lag: Duration::from_millis(400),
+            subscriber_max_lag_bytes: 6000,
+            publisher_idle_takeover: Duration::from_millis(500),
+            republish_grace: Duration::from_millis(1500),
+            max_streams: 4,
+            ..HubConfig::default()
+        }
+    } else {
+        HubConfig { ring_capacity: 100_000, subscriber_max_lag_bytes: u64::MAX, ..HubConfig::default() }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+    runtime.block_on(async move {
+        let hub = Registry::new(config);
+        let mut publishers: Vec<(Publisher, u32)> = Vec::new();
+        let mut watchers: Vec<Watcher> = Vec::new();
+        for op in ops {
+            match op {
+                Op::Publish => match hub.publish(key(), info("p")) {
+                    Ok(p) => publishers.push((p, 0)),
+                    Err(PublishError::AlreadyPublishing { .. }) => {}
+                    Err(e) => panic!("{e}"),
+                },
+                Op::Push { publisher, what, dt, size } => {
+                    if let Some((p, ts)) = publishers.get_mut(publisher) {
+                        *ts += if tight { dt } else { dt % 50 + 1 };
+                        p.push(frame(what, *ts, size));
+                    }
+                }
+                Op::DropPublisher(i) => {
+                    if i < publishers.len() {
+                        drop(publishers.remove(i));
+                    }
+                }
+                Op::Kick => {
+                    hub.kick(&key());
+                }
+                Op::Subscribe(policy) => {
+                    let policy = [StartPolicy::Gop, StartPolicy::FastGop, StartPolicy::NextKeyframe][usize::from(policy)];
+                    if let Ok(sub) = hub.subscribe(&key(), SubscribeOptions { start: policy, protocol: "rtmp" }) {
+                        watchers.push(Watcher { sub, policy, after_keyframe: None, ended: false });
+                    }
+                }
+                Op::Read { sub, max } => {
+                    if let Some(w) = watchers.get_mut(sub) {
+                        for _ in 0..max {
+                            let r = w.sub.try_recv();
+                            if !w.take(r) {
+                                break;
+                            }
+                        }
+                    }
+                }
+                Op::Wait(sub) => {
+                    if let Some(w) = watchers.get_mut(sub) {
+                        if let Ok(r) = tokio::time::timeout(Duration::from_millis(1), w.sub.recv()).await {
+                            w.take(r.map(Some));
+                        }
+                    }
+                }
+                Op::DropSubscriber(i) => {
+                    if i < watchers.len() {
+                        drop(watchers.remove(i));
+                    }
+                }
+                Op::Sleep(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+            }
+        }
+        if !tight {
+            for w in &watchers {
+                assert_eq!(w.sub.dropped_frames(), 0, "no drops without bounds");
+            }
+        }
+        let total: u64 = watchers.iter().map(|w| w.sub.dropped_frames()).sum();
+        if let Some(stats) = hub.get(&key()) {
+            assert!(stats.dropped_frames >= total.min(stats.dropped_frames));
+            assert!(stats.players.total <= watchers.len() as u64);
+        }
+        drop(publishers);
+        drop(watchers);
+        assert!(hub.list().is_empty(), "no publisher and no subscriber: nothing left");
+    });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn interleavings_with_tight_bounds(ops in proptest::collection::vec(op(), 1..150)) {
+        run(ops, true);
+    }
+
+    #[test]
+    fn interleavings_without_drops(ops in proptest::collection::vec(op(), 1..150)) {
+        run(ops, false);
+    }
+}

@@ -1,0 +1,248 @@
+//! One publisher per stream, idle takeover, kick, and the republish grace.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use media::{
+    HubConfig, PublishError, Registry, StartPolicy, StreamKey, StreamState, SubscribeError,
+    SubscribeOptions, SubscriberEnd,
+};
+use tokio::time::{sleep, timeout};
+
+fn flv() -> SubscribeOptions {
+    SubscribeOptions::new("flv")
+}
+
+#[tokio::test(start_paused = true)]
+async fn second_publisher_is_refused_while_the_first_is_active() {
+    let hub = Registry::new(HubConfig::default());
+    let mut first = publish(&hub);
+    first.push(video(0, true, 100));
+    sleep(Duration::from_secs(4)).await;
+    let err = hub.publish(key(), info("10.0.0.2:1935")).unwrap_err();
+    assert_eq!(
+        err,
+        PublishError::AlreadyPublishing {
+            key: "live/test".into()
+        }
+    );
+    assert!(err.to_string().contains("already publishing"), "{err}");
+    assert_eq!(
+        hub.get(&key()).unwrap().publisher.unwrap().addr,
+        "10.0.0.1:1935"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_publisher_is_taken_over_and_its_players_follow() {
+    let hub = Registry::new(HubConfig::default());
+    let mut old = publish(&hub);
+    old.push(avc_sequence_header());
+    old.push(video(1000, true, 100));
+    let mut sub = subscribe(&hub, flv());
+    assert_eq!(shape(&drain(&mut sub)), [('V', 0), ('K', 1000)]);
+    let kicked = old.kicked();
+
+    sleep(Duration::from_secs(5)).await;
+    let mut new = hub
+        .publish(key(), info("10.0.0.2:1935"))
+        .expect("idle publisher taken over");
+    timeout(Duration::from_millis(1), kicked)
+        .await
+        .expect("old publisher's kicked() resolved");
+    assert!(old.is_kicked());
+
+    old.push(video(1040, false, 100)); // ignored
+    drop(old); // must not unpublish the new one
+    let stats = hub.get(&key()).unwrap();
+    assert_eq!(stats.state, StreamState::Live);
+    assert_eq!(stats.publisher.unwrap().addr, "10.0.0.2:1935");
+
+    new.push(avc_sequence_header());
+    new.push(video(0, true, 100));
+    new.push(video(40, false, 100));
+    assert_eq!(
+        shape(&drain(&mut sub)),
+        [('V', 1001), ('K', 1001), ('P', 1041)],
+        "continues after 1000 ms"
+    );
+}
+
+#[tokio::test]
+async fn kick_detaches_the_publisher_and_starts_the_grace() {
+    let hub = Registry::new(HubConfig::default());
+    let mut publisher = publish(&hub);
+    publisher.push(video(0, true, 100));
+    let _sub = subscribe(&hub, flv());
+    assert!(hub.kick(&key()));
+    timeout(Duration::from_secs(1), publisher.kicked())
+        .await
+        .expect("kicked() resolved");
+    assert!(!hub.kick(&key()), "nothing left to kick");
+    let stats = hub.get(&key()).unwrap();
+    assert_eq!(stats.state, "grace");
+    assert!(stats.publisher.is_none());
+    publisher.push(video(40, false, 100)); // ignored
+    assert_eq!(hub.get(&key()).unwrap().frames_in, 1);
+    hub.publish(key(), info("10.0.0.3:1935"))
+        .expect("a new publisher may come in the grace");
+}
+
+#[tokio::test(start_paused = true)]
+async fn republish_within_grace_keeps_players_and_a_monotonic_timeline() {
+    let hub = Registry::new(HubConfig::default());
+    let mut first = publish(&hub);
+    first.push(metadata(0));
+    first.push(avc_sequence_header());
+    first.push(aac_sequence_header());
+    push_av(&mut first, 0, 126, 50); // up to 5000 ms
+    let mut sub = subscribe(
+        &hub,
+        SubscribeOptions {
+            start: StartPolicy::NextKeyframe,
+            protocol: "rtmp",
+        },
+    );
+    drain(&mut sub);
+    drop(first);
+    assert_eq!(hub.get(&key()).unwrap().state, StreamState::Grace);
+
+    sleep(Duration::from_secs(10)).await;
+    let mut second = hub
+        .publish(key(), info("10.0.0.9:1935"))
+        .expect("republish");
+    second.push(metadata(0));
+    second.push(avc_sequence_header());
+    second.push(aac_sequence_header());
+    push_av(&mut second, 0, 3, 50);
+    let got = drain(&mut sub);
+    assert_eq!(
+        shape(&got),
+        [
+            ('M', 5001),
+            ('V', 5001),
+            ('A', 5001),
+            ('K', 5001),
+            ('a', 5001),
+            ('P', 5041),
+            ('a', 5041),
+            ('P', 5081),
+            ('a', 5081)
+        ]
+    );
+    assert!(got
+        .iter()
+        .all(|f| f.frame().sequence_header == matches!(shape(&[f.clone()])[0].0, 'M' | 'V' | 'A')));
+
+    // The grace timer of the first session must not end the second one.
+    sleep(Duration::from_secs(20)).await;
+    assert_eq!(hub.get(&key()).unwrap().state, StreamState::Live);
+    assert!(sub.try_recv().unwrap().is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_the_grace_players_end_and_the_stream_is_gone() {
+    let hub = Registry::new(HubConfig::default());
+    let mut publisher = publish(&hub);
+    publisher.push(video(0, true, 100));
+    let mut sub = subscribe(&hub, SubscribeOptions::new("flv"));
+    publisher.push(video(40, false, 100));
+    drop(publisher);
+
+    sleep(Duration::from_secs(14)).await;
+    assert_eq!(hub.list().len(), 1, "still in grace");
+    assert!(
+        hub.subscribe(&key(), flv()).is_ok(),
+        "a stream in grace can be subscribed"
+    );
+
+    // Buffered frames first, then the end once the grace expires (recv waits across it).
+    assert_eq!(sub.recv().await.unwrap().frame().timestamp, 0);
+    assert_eq!(sub.recv().await.unwrap().frame().timestamp, 40);
+    let started = tokio::time::Instant::now();
+    assert_eq!(sub.recv().await.unwrap_err(), SubscriberEnd::Ended);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "ended by the timer, not before"
+    );
+    assert!(hub.list().is_empty());
+    assert_eq!(
+        hub.subscribe(&key(), flv()).unwrap_err(),
+        SubscribeError::NotFound {
+            key: "live/test".into()
+        }
+    );
+    assert_eq!(
+        sub.try_recv().unwrap_err(),
+        SubscriberEnd::Ended,
+        "stays ended"
+    );
+}
+
+#[tokio::test]
+async fn stream_without_players_goes_away_when_the_publisher_leaves() {
+    let hub = Registry::new(HubConfig::default());
+    let publisher = publish(&hub);
+    assert_eq!(hub.list().len(), 1);
+    drop(publisher);
+    assert!(hub.list().is_empty());
+    assert!(matches!(
+        hub.subscribe(&key(), flv()),
+        Err(SubscribeError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn last_player_leaving_during_the_grace_ends_the_stream() {
+    let hub = Registry::new(HubConfig::default());
+    let publisher = publish(&hub);
+    let sub = subscribe(&hub, flv());
+    drop(publisher);
+    assert_eq!(hub.list().len(), 1);
+    drop(sub);
+    assert!(hub.list().is_empty());
+}
+
+#[tokio::test]
+async fn unknown_stream_is_not_found() {
+    let hub = Registry::new(HubConfig::default());
+    let err = hub
+        .subscribe(&StreamKey::new("live", "nope"), flv())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "stream live/nope is not live (no publisher, and not within the republish grace period)"
+    );
+}
+
+#[tokio::test]
+async fn max_streams_is_enforced() {
+    let hub = Registry::new(HubConfig {
+        max_streams: 1,
+        ..HubConfig::default()
+    });
+    let _a = hub.publish(StreamKey::new("live", "a"), info("a")).unwrap();
+    let err = hub
+        .publish(StreamKey::new("live", "b"), info("b"))
+        .unwrap_err();
+    assert_eq!(err, PublishError::TooManyStreams { max: 1 });
+    assert!(err.to_string().contains("max_streams"));
+}
+
+#[tokio::test]
+async fn players_are_counted_per_protocol() {
+    let hub = Registry::new(HubConfig::default());
+    let _publisher = publish(&hub);
+    let a = subscribe(&hub, SubscribeOptions::new("rtmp"));
+    let _b = subscribe(&hub, SubscribeOptions::new("flv"));
+    let _c = subscribe(&hub, SubscribeOptions::new("hls"));
+    let players = hub.get(&key()).unwrap().players;
+    assert_eq!(
+        (players.rtmp, players.flv, players.other, players.total),
+        (1, 1, 1, 3)
+    );
+    drop(a);
+    assert_eq!(hub.get(&key()).unwrap().players.total, 2);
+}

@@ -1,0 +1,112 @@
+//! The crate's error type.
+
+use std::fmt;
+
+/// Why an AMF0 value could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Amf0ErrorKind {
+    /// The input ended in the middle of a value.
+    Truncated,
+    /// A type marker this decoder does not know.
+    UnknownMarker(u8),
+    /// A known marker that is not supported here (reference, movie clip, record set, AMF3 switch).
+    Unsupported(u8),
+    /// Objects or arrays nested deeper than [`crate::amf0::MAX_DEPTH`].
+    DepthLimit,
+    /// More values than [`crate::amf0::MAX_VALUES`] in one decode call.
+    TooManyValues,
+    /// A string that is not valid UTF-8.
+    InvalidUtf8,
+}
+
+impl fmt::Display for Amf0ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated => f.write_str("truncated value"),
+            Self::UnknownMarker(m) => write!(f, "unknown type marker 0x{m:02x}"),
+            Self::Unsupported(m) => write!(f, "unsupported type marker 0x{m:02x}"),
+            Self::DepthLimit => f.write_str("nesting depth limit exceeded"),
+            Self::TooManyValues => f.write_str("value count limit exceeded"),
+            Self::InvalidUtf8 => f.write_str("string is not valid UTF-8"),
+        }
+    }
+}
+
+/// Everything that can go wrong in this crate. All of these come from peer input or a configured limit;
+/// a session that returned one is dead and returns the same error from every later call.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// C0/S0 carried a version other than 3 (6, RTMPE, is reported as [`Error::EncryptedHandshake`]).
+    #[error("unsupported RTMP version {got} in the handshake (expected 3)")]
+    BadVersion {
+        /// The version byte received.
+        got: u8,
+    },
+    /// The peer asked for an RTMPE (encrypted, version 6) handshake, which is refused.
+    #[error("encrypted RTMP (RTMPE, version 6) is not supported")]
+    EncryptedHandshake,
+    /// The handshake did not complete within [`crate::SessionConfig::handshake_timeout`].
+    #[error("handshake not completed within the configured timeout")]
+    HandshakeTimeout,
+    /// The server's S1 carried a valid digest but S2 was neither a valid digest reply nor an echo of C1.
+    #[error("server handshake S2 signature does not match our C1")]
+    HandshakeSignatureMismatch,
+    /// A Set Chunk Size of 0, with the top bit set, or above the configured maximum.
+    #[error("invalid chunk size {size} (allowed 1..={max})")]
+    ChunkSizeInvalid {
+        /// The requested chunk size.
+        size: u32,
+        /// The largest chunk size accepted ([`crate::SessionConfig::max_chunk_size`]).
+        max: u32,
+    },
+    /// A message header announced a length above [`crate::SessionConfig::max_message_size`].
+    #[error("message of {size} bytes on chunk stream {csid} exceeds the limit of {max} bytes")]
+    MessageTooLarge {
+        /// The announced message length.
+        size: u32,
+        /// The configured maximum.
+        max: u32,
+        /// The chunk stream id that carried the header.
+        csid: u32,
+    },
+    /// The peer used more distinct chunk stream ids than [`crate::SessionConfig::max_chunk_streams`].
+    #[error("more than {max} chunk streams in use")]
+    TooManyChunkStreams {
+        /// The configured maximum.
+        max: usize,
+    },
+    /// A chunk of format 1, 2 or 3 arrived on a chunk stream that never had a format 0 header.
+    #[error("chunk of format 1-3 on chunk stream {csid} without a previous format 0 header")]
+    MissingHeader {
+        /// The chunk stream id.
+        csid: u32,
+    },
+    /// A protocol control or user control message was too short for its type.
+    #[error("control message type {message_type} has {got} bytes, needs {expected}")]
+    ControlTooShort {
+        /// The RTMP message type id.
+        message_type: u8,
+        /// Bytes needed.
+        expected: usize,
+        /// Bytes received.
+        got: usize,
+    },
+    /// An AMF0 value could not be decoded.
+    #[error("AMF0 decode error at byte {offset}: {kind}")]
+    Amf0 {
+        /// Offset into the decoded buffer.
+        offset: usize,
+        /// What went wrong.
+        kind: Amf0ErrorKind,
+    },
+    /// A command message (type 20 or 17) was not `name, transaction id, ...`.
+    #[error("malformed command message on stream {stream_id}: {reason}")]
+    MalformedCommand {
+        /// The message stream id.
+        stream_id: u32,
+        /// What was wrong.
+        reason: &'static str,
+    },
+}

@@ -1,0 +1,139 @@
+//! HTTP-FLV playback: `GET /{app}/{stream}.flv`, a chunked `video/x-flv` response that lasts as long as the stream.
+//!
+//! The body is a stream of the hub's shared FLV tag encodings. Frames are yielded in bursts (per the write policy):
+//! hyper queues consecutive ready chunks and writes them together, so a burst leaves in few system calls.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::stream::{self, StreamExt};
+use media::{StartPolicy, StreamKey, SubscribeOptions, Subscriber};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+use tracing::{debug, info};
+
+use crate::batch::{is_rtc, WritePolicy};
+use crate::encode::flv_tag;
+use crate::Shared;
+
+/// Most bytes yielded in one burst; the rest waits for the next wake-up.
+const BURST_BYTES: usize = 512 * 1024;
+
+struct FlvPlay {
+    subscriber: Subscriber,
+    policy: WritePolicy,
+    shared: Arc<Shared>,
+    key: StreamKey,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// `GET /{app}/{file}` where `file` is `{stream}.flv`.
+pub(crate) async fn play(
+    State(shared): State<Arc<Shared>>,
+    Path((app, file)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(name) = file.strip_suffix(".flv") else {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("no route for /{app}/{file}: HTTP-FLV URLs end in .flv\n"),
+        )
+            .into_response();
+    };
+    let key = StreamKey::new(app, name.to_string());
+    let Ok(permit) = shared.flv_players.clone().try_acquire_owned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "too many HTTP-FLV players (max_flv_players = {})\n",
+                shared.max_flv_players
+            ),
+        )
+            .into_response();
+    };
+    let rtc = is_rtc(query.as_deref());
+    let opts = SubscribeOptions {
+        start: if rtc {
+            StartPolicy::FastGop
+        } else {
+            StartPolicy::Gop
+        },
+        protocol: "flv",
+    };
+    let subscriber = match shared.registry.subscribe(&key, opts) {
+        Ok(s) => s,
+        Err(e) => return (StatusCode::NOT_FOUND, format!("{e}\n")).into_response(),
+    };
+    info!(stream = %key, rtc, "HTTP-FLV play");
+    let (has_audio, has_video) = match shared.registry.get(&key) {
+        Some(s) if s.video_codec.is_none() && s.audio_codec.is_some() => (true, false),
+        _ => (true, true),
+    };
+    let header = Bytes::copy_from_slice(&flv::encode_header(has_audio, has_video));
+    let state = FlvPlay {
+        subscriber,
+        policy: WritePolicy::from_query(query.as_deref(), shared.merge_window),
+        shared,
+        key,
+        _permit: permit,
+    };
+    let bursts =
+        stream::unfold(state, next_burst).flat_map(|burst| stream::iter(burst.into_iter().map(Ok)));
+    let body = stream::once(async move { Ok::<_, std::io::Error>(header) }).chain(bursts);
+    let mut response = Body::from_stream(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("video/x-flv"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
+}
+
+/// Waits for the next frame, lets more collect for the merge window, and returns them as one burst.
+async fn next_burst(mut play: FlvPlay) -> Option<(Vec<Bytes>, FlvPlay)> {
+    let shutdown = play.shared.shutdown.clone();
+    let first = tokio::select! {
+        _ = shutdown.cancelled() => return None,
+        frame = play.subscriber.recv() => match frame {
+            Ok(f) => f,
+            Err(_) => {
+                debug!(stream = %play.key, "HTTP-FLV play ended: publisher gone");
+                return None;
+            }
+        },
+    };
+    if let WritePolicy::Merged(window) = play.policy {
+        let until = Instant::from_std(first.published_at()) + window;
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep_until(until) => {}
+        }
+    }
+    let mut burst = vec![flv_tag(&first)];
+    let mut len = burst[0].len();
+    while len < BURST_BYTES {
+        match play.subscriber.try_recv() {
+            Ok(Some(frame)) => {
+                let tag = flv_tag(&frame);
+                len += tag.len();
+                burst.push(tag);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    // Counted when handed to hyper; the socket write follows at once.
+    play.subscriber.record_sent(len as u64);
+    Some((burst, play))
+}

@@ -1,0 +1,244 @@
+//! The I/O half of mplive: tokio listeners for RTMP and HTTP around the sans-IO `rtmp` sessions and the `media` hub.
+//!
+//! This is the only crate that owns sockets for serving. It binds an RTMP listener (publish and play) and an HTTP
+//! listener (HTTP-FLV playback at `/{app}/{stream}.flv` and the JSON API under `/v1`), and drives each RTMP
+//! connection with one task ([`rtmp_conn`]). Every socket gets `TCP_NODELAY`: RTMP replies are written whole, in one
+//! call, so Nagle's algorithm would only add delay.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), server::ServerError> {
+//! let running = server::start(server::Settings::default()).await?;
+//! println!("RTMP on {}, HTTP on {}", running.rtmp_addr(), running.http_addr());
+//! running.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Errors: binding failures come back from [`start`]; everything a peer does wrong ends that peer's connection with a
+//! logged reason and never affects other connections.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+mod api;
+mod batch;
+mod encode;
+mod flv_http;
+mod rtmp_conn;
+mod settings;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use axum::Router;
+use media::Registry;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+pub use batch::{is_rtc, WritePolicy};
+pub use settings::{RtmpSettings, Settings, SettingsError};
+
+/// State shared by every connection and request.
+pub(crate) struct Shared {
+    registry: Registry,
+    session_config: rtmp::SessionConfig,
+    merge_window: Duration,
+    publisher_timeout: Duration,
+    idle_timeout: Duration,
+    flv_players: Arc<Semaphore>,
+    max_flv_players: usize,
+    shutdown: CancellationToken,
+}
+
+/// A server that could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} for {what}: {source} (is another server using the port? try another address or port 0)")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The settings are not usable.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+}
+
+/// A started server: its bound addresses, its hub, and a handle to stop it.
+pub struct RunningServer {
+    rtmp_addr: SocketAddr,
+    http_addr: SocketAddr,
+    shared: Arc<Shared>,
+    tracker: TaskTracker,
+    shutdown_timeout: Duration,
+}
+
+impl RunningServer {
+    /// The bound RTMP address (with the real port when port 0 was asked for).
+    pub fn rtmp_addr(&self) -> SocketAddr {
+        self.rtmp_addr
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The stream hub.
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
+    }
+
+    /// Stops accepting, closes every connection and waits for them, at most the shutdown timeout.
+    pub async fn shutdown(self) {
+        self.shared.shutdown.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(self.shutdown_timeout, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                "shutdown: connections still open after {} s (shutdown_timeout_secs); leaving them",
+                self.shutdown_timeout.as_secs()
+            );
+        }
+    }
+}
+
+/// Binds both listeners and starts serving in the current tokio runtime.
+pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
+    settings.validate()?;
+    let rtmp_listener = TcpListener::bind(settings.rtmp_addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            what: "RTMP",
+            addr: settings.rtmp_addr,
+            source,
+        })?;
+    let http_listener = TcpListener::bind(settings.http_addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            what: "HTTP",
+            addr: settings.http_addr,
+            source,
+        })?;
+    let rtmp_addr = rtmp_listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind {
+            what: "RTMP",
+            addr: settings.rtmp_addr,
+            source,
+        })?;
+    let http_addr = http_listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind {
+            what: "HTTP",
+            addr: settings.http_addr,
+            source,
+        })?;
+
+    let shared = Arc::new(Shared {
+        registry: Registry::new(settings.hub.clone()),
+        session_config: settings.rtmp.session_config(),
+        merge_window: settings.merge_window(),
+        publisher_timeout: Duration::from_secs(settings.publisher_timeout_secs),
+        idle_timeout: Duration::from_secs(settings.idle_timeout_secs),
+        flv_players: Arc::new(Semaphore::new(settings.max_flv_players)),
+        max_flv_players: settings.max_flv_players,
+        shutdown: CancellationToken::new(),
+    });
+    let tracker = TaskTracker::new();
+
+    let rtmp_limit = Arc::new(Semaphore::new(settings.max_rtmp_connections));
+    tracker.spawn(accept_rtmp(
+        rtmp_listener,
+        shared.clone(),
+        tracker.clone(),
+        rtmp_limit,
+        settings.max_rtmp_connections,
+    ));
+
+    let app = router(shared.clone());
+    let http_listener = http_listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            warn!("cannot set TCP_NODELAY: {e}");
+        }
+    });
+    let shutdown = shared.shutdown.clone();
+    tracker.spawn(async move {
+        let serve = axum::serve(http_listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await });
+        if let Err(e) = serve.await {
+            warn!("HTTP server stopped: {e}");
+        }
+    });
+    info!(%rtmp_addr, %http_addr, "listening");
+    Ok(RunningServer {
+        rtmp_addr,
+        http_addr,
+        shared,
+        tracker,
+        shutdown_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
+    })
+}
+
+/// The HTTP routes: HTTP-FLV playback and the JSON API.
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/v1/streams", get(api::list_streams))
+        .route("/v1/streams/{app}/{stream}", get(api::get_stream))
+        .route("/{app}/{file}", get(flv_http::play))
+        .with_state(shared)
+}
+
+async fn accept_rtmp(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tracker: TaskTracker,
+    limit: Arc<Semaphore>,
+    max: usize,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (socket, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Usually EMFILE: back off instead of spinning.
+                warn!("RTMP accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            warn!(%peer, "refusing RTMP connection: max_rtmp_connections ({max}) reached");
+            drop(socket);
+            continue;
+        };
+        tune_socket(&socket);
+        let shared = shared.clone();
+        tracker.spawn(async move {
+            rtmp_conn::serve(socket, peer, shared).await;
+            drop(permit);
+        });
+    }
+}
+
+fn tune_socket(socket: &TcpStream) {
+    if let Err(e) = socket.set_nodelay(true) {
+        warn!("cannot set TCP_NODELAY: {e}");
+    }
+}

@@ -1,0 +1,199 @@
+//! Every limit and knob of the server, with its default. Read from TOML (`--config`), then overridden by flags and
+//! `MPLIVE_*` environment variables in the CLI.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use media::HubConfig;
+use serde::Deserialize;
+
+/// Server settings. Every field has a default, so an empty TOML file (or none) is a valid configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// RTMP listen address (default `0.0.0.0:1935`; port 0 picks a free port).
+    pub rtmp_addr: SocketAddr,
+    /// HTTP listen address for HTTP-FLV and the API (default `0.0.0.0:8080`).
+    pub http_addr: SocketAddr,
+    /// Directory for persistent state (default `./mplive-data`).
+    pub data_dir: PathBuf,
+    /// Host name printed in URLs (default: `127.0.0.1`). Set it to the address players use to reach this server.
+    pub public_host: String,
+    /// Tokio worker threads (default: number of cores).
+    pub workers: Option<usize>,
+    /// Most simultaneous RTMP connections; further ones are closed at once (default 10 000).
+    pub max_rtmp_connections: usize,
+    /// Most simultaneous HTTP-FLV players (default 10 000).
+    pub max_flv_players: usize,
+    /// RTMP protocol limits.
+    pub rtmp: RtmpSettings,
+    /// Stream hub limits (GOP cache, backlog bounds, grace, takeover, max streams).
+    pub hub: HubConfig,
+    /// Write policy of players in the default (`live`) mode: frames are merged for this many milliseconds and
+    /// written in one system call (default 40 ms). `?mode=rtc` players always write each frame at once.
+    pub merge_write_ms: u64,
+    /// A publisher that sends no media for this long is closed (default 70 s, as Tencent CSS). A 1 fps
+    /// waiting-image stream is far inside it.
+    pub publisher_timeout_secs: u64,
+    /// A connection that neither publishes nor plays and sends nothing for this long is closed (default 30 s).
+    pub idle_timeout_secs: u64,
+    /// How long shutdown waits for connections to finish before it gives up (default 5 s).
+    pub shutdown_timeout_secs: u64,
+}
+
+/// RTMP protocol limits (see `rtmp::SessionConfig`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtmpSettings {
+    /// Largest chunk size a peer may announce (default 65 536).
+    pub max_chunk_size: u32,
+    /// Chunk size we send with (default 4096).
+    pub out_chunk_size: u32,
+    /// Largest message a peer may send (default 16 MiB).
+    pub max_message_size: u32,
+    /// Most chunk streams a peer may open (default 64).
+    pub max_chunk_streams: usize,
+    /// Time a client has to finish the handshake (default 10 s).
+    pub handshake_timeout_secs: u64,
+}
+
+impl Default for RtmpSettings {
+    fn default() -> Self {
+        let d = rtmp::SessionConfig::default();
+        Self {
+            max_chunk_size: d.max_chunk_size,
+            out_chunk_size: d.out_chunk_size,
+            max_message_size: d.max_message_size,
+            max_chunk_streams: d.max_chunk_streams,
+            handshake_timeout_secs: d.handshake_timeout.as_secs(),
+        }
+    }
+}
+
+impl RtmpSettings {
+    /// The session configuration these settings describe.
+    pub fn session_config(&self) -> rtmp::SessionConfig {
+        rtmp::SessionConfig {
+            max_chunk_size: self.max_chunk_size,
+            out_chunk_size: self.out_chunk_size,
+            max_message_size: self.max_message_size,
+            max_chunk_streams: self.max_chunk_streams,
+            handshake_timeout: Duration::from_secs(self.handshake_timeout_secs),
+            ..rtmp::SessionConfig::default()
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            rtmp_addr: SocketAddr::from(([0, 0, 0, 0], 1935)),
+            http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            data_dir: PathBuf::from("mplive-data"),
+            public_host: "127.0.0.1".to_string(),
+            workers: None,
+            max_rtmp_connections: 10_000,
+            max_flv_players: 10_000,
+            rtmp: RtmpSettings::default(),
+            hub: HubConfig::default(),
+            merge_write_ms: 40,
+            publisher_timeout_secs: 70,
+            idle_timeout_secs: 30,
+            shutdown_timeout_secs: 5,
+        }
+    }
+}
+
+impl Settings {
+    /// Parses settings from TOML text; unknown keys are an error so typos do not pass silently.
+    pub fn from_toml(text: &str) -> Result<Self, SettingsError> {
+        let settings: Settings =
+            toml::from_str(text).map_err(|e| SettingsError::Toml(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks values that would make the server misbehave.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let r = &self.rtmp;
+        if !(128..=0x7fff_ffff).contains(&r.out_chunk_size) {
+            return Err(SettingsError::Invalid {
+                field: "rtmp.out_chunk_size",
+                value: r.out_chunk_size.to_string(),
+                expected: "128 to 2147483647",
+            });
+        }
+        if r.max_chunk_size < 128 {
+            return Err(SettingsError::Invalid {
+                field: "rtmp.max_chunk_size",
+                value: r.max_chunk_size.to_string(),
+                expected: "at least 128",
+            });
+        }
+        if self.merge_write_ms > 1000 {
+            return Err(SettingsError::Invalid {
+                field: "merge_write_ms",
+                value: self.merge_write_ms.to_string(),
+                expected: "0 to 1000",
+            });
+        }
+        if self.hub.ring_capacity == 0 {
+            return Err(SettingsError::Invalid {
+                field: "hub.ring_capacity",
+                value: "0".into(),
+                expected: "at least 1",
+            });
+        }
+        Ok(())
+    }
+
+    /// The merge window of the default write policy.
+    pub fn merge_window(&self) -> Duration {
+        Duration::from_millis(self.merge_write_ms)
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// The TOML text did not parse or had unknown keys.
+    #[error("configuration file: {0}")]
+    Toml(String),
+    /// A value is out of range.
+    #[error("setting {field} = {value} is out of range (expected {expected})")]
+    Invalid {
+        /// The setting's name.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// What would be accepted.
+        expected: &'static str,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_toml_is_defaults() {
+        let s = Settings::from_toml("").unwrap();
+        assert_eq!(s.rtmp_addr.port(), 1935);
+        assert_eq!(s.http_addr.port(), 8080);
+        assert_eq!(s.publisher_timeout_secs, 70);
+    }
+
+    #[test]
+    fn unknown_key_is_refused() {
+        let err = Settings::from_toml("rtmp_adr = \"0.0.0.0:1\"").unwrap_err();
+        assert!(err.to_string().contains("rtmp_adr"), "{err}");
+    }
+
+    #[test]
+    fn bad_chunk_size_names_the_setting() {
+        let err = Settings::from_toml("[rtmp]\nout_chunk_size = 0").unwrap_err();
+        assert!(err.to_string().contains("rtmp.out_chunk_size"), "{err}");
+    }
+}
