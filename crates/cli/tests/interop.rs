@@ -418,3 +418,40 @@ fn unknown_stream_is_not_found() {
     );
     assert!(!out.status.success());
 }
+
+#[test]
+fn silent_publisher_is_closed_after_the_no_data_timeout() {
+    let server = Server::start("publisher_timeout_secs = 2\n");
+    let push = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/quiet"));
+    server.wait_live("live/quiet");
+    let _player = Peer(
+        Command::new("curl")
+            .args([
+                "-s",
+                "-N",
+                "--max-time",
+                "20",
+                "-o",
+                "/dev/null",
+                &server.http_url("live/quiet.flv"),
+            ])
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    unsafe_kill(push.0.id(), "STOP");
+    let started = std::time::Instant::now();
+    while !server.log().contains("publisher sent no media for 2 s") {
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "silent publisher not closed:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Its players now wait in the republish grace.
+    let (status, body) = server.get("/v1/streams/live/quiet");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"grace\""), "{body}");
+    unsafe_kill(push.0.id(), "CONT");
+}

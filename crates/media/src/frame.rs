@@ -92,6 +92,7 @@ pub struct MediaFrame {
     seq: u64,
     offset: u64,
     published_at: Instant,
+    unclassified: bool,
     encoded: [OnceLock<Bytes>; MAX_ENCODING_SLOTS],
 }
 
@@ -102,8 +103,15 @@ impl MediaFrame {
             seq,
             offset,
             published_at,
+            unclassified: false,
             encoded: Default::default(),
         }
+    }
+
+    /// Marks a video frame whose header the hub could not read (see [`MediaFrame::is_unclassified`]).
+    pub(crate) fn with_unclassified(mut self, unclassified: bool) -> MediaFrame {
+        self.unclassified = unclassified;
+        self
     }
 
     /// A copy with another timestamp (same sequence number): used for the rare rewritten frames (fast start,
@@ -114,6 +122,13 @@ impl MediaFrame {
             ..self.frame.clone()
         };
         MediaFrame::new(frame, self.seq, self.offset, self.published_at)
+            .with_unclassified(self.unclassified)
+    }
+
+    /// A video frame the hub cannot classify (unknown or unsupported header): it has no keyframes, so readers
+    /// may start and resume at any such frame rather than wait forever.
+    pub(crate) fn is_unclassified(&self) -> bool {
+        self.unclassified
     }
 
     /// The frame.

@@ -23,6 +23,9 @@
 //! - **One publisher per stream**, except that a publisher idle for `publisher_idle_takeover` is taken over.
 //! - **Grace**: when the publisher leaves, subscribers stay for `republish_grace`; a publisher coming back in
 //!   time continues to them with its timestamps shifted to follow the last one delivered.
+//! - **Sessions start at a keyframe**: video pictures a session sends before its first keyframe are counted
+//!   but not forwarded (nobody could decode them); video whose header `flv` cannot read is always forwarded
+//!   and treated as a start point, since it has no keyframes to wait for.
 //! - **Stats** ([`StreamStats`]) are measured from the frames: bitrate, FPS, GOP, picture size, audio format.
 //!
 //! # I/O and clock

@@ -27,6 +27,11 @@ pub(crate) fn classify(kind: FrameKind, payload: &[u8]) -> (bool, bool) {
     }
 }
 
+/// `flv` understands this video payload, so its keyframe flag means something.
+pub(crate) fn is_classified_video(payload: &[u8]) -> bool {
+    VideoTagInfo::parse(payload).is_ok()
+}
+
 /// What a video packet tells about the track.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct VideoParams {
@@ -84,15 +89,15 @@ pub(crate) fn audio_params(payload: &[u8]) -> AudioParams {
         ..AudioParams::default()
     };
     match info.format {
-        SoundFormat::Aac => {
-            if info.is_sequence_header {
-                let config = payload.get(info.header_len..).unwrap_or_default();
-                if let Ok(asc) = AudioSpecificConfig::parse(config) {
-                    params.sample_rate = Some(asc.sample_rate);
-                    params.channels = Some(asc.channels);
-                }
+        SoundFormat::Aac if info.is_sequence_header => {
+            let config = payload.get(info.header_len..).unwrap_or_default();
+            if let Ok(asc) = AudioSpecificConfig::parse(config) {
+                params.sample_rate = Some(asc.sample_rate);
+                params.channels = Some(asc.channels);
             }
         }
+        // The real rate of AAC is only in its configuration.
+        SoundFormat::Aac => {}
         SoundFormat::G711A | SoundFormat::G711U => {
             params.sample_rate = Some(8000);
             params.channels = Some(1);

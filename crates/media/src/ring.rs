@@ -90,10 +90,12 @@ impl Ring {
         behind_ms > lag.max_ms || behind_bytes > lag.max_bytes
     }
 
-    /// A frame a reader may start or resume at: a video keyframe, or any audio frame of a stream without video.
+    /// A frame a reader may start or resume at: a video keyframe, a video frame the hub cannot classify, or any
+    /// audio frame of a stream without video.
     pub(crate) fn is_sync_point(&self, frame: &MediaFrame) -> bool {
         let f = frame.frame();
         f.is_video_keyframe()
+            || frame.is_unclassified()
             || (f.kind == FrameKind::Audio && !self.has_video && !f.sequence_header)
     }
 

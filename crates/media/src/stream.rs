@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use crate::frame::{Frame, FrameKind, MediaFrame};
 use crate::gop::GopCache;
 use crate::key::StreamKey;
+use crate::probe;
 use crate::publisher::PublisherInfo;
 use crate::ring::{LagBounds, Ring};
 use crate::stats::{Meter, PlayerStats, PublisherStats, Rates, StreamState, StreamStats};
@@ -176,25 +177,24 @@ impl Stream {
         frame.timestamp = st.timeline.map(frame.timestamp);
         st.meter.record(&frame);
         let keyframe = frame.is_video_keyframe();
-        if frame.kind == FrameKind::Video && !frame.sequence_header {
-            if keyframe {
-                st.awaiting_keyframe = false;
-            } else if st.awaiting_keyframe {
+        let mut unclassified = false;
+        if frame.kind == FrameKind::Video && !frame.sequence_header && !keyframe {
+            unclassified = !probe::is_classified_video(&frame.payload);
+            if st.awaiting_keyframe && !unclassified {
                 // Pictures that reference a frame nobody has (start of a session): useless to every subscriber.
                 return;
             }
+        }
+        if keyframe {
+            st.awaiting_keyframe = false;
         }
         let kind = frame.kind;
         let header = frame.sequence_header;
         let mut config_changed = false;
         let frame = {
             let mut ring = self.ring.write();
-            let frame = Arc::new(MediaFrame::new(
-                frame,
-                ring.next_seq(),
-                ring.end_offset,
-                now.into_std(),
-            ));
+            let frame = MediaFrame::new(frame, ring.next_seq(), ring.end_offset, now.into_std());
+            let frame = Arc::new(frame.with_unclassified(unclassified));
             if header {
                 let slot = &mut ring.headers[kind.index()];
                 config_changed = kind != FrameKind::Script

@@ -276,7 +276,8 @@ impl Reader {
             let Some(header) = header else { continue };
             let seen = self.header_seq.get(kind).copied().flatten();
             if header.seq() < keyframe.seq() && seen != Some(header.seq()) {
-                self.pending.push_back(with_timestamp(header, keyframe.frame().timestamp));
+                self.pending
+                    .push_back(with_timestamp(header, keyframe.frame().timestamp));
                 resent += 1;
             }
         }

@@ -23,7 +23,11 @@ fn frames_are_classified_from_their_flv_header() {
     let script = metadata(0);
     assert!(script.sequence_header && !script.keyframe);
     // Enhanced RTMP: IsExHeader | keyframe, CodedFrames, "hvc1".
-    let ex = Frame::new(FrameKind::Video, 0, Bytes::from_static(&[0x91, b'h', b'v', b'c', b'1', 0, 0, 0, 0, 0]));
+    let ex = Frame::new(
+        FrameKind::Video,
+        0,
+        Bytes::from_static(&[0x91, b'h', b'v', b'c', b'1', 0, 0, 0, 0, 0]),
+    );
     assert!(ex.keyframe && !ex.sequence_header);
     // Malformed: plain frames.
     for body in [&[][..], &[0x17][..], &[0xaf][..]] {
@@ -46,7 +50,9 @@ proptest! {
 async fn each_encoding_is_computed_once_and_shared() {
     let hub = Registry::new(HubConfig::default());
     let mut publisher = publish(&hub);
-    let mut subs: Vec<_> = (0..3).map(|_| subscribe(&hub, SubscribeOptions::new("flv"))).collect();
+    let mut subs: Vec<_> = (0..3)
+        .map(|_| subscribe(&hub, SubscribeOptions::new("flv")))
+        .collect();
     publisher.push(video(0, true, 100));
     let calls = AtomicUsize::new(0);
     let mut outputs = Vec::new();
@@ -63,7 +69,11 @@ async fn each_encoding_is_computed_once_and_shared() {
         assert!(frame.published_at().elapsed() < Duration::from_secs(5));
     }
     assert_eq!(calls.load(Ordering::Relaxed), 1);
-    assert_eq!(outputs[0].as_ptr(), outputs[2].as_ptr(), "the same bytes, not a copy");
+    assert_eq!(
+        outputs[0].as_ptr(),
+        outputs[2].as_ptr(),
+        "the same bytes, not a copy"
+    );
     assert_eq!(outputs[0].len(), 101);
 
     let frame = subs[0].try_recv().unwrap();
@@ -83,9 +93,10 @@ async fn each_encoding_is_computed_once_and_shared() {
 
 #[test]
 fn config_reads_milliseconds_and_keeps_defaults() {
-    let config: HubConfig =
-        serde_json::from_str(r#"{"gop_cache": false, "republish_grace_ms": 2500, "subscriber_max_lag_ms": 800}"#)
-            .unwrap();
+    let config: HubConfig = serde_json::from_str(
+        r#"{"gop_cache": false, "republish_grace_ms": 2500, "subscriber_max_lag_ms": 800}"#,
+    )
+    .unwrap();
     assert!(!config.gop_cache);
     assert_eq!(config.republish_grace, Duration::from_millis(2500));
     assert_eq!(config.subscriber_max_lag, Duration::from_millis(800));
@@ -93,10 +104,17 @@ fn config_reads_milliseconds_and_keeps_defaults() {
     assert_eq!(config.publisher_idle_takeover, Duration::from_secs(5));
     let defaults = HubConfig::default();
     assert_eq!(
-        (defaults.gop_cache_max_bytes, defaults.gop_cache_max_frames, defaults.subscriber_max_lag_bytes),
+        (
+            defaults.gop_cache_max_bytes,
+            defaults.gop_cache_max_frames,
+            defaults.subscriber_max_lag_bytes
+        ),
         (16 << 20, 4096, 8 << 20)
     );
-    assert_eq!((defaults.republish_grace, defaults.max_streams), (Duration::from_secs(15), 10_000));
+    assert_eq!(
+        (defaults.republish_grace, defaults.max_streams),
+        (Duration::from_secs(15), 10_000)
+    );
     let json = serde_json::to_value(&defaults).unwrap();
     assert_eq!(json["republish_grace_ms"], 15000);
     assert_eq!(serde_json::from_value::<HubConfig>(json).unwrap(), defaults);
@@ -104,7 +122,10 @@ fn config_reads_milliseconds_and_keeps_defaults() {
 
 #[test]
 fn zero_ring_capacity_is_raised_to_one() {
-    let hub = Registry::new(HubConfig { ring_capacity: 0, ..HubConfig::default() });
+    let hub = Registry::new(HubConfig {
+        ring_capacity: 0,
+        ..HubConfig::default()
+    });
     assert_eq!(hub.config().ring_capacity, 1);
 }
 
@@ -112,7 +133,13 @@ fn zero_ring_capacity_is_raised_to_one() {
 fn stream_key_displays_as_app_slash_name() {
     let key = StreamKey::new("live", "cam");
     assert_eq!(key.to_string(), "live/cam");
-    assert_eq!(key, StreamKey { app: "live".into(), name: "cam".into() });
+    assert_eq!(
+        key,
+        StreamKey {
+            app: "live".into(),
+            name: "cam".into()
+        }
+    );
 }
 
 #[test]

@@ -132,9 +132,10 @@ async fn republish_within_grace_keeps_players_and_a_monotonic_timeline() {
             ('a', 5081)
         ]
     );
-    assert!(got
-        .iter()
-        .all(|f| f.frame().sequence_header == matches!(shape(&[f.clone()])[0].0, 'M' | 'V' | 'A')));
+    assert!(
+        got[..3].iter().all(|f| f.frame().sequence_header),
+        "the new session's headers arrive as headers"
+    );
 
     // The grace timer of the first session must not end the second one.
     sleep(Duration::from_secs(20)).await;

@@ -187,3 +187,22 @@ async fn changed_sequence_header_reaches_subscribers_and_resets_the_gop() {
         "pictures of the old configuration are not replayed"
     );
 }
+
+#[tokio::test]
+async fn video_the_hub_cannot_classify_still_flows() {
+    let hub = Registry::new(HubConfig::default());
+    let mut publisher = publish(&hub);
+    // Enhanced RTMP with a FourCC flv does not know: no keyframe flag the hub can trust.
+    let unknown = |ts| {
+        media::Frame::new(
+            media::FrameKind::Video,
+            ts,
+            bytes::Bytes::from_static(&[0x91, b'x', b'y', b'z', b'w', 1, 2, 3]),
+        )
+    };
+    publisher.push(unknown(0));
+    let mut sub = subscribe(&hub, opts(StartPolicy::NextKeyframe));
+    publisher.push(unknown(40));
+    publisher.push(unknown(80));
+    assert_eq!(shape(&drain(&mut sub)), [('P', 40), ('P', 80)]);
+}

@@ -33,7 +33,10 @@ async fn stats_come_from_the_stream_itself() {
     assert_eq!(s.video_codec.as_deref(), Some("H264"));
     assert_eq!(s.audio_codec.as_deref(), Some("AAC"));
     assert_eq!((s.video_width, s.video_height), (Some(640), Some(360)));
-    assert_eq!((s.audio_sample_rate, s.audio_channels), (Some(44100), Some(2)));
+    assert_eq!(
+        (s.audio_sample_rate, s.audio_channels),
+        (Some(44100), Some(2))
+    );
     assert_eq!(s.video_bitrate, 1000.0, "25 x 5000 bytes per second");
     assert_eq!(s.audio_bitrate, 40.0, "25 x 200 bytes per second");
     assert_eq!(s.video_fps, 25.0);
@@ -47,7 +50,14 @@ async fn stats_come_from_the_stream_itself() {
     assert_eq!(s.uptime_ms, 2000);
 
     let json = serde_json::to_value(&s).unwrap();
-    for field in ["videoBitrate", "audioBitrate", "videoFPS", "videoGOP", "videoWidth", "videoHeight"] {
+    for field in [
+        "videoBitrate",
+        "audioBitrate",
+        "videoFPS",
+        "videoGOP",
+        "videoWidth",
+        "videoHeight",
+    ] {
         assert!(json.get(field).is_some(), "{field} in {json}");
     }
     assert_eq!(json["state"], "live");
@@ -65,11 +75,22 @@ async fn codecs_without_configuration_records_are_recognised() {
     let hub = Registry::new(HubConfig::default());
     let mut publisher = publish(&hub);
     // MP3, 44 kHz, 16 bit, stereo; Sorenson H.263 keyframe.
-    publisher.push(Frame::new(FrameKind::Audio, 0, Bytes::from_static(&[0x2f, 0xff, 0xfb])));
-    publisher.push(Frame::new(FrameKind::Video, 0, Bytes::from_static(&[0x12, 0, 0, 0])));
+    publisher.push(Frame::new(
+        FrameKind::Audio,
+        0,
+        Bytes::from_static(&[0x2f, 0xff, 0xfb]),
+    ));
+    publisher.push(Frame::new(
+        FrameKind::Video,
+        0,
+        Bytes::from_static(&[0x12, 0, 0, 0]),
+    ));
     let s = hub.get(&key()).unwrap();
     assert_eq!(s.audio_codec.as_deref(), Some("MP3"));
-    assert_eq!((s.audio_sample_rate, s.audio_channels), (Some(44100), Some(2)));
+    assert_eq!(
+        (s.audio_sample_rate, s.audio_channels),
+        (Some(44100), Some(2))
+    );
     assert_eq!(s.video_codec.as_deref(), Some("H263"));
     assert_eq!(s.video_width, None);
 }
@@ -77,8 +98,12 @@ async fn codecs_without_configuration_records_are_recognised() {
 #[tokio::test]
 async fn list_is_sorted_and_get_is_none_for_unknown_streams() {
     let hub = Registry::new(HubConfig::default());
-    let _b = hub.publish(media::StreamKey::new("live", "b"), info("b")).unwrap();
-    let _a = hub.publish(media::StreamKey::new("live", "a"), info("a")).unwrap();
+    let _b = hub
+        .publish(media::StreamKey::new("live", "b"), info("b"))
+        .unwrap();
+    let _a = hub
+        .publish(media::StreamKey::new("live", "a"), info("a"))
+        .unwrap();
     let names: Vec<_> = hub.list().into_iter().map(|s| s.stream).collect();
     assert_eq!(names, ["a", "b"]);
     assert!(hub.get(&media::StreamKey::new("live", "c")).is_none());

@@ -96,7 +96,7 @@ fn on_bytes(
         if code != 200 {
             let status = String::from_utf8_lossy(&head[..end]);
             let status = status.lines().next().unwrap_or_default();
-            return Err(format!("HTTP {status}"));
+            return Err(status.to_string());
         }
         tracker.now_playing(recv_ns.saturating_sub(state.t0), shared);
         body_start = &data[end.saturating_sub(before)..];
