@@ -129,13 +129,18 @@ wait_port() { # port: wait up to 10 s for a listener
 
 COMMANDS=()
 RESULTS=()
+record() { # the command as documented: temp dir as $TMP, binary relative to the repository
+  local c=$*
+  c=${c//$TMP/\$TMP}
+  COMMANDS+=("${c//$ROOT\//}")
+}
 run_bench() { # label url server_pid extra-args...: runs the bench pinned to BENCH_CPU, JSON into $TMP/label.json
   local label=$1 url=$2 pid=$3
   shift 3
   local cmd=(taskset -c "$BENCH_CPU" "$MPLIVE" bench --url "$url" --fixture "$FIXTURE" --players "$PLAYERS"
     --seconds "$BENCH_SECONDS" --ramp-ms "$RAMP_MS" --processes "$PROCESSES" --server-pid "$pid" --json "$@")
   log "$label: ${cmd[*]}"
-  COMMANDS+=("${cmd[*]}")
+  record "${cmd[*]}"
   if timeout $((BENCH_SECONDS + 120)) "${cmd[@]}" >"$TMP/$label.json"; then
     RESULTS+=("$label")
     jq -c '{players: .players.playing_at_end, failed: .players.failed, mbps: .delivered.mbps,
@@ -164,7 +169,7 @@ rtmp {
     }
 }
 EOF
-COMMANDS+=("taskset -c $SERVER_CPU nginx -p $TMP/nginx -e $TMP/nginx/error.log -c $TMP/nginx/nginx.conf  # conf below")
+record "taskset -c $SERVER_CPU nginx -p $TMP/nginx -e $TMP/nginx/error.log -c $TMP/nginx/nginx.conf  # conf below"
 taskset -c "$SERVER_CPU" nginx -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" \
   >"$TMP/nginx/out.log" 2>&1 &
 NGINX_MASTER=$!
@@ -190,7 +195,7 @@ start_mplive() {
   RTMP_ADDR=$(jq -r .rtmp "$TMP/ready.json")
   HTTP_ADDR=$(jq -r .http "$TMP/ready.json")
 }
-COMMANDS+=("MPLIVE_LOG=warn taskset -c $SERVER_CPU $MPLIVE serve --rtmp-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --data-dir \$TMP/mplive-data --ready-file \$TMP/ready.json  # restarted for each row")
+record "MPLIVE_LOG=warn taskset -c $SERVER_CPU $MPLIVE serve --rtmp-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --data-dir $TMP/mplive-data --ready-file $TMP/ready.json  # restarted for each row"
 for protocol in rtmp flv; do
   for mode in live rtc; do
     log "mplive $mode $protocol"
@@ -212,13 +217,17 @@ row() { # server label
     return
   fi
   jq -r --arg server "$server" --argjson base "$NGINX_CPU_MB" '
-    def f(d): if . == null then "n/a" else (. * pow(10; d) | round / pow(10; d) | tostring) end;
+    def f(d): if . == null then "n/a"
+      else ((. * pow(10; d)) | round | tostring) as $s
+        | (if ($s | length) <= d then ([range(0; d + 1 - ($s | length))] | map("0") | join("")) + $s else $s end) as $p
+        | if d == 0 then $p else $p[0:($p | length) - d] + "." + $p[($p | length) - d:] end
+      end;
     [ $server, .mode, .protocol, (.players.requested | tostring),
       (.server.cpu_ms_per_mb | f(3)),
       (if $base == null or .server.cpu_ms_per_mb == null or $base == 0 then "n/a"
        else ((.server.cpu_ms_per_mb / $base) | f(2)) + "x" end),
       ((.latency_ms.p50_ms | f(1)) + " / " + (.latency_ms.p95_ms | f(1)) + " / " + (.latency_ms.p99_ms | f(1))),
-      (.first_keyframe_ms.p95_ms | f(0)),
+      (.first_keyframe_ms.p95_ms | f(1)),
       (.server.rss_per_player_kib | f(1)),
       (.delivered.mbps | f(1)),
       ((.players.failed | tostring) + (if .players.first_error then " (" + (.players.first_error | gsub("\\|"; "/")) + ")" else "" end)),
@@ -257,7 +266,7 @@ row() { # server label
   echo "nginx.conf:"
   echo
   echo '```nginx'
-  cat "$TMP/nginx/nginx.conf"
+  sed "s|$TMP|\$TMP|g" "$TMP/nginx/nginx.conf"
   echo '```'
   echo "<!-- bench:end -->"
 } >"$TMP/section.md"

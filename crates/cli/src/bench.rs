@@ -123,6 +123,9 @@ pub struct BenchArgs {
     /// Internal: number of players over all workers.
     #[arg(long, hide = true, default_value_t = 0)]
     pub worker_total: u32,
+    /// Internal: window of the send table, in ns.
+    #[arg(long, hide = true, default_value_t = worker::DEFAULT_WINDOW_NS)]
+    pub worker_window_ns: u64,
 }
 
 impl BenchArgs {

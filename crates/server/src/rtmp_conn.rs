@@ -6,7 +6,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,11 +14,10 @@ use media::{
     Frame, FrameKind, PublishError, Publisher, PublisherInfo, StartPolicy, StreamKey, Subscriber,
 };
 use rtmp::{MediaKind, ServerEvent, ServerSession};
-use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::WaitForCancellationFutureOwned;
 use tracing::{debug, info, warn};
 
 use crate::batch::{is_rtc, Batch, WritePolicy};
@@ -28,8 +27,10 @@ use crate::Shared;
 /// A player stops taking frames from the hub while this much is waiting to be written, so a slow socket shows up as
 /// hub backlog (and is dropped to the next keyframe there) instead of growing memory here.
 const PLAYER_HIGH_WATER: usize = 512 * 1024;
-/// Read buffer size per connection.
-const READ_BUF: usize = 16 * 1024;
+/// Size of one read (on the stack of the reading call).
+const READ_BUF: usize = 32 * 1024;
+/// Most bytes read in one go before other work gets a turn.
+const READ_BUDGET: usize = 256 * 1024;
 
 type Kicked = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -52,7 +53,7 @@ struct Playing {
 enum Wake {
     Shutdown,
     Kicked,
-    Read(std::io::Result<usize>),
+    Readable(std::io::Result<()>),
     Frame(Result<Arc<media::MediaFrame>, media::SubscriberEnd>),
     Deadline,
 }
@@ -102,9 +103,13 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: Arc<Share
 
 impl Conn {
     async fn run(&mut self, socket: TcpStream) -> Close {
-        let (mut rd, mut wr) = socket.into_split();
-        let mut buf = vec![0u8; READ_BUF];
-        let shutdown = self.shared.shutdown.clone();
+        let (rd, mut wr) = socket.into_split();
+        // Long-lived futures, polled again on every wake-up instead of being re-created (and re-registered with
+        // the token's waiter list and the timer wheel) each time: players wake up often.
+        let mut shutdown = pin!(self.shared.shutdown.clone().cancelled_owned());
+        let far = || Instant::now() + Duration::from_secs(3600);
+        let mut timer_at = far();
+        let mut timer = pin!(tokio::time::sleep_until(timer_at));
         loop {
             if let Some(out) = self.session.take_transmit() {
                 self.batch.push(out);
@@ -113,6 +118,9 @@ impl Conn {
                 Some(p) => p.flush_at.is_none_or(|t| t <= Instant::now()),
                 None => true,
             };
+            if flush_due {
+                self.drain_frames();
+            }
             if !self.batch.is_empty() && (flush_due || self.closing.is_some()) {
                 match self.batch.flush(&mut wr).await {
                     Ok(n) => {
@@ -128,36 +136,73 @@ impl Conn {
                 return reason;
             }
 
-            match self.wait(&mut rd, &mut buf, &shutdown).await {
+            let deadline = self.next_deadline();
+            if deadline != timer_at {
+                timer_at = deadline;
+                timer.as_mut().reset(deadline);
+            }
+            match self.wait(&rd, shutdown.as_mut(), timer.as_mut()).await {
                 Wake::Shutdown => return Close::Shutdown,
                 Wake::Kicked => return Close::Kicked,
-                Wake::Read(Ok(0)) => return Close::PeerClosed,
-                Wake::Read(Ok(n)) => {
-                    self.last_input = Instant::now();
-                    let input = buf.get(..n).unwrap_or_default();
-                    if let Err(e) = self.session.handle_input(input, self.last_input.into_std()) {
-                        // Send what the session still has (e.g. an _error) before closing.
-                        self.closing = Some(Close::Error(format!("protocol error: {e}")));
+                Wake::Readable(Ok(())) => {
+                    if let Some(reason) = self.read_input(&rd) {
+                        return reason;
                     }
-                    self.handle_events();
                 }
-                Wake::Read(Err(e)) => return Close::Error(format!("read failed: {e}")),
+                Wake::Readable(Err(e)) => return Close::Error(format!("read failed: {e}")),
                 Wake::Frame(Ok(frame)) => self.take_frames(frame),
                 Wake::Frame(Err(_)) => self.end_play(),
-                Wake::Deadline => self.handle_deadline(),
+                Wake::Deadline => {
+                    self.handle_deadline();
+                    // An elapsed timer is ready at once: make sure the next deadline re-arms it.
+                    timer_at = far();
+                }
             }
         }
+    }
+
+    /// Reads what the socket has into the session and handles the resulting events.
+    ///
+    /// The read buffer lives on this (synchronous) call's stack, not in the connection: an idle player holds no
+    /// read buffer at all.
+    fn read_input(&mut self, rd: &OwnedReadHalf) -> Option<Close> {
+        let mut buf = [0u8; READ_BUF];
+        let mut total = 0;
+        while total < READ_BUDGET {
+            let n = match rd.try_read(&mut buf) {
+                Ok(0) => return Some(Close::PeerClosed),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => return Some(Close::Error(format!("read failed: {e}"))),
+            };
+            total += n;
+            self.last_input = Instant::now();
+            let input = buf.get(..n).unwrap_or_default();
+            if let Err(e) = self.session.handle_input(input, self.last_input.into_std()) {
+                // Send what the session still has (e.g. an _error) before closing.
+                self.closing = Some(Close::Error(format!("protocol error: {e}")));
+                self.handle_events();
+                return None;
+            }
+            self.handle_events();
+            if self.closing.is_some() {
+                break;
+            }
+        }
+        None
     }
 
     /// Waits for the next thing to do: input, a frame to play, a timer, a takeover or shutdown.
     async fn wait(
         &mut self,
-        rd: &mut OwnedReadHalf,
-        buf: &mut [u8],
-        shutdown: &CancellationToken,
+        rd: &OwnedReadHalf,
+        shutdown: Pin<&mut WaitForCancellationFutureOwned>,
+        timer: Pin<&mut Sleep>,
     ) -> Wake {
-        let deadline = self.next_deadline();
-        let can_take_frames = self.batch.len() < PLAYER_HIGH_WATER;
+        // A merged-write player does not look at the hub again until its flush is due: one wake-up per window
+        // instead of one per frame.
+        let can_take_frames = self.batch.len() < PLAYER_HIGH_WATER
+            && self.playing.as_ref().is_some_and(|p| p.flush_at.is_none());
         let publishing = &mut self.publishing;
         let playing = &mut self.playing;
         let kicked = async move {
@@ -173,12 +218,13 @@ impl Conn {
             }
         };
         tokio::select! {
+            // Polled in this order; the most frequent wake-ups first, shutdown (rare) last.
             biased;
-            _ = shutdown.cancelled() => Wake::Shutdown,
-            _ = kicked => Wake::Kicked,
-            read = rd.read(buf) => Wake::Read(read),
+            _ = timer => Wake::Deadline,
             frame = next_frame => Wake::Frame(frame),
-            _ = tokio::time::sleep_until(deadline) => Wake::Deadline,
+            readable = rd.readable() => Wake::Readable(readable),
+            _ = kicked => Wake::Kicked,
+            _ = shutdown => Wake::Shutdown,
         }
     }
 
@@ -226,29 +272,29 @@ impl Conn {
     fn take_frames(&mut self, first: Arc<media::MediaFrame>) {
         let chunk_size = self.session.out_chunk_size();
         let Some(p) = &mut self.playing else { return };
-        self.batch
-            .push(rtmp_chunks(&first, p.stream_id, chunk_size));
-        let mut ended = false;
+        self.batch.push(rtmp_chunks(&first, p.stream_id, chunk_size));
+        p.flush_at = Some(match p.policy {
+            WritePolicy::Immediate => Instant::now(),
+            WritePolicy::Merged(window) => Instant::from_std(first.published_at()) + window,
+        });
+        if p.policy == WritePolicy::Immediate {
+            self.drain_frames();
+        }
+    }
+
+    /// Queues every frame the hub already has for this player, up to the high-water mark.
+    fn drain_frames(&mut self) {
+        let chunk_size = self.session.out_chunk_size();
+        let Some(p) = &mut self.playing else { return };
         while self.batch.len() < PLAYER_HIGH_WATER {
             match p.subscriber.try_recv() {
-                Ok(Some(frame)) => self
-                    .batch
-                    .push(rtmp_chunks(&frame, p.stream_id, chunk_size)),
-                Ok(None) => break,
+                Ok(Some(frame)) => self.batch.push(rtmp_chunks(&frame, p.stream_id, chunk_size)),
+                Ok(None) => return,
                 Err(_) => {
-                    ended = true;
-                    break;
+                    self.end_play();
+                    return;
                 }
             }
-        }
-        if p.flush_at.is_none() {
-            p.flush_at = Some(match p.policy {
-                WritePolicy::Immediate => Instant::now(),
-                WritePolicy::Merged(window) => Instant::from_std(first.published_at()) + window,
-            });
-        }
-        if ended {
-            self.end_play();
         }
     }
 

@@ -130,3 +130,52 @@ impl Fixture {
         bytes as f64 * 8.0 / (f64::from(self.loop_ms) / 1000.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use flv::{encode_header, encode_tag};
+
+    use super::*;
+
+    #[test]
+    fn headers_apart_and_loop_length() {
+        let mut file = BytesMut::from(&encode_header(true, true)[..]);
+        encode_tag(
+            &mut file,
+            TagType::Script,
+            0,
+            b"\x02\x00\x0aonMetaData\x08\0\0\0\0\0\0\x09",
+        );
+        encode_tag(
+            &mut file,
+            TagType::Video,
+            0,
+            &[0x17, 0x00, 0, 0, 0, 1, 0x64, 0, 0x1f],
+        );
+        encode_tag(&mut file, TagType::Audio, 0, &[0xaf, 0x00, 0x12, 0x10]);
+        for i in 0..5u32 {
+            let key = if i == 0 { 0x17 } else { 0x27 };
+            encode_tag(
+                &mut file,
+                TagType::Video,
+                100 + i * 40,
+                &[key, 0x01, 0, 0, 0, 0, 0, 0, 1, i as u8],
+            );
+            encode_tag(
+                &mut file,
+                TagType::Audio,
+                100 + i * 40,
+                &[0xaf, 0x01, 0x21, i as u8],
+            );
+        }
+        let f = Fixture::parse(&file).unwrap();
+        assert!(f.metadata.is_some());
+        assert_eq!(f.headers.len(), 2);
+        assert_eq!(f.frames.len(), 10);
+        assert_eq!((f.frames[0].ts, f.frames[9].ts), (0, 160));
+        assert_eq!(f.loop_ms, 200);
+        assert!(Fixture::parse(b"FLV\x01\x05\0\0\0\x09\0\0\0\0").is_err());
+        assert!(Fixture::parse(b"not flv").is_err());
+    }
+}

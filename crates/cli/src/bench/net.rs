@@ -3,7 +3,10 @@
 use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
+use bytes::Bytes;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
@@ -53,4 +56,26 @@ pub(super) async fn connect(addr: SocketAddr, deadline: Instant) -> Result<TcpSt
         .set_nodelay(true)
         .map_err(|e| format!("TCP_NODELAY: {e}"))?;
     Ok(stream)
+}
+
+/// Time a closing connection waits for the server to close its side.
+const CLOSE_WAIT: Duration = Duration::from_millis(500);
+
+/// Sends `last` (e.g. deleteStream), half-closes, and reads until the server closes too, for at most
+/// [`CLOSE_WAIT`]: dropping a socket with unread data makes the kernel send a reset, which servers log as an
+/// error for every player.
+pub(super) async fn close_gracefully(mut stream: TcpStream, last: Option<Bytes>) {
+    let _ = timeout_at(Instant::now() + CLOSE_WAIT, async {
+        if let Some(bytes) = last {
+            stream.write_all(&bytes).await?;
+        }
+        stream.shutdown().await?;
+        loop {
+            stream.readable().await?;
+            if let ReadOutcome::Closed = read_now(&stream, |_| ())? {
+                return Ok::<(), io::Error>(());
+            }
+        }
+    })
+    .await;
 }

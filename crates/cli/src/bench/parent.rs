@@ -19,7 +19,7 @@ use super::publisher::{self, Publish, PublisherStats};
 use super::report::{Report, Snapshot};
 use super::sendtable::SendTable;
 use super::url::{HttpUrl, RtmpUrl};
-use super::worker::{split, Share, Workers, DEFAULT_WINDOW_NS};
+use super::worker::{split, Share, Window, Workers, DEFAULT_WINDOW_NS};
 use super::{BenchArgs, Protocol};
 
 /// Time the publisher has to reach `Publishing`.
@@ -40,10 +40,12 @@ async fn resolve(host: &str, port: u16) -> Result<SocketAddr> {
         .copied()
         .with_context(|| format!("{host} has no address"))?;
     if !is_local(addr.ip()) {
-        bail!(
-            "{host} is {}: the bench only targets loopback or private addresses",
-            addr.ip()
-        );
+        let what = if host == addr.ip().to_string() {
+            host.to_string()
+        } else {
+            format!("{host} ({})", addr.ip())
+        };
+        bail!("{what} is not a loopback or private address: the bench only targets local servers");
     }
     Ok(addr)
 }
@@ -213,15 +215,14 @@ pub(super) async fn run(args: &BenchArgs) -> Result<Report> {
                     + STOP_GRACE
                     + Duration::from_secs(10),
             };
-            publisher::spawn(publish, pub_stats.clone())?;
-            true
+            Some(publisher::spawn(publish, pub_stats.clone())?)
         }
-        None => false,
+        None => None,
     };
     // Stops the publisher however we leave.
     let _stop_publisher = StopOnDrop(pub_stats.clone());
 
-    if publishing {
+    if publishing.is_some() {
         bar.set_message("connecting the publisher");
         let deadline = Instant::now() + PUBLISH_WAIT;
         while !pub_stats.publishing.load(Ordering::Relaxed) {
@@ -263,7 +264,15 @@ pub(super) async fn run(args: &BenchArgs) -> Result<Report> {
                 sends: rx.next(),
             })
             .collect::<Vec<_>>();
-        let workers = Workers::spawn(args, worker_shares, start_ns, end_ns)?;
+        let workers = Workers::spawn(
+            args,
+            worker_shares,
+            &Window {
+                start_ns,
+                end_ns,
+                table_ns: window_ns,
+            },
+        )?;
         Players::Workers { workers, shares }
     } else {
         let shared = Arc::new(PlayerShared::default());
@@ -303,7 +312,7 @@ pub(super) async fn run(args: &BenchArgs) -> Result<Report> {
             args.players,
             bytes as f64 * 8.0 / secs / 1e6
         );
-        if publishing {
+        if publishing.is_some() {
             msg.push_str(&format!(
                 "  published {} frames",
                 pub_stats.frames.load(Ordering::Relaxed)
@@ -327,7 +336,14 @@ pub(super) async fn run(args: &BenchArgs) -> Result<Report> {
         Players::None => PlayersResult::default(),
     };
     bar.finish_and_clear();
+    // Let the publisher close its stream cleanly (it stops before its next frame).
     pub_stats.stop.store(true, Ordering::Relaxed);
+    if let Some(handle) = publishing {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !handle.is_finished() && Instant::now() < deadline {
+            sleep(Duration::from_millis(20)).await;
+        }
+    }
     let bench_threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

@@ -13,7 +13,7 @@ use tokio::time::{sleep_until, Instant};
 
 use super::clock::mono_ns;
 use super::fixture::Fixture;
-use super::net::{connect, read_now, ReadOutcome};
+use super::net::{close_gracefully, connect, read_now, ReadOutcome};
 use super::sendtable::{content_key, SendTable};
 
 /// Time allowed from TCP connect to `Publishing`.
@@ -55,11 +55,11 @@ pub(super) struct Publish {
 
 /// Starts the publisher on a thread of its own with a single-threaded runtime, so its pacing does not queue
 /// behind thousands of player tasks. It runs until `p.stop` or `stats.stop`; errors are stored in `stats`.
-pub(super) fn spawn(p: Publish, stats: Arc<PublisherStats>) -> Result<()> {
+pub(super) fn spawn(p: Publish, stats: Arc<PublisherStats>) -> Result<std::thread::JoinHandle<()>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    std::thread::Builder::new()
+    let handle = std::thread::Builder::new()
         .name("publisher".into())
         .spawn(move || {
             if let Err(e) = runtime.block_on(publish(&p, &stats)) {
@@ -67,7 +67,7 @@ pub(super) fn spawn(p: Publish, stats: Arc<PublisherStats>) -> Result<()> {
             }
             stats.publishing.store(false, Ordering::Relaxed);
         })?;
-    Ok(())
+    Ok(handle)
 }
 
 async fn publish(p: &Publish, stats: &PublisherStats) -> Result<()> {
@@ -159,7 +159,7 @@ async fn publish(p: &Publish, stats: &PublisherStats) -> Result<()> {
         index += 1;
     }
     session.close();
-    let _ = flush(&mut stream, &mut session).await;
+    close_gracefully(stream, session.take_transmit()).await;
     Ok(())
 }
 

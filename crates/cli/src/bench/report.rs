@@ -211,12 +211,17 @@ impl Report {
     }
 
     fn write_table(&self, s: &mut String) -> std::fmt::Result {
+        let p = &self.players;
+        if p.requested == 0 {
+            writeln!(s, "mplive bench (publish only): {}", self.url)?;
+            writeln!(s, "  window           {:.1} s", self.seconds)?;
+            return self.write_costs(s);
+        }
         writeln!(
             s,
             "mplive bench: {} ({}, {} policy)",
             self.play_url, self.protocol, self.mode
         )?;
-        let p = &self.players;
         writeln!(
             s,
             "  players          {} requested, {} playing at the end, {} failed",
@@ -269,6 +274,18 @@ impl Report {
             self.delivered.frames,
             self.delivered.bytes as f64 / 1e6
         )?;
+        self.write_costs(s)?;
+        if let Some(e) = &p.first_error {
+            writeln!(s, "  first error      {e}")?;
+            for (e, n) in &p.errors {
+                writeln!(s, "                   {n} x {e}")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Publisher, server and bench lines.
+    fn write_costs(&self, s: &mut String) -> std::fmt::Result {
         if let Some(pb) = &self.publisher {
             writeln!(
                 s,
@@ -316,12 +333,6 @@ impl Report {
                 ""
             }
         )?;
-        if let Some(e) = &p.first_error {
-            writeln!(s, "  first error      {e}")?;
-            for (e, n) in &p.errors {
-                writeln!(s, "                   {n} x {e}")?;
-            }
-        }
         Ok(())
     }
 }

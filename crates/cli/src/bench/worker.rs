@@ -55,6 +55,13 @@ pub(super) struct Share {
     pub sends: Option<mpsc::Receiver<(u64, u64)>>,
 }
 
+/// The measurement window (CLOCK_MONOTONIC ns) and the send-table window, as given to every worker.
+pub(super) struct Window {
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub table_ns: u64,
+}
+
 /// Splits `players` over `k` workers as evenly as possible.
 pub(super) fn split(players: u32, k: u32) -> Vec<(u32, u32)> {
     let (base, extra) = (players / k, players % k);
@@ -71,12 +78,7 @@ pub(super) fn split(players: u32, k: u32) -> Vec<(u32, u32)> {
 
 impl Workers {
     /// Starts one child per share, re-executing this binary with `--worker`.
-    pub(super) fn spawn(
-        args: &BenchArgs,
-        shares: Vec<Share>,
-        start_ns: u64,
-        end_ns: u64,
-    ) -> Result<Self> {
+    pub(super) fn spawn(args: &BenchArgs, shares: Vec<Share>, window: &Window) -> Result<Self> {
         let exe = std::env::current_exe().context("cannot find the bench's own executable")?;
         let mut workers = Workers {
             children: Vec::new(),
@@ -107,8 +109,11 @@ impl Workers {
             cmd.arg("--ramp-ms").arg(args.ramp_ms.to_string());
             cmd.arg("--connect-timeout-ms")
                 .arg(args.connect_timeout_ms.to_string());
-            cmd.arg("--worker-start-ns").arg(start_ns.to_string());
-            cmd.arg("--worker-end-ns").arg(end_ns.to_string());
+            cmd.arg("--worker-start-ns")
+                .arg(window.start_ns.to_string());
+            cmd.arg("--worker-end-ns").arg(window.end_ns.to_string());
+            cmd.arg("--worker-window-ns")
+                .arg(window.table_ns.to_string());
             cmd.arg("--worker-first").arg(share.first.to_string());
             cmd.arg("--worker-total").arg(args.players.to_string());
             if let Some(t) = args.threads {
@@ -260,7 +265,7 @@ fn parse_send(line: &str) -> Option<(u64, u64)> {
 /// The worker side: players only, send times from stdin, results on stdout.
 pub(super) fn run_worker(args: &BenchArgs) -> Result<()> {
     let runtime = super::runtime(args.threads)?;
-    let table = (!args.no_publish).then(|| Arc::new(SendTable::new(DEFAULT_WINDOW_NS)));
+    let table = (!args.no_publish).then(|| Arc::new(SendTable::new(args.worker_window_ns)));
     if let Some(table) = table.clone() {
         // A plain thread blocked on the pipe wakes as soon as the parent writes, whatever the runtime is doing.
         std::thread::spawn(move || {

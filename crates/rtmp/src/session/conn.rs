@@ -44,9 +44,11 @@ impl Conn {
         let decoder = ChunkDecoder::new(config.max_message_size, config.max_chunk_streams);
         Self {
             config,
-            inbuf: BytesMut::with_capacity(8192),
+            // Buffers grow on demand and are released when drained: most connections are players that
+            // receive a lot and send almost nothing, so idle buffers would be most of their memory.
+            inbuf: BytesMut::new(),
             decoder,
-            out: BytesMut::with_capacity(8192),
+            out: BytesMut::new(),
             held: BytesMut::new(),
             hold: false,
             out_chunk_size: DEFAULT_CHUNK_SIZE,
@@ -109,7 +111,8 @@ impl Conn {
     }
 
     pub(crate) fn take_transmit(&mut self) -> Option<Bytes> {
-        (!self.out.is_empty()).then(|| self.out.split().freeze())
+        // Taking the whole buffer (not `split`) leaves no spare capacity behind in the session.
+        (!self.out.is_empty()).then(|| std::mem::take(&mut self.out).freeze())
     }
 
     fn buf(&mut self) -> &mut BytesMut {
@@ -164,6 +167,9 @@ impl Conn {
     pub(crate) fn next(&mut self) -> Result<Option<Incoming>, Error> {
         loop {
             let Some(msg) = self.decoder.decode(&mut self.inbuf)? else {
+                if self.inbuf.is_empty() {
+                    self.inbuf = BytesMut::new();
+                }
                 return Ok(None);
             };
             // Control messages belong on message stream 0, but are accepted on any, as most servers do.

@@ -9,7 +9,7 @@ use tokio::time::{sleep_until, Instant};
 use super::{not_playing, PlayerShared, Tracker};
 use crate::bench::clock::mono_ns;
 use crate::bench::http::{head_end, parse_head, request, Dechunker, MAX_HEAD};
-use crate::bench::net::{connect, read_now, ReadOutcome};
+use crate::bench::net::{close_gracefully, connect, read_now, ReadOutcome};
 
 /// Largest FLV tag accepted.
 const MAX_TAG: usize = 16 << 20;
@@ -68,7 +68,11 @@ pub(super) async fn run(
                 }
             }
             _ = sleep_until(deadline) => {
-                return if tracker.is_playing() { Ok(()) } else { Err(not_playing(connect_deadline, stop)) };
+                if !tracker.is_playing() {
+                    return Err(not_playing(connect_deadline, stop));
+                }
+                close_gracefully(stream, None).await;
+                return Ok(());
             }
         }
     }

@@ -8,7 +8,7 @@ use tokio::time::{sleep_until, Instant};
 
 use super::{not_playing, PlayerShared, Tracker};
 use crate::bench::clock::mono_ns;
-use crate::bench::net::{connect, read_now, ReadOutcome};
+use crate::bench::net::{close_gracefully, connect, read_now, ReadOutcome};
 
 /// Plays `name` until `stop`. `Err` carries the reason the player failed.
 #[allow(clippy::too_many_arguments)]
@@ -57,7 +57,12 @@ pub(super) async fn run(
             _ = sleep_until(timer) => {
                 let now = Instant::now();
                 if now >= deadline {
-                    return if tracker.is_playing() { Ok(()) } else { Err(not_playing(connect_deadline, stop)) };
+                    if !tracker.is_playing() {
+                        return Err(not_playing(connect_deadline, stop));
+                    }
+                    session.close();
+                    close_gracefully(stream, session.take_transmit()).await;
+                    return Ok(());
                 }
                 session.handle_timeout(now.into_std()).map_err(|e| format!("rtmp: {e}"))?;
             }
