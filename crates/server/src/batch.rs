@@ -1,14 +1,13 @@
-//! Output batching: a player's pending shared buffers, written with as few vectored system calls as possible.
+//! Output batching: buffers waiting for one socket, written with as few vectored system calls as possible.
 //!
-//! Both write policies use it. The default (`live`) policy lets frames collect for the merge window and then writes
-//! them together, which is where most of the CPU per delivered byte is saved; the `rtc` policy flushes after every
-//! wake-up. The buffers are the hub's shared encodings: nothing is copied per player.
+//! The buffers are the hub's shared encodings (and the session's control messages): nothing is copied per player.
+//! Writes are non-blocking; what the socket does not take stays queued, in order.
 
 use std::io::IoSlice;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 
 /// How a player's frames reach its socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +55,13 @@ impl Batch {
         }
     }
 
+    /// Moves every buffer of `other` to the end of this batch.
+    pub(crate) fn append(&mut self, other: Batch) {
+        self.len += other.len;
+        self.bufs.extend(other.bufs);
+    }
+
+    /// Bytes waiting.
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -64,38 +70,55 @@ impl Batch {
         self.bufs.is_empty()
     }
 
-    /// Writes everything, in vectored calls. Returns the number of bytes written.
-    pub(crate) async fn flush<W: AsyncWrite + Unpin>(
+    /// Writes as much as `write` accepts without blocking. Returns the bytes written and whether the batch is now
+    /// empty; `WouldBlock` from `write` just ends the attempt.
+    pub(crate) fn write_nonblocking(
         &mut self,
-        w: &mut W,
-    ) -> std::io::Result<usize> {
-        let total = self.len;
-        let mut first = 0;
-        while first < self.bufs.len() {
-            let end = (first + MAX_IOV).min(self.bufs.len());
+        mut write: impl FnMut(&[IoSlice<'_>]) -> std::io::Result<usize>,
+    ) -> std::io::Result<(usize, bool)> {
+        let mut written = 0;
+        while !self.bufs.is_empty() {
+            let end = self.bufs.len().min(MAX_IOV);
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            for (slot, buf) in slices.iter_mut().zip(&self.bufs[first..end]) {
+            for (slot, buf) in slices.iter_mut().zip(&self.bufs[..end]) {
                 *slot = IoSlice::new(buf);
             }
-            let mut n = w.write_vectored(&slices[..end - first]).await?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::WriteZero.into());
-            }
-            while n > 0 {
-                let head = &mut self.bufs[first];
-                if n >= head.len() {
-                    n -= head.len();
-                    first += 1;
+            let mut n = match write(&slices[..end]) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    return Ok((written, false))
+                }
+                Err(e) => return Err(e),
+            };
+            written += n;
+            self.len -= n;
+            let mut consumed = 0;
+            for buf in &mut self.bufs {
+                if n >= buf.len() {
+                    n -= buf.len();
+                    consumed += 1;
                 } else {
-                    head.advance(n);
-                    n = 0;
+                    buf.advance(n);
+                    break;
                 }
             }
+            self.bufs.drain(..consumed);
         }
-        self.bufs.clear();
-        self.len = 0;
-        w.flush().await?;
-        Ok(total)
+        Ok((written, true))
+    }
+
+    /// Writes everything, waiting for the socket when it is full.
+    pub(crate) async fn write_to(&mut self, writer: &OwnedWriteHalf) -> std::io::Result<usize> {
+        let mut total = 0;
+        loop {
+            let (n, done) = self.write_nonblocking(|s| writer.try_write_vectored(s))?;
+            total += n;
+            if done {
+                return Ok(total);
+            }
+            writer.writable().await?;
+        }
     }
 }
 
@@ -111,8 +134,32 @@ mod tests {
         assert!(!is_rtc(None));
     }
 
-    #[tokio::test]
-    async fn flush_writes_all_in_order() {
+    /// A socket that takes at most `cap` bytes per call and then refuses once (`WouldBlock`) every third call.
+    fn partial_writer<'a>(
+        out: &'a mut Vec<u8>,
+        cap: usize,
+        calls: &'a mut u32,
+    ) -> impl FnMut(&[IoSlice<'_>]) -> std::io::Result<usize> + 'a {
+        move |slices: &[IoSlice<'_>]| {
+            *calls += 1;
+            if (*calls).is_multiple_of(3) {
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            let mut n = 0;
+            for s in slices {
+                let take = s.len().min(cap - n);
+                out.extend_from_slice(&s[..take]);
+                n += take;
+                if n == cap {
+                    break;
+                }
+            }
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn partial_and_refused_writes_keep_order_and_lose_nothing() {
         let mut batch = Batch::default();
         for i in 0..200u8 {
             batch.push(Bytes::from(vec![i; (i as usize % 7) + 1]));
@@ -121,9 +168,20 @@ mod tests {
             .flat_map(|i| vec![i; (i as usize % 7) + 1])
             .collect();
         let mut out = Vec::new();
-        let n = batch.flush(&mut out).await.unwrap();
-        assert_eq!(n, expected.len());
+        let mut calls = 0;
+        let mut total = 0;
+        loop {
+            let (n, done) = batch
+                .write_nonblocking(partial_writer(&mut out, 5, &mut calls))
+                .unwrap();
+            total += n;
+            if done {
+                break;
+            }
+        }
+        assert_eq!(total, expected.len());
         assert_eq!(out, expected);
         assert!(batch.is_empty());
+        assert_eq!(batch.len(), 0);
     }
 }

@@ -22,6 +22,7 @@
 mod api;
 mod batch;
 mod encode;
+mod fanout;
 mod flv_http;
 mod rtmp_conn;
 mod settings;
@@ -53,6 +54,7 @@ pub(crate) struct Shared {
     flv_players: Arc<Semaphore>,
     max_flv_players: usize,
     shutdown: CancellationToken,
+    fanout: fanout::Fanout,
 }
 
 /// A server that could not start.
@@ -156,6 +158,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         flv_players: Arc::new(Semaphore::new(settings.max_flv_players)),
         max_flv_players: settings.max_flv_players,
         shutdown: CancellationToken::new(),
+        fanout: fanout::Fanout::default(),
     });
     let tracker = TaskTracker::new();
 

@@ -1,8 +1,9 @@
 //! One RTMP connection: the driver loop around a sans-IO `rtmp::ServerSession`.
 //!
-//! The loop reads from the socket into the session, turns session events into hub calls (publish, play, media),
-//! and writes the session's output and, for players, the hub's shared frame encodings. All writes go through one
-//! [`Batch`] so that control replies and media keep their order and leave in as few system calls as possible.
+//! The loop reads from the socket into the session and turns session events into hub calls (publish, play,
+//! media). A publishing connection also delivers each frame to the stream's RTMP players ([`crate::fanout`]); a
+//! playing connection only services its own player: the play start, writes the publisher could not finish, the
+//! end of the stream. Output keeps its order because everything for a player goes through its one queue.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,27 +11,24 @@ use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::time::Duration;
 
-use media::{
-    Frame, FrameKind, PublishError, Publisher, PublisherInfo, StartPolicy, StreamKey, Subscriber,
-};
+use media::{Frame, FrameKind, PublishError, Publisher, PublisherInfo, StartPolicy, StreamKey};
 use rtmp::{MediaKind, ServerEvent, ServerSession};
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 use tracing::{debug, info, warn};
 
 use crate::batch::{is_rtc, Batch, WritePolicy};
-use crate::encode::rtmp_chunks;
+use crate::fanout::{Delivery, DirectPlayer, Group};
 use crate::Shared;
 
-/// A player stops taking frames from the hub while this much is waiting to be written, so a slow socket shows up as
-/// hub backlog (and is dropped to the next keyframe there) instead of growing memory here.
-const PLAYER_HIGH_WATER: usize = 512 * 1024;
 /// Size of one read (on the stack of the reading call).
 const READ_BUF: usize = 32 * 1024;
 /// Most bytes read in one go before other work gets a turn.
 const READ_BUDGET: usize = 256 * 1024;
+/// How often a player's own task looks at its stream (end of stream, frames nobody pushed to it).
+const PLAYER_SERVICE_INTERVAL: Duration = Duration::from_millis(250);
 
 type Kicked = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -39,14 +37,15 @@ struct Publishing {
     publisher: Publisher,
     kicked: Kicked,
     last_media: Instant,
+    /// The RTMP players of this stream, looked up again when it goes away.
+    group: Option<Arc<Group>>,
+    pushed: bool,
 }
 
 struct Playing {
     stream_id: u32,
     key: StreamKey,
-    subscriber: Subscriber,
-    policy: WritePolicy,
-    flush_at: Option<Instant>,
+    player: Arc<DirectPlayer>,
 }
 
 /// What woke the connection loop.
@@ -54,7 +53,7 @@ enum Wake {
     Shutdown,
     Kicked,
     Readable(std::io::Result<()>),
-    Frame(Result<Arc<media::MediaFrame>, media::SubscriberEnd>),
+    Player,
     Deadline,
 }
 
@@ -73,9 +72,11 @@ struct Conn {
     shared: Arc<Shared>,
     peer: SocketAddr,
     session: ServerSession,
+    writer: Arc<OwnedWriteHalf>,
     app: Option<String>,
     publishing: Option<Publishing>,
     playing: Option<Playing>,
+    /// Output of a connection that is not playing (a player's output goes through its [`DirectPlayer`]).
     batch: Batch,
     last_input: Instant,
     /// Set when the connection should end once its output is written.
@@ -86,10 +87,12 @@ struct Conn {
 pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let now = Instant::now();
     let session = ServerSession::new(shared.session_config.clone(), now.into_std());
+    let (rd, wr) = socket.into_split();
     let mut conn = Conn {
         shared,
         peer,
         session,
+        writer: Arc::new(wr),
         app: None,
         publishing: None,
         playing: None,
@@ -97,45 +100,29 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: Arc<Share
         last_input: now,
         closing: None,
     };
-    let reason = conn.run(socket).await;
+    let reason = conn.run(rd).await;
+    if let Some(p) = conn.playing.take() {
+        conn.shared.fanout.leave(&p.key, &p.player);
+        conn.playing = Some(p);
+    }
     conn.log_close(reason);
 }
 
 impl Conn {
-    async fn run(&mut self, socket: TcpStream) -> Close {
-        let (rd, mut wr) = socket.into_split();
+    async fn run(&mut self, rd: OwnedReadHalf) -> Close {
         // Long-lived futures, polled again on every wake-up instead of being re-created (and re-registered with
-        // the token's waiter list and the timer wheel) each time: players wake up often.
+        // the token's waiter list and the timer wheel) each time.
         let mut shutdown = pin!(self.shared.shutdown.clone().cancelled_owned());
         let far = || Instant::now() + Duration::from_secs(3600);
         let mut timer_at = far();
         let mut timer = pin!(tokio::time::sleep_until(timer_at));
         loop {
-            if let Some(out) = self.session.take_transmit() {
-                self.batch.push(out);
-            }
-            let flush_due = match &self.playing {
-                Some(p) => p.flush_at.is_none_or(|t| t <= Instant::now()),
-                None => true,
-            };
-            if flush_due {
-                self.drain_frames();
-            }
-            if !self.batch.is_empty() && (flush_due || self.closing.is_some()) {
-                match self.batch.flush(&mut wr).await {
-                    Ok(n) => {
-                        if let Some(p) = &mut self.playing {
-                            p.subscriber.record_sent(n as u64);
-                            p.flush_at = None;
-                        }
-                    }
-                    Err(e) => return Close::Error(format!("write failed: {e}")),
-                }
+            if let Err(reason) = self.write_output().await {
+                return reason;
             }
             if let Some(reason) = self.closing.take() {
                 return reason;
             }
-
             let deadline = self.next_deadline();
             if deadline != timer_at {
                 timer_at = deadline;
@@ -150,12 +137,67 @@ impl Conn {
                     }
                 }
                 Wake::Readable(Err(e)) => return Close::Error(format!("read failed: {e}")),
-                Wake::Frame(Ok(frame)) => self.take_frames(frame),
-                Wake::Frame(Err(_)) => self.end_play(),
+                Wake::Player => {}
                 Wake::Deadline => {
                     self.handle_deadline();
                     // An elapsed timer is ready at once: make sure the next deadline re-arms it.
                     timer_at = far();
+                }
+            }
+        }
+    }
+
+    /// Writes the session's output: through the player's queue when playing, else directly.
+    async fn write_output(&mut self) -> Result<(), Close> {
+        let out = self.session.take_transmit();
+        let Some(p) = &self.playing else {
+            if let Some(out) = out {
+                self.batch.push(out);
+            }
+            if !self.batch.is_empty() {
+                self.batch
+                    .write_to(&self.writer)
+                    .await
+                    .map_err(|e| Close::Error(format!("write failed: {e}")))?;
+            }
+            return Ok(());
+        };
+        let player = p.player.clone();
+        if let Some(out) = out {
+            player.lock().queue(out);
+        }
+        self.service_player(&player).await
+    }
+
+    /// Delivers what the hub has for our player, waiting for the socket when it is full. At the end of the
+    /// stream, writes the end-of-play status and returns the close reason.
+    async fn service_player(&mut self, player: &Arc<DirectPlayer>) -> Result<(), Close> {
+        let mut ending = false;
+        loop {
+            let delivery = player.lock().deliver();
+            match delivery {
+                Delivery::Done => return Ok(()),
+                Delivery::Blocked => {
+                    self.writer
+                        .writable()
+                        .await
+                        .map_err(|e| Close::Error(format!("write failed: {e}")))?;
+                }
+                Delivery::Ended if ending => return Err(Close::PlayEnded),
+                Delivery::Ended => {
+                    ending = true;
+                    if let Some(p) = &self.playing {
+                        info!(stream = %p.key, "publisher gone and grace expired: ending play");
+                        self.session.end_play(p.stream_id);
+                    }
+                    if let Some(out) = self.session.take_transmit() {
+                        player.lock().queue(out);
+                    }
+                }
+                Delivery::Failed => {
+                    let e = player.lock().take_error();
+                    let e = e.map(|e| e.to_string()).unwrap_or_default();
+                    return Err(Close::Error(format!("write failed: {e}")));
                 }
             }
         }
@@ -182,46 +224,59 @@ impl Conn {
                 // Send what the session still has (e.g. an _error) before closing.
                 self.closing = Some(Close::Error(format!("protocol error: {e}")));
                 self.handle_events();
-                return None;
+                break;
             }
             self.handle_events();
             if self.closing.is_some() {
                 break;
             }
         }
+        self.deliver_pushed();
         None
     }
 
-    /// Waits for the next thing to do: input, a frame to play, a timer, a takeover or shutdown.
+    /// After frames were pushed, lets the stream's RTMP players have them (see [`crate::fanout`]).
+    fn deliver_pushed(&mut self) {
+        let Some(p) = &mut self.publishing else {
+            return;
+        };
+        if !std::mem::take(&mut p.pushed) {
+            return;
+        }
+        if p.group.as_ref().is_none_or(|g| g.is_detached()) {
+            p.group = self.shared.fanout.get(p.publisher.key());
+        }
+        if let Some(group) = &p.group {
+            group.on_push(self.last_input);
+        }
+    }
+
+    /// Waits for the next thing to do: input, our player needing service, a timer, a takeover or shutdown.
     async fn wait(
         &mut self,
         rd: &OwnedReadHalf,
         shutdown: Pin<&mut WaitForCancellationFutureOwned>,
         timer: Pin<&mut Sleep>,
     ) -> Wake {
-        // A merged-write player does not look at the hub again until its flush is due: one wake-up per window
-        // instead of one per frame.
-        let can_take_frames = self.batch.len() < PLAYER_HIGH_WATER
-            && self.playing.as_ref().is_some_and(|p| p.flush_at.is_none());
         let publishing = &mut self.publishing;
-        let playing = &mut self.playing;
         let kicked = async move {
             match publishing {
                 Some(p) => (&mut p.kicked).await,
                 None => std::future::pending().await,
             }
         };
-        let next_frame = async move {
-            match playing {
-                Some(p) if can_take_frames => p.subscriber.recv().await,
-                _ => std::future::pending().await,
+        let player = self.playing.as_ref().map(|p| p.player.clone());
+        let player_wake = async move {
+            match &player {
+                Some(p) => p.wake.notified().await,
+                None => std::future::pending().await,
             }
         };
         tokio::select! {
-            // Polled in this order; the most frequent wake-ups first, shutdown (rare) last.
+            // Polled in this order; shutdown (rare) last.
             biased;
             _ = timer => Wake::Deadline,
-            frame = next_frame => Wake::Frame(frame),
+            _ = player_wake => Wake::Player,
             readable = rd.readable() => Wake::Readable(readable),
             _ = kicked => Wake::Kicked,
             _ = shutdown => Wake::Shutdown,
@@ -234,10 +289,8 @@ impl Conn {
         if let Some(t) = self.session.poll_timeout() {
             deadline = deadline.min(Instant::from_std(t));
         }
-        if let Some(p) = &self.playing {
-            if let Some(t) = p.flush_at {
-                deadline = deadline.min(t);
-            }
+        if self.playing.is_some() {
+            deadline = deadline.min(now + PLAYER_SERVICE_INTERVAL);
         }
         if let Some(p) = &self.publishing {
             deadline = deadline.min(p.last_media + self.shared.publisher_timeout);
@@ -265,44 +318,6 @@ impl Conn {
                 "connection neither published nor played for {} s (idle_timeout_secs)",
                 self.shared.idle_timeout.as_secs()
             )));
-        }
-    }
-
-    /// Queues the frame that woke us and every frame already waiting, then sets when to write them.
-    fn take_frames(&mut self, first: Arc<media::MediaFrame>) {
-        let chunk_size = self.session.out_chunk_size();
-        let Some(p) = &mut self.playing else { return };
-        self.batch.push(rtmp_chunks(&first, p.stream_id, chunk_size));
-        p.flush_at = Some(match p.policy {
-            WritePolicy::Immediate => Instant::now(),
-            WritePolicy::Merged(window) => Instant::from_std(first.published_at()) + window,
-        });
-        if p.policy == WritePolicy::Immediate {
-            self.drain_frames();
-        }
-    }
-
-    /// Queues every frame the hub already has for this player, up to the high-water mark.
-    fn drain_frames(&mut self) {
-        let chunk_size = self.session.out_chunk_size();
-        let Some(p) = &mut self.playing else { return };
-        while self.batch.len() < PLAYER_HIGH_WATER {
-            match p.subscriber.try_recv() {
-                Ok(Some(frame)) => self.batch.push(rtmp_chunks(&frame, p.stream_id, chunk_size)),
-                Ok(None) => return,
-                Err(_) => {
-                    self.end_play();
-                    return;
-                }
-            }
-        }
-    }
-
-    fn end_play(&mut self) {
-        if let Some(p) = self.playing.take() {
-            info!(stream = %p.key, "publisher gone and grace expired: ending play");
-            self.session.end_play(p.stream_id);
-            self.closing = Some(Close::PlayEnded);
         }
     }
 
@@ -344,6 +359,7 @@ impl Conn {
                             };
                             p.publisher.push(Frame::new(kind, timestamp, payload));
                             p.last_media = self.last_input;
+                            p.pushed = true;
                         }
                     }
                 }
@@ -364,7 +380,9 @@ impl Conn {
                         .as_ref()
                         .is_some_and(|p| p.stream_id == stream_id)
                     {
-                        self.playing = None;
+                        if let Some(p) = self.playing.take() {
+                            self.shared.fanout.leave(&p.key, &p.player);
+                        }
                     }
                 }
                 ServerEvent::Unhandled {
@@ -426,6 +444,8 @@ impl Conn {
                     publisher,
                     kicked,
                     last_media: Instant::now(),
+                    group: None,
+                    pushed: false,
                 });
                 self.session.accept_publish(stream_id);
             }
@@ -470,13 +490,27 @@ impl Conn {
             Ok(subscriber) => {
                 info!(peer = %self.peer, stream = %key, rtc, "play");
                 let policy = WritePolicy::from_query(query.as_deref(), self.shared.merge_window);
+                let player = Arc::new(DirectPlayer::new(
+                    self.writer.clone(),
+                    subscriber,
+                    stream_id,
+                    self.session.out_chunk_size(),
+                    policy,
+                ));
                 self.session.accept_play(stream_id);
+                // The play status goes first; the cached GOP follows when the loop services the player.
+                if let Some(out) = self.session.take_transmit() {
+                    self.batch.push(out);
+                }
+                let earlier = std::mem::take(&mut self.batch);
+                player.lock().queue_batch(earlier);
+                self.shared
+                    .fanout
+                    .join(&key, player.clone(), self.shared.merge_window);
                 self.playing = Some(Playing {
                     stream_id,
                     key,
-                    subscriber,
-                    policy,
-                    flush_at: None,
+                    player,
                 });
             }
             Err(e) => {
