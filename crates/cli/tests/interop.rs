@@ -455,3 +455,86 @@ fn silent_publisher_is_closed_after_the_no_data_timeout() {
     assert!(body.contains("\"grace\""), "{body}");
     unsafe_kill(push.0.id(), "CONT");
 }
+
+#[test]
+fn a_player_that_stops_reading_is_dropped_to_keyframes_and_slows_nobody() {
+    use std::io::{Read, Write};
+    let server = Server::start("socket_send_buffer = 32768\n[hub]\nsubscriber_max_lag_ms = 1000\n");
+    let _push = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/slow"));
+    server.wait_live("live/slow");
+    // A player with a tiny receive window that reads nothing after the response head.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(8192).unwrap();
+    let addr: std::net::SocketAddr = server.http.parse().unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut stuck: std::net::TcpStream = socket.into();
+    write!(stuck, "GET /live/slow.flv HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut head = [0u8; 64];
+    stuck.read_exact(&mut head).unwrap();
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    let before = server.wait_live("live/slow")["frames_in"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    // Reading again: the player resumes at a keyframe past what it missed, and the skip is counted.
+    stuck
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = vec![0u8; 65536];
+    while started.elapsed() < Duration::from_secs(2) {
+        let _ = stuck.read(&mut buf);
+    }
+    let stats = server.wait_live("live/slow");
+    assert!(stats["dropped_frames"].as_u64().unwrap() > 0, "{stats}");
+    // The publisher was not held up: about 6 s of frames arrived (25 fps video + ~43 fps audio).
+    let arrived = stats["frames_in"].as_u64().unwrap() - before;
+    assert!(
+        arrived > 300,
+        "publisher slowed down: {arrived} frames in 6 s: {stats}"
+    );
+    // Other players are served as usual.
+    ffmpeg_decode(&server.http_url("live/slow.flv"), 2);
+    ffmpeg_decode(&server.rtmp_url("live/slow"), 2);
+    drop(stuck);
+}
+
+#[test]
+fn http_flv_after_another_request_on_a_kept_alive_connection() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let server = Server::start("");
+    let _push = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/ka"));
+    server.wait_live("live/ka");
+    let s = std::net::TcpStream::connect(&server.http).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    write!(w, "GET /v1/streams HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut len = 0;
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap();
+        }
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("live"));
+    write!(w, "GET /live/ka.flv HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut status = String::new();
+    r.read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let mut some = vec![0u8; 100_000];
+    r.read_exact(&mut some).unwrap();
+    let text = String::from_utf8_lossy(&some);
+    assert!(
+        text.contains("video/x-flv") && text.contains("FLV"),
+        "no FLV on the kept-alive connection"
+    );
+}

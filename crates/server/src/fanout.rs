@@ -1,4 +1,4 @@
-//! Publisher-driven delivery to RTMP players: the task that pushes a frame into the hub also writes it to the
+//! Publisher-driven delivery to players (RTMP and HTTP-FLV): the task that pushes a frame into the hub also writes it to the
 //! players' sockets, with non-blocking vectored writes, instead of waking one task per player per frame.
 //!
 //! Why: with hundreds of players per stream, waking each player's task for each frame (or each merge window)
@@ -24,13 +24,27 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::batch::{Batch, WritePolicy};
-use crate::encode::rtmp_chunks;
+use crate::encode::{flv_tag, rtmp_chunks};
+
+/// The wire format a player receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutputFormat {
+    /// RTMP chunks for a message stream at a chunk size.
+    Rtmp {
+        /// The play's message stream id.
+        stream_id: u32,
+        /// The connection's outgoing chunk size.
+        chunk_size: u32,
+    },
+    /// FLV tags (HTTP-FLV).
+    Flv,
+}
 
 /// Most bytes queued for one player; past it the player stops taking frames from the hub until its socket
 /// drains, so a slow socket shows up as hub backlog (dropped to the next keyframe there), not as memory here.
 const PLAYER_HIGH_WATER: usize = 512 * 1024;
 
-/// The delivery groups of all streams that have RTMP players.
+/// The delivery groups of all streams that have players.
 #[derive(Default)]
 pub(crate) struct Fanout {
     groups: RwLock<HashMap<StreamKey, Arc<Group>>>,
@@ -75,7 +89,7 @@ impl Fanout {
     }
 }
 
-/// The RTMP players of one stream.
+/// The players of one stream.
 pub(crate) struct Group {
     players: Mutex<Vec<Arc<DirectPlayer>>>,
     merge_window: Duration,
@@ -173,7 +187,7 @@ pub(crate) enum Delivery {
     Failed,
 }
 
-/// One RTMP player fed by its stream's publisher.
+/// One player fed by its stream's publisher.
 pub(crate) struct DirectPlayer {
     out: Mutex<PlayerOut>,
     /// Wakes the player's own task: blocked write, end of stream, or socket failure.
@@ -184,16 +198,14 @@ impl DirectPlayer {
     pub(crate) fn new(
         writer: Arc<OwnedWriteHalf>,
         subscriber: Subscriber,
-        stream_id: u32,
-        chunk_size: u32,
+        format: OutputFormat,
         policy: WritePolicy,
     ) -> DirectPlayer {
         DirectPlayer {
             out: Mutex::new(PlayerOut {
                 writer,
                 subscriber,
-                stream_id,
-                chunk_size,
+                format,
                 policy,
                 pending: Batch::default(),
                 blocked: false,
@@ -214,8 +226,7 @@ impl DirectPlayer {
 pub(crate) struct PlayerOut {
     writer: Arc<OwnedWriteHalf>,
     subscriber: Subscriber,
-    stream_id: u32,
-    chunk_size: u32,
+    format: OutputFormat,
     policy: WritePolicy,
     pending: Batch,
     blocked: bool,
@@ -246,10 +257,13 @@ impl PlayerOut {
         }
         while !self.ended && self.pending.len() < PLAYER_HIGH_WATER {
             match self.subscriber.try_recv() {
-                Ok(Some(frame)) => {
-                    self.pending
-                        .push(rtmp_chunks(&frame, self.stream_id, self.chunk_size))
-                }
+                Ok(Some(frame)) => self.pending.push(match self.format {
+                    OutputFormat::Rtmp {
+                        stream_id,
+                        chunk_size,
+                    } => rtmp_chunks(&frame, stream_id, chunk_size),
+                    OutputFormat::Flv => flv_tag(&frame),
+                }),
                 Ok(None) => break,
                 Err(_) => self.ended = true,
             }

@@ -1,4 +1,6 @@
-//! HTTP-FLV playback: `GET /{app}/{stream}.flv`, a chunked `video/x-flv` response that lasts as long as the stream.
+//! HTTP-FLV playback through the router: the fallback for a `GET /{app}/{stream}.flv` that is not the first request
+//! of its connection (those are served directly by [`crate::flv_direct`]). A chunked `video/x-flv` response that
+//! lasts as long as the stream.
 //!
 //! The body is a stream of the hub's shared FLV tag encodings. Frames are yielded in bursts (per the write policy):
 //! hyper queues consecutive ready chunks and writes them together, so a burst leaves in few system calls.
@@ -11,13 +13,14 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
-use media::{StartPolicy, StreamKey, SubscribeOptions, Subscriber};
+use media::{StreamKey, Subscriber};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
-use tracing::{debug, info};
+use tracing::debug;
 
-use crate::batch::{is_rtc, WritePolicy};
+use crate::batch::WritePolicy;
 use crate::encode::flv_tag;
+use crate::flv_direct;
 use crate::Shared;
 
 /// Most bytes yielded in one burst; the rest waits for the next wake-up.
@@ -55,30 +58,19 @@ pub(crate) async fn play(
         )
             .into_response();
     };
-    let rtc = is_rtc(query.as_deref());
-    let opts = SubscribeOptions {
-        start: if rtc {
-            StartPolicy::FastGop
-        } else {
-            StartPolicy::Gop
-        },
-        protocol: "flv",
-    };
-    let subscriber = match shared.registry.subscribe(&key, opts) {
+    let start = match flv_direct::start(&shared, key, query.as_deref()) {
         Ok(s) => s,
-        Err(e) => return (StatusCode::NOT_FOUND, format!("{e}\n")).into_response(),
+        Err(refusal) => {
+            let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::NOT_FOUND);
+            return (status, refusal.message).into_response();
+        }
     };
-    info!(stream = %key, rtc, "HTTP-FLV play");
-    let (has_audio, has_video) = match shared.registry.get(&key) {
-        Some(s) if s.video_codec.is_none() && s.audio_codec.is_some() => (true, false),
-        _ => (true, true),
-    };
-    let header = Bytes::copy_from_slice(&flv::encode_header(has_audio, has_video));
+    let header = start.header;
     let state = FlvPlay {
-        subscriber,
-        policy: WritePolicy::from_query(query.as_deref(), shared.merge_window),
+        subscriber: start.subscriber,
+        policy: start.policy,
         shared,
-        key,
+        key: start.key,
         _permit: permit,
     };
     let bursts =

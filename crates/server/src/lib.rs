@@ -23,7 +23,9 @@ mod api;
 mod batch;
 mod encode;
 mod fanout;
+mod flv_direct;
 mod flv_http;
+mod http_conn;
 mod rtmp_conn;
 mod settings;
 
@@ -32,7 +34,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use media::Registry;
 use tokio::net::{TcpListener, TcpStream};
@@ -55,6 +56,7 @@ pub(crate) struct Shared {
     max_flv_players: usize,
     shutdown: CancellationToken,
     fanout: fanout::Fanout,
+    send_buffer: usize,
 }
 
 /// A server that could not start.
@@ -159,6 +161,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         max_flv_players: settings.max_flv_players,
         shutdown: CancellationToken::new(),
         fanout: fanout::Fanout::default(),
+        send_buffer: settings.socket_send_buffer,
     });
     let tracker = TaskTracker::new();
 
@@ -171,20 +174,12 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         settings.max_rtmp_connections,
     ));
 
-    let app = router(shared.clone());
-    let http_listener = http_listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            warn!("cannot set TCP_NODELAY: {e}");
-        }
-    });
-    let shutdown = shared.shutdown.clone();
-    tracker.spawn(async move {
-        let serve = axum::serve(http_listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await });
-        if let Err(e) = serve.await {
-            warn!("HTTP server stopped: {e}");
-        }
-    });
+    tracker.spawn(accept_http(
+        http_listener,
+        shared.clone(),
+        tracker.clone(),
+        router(shared.clone()),
+    ));
     info!(%rtmp_addr, %http_addr, "listening");
     Ok(RunningServer {
         rtmp_addr,
@@ -231,7 +226,7 @@ async fn accept_rtmp(
             drop(socket);
             continue;
         };
-        tune_socket(&socket);
+        tune_socket(&socket, shared.send_buffer);
         let shared = shared.clone();
         tracker.spawn(async move {
             rtmp_conn::serve(socket, peer, shared).await;
@@ -240,8 +235,42 @@ async fn accept_rtmp(
     }
 }
 
-fn tune_socket(socket: &TcpStream) {
+async fn accept_http(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tracker: TaskTracker,
+    router: Router,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (socket, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                warn!("HTTP accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        tune_socket(&socket, shared.send_buffer);
+        tracker.spawn(http_conn::serve(
+            socket,
+            peer,
+            shared.clone(),
+            router.clone(),
+        ));
+    }
+}
+
+fn tune_socket(socket: &TcpStream, send_buffer: usize) {
     if let Err(e) = socket.set_nodelay(true) {
         warn!("cannot set TCP_NODELAY: {e}");
+    }
+    if send_buffer > 0 {
+        if let Err(e) = socket2::SockRef::from(socket).set_send_buffer_size(send_buffer) {
+            warn!("cannot set the socket send buffer to {send_buffer} bytes: {e}");
+        }
     }
 }

@@ -20,7 +20,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use tracing::{debug, info, warn};
 
 use crate::batch::{is_rtc, Batch, WritePolicy};
-use crate::fanout::{Delivery, DirectPlayer, Group};
+use crate::fanout::{Delivery, DirectPlayer, Group, OutputFormat};
 use crate::Shared;
 
 /// Size of one read (on the stack of the reading call).
@@ -493,8 +493,10 @@ impl Conn {
                 let player = Arc::new(DirectPlayer::new(
                     self.writer.clone(),
                     subscriber,
-                    stream_id,
-                    self.session.out_chunk_size(),
+                    OutputFormat::Rtmp {
+                        stream_id,
+                        chunk_size: self.session.out_chunk_size(),
+                    },
                     policy,
                 ));
                 self.session.accept_play(stream_id);

@@ -26,12 +26,18 @@ pub struct Settings {
     pub max_rtmp_connections: usize,
     /// Most simultaneous HTTP-FLV players (default 10 000).
     pub max_flv_players: usize,
+    /// Most simultaneous HTTP connections, players included; further ones are closed at once (default 10 000).
+    pub max_http_connections: usize,
+    /// Kernel send buffer of each accepted socket, in bytes (default 256 KiB; 0 keeps the kernel's
+    /// autotuning, which grows to several MiB per socket). It bounds kernel memory per player and how long a
+    /// stalled player hides in socket buffers before the hub sees it lag.
+    pub socket_send_buffer: usize,
     /// RTMP protocol limits.
     pub rtmp: RtmpSettings,
     /// Stream hub limits (GOP cache, backlog bounds, grace, takeover, max streams).
     pub hub: HubConfig,
     /// Write policy of players in the default (`live`) mode: frames are merged for this many milliseconds and
-    /// written in one system call (default 40 ms). `?mode=rtc` players always write each frame at once.
+    /// written in one system call (default 80 ms). `?mode=rtc` players always write each frame at once.
     pub merge_write_ms: u64,
     /// A publisher that sends no media for this long is closed (default 70 s, as Tencent CSS). A 1 fps
     /// waiting-image stream is far inside it.
@@ -95,9 +101,11 @@ impl Default for Settings {
             workers: None,
             max_rtmp_connections: 10_000,
             max_flv_players: 10_000,
+            max_http_connections: 10_000,
+            socket_send_buffer: 256 * 1024,
             rtmp: RtmpSettings::default(),
             hub: HubConfig::default(),
-            merge_write_ms: 40,
+            merge_write_ms: 80,
             publisher_timeout_secs: 70,
             idle_timeout_secs: 30,
             shutdown_timeout_secs: 5,

@@ -1,0 +1,194 @@
+//! HTTP-FLV plays served straight from the socket: a close-delimited `video/x-flv` response whose body is the
+//! hub's shared FLV tag encodings, written by the publisher's task like an RTMP player's ([`crate::fanout`]).
+//!
+//! The response has no `Content-Length` and no chunked framing: the body ends when the connection closes (after
+//! the republish grace, or on shutdown), which every HTTP/1.x client understands and which keeps the bytes on the
+//! wire exactly the shared ones.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use media::{StartPolicy, StreamKey, SubscribeOptions, Subscriber};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tracing::{debug, info};
+
+use crate::batch::{is_rtc, WritePolicy};
+use crate::fanout::{Delivery, DirectPlayer, OutputFormat};
+use crate::http_conn::FlvRequest;
+use crate::Shared;
+
+/// How often the play's own task looks at its stream (end of stream, frames nobody pushed to it).
+const SERVICE_INTERVAL: Duration = Duration::from_millis(250);
+
+/// A refused HTTP-FLV play: status code and a message for the person reading it.
+pub(crate) struct Refusal {
+    pub(crate) status: u16,
+    pub(crate) message: String,
+}
+
+/// What an accepted HTTP-FLV play starts with.
+pub(crate) struct FlvStart {
+    pub(crate) subscriber: Subscriber,
+    /// The FLV file header (13 bytes), flags from the stream's codecs.
+    pub(crate) header: Bytes,
+    pub(crate) policy: WritePolicy,
+    pub(crate) key: StreamKey,
+}
+
+/// Checks limits and subscribes: shared by the direct path and the router's fallback.
+pub(crate) fn start(
+    shared: &Shared,
+    key: StreamKey,
+    query: Option<&str>,
+) -> Result<FlvStart, Refusal> {
+    let rtc = is_rtc(query);
+    let opts = SubscribeOptions {
+        start: if rtc {
+            StartPolicy::FastGop
+        } else {
+            StartPolicy::Gop
+        },
+        protocol: "flv",
+    };
+    let subscriber = shared.registry.subscribe(&key, opts).map_err(|e| Refusal {
+        status: 404,
+        message: format!("{e}\n"),
+    })?;
+    info!(stream = %key, rtc, "HTTP-FLV play");
+    let (has_audio, has_video) = match shared.registry.get(&key) {
+        Some(s) if s.video_codec.is_none() && s.audio_codec.is_some() => (true, false),
+        _ => (true, true),
+    };
+    Ok(FlvStart {
+        subscriber,
+        header: Bytes::copy_from_slice(&flv::encode_header(has_audio, has_video)),
+        policy: WritePolicy::from_query(query, shared.merge_window),
+        key,
+    })
+}
+
+/// Serves one HTTP-FLV play on a connection whose request head was read.
+pub(crate) async fn serve(
+    socket: TcpStream,
+    peer: SocketAddr,
+    request: FlvRequest,
+    shared: Arc<Shared>,
+) {
+    let Ok(_permit) = shared.flv_players.clone().try_acquire_owned() else {
+        let message = format!(
+            "too many HTTP-FLV players (max_flv_players = {})\n",
+            shared.max_flv_players
+        );
+        refuse(
+            socket,
+            Refusal {
+                status: 503,
+                message,
+            },
+        )
+        .await;
+        return;
+    };
+    let key = StreamKey::new(request.app, request.stream);
+    let flv = match start(&shared, key, request.query.as_deref()) {
+        Ok(s) => s,
+        Err(refusal) => {
+            refuse(socket, refusal).await;
+            return;
+        }
+    };
+    let (rd, wr) = socket.into_split();
+    let writer = Arc::new(wr);
+    let player = Arc::new(DirectPlayer::new(
+        writer.clone(),
+        flv.subscriber,
+        OutputFormat::Flv,
+        flv.policy,
+    ));
+    {
+        let mut out = player.lock();
+        out.queue(Bytes::from_static(
+            b"HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-cache, no-store\r\n\
+              Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n",
+        ));
+        out.queue(flv.header);
+    }
+    shared
+        .fanout
+        .join(&flv.key, player.clone(), shared.merge_window);
+    let reason = run(&rd, &writer, &player, &shared).await;
+    shared.fanout.leave(&flv.key, &player);
+    debug!(%peer, stream = %flv.key, "HTTP-FLV play ended: {reason}");
+}
+
+/// Services the play until it ends; returns why it ended.
+async fn run(
+    rd: &tokio::net::tcp::OwnedReadHalf,
+    writer: &tokio::net::tcp::OwnedWriteHalf,
+    player: &DirectPlayer,
+    shared: &Shared,
+) -> &'static str {
+    loop {
+        loop {
+            let delivery = player.lock().deliver();
+            match delivery {
+                Delivery::Done => break,
+                Delivery::Blocked => {
+                    if writer.writable().await.is_err() {
+                        return "write failed";
+                    }
+                }
+                Delivery::Ended => return "publisher gone and grace expired",
+                Delivery::Failed => return "write failed",
+            }
+        }
+        tokio::select! {
+            biased;
+            _ = tokio::time::sleep(SERVICE_INTERVAL) => {}
+            _ = player.wake.notified() => {}
+            r = rd.readable() => {
+                if r.is_err() || client_closed(rd) {
+                    return "client closed the connection";
+                }
+            }
+            _ = shared.shutdown.cancelled() => return "shutdown",
+        }
+    }
+}
+
+/// Reads and discards what the client sent after its request; true when it closed the connection.
+fn client_closed(rd: &tokio::net::tcp::OwnedReadHalf) -> bool {
+    let mut buf = [0u8; 512];
+    loop {
+        match rd.try_read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+async fn refuse(mut socket: TcpStream, refusal: Refusal) {
+    let reason = match refusal.status {
+        404 => "Not Found",
+        503 => "Service Unavailable",
+        _ => "Error",
+    };
+    let mut out = BytesMut::new();
+    out.extend_from_slice(
+        format!(
+            "HTTP/1.1 {} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\
+             Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n",
+            refusal.status,
+            refusal.message.len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(refusal.message.as_bytes());
+    let _ = socket.write_all(&out).await;
+    let _ = socket.shutdown().await;
+}

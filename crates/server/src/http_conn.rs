@@ -1,0 +1,221 @@
+//! HTTP connections. The first request head is read here: an HTTP-FLV play (`GET /{app}/{stream}.flv`) is served
+//! straight from the socket by [`crate::flv_direct`], fed by the publisher like an RTMP player; everything else (the
+//! API, and HTTP-FLV requests later on a kept-alive connection) goes to the axum router through hyper.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use bytes::{Buf, Bytes, BytesMut};
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tracing::debug;
+
+use crate::Shared;
+
+/// Longest request head we look at ourselves; a longer one goes to hyper, which answers 431.
+const MAX_HEAD: usize = 8 * 1024;
+/// Time a client has to send its first request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An HTTP-FLV play request: `GET /{app}/{stream}.flv[?query]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FlvRequest {
+    pub(crate) app: String,
+    pub(crate) stream: String,
+    pub(crate) query: Option<String>,
+}
+
+/// Serves one accepted HTTP connection until it ends.
+pub(crate) async fn serve(
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    router: Router,
+) {
+    let mut head = BytesMut::with_capacity(1024);
+    let complete = tokio::select! {
+        _ = shared.shutdown.cancelled() => return,
+        r = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut socket, &mut head)) => match r {
+            Ok(Ok(complete)) => complete,
+            Ok(Err(e)) => {
+                debug!(%peer, "HTTP connection closed before a request: {e}");
+                return;
+            }
+            Err(_) => {
+                debug!(%peer, "no HTTP request within {} s", HEAD_TIMEOUT.as_secs());
+                return;
+            }
+        },
+    };
+    if complete {
+        if let Some(request) = parse_flv_request(&head) {
+            crate::flv_direct::serve(socket, peer, request, shared).await;
+            return;
+        }
+    }
+    let io = TokioIo::new(Prefixed {
+        prefix: head.freeze(),
+        inner: socket,
+    });
+    let service = TowerToHyperService::new(router);
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                debug!(%peer, "HTTP connection: {e}");
+            }
+        }
+        _ = shared.shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// Reads until the end of the first request head. `Ok(false)`: the head is longer than we parse.
+async fn read_head(socket: &mut TcpStream, head: &mut BytesMut) -> io::Result<bool> {
+    loop {
+        if find_head_end(head).is_some() {
+            return Ok(true);
+        }
+        if head.len() >= MAX_HEAD {
+            return Ok(false);
+        }
+        if socket.read_buf(head).await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+}
+
+fn find_head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n")
+}
+
+/// Recognizes `GET /{app}/{stream}.flv[?query] HTTP/1.x` with plain (not percent-encoded) names.
+pub(crate) fn parse_flv_request(head: &[u8]) -> Option<FlvRequest> {
+    let line_end = head.windows(2).position(|w| w == b"\r\n")?;
+    let line = std::str::from_utf8(head.get(..line_end)?).ok()?;
+    let mut parts = line.split(' ');
+    let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
+    if method != "GET" || !version.starts_with("HTTP/1.") || parts.next().is_some() {
+        return None;
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q.to_string())),
+        None => (target, None),
+    };
+    let mut segments = path.strip_prefix('/')?.split('/');
+    let (app, file) = (segments.next()?, segments.next()?);
+    if segments.next().is_some() || app.is_empty() || app.contains('%') || file.contains('%') {
+        return None;
+    }
+    let stream = file.strip_suffix(".flv")?;
+    if stream.is_empty() {
+        return None;
+    }
+    Some(FlvRequest {
+        app: app.to_string(),
+        stream: stream.to_string(),
+        query,
+    })
+}
+
+/// A socket whose first bytes were already read: they are read again first.
+struct Prefixed {
+    prefix: Bytes,
+    inner: TcpStream,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix[..n]);
+            self.prefix.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognizes_flv_plays() {
+        let r =
+            parse_flv_request(b"GET /live/cam.flv?mode=rtc HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        assert_eq!(
+            r,
+            FlvRequest {
+                app: "live".into(),
+                stream: "cam".into(),
+                query: Some("mode=rtc".into())
+            }
+        );
+        assert!(parse_flv_request(b"GET /live/cam.flv HTTP/1.0\r\n\r\n").is_some());
+    }
+
+    #[test]
+    fn leaves_everything_else_to_the_router() {
+        for head in [
+            &b"GET /v1/streams HTTP/1.1\r\n\r\n"[..],
+            b"POST /live/cam.flv HTTP/1.1\r\n\r\n",
+            b"GET /live/a/cam.flv HTTP/1.1\r\n\r\n",
+            b"GET /live/.flv HTTP/1.1\r\n\r\n",
+            b"GET /live/c%20m.flv HTTP/1.1\r\n\r\n",
+            b"GET /live/cam.flv\r\n\r\n",
+            b"\xff\xfe garbage\r\n\r\n",
+            b"",
+        ] {
+            assert!(
+                parse_flv_request(head).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
+        }
+    }
+}
