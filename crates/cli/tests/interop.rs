@@ -538,3 +538,42 @@ fn http_flv_after_another_request_on_a_kept_alive_connection() {
         "no FLV on the kept-alive connection"
     );
 }
+
+#[test]
+fn serve_prints_working_push_and_play_urls() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mplive"))
+        .args([
+            "serve",
+            "--rtmp-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut urls = Vec::new();
+    while urls.len() < 3 {
+        let line = lines.next().expect("serve output ended early").unwrap();
+        let line = line.trim();
+        if line.starts_with("rtmp://") || (line.starts_with("http://") && line.ends_with(".flv")) {
+            urls.push(line.to_string());
+        }
+    }
+    let _server = Peer(child);
+    let (push, rtmp_play, flv_play) = (&urls[0], &urls[1], &urls[2]);
+    let _pusher = ffmpeg_push(&fixture_av(), push);
+    std::thread::sleep(Duration::from_secs(2));
+    ffmpeg_decode(rtmp_play, 1);
+    ffmpeg_decode(flv_play, 1);
+    assert!(
+        dir.path().join("data").is_dir(),
+        "the data directory is created"
+    );
+}

@@ -5,7 +5,7 @@
 //! costs more CPU than the writes themselves. Here the publisher's task, after `Publisher::push`, walks the
 //! stream's [`Group`] once:
 //! - `rtc` players get every frame at once;
-//! - `live` players are flushed together once per merge window (the first push after the window passes).
+//! - `live` players are flushed together once per merge window, by one timer task per stream.
 //!
 //! A write never blocks the publisher: `try_write_vectored` takes what the socket accepts, the rest stays in the
 //! player's pending batch and the player is marked blocked; its own connection task waits for the socket to drain
@@ -40,6 +40,10 @@ pub(crate) enum OutputFormat {
     Flv,
 }
 
+/// How often a player's own task looks at its stream: to end the play after the republish grace, and for frames
+/// nobody pushed to it. Everything else reaches players through the publisher or a wake-up.
+pub(crate) const SERVICE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Most bytes queued for one player; past it the player stops taking frames from the hub until its socket
 /// drains, so a slow socket shows up as hub backlog (dropped to the next keyframe there), not as memory here.
 const PLAYER_HIGH_WATER: usize = 512 * 1024;
@@ -68,21 +72,27 @@ impl Fanout {
             tokio::spawn(merge_timer(Arc::downgrade(&group)));
             group
         });
-        lock(&group.players).push(player);
+        let list = match player.policy {
+            WritePolicy::Immediate => &group.rtc,
+            WritePolicy::Merged(_) => &group.live,
+        };
+        lock(list).push(player);
     }
 
     /// Removes a player; the group goes when its last player does.
     pub(crate) fn leave(&self, key: &StreamKey, player: &Arc<DirectPlayer>) {
         let mut groups = self.groups.write().unwrap_or_else(|e| e.into_inner());
         if let Some(group) = groups.get(key) {
-            let mut players = lock(&group.players);
-            players.retain(|p| !Arc::ptr_eq(p, player));
-            if players.is_empty() {
+            let mut rtc = lock(&group.rtc);
+            let mut live = lock(&group.live);
+            rtc.retain(|p| !Arc::ptr_eq(p, player));
+            live.retain(|p| !Arc::ptr_eq(p, player));
+            if rtc.is_empty() && live.is_empty() {
                 group
                     .detached
                     .store(true, std::sync::atomic::Ordering::Release);
                 group.merge_due.notify_one();
-                drop(players);
+                drop((rtc, live));
                 groups.remove(key);
             }
         }
@@ -91,7 +101,10 @@ impl Fanout {
 
 /// The players of one stream.
 pub(crate) struct Group {
-    players: Mutex<Vec<Arc<DirectPlayer>>>,
+    /// Players written at every push (`?mode=rtc`).
+    rtc: Mutex<Vec<Arc<DirectPlayer>>>,
+    /// Players written once per merge window.
+    live: Mutex<Vec<Arc<DirectPlayer>>>,
     merge_window: Duration,
     /// When the oldest frame not yet written to the `live` players was pushed.
     merged_since: Mutex<Option<Instant>>,
@@ -104,7 +117,8 @@ pub(crate) struct Group {
 impl Group {
     fn new(merge_window: Duration) -> Group {
         Group {
-            players: Mutex::new(Vec::new()),
+            rtc: Mutex::new(Vec::new()),
+            live: Mutex::new(Vec::new()),
             merge_window,
             merged_since: Mutex::new(None),
             merge_due: Notify::new(),
@@ -120,25 +134,25 @@ impl Group {
     /// Called by the publisher's task after pushing frames: `rtc` players get them now, and the first push of a
     /// merge window starts the group's timer for the `live` players.
     pub(crate) fn on_push(&self, now: Instant) {
-        {
+        if !lock(&self.live).is_empty() {
             let mut since = lock(&self.merged_since);
             if since.is_none() {
                 *since = Some(now);
                 self.merge_due.notify_one();
             }
         }
-        self.deliver(|policy| policy == WritePolicy::Immediate);
+        deliver(&self.rtc);
     }
+}
 
-    /// Delivers to the players `select` picks (skipping those whose own task is finishing a blocked write).
-    fn deliver(&self, select: impl Fn(WritePolicy) -> bool) {
-        let players = lock(&self.players);
-        for player in players.iter() {
-            let mut out = player.lock();
-            if select(out.policy) && !out.blocked {
-                if let Delivery::Blocked | Delivery::Ended | Delivery::Failed = out.deliver() {
-                    player.wake.notify_one();
-                }
+/// Delivers to each player of `list`, skipping those whose own task is finishing a blocked write.
+fn deliver(list: &Mutex<Vec<Arc<DirectPlayer>>>) {
+    let players = lock(list);
+    for player in players.iter() {
+        let mut out = player.lock();
+        if !out.blocked {
+            if let Delivery::Blocked | Delivery::Ended | Delivery::Failed = out.deliver() {
+                player.wake.notify_one();
             }
         }
     }
@@ -164,7 +178,7 @@ async fn merge_timer(group: std::sync::Weak<Group>) {
                 tokio::time::sleep_until(due).await;
                 let Some(g) = group.upgrade() else { return };
                 *lock(&g.merged_since) = None;
-                g.deliver(|policy| matches!(policy, WritePolicy::Merged(_)));
+                deliver(&g.live);
             }
             // notify_one keeps a permit, so a window opened since the look above is not missed; a detached
             // group is notified too, and the next look ends the task.
@@ -189,6 +203,7 @@ pub(crate) enum Delivery {
 
 /// One player fed by its stream's publisher.
 pub(crate) struct DirectPlayer {
+    policy: WritePolicy,
     out: Mutex<PlayerOut>,
     /// Wakes the player's own task: blocked write, end of stream, or socket failure.
     pub(crate) wake: Notify,
@@ -202,11 +217,11 @@ impl DirectPlayer {
         policy: WritePolicy,
     ) -> DirectPlayer {
         DirectPlayer {
+            policy,
             out: Mutex::new(PlayerOut {
                 writer,
                 subscriber,
                 format,
-                policy,
                 pending: Batch::default(),
                 blocked: false,
                 ended: false,
@@ -227,7 +242,6 @@ pub(crate) struct PlayerOut {
     writer: Arc<OwnedWriteHalf>,
     subscriber: Subscriber,
     format: OutputFormat,
-    policy: WritePolicy,
     pending: Batch,
     blocked: bool,
     ended: bool,

@@ -7,7 +7,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use media::{StartPolicy, StreamKey, SubscribeOptions, Subscriber};
@@ -16,12 +15,9 @@ use tokio::net::TcpStream;
 use tracing::{debug, info};
 
 use crate::batch::{is_rtc, WritePolicy};
-use crate::fanout::{Delivery, DirectPlayer, OutputFormat};
+use crate::fanout::{Delivery, DirectPlayer, OutputFormat, SERVICE_INTERVAL};
 use crate::http_conn::FlvRequest;
 use crate::Shared;
-
-/// How often the play's own task looks at its stream (end of stream, frames nobody pushed to it).
-const SERVICE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// A refused HTTP-FLV play: status code and a message for the person reading it.
 pub(crate) struct Refusal {

@@ -20,15 +20,13 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use tracing::{debug, info, warn};
 
 use crate::batch::{is_rtc, Batch, WritePolicy};
-use crate::fanout::{Delivery, DirectPlayer, Group, OutputFormat};
+use crate::fanout::{Delivery, DirectPlayer, Group, OutputFormat, SERVICE_INTERVAL};
 use crate::Shared;
 
 /// Size of one read (on the stack of the reading call).
 const READ_BUF: usize = 32 * 1024;
 /// Most bytes read in one go before other work gets a turn.
 const READ_BUDGET: usize = 256 * 1024;
-/// How often a player's own task looks at its stream (end of stream, frames nobody pushed to it).
-const PLAYER_SERVICE_INTERVAL: Duration = Duration::from_millis(250);
 
 type Kicked = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -290,7 +288,7 @@ impl Conn {
             deadline = deadline.min(Instant::from_std(t));
         }
         if self.playing.is_some() {
-            deadline = deadline.min(now + PLAYER_SERVICE_INTERVAL);
+            deadline = deadline.min(now + SERVICE_INTERVAL);
         }
         if let Some(p) = &self.publishing {
             deadline = deadline.min(p.last_media + self.shared.publisher_timeout);
