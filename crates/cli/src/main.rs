@@ -30,6 +30,7 @@ fn main() {
             EnvFilter::try_from_env("MPLIVE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),

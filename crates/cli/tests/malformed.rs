@@ -148,3 +148,19 @@ fn bad_connections_are_closed_and_other_streams_go_on() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn connections_beyond_the_limits_are_refused() {
+    let server = Server::start("max_rtmp_connections = 1\nmax_http_connections = 1\n");
+    let first = handshake(&server.rtmp);
+    let second = TcpStream::connect(&server.rtmp).unwrap();
+    wait_closed(second, "an RTMP connection over max_rtmp_connections");
+    let http_first = TcpStream::connect(&server.http).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let http_second = TcpStream::connect(&server.http).unwrap();
+    wait_closed(http_second, "an HTTP connection over max_http_connections");
+    let log = server.log();
+    assert!(log.contains("max_rtmp_connections (1) reached"), "{log}");
+    assert!(log.contains("max_http_connections (1) reached"), "{log}");
+    drop((first, http_first));
+}

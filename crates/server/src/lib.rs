@@ -165,20 +165,28 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
     });
     let tracker = TaskTracker::new();
 
-    let rtmp_limit = Arc::new(Semaphore::new(settings.max_rtmp_connections));
-    tracker.spawn(accept_rtmp(
+    tracker.spawn(accept_loop(
         rtmp_listener,
         shared.clone(),
         tracker.clone(),
-        rtmp_limit,
-        settings.max_rtmp_connections,
+        ConnectionLimit {
+            what: "RTMP",
+            setting: "max_rtmp_connections",
+            max: settings.max_rtmp_connections,
+        },
+        rtmp_conn::serve,
     ));
-
-    tracker.spawn(accept_http(
+    let router = router(shared.clone());
+    tracker.spawn(accept_loop(
         http_listener,
         shared.clone(),
         tracker.clone(),
-        router(shared.clone()),
+        ConnectionLimit {
+            what: "HTTP",
+            setting: "max_http_connections",
+            max: settings.max_http_connections,
+        },
+        move |socket, peer, shared| http_conn::serve(socket, peer, shared, router.clone()),
     ));
     info!(%rtmp_addr, %http_addr, "listening");
     Ok(RunningServer {
@@ -200,13 +208,25 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn accept_rtmp(
+/// The bound on one listener's simultaneous connections, and its names for the log.
+struct ConnectionLimit {
+    what: &'static str,
+    setting: &'static str,
+    max: usize,
+}
+
+/// Accepts connections until shutdown, each served by its own task while a place under the limit is free.
+async fn accept_loop<F, Fut>(
     listener: TcpListener,
     shared: Arc<Shared>,
     tracker: TaskTracker,
-    limit: Arc<Semaphore>,
-    max: usize,
-) {
+    limit: ConnectionLimit,
+    serve: F,
+) where
+    F: Fn(TcpStream, SocketAddr, Arc<Shared>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let places = Arc::new(Semaphore::new(limit.max));
     loop {
         let accepted = tokio::select! {
             _ = shared.shutdown.cancelled() => return,
@@ -216,51 +236,22 @@ async fn accept_rtmp(
             Ok(a) => a,
             Err(e) => {
                 // Usually EMFILE: back off instead of spinning.
-                warn!("RTMP accept failed: {e}");
+                warn!("{} accept failed: {e}", limit.what);
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            warn!(%peer, "refusing RTMP connection: max_rtmp_connections ({max}) reached");
+        let Ok(permit) = places.clone().try_acquire_owned() else {
+            warn!(%peer, "refusing {} connection: {} ({}) reached", limit.what, limit.setting, limit.max);
             drop(socket);
             continue;
         };
         tune_socket(&socket, shared.send_buffer);
-        let shared = shared.clone();
+        let conn = serve(socket, peer, shared.clone());
         tracker.spawn(async move {
-            rtmp_conn::serve(socket, peer, shared).await;
+            conn.await;
             drop(permit);
         });
-    }
-}
-
-async fn accept_http(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    tracker: TaskTracker,
-    router: Router,
-) {
-    loop {
-        let accepted = tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let (socket, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                warn!("HTTP accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        tune_socket(&socket, shared.send_buffer);
-        tracker.spawn(http_conn::serve(
-            socket,
-            peer,
-            shared.clone(),
-            router.clone(),
-        ));
     }
 }
 
