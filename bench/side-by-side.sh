@@ -228,6 +228,7 @@ row() { # server label
        else ((.server.cpu_ms_per_mb / $base) | f(2)) + "x" end),
       ((.latency_ms.p50_ms | f(1)) + " / " + (.latency_ms.p95_ms | f(1)) + " / " + (.latency_ms.p99_ms | f(1))),
       (.first_keyframe_ms.p95_ms | f(1)),
+      (if .start_behind_live_ms == null then "n/a" else ((.start_behind_live_ms.p50_ms | f(0)) + " / " + (.start_behind_live_ms.max_ms | f(0))) end),
       (.server.rss_per_player_kib | f(1)),
       (.delivered.mbps | f(1)),
       ((.players.failed | tostring) + (if .players.first_error then " (" + (.players.first_error | gsub("\\|"; "/")) + ")" else "" end)),
@@ -242,10 +243,10 @@ row() { # server label
   echo "Fixture \`$FIXTURE\`: 1 Mbps H.264 540x960 25 fps, 1 s GOP + 64 kbps AAC, published in real time by the bench;"
   echo "$PLAYERS players started over $RAMP_MS ms, measured for $BENCH_SECONDS s from the first player's start."
   echo
-  echo "| server | policy | protocol | players | server CPU ms/MB | vs nginx-rtmp | latency p50 / p95 / p99 ms | first keyframe p95 ms | RSS/player KiB | Mbps | failed | bench CPU |"
-  echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+  echo "| server | policy | protocol | players | server CPU ms/MB | vs nginx-rtmp | latency p50 / p95 / p99 ms | first keyframe p95 ms | start behind live p50 / max ms | RSS/player KiB | Mbps | failed | bench CPU |"
+  echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
   row nginx-rtmp nginx-live-rtmp
-  echo "| nginx-rtmp | live | flv | n/a | n/a (no HTTP-FLV) | | | | | | | |"
+  echo "| nginx-rtmp | live | flv | n/a | n/a (no HTTP-FLV) | | | | | | | | |"
   for protocol in rtmp flv; do
     for mode in live rtc; do
       row mplive "mplive-$mode-$protocol"

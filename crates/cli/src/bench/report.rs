@@ -41,6 +41,9 @@ pub(super) struct Report {
     pub connect_ms: Option<Summary>,
     /// Play request -> first video keyframe that is not a sequence header.
     pub first_keyframe_ms: Option<Summary>,
+    /// How far behind the live edge (by timestamps) a player starts: how far the timestamps of the video that
+    /// arrived within 100 ms of the first keyframe ran ahead of the time that passed (the GOP-cache burst).
+    pub start_behind_live_ms: Option<Summary>,
     /// Publisher send -> player receive, matched by content; frames sent before a player's play request
     /// (the GOP-cache burst) are excluded.
     pub latency_ms: Option<Summary>,
@@ -172,6 +175,7 @@ impl Report {
             ramp_ms: args.ramp_ms,
             connect_ms: summary(&players.connect),
             first_keyframe_ms: summary(&players.keyframe),
+            start_behind_live_ms: summary(&players.start_offset),
             latency_ms: summary(&players.latency),
             latency_excluded_burst_frames: players.burst_frames,
             latency_unmatched_frames: players.unmatched_frames,
@@ -246,6 +250,11 @@ impl Report {
             s,
             "  first keyframe   {}   (play request -> first video keyframe)",
             fmt_summary(self.first_keyframe_ms.as_ref(), false)
+        )?;
+        writeln!(
+            s,
+            "  start behind     {}   (media that arrived at once: how far behind live a timestamp-paced player starts)",
+            fmt_summary(self.start_behind_live_ms.as_ref(), false)
         )?;
         match &self.latency_ms {
             Some(l) => writeln!(

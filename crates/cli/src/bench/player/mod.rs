@@ -83,6 +83,7 @@ pub(super) struct Hists {
     pub connect: Hist,
     pub keyframe: Hist,
     pub latency: Hist,
+    pub start_offset: Hist,
 }
 
 impl PlayerShared {
@@ -144,6 +145,7 @@ impl PlayerShared {
             connect: hists.connect.to_data(),
             keyframe: hists.keyframe.to_data(),
             latency: hists.latency.to_data(),
+            start_offset: hists.start_offset.to_data(),
         }
     }
 }
@@ -170,6 +172,9 @@ pub(super) struct PlayersResult {
     pub connect: HistData,
     pub keyframe: HistData,
     pub latency: HistData,
+    /// Timestamp span of the video that arrived within 100 ms of the first keyframe.
+    #[serde(default)]
+    pub start_offset: HistData,
 }
 
 impl PlayersResult {
@@ -194,6 +199,7 @@ impl PlayersResult {
             (&mut self.connect, other.connect),
             (&mut self.keyframe, other.keyframe),
             (&mut self.latency, other.latency),
+            (&mut self.start_offset, other.start_offset),
         ] {
             let mut h = Hist::default();
             h.merge(mine);

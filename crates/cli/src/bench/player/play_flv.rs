@@ -124,8 +124,8 @@ fn on_bytes(
     }
     while let Some(tag) = state.demuxer.poll_tag() {
         match tag.tag_type {
-            TagType::Video => tracker.frame(true, &tag.body, recv_ns, shared),
-            TagType::Audio => tracker.frame(false, &tag.body, recv_ns, shared),
+            TagType::Video => tracker.frame(true, tag.timestamp, &tag.body, recv_ns, shared),
+            TagType::Audio => tracker.frame(false, tag.timestamp, &tag.body, recv_ns, shared),
             TagType::Script => {}
         }
     }

@@ -93,13 +93,13 @@ fn on_bytes(
             ClientEvent::Media {
                 kind: MediaKind::Video,
                 payload,
-                ..
-            } => tracker.frame(true, &payload, recv_ns, shared),
+                timestamp,
+            } => tracker.frame(true, timestamp, &payload, recv_ns, shared),
             ClientEvent::Media {
                 kind: MediaKind::Audio,
                 payload,
-                ..
-            } => tracker.frame(false, &payload, recv_ns, shared),
+                timestamp,
+            } => tracker.frame(false, timestamp, &payload, recv_ns, shared),
             ClientEvent::ConnectRejected { code, description } => {
                 return Err(format!("connect rejected: {code} {description}"))
             }

@@ -16,6 +16,8 @@ const LATENCY_BATCH: usize = 128;
 const MAX_PENDING: usize = 64;
 /// A pending frame still unknown after this long is counted as unmatched.
 const PENDING_FOR_NS: u64 = 2_000_000_000;
+/// The start burst (GOP cache) is what arrives within this long of the first keyframe.
+const START_SPAN_NS: u64 = 100_000_000;
 
 pub(in crate::bench) struct Tracker {
     table: Option<Arc<SendTable>>,
@@ -23,6 +25,11 @@ pub(in crate::bench) struct Tracker {
     play_request_ns: u64,
     playing: bool,
     keyframe_seen: bool,
+    /// Timestamp and arrival of the first keyframe, and how far the timestamps of the video that arrived within
+    /// [`START_SPAN_NS`] of it ran ahead of the time that passed: what arrived at once (the GOP-cache burst) is
+    /// how far behind the live edge a player that paces by timestamps starts.
+    start: Option<(u32, u64, u64)>,
+    start_recorded: bool,
     latencies_us: Vec<u64>,
     pending: Vec<(u64, u64)>,
     bytes: u64,
@@ -38,6 +45,8 @@ impl Tracker {
             play_request_ns: 0,
             playing: false,
             keyframe_seen: false,
+            start: None,
+            start_recorded: false,
             latencies_us: Vec::new(),
             pending: Vec::new(),
             bytes: 0,
@@ -74,16 +83,21 @@ impl Tracker {
     pub(super) fn frame(
         &mut self,
         video: bool,
+        timestamp: u32,
         payload: &[u8],
         recv_ns: u64,
         shared: &PlayerShared,
     ) {
         self.frames += 1;
+        if video {
+            self.track_start(timestamp, recv_ns, shared);
+        }
         let sequence_header = if video {
             match VideoTagInfo::parse(payload) {
                 Ok(info) => {
                     if !self.keyframe_seen && info.is_keyframe() && !info.is_sequence_header {
                         self.keyframe_seen = true;
+                        self.start = Some((timestamp, recv_ns, 0));
                         let us = recv_ns.saturating_sub(self.play_request_ns) / 1000;
                         shared.with_hists(|h| h.keyframe.record_us(us));
                     }
@@ -110,6 +124,25 @@ impl Tracker {
                 }
                 self.pending.push((key, recv_ns));
             }
+        }
+    }
+
+    /// Widens the start span with video that arrives shortly after the first keyframe; records it once after.
+    fn track_start(&mut self, timestamp: u32, recv_ns: u64, shared: &PlayerShared) {
+        let Some((first_ts, first_ns, ahead_ms)) = self.start.as_mut() else {
+            return;
+        };
+        if self.start_recorded {
+            return;
+        }
+        let elapsed_ns = recv_ns.saturating_sub(*first_ns);
+        if elapsed_ns <= START_SPAN_NS {
+            let span_ms = u64::from(timestamp.saturating_sub(*first_ts));
+            *ahead_ms = (*ahead_ms).max(span_ms.saturating_sub(elapsed_ns / 1_000_000));
+        } else {
+            self.start_recorded = true;
+            let ahead_us = *ahead_ms * 1000;
+            shared.with_hists(|h| h.start_offset.record_us(ahead_us));
         }
     }
 
