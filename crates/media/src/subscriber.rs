@@ -198,6 +198,10 @@ impl Reader {
         stream: &Stream,
     ) -> Result<Option<Arc<MediaFrame>>, SubscriberEnd> {
         if let Some(frame) = self.pending.pop_front() {
+            if self.pending.is_empty() {
+                // The start snapshot held a whole GOP; an idle subscriber should not keep its slots.
+                self.pending = VecDeque::new();
+            }
             return Ok(Some(self.deliver(frame)));
         }
         let ring = stream.ring.read();

@@ -37,6 +37,8 @@ pub fn is_rtc(query: Option<&str>) -> bool {
         .any(|kv| kv.eq_ignore_ascii_case("mode=rtc"))
 }
 
+/// Buffer slots an empty batch keeps allocated.
+const KEEP_SLOTS: usize = 16;
 /// Most buffers passed to one `writev`; Linux accepts 1024, and more rarely helps.
 const MAX_IOV: usize = 64;
 
@@ -105,6 +107,8 @@ impl Batch {
             }
             self.bufs.drain(..consumed);
         }
+        // A start burst (the GOP cache) needs many slots once; a window needs a handful. Keep players small.
+        self.bufs.shrink_to(KEEP_SLOTS);
         Ok((written, true))
     }
 

@@ -56,6 +56,7 @@ pub(crate) async fn serve(
     };
     if complete {
         if let Some(request) = parse_flv_request(&head) {
+            drop(head);
             crate::flv_direct::serve(socket, peer, request, shared).await;
             return;
         }
