@@ -231,6 +231,23 @@ impl DirectPlayer {
         }
     }
 
+    /// Delivers what the hub has for this player, waiting for the socket while it is full (the player's own task
+    /// calls this; the publisher never waits). Returns `Done`, `Ended` or `Failed`, never `Blocked`.
+    pub(crate) async fn service(&self, writer: &OwnedWriteHalf) -> Delivery {
+        loop {
+            let delivery = self.lock().deliver();
+            match delivery {
+                Delivery::Blocked => {
+                    if let Err(e) = writer.writable().await {
+                        self.lock().error = Some(e);
+                        return Delivery::Failed;
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Locks the player's output state. Never held across an await.
     pub(crate) fn lock(&self) -> MutexGuard<'_, PlayerOut> {
         lock(&self.out)

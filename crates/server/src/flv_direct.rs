@@ -128,18 +128,10 @@ async fn run(
     shared: &Shared,
 ) -> &'static str {
     loop {
-        loop {
-            let delivery = player.lock().deliver();
-            match delivery {
-                Delivery::Done => break,
-                Delivery::Blocked => {
-                    if writer.writable().await.is_err() {
-                        return "write failed";
-                    }
-                }
-                Delivery::Ended => return "publisher gone and grace expired",
-                Delivery::Failed => return "write failed",
-            }
+        match player.service(writer).await {
+            Delivery::Ended => return "publisher gone and grace expired",
+            Delivery::Failed => return "write failed",
+            Delivery::Done | Delivery::Blocked => {}
         }
         tokio::select! {
             biased;

@@ -172,15 +172,8 @@ impl Conn {
     async fn service_player(&mut self, player: &Arc<DirectPlayer>) -> Result<(), Close> {
         let mut ending = false;
         loop {
-            let delivery = player.lock().deliver();
-            match delivery {
-                Delivery::Done => return Ok(()),
-                Delivery::Blocked => {
-                    self.writer
-                        .writable()
-                        .await
-                        .map_err(|e| Close::Error(format!("write failed: {e}")))?;
-                }
+            match player.service(&self.writer).await {
+                Delivery::Done | Delivery::Blocked => return Ok(()),
                 Delivery::Ended if ending => return Err(Close::PlayEnded),
                 Delivery::Ended => {
                     ending = true;
