@@ -56,6 +56,8 @@ pub mod avc;
 mod bits;
 mod error;
 mod exheader;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hevc;
 pub mod sei;
 pub mod tag;
