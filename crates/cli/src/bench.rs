@@ -57,7 +57,7 @@ pub enum Mode {
                         GOP-cache burst a player receives first is excluded."
 )]
 pub struct BenchArgs {
-    /// RTMP URL of the stream: rtmp://host[:port]/app/stream[?query] (local addresses only)
+    /// RTMP URL of the stream: `rtmp://host[:port]/app/stream[?query]` (local addresses only)
     #[arg(long)]
     pub url: String,
     /// FLV file to publish, looped in real time (required unless --no-publish)

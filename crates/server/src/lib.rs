@@ -1,9 +1,10 @@
 //! The I/O half of mplive: tokio listeners for RTMP and HTTP around the sans-IO `rtmp` sessions and the `media` hub.
 //!
 //! This is the only crate that owns sockets for serving. It binds an RTMP listener (publish and play) and an HTTP
-//! listener (HTTP-FLV playback at `/{app}/{stream}.flv` and the JSON API under `/v1`), and drives each RTMP
-//! connection with one task ([`rtmp_conn`]). Every socket gets `TCP_NODELAY`: RTMP replies are written whole, in one
-//! call, so Nagle's algorithm would only add delay.
+//! listener (HTTP-FLV playback at `/{app}/{stream}.flv` and the JSON API under `/v1`). Each connection is one
+//! task; a publisher's task also writes each frame to the stream's players (publisher-driven fan-out), so players
+//! are not woken per frame. Every socket gets `TCP_NODELAY`: replies are written whole, in one call, so Nagle's
+//! algorithm would only add delay. `docs/architecture.md` follows one frame from socket to socket.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), server::ServerError> {
