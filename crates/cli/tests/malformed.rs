@@ -164,3 +164,20 @@ fn connections_beyond_the_limits_are_refused() {
     assert!(log.contains("max_http_connections (1) reached"), "{log}");
     drop((first, http_first));
 }
+
+#[test]
+fn slow_or_idle_http_clients_are_closed_after_the_header_timeout() {
+    let server = Server::start("http_header_timeout_secs = 1\n");
+    // A first request head that never ends.
+    let mut slow = TcpStream::connect(&server.http).unwrap();
+    slow.write_all(b"GET /v1/streams HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let took = wait_closed(slow, "an unfinished request head");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    // A kept-alive connection that goes quiet after one request.
+    let mut idle = TcpStream::connect(&server.http).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let took = wait_closed(idle, "an idle kept-alive connection");
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+}

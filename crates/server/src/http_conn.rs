@@ -7,11 +7,10 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use axum::Router;
 use bytes::{Buf, Bytes, BytesMut};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -21,8 +20,6 @@ use crate::Shared;
 
 /// Longest request head we look at ourselves; a longer one goes to hyper, which answers 431.
 const MAX_HEAD: usize = 8 * 1024;
-/// Time a client has to send its first request head.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An HTTP-FLV play request: `GET /{app}/{stream}.flv[?query]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,14 +39,14 @@ pub(crate) async fn serve(
     let mut head = BytesMut::with_capacity(1024);
     let complete = tokio::select! {
         _ = shared.shutdown.cancelled() => return,
-        r = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut socket, &mut head)) => match r {
+        r = tokio::time::timeout(shared.http_header_timeout, read_head(&mut socket, &mut head)) => match r {
             Ok(Ok(complete)) => complete,
             Ok(Err(e)) => {
                 debug!(%peer, "HTTP connection closed before a request: {e}");
                 return;
             }
             Err(_) => {
-                debug!(%peer, "no HTTP request within {} s", HEAD_TIMEOUT.as_secs());
+                debug!(%peer, "no HTTP request head within {} s (http_header_timeout_secs)", shared.http_header_timeout.as_secs());
                 return;
             }
         },
@@ -66,7 +63,12 @@ pub(crate) async fn serve(
         inner: socket,
     });
     let service = TowerToHyperService::new(router);
-    let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+    // The same bound for every later request head on a kept-alive connection, so idle connections do not hold
+    // their place under max_http_connections forever.
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.http_header_timeout)
+        .serve_connection(io, service);
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
         r = conn.as_mut() => {

@@ -44,6 +44,9 @@ pub struct Settings {
     pub publisher_timeout_secs: u64,
     /// A connection that neither publishes nor plays and sends nothing for this long is closed (default 30 s).
     pub idle_timeout_secs: u64,
+    /// An HTTP client has this long to send a request head, the first one and each one on a kept-alive
+    /// connection; then the connection is closed (default 10 s). Bounds idle and slow-header connections.
+    pub http_header_timeout_secs: u64,
     /// How long shutdown waits for connections to finish before it gives up (default 5 s).
     pub shutdown_timeout_secs: u64,
 }
@@ -108,6 +111,7 @@ impl Default for Settings {
             merge_write_ms: 80,
             publisher_timeout_secs: 70,
             idle_timeout_secs: 30,
+            http_header_timeout_secs: 10,
             shutdown_timeout_secs: 5,
         }
     }
