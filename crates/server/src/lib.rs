@@ -29,7 +29,6 @@ mod flv_http;
 mod http_conn;
 mod rtmp_conn;
 mod settings;
-pub mod txsecret;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
