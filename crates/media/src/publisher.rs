@@ -18,6 +18,9 @@ pub struct PublisherInfo {
     pub remote_addr: String,
     /// The protocol it publishes with (`"rtmp"`, ...).
     pub protocol: &'static str,
+    /// How long subscribers wait for this publisher to come back after it leaves; `None` keeps the hub's
+    /// `republish_grace` (an app's policy may set its own).
+    pub republish_grace: Option<std::time::Duration>,
 }
 
 /// The right to push frames into a stream, owned by the publishing connection. Dropping it unpublishes (the

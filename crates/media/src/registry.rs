@@ -196,7 +196,7 @@ impl Inner {
         st: &mut State,
         session: u64,
     ) {
-        let grace = self.config.republish_grace;
+        let grace = st.grace.unwrap_or(self.config.republish_grace);
         if st.players.total == 0 || grace.is_zero() {
             info!(stream = %stream.key, "stream ended");
             stream.close(st);

@@ -101,6 +101,8 @@ pub(crate) struct State {
     session: u64,
     /// Set while the grace timer of that session runs.
     pub(crate) grace_of: Option<u64>,
+    /// The current (or last) publisher's own grace period, when it has one.
+    pub(crate) grace: Option<std::time::Duration>,
     pub(crate) closed: bool,
     pub(crate) players: PlayerStats,
     timeline: Timeline,
@@ -122,6 +124,7 @@ impl Stream {
                 publisher: None,
                 session: 0,
                 grace_of: None,
+                grace: None,
                 closed: false,
                 players: PlayerStats::default(),
                 timeline: Timeline::default(),
@@ -151,6 +154,7 @@ impl Stream {
         now: Instant,
     ) -> (u64, watch::Receiver<bool>) {
         st.session += 1;
+        st.grace = info.republish_grace;
         let (kick, kicked) = watch::channel(false);
         let started_at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -247,3 +247,22 @@ async fn players_are_counted_per_protocol() {
     drop(a);
     assert_eq!(hub.get(&key()).unwrap().players.total, 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_publisher_can_bring_its_own_grace() {
+    let hub = Registry::new(HubConfig::default());
+    let mut own = info("10.0.0.1:1935");
+    own.republish_grace = Some(Duration::from_secs(2));
+    let mut publisher = hub.publish(key(), own).expect("publish");
+    publisher.push(video(0, true, 100));
+    let mut sub = subscribe(&hub, SubscribeOptions::new("flv"));
+    drop(publisher);
+    assert_eq!(sub.recv().await.unwrap().frame().timestamp, 0);
+    let started = tokio::time::Instant::now();
+    assert_eq!(sub.recv().await.unwrap_err(), SubscriberEnd::Ended);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(3),
+        "ended after the publisher's 2 s grace, not the hub's 15 s: {waited:?}"
+    );
+}

@@ -425,6 +425,7 @@ impl Conn {
         let info = PublisherInfo {
             remote_addr: self.peer.to_string(),
             protocol: "rtmp",
+            republish_grace: None,
         };
         match self.shared.registry.publish(key.clone(), info) {
             Ok(publisher) => {

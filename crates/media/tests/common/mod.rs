@@ -75,6 +75,7 @@ pub fn info(addr: &str) -> PublisherInfo {
     PublisherInfo {
         remote_addr: addr.to_owned(),
         protocol: "rtmp",
+        republish_grace: None,
     }
 }
 
