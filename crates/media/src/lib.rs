@@ -81,5 +81,5 @@ pub use frame::{EncodingSlot, Frame, FrameKind, MediaFrame, MAX_ENCODING_SLOTS};
 pub use key::StreamKey;
 pub use publisher::{Publisher, PublisherInfo};
 pub use registry::Registry;
-pub use stats::{PlayerStats, PublisherStats, StreamState, StreamStats};
+pub use stats::{PlayerStats, PublisherStats, StreamState, StreamStats, Totals};
 pub use subscriber::{StartPolicy, SubscribeOptions, Subscriber};

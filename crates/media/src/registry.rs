@@ -4,6 +4,7 @@
 //! events (publish, subscribe, unpublish, a subscriber leaving, grace expiry, stats), never by a push.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -13,7 +14,7 @@ use tracing::{debug, info, warn};
 use crate::error::{PublishError, SubscribeError};
 use crate::key::StreamKey;
 use crate::publisher::{Publisher, PublisherInfo};
-use crate::stats::StreamStats;
+use crate::stats::{StreamStats, Totals};
 use crate::stream::{Protocol, State, Stream};
 use crate::subscriber::{Reader, SubscribeOptions, Subscriber};
 use crate::HubConfig;
@@ -28,6 +29,7 @@ pub struct Registry {
 pub(crate) struct Inner {
     config: HubConfig,
     streams: Mutex<HashMap<StreamKey, Arc<Stream>>>,
+    retired: Retired,
 }
 
 impl Registry {
@@ -37,6 +39,7 @@ impl Registry {
             inner: Arc::new(Inner {
                 config: config.normalized(),
                 streams: Mutex::new(HashMap::new()),
+                retired: Retired::default(),
             }),
         }
     }
@@ -156,6 +159,33 @@ impl Registry {
         true
     }
 
+    /// Totals over the hub's life: live streams, publishers and players now, and the byte and frame counters
+    /// of every stream that ever ran (monotonic, for Prometheus counters).
+    pub fn totals(&self) -> Totals {
+        let streams = self.list();
+        let r = &self.inner.retired;
+        let mut t = Totals {
+            streams: streams.len() as u64,
+            bytes_in: r.bytes_in.load(Ordering::Relaxed),
+            bytes_out: r.bytes_out.load(Ordering::Relaxed),
+            frames_in: r.frames_in.load(Ordering::Relaxed),
+            dropped_frames: r.dropped_frames.load(Ordering::Relaxed),
+            ..Totals::default()
+        };
+        for s in &streams {
+            t.publishers += u64::from(s.publisher.is_some());
+            t.players.rtmp += s.players.rtmp;
+            t.players.flv += s.players.flv;
+            t.players.other += s.players.other;
+            t.players.total += s.players.total;
+            t.bytes_in += s.bytes_in;
+            t.bytes_out += s.bytes_out;
+            t.frames_in += s.frames_in;
+            t.dropped_frames += s.dropped_frames;
+        }
+        t
+    }
+
     /// The bounds in use.
     pub fn config(&self) -> &HubConfig {
         &self.inner.config
@@ -184,7 +214,7 @@ impl Inner {
         if st.publisher.is_none() && st.players.total == 0 && !st.closed {
             info!(stream = %stream.key, "stream ended: publisher gone and no subscribers left");
             stream.close(&mut st);
-            remove(&mut map, stream);
+            self.remove(&mut map, stream, &st);
         }
     }
 
@@ -200,13 +230,13 @@ impl Inner {
         if st.players.total == 0 || grace.is_zero() {
             info!(stream = %stream.key, "stream ended");
             stream.close(st);
-            remove(map, stream);
+            self.remove(map, stream, st);
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             warn!(stream = %stream.key, "no tokio runtime for the grace timer: stream ended without grace");
             stream.close(st);
-            remove(map, stream);
+            self.remove(map, stream, st);
             return;
         };
         st.grace_of = Some(session);
@@ -231,7 +261,7 @@ impl Inner {
         if st.publisher.is_none() && st.grace_of == Some(session) && !st.closed {
             info!(stream = %stream.key, "stream ended: publisher did not come back within the grace period");
             stream.close(&mut st);
-            remove(&mut map, stream);
+            self.remove(&mut map, stream, &st);
         }
     }
 }
@@ -244,9 +274,30 @@ fn expire_orphan(stream: &Stream, session: u64) {
     }
 }
 
-/// Removes `stream` from the map if the map still holds this very stream under its key.
-fn remove(map: &mut HashMap<StreamKey, Arc<Stream>>, stream: &Arc<Stream>) {
-    if map.get(&stream.key).is_some_and(|s| Arc::ptr_eq(s, stream)) {
-        map.remove(&stream.key);
+impl Inner {
+    /// Removes `stream` from the map if the map still holds this very stream under its key, keeping its
+    /// counters in the hub's totals.
+    fn remove(&self, map: &mut HashMap<StreamKey, Arc<Stream>>, stream: &Arc<Stream>, st: &State) {
+        if map.get(&stream.key).is_some_and(|s| Arc::ptr_eq(s, stream)) {
+            map.remove(&stream.key);
+            let r = &self.retired;
+            r.bytes_in.fetch_add(st.meter.bytes_in, Ordering::Relaxed);
+            r.frames_in.fetch_add(st.meter.frames_in, Ordering::Relaxed);
+            r.bytes_out
+                .fetch_add(stream.bytes_out.load(Ordering::Relaxed), Ordering::Relaxed);
+            r.dropped_frames.fetch_add(
+                stream.dropped_frames.load(Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
+        }
     }
+}
+
+/// Counters of the streams that have ended, so the hub's totals never go backwards.
+#[derive(Debug, Default)]
+struct Retired {
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    frames_in: AtomicU64,
+    dropped_frames: AtomicU64,
 }

@@ -72,6 +72,25 @@ pub struct PlayerStats {
     pub total: u64,
 }
 
+/// The hub's totals ([`Registry::totals`](crate::Registry::totals)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Streams now (live or in grace).
+    pub streams: u64,
+    /// Streams with a publisher now.
+    pub publishers: u64,
+    /// Players now, per protocol.
+    pub players: PlayerStats,
+    /// Payload bytes received since start.
+    pub bytes_in: u64,
+    /// Bytes written to players since start.
+    pub bytes_out: u64,
+    /// Frames received since start.
+    pub frames_in: u64,
+    /// Frames skipped by lagging players since start.
+    pub dropped_frames: u64,
+}
+
 /// A snapshot of one stream, with the live-pusher net-status names where they exist.
 ///
 /// Rates (bitrate, FPS) cover the last two complete seconds of the stream's own timestamps and are 0 while the

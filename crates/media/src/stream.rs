@@ -109,7 +109,7 @@ pub(crate) struct State {
     /// The session has not sent a video keyframe yet: its other video frames are not forwarded.
     awaiting_keyframe: bool,
     pub(crate) gop: GopCache,
-    meter: Meter,
+    pub(crate) meter: Meter,
 }
 
 impl Stream {

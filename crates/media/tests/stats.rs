@@ -108,3 +108,18 @@ async fn list_is_sorted_and_get_is_none_for_unknown_streams() {
     assert_eq!(names, ["a", "b"]);
     assert!(hub.get(&media::StreamKey::new("live", "c")).is_none());
 }
+
+#[tokio::test]
+async fn totals_keep_the_counters_of_ended_streams() {
+    let hub = media::Registry::new(media::HubConfig::default());
+    let mut publisher = publish(&hub);
+    publisher.push(video(0, true, 100));
+    publisher.push(video(40, false, 50));
+    let live = hub.totals();
+    assert_eq!((live.streams, live.publishers, live.frames_in), (1, 1, 2));
+    drop(publisher);
+    let after = hub.totals();
+    assert_eq!((after.streams, after.publishers), (0, 0));
+    assert_eq!(after.frames_in, 2, "an ended stream's frames stay counted");
+    assert_eq!(after.bytes_in, live.bytes_in);
+}
