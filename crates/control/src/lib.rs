@@ -6,4 +6,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod jwt;
 pub mod txsecret;
+pub mod urls;
+pub mod webhook_event;

@@ -32,22 +32,28 @@ pub enum SignatureError {
 }
 
 impl SignatureError {
-    /// A short stable name for logs, metrics labels and webhook error codes.
+    /// A short stable name for logs, metrics labels and webhook error codes (see
+    /// [`crate::webhook_event::errcode::for_reason`]): `signature_missing`, `signature_bad`, `signature_expired`.
     pub fn reason(&self) -> &'static str {
         match self {
-            SignatureError::Missing => "missing",
-            SignatureError::BadTime | SignatureError::BadSecret => "bad",
-            SignatureError::Expired { .. } => "expired",
+            SignatureError::Missing => "signature_missing",
+            SignatureError::BadTime | SignatureError::BadSecret => "signature_bad",
+            SignatureError::Expired { .. } => "signature_expired",
         }
     }
 }
 
 /// `txSecret` for `key`, `stream` and `tx_time` (hashed as written).
 pub fn tx_secret(key: &str, stream: &str, tx_time: &str) -> String {
+    md5_hex(&[key.as_bytes(), stream.as_bytes(), tx_time.as_bytes()])
+}
+
+/// Lowercase hex md5 of the concatenation of `parts`; the webhook `sign` is built the same way.
+pub(crate) fn md5_hex(parts: &[&[u8]]) -> String {
     let mut md5 = Md5::new();
-    md5.update(key.as_bytes());
-    md5.update(stream.as_bytes());
-    md5.update(tx_time.as_bytes());
+    for part in parts {
+        md5.update(part);
+    }
     hex(&md5.finalize())
 }
 
@@ -103,7 +109,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Compares without stopping at the first difference, so timing does not reveal how much of a guess was right.
-fn eq_ignore_case_constant_time(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn eq_ignore_case_constant_time(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -168,7 +174,7 @@ mod tests {
         );
         assert_eq!(
             SignatureError::Expired { expiry: 0, now: 1 }.reason(),
-            "expired"
+            "signature_expired"
         );
     }
 

@@ -1,0 +1,230 @@
+use serde_json::json;
+
+use super::*;
+
+const ALL: [EventKind; 7] = [
+    EventKind::PushStart,
+    EventKind::PushEnd,
+    EventKind::PlayStart,
+    EventKind::PlayStop,
+    EventKind::Republish,
+    EventKind::Kick,
+    EventKind::PushRefused,
+];
+
+fn push_end() -> StreamEvent {
+    StreamEvent {
+        sequence: "6f1c2a".into(),
+        user_ip: "203.0.113.7".into(),
+        stream_param: "txSecret=b77e812107e1d8b8f247885a46e1bd34&txTime=5c2acacc&mode=rtc".into(),
+        push_duration_ms: Some(61_500),
+        width: Some(1280),
+        height: Some(720),
+        ..StreamEvent::new(EventKind::PushEnd, "live", "cam-1", 1_700_000_000)
+    }
+}
+
+#[test]
+fn sign_of_a_fixed_key_and_t() {
+    // Independently computed: python3 -c "import hashlib; print(hashlib.md5(b'callback-key-123' b'1700000600').hexdigest())"
+    assert_eq!(
+        sign("callback-key-123", 1_700_000_600),
+        "92926b4dfc1319b2686d9e2b2c21aacf"
+    );
+    assert_eq!(sign("", 1_700_000_600), "5ebd8362121e0bc17b5f2c6bd90dc0b2");
+    let b = body(&push_end(), "callback-key-123", 1_700_000_000);
+    assert_eq!(b["t"], 1_700_000_600u64);
+    assert_eq!(b["sign"], "92926b4dfc1319b2686d9e2b2c21aacf");
+}
+
+#[test]
+fn verify_sign_checks_key_value_and_time() {
+    let key = "callback-key-123";
+    let good = "92926b4dfc1319b2686d9e2b2c21aacf";
+    assert!(verify_sign(key, good, 1_700_000_600, 1_700_000_000));
+    assert!(verify_sign(key, good, 1_700_000_600, 1_700_000_600));
+    assert!(verify_sign(key, &good.to_uppercase(), 1_700_000_600, 0));
+    assert!(
+        !verify_sign(key, good, 1_700_000_600, 1_700_000_601),
+        "expired"
+    );
+    assert!(!verify_sign("other", good, 1_700_000_600, 0), "wrong key");
+    assert!(!verify_sign(key, good, 1_700_000_601, 0), "t altered");
+    assert!(!verify_sign(key, "", 1_700_000_600, 0));
+}
+
+#[test]
+fn push_end_body_has_every_tencent_field() {
+    let b = body(&push_end(), "k", 1_700_000_000);
+    assert_eq!(
+        b,
+        json!({
+            "event_type": 0,
+            "event": "push_end",
+            "appname": "live",
+            "app": "live",
+            "stream_id": "cam-1",
+            "channel_id": "cam-1",
+            "event_time": 1_700_000_000u64,
+            "sequence": "6f1c2a",
+            "user_ip": "203.0.113.7",
+            "stream_param": "txSecret=***&txTime=5c2acacc&mode=rtc",
+            "push_duration": 61_500,
+            "errcode": 0,
+            "errmsg": "",
+            "width": 1280,
+            "height": 720,
+            "t": 1_700_000_600u64,
+            "sign": sign("k", 1_700_000_600),
+        })
+    );
+}
+
+#[test]
+fn optional_fields() {
+    let mut e = StreamEvent::new(EventKind::PlayStart, "live", "cam-1", 5);
+    let b = body(&e, "k", 5);
+    assert_eq!(
+        (b["width"].as_u64(), b["height"].as_u64()),
+        (Some(0), Some(0))
+    );
+    for absent in ["push_duration", "protocol", "player_ip"] {
+        assert!(b.get(absent).is_none(), "{absent}");
+    }
+    e.protocol = Some("flv".into());
+    e.player_ip = Some("198.51.100.2".into());
+    let b = body(&e, "k", 5);
+    assert_eq!(
+        (b["protocol"].as_str(), b["player_ip"].as_str()),
+        (Some("flv"), Some("198.51.100.2"))
+    );
+    // push_duration is a push end field; a push end without a known duration still carries it, as 0.
+    let b = body(&StreamEvent::new(EventKind::PushEnd, "a", "s", 0), "k", 0);
+    assert_eq!(b["push_duration"], 0);
+}
+
+#[test]
+fn kinds_have_their_names_and_numbers() {
+    let expected = [
+        ("push_start", 1),
+        ("push_end", 0),
+        ("play_start", 1001),
+        ("play_stop", 1002),
+        ("republish", 1003),
+        ("kick", 1004),
+        ("push_refused", 1005),
+    ];
+    for (kind, (name, number)) in ALL.into_iter().zip(expected) {
+        assert_eq!((kind.as_str(), kind.event_type()), (name, number));
+        assert_eq!(kind.to_string(), name);
+        let b = body(&StreamEvent::new(kind, "a", "s", 0), "k", 0);
+        assert_eq!(
+            (b["event"].as_str(), b["event_type"].as_u64()),
+            (Some(name), Some(u64::from(number)))
+        );
+    }
+}
+
+#[test]
+fn credentials_are_masked_in_the_body_and_debug() {
+    let cases = [
+        ("", ""),
+        ("txTime=5c2acacc", "txTime=5c2acacc"),
+        ("txSecret=abc&txTime=1", "txSecret=***&txTime=1"),
+        ("a=1&TXSECRET=abc&b=%20", "a=1&TXSECRET=***&b=%20"),
+        ("token=eyJ.x.y&txsecret=", "token=***&txsecret=***"),
+        ("txSecret&txSecretX=1&a==b", "txSecret&txSecretX=1&a==b"),
+        ("txSecret=a=b", "txSecret=***"),
+    ];
+    for (query, masked) in cases {
+        assert_eq!(redact_stream_param(query), masked, "{query}");
+    }
+    let debug = format!("{:?}", push_end());
+    assert!(!debug.contains("b77e8121"), "{debug}");
+    assert!(debug.contains("txSecret=***"), "{debug}");
+}
+
+#[test]
+fn errcodes_for_reasons() {
+    use errcode::*;
+    let table = [
+        ("", OK),
+        ("normal", OK),
+        ("signature_missing", SIGNATURE_MISSING),
+        ("signature_bad", SIGNATURE_BAD),
+        ("signature_expired", SIGNATURE_EXPIRED),
+        ("forbidden", FORBIDDEN),
+        ("unknown_app", UNKNOWN_APP),
+        ("stream_busy", STREAM_BUSY),
+        ("too_many_streams", TOO_MANY_STREAMS),
+        ("too_many_players", TOO_MANY_PLAYERS),
+        ("token_bad_signature", TOKEN_INVALID),
+        ("token_expired", TOKEN_EXPIRED),
+        ("token_wrong_channel", TOKEN_MISMATCH),
+        ("something_new", OTHER),
+    ];
+    for (reason, code) in table {
+        assert_eq!(for_reason(reason), code, "{reason}");
+    }
+    let codes = [
+        1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1099,
+    ];
+    assert_eq!(
+        [
+            SIGNATURE_MISSING,
+            SIGNATURE_BAD,
+            SIGNATURE_EXPIRED,
+            FORBIDDEN,
+            UNKNOWN_APP,
+            STREAM_BUSY,
+            TOO_MANY_STREAMS,
+            TOO_MANY_PLAYERS,
+            TOKEN_INVALID,
+            TOKEN_EXPIRED,
+            TOKEN_MISMATCH,
+            OTHER
+        ],
+        codes
+    );
+}
+
+#[test]
+fn reasons_of_the_checkers_have_codes() {
+    use crate::jwt::TokenError;
+    use crate::txsecret::{verify, SignatureError};
+    for err in [
+        SignatureError::Missing,
+        SignatureError::BadTime,
+        SignatureError::BadSecret,
+        SignatureError::Expired { expiry: 0, now: 1 },
+    ] {
+        assert_ne!(errcode::for_reason(err.reason()), errcode::OTHER, "{err:?}");
+    }
+    assert_eq!(
+        verify("k", "s", None, 0).map_err(|e| errcode::for_reason(e.reason())),
+        Err(errcode::SIGNATURE_MISSING)
+    );
+    let token_errors = [
+        TokenError::Malformed(String::new()),
+        TokenError::UnsupportedAlg(String::new()),
+        TokenError::BadSignature,
+        TokenError::Expired { exp: 0, now: 0 },
+        TokenError::MissingClaim("app"),
+        TokenError::TooLong { len: 0, max: 0 },
+        TokenError::WrongApp {
+            expected: String::new(),
+            got: String::new(),
+        },
+        TokenError::WrongChannel {
+            expected: String::new(),
+            got: String::new(),
+        },
+        TokenError::WrongAccount {
+            expected: String::new(),
+            got: String::new(),
+        },
+    ];
+    for err in token_errors {
+        assert_ne!(errcode::for_reason(err.reason()), errcode::OTHER, "{err:?}");
+    }
+}
