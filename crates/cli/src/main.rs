@@ -1,6 +1,7 @@
 //! `mplive`: the command-line front of the mplive live-streaming server. Thin: it parses arguments and calls the
 //! crates.
 
+mod admin;
 mod bench;
 mod serve;
 
@@ -21,13 +22,24 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Load-test a server: publish a fixture and run many players, report latency and CPU.
     Bench(bench::BenchArgs),
+    /// Manage apps: create, list, show, rotate-key, set, delete.
+    App(admin::AppArgs),
+    /// Print a signed push URL (one line) or the play URLs (rtmp, flv, m3u8) of a stream.
+    Url(admin::UrlArgs),
+    /// Print an SDK access token (HS256 JWT signed with the app's secret).
+    Token(admin::TokenArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
+    // Commands whose output is read by scripts keep stderr quiet unless MPLIVE_LOG asks.
+    let default_log = match cli.command {
+        Command::Serve(_) | Command::Bench(_) => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("MPLIVE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_env("MPLIVE_LOG").unwrap_or_else(|_| EnvFilter::new(default_log)),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -35,6 +47,9 @@ fn main() {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::App(args) => admin::run_app(args),
+        Command::Url(args) => admin::run_url(args),
+        Command::Token(args) => admin::run_token(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

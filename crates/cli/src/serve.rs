@@ -28,22 +28,33 @@ pub struct ServeArgs {
     /// Tokio worker threads [default: one per core]
     #[arg(long, env = "MPLIVE_WORKERS")]
     workers: Option<usize>,
+    /// Database URL, e.g. postgres://user:pass@host/db [default: SQLite file in the data directory]
+    #[arg(long, env = "MPLIVE_DATABASE_URL")]
+    database_url: Option<String>,
     /// Write {"rtmp": "IP:PORT", "http": "IP:PORT"} to this file once both listeners are bound
     #[arg(long, env = "MPLIVE_READY_FILE")]
     ready_file: Option<PathBuf>,
 }
 
+/// The settings of `--config FILE`, or the defaults.
+pub(crate) fn load_config(path: Option<&std::path::Path>) -> Result<Settings> {
+    let Some(path) = path else {
+        return Ok(Settings::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+    Ok(Settings::from_toml(&text).with_context(|| format!("in {}", path.display()))?)
+}
+
 impl ServeArgs {
     fn settings(&self) -> Result<Settings> {
-        let mut settings = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| {
-                    format!("cannot read configuration file {}", path.display())
-                })?;
-                Settings::from_toml(&text).with_context(|| format!("in {}", path.display()))?
-            }
-            None => Settings::default(),
-        };
+        let mut settings = load_config(self.config.as_deref())?;
+        if let Some(u) = &self.database_url {
+            settings.database_url = Some(u.clone());
+        }
+        settings.admin_token = std::env::var("MPLIVE_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty());
         if let Some(a) = self.rtmp_addr {
             settings.rtmp_addr = a;
         }
@@ -84,7 +95,7 @@ async fn serve(settings: Settings, ready_file: Option<PathBuf>) -> Result<()> {
             settings.data_dir.display()
         )
     })?;
-    let public_host = settings.public_host.clone();
+    let data_dir = settings.data_dir.clone();
     let running = server::start(settings).await?;
     let rtmp = running.rtmp_addr();
     let http = running.http_addr();
@@ -98,7 +109,7 @@ async fn serve(settings: Settings, ready_file: Option<PathBuf>) -> Result<()> {
         std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
         std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    print_urls(&public_host, rtmp, http);
+    print_urls(&running, &data_dir);
     wait_for_signal().await;
     eprintln!("shutting down...");
     running.shutdown().await;
@@ -116,37 +127,41 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-fn host_for(public_host: &str, addr: SocketAddr) -> String {
-    if addr.ip().is_unspecified() {
-        public_host.to_string()
-    } else {
-        match addr.ip() {
-            IpAddr::V6(ip) => format!("[{ip}]"),
-            IpAddr::V4(ip) => ip.to_string(),
-        }
-    }
-}
-
-fn print_urls(public_host: &str, rtmp: SocketAddr, http: SocketAddr) {
-    let rtmp_base = format!("rtmp://{}:{}", host_for(public_host, rtmp), rtmp.port());
-    let http_base = format!("http://{}:{}", host_for(public_host, http), http.port());
+fn print_urls(running: &server::RunningServer, data_dir: &std::path::Path) {
     println!(
         "mplive {} is running (Ctrl-C stops it)",
         env!("CARGO_PKG_VERSION")
     );
     println!();
-    println!("push (OBS, ffmpeg, live-pusher):");
-    println!("  {rtmp_base}/live/demo");
+    if let Some(token) = running.new_admin_token() {
+        println!("admin token (shown once; also in {}):", data_dir.join("admin-token").display());
+        println!("  {token}");
+        println!();
+    }
+    let Some(app) = running.catalog().app("live") else {
+        println!("no app `live`: create apps with `mplive app create NAME`");
+        return;
+    };
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        + 86_400;
+    let urls = control::urls::app_urls(running.url_base(), &app, "demo", expires);
+    println!("push (OBS, ffmpeg, live-pusher), valid for 24 h; more with `mplive url push STREAM`:");
+    println!("  {}", urls.push);
     println!("play (live-player, ffplay, VLC, flv.js):");
-    println!("  {rtmp_base}/live/demo");
-    println!("  {http_base}/live/demo.flv");
-    println!("  add ?mode=rtc for the low-latency write policy");
-    println!("streams API:");
-    println!("  {http_base}/v1/streams");
+    println!("  {}", urls.play.rtmp);
+    println!("  {}", urls.play.flv);
+    println!("  add mode=rtc to the query for the low-latency mode");
+    println!("admin API (Authorization: Bearer ADMIN_TOKEN):");
+    let http = running.http_addr();
+    let scheme = if running.url_base().https { "https" } else { "http" };
+    println!("  {scheme}://{}:{}/v1/streams", running.url_base().host, http.port());
     println!();
     println!("try: ffmpeg -re -f lavfi -i testsrc=size=540x960:rate=25 -f lavfi -i sine=frequency=440 \\");
     println!(
-        "       -c:v libx264 -preset veryfast -tune zerolatency -g 25 -b:v 1M -c:a aac -f flv {rtmp_base}/live/demo"
+        "       -c:v libx264 -preset veryfast -tune zerolatency -g 25 -b:v 1M -c:a aac -f flv '{}'",
+        urls.push
     );
 }
 

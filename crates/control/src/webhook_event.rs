@@ -144,6 +144,23 @@ impl StreamEvent {
     }
 }
 
+impl StreamEvent {
+    /// With `errcode` and `errmsg` set.
+    pub fn with_error(mut self, errcode: i64, errmsg: &str) -> Self {
+        self.errcode = errcode;
+        self.errmsg = errmsg.to_owned();
+        self
+    }
+
+    /// For a play event: the protocol and the player's address (the publisher's `user_ip` is left empty).
+    pub fn with_player(mut self, protocol: &str, player_ip: &str) -> Self {
+        self.protocol = Some(protocol.to_owned());
+        self.player_ip = Some(player_ip.to_owned());
+        self.user_ip.clear();
+        self
+    }
+}
+
 impl fmt::Debug for StreamEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StreamEvent")
@@ -214,7 +231,8 @@ pub fn verify_sign(callback_key: &str, sign: &str, t: u64, now_unix: u64) -> boo
     matches & (t >= now_unix)
 }
 
-fn sign(callback_key: &str, t: u64) -> String {
+/// The webhook signature: lowercase hex `md5(callback_key + t)`, `t` in decimal.
+pub fn sign(callback_key: &str, t: u64) -> String {
     md5_hex(&[callback_key.as_bytes(), t.to_string().as_bytes()])
 }
 

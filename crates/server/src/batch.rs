@@ -19,13 +19,18 @@ pub enum WritePolicy {
 }
 
 impl WritePolicy {
-    /// Picks the policy from a play URL query: `mode=rtc` asks for the low-latency policy.
-    pub fn from_query(query: Option<&str>, merge_window: Duration) -> Self {
-        if is_rtc(query) || merge_window.is_zero() {
+    /// The low-latency policy for `rtc` players, else frames merged over `merge_window`.
+    pub fn new(rtc: bool, merge_window: Duration) -> Self {
+        if rtc || merge_window.is_zero() {
             WritePolicy::Immediate
         } else {
             WritePolicy::Merged(merge_window)
         }
+    }
+
+    /// Picks the policy from a play URL query: `mode=rtc` asks for the low-latency policy.
+    pub fn from_query(query: Option<&str>, merge_window: Duration) -> Self {
+        WritePolicy::new(is_rtc(query), merge_window)
     }
 }
 

@@ -9,14 +9,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use media::{StartPolicy, StreamKey, SubscribeOptions, Subscriber};
+use control::webhook_event::{EventKind, StreamEvent};
+use control::App;
+use media::{StreamKey, SubscribeOptions, Subscriber};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tracing::{debug, info};
 
-use crate::batch::{is_rtc, WritePolicy};
+use crate::access;
+use crate::batch::WritePolicy;
 use crate::fanout::{Delivery, DirectPlayer, OutputFormat, SERVICE_INTERVAL};
 use crate::http_conn::FlvRequest;
+use crate::webhooks::{self, Webhooks};
 use crate::Shared;
 
 /// A refused HTTP-FLV play: status code and a message for the person reading it.
@@ -32,41 +36,73 @@ pub(crate) struct FlvStart {
     pub(crate) header: Bytes,
     pub(crate) policy: WritePolicy,
     pub(crate) key: StreamKey,
+    /// Sends the play-stop webhook when the play ends (dropped).
+    pub(crate) _guard: PlayGuard,
 }
 
-/// Checks limits and subscribes: shared by the direct path and the router's fallback.
+/// Sends the `play_stop` webhook when dropped.
+pub(crate) struct PlayGuard {
+    webhooks: Webhooks,
+    app: Arc<App>,
+    event: Option<StreamEvent>,
+}
+
+impl Drop for PlayGuard {
+    fn drop(&mut self) {
+        if let Some(event) = self.event.take() {
+            self.webhooks.emit(&self.app, event);
+        }
+    }
+}
+
+/// Checks access and limits and subscribes: shared by the direct path and the router's fallback.
 pub(crate) fn start(
     shared: &Shared,
     key: StreamKey,
     query: Option<&str>,
+    peer: SocketAddr,
 ) -> Result<FlvStart, Refusal> {
-    let rtc = is_rtc(query);
+    let (app, mode) = access::check_play(shared, &key.app, &key.name, query).map_err(|r| {
+        shared.metrics.refused("play", r.reason);
+        Refusal {
+            status: r.http_status(),
+            message: format!("{}\n", r.description()),
+        }
+    })?;
     let opts = SubscribeOptions {
-        start: if rtc {
-            StartPolicy::FastGop
-        } else {
-            StartPolicy::Gop
-        },
+        start: mode.start,
         protocol: "flv",
     };
-    let subscriber = shared.registry.subscribe(&key, opts).map_err(|e| Refusal {
-        status: 404,
-        message: format!("{e}\n"),
+    let subscriber = shared.registry.subscribe(&key, opts).map_err(|e| {
+        shared.metrics.refused("play", "not_found");
+        Refusal {
+            status: 404,
+            message: format!("not_found: {e}\n"),
+        }
     })?;
-    info!(stream = %key, rtc, "HTTP-FLV play");
+    info!(stream = %key, %peer, rtc = mode.rtc, "HTTP-FLV play");
     let (has_audio, has_video) = match shared.registry.get(&key) {
         Some(s) if s.video_codec.is_none() && s.audio_codec.is_some() => (true, false),
         _ => (true, true),
     };
+    let event = webhooks::stream_event(EventKind::PlayStart, &key.app, &key.name, peer, query)
+        .with_player("flv", &peer.ip().to_string());
+    shared.webhooks.emit(&app, event);
+    let stop = webhooks::stream_event(EventKind::PlayStop, &key.app, &key.name, peer, None)
+        .with_player("flv", &peer.ip().to_string());
     Ok(FlvStart {
         subscriber,
         header: Bytes::copy_from_slice(&flv::encode_header(has_audio, has_video)),
-        policy: WritePolicy::from_query(query, shared.merge_window),
+        policy: WritePolicy::new(mode.rtc, shared.merge_window),
         key,
+        _guard: PlayGuard {
+            webhooks: shared.webhooks.clone(),
+            app,
+            event: Some(stop),
+        },
     })
 }
 
-/// Serves one HTTP-FLV play on a connection whose request head was read.
 pub(crate) async fn serve(
     socket: TcpStream,
     peer: SocketAddr,
@@ -89,7 +125,7 @@ pub(crate) async fn serve(
         return;
     };
     let key = StreamKey::new(request.app, request.stream);
-    let flv = match start(&shared, key, request.query.as_deref()) {
+    let flv = match start(&shared, key, request.query.as_deref(), peer) {
         Ok(s) => s,
         Err(refusal) => {
             refuse(socket, refusal).await;
@@ -98,6 +134,7 @@ pub(crate) async fn serve(
     };
     let (rd, wr) = socket.into_split();
     let writer = Arc::new(wr);
+    let _guard = flv._guard;
     let player = Arc::new(DirectPlayer::new(
         writer.clone(),
         flv.subscriber,
@@ -162,7 +199,10 @@ fn client_closed(rd: &tokio::net::tcp::OwnedReadHalf) -> bool {
 
 async fn refuse(mut socket: TcpStream, refusal: Refusal) {
     let reason = match refusal.status {
+        401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
+        409 => "Conflict",
         503 => "Service Unavailable",
         _ => "Error",
     };

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -32,6 +34,7 @@ struct FlvPlay {
     shared: Arc<Shared>,
     key: StreamKey,
     _permit: OwnedSemaphorePermit,
+    _guard: flv_direct::PlayGuard,
 }
 
 /// `GET /{app}/{file}` where `file` is `{stream}.flv`.
@@ -39,6 +42,7 @@ pub(crate) async fn play(
     State(shared): State<Arc<Shared>>,
     Path((app, file)): Path<(String, String)>,
     RawQuery(query): RawQuery,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Response {
     let Some(name) = file.strip_suffix(".flv") else {
         return (
@@ -58,7 +62,7 @@ pub(crate) async fn play(
         )
             .into_response();
     };
-    let start = match flv_direct::start(&shared, key, query.as_deref()) {
+    let start = match flv_direct::start(&shared, key, query.as_deref(), peer) {
         Ok(s) => s,
         Err(refusal) => {
             let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::NOT_FOUND);
@@ -72,6 +76,7 @@ pub(crate) async fn play(
         shared,
         key: start.key,
         _permit: permit,
+        _guard: start._guard,
     };
     let bursts =
         stream::unfold(state, next_burst).flat_map(|burst| stream::iter(burst.into_iter().map(Ok)));

@@ -12,6 +12,7 @@ use axum::Router;
 use bytes::{Buf, Bytes, BytesMut};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tower::ServiceExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tracing::debug;
@@ -62,7 +63,14 @@ pub(crate) async fn serve(
         prefix: head.freeze(),
         inner: socket,
     });
-    let service = TowerToHyperService::new(router);
+    // Handlers see the peer's address (webhooks carry it) as axum's `ConnectInfo`.
+    let service = TowerToHyperService::new(router.map_request(
+        move |mut req: axum::http::Request<hyper::body::Incoming>| {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            req
+        },
+    ));
     // The same bound for every later request head on a kept-alive connection, so idle connections do not hold
     // their place under max_http_connections forever.
     let conn = hyper::server::conn::http1::Builder::new()

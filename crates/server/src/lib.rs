@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+mod access;
 mod api;
 mod batch;
 mod encode;
@@ -27,8 +28,10 @@ mod fanout;
 mod flv_direct;
 mod flv_http;
 mod http_conn;
+mod metrics;
 mod rtmp_conn;
 mod settings;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +48,7 @@ use tracing::{info, warn};
 
 pub use batch::{is_rtc, WritePolicy};
 pub use settings::{RtmpSettings, Settings, SettingsError};
+pub use webhooks::WebhookSettings;
 
 /// State shared by every connection and request.
 pub(crate) struct Shared {
@@ -59,6 +63,15 @@ pub(crate) struct Shared {
     shutdown: CancellationToken,
     fanout: fanout::Fanout,
     send_buffer: usize,
+    /// Apps, keys and forbids, read without waiting on the database.
+    catalog: control::Catalog,
+    admin: control::AdminAuth,
+    metrics: Arc<metrics::Metrics>,
+    webhooks: webhooks::Webhooks,
+    /// Host and ports of the URLs handed out.
+    url_base: control::urls::UrlBase,
+    sdk_url_ttl: Duration,
+    max_body_bytes: usize,
 }
 
 /// A server that could not start.
@@ -78,6 +91,12 @@ pub enum ServerError {
     /// The settings are not usable.
     #[error(transparent)]
     Settings(#[from] SettingsError),
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] control::StoreError),
+    /// First-start setup (default app, admin token) failed.
+    #[error("first-start setup: {0}")]
+    Bootstrap(#[from] control::BootstrapError),
 }
 
 /// A started server: its bound addresses, its hub, and a handle to stop it.
@@ -87,9 +106,25 @@ pub struct RunningServer {
     shared: Arc<Shared>,
     tracker: TaskTracker,
     shutdown_timeout: Duration,
+    new_admin_token: Option<String>,
 }
 
 impl RunningServer {
+    /// The admin token, when this start created it (first start): show it once, it is not logged.
+    pub fn new_admin_token(&self) -> Option<&str> {
+        self.new_admin_token.as_deref()
+    }
+
+    /// Apps and keys as the server sees them.
+    pub fn catalog(&self) -> &control::Catalog {
+        &self.shared.catalog
+    }
+
+    /// The host and ports this server puts in the URLs it hands out.
+    pub fn url_base(&self) -> &control::urls::UrlBase {
+        &self.shared.url_base
+    }
+
     /// The bound RTMP address (with the real port when port 0 was asked for).
     pub fn rtmp_addr(&self) -> SocketAddr {
         self.rtmp_addr
@@ -109,6 +144,7 @@ impl RunningServer {
     pub async fn shutdown(self) {
         self.shared.shutdown.cancel();
         self.tracker.close();
+        let store = self.shared.catalog.store().clone();
         if tokio::time::timeout(self.shutdown_timeout, self.tracker.wait())
             .await
             .is_err()
@@ -118,12 +154,19 @@ impl RunningServer {
                 self.shutdown_timeout.as_secs()
             );
         }
+        store.close().await;
     }
 }
 
 /// Binds both listeners and starts serving in the current tokio runtime.
 pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
     settings.validate()?;
+    let store = control::Store::open(&settings.database_url()).await?;
+    let boot = control::bootstrap(&store, &settings.data_dir, settings.admin_token.as_deref()).await?;
+    if let Some(app) = &boot.created_app {
+        info!(app = %app.name, "first start: created the default app");
+    }
+    let catalog = control::Catalog::load(store).await?;
     let rtmp_listener = TcpListener::bind(settings.rtmp_addr)
         .await
         .map_err(|source| ServerError::Bind {
@@ -153,6 +196,31 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
             source,
         })?;
 
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    tracker.spawn({
+        let refresh = catalog.spawn_refresh(
+            Duration::from_millis(settings.catalog_refresh_ms),
+            shutdown.clone(),
+        );
+        async move {
+            let _ = refresh.await;
+        }
+    });
+    let metrics = Arc::new(metrics::Metrics::default());
+    let webhooks = webhooks::Webhooks::start(
+        &settings.webhooks,
+        catalog.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+        &tracker,
+    );
+    let url_base = control::urls::UrlBase {
+        host: settings.public_host.clone(),
+        rtmp_port: rtmp_addr.port(),
+        http_port: http_addr.port(),
+        https: false,
+    };
     let shared = Arc::new(Shared {
         registry: Registry::new(settings.hub.clone()),
         session_config: settings.rtmp.session_config(),
@@ -162,11 +230,17 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         http_header_timeout: Duration::from_secs(settings.http_header_timeout_secs.max(1)),
         flv_players: Arc::new(Semaphore::new(settings.max_flv_players)),
         max_flv_players: settings.max_flv_players,
-        shutdown: CancellationToken::new(),
+        shutdown,
         fanout: fanout::Fanout::default(),
         send_buffer: settings.socket_send_buffer,
+        catalog,
+        admin: boot.admin,
+        metrics,
+        webhooks,
+        url_base,
+        sdk_url_ttl: Duration::from_secs(settings.sdk_url_ttl_secs),
+        max_body_bytes: settings.max_body_bytes,
     });
-    let tracker = TaskTracker::new();
 
     tracker.spawn(accept_loop(
         rtmp_listener,
@@ -198,6 +272,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         shared,
         tracker,
         shutdown_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
+        new_admin_token: boot.new_admin_token,
     })
 }
 
@@ -205,8 +280,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/v1/streams", get(api::list_streams))
-        .route("/v1/streams/{app}/{stream}", get(api::get_stream))
+        .merge(api::routes(shared.clone()))
         .route("/{app}/{file}", get(flv_http::play))
         .with_state(shared)
 }

@@ -11,7 +11,9 @@ use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::time::Duration;
 
-use media::{Frame, FrameKind, PublishError, Publisher, PublisherInfo, StartPolicy, StreamKey};
+use control::webhook_event::{errcode, EventKind, StreamEvent};
+use control::App;
+use media::{Frame, FrameKind, PublishError, Publisher, PublisherInfo, StreamKey};
 use rtmp::{MediaKind, ServerEvent, ServerSession};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -19,8 +21,10 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 use tracing::{debug, info, warn};
 
-use crate::batch::{is_rtc, Batch, WritePolicy};
+use crate::access;
+use crate::batch::{Batch, WritePolicy};
 use crate::fanout::{Delivery, DirectPlayer, Group, OutputFormat, SERVICE_INTERVAL};
+use crate::webhooks;
 use crate::Shared;
 
 /// Size of one read (on the stack of the reading call).
@@ -33,6 +37,13 @@ type Kicked = Pin<Box<dyn Future<Output = ()> + Send>>;
 struct Publishing {
     stream_id: u32,
     publisher: Publisher,
+    /// The app published to, for the end-of-push webhook.
+    app: Arc<App>,
+    /// Pairs the push start and end webhooks.
+    sequence: String,
+    started: Instant,
+    /// The URL query the publisher sent, for webhooks (`txSecret` masked there).
+    param: Option<String>,
     kicked: Kicked,
     last_media: Instant,
     /// The RTMP players of this stream, looked up again when it goes away.
@@ -44,6 +55,7 @@ struct Playing {
     stream_id: u32,
     key: StreamKey,
     player: Arc<DirectPlayer>,
+    app: Arc<App>,
 }
 
 /// What woke the connection loop.
@@ -66,12 +78,28 @@ enum Close {
     Shutdown,
 }
 
+impl Close {
+    /// The `errcode` and `errmsg` of the push-end webhook for a publisher's connection ending this way.
+    fn as_push_end(&self) -> (i64, String) {
+        let (reason, msg) = match self {
+            Close::PeerClosed | Close::PlayEnded => return (0, String::new()),
+            Close::Shutdown => ("shutdown", "server shutting down".to_string()),
+            Close::Kicked => ("kicked", "kicked or taken over".to_string()),
+            Close::Timeout(why) => ("timeout", why.clone()),
+            Close::Error(why) | Close::Refused(why) => ("error", why.clone()),
+        };
+        (errcode::for_reason(reason), msg)
+    }
+}
+
 struct Conn {
     shared: Arc<Shared>,
     peer: SocketAddr,
     session: ServerSession,
     writer: Arc<OwnedWriteHalf>,
     app: Option<String>,
+    /// The query of the tcUrl (`connect`), where a signature may sit.
+    connect_query: Option<String>,
     publishing: Option<Publishing>,
     playing: Option<Playing>,
     /// Output of a connection that is not playing (a player's output goes through its [`DirectPlayer`]).
@@ -92,6 +120,7 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: Arc<Share
         session,
         writer: Arc::new(wr),
         app: None,
+        connect_query: None,
         publishing: None,
         playing: None,
         batch: Batch::default(),
@@ -101,7 +130,12 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: Arc<Share
     let reason = conn.run(rd).await;
     if let Some(p) = conn.playing.take() {
         conn.shared.fanout.leave(&p.key, &p.player);
+        conn.play_stopped(&p);
         conn.playing = Some(p);
+    }
+    if let Some(p) = &conn.publishing {
+        let (errcode, errmsg) = reason.as_push_end();
+        conn.push_ended(p, errcode, &errmsg);
     }
     conn.log_close(reason);
 }
@@ -315,7 +349,8 @@ impl Conn {
     fn handle_events(&mut self) {
         while let Some(event) = self.session.poll_event() {
             match event {
-                ServerEvent::Connect { app, tc_url, .. } => {
+                ServerEvent::Connect { app, tc_url, query } => {
+                    self.connect_query = query;
                     debug!(peer = %self.peer, %app, tc_url = tc_url.as_deref().unwrap_or(""), "connect");
                     if app.is_empty() {
                         self.session
@@ -327,8 +362,11 @@ impl Conn {
                     }
                 }
                 ServerEvent::Publish {
-                    stream_id, name, ..
-                } => self.on_publish(stream_id, name),
+                    stream_id,
+                    name,
+                    query,
+                    ..
+                } => self.on_publish(stream_id, name, query),
                 ServerEvent::Play {
                     stream_id,
                     name,
@@ -362,6 +400,7 @@ impl Conn {
                     {
                         if let Some(p) = self.publishing.take() {
                             info!(peer = %self.peer, stream = %p.publisher.key(), "unpublish");
+                            self.push_ended(&p, 0, "");
                         }
                     }
                 }
@@ -373,6 +412,7 @@ impl Conn {
                     {
                         if let Some(p) = self.playing.take() {
                             self.shared.fanout.leave(&p.key, &p.player);
+                            self.play_stopped(&p);
                         }
                     }
                 }
@@ -394,8 +434,8 @@ impl Conn {
         }
     }
 
-    fn on_publish(&mut self, stream_id: u32, name: String) {
-        let Some(app) = self.app.clone() else {
+    fn on_publish(&mut self, stream_id: u32, name: String, query: Option<String>) {
+        let Some(app_name) = self.app.clone() else {
             self.session.reject_publish(
                 stream_id,
                 "NetStream.Publish.Rejected",
@@ -421,40 +461,121 @@ impl Conn {
             );
             return;
         }
-        let key = StreamKey::new(app, name);
+        let query = access::signed_query(query.as_deref(), self.connect_query.as_deref());
+        let param = query.map(str::to_owned);
+        let app = match access::check_publish(&self.shared, &app_name, &name, query) {
+            Ok(app) => app,
+            Err(refusal) => {
+                self.refuse_publish(stream_id, &app_name, &name, param.as_deref(), refusal);
+                return;
+            }
+        };
+        let key = StreamKey::new(app_name, name);
         let info = PublisherInfo {
             remote_addr: self.peer.to_string(),
             protocol: "rtmp",
-            republish_grace: None,
+            republish_grace: access::republish_grace(&app),
         };
+        let in_grace = self
+            .shared
+            .registry
+            .get(&key)
+            .is_some_and(|s| s.publisher.is_none());
         match self.shared.registry.publish(key.clone(), info) {
             Ok(publisher) => {
                 info!(peer = %self.peer, stream = %key, "publish");
                 let kicked = Box::pin(publisher.kicked());
-                self.publishing = Some(Publishing {
+                let p = Publishing {
                     stream_id,
                     publisher,
+                    app,
+                    sequence: webhooks::new_sequence(),
+                    started: Instant::now(),
+                    param,
                     kicked,
                     last_media: Instant::now(),
                     group: None,
                     pushed: false,
-                });
+                };
+                let kind = if in_grace {
+                    EventKind::Republish
+                } else {
+                    EventKind::PushStart
+                };
+                self.shared.webhooks.emit(&p.app, self.push_event(&p, kind));
+                self.publishing = Some(p);
                 self.session.accept_publish(stream_id);
             }
             Err(e) => {
-                let code = match e {
-                    PublishError::AlreadyPublishing { .. } => "NetStream.Publish.BadName",
-                    _ => "NetStream.Publish.Rejected",
+                let reason = match e {
+                    PublishError::AlreadyPublishing { .. } => "stream_busy",
+                    _ => "too_many_streams",
                 };
-                let reason = e.to_string();
-                self.session.reject_publish(stream_id, code, &reason);
-                self.closing = Some(Close::Refused(format!("publish {key}: {reason}")));
+                let refusal = access::Refusal {
+                    reason,
+                    message: format!("{e}"),
+                };
+                let (app_name, name) = (key.app.clone(), key.name.clone());
+                self.refuse_publish(stream_id, &app_name, &name, param.as_deref(), refusal);
             }
         }
     }
 
+    /// Answers a refused publish with the reason, counts it and tells the app's webhook.
+    fn refuse_publish(
+        &mut self,
+        stream_id: u32,
+        app: &str,
+        stream: &str,
+        param: Option<&str>,
+        refusal: access::Refusal,
+    ) {
+        let code = match refusal.reason {
+            "stream_busy" => "NetStream.Publish.BadName",
+            "signature_missing" | "signature_bad" | "signature_expired" => {
+                "NetStream.Publish.Unauthorized"
+            }
+            _ => "NetStream.Publish.Rejected",
+        };
+        let description = refusal.description();
+        self.session.reject_publish(stream_id, code, &description);
+        self.shared.metrics.refused("publish", refusal.reason);
+        if let Some(a) = self.shared.catalog.app(app) {
+            let event = webhooks::stream_event(EventKind::PushRefused, &a.name, stream, self.peer, param)
+                .with_error(errcode::for_reason(refusal.reason), &description);
+            self.shared.webhooks.emit(&a, event);
+        }
+        self.closing = Some(Close::Refused(format!("publish {app}/{stream}: {description}")));
+    }
+
+    fn push_event(&self, p: &Publishing, kind: EventKind) -> StreamEvent {
+        let key = p.publisher.key();
+        let mut event =
+            webhooks::stream_event(kind, &key.app, &key.name, self.peer, p.param.as_deref());
+        event.sequence = p.sequence.clone();
+        if let Some(stats) = self.shared.registry.get(key) {
+            event.width = stats.video_width;
+            event.height = stats.video_height;
+        }
+        event
+    }
+
+    /// The push-end webhook.
+    fn push_ended(&self, p: &Publishing, errcode: i64, errmsg: &str) {
+        let mut event = self.push_event(p, EventKind::PushEnd).with_error(errcode, errmsg);
+        event.push_duration_ms = Some(u64::try_from(p.started.elapsed().as_millis()).unwrap_or(0));
+        self.shared.webhooks.emit(&p.app, event);
+    }
+
+    /// The play-stop webhook.
+    fn play_stopped(&self, p: &Playing) {
+        let event = webhooks::stream_event(EventKind::PlayStop, &p.key.app, &p.key.name, self.peer, None)
+            .with_player("rtmp", &self.peer.ip().to_string());
+        self.shared.webhooks.emit(&p.app, event);
+    }
+
     fn on_play(&mut self, stream_id: u32, name: String, query: Option<String>) {
-        let Some(app) = self.app.clone() else {
+        let Some(app_name) = self.app.clone() else {
             self.session
                 .reject_play(stream_id, "NetStream.Play.Failed", "play before connect");
             self.closing = Some(Close::Refused("play before connect".into()));
@@ -468,20 +589,27 @@ impl Conn {
             );
             return;
         }
-        let key = StreamKey::new(app, name);
-        let rtc = is_rtc(query.as_deref());
+        let query = access::signed_query(query.as_deref(), self.connect_query.as_deref());
+        let (app, mode) = match access::check_play(&self.shared, &app_name, &name, query) {
+            Ok(ok) => ok,
+            Err(refusal) => {
+                let description = refusal.description();
+                self.session
+                    .reject_play(stream_id, "NetStream.Play.Failed", &description);
+                self.shared.metrics.refused("play", refusal.reason);
+                self.closing = Some(Close::Refused(format!("play {app_name}/{name}: {description}")));
+                return;
+            }
+        };
+        let key = StreamKey::new(app_name, name);
         let opts = media::SubscribeOptions {
-            start: if rtc {
-                StartPolicy::FastGop
-            } else {
-                StartPolicy::Gop
-            },
+            start: mode.start,
             protocol: "rtmp",
         };
         match self.shared.registry.subscribe(&key, opts) {
             Ok(subscriber) => {
-                info!(peer = %self.peer, stream = %key, rtc, "play");
-                let policy = WritePolicy::from_query(query.as_deref(), self.shared.merge_window);
+                info!(peer = %self.peer, stream = %key, rtc = mode.rtc, "play");
+                let policy = WritePolicy::new(mode.rtc, self.shared.merge_window);
                 let player = Arc::new(DirectPlayer::new(
                     self.writer.clone(),
                     subscriber,
@@ -501,17 +629,22 @@ impl Conn {
                 self.shared
                     .fanout
                     .join(&key, player.clone(), self.shared.merge_window);
+                let event = webhooks::stream_event(EventKind::PlayStart, &key.app, &key.name, self.peer, query)
+                    .with_player("rtmp", &self.peer.ip().to_string());
+                self.shared.webhooks.emit(&app, event);
                 self.playing = Some(Playing {
                     stream_id,
                     key,
                     player,
+                    app,
                 });
             }
             Err(e) => {
+                self.shared.metrics.refused("play", "not_found");
                 self.session.reject_play(
                     stream_id,
                     "NetStream.Play.StreamNotFound",
-                    &e.to_string(),
+                    &format!("not_found: {e}"),
                 );
                 self.closing = Some(Close::Refused(format!("play {key}: {e}")));
             }

@@ -49,6 +49,23 @@ pub struct Settings {
     pub http_header_timeout_secs: u64,
     /// How long shutdown waits for connections to finish before it gives up (default 5 s).
     pub shutdown_timeout_secs: u64,
+    /// Where apps, channels, forbids and the webhook outbox live: `postgres://user:pass@host/db`, or `sqlite://FILE`.
+    /// Default: the SQLite file `mplive.db` in `data_dir`.
+    pub database_url: Option<String>,
+    /// The admin token; `None` (the default) keeps the one created at first start (`{data_dir}/admin-token`). Set
+    /// from `MPLIVE_ADMIN_TOKEN`, never from the configuration file, so it is not written down twice.
+    #[serde(skip)]
+    pub admin_token: Option<String>,
+    /// Largest API request body in bytes (default 64 KiB).
+    pub max_body_bytes: usize,
+    /// How long a push URL handed out by the SDK endpoints stays valid for connecting, in seconds (default 3600).
+    /// The SDK fetches a fresh one before every reconnect.
+    pub sdk_url_ttl_secs: u64,
+    /// How often the server looks for app changes made by another process (`mplive app set`), in milliseconds
+    /// (default 1000).
+    pub catalog_refresh_ms: u64,
+    /// Webhook delivery.
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 /// RTMP protocol limits (see `rtmp::SessionConfig`).
@@ -113,6 +130,12 @@ impl Default for Settings {
             idle_timeout_secs: 30,
             http_header_timeout_secs: 10,
             shutdown_timeout_secs: 5,
+            database_url: None,
+            admin_token: None,
+            max_body_bytes: 64 * 1024,
+            sdk_url_ttl_secs: 3600,
+            catalog_refresh_ms: 1000,
+            webhooks: crate::webhooks::WebhookSettings::default(),
         }
     }
 }
@@ -157,7 +180,35 @@ impl Settings {
                 expected: "at least 1",
             });
         }
+        if !(1024..=16 << 20).contains(&self.max_body_bytes) {
+            return Err(SettingsError::Invalid {
+                field: "max_body_bytes",
+                value: self.max_body_bytes.to_string(),
+                expected: "1024 to 16777216",
+            });
+        }
+        if !(10..=600_000).contains(&self.catalog_refresh_ms) {
+            return Err(SettingsError::Invalid {
+                field: "catalog_refresh_ms",
+                value: self.catalog_refresh_ms.to_string(),
+                expected: "10 to 600000",
+            });
+        }
+        if self.webhooks.max_attempts == 0 {
+            return Err(SettingsError::Invalid {
+                field: "webhooks.max_attempts",
+                value: "0".into(),
+                expected: "at least 1",
+            });
+        }
         Ok(())
+    }
+
+    /// The database to use: `database_url`, or the SQLite file in `data_dir`.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| control::Store::sqlite_url(&self.data_dir))
     }
 
     /// The merge window of the default write policy.

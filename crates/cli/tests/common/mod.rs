@@ -7,32 +7,183 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// The admin token every test server runs with (`MPLIVE_ADMIN_TOKEN`).
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// Which database a test server uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Db {
+    /// The default: SQLite in the data directory.
+    Sqlite,
+    /// A fresh database on the test PostgreSQL server (`MPLIVE_TEST_POSTGRES_URL`).
+    Postgres(String),
+}
+
+impl Db {
+    /// SQLite, and PostgreSQL when the test command started one. With `MPLIVE_REQUIRE_POSTGRES=1` (set by
+    /// ./scripts/test) a missing PostgreSQL fails the test instead of being skipped.
+    pub fn all() -> Vec<Db> {
+        let mut dbs = vec![Db::Sqlite];
+        match std::env::var("MPLIVE_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => dbs.push(Db::Postgres(fresh_postgres_db(&url))),
+            _ => {
+                assert!(
+                    std::env::var("MPLIVE_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                    "MPLIVE_REQUIRE_POSTGRES=1 but MPLIVE_TEST_POSTGRES_URL is not set"
+                );
+                eprintln!("note: MPLIVE_TEST_POSTGRES_URL not set, PostgreSQL variant skipped (./scripts/test runs it)");
+            }
+        }
+        dbs
+    }
+
+    fn url(&self) -> Option<&str> {
+        match self {
+            Db::Sqlite => None,
+            Db::Postgres(url) => Some(url),
+        }
+    }
+}
+
+/// Creates a database with a unique name on the test PostgreSQL server; returns its URL.
+fn fresh_postgres_db(server_url: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let name = format!(
+        "cli_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let out = Command::new("psql")
+        .arg(server_url)
+        .args(["-v", "ON_ERROR_STOP=1", "-qc"])
+        .arg(format!("CREATE DATABASE {name}"))
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "cannot create a test database: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (base, _) = server_url.rsplit_once('/').expect("database URL with a path");
+    format!("{base}/{name}")
+}
+
+/// How a test server starts.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Extra TOML configuration.
+    pub config: String,
+    /// Turn off push auth of the app `live` before starting (the media tests push unsigned URLs).
+    pub open_live: bool,
+    pub db: Db,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            config: String::new(),
+            open_live: true,
+            db: Db::Sqlite,
+        }
+    }
+}
+
 /// A running `mplive serve`, killed on drop.
 pub struct Server {
     child: Child,
     pub rtmp: String,
     pub http: String,
     pub dir: tempfile::TempDir,
+    pub db: Db,
+    config_path: PathBuf,
 }
 
 impl Server {
-    /// Starts the server with extra TOML configuration.
+    /// Starts the server with extra TOML configuration, the app `live` open for unsigned pushes.
     pub fn start(config: &str) -> Server {
+        Server::start_with(Options {
+            config: config.to_string(),
+            ..Options::default()
+        })
+    }
+
+    /// Starts the server as `opts` says.
+    pub fn start_with(opts: Options) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("mplive.toml");
         std::fs::write(
             &cfg,
-            format!("rtmp_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n{config}"),
+            format!(
+                "rtmp_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\ncatalog_refresh_ms = 200\n{}",
+                opts.config
+            ),
         )
         .unwrap();
-        let ready = dir.path().join("ready.json");
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_mplive"))
+        let mut server = Server {
+            child: Command::new("true").spawn().unwrap(),
+            rtmp: String::new(),
+            http: String::new(),
+            dir,
+            db: opts.db,
+            config_path: cfg,
+        };
+        if opts.open_live {
+            let out = server.cli(&["app", "set", "live", "--push-auth", "off"]);
+            assert!(out.status.success(), "open app live: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        server.spawn();
+        server
+    }
+
+    /// Runs `mplive ARGS` against this server's data directory, database and configuration.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let mut cmd = self.command();
+        cmd.args(args);
+        let (out, timed_out) = run_with_timeout(&mut cmd, Duration::from_secs(30));
+        assert!(!timed_out, "mplive {args:?} timed out");
+        out
+    }
+
+    /// `mplive ARGS`, stdout as text, asserting success.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "mplive {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mplive"));
+        cmd.env("MPLIVE_DATA_DIR", self.dir.path().join("data"))
+            .env("MPLIVE_CONFIG", &self.config_path)
+            .env("MPLIVE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env_remove("MPLIVE_DATABASE_URL");
+        if let Some(url) = self.db.url() {
+            cmd.env("MPLIVE_DATABASE_URL", url);
+        }
+        cmd
+    }
+
+    /// Starts (or restarts, after [`Server::kill`]) the server process on fresh ports.
+    pub fn spawn(&mut self) {
+        let dir = self.dir.path();
+        let ready = dir.join("ready.json");
+        let _ = std::fs::remove_file(&ready);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))
+            .unwrap();
+        let child = self
+            .command()
             .arg("serve")
-            .arg("--config")
-            .arg(&cfg)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
             .arg("--ready-file")
             .arg(&ready)
             .env("MPLIVE_LOG", "debug")
@@ -47,12 +198,17 @@ impl Server {
         }
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
-        Server {
-            child,
-            rtmp: v["rtmp"].as_str().unwrap().to_string(),
-            http: v["http"].as_str().unwrap().to_string(),
-            dir,
-        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = child;
+        self.rtmp = v["rtmp"].as_str().unwrap().to_string();
+        self.http = v["http"].as_str().unwrap().to_string();
+    }
+
+    /// `kill -9` the server process and wait for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn rtmp_url(&self, path: &str) -> String {
@@ -72,9 +228,14 @@ impl Server {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
-    /// GET on the HTTP listener; returns (status, body).
+    /// GET on the HTTP listener with the admin token; returns (status, body).
     pub fn get(&self, path: &str) -> (u16, String) {
-        http_get(&self.http, path)
+        http_request(&self.http, "GET", path, &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))], None)
+    }
+
+    /// A request with the admin token and an optional JSON body; returns (status, body).
+    pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        http_request(&self.http, method, path, &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))], body)
     }
 
     /// Waits until the API lists the stream as live with video (or audio when `audio_only`).
@@ -135,10 +296,33 @@ pub fn unsafe_kill(pid: u32, signal: &str) {
 
 /// Minimal HTTP/1.0 GET over a TCP socket; returns (status, body).
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    http_request(addr, "GET", path, &[], None)
+}
+
+/// Minimal HTTP/1.0 request over a TCP socket, with a JSON body when given; returns (status, body).
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String) {
     use std::io::Write;
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut head = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    head.push_str("\r\n");
+    head.push_str(body.unwrap_or_default());
+    s.write_all(head.as_bytes()).unwrap();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
     let text = String::from_utf8_lossy(&buf).to_string();

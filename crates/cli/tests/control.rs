@@ -1,0 +1,600 @@
+//! The control plane against real peers: ffmpeg pushing unsigned, signed, expired, forged and forbidden URLs (the
+//! signature on the stream name and on the tcUrl), the admin API and CLI, the SDK endpoints, webhooks delivered to
+//! a real HTTP receiver (also across a `kill -9`), and metrics. Every scenario runs on SQLite and on PostgreSQL.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::*;
+
+fn secure(db: Db, config: &str) -> Server {
+    Server::start_with(Options {
+        config: config.to_string(),
+        open_live: false,
+        db,
+    })
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Pushes the fixture for a moment and returns (accepted, ffmpeg's stderr). Accepted: ffmpeg was still
+/// streaming after 3 s.
+fn try_push(args: &[&str]) -> (bool, String) {
+    let mut child = Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-stream_loop", "-1", "-i"])
+        .arg(fixture_av())
+        .args(["-c", "copy"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ffmpeg");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let accepted = loop {
+        if child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        if Instant::now() > deadline {
+            break true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut err = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+    (accepted, err)
+}
+
+fn push_url(server: &Server, url: &str) -> (bool, String) {
+    let url = url.replace("rtmp://127.0.0.1/", &format!("rtmp://{}/", server.rtmp));
+    try_push(&["-f", "flv", &url])
+}
+
+fn expect_refused(server: &Server, url: &str, reason: &str) {
+    let (accepted, err) = push_url(server, url);
+    assert!(!accepted, "{url} should be refused ({reason})");
+    assert!(
+        err.contains(reason),
+        "ffmpeg should show the server's reason {reason}: {err}"
+    );
+}
+
+/// The push URL `mplive url push` prints, pointed at this server's port.
+fn signed(server: &Server, stream: &str, extra: &[&str]) -> String {
+    let mut args = vec!["url", "push", stream, "--public-host", "127.0.0.1"];
+    args.extend_from_slice(extra);
+    let out = server.cli_ok(&args);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "url push prints exactly one line: {out:?}");
+    let url = lines[0].to_string();
+    assert!(
+        url.contains("txSecret=") && url.contains("txTime="),
+        "{url}"
+    );
+    // The configured port is 0 (a free one); the URL names the default port, so point it at the real one.
+    url.replacen("rtmp://127.0.0.1/", &format!("rtmp://{}/", server.rtmp), 1)
+        .replacen("rtmp://127.0.0.1:0/", &format!("rtmp://{}/", server.rtmp), 1)
+}
+
+fn metrics(server: &Server) -> String {
+    let (status, text) = server.get("/metrics");
+    assert_eq!(status, 200, "{text}");
+    text
+}
+
+#[test]
+fn signed_urls_gate_publishing_on_name_and_tcurl() {
+    require("ffmpeg");
+    for db in Db::all() {
+        let server = secure(db.clone(), "");
+        // Unsigned: refused with the reason, before anything is published.
+        expect_refused(
+            &server,
+            &server.rtmp_url("live/s1"),
+            "signature_missing",
+        );
+        assert_eq!(server.get("/v1/streams/live/s1").0, 404);
+
+        // Signed on the stream name.
+        let url = signed(&server, "s1", &[]);
+        let _pusher = ffmpeg_push(&fixture_av(), &url);
+        server.wait_live("live/s1");
+
+        // Signed on the tcUrl (connect), stream name plain.
+        let url2 = signed(&server, "s2", &["--ttl", "15m"]);
+        let query = url2.split_once('?').unwrap().1;
+        let (accepted, err) = try_push(&[
+            "-rtmp_app",
+            &format!("live?{query}"),
+            "-rtmp_playpath",
+            "s2",
+            "-f",
+            "flv",
+            &format!("rtmp://{}/live", server.rtmp),
+        ]);
+        assert!(accepted, "signature on the tcUrl is accepted: {err}");
+
+        // Expired, forged, the signature of another stream, unknown app.
+        let expired = signed(&server, "s3", &["--expires-at", &(now() - 10).to_string()]);
+        expect_refused(&server, &expired, "signature_expired");
+        let forged = signed(&server, "s3", &[]).replace("txSecret=", "txSecret=0");
+        expect_refused(&server, &forged, "signature_bad");
+        let other = signed(&server, "s4", &[]).replace("/live/s4?", "/live/s3?");
+        expect_refused(&server, &other, "signature_bad");
+        expect_refused(
+            &server,
+            &server.rtmp_url("nope/s1"),
+            "unknown_app",
+        );
+        // One publisher per stream.
+        expect_refused(&server, &url, "stream_busy");
+
+        let m = metrics(&server);
+        for reason in [
+            "signature_missing",
+            "signature_expired",
+            "signature_bad",
+            "unknown_app",
+            "stream_busy",
+        ] {
+            assert!(
+                m.contains(&format!(
+                    "mplive_refusals_total{{action=\"publish\",reason=\"{reason}\"}}"
+                )),
+                "metrics count {reason}: {m}"
+            );
+        }
+        assert!(server.log().contains("signature_expired"), "logged");
+        assert!(
+            !server.log().contains(url.split("txSecret=").nth(1).unwrap_or("-")),
+            "the signature itself is not logged"
+        );
+    }
+}
+
+#[test]
+fn forbid_drops_the_publisher_and_refuses_it_until_lifted() {
+    require("ffmpeg");
+    for db in Db::all() {
+        let server = secure(db, "");
+        let url = signed(&server, "f1", &[]);
+        let mut pusher = ffmpeg_push(&fixture_av(), &url);
+        server.wait_live("live/f1");
+        let (status, body) = server.api(
+            "POST",
+            "/v1/streams/live/f1/forbid",
+            Some(r#"{"seconds": 600, "reason": "test"}"#),
+        );
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\"kicked\":true"), "{body}");
+        // The publisher is dropped at once.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while pusher.0.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "forbidden publisher still connected");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        expect_refused(&server, &url, "forbidden");
+        assert_eq!(server.api("DELETE", "/v1/streams/live/f1/forbid", None).0, 204);
+        let (accepted, err) = push_url(&server, &url);
+        assert!(accepted, "publishing again after the forbid is lifted: {err}");
+        // Kick of a stream that is not live.
+        assert_eq!(server.api("POST", "/v1/streams/live/none/kick", None).0, 404);
+    }
+}
+
+#[test]
+fn app_changes_from_the_cli_reach_a_running_server() {
+    require("ffmpeg");
+    for db in Db::all() {
+        let server = secure(db, "");
+        expect_refused(&server, &server.rtmp_url("live/open"), "signature_missing");
+        server.cli_ok(&["app", "set", "live", "--push-auth", "off"]);
+        std::thread::sleep(Duration::from_millis(800)); // catalog_refresh_ms = 200 in tests
+        let (accepted, err) = push_url(&server, &server.rtmp_url("live/open"));
+        assert!(accepted, "unsigned push after push-auth off: {err}");
+
+        // A new app, its URLs, a key rotation that invalidates old URLs.
+        let created = server.cli_ok(&["app", "create", "shop", "--max-streams", "5"]);
+        let v: serde_json::Value = serde_json::from_str(&created).unwrap();
+        assert_eq!(v["name"], "shop");
+        assert!(server.cli_ok(&["app", "list"]).contains("shop"));
+        std::thread::sleep(Duration::from_millis(800));
+        let old = signed(&server, "s", &["--app", "shop"]);
+        let (status, body) = server.api("POST", "/v1/apps/shop/rotate-key", Some(r#"{"key":"push"}"#));
+        assert_eq!(status, 200, "{body}");
+        expect_refused(&server, &old, "signature_bad");
+        let new = signed(&server, "s", &["--app", "shop"]);
+        let (accepted, err) = push_url(&server, &new);
+        assert!(accepted, "new key works: {err}");
+
+        // Play URLs: one line per protocol, signed once play auth is on.
+        let play = server.cli_ok(&["url", "play", "s", "--app", "shop"]);
+        assert_eq!(play.lines().count(), 3, "{play}");
+        assert!(!play.contains("txSecret"), "play auth is off by default");
+        server.cli_ok(&["app", "set", "shop", "--play-auth", "on"]);
+        let play = server.cli_ok(&["url", "play", "s", "--app", "shop"]);
+        assert!(play.lines().all(|l| l.contains("txSecret")), "{play}");
+        let lines: Vec<&str> = play.lines().collect();
+        assert!(lines[0].starts_with("rtmp://") && lines[1].contains(".flv?") && lines[2].contains(".m3u8?"));
+    }
+}
+
+#[test]
+fn play_auth_refuses_unsigned_players() {
+    require("ffmpeg");
+    let server = secure(Db::Sqlite, "");
+    server.cli_ok(&["app", "set", "live", "--play-auth", "on"]);
+    std::thread::sleep(Duration::from_millis(800));
+    let _pusher = ffmpeg_push(&fixture_av(), &signed(&server, "p", &[]));
+    server.wait_live("live/p");
+    let (status, body) = http_get(&server.http, "/live/p.flv");
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("signature_missing"), "{body}");
+    let play = server.cli_ok(&["url", "play", "p", "--public-host", "127.0.0.1"]);
+    let flv = play.lines().nth(1).unwrap();
+    let path = flv.split_once("127.0.0.1").unwrap().1;
+    let path = path.trim_start_matches(|c: char| c == ':' || c.is_ascii_digit());
+    let mut s = std::net::TcpStream::connect(&server.http).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200", "signed FLV play is served");
+}
+
+#[test]
+fn sdk_instance_and_refresh_hand_out_working_push_urls() {
+    require("ffmpeg");
+    for db in Db::all() {
+        let server = secure(db, "");
+        let token = server.cli_ok(&[
+            "token", "--app", "live", "--channel", "room1", "--account", "alice", "--role", "publisher",
+        ]);
+        let token = token.trim();
+        let app_id = {
+            let v: serde_json::Value = serde_json::from_str(&server.cli_ok(&["app", "show", "live"])).unwrap();
+            v["id"].as_str().unwrap().to_string()
+        };
+        let req = |token: &str, account: &str| {
+            format!(r#"{{"appId":"{app_id}","roomId":"room1","accountId":"{account}","token":"{token}","singleAudio":false,"profile":"HD"}}"#)
+        };
+        let (status, body) = http_request(&server.http, "POST", "/sdk/v1/publisher/instance", &[], Some(&req(token, "alice")));
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["stream"], "room1");
+        assert!(v["playUrls"]["flv"].as_str().unwrap().ends_with("/live/room1.flv"));
+        let url = v["url"].as_str().unwrap();
+        let (accepted, err) = push_url(&server, url);
+        assert!(accepted, "the SDK's push URL publishes: {err}");
+        let (status, body) = http_request(&server.http, "POST", "/sdk/v1/publisher/refresh", &[], Some(&req(token, "alice")));
+        assert_eq!(status, 200, "{body}");
+        // The channel was made on first use.
+        let (status, body) = server.get("/v1/apps/live/channels/room1");
+        assert_eq!(status, 200, "{body}");
+
+        // Refusals, each with its code.
+        let cases = [
+            (req(token, "bob"), 40106, "another account"),
+            (req(&format!("{token}x"), "alice"), 40103, "forged"),
+            (req("", "alice"), 40101, "missing"),
+            (req("a.b", "alice"), 40102, "malformed"),
+        ];
+        for (body, code, what) in cases {
+            let (status, text) = http_request(&server.http, "POST", "/sdk/v1/publisher/instance", &[], Some(&body));
+            assert!(status == 401 || status == 400, "{what}: {status} {text}");
+            assert!(text.contains(&format!("\"code\":{code}")), "{what}: {text}");
+        }
+        let viewer = server.cli_ok(&[
+            "token", "--app", "live", "--channel", "room1", "--account", "alice", "--role", "viewer",
+        ]);
+        let (_, text) = http_request(&server.http, "POST", "/sdk/v1/publisher/instance", &[], Some(&req(viewer.trim(), "alice")));
+        assert!(text.contains("\"code\":40105"), "wrong role: {text}");
+        let expired = server.cli_ok(&[
+            "token", "--app", "live", "--channel", "room1", "--account", "alice", "--expires-at", &(now() - 120).to_string(),
+        ]);
+        let (_, text) = http_request(&server.http, "POST", "/sdk/v1/publisher/instance", &[], Some(&req(expired.trim(), "alice")));
+        assert!(text.contains("\"code\":40104"), "expired: {text}");
+        let (status, text) = http_request(&server.http, "POST", "/sdk/v1/publisher/instance", &[], Some(r#"{"appId":"live","channelId":7}"#));
+        assert_eq!(status, 400);
+        assert!(text.contains("channelId"), "the error names the field: {text}");
+    }
+}
+
+/// A webhook receiver on loopback: records bodies; answers 200, or 500 while `fail` is set.
+struct Receiver {
+    port: u16,
+    bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+    fail: Arc<AtomicU16>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        Receiver::on(TcpListener::bind("127.0.0.1:0").unwrap())
+    }
+
+    fn on(listener: TcpListener) -> Receiver {
+        let port = listener.local_addr().unwrap().port();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let fail = Arc::new(AtomicU16::new(0));
+        let (b, f) = (bodies.clone(), fail.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0u8; len];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let status = if f.load(Ordering::SeqCst) == 0 { "200 OK" } else { "500 Oops" };
+                if status.starts_with("200") {
+                    if let Ok(v) = serde_json::from_slice(&body) {
+                        b.lock().unwrap().push(v);
+                    }
+                }
+                let _ = write!(conn, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            }
+        });
+        Receiver { port, bodies, fail }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    fn wait_for(&self, event: &str, n: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let got: Vec<_> = self
+                .bodies
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|v| v["event"] == event)
+                .cloned()
+                .collect();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(Instant::now() < deadline, "no {event} webhook; got {:?}", self.bodies.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn md5_hex(s: &str) -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import hashlib,sys; print(hashlib.md5(sys.argv[1].encode()).hexdigest())", s])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn webhooks_pair_push_start_and_end_with_a_valid_sign() {
+    require("ffmpeg");
+    for db in Db::all() {
+        let server = secure(db, "");
+        let receiver = Receiver::start();
+        server.cli_ok(&["app", "set", "live", "--callback-url", &receiver.url()]);
+        std::thread::sleep(Duration::from_millis(800));
+        let url = signed(&server, "w1", &[]);
+        let pusher = ffmpeg_push(&fixture_av(), &url);
+        server.wait_live("live/w1");
+        let start = receiver.wait_for("push_start", 1).remove(0);
+        assert_eq!(start["event_type"], 1);
+        assert_eq!(start["appname"], "live");
+        assert_eq!(start["stream_id"], "w1");
+        assert_eq!(start["user_ip"], "127.0.0.1");
+        assert!(start["stream_param"].as_str().unwrap().contains("txSecret=***"), "{start}");
+        let key: serde_json::Value = serde_json::from_str(&server.cli_ok(&["app", "show", "live"])).unwrap();
+        let t = start["t"].as_u64().unwrap();
+        assert!(t > now() + 500, "t is about now + 10 min");
+        assert_eq!(
+            start["sign"].as_str().unwrap(),
+            md5_hex(&format!("{}{t}", key["callback_key"].as_str().unwrap())),
+            "sign = md5(callback key + t)"
+        );
+        drop(pusher);
+        let end = receiver.wait_for("push_end", 1).remove(0);
+        assert_eq!(end["event_type"], 0);
+        assert_eq!(end["sequence"], start["sequence"], "the pair shares its sequence");
+        assert!(end["push_duration"].as_u64().unwrap() >= 1000, "{end}");
+        // A refused push is reported with its errcode.
+        expect_refused(&server, &server.rtmp_url("live/w2"), "signature_missing");
+        let refused = receiver.wait_for("push_refused", 1).remove(0);
+        assert_eq!(refused["errcode"], 1001);
+        // The delivery log.
+        let (status, body) = server.get("/v1/webhooks?app=live&limit=10");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\"state\":\"delivered\""), "{body}");
+    }
+}
+
+#[test]
+fn pending_webhooks_survive_kill_9_and_are_delivered_after_restart() {
+    require("ffmpeg");
+    for db in Db::all() {
+        let mut server = secure(db, "[webhooks]\nretry_interval_secs = 1\nmax_attempts = 100\n");
+        let receiver = Receiver::start();
+        receiver.fail.store(1, Ordering::SeqCst);
+        server.cli_ok(&["app", "set", "live", "--callback-url", &receiver.url()]);
+        std::thread::sleep(Duration::from_millis(800));
+        let url = signed(&server, "k1", &[]);
+        let pusher = ffmpeg_push(&fixture_av(), &url);
+        server.wait_live("live/k1");
+        // Wait until the event is in the outbox and its first attempt failed.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, body) = server.get("/v1/webhooks");
+            if body.contains("\"attempts\":1") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no failed attempt recorded: {body}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        drop(pusher);
+        server.kill();
+        assert!(receiver.bodies.lock().unwrap().is_empty());
+        receiver.fail.store(0, Ordering::SeqCst);
+        server.spawn();
+        let start = receiver.wait_for("push_start", 1);
+        assert_eq!(start[0]["stream_id"], "k1");
+    }
+}
+
+#[test]
+fn admin_api_needs_the_token_and_answers_bad_input_with_the_field() {
+    let server = secure(Db::Sqlite, "max_body_bytes = 2048\n");
+    assert_eq!(http_get(&server.http, "/v1/streams").0, 401);
+    assert_eq!(http_get(&server.http, "/metrics").0, 401);
+    let (status, body) = http_request(
+        &server.http,
+        "GET",
+        "/v1/apps",
+        &[("Authorization", "Bearer wrong")],
+        None,
+    );
+    assert_eq!(status, 401);
+    assert!(body.contains("40100"), "{body}");
+    assert_eq!(http_get(&server.http, "/v1/openapi.json").0, 200);
+
+    let cases: &[(&str, &str, &str, u16, &str)] = &[
+        ("POST", "/v1/apps", r#"{"name": 5}"#, 400, "name"),
+        ("POST", "/v1/apps", r#"{"name": "bad name"}"#, 400, "name"),
+        ("POST", "/v1/apps", r#"{"name": "x", "pushAuth": "yes"}"#, 400, "pushAuth"),
+        ("POST", "/v1/apps", r#"{"name": "x", "colour": 1}"#, 400, "colour"),
+        ("POST", "/v1/apps", r#"{"name": "x", "maxStreams": -1}"#, 400, "maxStreams"),
+        ("POST", "/v1/apps", r#"{"name": "x", "callbackUrls": ["ftp://a"]}"#, 400, "callbackUrls"),
+        ("POST", "/v1/apps", r#"{"name": "live"}"#, 409, "live"),
+        ("POST", "/v1/apps", "{", 400, "EOF"),
+        ("PATCH", "/v1/apps/nope", "{}", 404, "nope"),
+        ("POST", "/v1/apps/live/rotate-key", r#"{"key":"all"}"#, 400, "key"),
+        ("POST", "/v1/streams/live/x/forbid", r#"{"until": 5}"#, 400, "until"),
+        ("POST", "/v1/streams/live/x/forbid", r#"{}"#, 400, "until"),
+        ("POST", "/v1/apps/live/tokens", r#"{"channel":"c","account":"a","role":"king"}"#, 400, "role"),
+        ("POST", "/v1/apps/live/urls", r#"{"stream":"a b"}"#, 400, "stream"),
+        ("GET", "/v1/webhooks?limit=0", "", 400, "limit"),
+        ("GET", "/v1/webhooks?limit=x", "", 400, "limit"),
+    ];
+    for (method, path, body, status, needle) in cases {
+        let (got, text) = server.api(method, path, (!body.is_empty()).then_some(*body));
+        assert_eq!(got, *status, "{method} {path} {body}: {text}");
+        assert!(text.contains(needle), "{method} {path} {body}: the error names {needle}: {text}");
+        assert!(text.contains("\"code\":"), "{text}");
+    }
+    let big = format!(r#"{{"name": "{}"}}"#, "a".repeat(4096));
+    let (status, text) = server.api("POST", "/v1/apps", Some(&big));
+    assert_eq!(status, 413, "{text}");
+    let (status, _) = http_request(
+        &server.http,
+        "POST",
+        "/v1/apps",
+        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}")), ("Content-Type", "text/plain")],
+        None,
+    );
+    assert_eq!(status, 415);
+
+    // The API does what the CLI does.
+    let (status, body) = server.api("POST", "/v1/apps", Some(r#"{"name":"api1","playAuth":true,"callbackUrls":["http://127.0.0.1:9/h"]}"#));
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server.api("POST", "/v1/apps/api1/urls", Some(r#"{"stream":"s","ttlSecs":60}"#));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("txSecret"), "{body}");
+    let (status, body) = server.api("POST", "/v1/apps/api1/channels", Some(r#"{"channelId":"c1","title":"Launch"}"#));
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(server.api("POST", "/v1/apps/api1/channels", Some(r#"{"channelId":"c1"}"#)).0, 409);
+    assert_eq!(server.api("DELETE", "/v1/apps/api1/channels/c1", None).0, 204);
+    assert_eq!(server.api("DELETE", "/v1/apps/api1", None).0, 204);
+    assert_eq!(server.api("GET", "/v1/apps/api1", None).0, 404);
+}
+
+#[test]
+fn first_start_prints_the_admin_token_once_and_writes_it_0600() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mplive"))
+            .args(["serve", "--rtmp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .env_remove("MPLIVE_ADMIN_TOKEN")
+            .env("MPLIVE_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = String::new();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        while let Some(Ok(line)) = lines.next() {
+            out.push_str(&line);
+            out.push('\n');
+            if line.contains("/v1/streams") {
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let mut err = String::new();
+        let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+        (out, err)
+    };
+    let (first, log) = run();
+    let token = std::fs::read_to_string(dir.path().join("data/admin-token")).unwrap();
+    let token = token.trim();
+    assert!(first.contains(token), "printed at first start: {first}");
+    assert!(!log.contains(token), "never logged");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("data/admin-token")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(first.contains("txSecret="), "a signed push URL: {first}");
+    let (second, _) = run();
+    assert!(!second.contains(token), "printed only once: {second}");
+}
+
+#[test]
+fn schemathesis_finds_no_server_errors() {
+    require("schemathesis");
+    let server = secure(Db::Sqlite, "");
+    let out = Command::new("schemathesis")
+        .args(["run", &format!("http://{}/v1/openapi.json", server.http)])
+        .args(["--url", &format!("http://{}", server.http)])
+        .args(["-H", &format!("Authorization: Bearer {ADMIN_TOKEN}")])
+        .args(["--checks", "not_a_server_error"])
+        .args(["--max-examples", "25", "--max-time", "120", "--workers", "2"])
+        .args(["--phases", "examples,coverage,fuzzing"])
+        .env("SCHEMATHESIS_HOOKS", "")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "schemathesis failed:\n{text}\nserver log tail:\n{}", {
+        let log = server.log();
+        log[log.len().saturating_sub(4000)..].to_string()
+    });
+}

@@ -1,0 +1,236 @@
+//! Who may publish and play: the app's policy, its signed URLs, forbids and limits, decided from the in-memory
+//! catalog without waiting on the database, before a stream is touched.
+//!
+//! Every refusal has a stable reason name (`signature_missing`, `signature_bad`, `signature_expired`,
+//! `forbidden`, `unknown_app`, `stream_busy`, `too_many_streams`, `too_many_players`). The RTMP client gets it as
+//! the start of its status description, the log and `/metrics` count it, and the `push_refused` webhook carries
+//! its errcode.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use control::txsecret::{self, SignatureError};
+use control::App;
+use media::StartPolicy;
+
+use crate::Shared;
+
+/// A refused publish or play.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    /// The stable reason name.
+    pub(crate) reason: &'static str,
+    /// What a person reads: what was wrong and what to do.
+    pub(crate) message: String,
+}
+
+impl Refusal {
+    fn new(reason: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// `reason: message`, the RTMP status description and HTTP error text.
+    pub(crate) fn description(&self) -> String {
+        format!("{}: {}", self.reason, self.message)
+    }
+
+    /// The HTTP status that fits.
+    pub(crate) fn http_status(&self) -> u16 {
+        match self.reason {
+            "unknown_app" | "not_found" => 404,
+            "signature_missing" => 401,
+            "too_many_streams" | "too_many_players" => 503,
+            "stream_busy" => 409,
+            _ => 403,
+        }
+    }
+}
+
+/// How a player of an app starts and is written to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PlayMode {
+    /// Low-latency (`RTC`) mode: shortest start, every frame written at once.
+    pub(crate) rtc: bool,
+    /// Where the player starts.
+    pub(crate) start: StartPolicy,
+}
+
+pub(crate) fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The query that carries the signature: the stream name's when it has one, else the tcUrl's.
+pub(crate) fn signed_query<'a>(
+    name_query: Option<&'a str>,
+    connect_query: Option<&'a str>,
+) -> Option<&'a str> {
+    let has_secret = |q: &&str| q.split('&').any(|kv| kv.starts_with("txSecret="));
+    name_query
+        .filter(has_secret)
+        .or(connect_query.filter(has_secret))
+        .or(name_query)
+        .or(connect_query)
+}
+
+fn signature_refusal(e: SignatureError) -> Refusal {
+    let reason = match e {
+        SignatureError::Missing => "signature_missing",
+        SignatureError::Expired { .. } => "signature_expired",
+        _ => "signature_bad",
+    };
+    Refusal::new(reason, e.to_string())
+}
+
+fn app_of(shared: &Shared, app: &str) -> Result<Arc<App>, Refusal> {
+    shared.catalog.app(app).ok_or_else(|| {
+        Refusal::new(
+            "unknown_app",
+            format!("no app named {app:?}: create it with `mplive app create {app}` or use an existing app"),
+        )
+    })
+}
+
+/// May this connection publish `app/stream`? Checks the app, the signature (when the app's push auth is on),
+/// forbids and the app's stream limit. The hub still refuses a second publisher (`stream_busy`).
+pub(crate) fn check_publish(
+    shared: &Shared,
+    app: &str,
+    stream: &str,
+    query: Option<&str>,
+) -> Result<Arc<App>, Refusal> {
+    let app = app_of(shared, app)?;
+    if app.policy.push_auth {
+        txsecret::verify(&app.push_key, stream, query, now_unix())
+            .map_err(signature_refusal)?;
+    }
+    if let Some(forbid) = shared.catalog.forbidden(&app.id, stream, now_ms()) {
+        let secs = (forbid.until_ms - now_ms()).max(0) / 1000;
+        return Err(Refusal::new(
+            "forbidden",
+            format!(
+                "publishing {}/{stream} is forbidden for {secs} more seconds{}",
+                app.name,
+                forbid
+                    .reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    if let Some(max) = app.policy.max_streams {
+        let live = shared
+            .registry
+            .list()
+            .iter()
+            .filter(|s| s.app == app.name && s.stream != stream)
+            .count();
+        if i64::try_from(live).unwrap_or(i64::MAX) >= max {
+            return Err(Refusal::new(
+                "too_many_streams",
+                format!(
+                    "app {} already has {live} streams (its max_streams is {max})",
+                    app.name
+                ),
+            ));
+        }
+    }
+    Ok(app)
+}
+
+/// May this client play `app/stream`? Checks the app, the signature (when play auth is on) and the app's player
+/// limit, and picks the play mode from the query (`mode=rtc|live`) or the app's low-latency policy.
+pub(crate) fn check_play(
+    shared: &Shared,
+    app: &str,
+    stream: &str,
+    query: Option<&str>,
+) -> Result<(Arc<App>, PlayMode), Refusal> {
+    let app = app_of(shared, app)?;
+    if app.policy.play_auth {
+        txsecret::verify(&app.play_key, stream, query, now_unix())
+            .map_err(signature_refusal)?;
+    }
+    if let Some(max) = app.policy.max_players {
+        let players: u64 = shared
+            .registry
+            .list()
+            .iter()
+            .filter(|s| s.app == app.name)
+            .map(|s| s.players.rtmp + s.players.flv)
+            .sum();
+        if i64::try_from(players).unwrap_or(i64::MAX) >= max {
+            return Err(Refusal::new(
+                "too_many_players",
+                format!(
+                    "app {} already has {players} players (its max_players is {max})",
+                    app.name
+                ),
+            ));
+        }
+    }
+    let rtc = query_mode(query).unwrap_or(app.policy.low_latency);
+    let start = match (rtc, app.policy.gop_cache) {
+        (_, false) => StartPolicy::NextKeyframe,
+        (true, true) => StartPolicy::FastGop,
+        (false, true) => StartPolicy::Gop,
+    };
+    Ok((app, PlayMode { rtc, start }))
+}
+
+/// `mode=rtc` or `mode=live` in a play query.
+fn query_mode(query: Option<&str>) -> Option<bool> {
+    query?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        if !k.eq_ignore_ascii_case("mode") {
+            return None;
+        }
+        if v.eq_ignore_ascii_case("rtc") {
+            Some(true)
+        } else if v.eq_ignore_ascii_case("live") {
+            Some(false)
+        } else {
+            None
+        }
+    })
+}
+
+/// The app's republish grace, when its policy sets one.
+pub(crate) fn republish_grace(app: &App) -> Option<Duration> {
+    app.policy
+        .republish_grace_ms
+        .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signed_query_is_found_on_the_name_or_the_tcurl() {
+        let signed = Some("txSecret=ab&txTime=5c2acacc");
+        assert_eq!(signed_query(signed, Some("x=1")), signed);
+        assert_eq!(signed_query(Some("mode=rtc"), signed), signed);
+        assert_eq!(signed_query(Some("mode=rtc"), None), Some("mode=rtc"));
+        assert_eq!(signed_query(None, None), None);
+    }
+
+    #[test]
+    fn play_mode_comes_from_the_query_first() {
+        assert_eq!(query_mode(Some("a=1&mode=rtc")), Some(true));
+        assert_eq!(query_mode(Some("MODE=Live")), Some(false));
+        assert_eq!(query_mode(Some("mode=other")), None);
+        assert_eq!(query_mode(None), None);
+    }
+}

@@ -1,0 +1,208 @@
+//! Live streams: statistics with the live-pusher net-status names, kick, forbid.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use control::webhook_event::{EventKind, StreamEvent};
+use media::{StreamKey, StreamStats};
+use serde::{Deserialize, Serialize};
+use tracing::info;
+use utoipa::ToSchema;
+
+use super::error::{code, ApiError, ApiJson};
+use crate::access::now_unix;
+use crate::Shared;
+
+/// Every live stream.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct StreamList {
+    /// Streams, sorted by app and name, with statistics (`videoBitrate`, `audioBitrate`, `videoFPS`, `videoGOP`,
+    /// `videoWidth`, `videoHeight`, players per protocol, bytes in/out, dropped frames, ...).
+    #[schema(value_type = Vec<Object>)]
+    pub(crate) streams: Vec<StreamStats>,
+}
+
+/// `POST .../forbid` body: until when publishing is refused.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct ForbidRequest {
+    /// Unix time (seconds) until which publishing is refused. Give this or `seconds`.
+    #[schema(minimum = 0)]
+    pub(crate) until: Option<i64>,
+    /// Seconds from now. Give this or `until`.
+    #[schema(minimum = 1)]
+    pub(crate) seconds: Option<i64>,
+    /// Why, for the operator and the refused publisher's error message.
+    #[schema(max_length = 256)]
+    pub(crate) reason: Option<String>,
+}
+
+/// A forbid in force.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ForbidView {
+    pub(crate) app: String,
+    pub(crate) stream: String,
+    /// Unix seconds.
+    pub(crate) until: i64,
+    pub(crate) reason: Option<String>,
+    /// Whether a live publisher was dropped.
+    pub(crate) kicked: bool,
+}
+
+/// The result of a kick.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct KickResult {
+    pub(crate) kicked: bool,
+}
+
+fn not_live(app: &str, stream: &str) -> ApiError {
+    ApiError::new(
+        code::STREAM_NOT_LIVE,
+        format!("stream {app}/{stream} is not live"),
+    )
+}
+
+/// Every live stream (and those waiting for their publisher to come back).
+#[utoipa::path(get, path = "/v1/streams", tag = "streams",
+    responses((status = 200, body = StreamList), (status = 401, body = ApiError)),
+    security(("admin" = [])))]
+pub(crate) async fn list_streams(State(shared): State<Arc<Shared>>) -> Json<StreamList> {
+    Json(StreamList {
+        streams: shared.registry.list(),
+    })
+}
+
+/// One stream's statistics.
+#[utoipa::path(get, path = "/v1/streams/{app}/{stream}", tag = "streams",
+    params(("app" = String, Path), ("stream" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = ApiError), (status = 401, body = ApiError)),
+    security(("admin" = [])))]
+pub(crate) async fn get_stream(
+    State(shared): State<Arc<Shared>>,
+    Path((app, stream)): Path<(String, String)>,
+) -> Result<Json<StreamStats>, ApiError> {
+    shared
+        .registry
+        .get(&StreamKey::new(app.clone(), stream.clone()))
+        .map(Json)
+        .ok_or_else(|| not_live(&app, &stream))
+}
+
+/// Drops the stream's publisher now (it may publish again; use forbid to keep it out).
+#[utoipa::path(post, path = "/v1/streams/{app}/{stream}/kick", tag = "streams",
+    params(("app" = String, Path), ("stream" = String, Path)),
+    responses((status = 200, body = KickResult), (status = 404, body = ApiError), (status = 401, body = ApiError)),
+    security(("admin" = [])))]
+pub(crate) async fn kick(
+    State(shared): State<Arc<Shared>>,
+    Path((app, stream)): Path<(String, String)>,
+) -> Result<Json<KickResult>, ApiError> {
+    if !kick_publisher(&shared, &app, &stream, "kicked through the API") {
+        return Err(not_live(&app, &stream));
+    }
+    Ok(Json(KickResult { kicked: true }))
+}
+
+/// Kicks and sends the `kick` webhook; `false` when the stream had no publisher.
+fn kick_publisher(shared: &Shared, app: &str, stream: &str, why: &str) -> bool {
+    let kicked = shared
+        .registry
+        .kick(&StreamKey::new(app.to_string(), stream.to_string()));
+    if kicked {
+        info!(%app, %stream, "publisher kicked: {why}");
+        if let Some(a) = shared.catalog.app(app) {
+            shared.webhooks.emit(
+                &a,
+                StreamEvent::new(EventKind::Kick, app, stream, now_unix()).with_error(0, why),
+            );
+        }
+    }
+    kicked
+}
+
+/// Drops the publisher at once and refuses publishing until `until`.
+#[utoipa::path(post, path = "/v1/streams/{app}/{stream}/forbid", tag = "streams",
+    params(("app" = String, Path), ("stream" = String, Path)),
+    request_body = ForbidRequest,
+    responses((status = 200, body = ForbidView), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 401, body = ApiError)),
+    security(("admin" = [])))]
+pub(crate) async fn forbid(
+    State(shared): State<Arc<Shared>>,
+    Path((app, stream)): Path<(String, String)>,
+    ApiJson(req): ApiJson<ForbidRequest>,
+) -> Result<Json<ForbidView>, ApiError> {
+    let a = shared
+        .catalog
+        .app(&app)
+        .ok_or_else(|| ApiError::unknown_app(&app))?;
+    let now = i64::try_from(now_unix()).unwrap_or(i64::MAX);
+    let until = match (req.until, req.seconds) {
+        (Some(u), None) if u > now => u,
+        (Some(u), None) => {
+            return Err(ApiError::invalid(
+                "until",
+                format!("{u} is not in the future (now is {now})"),
+            ))
+        }
+        (None, Some(s)) if (1..=10 * 365 * 86_400).contains(&s) => now + s,
+        (None, Some(s)) => {
+            return Err(ApiError::invalid(
+                "seconds",
+                format!("{s} is outside 1..=315360000"),
+            ))
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "until",
+                "give exactly one of `until` (Unix seconds) or `seconds`",
+            ))
+        }
+    };
+    if let Some(r) = &req.reason {
+        if r.len() > 256 {
+            return Err(ApiError::invalid("reason", "longer than 256 bytes"));
+        }
+    }
+    let until_ms = until.saturating_mul(1000);
+    shared
+        .catalog
+        .store()
+        .forbid(&a.id, &stream, until_ms, req.reason.as_deref())
+        .await?;
+    shared.catalog.reload().await?;
+    let kicked = kick_publisher(&shared, &app, &stream, "forbidden through the API");
+    Ok(Json(ForbidView {
+        app,
+        stream,
+        until,
+        reason: req.reason,
+        kicked,
+    }))
+}
+
+/// Lifts a forbid.
+#[utoipa::path(delete, path = "/v1/streams/{app}/{stream}/forbid", tag = "streams",
+    params(("app" = String, Path), ("stream" = String, Path)),
+    responses((status = 204), (status = 404, body = ApiError), (status = 401, body = ApiError)),
+    security(("admin" = [])))]
+pub(crate) async fn unforbid(
+    State(shared): State<Arc<Shared>>,
+    Path((app, stream)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let a = shared
+        .catalog
+        .app(&app)
+        .ok_or_else(|| ApiError::unknown_app(&app))?;
+    if !shared.catalog.store().unforbid(&a.id, &stream).await? {
+        return Err(ApiError::new(
+            code::NOT_FOUND,
+            format!("{app}/{stream} is not forbidden"),
+        ));
+    }
+    shared.catalog.reload().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

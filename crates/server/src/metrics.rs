@@ -1,0 +1,148 @@
+//! Prometheus metrics at `GET /metrics`, in the text exposition format (version 0.0.4).
+//!
+//! Stream, player and byte figures come from the hub's totals when scraped (nothing is counted twice on the
+//! media path); refusals and webhook deliveries are counted here as they happen, which is rare.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use media::Totals;
+use parking_lot::Mutex;
+
+/// Counters the hub does not keep.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    /// Refused publishes and plays by (action, reason).
+    refusals: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    webhooks_delivered: AtomicU64,
+    webhook_attempts_failed: AtomicU64,
+    webhooks_given_up: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one refusal; `action` is `publish` or `play`, `reason` a stable reason name.
+    pub(crate) fn refused(&self, action: &'static str, reason: &'static str) {
+        *self.refusals.lock().entry((action, reason)).or_default() += 1;
+    }
+
+    /// Counts one webhook delivered (2xx).
+    pub(crate) fn webhook_delivered(&self) {
+        self.webhooks_delivered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one failed delivery attempt; `gave_up` when it was the last one.
+    pub(crate) fn webhook_failed(&self, gave_up: bool) {
+        self.webhook_attempts_failed.fetch_add(1, Ordering::Relaxed);
+        if gave_up {
+            self.webhooks_given_up.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The exposition text.
+    pub(crate) fn render(&self, totals: &Totals) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut gauge = |name: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        };
+        gauge(
+            "mplive_streams",
+            "Streams now, live or waiting for their publisher to come back.",
+            totals.streams,
+        );
+        gauge(
+            "mplive_publishers",
+            "Streams with a publisher now.",
+            totals.publishers,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP mplive_players Players now, by protocol.\n# TYPE mplive_players gauge"
+        );
+        for (protocol, n) in [
+            ("rtmp", totals.players.rtmp),
+            ("flv", totals.players.flv),
+            ("other", totals.players.other),
+        ] {
+            let _ = writeln!(out, "mplive_players{{protocol=\"{protocol}\"}} {n}");
+        }
+        let mut counter = |name: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        };
+        counter(
+            "mplive_bytes_in_total",
+            "Media payload bytes received from publishers.",
+            totals.bytes_in,
+        );
+        counter(
+            "mplive_bytes_out_total",
+            "Bytes written to players.",
+            totals.bytes_out,
+        );
+        counter(
+            "mplive_frames_in_total",
+            "Frames received from publishers.",
+            totals.frames_in,
+        );
+        counter(
+            "mplive_dropped_frames_total",
+            "Frames skipped by players that fell behind.",
+            totals.dropped_frames,
+        );
+        counter(
+            "mplive_webhooks_delivered_total",
+            "Webhooks delivered (answered 2xx).",
+            self.webhooks_delivered.load(Ordering::Relaxed),
+        );
+        counter(
+            "mplive_webhook_attempts_failed_total",
+            "Webhook delivery attempts that failed (error or non-2xx).",
+            self.webhook_attempts_failed.load(Ordering::Relaxed),
+        );
+        counter(
+            "mplive_webhooks_given_up_total",
+            "Webhooks abandoned after their last attempt.",
+            self.webhooks_given_up.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP mplive_refusals_total Publishes and plays refused, by action and reason.\n\
+             # TYPE mplive_refusals_total counter"
+        );
+        for ((action, reason), n) in self.refusals.lock().iter() {
+            let _ = writeln!(
+                out,
+                "mplive_refusals_total{{action=\"{action}\",reason=\"{reason}\"}} {n}"
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family_with_help_and_type() {
+        let m = Metrics::default();
+        m.refused("publish", "signature_expired");
+        m.refused("publish", "signature_expired");
+        m.refused("play", "unknown_app");
+        m.webhook_failed(true);
+        let text = m.render(&Totals::default());
+        assert!(text.contains(
+            "mplive_refusals_total{action=\"publish\",reason=\"signature_expired\"} 2"
+        ));
+        assert!(text.contains("mplive_refusals_total{action=\"play\",reason=\"unknown_app\"} 1"));
+        assert!(text.contains("mplive_webhooks_given_up_total 1"));
+        assert!(text.contains("mplive_players{protocol=\"flv\"} 0"));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap_or_default();
+            assert!(
+                text.contains(&format!("# TYPE {name} ")),
+                "{name} has a TYPE line"
+            );
+        }
+    }
+}
