@@ -28,6 +28,12 @@ pub struct ServeArgs {
     /// Tokio worker threads [default: one per core]
     #[arg(long, env = "MPLIVE_WORKERS")]
     workers: Option<usize>,
+    /// PEM certificate chain: serve HTTPS instead of HTTP (needs --tls-key)
+    #[arg(long, value_name = "FILE", env = "MPLIVE_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, value_name = "FILE", env = "MPLIVE_TLS_KEY")]
+    tls_key: Option<PathBuf>,
     /// Write {"rtmp": "IP:PORT", "http": "IP:PORT"} to this file once both listeners are bound
     #[arg(long, env = "MPLIVE_READY_FILE")]
     ready_file: Option<PathBuf>,
@@ -59,6 +65,12 @@ impl ServeArgs {
         if self.workers.is_some() {
             settings.workers = self.workers;
         }
+        if let Some(c) = &self.tls_cert {
+            settings.tls_cert = Some(c.clone());
+        }
+        if let Some(k) = &self.tls_key {
+            settings.tls_key = Some(k.clone());
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -85,6 +97,11 @@ async fn serve(settings: Settings, ready_file: Option<PathBuf>) -> Result<()> {
         )
     })?;
     let public_host = settings.public_host.clone();
+    let http_scheme = if settings.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let running = server::start(settings).await?;
     let rtmp = running.rtmp_addr();
     let http = running.http_addr();
@@ -98,7 +115,7 @@ async fn serve(settings: Settings, ready_file: Option<PathBuf>) -> Result<()> {
         std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
         std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    print_urls(&public_host, rtmp, http);
+    print_urls(&public_host, rtmp, http, http_scheme);
     wait_for_signal().await;
     eprintln!("shutting down...");
     running.shutdown().await;
@@ -127,9 +144,13 @@ fn host_for(public_host: &str, addr: SocketAddr) -> String {
     }
 }
 
-fn print_urls(public_host: &str, rtmp: SocketAddr, http: SocketAddr) {
+fn print_urls(public_host: &str, rtmp: SocketAddr, http: SocketAddr, http_scheme: &str) {
     let rtmp_base = format!("rtmp://{}:{}", host_for(public_host, rtmp), rtmp.port());
-    let http_base = format!("http://{}:{}", host_for(public_host, http), http.port());
+    let http_base = format!(
+        "{http_scheme}://{}:{}",
+        host_for(public_host, http),
+        http.port()
+    );
     println!(
         "mplive {} is running (Ctrl-C stops it)",
         env!("CARGO_PKG_VERSION")
