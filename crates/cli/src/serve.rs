@@ -31,6 +31,12 @@ pub struct ServeArgs {
     /// Database URL, e.g. postgres://user:pass@host/db [default: SQLite file in the data directory]
     #[arg(long, env = "MPLIVE_DATABASE_URL")]
     database_url: Option<String>,
+    /// PEM certificate chain: serve HTTPS instead of HTTP (needs --tls-key)
+    #[arg(long, value_name = "FILE", env = "MPLIVE_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, value_name = "FILE", env = "MPLIVE_TLS_KEY")]
+    tls_key: Option<PathBuf>,
     /// Write {"rtmp": "IP:PORT", "http": "IP:PORT"} to this file once both listeners are bound
     #[arg(long, env = "MPLIVE_READY_FILE")]
     ready_file: Option<PathBuf>,
@@ -69,6 +75,12 @@ impl ServeArgs {
         }
         if self.workers.is_some() {
             settings.workers = self.workers;
+        }
+        if let Some(c) = &self.tls_cert {
+            settings.tls_cert = Some(c.clone());
+        }
+        if let Some(k) = &self.tls_key {
+            settings.tls_key = Some(k.clone());
         }
         settings.validate()?;
         Ok(settings)

@@ -1,6 +1,6 @@
-//! HTTP-FLV playback through the router: the fallback for a `GET /{app}/{stream}.flv` that is not the first request
-//! of its connection (those are served directly by [`crate::flv_direct`]). A chunked `video/x-flv` response that
-//! lasts as long as the stream.
+//! HTTP-FLV playback through the router: every `GET /{app}/{stream}.flv` over HTTPS, and over plain HTTP the ones
+//! that are not the first request of their connection (those are served directly by [`crate::flv_direct`]). A
+//! chunked `video/x-flv` response that lasts as long as the stream.
 //!
 //! The body is a stream of the hub's shared FLV tag encodings. Frames are yielded in bursts (per the write policy):
 //! hyper queues consecutive ready chunks and writes them together, so a burst leaves in few system calls.

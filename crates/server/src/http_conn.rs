@@ -1,20 +1,26 @@
-//! HTTP connections. The first request head is read here: an HTTP-FLV play (`GET /{app}/{stream}.flv`) is served
-//! straight from the socket by [`crate::flv_direct`], fed by the publisher like an RTMP player; everything else (the
-//! API, and HTTP-FLV requests later on a kept-alive connection) goes to the axum router through hyper.
+//! HTTP connections. The first request head of a plain-HTTP connection is read here: an HTTP-FLV play
+//! (`GET /{app}/{stream}.flv`) is served straight from the socket by [`crate::flv_direct`], fed by the publisher like
+//! an RTMP player; everything else (the API, and HTTP-FLV requests later on a kept-alive connection) goes to the axum
+//! router through hyper.
+//!
+//! An HTTPS connection goes to hyper and the router whole, HTTP-FLV included ([`crate::flv_http`]): the direct path
+//! writes the shared FLV bytes to the socket with `writev`, which encryption per connection rules out.
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::Router;
 use bytes::{Buf, Bytes, BytesMut};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tower::ServiceExt;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
 use tracing::debug;
 
 use crate::Shared;
@@ -59,10 +65,95 @@ pub(crate) async fn serve(
             return;
         }
     }
-    let io = TokioIo::new(Prefixed {
+    let io = Prefixed {
         prefix: head.freeze(),
         inner: socket,
-    });
+    };
+    serve_hyper(io, peer, &shared, router).await;
+}
+
+/// Serves one accepted HTTPS connection until it ends: the TLS handshake, bounded like a request head, then hyper.
+pub(crate) async fn serve_tls(
+    socket: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    router: Router,
+    acceptor: TlsAcceptor,
+) {
+    let opened = tokio::select! {
+        _ = shared.shutdown.cancelled() => return,
+        r = tokio::time::timeout(shared.http_header_timeout, open_tls(socket, &acceptor)) => r,
+    };
+    let stream = match opened {
+        Ok(Ok(TlsOpening::Tls(stream))) => stream,
+        Ok(Ok(TlsOpening::NotTls(socket))) => {
+            debug!(%peer, "not a TLS connection on the HTTPS listener; answered 400");
+            refuse_plain_http(socket).await;
+            return;
+        }
+        Ok(Err(e)) => {
+            // Debug, not warn: scanners and clients distrusting the certificate end here.
+            debug!(%peer, "TLS handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            debug!(%peer, "no TLS handshake within {} s (http_header_timeout_secs)", shared.http_header_timeout.as_secs());
+            return;
+        }
+    };
+    serve_hyper(stream, peer, &shared, router).await;
+}
+
+/// How a connection on the HTTPS listener began.
+enum TlsOpening {
+    /// Boxed: the TLS state is over a kilobyte, and the connection's future then moves only a pointer.
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// The first byte is not a TLS handshake record: most likely a plain `http://` request.
+    NotTls(TcpStream),
+}
+
+async fn open_tls(socket: TcpStream, acceptor: &TlsAcceptor) -> io::Result<TlsOpening> {
+    let mut first = [0u8; 1];
+    if socket.peek(&mut first).await? == 0 {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    // Every TLS connection opens with a handshake record, content type 22.
+    if first[0] != 22 {
+        return Ok(TlsOpening::NotTls(socket));
+    }
+    Ok(TlsOpening::Tls(Box::new(acceptor.accept(socket).await?)))
+}
+
+/// Tells a plain-HTTP client what to change, instead of a TLS alert it would show as a garbled reply.
+async fn refuse_plain_http(mut socket: TcpStream) {
+    const BODY: &str = "this port serves HTTPS: use an https:// URL\n";
+    let response = format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = socket.write_all(response.as_bytes()).await;
+    let _ = socket.shutdown().await;
+    // Closing with the request still unread would send a reset, which can destroy the answer before the client
+    // reads it; so read until the client closes, briefly and boundedly.
+    let mut sink = [0u8; 1024];
+    let mut left: usize = 64 * 1024;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while left > 0 {
+            match socket.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
+}
+
+/// Serves HTTP/1 requests on `io` with hyper and the router until the connection ends or the server shuts down.
+async fn serve_hyper<IO>(io: IO, peer: SocketAddr, shared: &Shared, router: Router)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     // Handlers see the peer's address (webhooks carry it) as axum's `ConnectInfo`.
     let service = TowerToHyperService::new(router.map_request(
         move |mut req: axum::http::Request<hyper::body::Incoming>| {
@@ -76,7 +167,7 @@ pub(crate) async fn serve(
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(shared.http_header_timeout)
-        .serve_connection(io, service);
+        .serve_connection(TokioIo::new(io), service);
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
         r = conn.as_mut() => {

@@ -1,10 +1,11 @@
 //! The I/O half of mplive: tokio listeners for RTMP and HTTP around the sans-IO `rtmp` sessions and the `media` hub.
 //!
 //! This is the only crate that owns sockets for serving. It binds an RTMP listener (publish and play) and an HTTP
-//! listener (HTTP-FLV playback at `/{app}/{stream}.flv` and the JSON API under `/v1`). Each connection is one
-//! task; a publisher's task also writes each frame to the stream's players (publisher-driven fan-out), so players
-//! are not woken per frame. Every socket gets `TCP_NODELAY`: replies are written whole, in one call, so Nagle's
-//! algorithm would only add delay. `docs/architecture.md` follows one frame from socket to socket.
+//! listener (HTTP-FLV playback at `/{app}/{stream}.flv` and the JSON API under `/v1`; HTTPS when `tls_cert` and
+//! `tls_key` are set, with the files reloaded when they change). Each connection is one task; a publisher's task
+//! also writes each frame to the stream's players (publisher-driven fan-out), so players are not woken per frame.
+//! Every socket gets `TCP_NODELAY`: replies are written whole, in one call, so Nagle's algorithm would only add
+//! delay. `docs/architecture.md` follows one frame from socket to socket.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), server::ServerError> {
@@ -14,8 +15,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Errors: binding failures come back from [`start`]; everything a peer does wrong ends that peer's connection with a
-//! logged reason and never affects other connections.
+//! Errors: binding failures and unusable TLS files come back from [`start`]; everything a peer does wrong ends that
+//! peer's connection with a logged reason and never affects other connections.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
@@ -32,6 +33,7 @@ mod metrics;
 mod rtmp_conn;
 mod settings;
 mod webhooks;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,6 +51,7 @@ use tracing::{info, warn};
 pub use batch::{is_rtc, WritePolicy};
 pub use settings::{RtmpSettings, Settings, SettingsError};
 pub use webhooks::WebhookSettings;
+pub use tls::TlsError;
 
 /// State shared by every connection and request.
 pub(crate) struct Shared {
@@ -97,6 +100,9 @@ pub enum ServerError {
     /// First-start setup (default app, admin token) failed.
     #[error("first-start setup: {0}")]
     Bootstrap(#[from] control::BootstrapError),
+    /// HTTPS is configured but its certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// A started server: its bound addresses, its hub, and a handle to stop it.
@@ -159,6 +165,9 @@ impl RunningServer {
 }
 
 /// Binds both listeners and starts serving in the current tokio runtime.
+///
+/// With `tls_cert` and `tls_key` set, the HTTP listener speaks HTTPS; their files are loaded before anything is bound,
+/// so a bad file fails here, and are checked for changes every `tls_reload_secs`.
 pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
     settings.validate()?;
     let store = control::Store::open(&settings.database_url()).await?;
@@ -167,6 +176,11 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         info!(app = %app.name, "first start: created the default app");
     }
     let catalog = control::Catalog::load(store).await?;
+    let certificates = match (&settings.tls_cert, &settings.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::Certificates::load(cert.clone(), key.clone())?),
+        _ => None,
+    };
+    let acceptor = certificates.as_ref().map(|c| c.acceptor()).transpose()?;
     let rtmp_listener = TcpListener::bind(settings.rtmp_addr)
         .await
         .map_err(|source| ServerError::Bind {
@@ -219,7 +233,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         host: settings.public_host.clone(),
         rtmp_port: rtmp_addr.port(),
         http_port: http_addr.port(),
-        https: false,
+        https: certificates.is_some(),
     };
     let shared = Arc::new(Shared {
         registry: Registry::new(settings.hub.clone()),
@@ -254,18 +268,39 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         rtmp_conn::serve,
     ));
     let router = router(shared.clone());
-    tracker.spawn(accept_loop(
-        http_listener,
-        shared.clone(),
-        tracker.clone(),
-        ConnectionLimit {
-            what: "HTTP",
-            setting: "max_http_connections",
-            max: settings.max_http_connections,
-        },
-        move |socket, peer, shared| http_conn::serve(socket, peer, shared, router.clone()),
-    ));
-    info!(%rtmp_addr, %http_addr, "listening");
+    let http_limit = ConnectionLimit {
+        what: "HTTP",
+        setting: "max_http_connections",
+        max: settings.max_http_connections,
+    };
+    // Two loops rather than one branching per connection: a plain-HTTP connection's task then stays the size it
+    // was, without room for a TLS handshake it never does.
+    match acceptor {
+        Some(acceptor) => tracker.spawn(accept_loop(
+            http_listener,
+            shared.clone(),
+            tracker.clone(),
+            http_limit,
+            move |socket, peer, shared| {
+                http_conn::serve_tls(socket, peer, shared, router.clone(), acceptor.clone())
+            },
+        )),
+        None => tracker.spawn(accept_loop(
+            http_listener,
+            shared.clone(),
+            tracker.clone(),
+            http_limit,
+            move |socket, peer, shared| http_conn::serve(socket, peer, shared, router.clone()),
+        )),
+    };
+    if let Some(certificates) = certificates.filter(|_| settings.tls_reload_secs > 0) {
+        tracker.spawn(tls::watch(
+            certificates,
+            Duration::from_secs(settings.tls_reload_secs),
+            shared.shutdown.clone(),
+        ));
+    }
+    info!(%rtmp_addr, %http_addr, https = settings.tls_cert.is_some(), "listening");
     Ok(RunningServer {
         rtmp_addr,
         http_addr,

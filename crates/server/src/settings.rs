@@ -66,6 +66,14 @@ pub struct Settings {
     pub catalog_refresh_ms: u64,
     /// Webhook delivery.
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// PEM certificate chain (server certificate first) for HTTPS on the HTTP listener. Set with `tls_key`; when
+    /// both are unset (the default) the listener speaks plain HTTP.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`: PKCS#8, PKCS#1 (RSA) or SEC1 (EC), unencrypted.
+    pub tls_key: Option<PathBuf>,
+    /// How often the TLS files are checked for changes, in seconds; changed files are loaded for new connections
+    /// (default 5; 0 never checks; at most 86 400).
+    pub tls_reload_secs: u64,
 }
 
 /// RTMP protocol limits (see `rtmp::SessionConfig`).
@@ -136,6 +144,9 @@ impl Default for Settings {
             sdk_url_ttl_secs: 3600,
             catalog_refresh_ms: 1000,
             webhooks: crate::webhooks::WebhookSettings::default(),
+            tls_cert: None,
+            tls_key: None,
+            tls_reload_secs: 5,
         }
     }
 }
@@ -171,6 +182,29 @@ impl Settings {
                 field: "merge_write_ms",
                 value: self.merge_write_ms.to_string(),
                 expected: "0 to 1000",
+            });
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => {
+                return Err(SettingsError::TlsHalf {
+                    set: "tls_cert",
+                    missing: "tls_key",
+                })
+            }
+            (None, Some(_)) => {
+                return Err(SettingsError::TlsHalf {
+                    set: "tls_key",
+                    missing: "tls_cert",
+                })
+            }
+            _ => {}
+        }
+        // Bounded so the check timer's deadlines cannot overflow; a day is already far longer than useful.
+        if self.tls_reload_secs > 86_400 {
+            return Err(SettingsError::Invalid {
+                field: "tls_reload_secs",
+                value: self.tls_reload_secs.to_string(),
+                expected: "0 (never check) to 86400",
             });
         }
         if self.hub.ring_capacity == 0 {
@@ -234,6 +268,14 @@ pub enum SettingsError {
         /// What would be accepted.
         expected: &'static str,
     },
+    /// Only one of the two TLS files is set.
+    #[error("{set} is set but {missing} is not: HTTPS needs both the certificate chain (tls_cert, --tls-cert) and its private key (tls_key, --tls-key); set both, or neither for plain HTTP")]
+    TlsHalf {
+        /// The setting given.
+        set: &'static str,
+        /// The setting missing.
+        missing: &'static str,
+    },
 }
 
 #[cfg(test)]
@@ -252,6 +294,16 @@ mod tests {
     fn unknown_key_is_refused() {
         let err = Settings::from_toml("rtmp_adr = \"0.0.0.0:1\"").unwrap_err();
         assert!(err.to_string().contains("rtmp_adr"), "{err}");
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let err = Settings::from_toml("tls_cert = \"c.pem\"").unwrap_err();
+        assert!(err.to_string().contains("tls_key is not"), "{err}");
+        let err = Settings::from_toml("tls_key = \"k.pem\"").unwrap_err();
+        assert!(err.to_string().contains("tls_cert is not"), "{err}");
+        let s = Settings::from_toml("tls_cert = \"c.pem\"\ntls_key = \"k.pem\"").unwrap();
+        assert_eq!(s.tls_reload_secs, 5);
     }
 
     #[test]
