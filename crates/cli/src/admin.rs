@@ -122,13 +122,13 @@ struct PolicyFlags {
     low_latency: Option<bool>,
     /// Republish grace in milliseconds, or `default`
     #[arg(long, value_name = "MS|default", value_parser = parse_limit)]
-    republish_grace_ms: Option<Option<i64>>,
+    republish_grace_ms: Option<Limit>,
     /// Most live streams of the app, or `none`
     #[arg(long, value_name = "N|none", value_parser = parse_limit)]
-    max_streams: Option<Option<i64>>,
+    max_streams: Option<Limit>,
     /// Most players of the app, or `none`
     #[arg(long, value_name = "N|none", value_parser = parse_limit)]
-    max_players: Option<Option<i64>>,
+    max_players: Option<Limit>,
     /// Webhook receiver (repeat for several); replaces the current list
     #[arg(long = "callback-url", value_name = "URL")]
     callback_urls: Vec<String>,
@@ -145,14 +145,18 @@ fn parse_switch(s: &str) -> Result<bool, String> {
     }
 }
 
-fn parse_limit(s: &str) -> Result<Option<i64>, String> {
+/// A limit flag's value: a number, or `none`/`default` to remove the app's own limit.
+#[derive(Debug, Clone, Copy)]
+struct Limit(Option<i64>);
+
+fn parse_limit(s: &str) -> Result<Limit, String> {
     match s {
-        "none" | "default" => Ok(None),
+        "none" | "default" => Ok(Limit(None)),
         _ => s
             .parse::<i64>()
             .ok()
             .filter(|n| *n >= 0)
-            .map(Some)
+            .map(|n| Limit(Some(n)))
             .ok_or_else(|| format!("{s:?}: expected a non-negative number, `none` or `default`")),
     }
 }
@@ -164,9 +168,9 @@ impl PolicyFlags {
             play_auth: self.play_auth,
             gop_cache: self.gop_cache,
             low_latency: self.low_latency,
-            republish_grace_ms: self.republish_grace_ms,
-            max_streams: self.max_streams,
-            max_players: self.max_players,
+            republish_grace_ms: self.republish_grace_ms.map(|l| l.0),
+            max_streams: self.max_streams.map(|l| l.0),
+            max_players: self.max_players.map(|l| l.0),
             callback_urls: if self.no_callbacks {
                 Some(Vec::new())
             } else if self.callback_urls.is_empty() {
@@ -267,13 +271,12 @@ pub fn run_app(args: AppArgs) -> Result<()> {
         let (store, _) = args.store.open().await?;
         match args.command {
             AppCommand::Create { name, policy } => {
-                let patch = policy.patch();
-                let mut p = AppPolicy::default();
-                patch.apply_to(&mut p);
+                let (mut p, mut callback_urls) = (AppPolicy::default(), Vec::new());
+                policy.patch().apply(&mut p, &mut callback_urls);
                 let new = NewApp {
                     name,
                     policy: p,
-                    callback_urls: patch.callback_urls.clone().unwrap_or_default(),
+                    callback_urls,
                 };
                 print_json(&store.create_app(&new).await?)?;
             }
@@ -372,10 +375,12 @@ pub fn run_token(args: TokenArgs) -> Result<()> {
     runtime()?.block_on(async move {
         let (store, _) = args.store.open().await?;
         let app = find_app(&store, &args.app).await?;
-        let role: Role = args
-            .role
-            .parse()
-            .map_err(|_| anyhow::anyhow!("--role {:?}: expected publisher, viewer or member", args.role))?;
+        let role: Role = args.role.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "--role {:?}: expected publisher, viewer or member",
+                args.role
+            )
+        })?;
         let now = now_unix();
         let claims = Claims {
             app: app.id.clone(),

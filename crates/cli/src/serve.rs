@@ -49,7 +49,7 @@ pub(crate) fn load_config(path: Option<&std::path::Path>) -> Result<Settings> {
     };
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read configuration file {}", path.display()))?;
-    Ok(Settings::from_toml(&text).with_context(|| format!("in {}", path.display()))?)
+    Settings::from_toml(&text).with_context(|| format!("in {}", path.display()))
 }
 
 impl ServeArgs {
@@ -146,7 +146,10 @@ fn print_urls(running: &server::RunningServer, data_dir: &std::path::Path) {
     );
     println!();
     if let Some(token) = running.new_admin_token() {
-        println!("admin token (shown once; also in {}):", data_dir.join("admin-token").display());
+        println!(
+            "admin token (shown once; also in {}):",
+            data_dir.join("admin-token").display()
+        );
         println!("  {token}");
         println!();
     }
@@ -159,7 +162,9 @@ fn print_urls(running: &server::RunningServer, data_dir: &std::path::Path) {
         .map_or(0, |d| d.as_secs())
         + 86_400;
     let urls = control::urls::app_urls(running.url_base(), &app, "demo", expires);
-    println!("push (OBS, ffmpeg, live-pusher), valid for 24 h; more with `mplive url push STREAM`:");
+    println!(
+        "push (OBS, ffmpeg, live-pusher), valid for 24 h; more with `mplive url push STREAM`:"
+    );
     println!("  {}", urls.push);
     println!("play (live-player, ffplay, VLC, flv.js):");
     println!("  {}", urls.play.rtmp);
@@ -167,8 +172,16 @@ fn print_urls(running: &server::RunningServer, data_dir: &std::path::Path) {
     println!("  add mode=rtc to the query for the low-latency mode");
     println!("admin API (Authorization: Bearer ADMIN_TOKEN):");
     let http = running.http_addr();
-    let scheme = if running.url_base().https { "https" } else { "http" };
-    println!("  {scheme}://{}:{}/v1/streams", running.url_base().host, http.port());
+    let scheme = if running.url_base().https {
+        "https"
+    } else {
+        "http"
+    };
+    println!(
+        "  {scheme}://{}:{}/v1/streams",
+        running.url_base().host,
+        http.port()
+    );
     println!();
     println!("try: ffmpeg -re -f lavfi -i testsrc=size=540x960:rate=25 -f lavfi -i sine=frequency=440 \\");
     println!(

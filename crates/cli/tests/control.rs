@@ -86,7 +86,11 @@ fn signed(server: &Server, stream: &str, extra: &[&str]) -> String {
     );
     // The configured port is 0 (a free one); the URL names the default port, so point it at the real one.
     url.replacen("rtmp://127.0.0.1/", &format!("rtmp://{}/", server.rtmp), 1)
-        .replacen("rtmp://127.0.0.1:0/", &format!("rtmp://{}/", server.rtmp), 1)
+        .replacen(
+            "rtmp://127.0.0.1:0/",
+            &format!("rtmp://{}/", server.rtmp),
+            1,
+        )
 }
 
 fn metrics(server: &Server) -> String {
@@ -101,11 +105,7 @@ fn signed_urls_gate_publishing_on_name_and_tcurl() {
     for db in Db::all() {
         let server = secure(db.clone(), "");
         // Unsigned: refused with the reason, before anything is published.
-        expect_refused(
-            &server,
-            &server.rtmp_url("live/s1"),
-            "signature_missing",
-        );
+        expect_refused(&server, &server.rtmp_url("live/s1"), "signature_missing");
         assert_eq!(server.get("/v1/streams/live/s1").0, 404);
 
         // Signed on the stream name.
@@ -134,11 +134,7 @@ fn signed_urls_gate_publishing_on_name_and_tcurl() {
         expect_refused(&server, &forged, "signature_bad");
         let other = signed(&server, "s4", &[]).replace("/live/s4?", "/live/s3?");
         expect_refused(&server, &other, "signature_bad");
-        expect_refused(
-            &server,
-            &server.rtmp_url("nope/s1"),
-            "unknown_app",
-        );
+        expect_refused(&server, &server.rtmp_url("nope/s1"), "unknown_app");
         // One publisher per stream.
         expect_refused(&server, &url, "stream_busy");
 
@@ -159,7 +155,9 @@ fn signed_urls_gate_publishing_on_name_and_tcurl() {
         }
         assert!(server.log().contains("signature_expired"), "logged");
         assert!(
-            !server.log().contains(url.split("txSecret=").nth(1).unwrap_or("-")),
+            !server
+                .log()
+                .contains(url.split("txSecret=").nth(1).unwrap_or("-")),
             "the signature itself is not logged"
         );
     }
@@ -183,15 +181,27 @@ fn forbid_drops_the_publisher_and_refuses_it_until_lifted() {
         // The publisher is dropped at once.
         let deadline = Instant::now() + Duration::from_secs(5);
         while pusher.0.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "forbidden publisher still connected");
+            assert!(
+                Instant::now() < deadline,
+                "forbidden publisher still connected"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         expect_refused(&server, &url, "forbidden");
-        assert_eq!(server.api("DELETE", "/v1/streams/live/f1/forbid", None).0, 204);
+        assert_eq!(
+            server.api("DELETE", "/v1/streams/live/f1/forbid", None).0,
+            204
+        );
         let (accepted, err) = push_url(&server, &url);
-        assert!(accepted, "publishing again after the forbid is lifted: {err}");
+        assert!(
+            accepted,
+            "publishing again after the forbid is lifted: {err}"
+        );
         // Kick of a stream that is not live.
-        assert_eq!(server.api("POST", "/v1/streams/live/none/kick", None).0, 404);
+        assert_eq!(
+            server.api("POST", "/v1/streams/live/none/kick", None).0,
+            404
+        );
     }
 }
 
@@ -213,7 +223,11 @@ fn app_changes_from_the_cli_reach_a_running_server() {
         assert!(server.cli_ok(&["app", "list"]).contains("shop"));
         std::thread::sleep(Duration::from_millis(800));
         let old = signed(&server, "s", &["--app", "shop"]);
-        let (status, body) = server.api("POST", "/v1/apps/shop/rotate-key", Some(r#"{"key":"push"}"#));
+        let (status, body) = server.api(
+            "POST",
+            "/v1/apps/shop/rotate-key",
+            Some(r#"{"key":"push"}"#),
+        );
         assert_eq!(status, 200, "{body}");
         expect_refused(&server, &old, "signature_bad");
         let new = signed(&server, "s", &["--app", "shop"]);
@@ -228,7 +242,11 @@ fn app_changes_from_the_cli_reach_a_running_server() {
         let play = server.cli_ok(&["url", "play", "s", "--app", "shop"]);
         assert!(play.lines().all(|l| l.contains("txSecret")), "{play}");
         let lines: Vec<&str> = play.lines().collect();
-        assert!(lines[0].starts_with("rtmp://") && lines[1].contains(".flv?") && lines[2].contains(".m3u8?"));
+        assert!(
+            lines[0].starts_with("rtmp://")
+                && lines[1].contains(".flv?")
+                && lines[2].contains(".m3u8?")
+        );
     }
 }
 
@@ -260,25 +278,51 @@ fn sdk_instance_and_refresh_hand_out_working_push_urls() {
     for db in Db::all() {
         let server = secure(db, "");
         let token = server.cli_ok(&[
-            "token", "--app", "live", "--channel", "room1", "--account", "alice", "--role", "publisher",
+            "token",
+            "--app",
+            "live",
+            "--channel",
+            "room1",
+            "--account",
+            "alice",
+            "--role",
+            "publisher",
         ]);
         let token = token.trim();
         let app_id = {
-            let v: serde_json::Value = serde_json::from_str(&server.cli_ok(&["app", "show", "live"])).unwrap();
+            let v: serde_json::Value =
+                serde_json::from_str(&server.cli_ok(&["app", "show", "live"])).unwrap();
             v["id"].as_str().unwrap().to_string()
         };
         let req = |token: &str, account: &str| {
-            format!(r#"{{"appId":"{app_id}","roomId":"room1","accountId":"{account}","token":"{token}","singleAudio":false,"profile":"HD"}}"#)
+            format!(
+                r#"{{"appId":"{app_id}","roomId":"room1","accountId":"{account}","token":"{token}","singleAudio":false,"profile":"HD"}}"#
+            )
         };
-        let (status, body) = http_request(&server.http, "POST", "/sdk/v1/publisher/instance", &[], Some(&req(token, "alice")));
+        let (status, body) = http_request(
+            &server.http,
+            "POST",
+            "/sdk/v1/publisher/instance",
+            &[],
+            Some(&req(token, "alice")),
+        );
         assert_eq!(status, 200, "{body}");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["stream"], "room1");
-        assert!(v["playUrls"]["flv"].as_str().unwrap().ends_with("/live/room1.flv"));
+        assert!(v["playUrls"]["flv"]
+            .as_str()
+            .unwrap()
+            .ends_with("/live/room1.flv"));
         let url = v["url"].as_str().unwrap();
         let (accepted, err) = push_url(&server, url);
         assert!(accepted, "the SDK's push URL publishes: {err}");
-        let (status, body) = http_request(&server.http, "POST", "/sdk/v1/publisher/refresh", &[], Some(&req(token, "alice")));
+        let (status, body) = http_request(
+            &server.http,
+            "POST",
+            "/sdk/v1/publisher/refresh",
+            &[],
+            Some(&req(token, "alice")),
+        );
         assert_eq!(status, 200, "{body}");
         // The channel was made on first use.
         let (status, body) = server.get("/v1/apps/live/channels/room1");
@@ -292,23 +336,66 @@ fn sdk_instance_and_refresh_hand_out_working_push_urls() {
             (req("a.b", "alice"), 40102, "malformed"),
         ];
         for (body, code, what) in cases {
-            let (status, text) = http_request(&server.http, "POST", "/sdk/v1/publisher/instance", &[], Some(&body));
+            let (status, text) = http_request(
+                &server.http,
+                "POST",
+                "/sdk/v1/publisher/instance",
+                &[],
+                Some(&body),
+            );
             assert!(status == 401 || status == 400, "{what}: {status} {text}");
             assert!(text.contains(&format!("\"code\":{code}")), "{what}: {text}");
         }
         let viewer = server.cli_ok(&[
-            "token", "--app", "live", "--channel", "room1", "--account", "alice", "--role", "viewer",
+            "token",
+            "--app",
+            "live",
+            "--channel",
+            "room1",
+            "--account",
+            "alice",
+            "--role",
+            "viewer",
         ]);
-        let (_, text) = http_request(&server.http, "POST", "/sdk/v1/publisher/instance", &[], Some(&req(viewer.trim(), "alice")));
+        let (_, text) = http_request(
+            &server.http,
+            "POST",
+            "/sdk/v1/publisher/instance",
+            &[],
+            Some(&req(viewer.trim(), "alice")),
+        );
         assert!(text.contains("\"code\":40105"), "wrong role: {text}");
         let expired = server.cli_ok(&[
-            "token", "--app", "live", "--channel", "room1", "--account", "alice", "--expires-at", &(now() - 120).to_string(),
+            "token",
+            "--app",
+            "live",
+            "--channel",
+            "room1",
+            "--account",
+            "alice",
+            "--expires-at",
+            &(now() - 120).to_string(),
         ]);
-        let (_, text) = http_request(&server.http, "POST", "/sdk/v1/publisher/instance", &[], Some(&req(expired.trim(), "alice")));
+        let (_, text) = http_request(
+            &server.http,
+            "POST",
+            "/sdk/v1/publisher/instance",
+            &[],
+            Some(&req(expired.trim(), "alice")),
+        );
         assert!(text.contains("\"code\":40104"), "expired: {text}");
-        let (status, text) = http_request(&server.http, "POST", "/sdk/v1/publisher/instance", &[], Some(r#"{"appId":"live","channelId":7}"#));
+        let (status, text) = http_request(
+            &server.http,
+            "POST",
+            "/sdk/v1/publisher/instance",
+            &[],
+            Some(r#"{"appId":"live","channelId":7}"#),
+        );
         assert_eq!(status, 400);
-        assert!(text.contains("channelId"), "the error names the field: {text}");
+        assert!(
+            text.contains("channelId"),
+            "the error names the field: {text}"
+        );
     }
 }
 
@@ -350,13 +437,20 @@ impl Receiver {
                 if reader.read_exact(&mut body).is_err() {
                     continue;
                 }
-                let status = if f.load(Ordering::SeqCst) == 0 { "200 OK" } else { "500 Oops" };
+                let status = if f.load(Ordering::SeqCst) == 0 {
+                    "200 OK"
+                } else {
+                    "500 Oops"
+                };
                 if status.starts_with("200") {
                     if let Ok(v) = serde_json::from_slice(&body) {
                         b.lock().unwrap().push(v);
                     }
                 }
-                let _ = write!(conn, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
             }
         });
         Receiver { port, bodies, fail }
@@ -380,7 +474,11 @@ impl Receiver {
             if got.len() >= n {
                 return got;
             }
-            assert!(Instant::now() < deadline, "no {event} webhook; got {:?}", self.bodies.lock().unwrap());
+            assert!(
+                Instant::now() < deadline,
+                "no {event} webhook; got {:?}",
+                self.bodies.lock().unwrap()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -388,7 +486,11 @@ impl Receiver {
 
 fn md5_hex(s: &str) -> String {
     let out = Command::new("python3")
-        .args(["-c", "import hashlib,sys; print(hashlib.md5(sys.argv[1].encode()).hexdigest())", s])
+        .args([
+            "-c",
+            "import hashlib,sys; print(hashlib.md5(sys.argv[1].encode()).hexdigest())",
+            s,
+        ])
         .output()
         .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
@@ -410,8 +512,15 @@ fn webhooks_pair_push_start_and_end_with_a_valid_sign() {
         assert_eq!(start["appname"], "live");
         assert_eq!(start["stream_id"], "w1");
         assert_eq!(start["user_ip"], "127.0.0.1");
-        assert!(start["stream_param"].as_str().unwrap().contains("txSecret=***"), "{start}");
-        let key: serde_json::Value = serde_json::from_str(&server.cli_ok(&["app", "show", "live"])).unwrap();
+        assert!(
+            start["stream_param"]
+                .as_str()
+                .unwrap()
+                .contains("txSecret=***"),
+            "{start}"
+        );
+        let key: serde_json::Value =
+            serde_json::from_str(&server.cli_ok(&["app", "show", "live"])).unwrap();
         let t = start["t"].as_u64().unwrap();
         assert!(t > now() + 500, "t is about now + 10 min");
         assert_eq!(
@@ -422,8 +531,15 @@ fn webhooks_pair_push_start_and_end_with_a_valid_sign() {
         drop(pusher);
         let end = receiver.wait_for("push_end", 1).remove(0);
         assert_eq!(end["event_type"], 0);
-        assert_eq!(end["sequence"], start["sequence"], "the pair shares its sequence");
-        assert!(end["push_duration"].as_u64().unwrap() >= 1000, "{end}");
+        assert_eq!(
+            end["sequence"], start["sequence"],
+            "the pair shares its sequence"
+        );
+        let duration = end["push_duration"].as_u64().unwrap();
+        assert!(
+            (300..60_000).contains(&duration),
+            "push_duration in ms: {end}"
+        );
         // A refused push is reported with its errcode.
         expect_refused(&server, &server.rtmp_url("live/w2"), "signature_missing");
         let refused = receiver.wait_for("push_refused", 1).remove(0);
@@ -439,7 +555,10 @@ fn webhooks_pair_push_start_and_end_with_a_valid_sign() {
 fn pending_webhooks_survive_kill_9_and_are_delivered_after_restart() {
     require("ffmpeg");
     for db in Db::all() {
-        let mut server = secure(db, "[webhooks]\nretry_interval_secs = 1\nmax_attempts = 100\n");
+        let mut server = secure(
+            db,
+            "[webhooks]\nretry_interval_secs = 1\nmax_attempts = 100\n",
+        );
         let receiver = Receiver::start();
         receiver.fail.store(1, Ordering::SeqCst);
         server.cli_ok(&["app", "set", "live", "--callback-url", &receiver.url()]);
@@ -454,7 +573,10 @@ fn pending_webhooks_survive_kill_9_and_are_delivered_after_restart() {
             if body.contains("\"attempts\":1") {
                 break;
             }
-            assert!(Instant::now() < deadline, "no failed attempt recorded: {body}");
+            assert!(
+                Instant::now() < deadline,
+                "no failed attempt recorded: {body}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         drop(pusher);
@@ -486,25 +608,76 @@ fn admin_api_needs_the_token_and_answers_bad_input_with_the_field() {
     let cases: &[(&str, &str, &str, u16, &str)] = &[
         ("POST", "/v1/apps", r#"{"name": 5}"#, 400, "name"),
         ("POST", "/v1/apps", r#"{"name": "bad name"}"#, 400, "name"),
-        ("POST", "/v1/apps", r#"{"name": "x", "pushAuth": "yes"}"#, 400, "pushAuth"),
-        ("POST", "/v1/apps", r#"{"name": "x", "colour": 1}"#, 400, "colour"),
-        ("POST", "/v1/apps", r#"{"name": "x", "maxStreams": -1}"#, 400, "maxStreams"),
-        ("POST", "/v1/apps", r#"{"name": "x", "callbackUrls": ["ftp://a"]}"#, 400, "callbackUrls"),
+        (
+            "POST",
+            "/v1/apps",
+            r#"{"name": "x", "pushAuth": "yes"}"#,
+            400,
+            "pushAuth",
+        ),
+        (
+            "POST",
+            "/v1/apps",
+            r#"{"name": "x", "colour": 1}"#,
+            400,
+            "colour",
+        ),
+        (
+            "POST",
+            "/v1/apps",
+            r#"{"name": "x", "maxStreams": -1}"#,
+            400,
+            "maxStreams",
+        ),
+        (
+            "POST",
+            "/v1/apps",
+            r#"{"name": "x", "callbackUrls": ["ftp://a"]}"#,
+            400,
+            "callbackUrls",
+        ),
         ("POST", "/v1/apps", r#"{"name": "live"}"#, 409, "live"),
         ("POST", "/v1/apps", "{", 400, "EOF"),
         ("PATCH", "/v1/apps/nope", "{}", 404, "nope"),
-        ("POST", "/v1/apps/live/rotate-key", r#"{"key":"all"}"#, 400, "key"),
-        ("POST", "/v1/streams/live/x/forbid", r#"{"until": 5}"#, 400, "until"),
+        (
+            "POST",
+            "/v1/apps/live/rotate-key",
+            r#"{"key":"all"}"#,
+            400,
+            "key",
+        ),
+        (
+            "POST",
+            "/v1/streams/live/x/forbid",
+            r#"{"until": 5}"#,
+            400,
+            "until",
+        ),
         ("POST", "/v1/streams/live/x/forbid", r#"{}"#, 400, "until"),
-        ("POST", "/v1/apps/live/tokens", r#"{"channel":"c","account":"a","role":"king"}"#, 400, "role"),
-        ("POST", "/v1/apps/live/urls", r#"{"stream":"a b"}"#, 400, "stream"),
+        (
+            "POST",
+            "/v1/apps/live/tokens",
+            r#"{"channel":"c","account":"a","role":"king"}"#,
+            400,
+            "role",
+        ),
+        (
+            "POST",
+            "/v1/apps/live/urls",
+            r#"{"stream":"a b"}"#,
+            400,
+            "stream",
+        ),
         ("GET", "/v1/webhooks?limit=0", "", 400, "limit"),
         ("GET", "/v1/webhooks?limit=x", "", 400, "limit"),
     ];
     for (method, path, body, status, needle) in cases {
         let (got, text) = server.api(method, path, (!body.is_empty()).then_some(*body));
         assert_eq!(got, *status, "{method} {path} {body}: {text}");
-        assert!(text.contains(needle), "{method} {path} {body}: the error names {needle}: {text}");
+        assert!(
+            text.contains(needle),
+            "{method} {path} {body}: the error names {needle}: {text}"
+        );
         assert!(text.contains("\"code\":"), "{text}");
     }
     let big = format!(r#"{{"name": "{}"}}"#, "a".repeat(4096));
@@ -514,21 +687,48 @@ fn admin_api_needs_the_token_and_answers_bad_input_with_the_field() {
         &server.http,
         "POST",
         "/v1/apps",
-        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}")), ("Content-Type", "text/plain")],
+        &[
+            ("Authorization", &format!("Bearer {ADMIN_TOKEN}")),
+            ("Content-Type", "text/plain"),
+        ],
         None,
     );
     assert_eq!(status, 415);
 
     // The API does what the CLI does.
-    let (status, body) = server.api("POST", "/v1/apps", Some(r#"{"name":"api1","playAuth":true,"callbackUrls":["http://127.0.0.1:9/h"]}"#));
+    let (status, body) = server.api(
+        "POST",
+        "/v1/apps",
+        Some(r#"{"name":"api1","playAuth":true,"callbackUrls":["http://127.0.0.1:9/h"]}"#),
+    );
     assert_eq!(status, 201, "{body}");
-    let (status, body) = server.api("POST", "/v1/apps/api1/urls", Some(r#"{"stream":"s","ttlSecs":60}"#));
+    let (status, body) = server.api(
+        "POST",
+        "/v1/apps/api1/urls",
+        Some(r#"{"stream":"s","ttlSecs":60}"#),
+    );
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("txSecret"), "{body}");
-    let (status, body) = server.api("POST", "/v1/apps/api1/channels", Some(r#"{"channelId":"c1","title":"Launch"}"#));
+    let (status, body) = server.api(
+        "POST",
+        "/v1/apps/api1/channels",
+        Some(r#"{"channelId":"c1","title":"Launch"}"#),
+    );
     assert_eq!(status, 201, "{body}");
-    assert_eq!(server.api("POST", "/v1/apps/api1/channels", Some(r#"{"channelId":"c1"}"#)).0, 409);
-    assert_eq!(server.api("DELETE", "/v1/apps/api1/channels/c1", None).0, 204);
+    assert_eq!(
+        server
+            .api(
+                "POST",
+                "/v1/apps/api1/channels",
+                Some(r#"{"channelId":"c1"}"#)
+            )
+            .0,
+        409
+    );
+    assert_eq!(
+        server.api("DELETE", "/v1/apps/api1/channels/c1", None).0,
+        204
+    );
     assert_eq!(server.api("DELETE", "/v1/apps/api1", None).0, 204);
     assert_eq!(server.api("GET", "/v1/apps/api1", None).0, 404);
 }
@@ -538,7 +738,14 @@ fn first_start_prints_the_admin_token_once_and_writes_it_0600() {
     let dir = tempfile::tempdir().unwrap();
     let run = || {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mplive"))
-            .args(["serve", "--rtmp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "serve",
+                "--rtmp-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(dir.path().join("data"))
             .env_remove("MPLIVE_ADMIN_TOKEN")
             .env("MPLIVE_LOG", "debug")
@@ -567,7 +774,10 @@ fn first_start_prints_the_admin_token_once_and_writes_it_0600() {
     assert!(first.contains(token), "printed at first start: {first}");
     assert!(!log.contains(token), "never logged");
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(dir.path().join("data/admin-token")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(dir.path().join("data/admin-token"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     assert!(first.contains("txSecret="), "a signed push URL: {first}");
     let (second, _) = run();
@@ -583,7 +793,7 @@ fn schemathesis_finds_no_server_errors() {
         .args(["--url", &format!("http://{}", server.http)])
         .args(["-H", &format!("Authorization: Bearer {ADMIN_TOKEN}")])
         .args(["--checks", "not_a_server_error"])
-        .args(["--max-examples", "25", "--max-time", "120", "--workers", "2"])
+        .args(["--max-examples", "25", "--max-time", "45", "--workers", "2"])
         .args(["--phases", "examples,coverage,fuzzing"])
         .env("SCHEMATHESIS_HOOKS", "")
         .output()
@@ -593,8 +803,12 @@ fn schemathesis_finds_no_server_errors() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "schemathesis failed:\n{text}\nserver log tail:\n{}", {
-        let log = server.log();
-        log[log.len().saturating_sub(4000)..].to_string()
-    });
+    assert!(
+        out.status.success(),
+        "schemathesis failed:\n{text}\nserver log tail:\n{}",
+        {
+            let log = server.log();
+            log[log.len().saturating_sub(4000)..].to_string()
+        }
+    );
 }

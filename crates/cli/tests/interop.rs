@@ -511,7 +511,11 @@ fn http_flv_after_another_request_on_a_kept_alive_connection() {
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut w = s.try_clone().unwrap();
     let mut r = BufReader::new(s);
-    write!(w, "GET /v1/streams HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    write!(
+        w,
+        "GET /v1/streams HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\r\n"
+    )
+    .unwrap();
     let mut len = 0;
     loop {
         let mut line = String::new();

@@ -34,7 +34,8 @@ fn serve(dir: &Path) -> Command {
     .arg(dir.join("data"))
     .env_remove("MPLIVE_TLS_CERT")
     .env_remove("MPLIVE_TLS_KEY")
-    .env_remove("MPLIVE_CONFIG");
+    .env_remove("MPLIVE_CONFIG")
+    .env("MPLIVE_ADMIN_TOKEN", ADMIN_TOKEN);
     cmd
 }
 
@@ -71,7 +72,9 @@ fn serve_with_tls_flags_prints_https_urls_that_work() {
     );
     let (out, timed_out) = run_with_timeout(
         Command::new("curl")
-            .args(["-sS", "--fail", "--cacert"])
+            .args(["-sS", "--fail", "-H"])
+            .arg(format!("Authorization: Bearer {ADMIN_TOKEN}"))
+            .arg("--cacert")
             .arg(&cert)
             .arg(&api),
         Duration::from_secs(10),

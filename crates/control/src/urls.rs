@@ -104,6 +104,33 @@ pub struct PlayUrls {
     pub hls: String,
 }
 
+/// What an app hands out for one stream: the push URL (signed when the app's push auth is on) and the play URLs
+/// (signed when its play auth is on), valid until `expires_unix`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppUrls {
+    /// The RTMP push URL.
+    pub push: String,
+    /// The play URLs.
+    pub play: PlayUrls,
+}
+
+/// The URLs of `stream` of `app`, signed as the app's policy asks.
+pub fn app_urls(base: &UrlBase, app: &crate::App, stream: &str, expires_unix: u64) -> AppUrls {
+    let push = if app.policy.push_auth {
+        push_url(base, &app.name, stream, &app.push_key, expires_unix)
+    } else {
+        unsigned_push_url(base, &app.name, stream)
+    };
+    let play_key = app
+        .policy
+        .play_auth
+        .then_some((app.play_key.as_str(), expires_unix));
+    AppUrls {
+        push,
+        play: play_urls(base, &app.name, stream, play_key),
+    }
+}
+
 /// The RTMP, HTTP-FLV and HLS URLs of `stream`. With `play_key = Some((key, expires_unix))` each carries
 /// `?txSecret=...&txTime=...` signed for the stream name (without `.flv` or `.m3u8`, as Tencent signs play URLs).
 pub fn play_urls(

@@ -111,8 +111,7 @@ pub(crate) fn check_publish(
 ) -> Result<Arc<App>, Refusal> {
     let app = app_of(shared, app)?;
     if app.policy.push_auth {
-        txsecret::verify(&app.push_key, stream, query, now_unix())
-            .map_err(signature_refusal)?;
+        txsecret::verify(&app.push_key, stream, query, now_unix()).map_err(signature_refusal)?;
     }
     if let Some(forbid) = shared.catalog.forbidden(&app.id, stream, now_ms()) {
         let secs = (forbid.until_ms - now_ms()).max(0) / 1000;
@@ -159,8 +158,7 @@ pub(crate) fn check_play(
 ) -> Result<(Arc<App>, PlayMode), Refusal> {
     let app = app_of(shared, app)?;
     if app.policy.play_auth {
-        txsecret::verify(&app.play_key, stream, query, now_unix())
-            .map_err(signature_refusal)?;
+        txsecret::verify(&app.play_key, stream, query, now_unix()).map_err(signature_refusal)?;
     }
     if let Some(max) = app.policy.max_players {
         let players: u64 = shared

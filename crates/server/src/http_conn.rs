@@ -18,9 +18,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tower::ServiceExt;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 use tracing::debug;
 
 use crate::Shared;

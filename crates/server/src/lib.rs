@@ -32,8 +32,8 @@ mod http_conn;
 mod metrics;
 mod rtmp_conn;
 mod settings;
-mod webhooks;
 mod tls;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,8 +50,8 @@ use tracing::{info, warn};
 
 pub use batch::{is_rtc, WritePolicy};
 pub use settings::{RtmpSettings, Settings, SettingsError};
-pub use webhooks::WebhookSettings;
 pub use tls::TlsError;
+pub use webhooks::WebhookSettings;
 
 /// State shared by every connection and request.
 pub(crate) struct Shared {
@@ -171,7 +171,8 @@ impl RunningServer {
 pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
     settings.validate()?;
     let store = control::Store::open(&settings.database_url()).await?;
-    let boot = control::bootstrap(&store, &settings.data_dir, settings.admin_token.as_deref()).await?;
+    let boot =
+        control::bootstrap(&store, &settings.data_dir, settings.admin_token.as_deref()).await?;
     if let Some(app) = &boot.created_app {
         info!(app = %app.name, "first start: created the default app");
     }

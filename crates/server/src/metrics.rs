@@ -43,7 +43,10 @@ impl Metrics {
     pub(crate) fn render(&self, totals: &Totals) -> String {
         let mut out = String::with_capacity(2048);
         let mut gauge = |name: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
         };
         gauge(
             "mplive_streams",
@@ -67,7 +70,10 @@ impl Metrics {
             let _ = writeln!(out, "mplive_players{{protocol=\"{protocol}\"}} {n}");
         }
         let mut counter = |name: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
         };
         counter(
             "mplive_bytes_in_total",
@@ -131,9 +137,8 @@ mod tests {
         m.refused("play", "unknown_app");
         m.webhook_failed(true);
         let text = m.render(&Totals::default());
-        assert!(text.contains(
-            "mplive_refusals_total{action=\"publish\",reason=\"signature_expired\"} 2"
-        ));
+        assert!(text
+            .contains("mplive_refusals_total{action=\"publish\",reason=\"signature_expired\"} 2"));
         assert!(text.contains("mplive_refusals_total{action=\"play\",reason=\"unknown_app\"} 1"));
         assert!(text.contains("mplive_webhooks_given_up_total 1"));
         assert!(text.contains("mplive_players{protocol=\"flv\"} 0"));

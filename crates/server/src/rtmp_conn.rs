@@ -541,11 +541,14 @@ impl Conn {
         self.session.reject_publish(stream_id, code, &description);
         self.shared.metrics.refused("publish", refusal.reason);
         if let Some(a) = self.shared.catalog.app(app) {
-            let event = webhooks::stream_event(EventKind::PushRefused, &a.name, stream, self.peer, param)
-                .with_error(errcode::for_reason(refusal.reason), &description);
+            let event =
+                webhooks::stream_event(EventKind::PushRefused, &a.name, stream, self.peer, param)
+                    .with_error(errcode::for_reason(refusal.reason), &description);
             self.shared.webhooks.emit(&a, event);
         }
-        self.closing = Some(Close::Refused(format!("publish {app}/{stream}: {description}")));
+        self.closing = Some(Close::Refused(format!(
+            "publish {app}/{stream}: {description}"
+        )));
     }
 
     fn push_event(&self, p: &Publishing, kind: EventKind) -> StreamEvent {
@@ -562,15 +565,23 @@ impl Conn {
 
     /// The push-end webhook.
     fn push_ended(&self, p: &Publishing, errcode: i64, errmsg: &str) {
-        let mut event = self.push_event(p, EventKind::PushEnd).with_error(errcode, errmsg);
+        let mut event = self
+            .push_event(p, EventKind::PushEnd)
+            .with_error(errcode, errmsg);
         event.push_duration_ms = Some(u64::try_from(p.started.elapsed().as_millis()).unwrap_or(0));
         self.shared.webhooks.emit(&p.app, event);
     }
 
     /// The play-stop webhook.
     fn play_stopped(&self, p: &Playing) {
-        let event = webhooks::stream_event(EventKind::PlayStop, &p.key.app, &p.key.name, self.peer, None)
-            .with_player("rtmp", &self.peer.ip().to_string());
+        let event = webhooks::stream_event(
+            EventKind::PlayStop,
+            &p.key.app,
+            &p.key.name,
+            self.peer,
+            None,
+        )
+        .with_player("rtmp", &self.peer.ip().to_string());
         self.shared.webhooks.emit(&p.app, event);
     }
 
@@ -597,7 +608,9 @@ impl Conn {
                 self.session
                     .reject_play(stream_id, "NetStream.Play.Failed", &description);
                 self.shared.metrics.refused("play", refusal.reason);
-                self.closing = Some(Close::Refused(format!("play {app_name}/{name}: {description}")));
+                self.closing = Some(Close::Refused(format!(
+                    "play {app_name}/{name}: {description}"
+                )));
                 return;
             }
         };
@@ -629,8 +642,14 @@ impl Conn {
                 self.shared
                     .fanout
                     .join(&key, player.clone(), self.shared.merge_window);
-                let event = webhooks::stream_event(EventKind::PlayStart, &key.app, &key.name, self.peer, query)
-                    .with_player("rtmp", &self.peer.ip().to_string());
+                let event = webhooks::stream_event(
+                    EventKind::PlayStart,
+                    &key.app,
+                    &key.name,
+                    self.peer,
+                    query,
+                )
+                .with_player("rtmp", &self.peer.ip().to_string());
                 self.shared.webhooks.emit(&app, event);
                 self.playing = Some(Playing {
                     stream_id,

@@ -159,7 +159,10 @@ async fn write_outbox(
                 stored.notify_one();
             }
             Err(e) => {
-                warn!(count = batch.len(), "cannot store webhooks, retrying in 1 s: {e}");
+                warn!(
+                    count = batch.len(),
+                    "cannot store webhooks, retrying in 1 s: {e}"
+                );
                 if shutdown.is_cancelled() {
                     warn!(
                         count = batch.len(),

@@ -60,15 +60,21 @@ impl Files {
     }
 }
 
+/// The admin token of the test servers.
+const ADMIN_TOKEN: &str = "tls-test-admin-token";
+
 fn settings(files: &Files, reload_secs: u64) -> Settings {
-    Settings {
+    let mut settings = Settings {
         rtmp_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         tls_cert: Some(files.cert()),
         tls_key: Some(files.key()),
         tls_reload_secs: reload_secs,
+        data_dir: files.dir.path().join("data"),
         ..Settings::default()
-    }
+    };
+    settings.admin_token = Some(ADMIN_TOKEN.to_string());
+    settings
 }
 
 async fn start(files: &Files, reload_secs: u64) -> RunningServer {
@@ -156,7 +162,12 @@ async fn https_serves_the_api_and_plain_http_is_told_to_use_https() {
     let server = start(&files, 5).await;
 
     assert_eq!(healthz(&server, &ca).await, Ok("ok\n".to_string()));
-    let out = curl(&ca, https(&server, "/v1/streams"), &["-i"]).await;
+    let out = curl(
+        &ca,
+        https(&server, "/v1/streams"),
+        &["-i", "-H", &format!("Authorization: Bearer {ADMIN_TOKEN}")],
+    )
+    .await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && text.starts_with("HTTP/1.1 200"),
@@ -406,7 +417,9 @@ async fn http_flv_plays_over_https() {
     let files = Files::new();
     let ca = files.install("a", &self_signed());
     let server = start(&files, 5).await;
-    let _push = publish(&format!("rtmp://{}/live/x", server.rtmp_addr()));
+    let app = server.catalog().app("live").expect("the default app");
+    let push = control::urls::app_urls(server.url_base(), &app, "x", 4_000_000_000).push;
+    let _push = publish(&push);
     let key = media::StreamKey::new("live", "x");
     let deadline = Instant::now() + Duration::from_secs(20);
     while server.registry().get(&key).is_none_or(|s| s.frames_in < 30) {

@@ -68,7 +68,9 @@ fn fresh_postgres_db(server_url: &str) -> String {
         "cannot create a test database: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (base, _) = server_url.rsplit_once('/').expect("database URL with a path");
+    let (base, _) = server_url
+        .rsplit_once('/')
+        .expect("database URL with a path");
     format!("{base}/{name}")
 }
 
@@ -133,7 +135,11 @@ impl Server {
         };
         if opts.open_live {
             let out = server.cli(&["app", "set", "live", "--push-auth", "off"]);
-            assert!(out.status.success(), "open app live: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "open app live: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         server.spawn();
         server
@@ -186,7 +192,7 @@ impl Server {
             .arg("serve")
             .arg("--ready-file")
             .arg(&ready)
-            .env("MPLIVE_LOG", "debug")
+            .env("MPLIVE_LOG", "debug,sqlx=warn")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -230,12 +236,24 @@ impl Server {
 
     /// GET on the HTTP listener with the admin token; returns (status, body).
     pub fn get(&self, path: &str) -> (u16, String) {
-        http_request(&self.http, "GET", path, &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))], None)
+        http_request(
+            &self.http,
+            "GET",
+            path,
+            &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+            None,
+        )
     }
 
     /// A request with the admin token and an optional JSON body; returns (status, body).
     pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-        http_request(&self.http, method, path, &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))], body)
+        http_request(
+            &self.http,
+            method,
+            path,
+            &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+            body,
+        )
     }
 
     /// Waits until the API lists the stream as live with video (or audio when `audio_only`).

@@ -25,6 +25,11 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Connection, Row, Transaction};
 
 pub use error::StoreError;
+
+/// Checks a channel or stream name as the store does: 1-128 characters of `[A-Za-z0-9_.-]`, not only dots.
+pub fn validate_stream_name(name: &str) -> Result<(), StoreError> {
+    validate::stream_name("stream", name)
+}
 pub use model::{
     App, AppPatch, AppPolicy, Channel, Forbid, KeyKind, NewApp, NewWebhook, UnknownKeyKind,
     Webhook, WebhookState,

@@ -126,7 +126,7 @@ impl AppPatch {
     }
 
     /// Applies the patch to `policy` and `urls` in place.
-    pub(crate) fn apply(&self, policy: &mut AppPolicy, urls: &mut Vec<String>) {
+    pub fn apply(&self, policy: &mut AppPolicy, urls: &mut Vec<String>) {
         fn set<T: Clone>(field: &mut T, new: &Option<T>) {
             if let Some(v) = new {
                 *field = v.clone();

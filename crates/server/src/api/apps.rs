@@ -72,15 +72,39 @@ pub(crate) struct AppList {
     pub(crate) apps: Vec<AppView>,
 }
 
-/// A new app: its name and, optionally, its policy.
+/// A new app: its name and, optionally, its policy (the fields of [`PolicyPatch`]).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct CreateApp {
     /// RTMP application name: 1-64 of `A-Z a-z 0-9 _ -`.
     #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub(crate) name: String,
-    #[serde(flatten)]
-    pub(crate) policy: PolicyPatch,
+    pub(crate) push_auth: Option<bool>,
+    pub(crate) play_auth: Option<bool>,
+    pub(crate) gop_cache: Option<bool>,
+    pub(crate) low_latency: Option<bool>,
+    #[schema(minimum = 0, maximum = 3600000)]
+    pub(crate) republish_grace_ms: Option<i64>,
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub(crate) max_streams: Option<i64>,
+    #[schema(minimum = 1, maximum = 10000000)]
+    pub(crate) max_players: Option<i64>,
+    pub(crate) callback_urls: Option<Vec<String>>,
+}
+
+impl CreateApp {
+    fn policy(&self) -> PolicyPatch {
+        PolicyPatch {
+            push_auth: self.push_auth,
+            play_auth: self.play_auth,
+            gop_cache: self.gop_cache,
+            low_latency: self.low_latency,
+            republish_grace_ms: self.republish_grace_ms.map(Some),
+            max_streams: self.max_streams.map(Some),
+            max_players: self.max_players.map(Some),
+            callback_urls: self.callback_urls.clone(),
+        }
+    }
 }
 
 /// Policy fields; every one optional. `null` resets a limit to the server default.
@@ -260,7 +284,9 @@ fn ttl(field: &str, ttl: Option<i64>) -> Result<u64, ApiError> {
 /// Every app.
 #[utoipa::path(get, path = "/v1/apps", tag = "apps",
     responses((status = 200, body = AppList), (status = 401, body = ApiError)), security(("admin" = [])))]
-pub(crate) async fn list_apps(State(shared): State<Arc<Shared>>) -> Result<Json<AppList>, ApiError> {
+pub(crate) async fn list_apps(
+    State(shared): State<Arc<Shared>>,
+) -> Result<Json<AppList>, ApiError> {
     let apps = shared.catalog.store().apps().await?;
     Ok(Json(AppList {
         apps: apps.iter().map(AppView::from).collect(),
@@ -275,13 +301,13 @@ pub(crate) async fn create_app(
     State(shared): State<Arc<Shared>>,
     ApiJson(req): ApiJson<CreateApp>,
 ) -> Result<Response, ApiError> {
-    let patch = req.policy.into_patch()?;
-    let mut policy = AppPolicy::default();
-    patch.apply_to(&mut policy);
+    let patch = req.policy().into_patch()?;
+    let (mut policy, mut callback_urls) = (AppPolicy::default(), Vec::new());
+    patch.apply(&mut policy, &mut callback_urls);
     let new = NewApp {
         name: req.name,
         policy,
-        callback_urls: patch.callback_urls.unwrap_or_default(),
+        callback_urls,
     };
     let app = shared.catalog.store().create_app(&new).await?;
     shared.catalog.reload().await?;
@@ -369,18 +395,10 @@ pub(crate) async fn sign_urls(
 
 /// The URLs of `stream`, signed as the app's policy asks.
 pub(crate) fn url_set(shared: &Shared, app: &App, stream: &str, expires_at: u64) -> UrlSet {
-    let base = &shared.url_base;
-    let play_key = app
-        .policy
-        .play_auth
-        .then_some((app.play_key.as_str(), expires_at));
+    let urls = urls::app_urls(&shared.url_base, app, stream, expires_at);
     UrlSet {
-        push: if app.policy.push_auth {
-            urls::push_url(base, &app.name, stream, &app.push_key, expires_at)
-        } else {
-            urls::unsigned_push_url(base, &app.name, stream)
-        },
-        play: urls::play_urls(base, &app.name, stream, play_key),
+        push: urls.push,
+        play: urls.play,
         expires_at,
     }
 }

@@ -85,7 +85,10 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         )
         .route("/v1/webhooks", get(webhook_log))
         .route("/metrics", get(metrics))
-        .route_layer(middleware::from_fn_with_state(shared.clone(), require_admin));
+        .route_layer(middleware::from_fn_with_state(
+            shared.clone(),
+            require_admin,
+        ));
     let open = Router::new()
         .route("/v1/openapi.json", get(|| async { Json(openapi()) }))
         .route("/sdk/v1/publisher/instance", post(sdk::instance))
@@ -101,7 +104,10 @@ async fn require_admin(State(shared): State<Arc<Shared>>, req: Request, next: Ne
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     match presented {
         Some(token) if shared.admin.verify(token) => next.run(req).await,

@@ -81,7 +81,11 @@ pub(crate) async fn refresh(
     issue(&shared, req, "refresh").await
 }
 
-async fn issue(shared: &Shared, req: InstanceRequest, what: &str) -> Result<Json<Instance>, ApiError> {
+async fn issue(
+    shared: &Shared,
+    req: InstanceRequest,
+    what: &str,
+) -> Result<Json<Instance>, ApiError> {
     let app = shared
         .catalog
         .app_by_id_or_name(&req.app_id)
