@@ -195,6 +195,9 @@ start_mplive() {
   RTMP_ADDR=$(jq -r .rtmp "$TMP/ready.json")
   HTTP_ADDR=$(jq -r .http "$TMP/ready.json")
 }
+# nginx-rtmp checks nothing; open mplive's app `live` too, so both do the same work per publish.
+"$MPLIVE" app set live --push-auth off --data-dir "$TMP/mplive-data" >/dev/null
+record "$MPLIVE app set live --push-auth off --data-dir $TMP/mplive-data"
 record "MPLIVE_LOG=warn taskset -c $SERVER_CPU $MPLIVE serve --rtmp-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --data-dir $TMP/mplive-data --ready-file $TMP/ready.json  # restarted for each row"
 for protocol in rtmp flv; do
   for mode in live rtc; do

@@ -126,6 +126,11 @@ fn signed_urls_gate_publishing_on_name_and_tcurl() {
             &format!("rtmp://{}/live", server.rtmp),
         ]);
         assert!(accepted, "signature on the tcUrl is accepted: {err}");
+        let tc_secret = query.split('&').next().unwrap();
+        assert!(
+            !server.log().contains(tc_secret),
+            "the tcUrl's signature is not logged"
+        );
 
         // Expired, forged, the signature of another stream, unknown app.
         let expired = signed(&server, "s3", &["--expires-at", &(now() - 10).to_string()]);
@@ -248,6 +253,33 @@ fn app_changes_from_the_cli_reach_a_running_server() {
                 && lines[2].contains(".m3u8?")
         );
     }
+}
+
+#[test]
+fn app_limits_refuse_extra_streams_and_players() {
+    require("ffmpeg");
+    let server = Server::start("");
+    server.cli_ok(&[
+        "app",
+        "set",
+        "live",
+        "--max-streams",
+        "1",
+        "--max-players",
+        "1",
+    ]);
+    std::thread::sleep(Duration::from_millis(800));
+    let _first = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/one"));
+    server.wait_live("live/one");
+    expect_refused(&server, &server.rtmp_url("live/two"), "too_many_streams");
+    let mut player = std::net::TcpStream::connect(&server.http).unwrap();
+    write!(player, "GET /live/one.flv HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut head = [0u8; 12];
+    player.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    let (status, body) = http_get(&server.http, "/live/one.flv");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("too_many_players"), "{body}");
 }
 
 #[test]
@@ -540,6 +572,36 @@ fn webhooks_pair_push_start_and_end_with_a_valid_sign() {
             (300..60_000).contains(&duration),
             "push_duration in ms: {end}"
         );
+        // Players are reported too, with their protocol and address.
+        let _pusher = ffmpeg_push(&fixture_av(), &signed(&server, "w3", &[]));
+        server.wait_live("live/w3");
+        let (out, _) = run_with_timeout(
+            Command::new("ffmpeg").args([
+                "-v",
+                "error",
+                "-i",
+                &server.rtmp_url("live/w3"),
+                "-t",
+                "1",
+                "-f",
+                "null",
+                "-",
+            ]),
+            Duration::from_secs(20),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let play = receiver.wait_for("play_start", 1).remove(0);
+        assert_eq!(
+            (play["protocol"].as_str(), play["player_ip"].as_str()),
+            (Some("rtmp"), Some("127.0.0.1"))
+        );
+        receiver.wait_for("play_stop", 1);
+        assert_eq!(server.api("POST", "/v1/streams/live/w3/kick", None).0, 200);
+        receiver.wait_for("kick", 1);
         // A refused push is reported with its errcode.
         expect_refused(&server, &server.rtmp_url("live/w2"), "signature_missing");
         let refused = receiver.wait_for("push_refused", 1).remove(0);

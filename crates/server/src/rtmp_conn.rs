@@ -11,7 +11,7 @@ use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::time::Duration;
 
-use control::webhook_event::{errcode, EventKind, StreamEvent};
+use control::webhook_event::{errcode, redact_stream_param, EventKind, StreamEvent};
 use control::App;
 use media::{Frame, FrameKind, PublishError, Publisher, PublisherInfo, StreamKey};
 use rtmp::{MediaKind, ServerEvent, ServerSession};
@@ -351,7 +351,12 @@ impl Conn {
             match event {
                 ServerEvent::Connect { app, tc_url, query } => {
                     self.connect_query = query;
-                    debug!(peer = %self.peer, %app, tc_url = tc_url.as_deref().unwrap_or(""), "connect");
+                    // The tcUrl may carry a signature: logged masked.
+                    let tc_url = match tc_url.as_deref().unwrap_or("").split_once('?') {
+                        Some((base, query)) => format!("{base}?{}", redact_stream_param(query)),
+                        None => tc_url.clone().unwrap_or_default(),
+                    };
+                    debug!(peer = %self.peer, %app, %tc_url, "connect");
                     if app.is_empty() {
                         self.session
                             .reject_connect("empty application name: use rtmp://host/APP/STREAM");
