@@ -304,22 +304,27 @@ fn play_auth_refuses_unsigned_players() {
     assert_eq!(&head, b"HTTP/1.1 200", "signed FLV play is served");
 }
 
+/// `mplive token` for alice on channel room1 of app live, with extra flags.
+fn mint_token(server: &Server, extra: &[&str]) -> String {
+    let mut args = vec![
+        "token",
+        "--app",
+        "live",
+        "--channel",
+        "room1",
+        "--account",
+        "alice",
+    ];
+    args.extend_from_slice(extra);
+    server.cli_ok(&args).trim().to_string()
+}
+
 #[test]
 fn sdk_instance_and_refresh_hand_out_working_push_urls() {
     require("ffmpeg");
     for db in Db::all() {
         let server = secure(db, "");
-        let token = server.cli_ok(&[
-            "token",
-            "--app",
-            "live",
-            "--channel",
-            "room1",
-            "--account",
-            "alice",
-            "--role",
-            "publisher",
-        ]);
+        let token = mint_token(&server, &["--role", "publisher"]);
         let token = token.trim();
         let app_id = {
             let v: serde_json::Value =
@@ -378,42 +383,22 @@ fn sdk_instance_and_refresh_hand_out_working_push_urls() {
             assert!(status == 401 || status == 400, "{what}: {status} {text}");
             assert!(text.contains(&format!("\"code\":{code}")), "{what}: {text}");
         }
-        let viewer = server.cli_ok(&[
-            "token",
-            "--app",
-            "live",
-            "--channel",
-            "room1",
-            "--account",
-            "alice",
-            "--role",
-            "viewer",
-        ]);
+        let viewer = mint_token(&server, &["--role", "viewer"]);
         let (_, text) = http_request(
             &server.http,
             "POST",
             "/sdk/v1/publisher/instance",
             &[],
-            Some(&req(viewer.trim(), "alice")),
+            Some(&req(&viewer, "alice")),
         );
         assert!(text.contains("\"code\":40105"), "wrong role: {text}");
-        let expired = server.cli_ok(&[
-            "token",
-            "--app",
-            "live",
-            "--channel",
-            "room1",
-            "--account",
-            "alice",
-            "--expires-at",
-            &(now() - 120).to_string(),
-        ]);
+        let expired = mint_token(&server, &["--expires-at", &(now() - 120).to_string()]);
         let (_, text) = http_request(
             &server.http,
             "POST",
             "/sdk/v1/publisher/instance",
             &[],
-            Some(&req(expired.trim(), "alice")),
+            Some(&req(&expired, "alice")),
         );
         assert!(text.contains("\"code\":40104"), "expired: {text}");
         let (status, text) = http_request(

@@ -194,15 +194,21 @@ async fn app_in(tx: &mut Transaction<'static, Any>, name_or_id: &str) -> Result<
 }
 
 /// `true` if an app with this id exists, read inside `tx`.
-pub(super) async fn app_exists(
+/// [`StoreError::AppNotFound`] unless an app has this id.
+pub(super) async fn require_app(
     tx: &mut Transaction<'static, Any>,
     app_id: &str,
-) -> Result<bool, StoreError> {
+) -> Result<(), StoreError> {
     let row = sqlx::query("SELECT id FROM apps WHERE id = $1")
         .bind(app_id)
         .fetch_optional(&mut **tx)
         .await?;
-    Ok(row.is_some())
+    match row {
+        Some(_) => Ok(()),
+        None => Err(StoreError::AppNotFound {
+            name: app_id.to_owned(),
+        }),
+    }
 }
 
 fn urls_json(urls: &[String]) -> String {

@@ -1,6 +1,6 @@
 //! Channels (named streams of an app) and forbids (streams refused publishing until a time).
 
-use super::apps::app_exists;
+use super::apps::require_app;
 use super::rows::{self, CHANNEL_COLUMNS, FORBID_COLUMNS};
 use super::{now_ms, validate, Channel, Forbid, Store, StoreError};
 
@@ -14,11 +14,7 @@ impl Store {
             return Ok(found);
         }
         let mut tx = self.begin_change().await?;
-        if !app_exists(&mut tx, app_id).await? {
-            return Err(StoreError::AppNotFound {
-                name: app_id.to_owned(),
-            });
-        }
+        require_app(&mut tx, app_id).await?;
         let created = Channel {
             app_id: app_id.to_owned(),
             channel: channel.to_owned(),
@@ -62,11 +58,7 @@ impl Store {
             validate::text("channel title", title)?;
         }
         let mut tx = self.begin_change().await?;
-        if !app_exists(&mut tx, app_id).await? {
-            return Err(StoreError::AppNotFound {
-                name: app_id.to_owned(),
-            });
-        }
+        require_app(&mut tx, app_id).await?;
         let created = Channel {
             app_id: app_id.to_owned(),
             channel: channel.to_owned(),
@@ -158,11 +150,7 @@ impl Store {
             validate::text("forbid reason", reason)?;
         }
         let mut tx = self.begin_change().await?;
-        if !app_exists(&mut tx, app_id).await? {
-            return Err(StoreError::AppNotFound {
-                name: app_id.to_owned(),
-            });
-        }
+        require_app(&mut tx, app_id).await?;
         let forbid = Forbid {
             app_id: app_id.to_owned(),
             stream: stream.to_owned(),
