@@ -283,6 +283,37 @@ fn app_limits_refuse_extra_streams_and_players() {
 }
 
 #[test]
+fn an_apps_republish_grace_replaces_the_servers() {
+    require("ffmpeg");
+    let server = Server::start("");
+    server.cli_ok(&["app", "set", "live", "--republish-grace-ms", "1000"]);
+    std::thread::sleep(Duration::from_millis(800));
+    let pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/g"));
+    server.wait_live("live/g");
+    let mut player = std::net::TcpStream::connect(&server.http).unwrap();
+    player
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(player, "GET /live/g.flv HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    player.read_exact(&mut buf[..1024]).unwrap();
+    drop(pusher);
+    let gone = Instant::now();
+    loop {
+        match player.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => panic!("the play did not end: {e}"),
+        }
+    }
+    let waited = gone.elapsed();
+    assert!(
+        waited < Duration::from_secs(6),
+        "the play ended after the app's 1 s grace (plus ffmpeg's exit), not the server's 15 s: {waited:?}"
+    );
+}
+
+#[test]
 fn play_auth_refuses_unsigned_players() {
     require("ffmpeg");
     let server = secure(Db::Sqlite, "");

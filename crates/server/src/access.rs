@@ -178,13 +178,20 @@ pub(crate) fn check_play(
             ));
         }
     }
-    let rtc = query_mode(query).unwrap_or(app.policy.low_latency);
-    let start = match (rtc, app.policy.gop_cache) {
+    let mode = play_mode(&app.policy, query);
+    Ok((app, mode))
+}
+
+/// The play mode: `mode=rtc|live` in the query, else the app's low-latency policy; the start from its GOP cache
+/// policy (off: wait for the next keyframe).
+fn play_mode(policy: &control::AppPolicy, query: Option<&str>) -> PlayMode {
+    let rtc = query_mode(query).unwrap_or(policy.low_latency);
+    let start = match (rtc, policy.gop_cache) {
         (_, false) => StartPolicy::NextKeyframe,
         (true, true) => StartPolicy::FastGop,
         (false, true) => StartPolicy::Gop,
     };
-    Ok((app, PlayMode { rtc, start }))
+    PlayMode { rtc, start }
 }
 
 /// `mode=rtc` or `mode=live` in a play query.
@@ -222,6 +229,19 @@ mod tests {
         assert_eq!(signed_query(Some("mode=rtc"), signed), signed);
         assert_eq!(signed_query(Some("mode=rtc"), None), Some("mode=rtc"));
         assert_eq!(signed_query(None, None), None);
+    }
+
+    #[test]
+    fn the_app_policy_picks_the_mode_and_the_start() {
+        let mut policy = control::AppPolicy::default();
+        let live = play_mode(&policy, None);
+        assert_eq!((live.rtc, live.start), (false, StartPolicy::Gop));
+        policy.low_latency = true;
+        let rtc = play_mode(&policy, None);
+        assert_eq!((rtc.rtc, rtc.start), (true, StartPolicy::FastGop));
+        assert!(!play_mode(&policy, Some("mode=live")).rtc, "the query wins");
+        policy.gop_cache = false;
+        assert_eq!(play_mode(&policy, None).start, StartPolicy::NextKeyframe);
     }
 
     #[test]
