@@ -1,0 +1,12 @@
+//! A headless `live-pusher` and `live-player`: the client side of mplive, over the client half of `crates/rtmp`.
+//!
+//! What the SDK reports means what WeChat's components mean: the same status codes (`status`), the same
+//! net-status fields, the same reconnect policies. The state machines that turn observations (connected,
+//! refused, read failed, first keyframe, ...) into codes and retries are plain code without I/O
+//! (`pusher::machine`, `player::machine`); their cases are JSON test vectors under `sdk/vectors/`, replayed by this
+//! crate's tests and by the JavaScript SDK, so the two cannot drift apart.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod status;
