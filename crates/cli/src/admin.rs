@@ -202,9 +202,15 @@ pub struct UrlArgs {
     /// Host name in the URLs [default: the config's public_host]
     #[arg(long, env = "MPLIVE_PUBLIC_HOST")]
     public_host: Option<String>,
-    /// Use https:// for the HTTP URLs (a server started with --tls-cert)
+    /// Use https:// for the HTTP URLs [default: when the config sets tls_cert]
     #[arg(long)]
     https: bool,
+    /// The server's RTMP address, for its port (as `serve --rtmp-addr`) [default: the config's]
+    #[arg(long, env = "MPLIVE_RTMP_ADDR")]
+    rtmp_addr: Option<std::net::SocketAddr>,
+    /// The server's HTTP address, for its port (as `serve --http-addr`) [default: the config's]
+    #[arg(long, env = "MPLIVE_HTTP_ADDR")]
+    http_addr: Option<std::net::SocketAddr>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -353,9 +359,9 @@ pub fn run_url(args: UrlArgs) -> Result<()> {
                 .public_host
                 .clone()
                 .unwrap_or_else(|| settings.public_host.clone()),
-            rtmp_port: settings.rtmp_addr.port(),
-            http_port: settings.http_addr.port(),
-            https: args.https,
+            rtmp_port: args.rtmp_addr.unwrap_or(settings.rtmp_addr).port(),
+            http_port: args.http_addr.unwrap_or(settings.http_addr).port(),
+            https: args.https || settings.tls_cert.is_some(),
         };
         let set = urls::app_urls(&base, &app, &args.stream, expires);
         if args.kind == "push" {
