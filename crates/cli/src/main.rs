@@ -3,6 +3,7 @@
 
 mod admin;
 mod bench;
+mod push;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,8 @@ enum Command {
     Url(admin::UrlArgs),
     /// Print an SDK access token (HS256 JWT signed with the app's secret).
     Token(admin::TokenArgs),
+    /// Push a file, stdin or a test pattern like live-pusher: status codes, net status, reconnects.
+    Push(push::PushArgs),
 }
 
 fn main() {
@@ -35,6 +38,8 @@ fn main() {
     // Commands whose output is read by scripts keep stderr quiet unless MPLIVE_LOG asks.
     let default_log = match cli.command {
         Command::Serve(_) | Command::Bench(_) => "info",
+        // The status events already say what the warnings would.
+        Command::Push(_) => "error",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -50,6 +55,7 @@ fn main() {
         Command::App(args) => admin::run_app(args),
         Command::Url(args) => admin::run_url(args),
         Command::Token(args) => admin::run_token(args),
+        Command::Push(args) => push::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

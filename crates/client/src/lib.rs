@@ -10,4 +10,5 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod managed;
+pub mod pusher;
 pub mod status;
