@@ -3,6 +3,7 @@
 
 mod admin;
 mod bench;
+mod play;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,8 @@ enum Command {
     Url(admin::UrlArgs),
     /// Print an SDK access token (HS256 JWT signed with the app's secret).
     Token(admin::TokenArgs),
+    /// Play a stream headless like WeChat's live-player: status codes, net status, a summary.
+    Play(play::PlayArgs),
 }
 
 fn main() {
@@ -50,6 +53,7 @@ fn main() {
         Command::App(args) => admin::run_app(args),
         Command::Url(args) => admin::run_url(args),
         Command::Token(args) => admin::run_token(args),
+        Command::Play(args) => play::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
