@@ -3,6 +3,7 @@
 
 mod admin;
 mod bench;
+mod play;
 mod push;
 mod serve;
 
@@ -31,6 +32,8 @@ enum Command {
     Token(admin::TokenArgs),
     /// Push a file, stdin or a test pattern like live-pusher: status codes, net status, reconnects.
     Push(push::PushArgs),
+    /// Play a stream headless like WeChat's live-player: status codes, net status, a summary.
+    Play(play::PlayArgs),
 }
 
 fn main() {
@@ -39,7 +42,7 @@ fn main() {
     let default_log = match cli.command {
         Command::Serve(_) | Command::Bench(_) => "info",
         // The status events already say what the warnings would.
-        Command::Push(_) => "error",
+        Command::Push(_) | Command::Play(_) => "error",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -56,6 +59,7 @@ fn main() {
         Command::Url(args) => admin::run_url(args),
         Command::Token(args) => admin::run_token(args),
         Command::Push(args) => push::run(args),
+        Command::Play(args) => play::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -10,5 +10,6 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod managed;
+pub mod player;
 pub mod pusher;
 pub mod status;
