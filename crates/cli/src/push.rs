@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use client::managed::{
+    InstanceParams, ManagedConfig, ManagedEvent, ManagedPublisher, ManagedUpdate,
+};
 use client::pusher::{
     AudioQuality, MachineConfig, Mode, NetStatus, PublishOptions, Publisher, PushEnd, PusherEvent,
     Source,
@@ -20,8 +23,28 @@ use serde::Serialize;
 /// Flags of `mplive push`.
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// Push URL: rtmp://host[:port]/app/stream[?txSecret=...&txTime=...] (`mplive url push` prints one)
-    url: String,
+    /// Push URL: rtmp://host[:port]/app/stream[?txSecret=...&txTime=...] (`mplive url push` prints one). Or give
+    /// the instance parameters (--api, --app, --channel, --account, --token) to push like the Vhall SDK.
+    #[arg(required_unless_present = "api")]
+    url: Option<String>,
+    /// Vhall SDK mode: the mplive server's HTTP(S) address (createInstance, and a fresh URL on every reconnect)
+    #[arg(long, requires_all = ["app", "channel", "account", "token"], conflicts_with = "url")]
+    api: Option<String>,
+    /// Vhall SDK mode: the app's id or name
+    #[arg(long)]
+    app: Option<String>,
+    /// Vhall SDK mode: the channel (stream) to publish
+    #[arg(long)]
+    channel: Option<String>,
+    /// Vhall SDK mode: the publishing account
+    #[arg(long)]
+    account: Option<String>,
+    /// Vhall SDK mode: the access token from the app's backend (`mplive token`)
+    #[arg(long)]
+    token: Option<String>,
+    /// Vhall SDK mode: seconds between reconnect attempts (the SDK's 5 s)
+    #[arg(long, default_value_t = 5.0)]
+    reconnect_every: f64,
     /// What to push: an FLV file (looped in real time), `-` (FLV on stdin, e.g. `ffmpeg ... -f flv -`) or
     /// `testsrc` (ffmpeg's test pattern encoded live; a file named testsrc needs a path: ./testsrc)
     #[arg(long, default_value = "testsrc")]
@@ -104,7 +127,10 @@ pub fn run(args: PushArgs) -> Result<()> {
 }
 
 async fn push(args: &PushArgs, source: Source, options: PublishOptions) -> Result<()> {
-    let (handle, mut events) = Publisher::start(&args.url, source, options)?;
+    let Some(url) = &args.url else {
+        return push_managed(args, source, options).await;
+    };
+    let (handle, mut events) = Publisher::start(url, source, options)?;
     let mut out = Output::new(args.json);
     let stop_after = async {
         match args.seconds {
@@ -143,6 +169,61 @@ async fn push(args: &PushArgs, source: Source, options: PublishOptions) -> Resul
             out.last_failure.as_deref().unwrap_or("unknown")
         ),
         other => bail!("the push ended: {other}"),
+    }
+}
+
+/// The Vhall SDK's semantics: createInstance, then reconnect with a fresh URL every few seconds after a failure.
+async fn push_managed(args: &PushArgs, source: Source, options: PublishOptions) -> Result<()> {
+    let every = args.reconnect_every;
+    if !(every.is_finite() && every > 0.0) {
+        bail!("--reconnect-every must be a positive number of seconds, not {every}");
+    }
+    let params = InstanceParams {
+        api: args.api.clone().unwrap_or_default(),
+        app_id: args.app.clone().unwrap_or_default(),
+        channel_id: args.channel.clone().unwrap_or_default(),
+        account_id: args.account.clone().unwrap_or_default(),
+        token: args.token.clone().unwrap_or_default(),
+        single_audio: args.audio_only,
+        profile: args.mode.map(|m| m.to_string()),
+    };
+    let config = ManagedConfig {
+        interval_ms: (every * 1000.0) as u64,
+    };
+    let (handle, mut updates) = ManagedPublisher::create(params, source, options, config).await?;
+    let mut out = Output::new(args.json);
+    out.sdk(&ManagedEvent::ReconnectReady {
+        url: handle.url().to_string(),
+    })?;
+    let stop_after = async {
+        match args.seconds {
+            Some(s) => tokio::time::sleep(Duration::from_secs_f64(s)).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(stop_after);
+    let interrupted = interrupted();
+    tokio::pin!(interrupted);
+    let mut handle = Some(handle);
+    loop {
+        tokio::select! {
+            update = updates.recv() => match update {
+                Some(ManagedUpdate::Sdk(e)) => out.sdk(&e)?,
+                Some(ManagedUpdate::Pusher(PusherEvent::Ended(_))) => {}
+                Some(ManagedUpdate::Pusher(event)) => out.event(&event)?,
+                Some(ManagedUpdate::Destroyed) | None => {
+                    out.ended(&PushEnd::Stopped)?;
+                    return Ok(());
+                }
+                Some(_) => {}
+            },
+            _ = &mut stop_after, if handle.is_some() => {
+                if let Some(h) = handle.take() { h.destroy(); }
+            }
+            _ = &mut interrupted, if handle.is_some() => {
+                if let Some(h) = handle.take() { h.destroy(); }
+            }
+        }
     }
 }
 
@@ -255,6 +336,25 @@ impl Output {
             PusherEvent::Ended(end) => self.ended(end),
             _ => Ok(()),
         }
+    }
+
+    /// A Vhall SDK event: `{"type":"sdk","event":"reconnect_ready","url":...}` in JSON, a line otherwise.
+    fn sdk(&mut self, e: &ManagedEvent) -> Result<()> {
+        if self.mode == OutputMode::Json {
+            let mut v = serde_json::to_value(e)?;
+            if let Some(obj) = v.as_object_mut() {
+                let name = obj.remove("type").unwrap_or_default();
+                obj.insert("event".into(), name);
+                obj.insert("type".into(), "sdk".into());
+            }
+            println!("{v}");
+            return Ok(());
+        }
+        if self.mode == OutputMode::Terminal {
+            eprintln!();
+        }
+        println!("sdk: {}", serde_json::to_string(e)?);
+        Ok(())
     }
 
     fn ended(&mut self, end: &PushEnd) -> Result<()> {

@@ -40,9 +40,15 @@ impl Push {
     }
 
     fn start_with_stdin(url: &str, args: &[&str], stdin: Stdio) -> Push {
+        let mut all = vec![url];
+        all.extend_from_slice(args);
+        Push::spawn(&all, stdin)
+    }
+
+    /// `mplive push --json ARGS`.
+    fn spawn(args: &[&str], stdin: Stdio) -> Push {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mplive"))
             .arg("push")
-            .arg(url)
             .arg("--json")
             .args(args)
             .stdin(stdin)
@@ -175,6 +181,7 @@ fn check_line(v: &Value) {
             }
         }
         Some("ended") => assert!(v["reason"].is_string(), "{v}"),
+        Some("sdk") => assert!(v["event"].is_string(), "{v}"),
         other => panic!("unknown line type {other:?}: {v}"),
     }
 }
@@ -466,10 +473,8 @@ fn push_with_an_expired_signature_is_refused_with_the_reason() {
     push.wait_code(1002, SECS_30);
 }
 
-#[test]
-fn push_reconnects_when_the_server_comes_back() {
-    let mut server = Server::start("");
-    // The restarted server must listen where the pusher reconnects: fixed ports instead of fresh ones.
+/// Restarts `server` on fixed free ports, so that a restart after `kill` listens where clients reconnect.
+fn pin_ports(server: &mut Server) -> u16 {
     let (rtmp, http) = (free_port(), free_port());
     let cfg = server.dir.path().join("mplive.toml");
     let text = std::fs::read_to_string(&cfg).unwrap();
@@ -486,6 +491,14 @@ fn push_reconnects_when_the_server_comes_back() {
     server.kill();
     server.spawn();
     assert_eq!(server.rtmp, format!("127.0.0.1:{rtmp}"));
+    rtmp
+}
+
+#[test]
+fn push_reconnects_when_the_server_comes_back() {
+    let mut server = Server::start("");
+    // The restarted server must listen where the pusher reconnects: fixed ports instead of fresh ones.
+    let rtmp = pin_ports(&mut server);
 
     let mut push = Push::start(
         &server.rtmp_url("live/back"),
@@ -544,4 +557,92 @@ fn push_kicked_through_the_api_reports_3004_and_comes_back() {
     push.wait_code(1102, SECS_30);
     push.wait_code(1002, SECS_30);
     server.wait_live("live/kick");
+}
+
+/// The Vhall SDK's semantics against the real server: createInstance, `connected`; the server killed ->
+/// `reconnecting` and (while it is down) `reconnectFail`; back -> `reconnectReady` with a fresh URL and
+/// `reconnected`; a revoked token (the app's secret rotated) -> `reconnectFail` with the token error.
+#[test]
+fn managed_push_reconnects_with_fresh_urls_like_the_vhall_sdk() {
+    let mut server = Server::start_with(Options {
+        open_live: false,
+        ..Options::default()
+    });
+    pin_ports(&mut server);
+    let token = server.cli_ok(&[
+        "token",
+        "--app",
+        "live",
+        "--channel",
+        "room1",
+        "--account",
+        "alice",
+    ]);
+    let api = format!("http://{}", server.http);
+    let fixture = fixture_av();
+    let mut push = Push::spawn(
+        &[
+            "--api",
+            &api,
+            "--app",
+            "live",
+            "--channel",
+            "room1",
+            "--account",
+            "alice",
+            "--token",
+            token.trim(),
+            "--source",
+            fixture.to_str().unwrap(),
+            "--reconnect-every",
+            "1",
+            "--retry-interval-ms",
+            "300",
+            "--retries",
+            "1",
+        ],
+        Stdio::null(),
+    );
+    let sdk = |name: &'static str| move |v: &Value| v["type"] == "sdk" && v["event"] == name;
+    let first = push.wait_for("the instance URL", SECS_30, sdk("reconnect_ready"));
+    assert!(
+        first["url"].as_str().unwrap().contains("txSecret="),
+        "{first}"
+    );
+    push.wait_code(1002, SECS_30);
+    push.wait_for("connected", SECS_30, sdk("connected"));
+    server.wait_live("live/room1");
+
+    server.kill();
+    push.wait_for("reconnecting", SECS_30, sdk("reconnecting"));
+    push.wait_for(
+        "reconnectFail while the API is down",
+        SECS_30,
+        sdk("reconnect_fail"),
+    );
+    server.spawn();
+    let fresh = push.wait_for("a fresh URL", SECS_30, sdk("reconnect_ready"));
+    assert!(
+        fresh["url"].as_str().unwrap().contains("txSecret="),
+        "{fresh}"
+    );
+    push.wait_for("reconnected", SECS_30, sdk("reconnected"));
+    server.wait_live("live/room1");
+
+    // Revoke the token (rotate the secret it was signed with) and forbid the stream, so that the pusher's own
+    // retries with its still-valid URL fail and the SDK must ask for a fresh one.
+    server.cli_ok(&["app", "rotate-key", "live", "--key", "secret"]);
+    std::thread::sleep(Duration::from_millis(800));
+    let (status, body) = server.api(
+        "POST",
+        "/v1/streams/live/room1/forbid",
+        Some(r#"{"seconds": 600}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let fail = push.wait_for("reconnectFail for the revoked token", SECS_30, |v| {
+        v["type"] == "sdk"
+            && v["event"] == "reconnect_fail"
+            && v["err"].as_str().is_some_and(|e| e.contains("40103"))
+    });
+    assert!(fail["err"].as_str().unwrap().contains("token"), "{fail}");
 }
