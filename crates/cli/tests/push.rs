@@ -326,6 +326,15 @@ fn push_test_pattern_follows_the_mode_preset() {
         &["--source", "testsrc", "--mode", "SD", "--seconds", "20"],
     );
     push.wait_code(1002, SECS_30);
+    if !push.codes().contains(&1007) {
+        push.wait_code(1007, SECS_30);
+    }
+    let codes = push.codes();
+    let at = |c: i64| codes.iter().position(|x| *x == c).unwrap();
+    assert!(
+        at(1003) < at(1008) && at(1008) < at(1007),
+        "the encoder codes in live-pusher's order: {codes:?}"
+    );
     let streams = ffprobe_streams(&server.http_url("live/sd.flv"));
     let video = stream_of(&streams, "video");
     assert_eq!(

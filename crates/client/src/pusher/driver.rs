@@ -25,6 +25,7 @@ use super::queue::{Queued, SendQueue};
 use super::source::{SourceItem, SourceTag};
 use super::stats::{Meter, Snapshot};
 use super::{PublishOptions, PushEnd, PushUrl, PusherEvent};
+use crate::status::{pusher as status, StatusEvent};
 
 mod connection;
 
@@ -115,6 +116,8 @@ pub(crate) struct Driver {
     congested: bool,
     end: Option<PushEnd>,
     read_buf: Box<[u8]>,
+    /// The source is the test pattern and has produced nothing yet (1003, 1008, 1007 are due).
+    encoder_pending: bool,
 }
 
 impl Driver {
@@ -125,6 +128,7 @@ impl Driver {
         commands: mpsc::UnboundedReceiver<Command>,
         source: mpsc::Receiver<SourceItem>,
         source_task: tokio::task::JoinHandle<()>,
+        encoder: bool,
     ) -> Self {
         let now = Instant::now();
         Self {
@@ -148,6 +152,7 @@ impl Driver {
             congested: false,
             end: None,
             read_buf: vec![0; 64 * 1024].into_boxed_slice(),
+            encoder_pending: encoder,
         }
     }
 
@@ -312,6 +317,23 @@ impl Driver {
     }
 
     fn on_tag(&mut self, tag: SourceTag, now: Instant) {
+        if std::mem::take(&mut self.encoder_pending) {
+            // The test pattern is the one source with an encoder we drive: its first output means the "camera"
+            // (ffmpeg's picture source) opened, the encoder started and the first frame was captured.
+            for (code, message) in [
+                (
+                    status::CAMERA_STARTED,
+                    "the test-pattern source (ffmpeg) started",
+                ),
+                (
+                    status::ENCODER_STARTED,
+                    "the encoder (ffmpeg libx264/aac) started",
+                ),
+                (status::FIRST_FRAME, "the first encoded frame arrived"),
+            ] {
+                self.emit(PusherEvent::Status(StatusEvent::new(code, message)));
+            }
+        }
         let class = Class::of(tag.kind, &tag.body);
         self.last_ts = tag.timestamp;
         match class {

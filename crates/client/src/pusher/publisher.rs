@@ -49,8 +49,9 @@ impl Publisher {
         let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
         let _guard = runtime.enter();
         let (source_tx, source_rx) = mpsc::channel(SOURCE_QUEUE);
+        let encoder = matches!(source, Source::TestPattern { .. });
         let source_task = source::spawn(source, source_tx);
-        let driver = Driver::new(url, opts, events, commands, source_rx, source_task);
+        let driver = Driver::new(url, opts, events, commands, source_rx, source_task, encoder);
         runtime.spawn(driver.run());
         Ok((
             PublisherHandle {
