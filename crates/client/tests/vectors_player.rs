@@ -1,15 +1,13 @@
 //! Replays every test vector in `sdk/vectors/player/` (format: `sdk/vectors/README.md`) against the player
 //! machine. The JavaScript SDK replays the same files.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use client::player::machine::{Input, Output, PlayMode, PlayerConfig, PlayerMachine};
 use serde_json::{json, Value};
-
-fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/vectors/player")
-}
 
 /// The machine's settings from a vector's `config` (milliseconds; omitted fields take the defaults).
 fn config(v: &Value) -> Result<PlayerConfig, String> {
@@ -123,30 +121,5 @@ fn replay(path: &Path) -> Result<(), String> {
 
 #[test]
 fn every_player_vector_replays() {
-    let dir = vectors_dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no vectors in {}", dir.display());
-    let failures: Vec<String> = files
-        .iter()
-        .filter_map(|f| {
-            replay(f).err().map(|e| {
-                format!(
-                    "{}: {e}",
-                    f.file_name().unwrap_or_default().to_string_lossy()
-                )
-            })
-        })
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} vectors failed:\n{}",
-        failures.len(),
-        files.len(),
-        failures.join("\n")
-    );
+    common::replay_all("player", replay);
 }

@@ -1,6 +1,8 @@
 //! Replays every live-pusher state-machine vector in `sdk/vectors/pusher/` (format: `sdk/vectors/README.md`).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use client::pusher::machine::{Action, Input, MachineConfig, Output, PusherMachine};
@@ -62,10 +64,6 @@ struct Expected {
 struct ExpectedEvent {
     code: i32,
     message: Option<String>,
-}
-
-fn vector_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/vectors/pusher")
 }
 
 /// Runs the steps; returns every output with the clock value when it was produced. A timer fires at its deadline.
@@ -149,30 +147,5 @@ fn check(path: &Path) -> Result<(), String> {
 
 #[test]
 fn every_pusher_vector_replays() {
-    let dir = vector_dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no vectors in {}", dir.display());
-    let failures: Vec<String> = files
-        .iter()
-        .filter_map(|f| {
-            check(f).err().map(|e| {
-                format!(
-                    "{}: {e}",
-                    f.file_name().unwrap_or_default().to_string_lossy()
-                )
-            })
-        })
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} vectors failed:\n{}",
-        failures.len(),
-        files.len(),
-        failures.join("\n\n")
-    );
+    common::replay_all("pusher", check);
 }

@@ -56,7 +56,7 @@ pub(crate) fn parse(url: &str, mode: PlayMode) -> Result<Target, PlayError> {
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     match scheme.to_ascii_lowercase().as_str() {
         "rtmp" => {
-            let (host, port) = split_authority(authority, 1935).map_err(|w| bad(&w))?;
+            let (host, port) = crate::authority::split(authority, 1935).map_err(|w| bad(&w))?;
             let path = path.trim_end_matches('/');
             let (app, stream) = path
                 .rsplit_once('/')
@@ -76,7 +76,7 @@ pub(crate) fn parse(url: &str, mode: PlayMode) -> Result<Target, PlayError> {
             })
         }
         "http" => {
-            let (host, port) = split_authority(authority, 80).map_err(|w| bad(&w))?;
+            let (host, port) = crate::authority::split(authority, 80).map_err(|w| bad(&w))?;
             if path.is_empty() {
                 return Err(bad("expected http://host[:port]/app/stream.flv"));
             }
@@ -116,36 +116,6 @@ fn with_mode(query: Option<&str>, mode: PlayMode) -> Option<String> {
         }),
         (q, _) => q.map(str::to_string),
     }
-}
-
-/// `host`, `host:port`, `[v6]`, `[v6]:port`.
-fn split_authority(authority: &str, default_port: u16) -> Result<(String, u16), String> {
-    if authority.contains('@') {
-        return Err("user information in the URL is not supported".into());
-    }
-    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or("unclosed [ in the host".to_string())?;
-        (host, after.strip_prefix(':'))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty() {
-        return Err("no host".into());
-    }
-    let port = match port {
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| format!("bad port {p:?}"))?,
-        None => default_port,
-    };
-    Ok((host.to_string(), port))
 }
 
 fn bracket(host: &str) -> String {

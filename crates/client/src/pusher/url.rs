@@ -39,7 +39,8 @@ impl PushUrl {
         let (authority, path) = rest
             .split_once('/')
             .ok_or_else(|| bad("no /app/stream path after the host"))?;
-        let (host, port) = split_authority(authority).map_err(|r| bad(&r))?;
+        let (host, port) =
+            crate::authority::split(authority, DEFAULT_RTMP_PORT).map_err(|r| bad(&r))?;
         let path = path.trim_end_matches('/');
         let (app, stream) = path
             .rsplit_once('/')
@@ -78,39 +79,6 @@ impl PushUrl {
     pub fn path(&self) -> String {
         format!("{}/{}", self.app, self.stream)
     }
-}
-
-fn split_authority(authority: &str) -> Result<(String, u16), String> {
-    if authority.contains('@') {
-        return Err("user info (user@host) is not supported".into());
-    }
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (host, after) = v6
-            .split_once(']')
-            .ok_or_else(|| "unterminated [IPv6] host".to_string())?;
-        match after.strip_prefix(':') {
-            Some(p) => (host, Some(p)),
-            None if after.is_empty() => (host, None),
-            None => return Err(format!("unexpected {after:?} after the IPv6 host")),
-        }
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty() {
-        return Err("empty host".into());
-    }
-    let port = match port {
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| format!("bad port {p:?}"))?,
-        None => DEFAULT_RTMP_PORT,
-    };
-    Ok((host.to_string(), port))
 }
 
 #[cfg(test)]
