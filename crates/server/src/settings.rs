@@ -9,7 +9,9 @@ use media::HubConfig;
 use serde::Deserialize;
 
 /// Server settings. Every field has a default, so an empty TOML file (or none) is a valid configuration.
-#[derive(Debug, Clone, Deserialize)]
+///
+/// `Debug` leaves out the admin token and the database URL's password.
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// RTMP listen address (default `0.0.0.0:1935`; port 0 picks a free port).
@@ -74,6 +76,47 @@ pub struct Settings {
     /// How often the TLS files are checked for changes, in seconds; changed files are loaded for new connections
     /// (default 5; 0 never checks; at most 86 400).
     pub tls_reload_secs: u64,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("rtmp_addr", &self.rtmp_addr)
+            .field("http_addr", &self.http_addr)
+            .field("data_dir", &self.data_dir)
+            .field("public_host", &self.public_host)
+            .field("workers", &self.workers)
+            .field("max_rtmp_connections", &self.max_rtmp_connections)
+            .field("max_flv_players", &self.max_flv_players)
+            .field("max_http_connections", &self.max_http_connections)
+            .field("socket_send_buffer", &self.socket_send_buffer)
+            .field("rtmp", &self.rtmp)
+            .field("hub", &self.hub)
+            .field("merge_write_ms", &self.merge_write_ms)
+            .field("publisher_timeout_secs", &self.publisher_timeout_secs)
+            .field("idle_timeout_secs", &self.idle_timeout_secs)
+            .field("http_header_timeout_secs", &self.http_header_timeout_secs)
+            .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
+            .field(
+                "database_url",
+                &self
+                    .database_url
+                    .as_deref()
+                    .map(control::store::redact_db_url),
+            )
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("sdk_url_ttl_secs", &self.sdk_url_ttl_secs)
+            .field("catalog_refresh_ms", &self.catalog_refresh_ms)
+            .field("webhooks", &self.webhooks)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("tls_reload_secs", &self.tls_reload_secs)
+            .finish()
+    }
 }
 
 /// RTMP protocol limits (see `rtmp::SessionConfig`).
@@ -310,5 +353,23 @@ mod tests {
     fn bad_chunk_size_names_the_setting() {
         let err = Settings::from_toml("[rtmp]\nout_chunk_size = 0").unwrap_err();
         assert!(err.to_string().contains("rtmp.out_chunk_size"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_admin_token_and_the_database_password() {
+        let s = Settings {
+            admin_token: Some("very-secret-token".into()),
+            database_url: Some("postgres://mplive:hunter2@db/mplive".into()),
+            ..Settings::default()
+        };
+        let text = format!("{s:?}");
+        assert!(!text.contains("very-secret-token"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("rtmp_addr"));
     }
 }

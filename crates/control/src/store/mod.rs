@@ -25,6 +25,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Connection, Row, Transaction};
 
 pub use error::StoreError;
+pub use validate::redact_db_url;
 
 /// Checks a channel or stream name as the store does: 1-128 characters of `[A-Za-z0-9_.-]`, not only dots.
 pub fn validate_stream_name(name: &str) -> Result<(), StoreError> {

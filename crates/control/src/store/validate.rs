@@ -215,7 +215,7 @@ fn redact_userinfo(url: &str) -> String {
 
 /// A database URL fit for messages and logs: the password in the authority and any `password=` query
 /// parameter are replaced by `***`.
-pub(crate) fn redact_db_url(url: &str) -> String {
+pub fn redact_db_url(url: &str) -> String {
     let mut out = url.to_owned();
     if let Some(scheme_end) = url.find("://") {
         let start = scheme_end + 3;
