@@ -548,3 +548,33 @@ pub fn read_flv(path: &Path) -> Vec<(flv::TagType, u32, bytes::Bytes)> {
     }
     tags
 }
+
+/// ffmpeg decodes `url` for `secs` seconds; returns its stderr. Fails on any decode error.
+pub fn ffmpeg_decode(url: &str, secs: u32) -> String {
+    let (out, timed_out) = run_with_timeout(
+        Command::new("ffmpeg").args([
+            "-v",
+            "error",
+            "-xerror",
+            "-i",
+            url,
+            "-t",
+            &secs.to_string(),
+            "-f",
+            "null",
+            "-",
+        ]),
+        Duration::from_secs(secs as u64 + 15),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!timed_out, "ffmpeg decode of {url} hung: {stderr}");
+    assert!(
+        out.status.success(),
+        "ffmpeg decode of {url} failed: {stderr}"
+    );
+    assert!(
+        stderr.trim().is_empty(),
+        "ffmpeg reported errors decoding {url}: {stderr}"
+    );
+    stderr
+}
