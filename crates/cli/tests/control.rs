@@ -618,6 +618,15 @@ fn webhooks_pair_push_start_and_end_with_a_valid_sign() {
         receiver.wait_for("play_stop", 1);
         assert_eq!(server.api("POST", "/v1/streams/live/w3/kick", None).0, 200);
         receiver.wait_for("kick", 1);
+        let ends = receiver.wait_for("push_end", 2);
+        let kicked = ends
+            .iter()
+            .find(|e| e["stream_id"] == "w3")
+            .expect("w3's push_end");
+        assert_eq!(
+            kicked["errcode"], 1012,
+            "a kicked push ends with errcode 1012: {kicked}"
+        );
         // A refused push is reported with its errcode.
         expect_refused(&server, &server.rtmp_url("live/w2"), "signature_missing");
         let refused = receiver.wait_for("push_refused", 1).remove(0);

@@ -267,6 +267,10 @@ pub fn redact_stream_param(query: &str) -> String {
 /// | 1009 | `token_malformed`, `token_alg`, `token_bad_signature`, `token_missing_claim`, `token_too_long` | the access token is invalid |
 /// | 1010 | `token_expired`                | the access token has expired |
 /// | 1011 | `token_wrong_role`, `token_wrong_app`, `token_wrong_channel`, `token_wrong_account` | the token is valid but for something else |
+/// | 1012 | `kicked`                       | (push end) kicked through the API, forbidden, or taken over |
+/// | 1013 | `timeout`                      | (push end) no media for `publisher_timeout_secs` |
+/// | 1014 | `error`                        | (push end) a protocol or socket error |
+/// | 1015 | `shutdown`                     | (push end) the server shut down |
 /// | 1099 | anything else                  | refused for a reason without its own code; see `errmsg` |
 pub mod errcode {
     /// No error.
@@ -293,6 +297,14 @@ pub mod errcode {
     pub const TOKEN_EXPIRED: i64 = 1010;
     /// The access token is valid but for another app, channel, account or role.
     pub const TOKEN_MISMATCH: i64 = 1011;
+    /// A push ended because it was kicked (API kick or forbid) or taken over by an idle-takeover publish.
+    pub const KICKED: i64 = 1012;
+    /// A push ended because the publisher sent no media for `publisher_timeout_secs`.
+    pub const TIMEOUT: i64 = 1013;
+    /// A push ended on a protocol or socket error.
+    pub const CONNECTION_ERROR: i64 = 1014;
+    /// A push ended because the server shut down.
+    pub const SHUTDOWN: i64 = 1015;
     /// Any other refusal; `errmsg` explains it.
     pub const OTHER: i64 = 1099;
 
@@ -319,6 +331,10 @@ pub mod errcode {
             | "token_wrong_app"
             | "token_wrong_channel"
             | "token_wrong_account" => TOKEN_MISMATCH,
+            "kicked" => KICKED,
+            "timeout" => TIMEOUT,
+            "error" => CONNECTION_ERROR,
+            "shutdown" => SHUTDOWN,
             _ => OTHER,
         }
     }
