@@ -887,6 +887,8 @@ fn schemathesis_finds_no_server_errors() {
         .args(["--max-examples", "25", "--max-time", "45", "--workers", "2"])
         .args(["--phases", "examples,coverage,fuzzing"])
         .env("SCHEMATHESIS_HOOKS", "")
+        // Its cache goes into the working directory: keep it out of the source tree.
+        .current_dir(server.dir.path())
         .output()
         .unwrap();
     let text = format!(
