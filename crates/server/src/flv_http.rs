@@ -37,17 +37,23 @@ struct FlvPlay {
     _guard: flv_direct::PlayGuard,
 }
 
-/// `GET /{app}/{file}` where `file` is `{stream}.flv`.
+/// `GET /{app}/{file}` where `file` is `{stream}.flv`, or `{stream}.m3u8` (handed to [`crate::hls_serve`]).
 pub(crate) async fn play(
     State(shared): State<Arc<Shared>>,
     Path((app, file)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Response {
+    if let Some(name) = file.strip_suffix(".m3u8") {
+        let name = name.to_string();
+        return crate::hls_serve::playlist(shared, app, &name, query).await;
+    }
     let Some(name) = file.strip_suffix(".flv") else {
         return (
             StatusCode::NOT_FOUND,
-            format!("no route for /{app}/{file}: HTTP-FLV URLs end in .flv\n"),
+            format!(
+                "no route for /{app}/{file}: HTTP-FLV URLs end in .flv, HLS playlists in .m3u8\n"
+            ),
         )
             .into_response();
     };

@@ -1,7 +1,7 @@
 //! The I/O half of mplive: tokio listeners for RTMP and HTTP around the sans-IO `rtmp` sessions and the `media` hub.
 //!
 //! This is the only crate that owns sockets for serving. It binds an RTMP listener (publish and play) and an HTTP
-//! listener (HTTP-FLV playback at `/{app}/{stream}.flv` and the JSON API under `/v1`; HTTPS when `tls_cert` and
+//! listener (HTTP-FLV playback at `/{app}/{stream}.flv`, HLS at `/{app}/{stream}.m3u8` and the JSON API under `/v1`; HTTPS when `tls_cert` and
 //! `tls_key` are set, with the files reloaded when they change). Each connection is one task; a publisher's task
 //! also writes each frame to the stream's players (publisher-driven fan-out), so players are not woken per frame.
 //! Every socket gets `TCP_NODELAY`: replies are written whole, in one call, so Nagle's algorithm would only add
@@ -28,6 +28,7 @@ mod encode;
 mod fanout;
 mod flv_direct;
 mod flv_http;
+mod hls_serve;
 mod http_conn;
 mod metrics;
 mod rtmp_conn;
@@ -49,7 +50,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 pub use batch::{is_rtc, WritePolicy};
-pub use settings::{RtmpSettings, Settings, SettingsError};
+pub use settings::{HlsSettings, RtmpSettings, Settings, SettingsError};
 pub use tls::TlsError;
 pub use webhooks::WebhookSettings;
 
@@ -75,6 +76,8 @@ pub(crate) struct Shared {
     url_base: control::urls::UrlBase,
     sdk_url_ttl: Duration,
     max_body_bytes: usize,
+    /// HLS segmenters, one per stream played over HLS.
+    hls: hls_serve::HlsStreams,
 }
 
 /// A server that could not start.
@@ -255,6 +258,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         url_base,
         sdk_url_ttl: Duration::from_secs(settings.sdk_url_ttl_secs),
         max_body_bytes: settings.max_body_bytes,
+        hls: hls_serve::HlsStreams::new(settings.hls.clone()),
     });
 
     tracker.spawn(accept_loop(
@@ -312,12 +316,13 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
     })
 }
 
-/// The HTTP routes: HTTP-FLV playback and the JSON API.
+/// The HTTP routes: HTTP-FLV and HLS playback and the JSON API.
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(api::routes(shared.clone()))
         .route("/{app}/{file}", get(flv_http::play))
+        .route("/{app}/{stream}/{file}", get(hls_serve::segment))
         .with_state(shared)
 }
 

@@ -489,6 +489,7 @@ impl Conn {
         match self.shared.registry.publish(key.clone(), info) {
             Ok(publisher) => {
                 info!(peer = %self.peer, stream = %key, "publish");
+                crate::hls_serve::on_publish(&self.shared, &key);
                 let kicked = Box::pin(publisher.kicked());
                 let p = Publishing {
                     stream_id,

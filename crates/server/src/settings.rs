@@ -68,6 +68,8 @@ pub struct Settings {
     pub catalog_refresh_ms: u64,
     /// Webhook delivery.
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// Classic HLS (MPEG-TS segments) at `/{app}/{stream}.m3u8`.
+    pub hls: HlsSettings,
     /// PEM certificate chain (server certificate first) for HTTPS on the HTTP listener. Set with `tls_key`; when
     /// both are unset (the default) the listener speaks plain HTTP.
     pub tls_cert: Option<PathBuf>,
@@ -112,10 +114,38 @@ impl std::fmt::Debug for Settings {
             .field("sdk_url_ttl_secs", &self.sdk_url_ttl_secs)
             .field("catalog_refresh_ms", &self.catalog_refresh_ms)
             .field("webhooks", &self.webhooks)
+            .field("hls", &self.hls)
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
             .field("tls_reload_secs", &self.tls_reload_secs)
             .finish()
+    }
+}
+
+/// Classic HLS: how segments are cut and kept, and how long a stream's segmenter lives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HlsSettings {
+    /// A segment is cut at the first keyframe once it is this long, in milliseconds (default 2000; audio-only
+    /// streams are cut by duration alone).
+    pub target_duration_ms: u64,
+    /// Segments listed in the playlist and kept in memory per stream (default 6).
+    pub window: usize,
+    /// A stream's segmenter stops after this many seconds without a playlist or segment request (default 30).
+    pub idle_timeout_secs: u64,
+    /// Segment every live stream from its publish on, not only from the first playlist request (default false):
+    /// the first player then gets a full window at once, at the cost of segmenting streams nobody watches.
+    pub always: bool,
+}
+
+impl Default for HlsSettings {
+    fn default() -> Self {
+        HlsSettings {
+            target_duration_ms: 2000,
+            window: 6,
+            idle_timeout_secs: 30,
+            always: false,
+        }
     }
 }
 
@@ -187,6 +217,7 @@ impl Default for Settings {
             sdk_url_ttl_secs: 3600,
             catalog_refresh_ms: 1000,
             webhooks: crate::webhooks::WebhookSettings::default(),
+            hls: HlsSettings::default(),
             tls_cert: None,
             tls_key: None,
             tls_reload_secs: 5,
@@ -248,6 +279,27 @@ impl Settings {
                 field: "tls_reload_secs",
                 value: self.tls_reload_secs.to_string(),
                 expected: "0 (never check) to 86400",
+            });
+        }
+        if !(100..=60_000).contains(&self.hls.target_duration_ms) {
+            return Err(SettingsError::Invalid {
+                field: "hls.target_duration_ms",
+                value: self.hls.target_duration_ms.to_string(),
+                expected: "100 to 60000",
+            });
+        }
+        if !(1..=100).contains(&self.hls.window) {
+            return Err(SettingsError::Invalid {
+                field: "hls.window",
+                value: self.hls.window.to_string(),
+                expected: "1 to 100",
+            });
+        }
+        if self.hls.idle_timeout_secs == 0 {
+            return Err(SettingsError::Invalid {
+                field: "hls.idle_timeout_secs",
+                value: "0".into(),
+                expected: "at least 1",
             });
         }
         if self.hub.ring_capacity == 0 {
@@ -347,6 +399,19 @@ mod tests {
         assert!(err.to_string().contains("tls_cert is not"), "{err}");
         let s = Settings::from_toml("tls_cert = \"c.pem\"\ntls_key = \"k.pem\"").unwrap();
         assert_eq!(s.tls_reload_secs, 5);
+    }
+
+    #[test]
+    fn hls_settings_have_defaults_and_bounds() {
+        let s = Settings::from_toml("").unwrap();
+        assert_eq!((s.hls.target_duration_ms, s.hls.window), (2000, 6));
+        assert_eq!((s.hls.idle_timeout_secs, s.hls.always), (30, false));
+        let s = Settings::from_toml("[hls]\nwindow = 3\nalways = true").unwrap();
+        assert!(s.hls.always && s.hls.window == 3);
+        let err = Settings::from_toml("[hls]\nwindow = 0").unwrap_err();
+        assert!(err.to_string().contains("hls.window"), "{err}");
+        let err = Settings::from_toml("[hls]\ntarget = 2").unwrap_err();
+        assert!(err.to_string().contains("target"), "{err}");
     }
 
     #[test]

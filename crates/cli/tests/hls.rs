@@ -1,0 +1,296 @@
+//! Classic HLS against real peers: ffmpeg publishes over RTMP, ffprobe/ffmpeg play `/{app}/{stream}.m3u8`, and
+//! the playlist and segments are checked on their own (RFC 8216 tags, MPEG-TS structure).
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{
+    ffmpeg_decode, ffmpeg_push, fixture_audio, fixture_av, require, run_with_timeout, Server,
+};
+
+/// GET over HTTP/1.0 with the raw body bytes: (status, content type, body).
+fn get_raw(addr: &str, path: &str) -> (u16, String, Vec<u8>) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-type")
+                .then(|| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    (status, content_type, buf[split + 4..].to_vec())
+}
+
+fn playlist(server: &Server, path: &str) -> String {
+    let (status, content_type, body) = get_raw(&server.http, path);
+    let text = String::from_utf8(body).unwrap();
+    assert_eq!(status, 200, "{path}: {text}\n{}", server.log());
+    assert_eq!(content_type, "application/vnd.apple.mpegurl");
+    text
+}
+
+/// The tags of a playlist, checked against RFC 8216: returns (media sequence, segment URIs).
+fn check_playlist(text: &str, window: usize) -> (u64, Vec<String>) {
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "#EXTM3U", "{text}");
+    assert!(lines.contains(&"#EXT-X-VERSION:3"), "{text}");
+    let tag = |name: &str| -> u64 {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("{name} missing: {text}"))
+            .parse()
+            .unwrap()
+    };
+    let target = tag("#EXT-X-TARGETDURATION:");
+    let sequence = tag("#EXT-X-MEDIA-SEQUENCE:");
+    let mut uris = Vec::new();
+    let mut date_times = 0;
+    for (i, l) in lines.iter().enumerate() {
+        if let Some(d) = l.strip_prefix("#EXTINF:") {
+            let secs: f64 = d.trim_end_matches(',').parse().unwrap();
+            assert!(d.ends_with(','), "{l}");
+            assert!(
+                secs.round() as u64 <= target,
+                "EXTINF {secs} > target {target}"
+            );
+            assert!(secs > 0.0);
+            uris.push(lines[i + 1].to_string());
+        }
+        if l.starts_with("#EXT-X-PROGRAM-DATE-TIME:") {
+            date_times += 1;
+        }
+    }
+    assert!(!uris.is_empty() && uris.len() <= window, "{text}");
+    assert_eq!(date_times, uris.len());
+    assert!(!text.contains("#EXT-X-ENDLIST"));
+    (sequence, uris)
+}
+
+/// Structural check of one downloaded segment: 188-byte packets with sync bytes, PAT then PMT first, continuity
+/// counters per PID, a PCR. Returns the stream types the PMT lists.
+fn check_ts(data: &[u8]) -> Vec<u8> {
+    assert!(
+        !data.is_empty() && data.len().is_multiple_of(188),
+        "{} bytes",
+        data.len()
+    );
+    let mut counters: HashMap<u16, u8> = HashMap::new();
+    let mut pmt_pid = None;
+    let mut stream_types = Vec::new();
+    let mut pcr = false;
+    for (i, p) in data.chunks(188).enumerate() {
+        assert_eq!(p[0], 0x47, "sync byte of packet {i}");
+        let pid = u16::from_be_bytes([p[1], p[2]]) & 0x1FFF;
+        let pusi = p[1] & 0x40 != 0;
+        let afc = (p[3] >> 4) & 3;
+        let mut at = 4;
+        if afc & 2 != 0 {
+            let len = usize::from(p[4]);
+            if len > 0 && p[5] & 0x10 != 0 {
+                pcr = true;
+            }
+            at += 1 + len;
+        }
+        if afc & 1 != 0 {
+            let cc = p[3] & 0x0F;
+            if let Some(prev) = counters.insert(pid, cc) {
+                assert_eq!(
+                    cc,
+                    (prev + 1) & 0x0F,
+                    "continuity of PID {pid} at packet {i}"
+                );
+            }
+        }
+        if i == 0 {
+            assert!(pid == 0 && pusi, "PAT first");
+            let s = &p[at + 1 + usize::from(p[at])..];
+            assert_eq!(s[0], 0, "table id of the PAT");
+            pmt_pid = Some(u16::from_be_bytes([s[10], s[11]]) & 0x1FFF);
+        }
+        if i == 1 {
+            assert_eq!(Some(pid), pmt_pid, "PMT second");
+            let s = &p[at + 1 + usize::from(p[at])..];
+            assert_eq!(s[0], 2, "table id of the PMT");
+            let section_len = usize::from(u16::from_be_bytes([s[1], s[2]]) & 0x0FFF);
+            let info_len = usize::from(u16::from_be_bytes([s[10], s[11]]) & 0x0FFF);
+            let mut e = 12 + info_len;
+            while e + 5 <= 3 + section_len - 4 {
+                stream_types.push(s[e]);
+                e += 5 + usize::from(u16::from_be_bytes([s[e + 3], s[e + 4]]) & 0x0FFF);
+            }
+        }
+    }
+    assert!(pcr, "a PCR in the segment");
+    stream_types
+}
+
+fn ffprobe_codecs(url: &str) -> String {
+    let (out, timed_out) = run_with_timeout(
+        Command::new("ffprobe").args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+            url,
+        ]),
+        Duration::from_secs(30),
+    );
+    assert!(!timed_out, "ffprobe hung");
+    assert!(
+        out.status.success(),
+        "ffprobe {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn av_stream_plays_over_hls() {
+    require("ffprobe");
+    let server = Server::start("");
+    let _pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/s"));
+    server.wait_live("live/s");
+    let url = server.http_url("live/s.m3u8");
+    let codecs = ffprobe_codecs(&url);
+    assert!(
+        codecs.contains("h264") && codecs.contains("aac"),
+        "{codecs}"
+    );
+    ffmpeg_decode(&url, 4);
+
+    let first = playlist(&server, "/live/s.m3u8");
+    let (seq0, uris) = check_playlist(&first, 6);
+    assert!(uris
+        .iter()
+        .all(|u| u.starts_with("s/") && u.ends_with(".ts")));
+    let (status, content_type, ts) = get_raw(&server.http, &format!("/live/{}", uris[0]));
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "video/mp2t");
+    let types = check_ts(&ts);
+    assert_eq!(types, [0x1B, 0x0F], "H.264 and AAC in the PMT");
+
+    // The window slides: after a few target durations the media sequence has moved and the first segment is gone.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (seq, uris) = check_playlist(&playlist(&server, "/live/s.m3u8"), 6);
+        if seq > seq0 && uris.len() == 6 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the media sequence never advanced"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (status, _, _) = get_raw(&server.http, &format!("/live/s/{seq0}.ts"));
+    assert_eq!(status, 404, "out of the window");
+    let (status, _, _) = get_raw(&server.http, "/live/nope.m3u8");
+    assert_eq!(status, 404, "not live");
+}
+
+#[test]
+fn audio_only_stream_plays_over_hls() {
+    require("ffprobe");
+    let server = Server::start("[hls]\ntarget_duration_ms = 1000\n");
+    let _pusher = ffmpeg_push(&fixture_audio(), &server.rtmp_url("live/a"));
+    server.wait_live("live/a");
+    let url = server.http_url("live/a.m3u8");
+    let codecs = ffprobe_codecs(&url);
+    // ffprobe lists the stream once per program it sees it in; every entry must be AAC.
+    let names: Vec<&str> = codecs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.trim() == "aac"),
+        "{codecs}"
+    );
+    ffmpeg_decode(&url, 3);
+    let (_, uris) = check_playlist(&playlist(&server, "/live/a.m3u8"), 6);
+    let (status, _, ts) = get_raw(&server.http, &format!("/live/{}", uris[0]));
+    assert_eq!(status, 200);
+    assert_eq!(check_ts(&ts), [0x0F]);
+}
+
+#[test]
+fn republish_marks_a_discontinuity() {
+    let server = Server::start("[hub]\nrepublish_grace_ms = 15000\n");
+    let mut pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/r"));
+    server.wait_live("live/r");
+    check_playlist(&playlist(&server, "/live/r.m3u8"), 6);
+    drop(pusher);
+    std::thread::sleep(Duration::from_millis(500));
+    pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/r"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = playlist(&server, "/live/r.m3u8");
+        check_playlist(&text, 6);
+        if text.contains("#EXT-X-DISCONTINUITY\n") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no discontinuity after the republish: {text}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    drop(pusher);
+}
+
+#[test]
+fn play_auth_guards_playlists_and_segments() {
+    let server = Server::start("");
+    server.cli_ok(&["app", "set", "live", "--play-auth", "on"]);
+    let _pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/p"));
+    server.wait_live("live/p");
+    std::thread::sleep(Duration::from_millis(800)); // the server's catalog refresh
+    let (status, _, body) = get_raw(&server.http, "/live/p.m3u8");
+    assert_eq!(status, 401, "{}", String::from_utf8_lossy(&body));
+    let (status, _, _) = get_raw(&server.http, "/live/p/0.ts");
+    assert_eq!(status, 401);
+
+    let path_of = |url: &str| -> String {
+        let rest = url.split_once("://").unwrap().1;
+        rest[rest.find('/').unwrap()..].to_string()
+    };
+    let urls = server.cli_ok(&["url", "play", "p"]);
+    let m3u8 = urls.lines().nth(2).unwrap();
+    assert!(m3u8.contains(".m3u8?"), "{urls}");
+    let signed = path_of(m3u8);
+    let text = playlist(&server, &signed);
+    let (_, uris) = check_playlist(&text, 6);
+    assert!(
+        uris[0].contains("txSecret="),
+        "the signature carries over: {text}"
+    );
+    let (status, _, ts) = get_raw(&server.http, &format!("/live/{}", uris[0]));
+    assert_eq!(status, 200);
+    check_ts(&ts);
+    let full = format!("http://{}{signed}", server.http);
+    assert!(ffprobe_codecs(&full).contains("h264"));
+
+    let expired = server.cli_ok(&["url", "play", "p", "--expires-at", "1000"]);
+    let (status, _, body) = get_raw(&server.http, &path_of(expired.lines().nth(2).unwrap()));
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("signature_expired"));
+}
