@@ -30,6 +30,7 @@ mod flv_direct;
 mod flv_http;
 mod http_conn;
 mod metrics;
+mod record;
 mod rtmp_conn;
 mod settings;
 mod tls;
@@ -49,6 +50,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 pub use batch::{is_rtc, WritePolicy};
+pub use record::RecordSettings;
 pub use settings::{RtmpSettings, Settings, SettingsError};
 pub use tls::TlsError;
 pub use webhooks::WebhookSettings;
@@ -75,6 +77,8 @@ pub(crate) struct Shared {
     url_base: control::urls::UrlBase,
     sdk_url_ttl: Duration,
     max_body_bytes: usize,
+    /// Running recordings and where files go.
+    recordings: record::Recordings,
 }
 
 /// A server that could not start.
@@ -255,6 +259,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         url_base,
         sdk_url_ttl: Duration::from_secs(settings.sdk_url_ttl_secs),
         max_body_bytes: settings.max_body_bytes,
+        recordings: record::Recordings::new(&settings.record, &settings.data_dir, tracker.clone()),
     });
 
     tracker.spawn(accept_loop(

@@ -68,6 +68,8 @@ pub struct Settings {
     pub catalog_refresh_ms: u64,
     /// Webhook delivery.
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// Recording (`[record]`): where files go, their names, how long each is.
+    pub record: crate::record::RecordSettings,
     /// PEM certificate chain (server certificate first) for HTTPS on the HTTP listener. Set with `tls_key`; when
     /// both are unset (the default) the listener speaks plain HTTP.
     pub tls_cert: Option<PathBuf>,
@@ -112,6 +114,7 @@ impl std::fmt::Debug for Settings {
             .field("sdk_url_ttl_secs", &self.sdk_url_ttl_secs)
             .field("catalog_refresh_ms", &self.catalog_refresh_ms)
             .field("webhooks", &self.webhooks)
+            .field("record", &self.record)
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
             .field("tls_reload_secs", &self.tls_reload_secs)
@@ -187,6 +190,7 @@ impl Default for Settings {
             sdk_url_ttl_secs: 3600,
             catalog_refresh_ms: 1000,
             webhooks: crate::webhooks::WebhookSettings::default(),
+            record: crate::record::RecordSettings::default(),
             tls_cert: None,
             tls_key: None,
             tls_reload_secs: 5,
@@ -269,6 +273,13 @@ impl Settings {
                 field: "catalog_refresh_ms",
                 value: self.catalog_refresh_ms.to_string(),
                 expected: "10 to 600000",
+            });
+        }
+        if let Some((field, value, expected)) = self.record.problem() {
+            return Err(SettingsError::Invalid {
+                field,
+                value,
+                expected,
             });
         }
         if self.webhooks.max_attempts == 0 {
