@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use control::jwt::{self, Claims, Role};
 use control::store::{AppPatch, KeyKind, NewApp};
 use control::urls::{self, UrlBase};
-use control::{App, AppPolicy, Store};
+use control::{App, AppPolicy, RecordFormat, Store};
 use server::Settings;
 
 /// Where the data lives: the same flags as `mplive serve`.
@@ -129,6 +129,9 @@ struct PolicyFlags {
     /// Most players of the app, or `none`
     #[arg(long, value_name = "N|none", value_parser = parse_limit)]
     max_players: Option<Limit>,
+    /// Record every stream in these formats (files under DATA_DIR/recordings), or `off`
+    #[arg(long, value_name = "mp4|flv|mp4,flv|off", value_parser = parse_record)]
+    record: Option<RecordFlag>,
     /// Webhook receiver (repeat for several); replaces the current list
     #[arg(long = "callback-url", value_name = "URL")]
     callback_urls: Vec<String>,
@@ -143,6 +146,16 @@ fn parse_switch(s: &str) -> Result<bool, String> {
         "off" | "false" | "no" | "0" => Ok(false),
         _ => Err(format!("{s:?}: expected on or off")),
     }
+}
+
+/// The `--record` value: a newtype, since clap would read a bare `Vec` as a repeated flag.
+#[derive(Debug, Clone)]
+struct RecordFlag(Vec<RecordFormat>);
+
+fn parse_record(s: &str) -> Result<RecordFlag, String> {
+    RecordFormat::parse_list(s)
+        .map(RecordFlag)
+        .map_err(|e| format!("{s:?}: {e}, or off"))
 }
 
 /// A limit flag's value: a number, or `none`/`default` to remove the app's own limit.
@@ -171,6 +184,7 @@ impl PolicyFlags {
             republish_grace_ms: self.republish_grace_ms.map(|l| l.0),
             max_streams: self.max_streams.map(|l| l.0),
             max_players: self.max_players.map(|l| l.0),
+            record: self.record.as_ref().map(|r| r.0.clone()),
             callback_urls: if self.no_callbacks {
                 Some(Vec::new())
             } else if self.callback_urls.is_empty() {

@@ -40,6 +40,6 @@ pub mod webhook_event;
 pub use bootstrap::{bootstrap, AdminAuth, Bootstrap, BootstrapError};
 pub use catalog::Catalog;
 pub use store::{
-    now_ms, App, AppPatch, AppPolicy, Backend, Channel, Forbid, KeyKind, NewApp, NewWebhook, Store,
-    StoreError, Webhook, WebhookState,
+    now_ms, App, AppPatch, AppPolicy, Backend, Channel, Forbid, KeyKind, NewApp, NewWebhook,
+    RecordFormat, Store, StoreError, Webhook, WebhookState,
 };

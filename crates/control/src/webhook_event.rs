@@ -49,10 +49,13 @@ pub enum EventKind {
     Kick,
     /// A publish attempt was refused before it started; `errcode` says why (1005).
     PushRefused,
+    /// A recording file was closed (Tencent `event_type` 100); the body carries [`RecordFile`]'s fields.
+    RecordDone,
 }
 
 impl EventKind {
-    /// The `event` field: `push_start`, `push_end`, `play_start`, `play_stop`, `republish`, `kick`, `push_refused`.
+    /// The `event` field: `push_start`, `push_end`, `play_start`, `play_stop`, `republish`, `kick`, `push_refused`,
+    /// `record_done`.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::PushStart => "push_start",
@@ -62,10 +65,12 @@ impl EventKind {
             EventKind::Republish => "republish",
             EventKind::Kick => "kick",
             EventKind::PushRefused => "push_refused",
+            EventKind::RecordDone => "record_done",
         }
     }
 
-    /// The `event_type` field: Tencent's numbers for push start (1) and end (0), 1001 to 1005 for mplive's own.
+    /// The `event_type` field: Tencent's numbers for push start (1), end (0) and record done (100), 1001 to 1005 for
+    /// mplive's own.
     pub fn event_type(self) -> u32 {
         match self {
             EventKind::PushStart => 1,
@@ -75,6 +80,7 @@ impl EventKind {
             EventKind::Republish => 1003,
             EventKind::Kick => 1004,
             EventKind::PushRefused => 1005,
+            EventKind::RecordDone => 100,
         }
     }
 }
@@ -120,6 +126,25 @@ pub struct StreamEvent {
     pub protocol: Option<String>,
     /// For play events: the player's IP address; sent only when set.
     pub player_ip: Option<String>,
+    /// For record done: the file; its fields are sent only when set.
+    pub record: Option<RecordFile>,
+}
+
+/// A closed recording file, as reported by [`EventKind::RecordDone`] (Tencent's recording callback fields).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordFile {
+    /// Path relative to the recordings directory, `/`-separated.
+    pub file_path: String,
+    /// `mp4` or `flv`.
+    pub file_format: String,
+    /// Seconds of media in the file.
+    pub duration: u64,
+    /// Bytes.
+    pub file_size: u64,
+    /// When the file was started, Unix seconds.
+    pub start_time: u64,
+    /// When the file was closed, Unix seconds.
+    pub end_time: u64,
 }
 
 impl StreamEvent {
@@ -140,6 +165,7 @@ impl StreamEvent {
             height: None,
             protocol: None,
             player_ip: None,
+            record: None,
         }
     }
 }
@@ -178,6 +204,7 @@ impl fmt::Debug for StreamEvent {
             .field("height", &self.height)
             .field("protocol", &self.protocol)
             .field("player_ip", &self.player_ip)
+            .field("record", &self.record)
             .finish()
     }
 }
@@ -216,6 +243,14 @@ pub fn body(event: &StreamEvent, callback_key: &str, now_unix: u64) -> Value {
     }
     if let Some(ip) = &event.player_ip {
         put("player_ip", ip.clone().into());
+    }
+    if let Some(file) = &event.record {
+        put("file_path", file.file_path.clone().into());
+        put("file_format", file.file_format.clone().into());
+        put("duration", file.duration.into());
+        put("file_size", file.file_size.into());
+        put("start_time", file.start_time.into());
+        put("end_time", file.end_time.into());
     }
     put("t", t.into());
     put("sign", sign(callback_key, t).into());
@@ -271,6 +306,7 @@ pub fn redact_stream_param(query: &str) -> String {
 /// | 1013 | `timeout`                      | (push end) no media for `publisher_timeout_secs` |
 /// | 1014 | `error`                        | (push end) a protocol or socket error |
 /// | 1015 | `shutdown`                     | (push end) the server shut down |
+/// | 1016 | `record_error`                 | (record done) writing the file failed; the recording stopped |
 /// | 1099 | anything else                  | refused for a reason without its own code; see `errmsg` |
 pub mod errcode {
     /// No error.
@@ -305,6 +341,9 @@ pub mod errcode {
     pub const CONNECTION_ERROR: i64 = 1014;
     /// A push ended because the server shut down.
     pub const SHUTDOWN: i64 = 1015;
+    /// (record done) Writing the recording failed (disk full, permissions); that recording stopped, the stream
+    /// goes on.
+    pub const RECORD_ERROR: i64 = 1016;
     /// Any other refusal; `errmsg` explains it.
     pub const OTHER: i64 = 1099;
 
@@ -335,6 +374,7 @@ pub mod errcode {
             "timeout" => TIMEOUT,
             "error" => CONNECTION_ERROR,
             "shutdown" => SHUTDOWN,
+            "record_error" => RECORD_ERROR,
             _ => OTHER,
         }
     }

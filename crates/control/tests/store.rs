@@ -9,8 +9,8 @@ use std::time::Duration;
 use common::TestDb;
 use control::bootstrap::{bootstrap, ADMIN_TOKEN_FILE};
 use control::{
-    now_ms, AppPatch, AppPolicy, Catalog, KeyKind, NewApp, NewWebhook, Store, StoreError,
-    WebhookState,
+    now_ms, AppPatch, AppPolicy, Catalog, KeyKind, NewApp, NewWebhook, RecordFormat, Store,
+    StoreError, WebhookState,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +31,7 @@ scenarios!(
     concurrent_bootstrap,
     two_handles,
     catalog_sees_other_handles,
+    record_policy_round_trips,
 );
 
 fn new_app(name: &str) -> NewApp {
@@ -1102,4 +1103,46 @@ async fn open_errors_are_specific_and_hide_passwords() {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::CreateDir { .. }), "{err}");
+}
+
+async fn record_policy_round_trips(db: &TestDb) {
+    let store = db.open().await;
+    let app = store.create_app(&new_app("rec")).await.unwrap();
+    assert!(app.policy.record.is_empty(), "recording is off by default");
+    // Given out of order and twice: stored sorted and once.
+    let app = store
+        .create_app(&NewApp {
+            name: "rec2".into(),
+            policy: AppPolicy {
+                record: vec![RecordFormat::Mp4, RecordFormat::Flv, RecordFormat::Mp4],
+                ..AppPolicy::default()
+            },
+            callback_urls: vec![],
+        })
+        .await
+        .unwrap();
+    assert_eq!(app.policy.record, [RecordFormat::Flv, RecordFormat::Mp4]);
+    assert_eq!(store.app("rec2").await.unwrap().unwrap(), app);
+
+    let patch = AppPatch {
+        record: Some(vec![RecordFormat::Mp4]),
+        ..AppPatch::default()
+    };
+    let changed = store.update_app("rec", &patch).await.unwrap();
+    assert_eq!(changed.policy.record, [RecordFormat::Mp4]);
+    assert_eq!(store.app("rec").await.unwrap().unwrap(), changed);
+    // Other patches leave it alone; an empty set turns it off.
+    let other = AppPatch {
+        gop_cache: Some(false),
+        ..AppPatch::default()
+    };
+    let changed = store.update_app("rec", &other).await.unwrap();
+    assert_eq!(changed.policy.record, [RecordFormat::Mp4]);
+    let off = AppPatch {
+        record: Some(vec![]),
+        ..AppPatch::default()
+    };
+    let changed = store.update_app("rec", &off).await.unwrap();
+    assert!(changed.policy.record.is_empty());
+    assert_eq!(store.app("rec").await.unwrap().unwrap(), changed);
 }

@@ -31,6 +31,7 @@ mod flv_http;
 mod hls_serve;
 mod http_conn;
 mod metrics;
+mod record;
 mod rtmp_conn;
 mod settings;
 mod tls;
@@ -50,6 +51,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 pub use batch::{is_rtc, WritePolicy};
+pub use record::RecordSettings;
 pub use settings::{HlsSettings, RtmpSettings, Settings, SettingsError};
 pub use tls::TlsError;
 pub use webhooks::WebhookSettings;
@@ -78,6 +80,8 @@ pub(crate) struct Shared {
     max_body_bytes: usize,
     /// HLS segmenters, one per stream played over HLS.
     hls: hls_serve::HlsStreams,
+    /// Running recordings and where files go.
+    recordings: record::Recordings,
 }
 
 /// A server that could not start.
@@ -259,6 +263,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         sdk_url_ttl: Duration::from_secs(settings.sdk_url_ttl_secs),
         max_body_bytes: settings.max_body_bytes,
         hls: hls_serve::HlsStreams::new(settings.hls.clone()),
+        recordings: record::Recordings::new(&settings.record, &settings.data_dir, tracker.clone()),
     });
 
     tracker.spawn(accept_loop(

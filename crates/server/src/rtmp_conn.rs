@@ -509,6 +509,7 @@ impl Conn {
                     EventKind::PushStart
                 };
                 self.shared.webhooks.emit(&p.app, self.push_event(&p, kind));
+                crate::record::on_publish(&self.shared, &key, &p.app);
                 self.publishing = Some(p);
                 self.session.accept_publish(stream_id);
             }

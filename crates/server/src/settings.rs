@@ -70,6 +70,8 @@ pub struct Settings {
     pub webhooks: crate::webhooks::WebhookSettings,
     /// Classic HLS (MPEG-TS segments) at `/{app}/{stream}.m3u8`.
     pub hls: HlsSettings,
+    /// Recording (`[record]`): where files go, their names, how long each is.
+    pub record: crate::record::RecordSettings,
     /// PEM certificate chain (server certificate first) for HTTPS on the HTTP listener. Set with `tls_key`; when
     /// both are unset (the default) the listener speaks plain HTTP.
     pub tls_cert: Option<PathBuf>,
@@ -115,6 +117,7 @@ impl std::fmt::Debug for Settings {
             .field("catalog_refresh_ms", &self.catalog_refresh_ms)
             .field("webhooks", &self.webhooks)
             .field("hls", &self.hls)
+            .field("record", &self.record)
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
             .field("tls_reload_secs", &self.tls_reload_secs)
@@ -218,6 +221,7 @@ impl Default for Settings {
             catalog_refresh_ms: 1000,
             webhooks: crate::webhooks::WebhookSettings::default(),
             hls: HlsSettings::default(),
+            record: crate::record::RecordSettings::default(),
             tls_cert: None,
             tls_key: None,
             tls_reload_secs: 5,
@@ -321,6 +325,13 @@ impl Settings {
                 field: "catalog_refresh_ms",
                 value: self.catalog_refresh_ms.to_string(),
                 expected: "10 to 600000",
+            });
+        }
+        if let Some((field, value, expected)) = self.record.problem() {
+            return Err(SettingsError::Invalid {
+                field,
+                value,
+                expected,
             });
         }
         if self.webhooks.max_attempts == 0 {

@@ -4,8 +4,8 @@ use sqlx::{Any, Transaction};
 
 use super::rows::{self, APP_COLUMNS};
 use super::{
-    bool_col, is_unique_violation, now_ms, validate, App, AppPatch, KeyKind, NewApp, Store,
-    StoreError,
+    bool_col, is_unique_violation, now_ms, validate, App, AppPatch, KeyKind, NewApp, RecordFormat,
+    Store, StoreError,
 };
 use crate::random;
 
@@ -29,7 +29,11 @@ impl Store {
             secret: random::key(),
             callback_key: random::key(),
             callback_urls: new.callback_urls.clone(),
-            policy: new.policy.clone(),
+            policy: {
+                let mut policy = new.policy.clone();
+                RecordFormat::normalize(&mut policy.record);
+                policy
+            },
             created_ms: now,
             updated_ms: now,
         };
@@ -47,7 +51,7 @@ impl Store {
         }
         let sql = format!(
             "INSERT INTO apps ({APP_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
         );
         let inserted = sqlx::query(&sql)
             .bind(&app.id)
@@ -64,6 +68,7 @@ impl Store {
             .bind(app.policy.republish_grace_ms)
             .bind(app.policy.max_streams)
             .bind(app.policy.max_players)
+            .bind(RecordFormat::join(&app.policy.record))
             .bind(app.created_ms)
             .bind(app.updated_ms)
             .execute(&mut *tx)
@@ -109,7 +114,7 @@ impl Store {
         app.updated_ms = now_ms().max(app.updated_ms);
         sqlx::query(
             "UPDATE apps SET callback_urls = $1, push_auth = $2, play_auth = $3, gop_cache = $4, low_latency = $5, \
-             republish_grace_ms = $6, max_streams = $7, max_players = $8, updated_ms = $9 WHERE id = $10",
+             republish_grace_ms = $6, max_streams = $7, max_players = $8, record = $9, updated_ms = $10 WHERE id = $11",
         )
         .bind(urls_json(&app.callback_urls))
         .bind(bool_col(app.policy.push_auth))
@@ -119,6 +124,7 @@ impl Store {
         .bind(app.policy.republish_grace_ms)
         .bind(app.policy.max_streams)
         .bind(app.policy.max_players)
+        .bind(RecordFormat::join(&app.policy.record))
         .bind(app.updated_ms)
         .bind(&app.id)
         .execute(&mut *tx)

@@ -32,8 +32,8 @@ pub fn validate_stream_name(name: &str) -> Result<(), StoreError> {
     validate::stream_name("stream", name)
 }
 pub use model::{
-    App, AppPatch, AppPolicy, Channel, Forbid, KeyKind, NewApp, NewWebhook, UnknownKeyKind,
-    Webhook, WebhookState,
+    App, AppPatch, AppPolicy, Channel, Forbid, KeyKind, NewApp, NewWebhook, RecordFormat,
+    UnknownKeyKind, UnknownRecordFormat, Webhook, WebhookState,
 };
 
 pub(crate) use error::chain;

@@ -69,6 +69,9 @@ pub struct AppPolicy {
     pub max_streams: Option<i64>,
     /// At most this many players at once in this app; `None` means no limit.
     pub max_players: Option<i64>,
+    /// Formats every stream of the app is recorded in while it is published; empty (the default) records
+    /// nothing. Kept sorted and without duplicates by the store.
+    pub record: Vec<RecordFormat>,
 }
 
 impl Default for AppPolicy {
@@ -81,7 +84,84 @@ impl Default for AppPolicy {
             republish_grace_ms: None,
             max_streams: None,
             max_players: None,
+            record: Vec::new(),
         }
+    }
+}
+
+/// A file format a stream can be recorded in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordFormat {
+    /// FLV, the tags as received.
+    Flv,
+    /// Fragmented MP4 (H.264, H.265, AAC).
+    Mp4,
+}
+
+impl RecordFormat {
+    /// Every format, in the order they are stored.
+    pub const ALL: [RecordFormat; 2] = [RecordFormat::Flv, RecordFormat::Mp4];
+
+    /// `flv` or `mp4`, as stored and as the file extension.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordFormat::Flv => "flv",
+            RecordFormat::Mp4 => "mp4",
+        }
+    }
+
+    /// Sorts and deduplicates a list of formats, the shape the store keeps.
+    pub fn normalize(formats: &mut Vec<RecordFormat>) {
+        formats.sort_unstable();
+        formats.dedup();
+    }
+
+    /// The comma-separated column value for `formats` (empty for none).
+    pub fn join(formats: &[RecordFormat]) -> String {
+        let mut sorted = formats.to_vec();
+        RecordFormat::normalize(&mut sorted);
+        sorted
+            .iter()
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Parses a comma-separated list such as `mp4,flv`; empty and `off` mean none.
+    pub fn parse_list(s: &str) -> Result<Vec<RecordFormat>, UnknownRecordFormat> {
+        let s = s.trim();
+        if s.is_empty() || s.eq_ignore_ascii_case("off") {
+            return Ok(Vec::new());
+        }
+        let mut formats = s
+            .split(',')
+            .map(|part| part.trim().parse())
+            .collect::<Result<Vec<_>, _>>()?;
+        RecordFormat::normalize(&mut formats);
+        Ok(formats)
+    }
+}
+
+impl fmt::Display for RecordFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A record format that is neither `mp4` nor `flv`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown record format `{0}`: expected mp4 or flv")]
+pub struct UnknownRecordFormat(pub String);
+
+impl FromStr for RecordFormat {
+    type Err = UnknownRecordFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RecordFormat::ALL
+            .into_iter()
+            .find(|f| f.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownRecordFormat(s.to_owned()))
     }
 }
 
@@ -115,6 +195,8 @@ pub struct AppPatch {
     pub max_streams: Option<Option<i64>>,
     /// New [`AppPolicy::max_players`].
     pub max_players: Option<Option<i64>>,
+    /// New [`AppPolicy::record`] (replaces the whole set; empty turns recording off).
+    pub record: Option<Vec<RecordFormat>>,
     /// New [`App::callback_urls`] (replaces the whole list).
     pub callback_urls: Option<Vec<String>>,
 }
@@ -139,6 +221,8 @@ impl AppPatch {
         set(&mut policy.republish_grace_ms, &self.republish_grace_ms);
         set(&mut policy.max_streams, &self.max_streams);
         set(&mut policy.max_players, &self.max_players);
+        set(&mut policy.record, &self.record);
+        RecordFormat::normalize(&mut policy.record);
         set(urls, &self.callback_urls);
     }
 }
@@ -355,6 +439,21 @@ mod tests {
         }
         assert_eq!("PUSH".parse::<KeyKind>(), Ok(KeyKind::Push));
         assert!("publish".parse::<KeyKind>().is_err());
+    }
+
+    #[test]
+    fn record_formats_parse_and_join() {
+        use RecordFormat::*;
+        assert_eq!(RecordFormat::parse_list("mp4,flv,mp4"), Ok(vec![Flv, Mp4]));
+        assert_eq!(RecordFormat::parse_list(" MP4 "), Ok(vec![Mp4]));
+        assert_eq!(RecordFormat::parse_list("off"), Ok(vec![]));
+        assert_eq!(RecordFormat::parse_list(""), Ok(vec![]));
+        assert!(RecordFormat::parse_list("mp4,hls").is_err());
+        assert_eq!(RecordFormat::join(&[Mp4, Flv]), "flv,mp4");
+        assert_eq!(RecordFormat::join(&[]), "");
+        let p: AppPolicy = serde_json::from_str(r#"{"record":["mp4"]}"#).unwrap();
+        assert_eq!(p.record, [Mp4]);
+        assert!(serde_json::from_str::<AppPolicy>(r#"{"record":["avi"]}"#).is_err());
     }
 
     #[test]

@@ -3,11 +3,13 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{col_bool, App, AppPolicy, Channel, Forbid, StoreError, Webhook, WebhookState};
+use super::{
+    col_bool, App, AppPolicy, Channel, Forbid, RecordFormat, StoreError, Webhook, WebhookState,
+};
 
 /// The columns [`app`] reads, in a fixed order for `SELECT`.
 pub(super) const APP_COLUMNS: &str = "id, name, push_key, play_key, secret, callback_key, callback_urls, push_auth, \
-     play_auth, gop_cache, low_latency, republish_grace_ms, max_streams, max_players, created_ms, updated_ms";
+     play_auth, gop_cache, low_latency, republish_grace_ms, max_streams, max_players, record, created_ms, updated_ms";
 
 pub(super) const CHANNEL_COLUMNS: &str = "app_id, channel, title, created_ms";
 
@@ -20,6 +22,11 @@ pub(super) const WEBHOOK_COLUMNS: &str =
 pub(super) fn app(row: &AnyRow) -> Result<App, StoreError> {
     let id: String = row.try_get("id")?;
     let urls: String = row.try_get("callback_urls")?;
+    let record: String = row.try_get("record")?;
+    let record = RecordFormat::parse_list(&record).map_err(|e| StoreError::Corrupt {
+        what: format!("record of app {id}"),
+        detail: e.to_string(),
+    })?;
     let callback_urls = serde_json::from_str(&urls).map_err(|e| StoreError::Corrupt {
         what: format!("callback_urls of app {id}"),
         detail: format!("expected a JSON array of strings: {e}"),
@@ -39,6 +46,7 @@ pub(super) fn app(row: &AnyRow) -> Result<App, StoreError> {
             republish_grace_ms: row.try_get("republish_grace_ms")?,
             max_streams: row.try_get("max_streams")?,
             max_players: row.try_get("max_players")?,
+            record,
         },
         created_ms: row.try_get("created_ms")?,
         updated_ms: row.try_get("updated_ms")?,

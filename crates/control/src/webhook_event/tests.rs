@@ -2,7 +2,7 @@ use serde_json::json;
 
 use super::*;
 
-const ALL: [EventKind; 7] = [
+const ALL: [EventKind; 8] = [
     EventKind::PushStart,
     EventKind::PushEnd,
     EventKind::PlayStart,
@@ -10,6 +10,7 @@ const ALL: [EventKind; 7] = [
     EventKind::Republish,
     EventKind::Kick,
     EventKind::PushRefused,
+    EventKind::RecordDone,
 ];
 
 fn push_end() -> StreamEvent {
@@ -113,6 +114,7 @@ fn kinds_have_their_names_and_numbers() {
         ("republish", 1003),
         ("kick", 1004),
         ("push_refused", 1005),
+        ("record_done", 100),
     ];
     for (kind, (name, number)) in ALL.into_iter().zip(expected) {
         assert_eq!((kind.as_str(), kind.event_type()), (name, number));
@@ -227,4 +229,31 @@ fn reasons_of_the_checkers_have_codes() {
     for err in token_errors {
         assert_ne!(errcode::for_reason(err.reason()), errcode::OTHER, "{err:?}");
     }
+}
+
+#[test]
+fn record_done_carries_the_file() {
+    let event = StreamEvent {
+        record: Some(RecordFile {
+            file_path: "live/cam-1/20231114-221320.mp4".into(),
+            file_format: "mp4".into(),
+            duration: 61,
+            file_size: 1234,
+            start_time: 1_700_000_000,
+            end_time: 1_700_000_061,
+        }),
+        ..StreamEvent::new(EventKind::RecordDone, "live", "cam-1", 1_700_000_061)
+    };
+    let b = body(&event, "k", 1_700_000_061);
+    assert_eq!(b["event_type"], 100);
+    assert_eq!(b["file_path"], "live/cam-1/20231114-221320.mp4");
+    assert_eq!(b["file_format"], "mp4");
+    assert_eq!(b["duration"], 61);
+    assert_eq!(b["file_size"], 1234);
+    assert_eq!(
+        (b["start_time"].as_u64(), b["end_time"].as_u64()),
+        (Some(1_700_000_000), Some(1_700_000_061))
+    );
+    // Other events do not carry the file fields.
+    assert!(body(&push_end(), "k", 0).get("file_path").is_none());
 }

@@ -39,6 +39,9 @@ pub(crate) struct AppView {
     pub(crate) republish_grace_ms: Option<i64>,
     pub(crate) max_streams: Option<i64>,
     pub(crate) max_players: Option<i64>,
+    /// Formats every stream is recorded in (`mp4`, `flv`); empty records nothing.
+    #[schema(value_type = Vec<String>)]
+    pub(crate) record: Vec<control::RecordFormat>,
     pub(crate) created_ms: i64,
     pub(crate) updated_ms: i64,
 }
@@ -60,6 +63,7 @@ impl From<&App> for AppView {
             republish_grace_ms: a.policy.republish_grace_ms,
             max_streams: a.policy.max_streams,
             max_players: a.policy.max_players,
+            record: a.policy.record.clone(),
             created_ms: a.created_ms,
             updated_ms: a.updated_ms,
         }
@@ -89,6 +93,8 @@ pub(crate) struct CreateApp {
     pub(crate) max_streams: Option<i64>,
     #[schema(minimum = 1, maximum = 10000000)]
     pub(crate) max_players: Option<i64>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub(crate) record: Option<Vec<control::RecordFormat>>,
     pub(crate) callback_urls: Option<Vec<String>>,
 }
 
@@ -102,6 +108,7 @@ impl CreateApp {
             republish_grace_ms: self.republish_grace_ms.map(Some),
             max_streams: self.max_streams.map(Some),
             max_players: self.max_players.map(Some),
+            record: self.record.clone(),
             callback_urls: self.callback_urls.clone(),
         }
     }
@@ -131,6 +138,9 @@ pub(crate) struct PolicyPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 10000000)]
     pub(crate) max_players: Option<Option<i64>>,
+    /// Formats every stream is recorded in: `["mp4"]`, `["flv"]`, both, or `[]` for none.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub(crate) record: Option<Vec<control::RecordFormat>>,
     /// Webhook receivers (http:// or https:// URLs; at most 8).
     pub(crate) callback_urls: Option<Vec<String>>,
 }
@@ -175,6 +185,7 @@ impl PolicyPatch {
             republish_grace_ms: self.republish_grace_ms,
             max_streams: self.max_streams,
             max_players: self.max_players,
+            record: self.record,
             callback_urls: self.callback_urls,
         })
     }

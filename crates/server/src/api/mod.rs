@@ -5,6 +5,7 @@
 
 mod apps;
 pub(crate) mod error;
+mod recordings;
 mod sdk;
 mod streams;
 
@@ -33,6 +34,7 @@ use error::{code, ApiError};
         apps::list_channels, apps::create_channel, apps::get_channel, apps::delete_channel,
         sdk::instance, sdk::refresh,
         webhook_log,
+        recordings::list_recordings, recordings::start_recording, recordings::stop_recording,
     ),
     modifiers(&AdminAuth),
 )]
@@ -84,6 +86,11 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
             get(apps::get_channel).delete(apps::delete_channel),
         )
         .route("/v1/webhooks", get(webhook_log))
+        .route("/v1/recordings", get(recordings::list_recordings))
+        .route(
+            "/v1/streams/{app}/{stream}/record",
+            post(recordings::start_recording).delete(recordings::stop_recording),
+        )
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(
             shared.clone(),

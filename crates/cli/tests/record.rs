@@ -1,0 +1,360 @@
+//! Recording end to end: the app policy, the files (checked with ffprobe and ffmpeg), a kill -9 mid-recording,
+//! the `record_done` webhook and the recordings API.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A webhook receiver on loopback that records every JSON body and answers 200.
+struct Receiver {
+    port: u16,
+    bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let b = bodies.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0u8; len];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                if let Ok(v) = serde_json::from_slice(&body) {
+                    b.lock().unwrap().push(v);
+                }
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        Receiver { port, bodies }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    /// Waits for at least `n` bodies of `event`.
+    fn wait_for(&self, event: &str, n: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let got: Vec<_> = self
+                .bodies
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|v| v["event"] == event)
+                .cloned()
+                .collect();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {n} {event} webhooks; got {:?}",
+                self.bodies.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn recordings_dir(server: &Server) -> PathBuf {
+    server.dir.path().join("data").join("recordings")
+}
+
+/// Every file under `dir` with extension `ext`, sorted.
+fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                pending.push(p);
+            } else if p.extension().and_then(|e| e.to_str()) == Some(ext) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The container duration ffprobe reads, in seconds.
+fn probe_duration(path: &Path) -> f64 {
+    require("ffprobe");
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success(),
+        "ffprobe {} failed: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.parse()
+        .unwrap_or_else(|_| panic!("ffprobe duration of {}: {text:?}", path.display()))
+}
+
+/// Turns recording on for the app `live` with a webhook receiver and a short grace, so streams end quickly.
+fn record_live(server: &Server, formats: &str, receiver: &Receiver) {
+    record_live_with_grace(server, formats, receiver, 300);
+}
+
+fn record_live_with_grace(server: &Server, formats: &str, receiver: &Receiver, grace_ms: u32) {
+    server.cli_ok(&[
+        "app",
+        "set",
+        "live",
+        "--record",
+        formats,
+        "--callback-url",
+        &receiver.url(),
+        "--republish-grace-ms",
+        &grace_ms.to_string(),
+    ]);
+    // The server picks the change up at its next catalog refresh (200 ms in tests).
+    std::thread::sleep(Duration::from_millis(800));
+}
+
+#[test]
+fn policy_records_mp4_and_flv_that_play_and_reports_them() {
+    require("ffmpeg");
+    let server = Server::start("");
+    let receiver = Receiver::start();
+    record_live(&server, "mp4,flv", &receiver);
+    let (status, app) = server.api("GET", "/v1/apps/live", None);
+    assert_eq!(status, 200, "{app}");
+    let app: serde_json::Value = serde_json::from_str(&app).unwrap();
+    assert_eq!(app["record"], serde_json::json!(["flv", "mp4"]), "{app}");
+
+    let pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/r"));
+    server.wait_live("live/r");
+    std::thread::sleep(Duration::from_secs(5));
+    drop(pusher);
+    let end = receiver.wait_for("push_end", 1).remove(0);
+    let pushed = end["push_duration"].as_f64().unwrap() / 1000.0;
+    let done = receiver.wait_for("record_done", 2);
+
+    let dir = recordings_dir(&server);
+    for ext in ["mp4", "flv"] {
+        let found = files(&dir, ext);
+        assert_eq!(found.len(), 1, "one {ext} file: {found:?}");
+        let path = &found[0];
+        let relative = path.strip_prefix(&dir).unwrap().to_str().unwrap();
+        assert!(relative.starts_with("live/r/"), "{relative}");
+        let duration = probe_duration(path);
+        eprintln!("{ext}: {duration} s recorded, {pushed} s pushed");
+        assert!(
+            (duration - pushed).abs() <= 1.0,
+            "{ext}: {duration} s recorded, {pushed} s pushed"
+        );
+        ffmpeg_decode(path.to_str().unwrap(), 60);
+
+        let hook = done
+            .iter()
+            .find(|d| d["file_format"] == ext)
+            .unwrap_or_else(|| panic!("no record_done for {ext}: {done:?}"));
+        assert_eq!(hook["event_type"], 100);
+        assert_eq!(hook["errcode"], 0);
+        assert_eq!(hook["stream_id"], "r");
+        assert_eq!(hook["file_path"], relative);
+        assert_eq!(
+            hook["file_size"].as_u64().unwrap(),
+            std::fs::metadata(path).unwrap().len()
+        );
+        let reported = hook["duration"].as_f64().unwrap();
+        assert!((reported - duration).abs() <= 1.5, "{hook}");
+        assert!(hook["end_time"].as_u64() >= hook["start_time"].as_u64());
+    }
+
+    // The API lists both, with the filters on the template's {app} and {stream} directories.
+    let (status, body) = server.api("GET", "/v1/recordings?app=live&stream=r", None);
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let recs = list["recordings"].as_array().unwrap();
+    assert_eq!(recs.len(), 2, "{body}");
+    for r in recs {
+        assert!(r["size"].as_u64().unwrap() > 10_000, "{r}");
+        assert!(r["duration"].as_f64().unwrap() > 1.0, "{r}");
+        assert!(
+            ["mp4", "flv"].contains(&r["format"].as_str().unwrap()),
+            "{r}"
+        );
+    }
+    let (_, body) = server.api("GET", "/v1/recordings?stream=other", None);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["recordings"],
+        serde_json::json!([]),
+        "{body}"
+    );
+    let (_, body) = server.api("GET", "/v1/recordings", None);
+    assert!(body.contains("live/r/"), "{body}");
+
+    // Off again: a new push records nothing.
+    server.cli_ok(&["app", "set", "live", "--record", "off"]);
+    std::thread::sleep(Duration::from_millis(800));
+    let pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/r2"));
+    server.wait_live("live/r2");
+    drop(pusher);
+    assert!(files(&dir.join("live").join("r2"), "mp4").is_empty());
+}
+
+#[test]
+fn a_recording_cut_by_kill_9_still_plays() {
+    require("ffmpeg");
+    let mut server = Server::start("");
+    let receiver = Receiver::start();
+    record_live(&server, "mp4,flv", &receiver);
+    let _pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/k"));
+    server.wait_live("live/k");
+    std::thread::sleep(Duration::from_secs(3));
+    server.kill();
+    let dir = recordings_dir(&server);
+    for ext in ["mp4", "flv"] {
+        let found = files(&dir, ext);
+        assert_eq!(found.len(), 1, "one {ext} file: {found:?}");
+        let duration = probe_duration(&found[0]);
+        assert!(duration > 1.0, "{ext}: {duration} s readable after kill -9");
+    }
+}
+
+#[test]
+fn the_api_starts_and_stops_a_recording() {
+    require("ffmpeg");
+    let server = Server::start("");
+    let receiver = Receiver::start();
+    server.cli_ok(&["app", "set", "live", "--callback-url", &receiver.url()]);
+    std::thread::sleep(Duration::from_millis(800));
+    let _pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/a"));
+    server.wait_live("live/a");
+
+    let (status, body) = server.api(
+        "POST",
+        "/v1/streams/live/none/record",
+        Some(r#"{"formats":["mp4"]}"#),
+    );
+    assert_eq!(status, 404, "not live: {body}");
+    let (status, body) = server.api(
+        "POST",
+        "/v1/streams/live/a/record",
+        Some(r#"{"formats":["avi"]}"#),
+    );
+    assert_eq!(status, 400, "unknown format: {body}");
+    let (status, body) = server.api(
+        "POST",
+        "/v1/streams/live/a/record",
+        Some(r#"{"formats":["mp4"]}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""formats":["mp4"]"#), "{body}");
+    let (status, body) = server.api(
+        "POST",
+        "/v1/streams/live/a/record",
+        Some(r#"{"formats":["flv"]}"#),
+    );
+    assert_eq!(status, 409, "already recording: {body}");
+
+    std::thread::sleep(Duration::from_secs(3));
+    let (status, body) = server.api("DELETE", "/v1/streams/live/a/record", None);
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = server.api("DELETE", "/v1/streams/live/a/record", None);
+    assert_eq!(status, 404, "{body}");
+
+    // Stopping closes the file while the stream goes on.
+    let done = receiver.wait_for("record_done", 1).remove(0);
+    assert_eq!(done["file_format"], "mp4");
+    assert_eq!(done["errcode"], 0);
+    let path = recordings_dir(&server).join(done["file_path"].as_str().unwrap());
+    let duration = probe_duration(&path);
+    assert!((1.5..6.0).contains(&duration), "{duration} s recorded");
+    ffmpeg_decode(path.to_str().unwrap(), 60);
+    assert!(files(&recordings_dir(&server), "flv").is_empty());
+    let (status, _) = server.get("/v1/streams/live/a");
+    assert_eq!(status, 200, "the stream is still live");
+}
+
+#[test]
+fn a_recording_that_cannot_write_reports_an_error_and_the_stream_goes_on() {
+    require("ffmpeg");
+    let scratch = tempfile::tempdir().unwrap();
+    // A regular file where the recordings directory should be: creating the first file fails.
+    let blocked = scratch.path().join("not-a-dir");
+    std::fs::write(&blocked, b"x").unwrap();
+    let server = Server::start(&format!("[record]\ndir = {:?}\n", blocked));
+    let receiver = Receiver::start();
+    record_live(&server, "flv", &receiver);
+    let _pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/e"));
+    server.wait_live("live/e");
+    let done = receiver.wait_for("record_done", 1).remove(0);
+    assert_eq!(done["errcode"], 1016, "{done}");
+    assert!(!done["errmsg"].as_str().unwrap().is_empty(), "{done}");
+    std::thread::sleep(Duration::from_secs(1));
+    let (status, body) = server.get("/v1/streams/live/e");
+    assert_eq!(status, 200, "the stream goes on: {body}");
+}
+
+#[test]
+fn a_republish_within_the_grace_continues_the_same_file() {
+    require("ffmpeg");
+    let server = Server::start("");
+    let receiver = Receiver::start();
+    record_live_with_grace(&server, "flv", &receiver, 4000);
+    let pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/g"));
+    server.wait_live("live/g");
+    std::thread::sleep(Duration::from_secs(2));
+    drop(pusher);
+    receiver.wait_for("push_end", 1);
+    let pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/g"));
+    receiver.wait_for("republish", 1);
+    std::thread::sleep(Duration::from_secs(2));
+    drop(pusher);
+    let done = receiver.wait_for("record_done", 1);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(receiver.wait_for("record_done", 1).len(), 1, "{done:?}");
+    let found = files(&recordings_dir(&server), "flv");
+    assert_eq!(found.len(), 1, "one file across the republish: {found:?}");
+    let duration = probe_duration(&found[0]);
+    assert!(duration > 3.0, "both pushes are in the file: {duration} s");
+}
