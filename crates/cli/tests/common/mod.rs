@@ -1,10 +1,12 @@
 //! Test harness for interop tests: starts `mplive serve` on free ports, makes FLV fixtures with ffmpeg, runs peers.
 #![allow(dead_code)]
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The admin token every test server runs with (`MPLIVE_ADMIN_TOKEN`).
@@ -577,4 +579,89 @@ pub fn ffmpeg_decode(url: &str, secs: u32) -> String {
         "ffmpeg reported errors decoding {url}: {stderr}"
     );
     stderr
+}
+
+/// A webhook receiver on loopback: records bodies; answers 200, or 500 while `fail` is set.
+pub struct Receiver {
+    pub port: u16,
+    pub bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+    pub fail: Arc<AtomicU16>,
+}
+
+impl Receiver {
+    pub fn start() -> Receiver {
+        Receiver::on(TcpListener::bind("127.0.0.1:0").unwrap())
+    }
+
+    pub fn on(listener: TcpListener) -> Receiver {
+        let port = listener.local_addr().unwrap().port();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let fail = Arc::new(AtomicU16::new(0));
+        let (b, f) = (bodies.clone(), fail.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0u8; len];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let status = if f.load(Ordering::SeqCst) == 0 {
+                    "200 OK"
+                } else {
+                    "500 Oops"
+                };
+                if status.starts_with("200") {
+                    if let Ok(v) = serde_json::from_slice(&body) {
+                        b.lock().unwrap().push(v);
+                    }
+                }
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        Receiver { port, bodies, fail }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    pub fn wait_for(&self, event: &str, n: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let got: Vec<_> = self
+                .bodies
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|v| v["event"] == event)
+                .cloned()
+                .collect();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {event} webhook; got {:?}",
+                self.bodies.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
