@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{ffmpeg_push, fixture_av, require, Server};
+use common::{ffmpeg_push, fixture_av, make_fixture, Server};
 use serde_json::Value;
 
 /// A running `mplive play --json`, its stdout lines collected by a thread.
@@ -159,39 +159,41 @@ impl Played {
 fn fixture_landscape() -> PathBuf {
     static F: OnceLock<PathBuf> = OnceLock::new();
     F.get_or_init(|| {
-        require("ffmpeg");
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("av-960x540-10s.flv");
-        if path.exists() {
-            return path;
-        }
-        let tmp = dir.join(format!("av-960x540.{}.tmp.flv", std::process::id()));
-        let out = Command::new("ffmpeg")
-            .args(["-y", "-v", "error", "-f", "lavfi", "-i"])
-            .arg("testsrc2=size=960x540:rate=25")
-            .args(["-f", "lavfi", "-i", "sine=frequency=660:sample_rate=44100"])
-            .args(["-t", "10", "-c:v", "libx264", "-preset", "veryfast"])
-            .args(["-tune", "zerolatency", "-b:v", "800k", "-g", "25"])
-            .args([
+        make_fixture(
+            "av-960x540-10s.flv",
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=960x540:rate=25",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=660:sample_rate=44100",
+                "-t",
+                "10",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-tune",
+                "zerolatency",
+                "-b:v",
+                "800k",
+                "-g",
+                "25",
                 "-keyint_min",
                 "25",
                 "-sc_threshold",
                 "0",
                 "-pix_fmt",
                 "yuv420p",
-            ])
-            .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])
-            .arg(&tmp)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ffmpeg fixture failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::rename(&tmp, &path).unwrap();
-        path
+                "-c:a",
+                "aac",
+                "-b:a",
+                "64k",
+            ],
+        )
     })
     .clone()
 }

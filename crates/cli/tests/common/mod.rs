@@ -445,7 +445,8 @@ pub fn fixture_audio() -> PathBuf {
     .clone()
 }
 
-fn make_fixture(name: &str, args: &[&str]) -> PathBuf {
+/// Makes (once) an FLV fixture `name` with ffmpeg and `args` (inputs and encoder options).
+pub fn make_fixture(name: &str, args: &[&str]) -> PathBuf {
     require("ffmpeg");
     let path = fixture_dir().join(name);
     if path.exists() {
