@@ -384,6 +384,7 @@ pub fn run_url(args: UrlArgs) -> Result<()> {
             println!("{}", set.play.rtmp);
             println!("{}", set.play.flv);
             println!("{}", set.play.hls);
+            println!("{}", set.play.ll_hls);
         }
         store.close().await;
         Ok(())

@@ -170,6 +170,9 @@ fn print_urls(running: &server::RunningServer, data_dir: &std::path::Path) {
     println!("  {}", urls.play.rtmp);
     println!("  {}", urls.play.flv);
     println!("  add mode=rtc to the query for the low-latency mode");
+    println!("play in a browser (hls.js, Safari), classic and low-latency HLS:");
+    println!("  {}", urls.play.hls);
+    println!("  {}", urls.play.ll_hls);
     println!("admin API (Authorization: Bearer ADMIN_TOKEN):");
     let http = running.http_addr();
     let scheme = if running.url_base().https {

@@ -102,6 +102,9 @@ pub struct PlayUrls {
     pub flv: String,
     /// HLS: `http(s)://host[:port]/app/stream.m3u8`.
     pub hls: String,
+    /// Low-latency HLS: `http(s)://host[:port]/app/stream/ll.m3u8`.
+    #[serde(rename = "llHls")]
+    pub ll_hls: String,
 }
 
 /// What an app hands out for one stream: the push URL (signed when the app's push auth is on) and the play URLs
@@ -131,7 +134,7 @@ pub fn app_urls(base: &UrlBase, app: &crate::App, stream: &str, expires_unix: u6
     }
 }
 
-/// The RTMP, HTTP-FLV and HLS URLs of `stream`. With `play_key = Some((key, expires_unix))` each carries
+/// The RTMP, HTTP-FLV, HLS and LL-HLS URLs of `stream`. With `play_key = Some((key, expires_unix))` each carries
 /// `?txSecret=...&txTime=...` signed for the stream name (without `.flv` or `.m3u8`, as Tencent signs play URLs).
 pub fn play_urls(
     base: &UrlBase,
@@ -147,6 +150,7 @@ pub fn play_urls(
         rtmp: format!("rtmp://{}/{app}/{stream}{query}", base.rtmp_authority()),
         flv: format!("{http}/{app}/{stream}.flv{query}"),
         hls: format!("{http}/{app}/{stream}.m3u8{query}"),
+        ll_hls: format!("{http}/{app}/{stream}/ll.m3u8{query}"),
     }
 }
 
@@ -260,6 +264,7 @@ mod tests {
                 rtmp: "rtmp://live.example.com/live/cam-1".into(),
                 flv: "http://live.example.com/live/cam-1.flv".into(),
                 hls: "http://live.example.com/live/cam-1.m3u8".into(),
+                ll_hls: "http://live.example.com/live/cam-1/ll.m3u8".into(),
             }
         );
         let https = play_urls(&base(1935, 443, true), "live", "cam-1", None);
@@ -309,6 +314,7 @@ mod tests {
         assert_eq!(json["rtmp"], "rtmp://live.example.com/a/s");
         assert_eq!(json["flv"], "http://live.example.com/a/s.flv");
         assert_eq!(json["hls"], "http://live.example.com/a/s.m3u8");
+        assert_eq!(json["llHls"], "http://live.example.com/a/s/ll.m3u8");
     }
 
     #[test]

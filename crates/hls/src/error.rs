@@ -26,6 +26,9 @@ pub enum HlsError {
         /// `video` or `audio`.
         kind: &'static str,
     },
+    /// The fMP4 muxer of low-latency HLS refused the frame.
+    #[error("LL-HLS frame skipped: {0}")]
+    Mp4(#[source] mp4::Mp4Error),
     /// An AAC frame longer than an ADTS header can describe.
     #[error("AAC frame of {len} bytes is too long for ADTS (at most 8184); frame skipped")]
     AacFrameTooLong {

@@ -1,4 +1,5 @@
-//! Classic HLS for mplive: FLV audio/video payloads in, MPEG-TS segments and an RFC 8216 media playlist out.
+//! HLS for mplive: FLV audio/video payloads in; MPEG-TS segments and an RFC 8216 media playlist out (classic),
+//! or fMP4 parts and segments with an LL-HLS playlist out ([`ll`]).
 //!
 //! ```text
 //! FLV tag bodies ─▶ Segmenter ─▶ annexb (AVCC → Annex B, AAC → ADTS) ─▶ TsMuxer ─▶ window of Segments
@@ -15,6 +16,7 @@
 //! - [`Segmenter`] with [`SegmenterConfig`]: feed sequence headers and frames, read [`Segment`]s.
 //! - [`playlist::render`]: the media playlist of a window.
 //! - [`ts::TsMuxer`] and [`annexb`]: the MPEG-TS layer on its own.
+//! - [`ll::LlSegmenter`], [`ll::LlWindow`] and [`ll::render`]: low-latency HLS over `mp4::fmp4`.
 //!
 //! # Example
 //!
@@ -44,6 +46,7 @@
 
 pub mod annexb;
 mod error;
+pub mod ll;
 pub mod playlist;
 mod segmenter;
 pub mod ts;

@@ -252,3 +252,189 @@ proptest! {
         }
     }
 }
+
+mod low_latency {
+    use bytes::Bytes;
+
+    use crate::ll::{render, BlockingRequest, LlConfig, LlSegmenter, LlUris, LlWindow};
+    use crate::FrameKind;
+
+    use super::{picture, AAC_FRAME, AAC_HEADER, WALL};
+
+    /// An AVC sequence header of x264 (baseline, 160x120): the fMP4 track needs an SPS that parses.
+    fn real_avc_header() -> Bytes {
+        let record =
+            "0142c00bffe100176742c00bd902847e5c0440000003004000000c83c50a9201000568cb83cb20";
+        let mut tag = vec![0x17, 0, 0, 0, 0];
+        tag.extend(
+            (0..record.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&record[i..i + 2], 16).unwrap()),
+        );
+        Bytes::from(tag)
+    }
+
+    /// `secs` seconds of 25 fps video with a keyframe every `gop` pictures, and 44.1 kHz AAC.
+    fn feed(seg: &mut LlSegmenter, secs: u32, gop: u32) {
+        seg.handle_frame(FrameKind::Video, 0, &real_avc_header(), WALL)
+            .unwrap();
+        seg.handle_frame(FrameKind::Audio, 0, &Bytes::from_static(&AAC_HEADER), WALL)
+            .unwrap();
+        let end = secs * 1000;
+        let (mut v, mut a, mut n) = (0u32, 0u32, 0u32);
+        while v < end || a < end {
+            if v <= a {
+                let pic = Bytes::from(picture(n % gop == 0, 40, 300));
+                seg.handle_frame(FrameKind::Video, v, &pic, WALL + u64::from(v))
+                    .unwrap();
+                n += 1;
+                v += 40;
+            } else {
+                let frame = Bytes::from_static(&AAC_FRAME);
+                seg.handle_frame(FrameKind::Audio, a, &frame, WALL + u64::from(a))
+                    .unwrap();
+                a += 23;
+            }
+        }
+    }
+
+    fn config() -> LlConfig {
+        LlConfig {
+            target_duration_ms: 2000,
+            part_target_ms: 334,
+            window: 4,
+        }
+    }
+
+    #[test]
+    fn parts_stay_under_the_target_and_segments_start_independent() {
+        let mut seg = LlSegmenter::new(config());
+        feed(&mut seg, 12, 25);
+        let segments: Vec<_> = seg.segments().collect();
+        assert_eq!(segments.len(), 4, "the window bounds the segments");
+        for s in &segments {
+            assert!(
+                s.parts[0].independent,
+                "segment {} starts with a keyframe",
+                s.sequence
+            );
+            assert!(
+                (2000..=2040).contains(&s.duration_ms()),
+                "{}",
+                s.duration_ms()
+            );
+            for p in &s.parts {
+                assert!(p.duration_ms <= 334, "part of {} ms", p.duration_ms);
+                assert_eq!(&p.data[4..8], b"moof");
+            }
+            // Parts reach 85% of the target (RFC 8216bis 4.4.4.9), except where a keyframe cuts one short.
+            for w in s.parts.windows(2) {
+                if !w[1].independent {
+                    assert!(
+                        w[0].duration_ms * 100 >= 334 * 85,
+                        "short part of {} ms",
+                        w[0].duration_ms
+                    );
+                }
+            }
+        }
+        assert!(seg.open_segment().is_some());
+        let init = seg.init(segments[0].init).expect("init of the window");
+        assert_eq!(&init[4..8], b"ftyp");
+    }
+
+    #[test]
+    fn the_playlist_lists_parts_near_the_edge_and_a_preload_hint() {
+        let mut seg = LlSegmenter::new(config());
+        feed(&mut seg, 13, 25);
+        let window = LlWindow::of(&seg, false);
+        let text = render(
+            &window,
+            LlUris {
+                prefix: "cam/ll/",
+                query: Some("txSecret=a&txTime=b"),
+            },
+        );
+        assert!(
+            text.starts_with("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("#EXT-X-PART-INF:PART-TARGET=0.334\n"),
+            "{text}"
+        );
+        assert!(text.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.002\n"));
+        assert!(text.contains("#EXT-X-MAP:URI=\"cam/ll/init-0.mp4?txSecret=a&txTime=b\"\n"));
+        let (msn, part) = window.edge();
+        assert!(
+            text.ends_with(&format!(
+                "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"cam/ll/{msn}.{part}.m4s?txSecret=a&txTime=b\"\n"
+            )),
+            "{text}"
+        );
+        // The oldest segment is beyond three target durations: listed whole, without parts.
+        let first = window.segments[0].sequence;
+        assert!(!text.contains(&format!("cam/ll/{first}.0.m4s")), "{text}");
+        assert!(text.contains(&format!("cam/ll/{first}.m4s?")), "{text}");
+        let last = window.segments.last().unwrap().sequence;
+        assert!(text.contains(&format!(
+            "URI=\"cam/ll/{last}.0.m4s?txSecret=a&txTime=b\",INDEPENDENT=YES\n"
+        )));
+    }
+
+    #[test]
+    fn blocking_requests_are_judged_against_the_edge() {
+        let mut seg = LlSegmenter::new(config());
+        feed(&mut seg, 5, 25);
+        let window = LlWindow::of(&seg, false);
+        let (msn, parts) = window.edge();
+        assert!(parts > 0);
+        let req = |msn, part| BlockingRequest { msn, part };
+        assert!(window.satisfies(req(msn - 1, None)));
+        assert!(!window.satisfies(req(msn, None)));
+        assert!(window.satisfies(req(msn, Some(parts as u64 - 1))));
+        assert!(!window.satisfies(req(msn, Some(parts as u64))));
+        assert!(!window.too_far_ahead(req(msn + 1, Some(0))));
+        assert!(window.too_far_ahead(req(msn + 2, None)));
+        assert!(window.too_far_ahead(req(msn, Some(parts as u64 + 4))));
+        assert!(!LlWindow::default().satisfies(req(0, None)));
+    }
+
+    #[test]
+    fn a_discontinuity_starts_a_new_segment_with_a_new_timeline() {
+        let mut seg = LlSegmenter::new(config());
+        feed(&mut seg, 3, 25);
+        let before = seg.segments().len();
+        seg.discontinuity(WALL + 3000);
+        assert!(seg.open_segment().is_none());
+        assert_eq!(
+            seg.segments().len(),
+            before + 1,
+            "the open segment was closed"
+        );
+        feed(&mut seg, 3, 25);
+        let marked: Vec<_> = seg.segments().filter(|s| s.discontinuity).collect();
+        assert_eq!(marked.len(), 1);
+        assert_eq!(marked[0].init, 1, "new tracks, new init segment");
+        assert!(seg.init(1).is_some());
+    }
+
+    #[test]
+    fn audio_only_streams_are_cut_by_duration() {
+        let mut seg = LlSegmenter::new(config());
+        seg.handle_frame(FrameKind::Audio, 0, &Bytes::from_static(&AAC_HEADER), WALL)
+            .unwrap();
+        for i in 0..400u32 {
+            let frame = Bytes::from_static(&AAC_FRAME);
+            seg.handle_frame(FrameKind::Audio, i * 23, &frame, WALL)
+                .unwrap();
+        }
+        assert!(seg.segments().len() >= 3);
+        for s in seg.segments() {
+            assert!(s
+                .parts
+                .iter()
+                .all(|p| p.independent && p.duration_ms <= 334));
+        }
+    }
+}

@@ -391,7 +391,7 @@ proptest! {
         frames in proptest::collection::vec(any_frame(), 0..80),
         fragment_ms in 0u64..3000,
     ) {
-        let mut rec = Fmp4Recorder::new(Vec::new(), WriterConfig { fragment_duration_ms: fragment_ms });
+        let mut rec = Fmp4Recorder::new(Vec::new(), WriterConfig { fragment_duration_ms: fragment_ms, ..WriterConfig::default() });
         let mut sorted = frames;
         // Mostly increasing time, like a live source; the u32 range still exercises the wrap-around.
         sorted.sort_by_key(|f| f.1 / 4);

@@ -1,8 +1,13 @@
-//! Classic HLS: `GET /{app}/{stream}.m3u8` and `GET /{app}/{stream}/{seq}.ts`.
+//! HLS playback.
+//!
+//! - Classic: `GET /{app}/{stream}.m3u8` and `GET /{app}/{stream}/{seq}.ts`.
+//! - Low latency: `GET /{app}/{stream}/ll.m3u8` (blocking reload with `_HLS_msn` / `_HLS_part`) and
+//!   `GET /{app}/{stream}/ll/{init-N.mp4 | msn.m4s | msn.part.m4s}`.
 //!
 //! Each stream that someone plays over HLS (or every live stream, with `hls.always`) gets one segmenter task: a
-//! hub subscriber (protocol `hls`) feeding an [`hls::Segmenter`]. The task publishes the window of complete
-//! segments through a `watch` channel, so requests read a snapshot without touching the segmenter; segments are
+//! hub subscriber (protocol `hls`) feeding an [`hls::Segmenter`] and, with `hls.low_latency`, an
+//! [`hls::ll::LlSegmenter`]. The task publishes each window through a `watch` channel, so requests read a
+//! snapshot without touching the segmenters, and blocking requests wait on the channel; segments and parts are
 //! `Bytes`, so a snapshot is reference counts. The task stops when the stream ends, on shutdown, or after
 //! `hls.idle_timeout_secs` without a request, and then leaves the map, so the next request starts afresh.
 
@@ -11,9 +16,12 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use hls::ll::{BlockingRequest, LlConfig, LlSegmenter, LlUris, LlWindow};
 use hls::{Segment, Segmenter, SegmenterConfig};
 use media::{FrameKind, StartPolicy, StreamKey, SubscribeOptions, Subscriber};
 use parking_lot::Mutex;
@@ -50,6 +58,8 @@ impl HlsStreams {
 /// One stream's segmenter as requests see it.
 struct HlsStream {
     window: watch::Sender<Arc<Window>>,
+    /// The low-latency window (empty and never updated with `hls.low_latency = false`).
+    ll: watch::Sender<Arc<LlWindow>>,
     /// Wall-clock milliseconds of the last request, for the idle timeout.
     last_request_ms: AtomicI64,
 }
@@ -90,8 +100,10 @@ fn ensure(shared: &Arc<Shared>, key: &StreamKey) -> Option<Arc<HlsStream>> {
         }
     };
     let (window, _) = watch::channel(Arc::new(Window::default()));
+    let (ll, _) = watch::channel(Arc::new(LlWindow::default()));
     let stream = Arc::new(HlsStream {
         window,
+        ll,
         last_request_ms: AtomicI64::new(now_ms()),
     });
     streams.insert(key.clone(), stream.clone());
@@ -113,6 +125,13 @@ async fn run(shared: Arc<Shared>, key: StreamKey, stream: Arc<HlsStream>, mut su
     let mut segmenter = Segmenter::new(SegmenterConfig {
         target_duration_ms: settings.target_duration_ms,
         window: settings.window,
+    });
+    let mut ll = settings.low_latency.then(|| {
+        LlSegmenter::new(LlConfig {
+            target_duration_ms: settings.target_duration_ms,
+            part_target_ms: settings.part_target_ms,
+            window: settings.window,
+        })
     });
     let idle_ms =
         i64::try_from(settings.idle_timeout_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
@@ -152,28 +171,51 @@ async fn run(shared: Arc<Shared>, key: StreamKey, stream: Arc<HlsStream>, mut su
             if media_since_headers {
                 info!(stream = %key, "HLS: new sequence headers, discontinuity");
                 segmenter.discontinuity();
+                if let Some(ll) = ll.as_mut() {
+                    ll.discontinuity(u64::try_from(now_ms()).unwrap_or(0));
+                    publish_ll(&stream, ll, false);
+                }
                 media_since_headers = false;
             }
         } else {
             media_since_headers = true;
         }
         let now = u64::try_from(now_ms()).unwrap_or(0);
-        match segmenter.handle_frame(kind, f.timestamp, &f.payload, now) {
-            Ok(true) => publish(&stream, &segmenter, false),
-            Ok(false) => {}
-            Err(e) => {
-                errors += 1;
-                // The first one says what is wrong; the rest would repeat it for every frame.
-                if errors == 1 {
-                    warn!(stream = %key, "HLS: {e}");
-                } else {
-                    debug!(stream = %key, errors, "HLS: {e}");
-                }
+        let classic = match segmenter.handle_frame(kind, f.timestamp, &f.payload, now) {
+            Ok(true) => {
+                publish(&stream, &segmenter, false);
+                Ok(())
+            }
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        };
+        let low_latency = match ll.as_mut().map(|ll| {
+            let r = ll.handle_frame(kind, f.timestamp, &f.payload, now);
+            (ll, r)
+        }) {
+            Some((ll, Ok(true))) => {
+                publish_ll(&stream, ll, false);
+                Ok(())
+            }
+            Some((_, Err(e))) => Err(e),
+            _ => Ok(()),
+        };
+        for e in [classic.err(), low_latency.err()].into_iter().flatten() {
+            errors += 1;
+            // The first one says what is wrong; the rest would repeat it for every frame.
+            if errors == 1 {
+                warn!(stream = %key, "HLS: {e}");
+            } else {
+                debug!(stream = %key, errors, "HLS: {e}");
             }
         }
     };
     segmenter.finish();
     publish(&stream, &segmenter, true);
+    if let Some(ll) = ll.as_mut() {
+        ll.finish(u64::try_from(now_ms()).unwrap_or(0));
+        publish_ll(&stream, ll, true);
+    }
     let mut streams = shared.hls.streams.lock();
     if streams.get(&key).is_some_and(|s| Arc::ptr_eq(s, &stream)) {
         streams.remove(&key);
@@ -187,6 +229,12 @@ fn publish(stream: &HlsStream, segmenter: &Segmenter, ended: bool) {
         discontinuity_sequence: segmenter.discontinuity_sequence(),
         ended,
     }));
+}
+
+fn publish_ll(stream: &HlsStream, segmenter: &LlSegmenter, ended: bool) {
+    stream
+        .ll
+        .send_replace(Arc::new(LlWindow::of(segmenter, ended)));
 }
 
 fn refused(shared: &Shared, refusal: &access::Refusal) -> Response {
@@ -218,6 +266,26 @@ fn with_headers(
     response
 }
 
+/// How long a playlist request waits for a live stream's first complete segment.
+fn first_segment_wait(settings: &HlsSettings) -> Duration {
+    let target = Duration::from_millis(settings.target_duration_ms);
+    (target * 3 + Duration::from_secs(2)).min(FIRST_SEGMENT_WAIT_MAX)
+}
+
+/// How long a blocking request (playlist or hinted part) may be held: three target durations, as RFC 8216bis
+/// 6.2.5.2 lets a client expect.
+fn blocking_wait(settings: &HlsSettings) -> Duration {
+    Duration::from_millis(settings.target_duration_ms.saturating_mul(3))
+}
+
+fn no_segment_yet(key: &StreamKey) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        format!("not_found: stream {key} has no HLS segment yet (H.264/AAC needed)\n"),
+    )
+        .into_response()
+}
+
 /// `GET /{app}/{stream}.m3u8` (dispatched from the `/{app}/{file}` route): the live media playlist. Waits for
 /// the first segment of a stream that is live but has none yet.
 pub(crate) async fn playlist(
@@ -233,18 +301,13 @@ pub(crate) async fn playlist(
     let Some(stream) = ensure(&shared, &key) else {
         return not_live(&key);
     };
-    let target = Duration::from_millis(shared.hls.settings.target_duration_ms);
-    let wait = (target * 3 + Duration::from_secs(2)).min(FIRST_SEGMENT_WAIT_MAX);
     let mut rx = stream.window.subscribe();
     // A timeout or a closed channel both leave the latest snapshot to answer with.
+    let wait = first_segment_wait(&shared.hls.settings);
     let _ = tokio::time::timeout(wait, rx.wait_for(|w| !w.segments.is_empty() || w.ended)).await;
     let window = rx.borrow().clone();
     if window.segments.is_empty() {
-        return (
-            StatusCode::NOT_FOUND,
-            format!("not_found: stream {key} has no HLS segment yet (H.264/AAC needed)\n"),
-        )
-            .into_response();
+        return no_segment_yet(&key);
     }
     let text = hls::playlist::render(
         &window.segments,
@@ -260,12 +323,233 @@ pub(crate) async fn playlist(
     )
 }
 
+/// Splits a playlist query into the blocking-reload directives (`_HLS_msn`, `_HLS_part`) and the rest, which
+/// is repeated on every URI of the playlist (the signature). `_HLS_skip` is not supported and dropped.
+fn blocking_params(query: Option<&str>) -> Result<(Option<BlockingRequest>, String), String> {
+    let mut msn = None;
+    let mut part = None;
+    let mut rest = Vec::new();
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let number = || {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("bad_request: {name}={value:?} is not a non-negative integer"))
+        };
+        match name {
+            "_HLS_msn" => msn = Some(number()?),
+            "_HLS_part" => part = Some(number()?),
+            n if n.starts_with("_HLS_") => {}
+            _ => rest.push(pair),
+        }
+    }
+    let request = match (msn, part) {
+        (Some(msn), part) => Some(BlockingRequest { msn, part }),
+        (None, None) => None,
+        (None, Some(_)) => return Err("bad_request: _HLS_part needs _HLS_msn".into()),
+    };
+    Ok((request, rest.join("&")))
+}
+
+/// `GET /{app}/{stream}/ll.m3u8`: the LL-HLS media playlist. Waits for the first segment like the classic one;
+/// with `_HLS_msn` (and `_HLS_part`) it is held until the playlist holds that segment (part), at most three
+/// target durations (then 503).
+async fn ll_playlist(
+    shared: Arc<Shared>,
+    app: String,
+    name: String,
+    query: Option<String>,
+) -> Response {
+    if let Err(refusal) = access::check_play(&shared, &app, &name, query.as_deref()) {
+        return refused(&shared, &refusal);
+    }
+    let key = StreamKey::new(app, name);
+    if !shared.hls.settings.low_latency {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("not_found: low-latency HLS is off on this server (hls.low_latency); play {key}.m3u8\n"),
+        )
+            .into_response();
+    }
+    let (request, echo) = match blocking_params(query.as_deref()) {
+        Ok(v) => v,
+        Err(message) => return (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response(),
+    };
+    let Some(stream) = ensure(&shared, &key) else {
+        return not_live(&key);
+    };
+    let mut rx = stream.ll.subscribe();
+    let wait = first_segment_wait(&shared.hls.settings);
+    let _ = tokio::time::timeout(wait, rx.wait_for(|w| !w.segments.is_empty() || w.ended)).await;
+    if rx.borrow().segments.is_empty() {
+        return no_segment_yet(&key);
+    }
+    if let Some(request) = request {
+        if rx.borrow().too_far_ahead(request) {
+            let (msn, part) = rx.borrow().edge();
+            return (
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "bad_request: _HLS_msn={} _HLS_part={:?} is too far ahead of the live edge (segment {msn}, part {part})\n",
+                    request.msn, request.part
+                ),
+            )
+                .into_response();
+        }
+        let wait = blocking_wait(&shared.hls.settings);
+        let waited =
+            tokio::time::timeout(wait, rx.wait_for(|w| w.satisfies(request) || w.ended)).await;
+        if waited.is_err() {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "unavailable: segment {} part {:?} of {key} did not come within {} ms\n",
+                    request.msn,
+                    request.part,
+                    wait.as_millis()
+                ),
+            )
+                .into_response();
+        }
+    }
+    let window = rx.borrow().clone();
+    let prefix = "ll/";
+    let text = hls::ll::render(
+        &window,
+        LlUris {
+            prefix,
+            query: Some(echo.as_str()),
+        },
+    );
+    with_headers(
+        text.into_response(),
+        "application/vnd.apple.mpegurl",
+        "no-cache",
+    )
+}
+
+/// A file of the LL-HLS window, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LlFile {
+    Init(u32),
+    Segment(u64),
+    Part(u64, u64),
+}
+
+impl LlFile {
+    fn parse(file: &str) -> Option<LlFile> {
+        if let Some(n) = file
+            .strip_prefix("init-")
+            .and_then(|f| f.strip_suffix(".mp4"))
+        {
+            return n.parse().ok().map(LlFile::Init);
+        }
+        let stem = file.strip_suffix(".m4s")?;
+        match stem.split_once('.') {
+            Some((msn, part)) => Some(LlFile::Part(msn.parse().ok()?, part.parse().ok()?)),
+            None => stem.parse().ok().map(LlFile::Segment),
+        }
+    }
+}
+
+/// `GET /{app}/{stream}/ll/{file}`: an init segment, a whole segment or a part of the LL-HLS window. A part
+/// that is about to be written (the playlist's preload hint, or up to three parts past it) is waited for.
+pub(crate) async fn ll_file(
+    State(shared): State<Arc<Shared>>,
+    Path((app, name, file)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(wanted) = LlFile::parse(&file) else {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("no route for /{app}/{name}/ll/{file}: LL-HLS files are init-N.mp4, MSN.m4s and MSN.PART.m4s\n"),
+        )
+            .into_response();
+    };
+    if let Err(refusal) = access::check_play(&shared, &app, &name, query.as_deref()) {
+        return refused(&shared, &refusal);
+    }
+    let key = StreamKey::new(app, name);
+    let stream = shared.hls.streams.lock().get(&key).cloned();
+    let Some(stream) = stream else {
+        return not_live(&key);
+    };
+    stream.touch();
+    let mut rx = stream.ll.subscribe();
+    let gone = |what: String| {
+        (
+            StatusCode::NOT_FOUND,
+            format!("not_found: {what} of {key} is not in the LL-HLS window\n"),
+        )
+            .into_response()
+    };
+    match wanted {
+        LlFile::Init(n) => {
+            let window = rx.borrow().clone();
+            match window.inits.iter().find(|(i, _)| *i == n) {
+                Some((_, data)) => {
+                    with_headers(data.clone().into_response(), "video/mp4", "max-age=60")
+                }
+                None => gone(format!("init segment {n}")),
+            }
+        }
+        LlFile::Segment(msn) => {
+            let window = rx.borrow().clone();
+            let Some(segment) = window.segments.iter().find(|s| s.sequence == msn) else {
+                return gone(format!("segment {msn}"));
+            };
+            // The parts' own buffers, one after the other: no copy per request.
+            let chunks: Vec<Bytes> = segment.chunks().collect();
+            let len: usize = chunks.iter().map(Bytes::len).sum();
+            let body = Body::from_stream(futures_util::stream::iter(
+                chunks.into_iter().map(Ok::<_, std::convert::Infallible>),
+            ));
+            let mut response = with_headers(body.into_response(), "video/mp4", "max-age=60");
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            response
+        }
+        LlFile::Part(msn, part) => {
+            let request = BlockingRequest {
+                msn,
+                part: Some(part),
+            };
+            let ahead = {
+                let window = rx.borrow();
+                !window.satisfies(request) && !window.too_far_ahead(request) && !window.ended
+            };
+            if ahead {
+                let wait = blocking_wait(&shared.hls.settings);
+                let _ =
+                    tokio::time::timeout(wait, rx.wait_for(|w| w.satisfies(request) || w.ended))
+                        .await;
+            }
+            let window = rx.borrow().clone();
+            let found = window
+                .segment(msn)
+                .and_then(|s| s.parts.get(usize::try_from(part).ok()?));
+            match found {
+                Some(p) => with_headers(p.data.clone().into_response(), "video/mp4", "max-age=60"),
+                None => gone(format!("part {msn}.{part}")),
+            }
+        }
+    }
+}
+
 /// `GET /{app}/{stream}/{seq}.ts`: one segment of the window; 404 once it has left the window.
 pub(crate) async fn segment(
     State(shared): State<Arc<Shared>>,
     Path((app, name, file)): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
 ) -> Response {
+    if file == "ll.m3u8" {
+        return ll_playlist(shared, app, name, query).await;
+    }
     let Some(sequence) = file.strip_suffix(".ts").and_then(|s| s.parse::<u64>().ok()) else {
         return (
             StatusCode::NOT_FOUND,

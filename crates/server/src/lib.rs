@@ -328,6 +328,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .merge(api::routes(shared.clone()))
         .route("/{app}/{file}", get(flv_http::play))
         .route("/{app}/{stream}/{file}", get(hls_serve::segment))
+        .route("/{app}/{stream}/ll/{file}", get(hls_serve::ll_file))
         .with_state(shared)
 }
 

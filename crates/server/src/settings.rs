@@ -125,7 +125,8 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-/// Classic HLS: how segments are cut and kept, and how long a stream's segmenter lives.
+/// HLS (classic and low-latency): how segments and parts are cut and kept, and how long a stream's segmenter
+/// lives.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HlsSettings {
@@ -139,6 +140,11 @@ pub struct HlsSettings {
     /// Segment every live stream from its publish on, not only from the first playlist request (default false):
     /// the first player then gets a full window at once, at the cost of segmenting streams nobody watches.
     pub always: bool,
+    /// Serve low-latency HLS (fMP4 parts, `/{app}/{stream}/ll.m3u8`) beside the classic playlist (default true).
+    pub low_latency: bool,
+    /// LL-HLS: no part is longer than this, in milliseconds (default 334, `EXT-X-PART-INF:PART-TARGET`; players
+    /// stay about three parts behind the live edge).
+    pub part_target_ms: u64,
 }
 
 impl Default for HlsSettings {
@@ -148,6 +154,8 @@ impl Default for HlsSettings {
             window: 6,
             idle_timeout_secs: 30,
             always: false,
+            low_latency: true,
+            part_target_ms: 334,
         }
     }
 }
@@ -290,6 +298,13 @@ impl Settings {
                 field: "hls.target_duration_ms",
                 value: self.hls.target_duration_ms.to_string(),
                 expected: "100 to 60000",
+            });
+        }
+        if self.hls.part_target_ms < 50 || self.hls.part_target_ms > self.hls.target_duration_ms {
+            return Err(SettingsError::Invalid {
+                field: "hls.part_target_ms",
+                value: self.hls.part_target_ms.to_string(),
+                expected: "50 up to hls.target_duration_ms",
             });
         }
         if !(1..=100).contains(&self.hls.window) {

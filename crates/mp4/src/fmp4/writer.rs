@@ -22,12 +22,17 @@ pub struct WriterConfig {
     /// Cut a fragment once this many milliseconds are pending, even inside a GOP. Fragments are cut before
     /// every video keyframe regardless, so with short GOPs this only matters for audio-only streams.
     pub fragment_duration_ms: u64,
+    /// Treat [`fragment_duration_ms`](Self::fragment_duration_ms) as a ceiling: cut before the sample that
+    /// would make the fragment longer, rather than after it has become at least that long. LL-HLS parts need
+    /// this (no part may exceed the advertised `PART-TARGET`); recordings do not care.
+    pub fragment_duration_is_max: bool,
 }
 
 impl Default for WriterConfig {
     fn default() -> Self {
         Self {
             fragment_duration_ms: DEFAULT_FRAGMENT_MS,
+            fragment_duration_is_max: false,
         }
     }
 }
@@ -69,6 +74,8 @@ pub struct Mp4Writer {
     /// A keyframe of the current video configuration has been taken.
     video_synced: bool,
     clock: Unwrapper,
+    /// Decode time (unwrapped ms) of the last main-track sample, to measure the next sample's step.
+    last_main_ms: Option<u64>,
     outputs: VecDeque<Mp4Output>,
 }
 
@@ -83,6 +90,7 @@ impl Mp4Writer {
             base_ms: None,
             video_synced: false,
             clock: Unwrapper::default(),
+            last_main_ms: None,
             outputs: VecDeque::new(),
         }
     }
@@ -257,11 +265,21 @@ impl Mp4Writer {
         } else {
             AUDIO_TRACK_ID
         };
-        if track_id == main_track
-            && fragmenter.pending_duration_ms() >= self.config.fragment_duration_ms
-        {
-            if let Some(f) = fragmenter.flush() {
-                self.outputs.push_back(Mp4Output::Fragment(f));
+        if track_id == main_track {
+            // With a ceiling, the fragment once this sample is in would last about one more step: what is
+            // pending (whose last sample is counted at the previous step) plus this sample's own step.
+            let step = self.last_main_ms.map_or(0, |last| ms.saturating_sub(last));
+            self.last_main_ms = Some(ms);
+            let pending = fragmenter.pending_duration_ms();
+            let cut = if self.config.fragment_duration_is_max {
+                pending > 0 && pending + step > self.config.fragment_duration_ms
+            } else {
+                pending >= self.config.fragment_duration_ms
+            };
+            if cut {
+                if let Some(f) = fragmenter.flush() {
+                    self.outputs.push_back(Mp4Output::Fragment(f));
+                }
             }
         }
         fragmenter.push(Sample {
