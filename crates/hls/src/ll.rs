@@ -18,7 +18,7 @@ use flv::TagType;
 use mp4::fmp4::{Mp4Output, Mp4Writer, WriterConfig};
 
 use crate::error::HlsError;
-use crate::playlist::iso8601_utc;
+use crate::playlist::{iso8601_utc, target_duration_secs};
 use crate::FrameKind;
 
 /// Bounds of the low-latency segmenter.
@@ -97,8 +97,9 @@ pub struct LlSegmenter {
     next_sequence: u64,
     discontinuity_sequence: u64,
     pending_discontinuity: bool,
-    /// Maps media time to wall time: (fragment ms, wall ms) of the first part since the last discontinuity.
-    anchor: Option<(u64, u64)>,
+    /// Maps the frames' timestamps to wall time (`wall = ts + offset`): the smallest `now - ts` seen since the
+    /// last discontinuity (frames replayed from the GOP cache arrive late; live ones give the true offset).
+    offset: Option<i64>,
 }
 
 impl LlSegmenter {
@@ -119,7 +120,7 @@ impl LlSegmenter {
             next_sequence: 0,
             discontinuity_sequence: 0,
             pending_discontinuity: false,
-            anchor: None,
+            offset: None,
         }
     }
 
@@ -171,7 +172,7 @@ impl LlSegmenter {
         self.close_open();
         self.writer = Self::writer(&self.config);
         self.pending_discontinuity = true;
-        self.anchor = None;
+        self.offset = None;
     }
 
     /// The end of the stream: the last fragment becomes a part and the open segment is closed.
@@ -194,6 +195,10 @@ impl LlSegmenter {
             FrameKind::Video => TagType::Video,
             FrameKind::Audio => TagType::Audio,
         };
+        let seen = i64::try_from(now_ms)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(i64::from(timestamp));
+        self.offset = Some(self.offset.map_or(seen, |o| o.min(seen)));
         let result = self.writer.handle_frame(tag, timestamp, payload);
         // Output the writer produced before refusing this frame still counts.
         let changed = self.drain(now_ms);
@@ -236,8 +241,16 @@ impl LlSegmenter {
                 // Nothing decodes before the first independent part.
                 return;
             }
-            let (anchor_ms, anchor_wall) = *self.anchor.get_or_insert((f.start_ms, now_ms));
-            let wall = anchor_wall.saturating_add(f.start_ms.saturating_sub(anchor_ms));
+            // Fragment times start at the writer's origin (its first frame's timestamp).
+            let ts = self
+                .writer
+                .origin_ms()
+                .unwrap_or(0)
+                .saturating_add(f.start_ms);
+            let wall = self
+                .offset
+                .and_then(|o| u64::try_from(i64::try_from(ts).ok()?.saturating_add(o)).ok())
+                .unwrap_or(now_ms);
             let init = self.next_init.wrapping_sub(1);
             self.open = Some(LlSegment {
                 sequence: self.next_sequence,
@@ -404,7 +417,7 @@ pub fn render(window: &LlWindow, uris: LlUris<'_>) -> String {
         .max()
         .unwrap_or(0)
         .max(config.target_duration_ms);
-    let target_secs = max_ms.div_ceil(1000).max(1);
+    let target_secs = target_duration_secs(max_ms);
     let part_target = config.part_target_ms;
     let media_sequence = all.first().map_or(0, |s| s.sequence);
     let mut out = String::with_capacity(512 + all.len() * 512);

@@ -9,8 +9,8 @@ use crate::segmenter::Segment;
 ///
 /// Segment URIs are `{uri_prefix}{sequence}.ts`, followed by `?{query}` when a query is given, so that a signed
 /// playlist URL's signature carries over to its segments. `EXT-X-TARGETDURATION` is the largest segment duration
-/// rounded up to whole seconds (at least `min_target_ms`), as RFC 8216 4.3.3.1 requires of every `EXTINF` rounded
-/// to the nearest second.
+/// rounded to the nearest second (at least `min_target_ms`), as RFC 8216 4.3.3.1 requires of every `EXTINF`; see
+/// [`target_duration_secs`].
 pub fn render(
     segments: &[Segment],
     discontinuity_sequence: u64,
@@ -24,7 +24,7 @@ pub fn render(
         .max()
         .unwrap_or(0)
         .max(min_target_ms);
-    let target_secs = max_ms.div_ceil(1000).max(1);
+    let target_secs = target_duration_secs(max_ms);
     let media_sequence = segments.first().map_or(0, |s| s.sequence);
     let mut out = String::with_capacity(256 + segments.len() * 128);
     // Writing to a String cannot fail; the results are ignored for that reason.
@@ -62,6 +62,13 @@ pub fn render(
         out.push('\n');
     }
     out
+}
+
+/// `EXT-X-TARGETDURATION` for a longest segment of `max_ms`: RFC 8216 4.3.3.1 asks that every `EXTINF`, rounded
+/// to the nearest integer, be at most the target, so 2.009 s gives 2, not 3. Rounding up instead would make
+/// players hold back a whole second more per target duration (hls.js stays three target durations behind).
+pub fn target_duration_secs(max_ms: u64) -> u64 {
+    max_ms.saturating_add(500).div_euclid(1000).max(1)
 }
 
 /// `YYYY-MM-DDThh:mm:ss.sssZ` for milliseconds since the Unix epoch.

@@ -86,8 +86,10 @@ pub struct Segmenter {
     pending_discontinuity: bool,
     /// Timestamps extended past the 32-bit wrap: the last one seen, raw and extended.
     last_ts: Option<(u32, i64)>,
-    /// Maps stream time to wall time: (stream ms, wall ms) of the first frame since the last discontinuity.
-    anchor: Option<(i64, u64)>,
+    /// Maps stream time to wall time (`wall = ts + offset`): the smallest `now - ts` seen since the last
+    /// discontinuity. Frames replayed from the hub's GOP cache arrive late, so the smallest offset is the one of
+    /// frames that arrived live, and program date times say when the server received the media.
+    offset: Option<i64>,
     /// Last extended timestamp written, to measure the segment being written.
     last_written_ms: i64,
 }
@@ -109,7 +111,7 @@ impl Segmenter {
             discontinuity_sequence: 0,
             pending_discontinuity: false,
             last_ts: None,
-            anchor: None,
+            offset: None,
             last_written_ms: 0,
         }
     }
@@ -142,7 +144,7 @@ impl Segmenter {
         self.close_open();
         self.pending_discontinuity = true;
         self.muxer = None;
-        self.anchor = None;
+        self.offset = None;
         self.last_ts = None;
         self.last_written_ms = 0;
     }
@@ -189,6 +191,7 @@ impl Segmenter {
         let keyframe = info.is_keyframe();
         let annexb = avc_to_annexb(body, avc, keyframe)?;
         let dts_ms = self.extend(ts);
+        self.observe(dts_ms, now_ms);
         let mut cut = false;
         if keyframe {
             cut = self.maybe_cut(dts_ms, now_ms);
@@ -228,6 +231,7 @@ impl Segmenter {
         };
         let adts = aac_to_adts(body, aac)?;
         let pts_ms = self.extend(ts);
+        self.observe(pts_ms, now_ms);
         // With video, segments start at keyframes; audio-only streams are cut by duration alone.
         let audio_only = self.avc.is_none();
         let cut = if audio_only {
@@ -267,8 +271,8 @@ impl Segmenter {
         if self.muxer.as_ref().map(|m| m.tracks()) != Some(tracks) {
             self.muxer = Some(TsMuxer::new(tracks));
         }
-        let (anchor_ts, anchor_wall) = *self.anchor.get_or_insert((ts_ms, now_ms));
-        let wall_ms = anchor_wall.saturating_add_signed(ts_ms - anchor_ts);
+        let offset = self.observe(ts_ms, now_ms);
+        let wall_ms = u64::try_from(ts_ms.saturating_add(offset)).unwrap_or(now_ms);
         let mut data = BytesMut::with_capacity(64 * 1024);
         if let Some(muxer) = self.muxer.as_mut() {
             muxer.write_tables(&mut data);
@@ -314,6 +318,16 @@ impl Segmenter {
                 }
             }
         }
+    }
+
+    /// Takes the frame at `ts_ms` received at `now_ms` into the wall-clock mapping; returns the offset.
+    fn observe(&mut self, ts_ms: i64, now_ms: u64) -> i64 {
+        let seen = i64::try_from(now_ms)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(ts_ms);
+        let offset = self.offset.map_or(seen, |o| o.min(seen));
+        self.offset = Some(offset);
+        offset
     }
 
     /// Extends a 32-bit millisecond timestamp across wraps (and small steps back) into a signed timeline.

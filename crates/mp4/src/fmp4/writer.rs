@@ -100,6 +100,11 @@ impl Mp4Writer {
         self.current.as_ref().map(|(t, _)| t)
     }
 
+    /// The input timestamp (ms, extended past 32-bit wraps) that output time 0 stands for, once known.
+    pub fn origin_ms(&self) -> Option<u64> {
+        self.base_ms
+    }
+
     /// Milliseconds of media pending in the next fragment.
     pub fn pending_duration_ms(&self) -> u64 {
         self.current
