@@ -4,8 +4,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
