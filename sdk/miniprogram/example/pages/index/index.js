@@ -1,0 +1,19 @@
+// Where a page gets its createInstance options. The token is minted by the app's backend (`mplive token`, or
+// POST /v1/apps/{app}/tokens): never put the app's secret in the mini-program.
+Page({
+  data: { channelId: 'demo', accountId: 'anchor', token: '', groupId: 'room1', openId: 'user1' },
+  input (e) {
+    this.setData({ [e.currentTarget.dataset.key]: e.detail.value })
+  },
+  toPusher () {
+    const { channelId, accountId, token } = this.data
+    wx.navigateTo({ url: `/pages/pusher/pusher?channelId=${encodeURIComponent(channelId)}&accountId=${encodeURIComponent(accountId)}&token=${encodeURIComponent(token)}` })
+  },
+  toPlayer () {
+    wx.navigateTo({ url: `/pages/player/player?channelId=${encodeURIComponent(this.data.channelId)}` })
+  },
+  toRoom () {
+    const { groupId, openId } = this.data
+    wx.navigateTo({ url: `/pages/room/room?groupId=${encodeURIComponent(groupId)}&openId=${encodeURIComponent(openId)}` })
+  }
+})

@@ -1,0 +1,166 @@
+// VoipRoom against the real server's /rooms/v1/ws (wire contract: docs/rooms-protocol.md): two members join a
+// video room with signatures made from real session keys, see each other with play URLs, push and play each
+// other's streams through the runtime's <live-pusher>/<live-player>, mute, subscribe, survive a dropped socket
+// (resume), and leave.
+//
+// The rooms server lands separately: while the server does not answer /rooms/v1/ws these tests are skipped
+// with that reason, and with MPLIVE_REQUIRE_ROOMS=1 (./scripts/test sets it once the server has rooms) they
+// fail instead.
+
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+
+import { VoipRoom } from '../src/room.js'
+import { TestServer, fixtureFlv, mpliveBin, sleep } from './server.js'
+import { WxRuntime } from './runtime/wx.js'
+import { roomSignature, until } from './helpers.js'
+
+const APP = 'wxroomtest0001'
+let server, rt, available, why
+
+/** Whether the server upgrades /rooms/v1/ws to a WebSocket (within 3 s). */
+function roomsAnswer (url) {
+  return new Promise((resolve) => {
+    if (typeof WebSocket !== 'function') return resolve('no WebSocket in this node: run node with --experimental-websocket')
+    const ws = new WebSocket(url)
+    const timer = setTimeout(() => { ws.close(); resolve('no answer within 3 s') }, 3000)
+    ws.addEventListener('open', () => { clearTimeout(timer); ws.close(); resolve(null) })
+    ws.addEventListener('error', () => { clearTimeout(timer); resolve('the WebSocket upgrade was refused (no rooms route?)') })
+  })
+}
+
+before(async () => {
+  server = await TestServer.start()
+  rt = new WxRuntime({ bin: mpliveBin(), pushSource: await fixtureFlv() }).install()
+  why = await roomsAnswer(server.http.replace(/^http/, 'ws') + '/rooms/v1/ws')
+  available = why === null
+  if (available) await server.cli(['app', 'create', APP])
+})
+
+after(async () => {
+  await rt.close()
+  await server.stop()
+})
+
+/** Skips (or fails under MPLIVE_REQUIRE_ROOMS=1) when the server has no rooms endpoint. */
+function requireRooms (t) {
+  if (available) return true
+  const msg = `the server does not answer /rooms/v1/ws: ${why}`
+  if (process.env.MPLIVE_REQUIRE_ROOMS === '1') assert.fail(`MPLIVE_REQUIRE_ROOMS=1 but ${msg}`)
+  t.skip(`${msg} (set MPLIVE_REQUIRE_ROOMS=1 to make this a failure)`)
+  return false
+}
+
+async function sessionKey (openId) {
+  const res = await server.api('POST', `/v1/apps/${APP}/room-sessions`, { openId })
+  assert.equal(res.status, 200, `room-sessions for ${openId}: ${JSON.stringify(res.body)}`)
+  assert.equal(res.body.openId, openId)
+  return res.body.sessionKey
+}
+
+/** join's parameters with a fresh nonce and a signature from the member's session key. */
+function joinParams (key, groupId, extra = {}) {
+  const nonceStr = randomBytes(8).toString('hex')
+  const timeStamp = String(Math.floor(Date.now() / 1000))
+  return { groupId, nonceStr, timeStamp, roomType: 'video', signature: roomSignature({ sessionKey: key, appId: APP, groupId, nonceStr, timeStamp }), ...extra }
+}
+
+const call = (obj, name, params = {}) => new Promise((resolve) => {
+  let done = false
+  obj[name]({ ...params, success: (r) => { done = true; resolve({ ok: true, r }) }, fail: (r) => { done = true; resolve({ ok: false, r }) }, complete: () => { assert.ok(done, 'complete after success/fail') } })
+})
+
+test('two members join, see each other with play URLs, push and play, mute, subscribe, resume and leave', async (t) => {
+  if (!requireRooms(t)) return
+  const groupId = `g${Date.now()}`
+  const [ka, kb] = [await sessionKey('alice'), await sessionKey('bob')]
+  const alice = new VoipRoom({ server: server.http, appId: APP, openId: 'alice' })
+  const bob = new VoipRoom({ server: server.http, appId: APP, openId: 'bob' })
+  const aliceMembers = []
+  const bobMembers = []
+  const aliceStates = []
+  alice.onMembersChanged((e) => aliceMembers.push(e))
+  bob.onMembersChanged((e) => bobMembers.push(e))
+  alice.onStateChanged((e) => aliceStates.push(e.state))
+  const interrupts = []
+  alice.onInterrupted((e) => interrupts.push(e))
+
+  const a = await call(alice, 'join', joinParams(ka, groupId))
+  assert.ok(a.ok, `alice joins: ${JSON.stringify(a.r)}`)
+  assert.deepEqual(a.r.openIdList, ['alice'])
+  assert.match(a.r.pushUrl, new RegExp(`^rtmp://127\\.0\\.0\\.1:\\d+/room/${groupId}_alice`))
+  assert.deepEqual(a.r.members, [])
+
+  const b = await call(bob, 'join', joinParams(kb, groupId))
+  assert.ok(b.ok, `bob joins: ${JSON.stringify(b.r)}`)
+  assert.deepEqual(b.r.openIdList, ['alice', 'bob'])
+  assert.equal(b.r.members.length, 1)
+  assert.equal(b.r.members[0].openId, 'alice')
+  assert.match(b.r.members[0].playUrls.flv, new RegExp(`/room/${groupId}_alice\\.flv`))
+  const seen = await until(() => aliceMembers.find((e) => e.openIdList.includes('bob')), 5000, 'alice sees bob')
+  assert.equal(seen.members.find((m) => m.openId === 'bob').playUrls.flv, alice.playUrls.bob.flv)
+
+  // Media through the URLs the room handed out: alice pushes, bob plays her.
+  const states = { push: [], play: [] }
+  const page = rt.mount({
+    data: { pushUrl: '', playUrl: '' },
+    onPush (e) { states.push.push(e.detail.code) },
+    onPlay (e) { states.play.push(e.detail.code) }
+  }, {
+    pushers: [{ id: 'pusher', url: 'pushUrl', autopush: true, bind: { statechange: 'onPush' } }],
+    players: [{ id: 'player', src: 'playUrl', autoplay: true, bind: { statechange: 'onPlay' } }]
+  })
+  page.setData({ pushUrl: a.r.pushUrl })
+  await until(() => states.push.includes(1002), 20000, 'alice pushing (1002)', () => `push codes ${states.push}`)
+  page.setData({ playUrl: bob.playUrls.alice.flv })
+  await until(() => states.play.includes(2004), 20000, 'bob playing alice (2004)', () => `play codes ${states.play}`)
+
+  assert.ok((await call(alice, 'updateMuteConfig', { muteConfig: { muteMicrophone: true, muteEarphone: false } })).ok)
+  const sub = await call(bob, 'subscribeVideoMembers', { openIdList: ['alice'] })
+  assert.ok(sub.ok, `subscribe: ${JSON.stringify(sub.r)}`)
+
+  // A third member with a bad signature is refused with -10001 and the reason.
+  const kc = await sessionKey('carol')
+  const carol = new VoipRoom({ server: server.http, appId: APP, openId: 'carol' })
+  const bad = await call(carol, 'join', { ...joinParams(kc, groupId), signature: '0'.repeat(64) })
+  assert.equal(bad.ok, false)
+  assert.equal(bad.r.errCode, -10001, JSON.stringify(bad.r))
+
+  // alice's socket drops without exit: she resumes within the grace and bob never sees her leave.
+  alice.socket.ws.close(4000, 'test drop')
+  await until(() => aliceStates.includes('resumed'), 10000, 'alice resumed', () => `states ${aliceStates}`)
+  assert.equal(interrupts.length, 0, JSON.stringify(interrupts))
+  assert.ok(bobMembers.every((e) => e.openIdList.includes('alice')), JSON.stringify(bobMembers))
+
+  assert.ok((await call(alice, 'exit')).ok)
+  await until(() => bobMembers.find((e) => !e.openIdList.includes('alice')), 5000, 'bob sees alice leave', () => JSON.stringify(bobMembers))
+  assert.ok((await call(bob, 'exit')).ok)
+  const again = await call(bob, 'updateMuteConfig', { muteConfig: { muteMicrophone: true } })
+  assert.equal(again.r.errCode, -10011)
+  rt.unmount(page)
+  await sleep(100)
+})
+
+test('a timeStamp in milliseconds is refused with -10002 and says so', async (t) => {
+  if (!requireRooms(t)) return
+  const k = await sessionKey('dave')
+  const dave = new VoipRoom({ server: server.http, appId: APP, openId: 'dave' })
+  const params = joinParams(k, `gms${Date.now()}`)
+  const ms = String(Date.now())
+  const r = await call(dave, 'join', { ...params, timeStamp: ms, signature: roomSignature({ sessionKey: k, appId: APP, groupId: params.groupId, nonceStr: params.nonceStr, timeStamp: ms }) })
+  assert.equal(r.ok, false)
+  assert.equal(r.r.errCode, -10002)
+  assert.match(r.r.errMsg, /milliseconds/)
+})
+
+test('join through a socket that cannot connect fails with -1000 and says why (runs with or without rooms)', async () => {
+  // The real driver and SocketTask against a loopback port where nothing listens.
+  const nobody = new VoipRoom({ server: 'http://127.0.0.1:9', appId: APP, openId: 'erin' })
+  const r = await call(nobody, 'join', joinParams('k', 'gx'))
+  assert.equal(r.ok, false)
+  assert.equal(r.r.errCode, -1000)
+  assert.match(r.r.errMsg, /^joinVoIPChat:fail the socket closed .* before the join was answered/)
+  const missing = await call(nobody, 'join', { groupId: 'gx' })
+  assert.match(missing.r.errMsg, /^joinVoIPChat:fail missing option: signature, nonceStr, timeStamp/)
+})
