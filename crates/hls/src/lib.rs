@@ -46,6 +46,8 @@
 
 pub mod annexb;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ll;
 pub mod playlist;
 mod segmenter;
