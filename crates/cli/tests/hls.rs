@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::{
-    ffmpeg_decode, ffmpeg_push, ffprobe_codecs, fixture_audio, fixture_av, get_raw, require, Server,
+    ffmpeg_decode, ffmpeg_push, ffprobe_codecs, fixture_audio, fixture_av, get_raw, get_raw_with,
+    require, Receiver, Server,
 };
 
 fn playlist(server: &Server, path: &str) -> String {
@@ -241,4 +242,55 @@ fn play_auth_guards_playlists_and_segments() {
     let (status, _, body) = get_raw(&server.http, &path_of(expired.lines().nth(2).unwrap()));
     assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("signature_expired"));
+}
+
+#[test]
+fn hls_viewers_count_as_players_and_send_play_webhooks() {
+    let server = Server::start("[hls]\ntarget_duration_ms = 1000\n");
+    let receiver = Receiver::start();
+    server.cli_ok(&[
+        "app",
+        "set",
+        "live",
+        "--callback-url",
+        &receiver.url(),
+        "--max-players",
+        "1",
+    ]);
+    let _pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/v"));
+    server.wait_live("live/v");
+    std::thread::sleep(Duration::from_millis(800)); // the server's catalog refresh
+    let alice = "User-Agent: alice\r\n";
+    let (status, _, body) = get_raw_with(&server.http, "/live/v.m3u8", alice);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let start = receiver.wait_for("play_start", 1).remove(0);
+    assert_eq!(start["protocol"], "hls", "{start}");
+    assert_eq!(start["stream_id"], "v", "{start}");
+    // The same viewer keeps asking, for segments and the LL-HLS playlist too: still one player.
+    let (_, _, body) = get_raw_with(&server.http, "/live/v.m3u8", alice);
+    let (_, uris) = check_playlist(&String::from_utf8(body).unwrap(), 6);
+    let (status, _, _) = get_raw_with(&server.http, &format!("/live/{}", uris[0]), alice);
+    assert_eq!(status, 200);
+    let (status, _, _) = get_raw_with(&server.http, "/live/v/ll.m3u8", alice);
+    assert_eq!(status, 200);
+
+    // Another client is over the app's max_players, over HLS and over HTTP-FLV.
+    let (status, _, body) = get_raw_with(&server.http, "/live/v.m3u8", "User-Agent: bob\r\n");
+    let body = String::from_utf8_lossy(&body).to_string();
+    assert_ne!(status, 200, "{body}");
+    assert!(body.contains("too_many_players"), "{body}");
+    let (status, _, _) = get_raw(&server.http, "/live/v.flv");
+    assert_ne!(status, 200, "the HLS viewer counts for HTTP-FLV too");
+    let metrics = server.get("/metrics").1;
+    assert!(
+        metrics.contains("mplive_players{protocol=\"hls\"} 1"),
+        "{metrics}"
+    );
+
+    // Viewers that stop asking are gone after 10 s (three target durations, at least 10 s): play_stop, and room
+    // for someone else.
+    let stops = receiver.wait_for_within("play_stop", 1, Duration::from_secs(25));
+    assert_eq!(stops[0]["protocol"], "hls", "{stops:?}");
+    let (status, _, body) = get_raw_with(&server.http, "/live/v.m3u8", "User-Agent: bob\r\n");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 }

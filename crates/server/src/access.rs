@@ -156,30 +156,51 @@ pub(crate) fn check_play(
     stream: &str,
     query: Option<&str>,
 ) -> Result<(Arc<App>, PlayMode), Refusal> {
+    let app = check_play_signature(shared, app, stream, query)?;
+    check_player_limit(shared, &app)?;
+    let mode = play_mode(&app.policy, query);
+    Ok((app, mode))
+}
+
+/// The app exists and, when its play auth is on, the query carries a valid signature for `stream`. HLS checks
+/// this on every request (a signature that expires ends segment requests too), and the player limit only when a
+/// new viewer appears.
+pub(crate) fn check_play_signature(
+    shared: &Shared,
+    app: &str,
+    stream: &str,
+    query: Option<&str>,
+) -> Result<Arc<App>, Refusal> {
     let app = app_of(shared, app)?;
     if app.policy.play_auth {
         txsecret::verify(&app.play_key, stream, query, now_unix()).map_err(signature_refusal)?;
     }
-    if let Some(max) = app.policy.max_players {
-        let players: u64 = shared
-            .registry
-            .list()
-            .iter()
-            .filter(|s| s.app == app.name)
-            .map(|s| s.players.rtmp + s.players.flv)
-            .sum();
-        if i64::try_from(players).unwrap_or(i64::MAX) >= max {
-            return Err(Refusal::new(
-                "too_many_players",
-                format!(
-                    "app {} already has {players} players (its max_players is {max})",
-                    app.name
-                ),
-            ));
-        }
+    Ok(app)
+}
+
+/// The app's `max_players` leaves room for one more: RTMP and HTTP-FLV players on the hub, and HLS viewers.
+pub(crate) fn check_player_limit(shared: &Shared, app: &App) -> Result<(), Refusal> {
+    let Some(max) = app.policy.max_players else {
+        return Ok(());
+    };
+    let players: u64 = shared
+        .registry
+        .list()
+        .iter()
+        .filter(|s| s.app == app.name)
+        .map(|s| s.players.rtmp + s.players.flv)
+        .sum::<u64>()
+        + shared.hls.viewers_of_app(&app.name);
+    if i64::try_from(players).unwrap_or(i64::MAX) >= max {
+        return Err(Refusal::new(
+            "too_many_players",
+            format!(
+                "app {} already has {players} players (its max_players is {max})",
+                app.name
+            ),
+        ));
     }
-    let mode = play_mode(&app.policy, query);
-    Ok((app, mode))
+    Ok(())
 }
 
 /// The play mode: `mode=rtc|live` in the query, else the app's low-latency policy; the start from its GOP cache

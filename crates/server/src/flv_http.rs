@@ -11,7 +11,7 @@ use axum::body::Body;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
@@ -43,10 +43,12 @@ pub(crate) async fn play(
     Path((app, file)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
 ) -> Response {
     if let Some(name) = file.strip_suffix(".m3u8") {
         let name = name.to_string();
-        return crate::hls_serve::playlist(shared, app, &name, query).await;
+        let client = crate::hls_serve::Client::new(peer, &headers);
+        return crate::hls_serve::playlist(shared, app, &name, query, client).await;
     }
     let Some(name) = file.strip_suffix(".flv") else {
         return (

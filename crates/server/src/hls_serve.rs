@@ -12,13 +12,15 @@
 //! `hls.idle_timeout_secs` without a request, and then leaves the map, so the next request starts afresh.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use hls::ll::{BlockingRequest, LlConfig, LlSegmenter, LlUris, LlWindow};
@@ -28,8 +30,12 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use control::webhook_event::{EventKind, StreamEvent};
+use control::App;
+
 use crate::access::{self, now_ms};
 use crate::settings::HlsSettings;
+use crate::webhooks;
 use crate::Shared;
 
 /// The longest a playlist request waits for a live stream's first segment.
@@ -53,6 +59,62 @@ impl HlsStreams {
     pub(crate) fn always(&self) -> bool {
         self.settings.always
     }
+
+    /// HLS viewers of the streams of `app` now (for the app's `max_players`).
+    pub(crate) fn viewers_of_app(&self, app: &str) -> u64 {
+        let streams: Vec<Arc<HlsStream>> = self
+            .streams
+            .lock()
+            .iter()
+            .filter(|(key, _)| key.app == app)
+            .map(|(_, s)| s.clone())
+            .collect();
+        streams.iter().map(|s| s.viewers.lock().len() as u64).sum()
+    }
+
+    /// HLS viewers of every stream now (the `mplive_players{protocol="hls"}` gauge).
+    pub(crate) fn viewers_total(&self) -> u64 {
+        let streams: Vec<Arc<HlsStream>> = self.streams.lock().values().cloned().collect();
+        streams.iter().map(|s| s.viewers.lock().len() as u64).sum()
+    }
+}
+
+/// Who is asking: HTTP requests are not sessions, so an HLS viewer is a client address and `User-Agent` that keep
+/// asking for the stream. Two players in one browser on one address count as one viewer.
+pub(crate) struct Client {
+    pub(crate) peer: SocketAddr,
+    pub(crate) user_agent: String,
+}
+
+impl Client {
+    pub(crate) fn new(peer: SocketAddr, headers: &HeaderMap) -> Client {
+        let user_agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        Client { peer, user_agent }
+    }
+
+    fn id(&self) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.peer.ip().hash(&mut h);
+        self.user_agent.hash(&mut h);
+        h.finish()
+    }
+}
+
+/// One HLS viewer: when it last asked, and the `play_stop` webhook to send when it stops asking.
+struct Viewer {
+    last_seen_ms: i64,
+    app: Arc<App>,
+    stop: StreamEvent,
+}
+
+/// A viewer counts until it has not asked for this long: players reload the playlist at least every target
+/// duration (LL-HLS players keep a request open), so three target durations, and at least 10 s, is a player gone.
+fn viewer_timeout_ms(settings: &HlsSettings) -> i64 {
+    i64::try_from(settings.target_duration_ms.saturating_mul(3).max(10_000)).unwrap_or(i64::MAX)
 }
 
 /// One stream's segmenter as requests see it.
@@ -62,6 +124,8 @@ struct HlsStream {
     ll: watch::Sender<Arc<LlWindow>>,
     /// Wall-clock milliseconds of the last request, for the idle timeout.
     last_request_ms: AtomicI64,
+    /// The viewers asking now, by [`Client::id`].
+    viewers: Mutex<HashMap<u64, Viewer>>,
 }
 
 impl HlsStream {
@@ -105,6 +169,7 @@ fn ensure(shared: &Arc<Shared>, key: &StreamKey) -> Option<Arc<HlsStream>> {
         window,
         ll,
         last_request_ms: AtomicI64::new(now_ms()),
+        viewers: Mutex::new(HashMap::new()),
     });
     streams.insert(key.clone(), stream.clone());
     info!(stream = %key, "HLS segmenter started");
@@ -145,6 +210,7 @@ async fn run(shared: Arc<Shared>, key: StreamKey, stream: Arc<HlsStream>, mut su
         let frame = tokio::select! {
             _ = shared.shutdown.cancelled() => break "shutdown",
             _ = tick.tick() => {
+                expire_viewers(&shared, &key, &stream, false);
                 let idle = now_ms() - stream.last_request_ms.load(Ordering::Relaxed);
                 if !settings.always && idle > idle_ms {
                     break "idle";
@@ -216,10 +282,13 @@ async fn run(shared: Arc<Shared>, key: StreamKey, stream: Arc<HlsStream>, mut su
         ll.finish(u64::try_from(now_ms()).unwrap_or(0));
         publish_ll(&stream, ll, true);
     }
-    let mut streams = shared.hls.streams.lock();
-    if streams.get(&key).is_some_and(|s| Arc::ptr_eq(s, &stream)) {
-        streams.remove(&key);
+    {
+        let mut streams = shared.hls.streams.lock();
+        if streams.get(&key).is_some_and(|s| Arc::ptr_eq(s, &stream)) {
+            streams.remove(&key);
+        }
     }
+    expire_viewers(&shared, &key, &stream, true);
     info!(stream = %key, reason = why, "HLS segmenter stopped");
 }
 
@@ -229,6 +298,72 @@ fn publish(stream: &HlsStream, segmenter: &Segmenter, ended: bool) {
         discontinuity_sequence: segmenter.discontinuity_sequence(),
         ended,
     }));
+}
+
+/// Counts the request's client as a viewer of `stream`: a new one must fit in the app's `max_players` and gets a
+/// `play_start` webhook (its `play_stop` follows once it stops asking, or when the stream ends).
+fn admit(
+    shared: &Shared,
+    stream: &HlsStream,
+    app: Arc<App>,
+    key: &StreamKey,
+    client: &Client,
+    variant: &'static str,
+    query: Option<&str>,
+) -> Result<(), access::Refusal> {
+    let id = client.id();
+    let now = now_ms();
+    if let Some(v) = stream.viewers.lock().get_mut(&id) {
+        v.last_seen_ms = now;
+        return Ok(());
+    }
+    // Not under the viewers lock: counting the app's viewers takes the streams' locks.
+    access::check_player_limit(shared, &app)?;
+    let ip = client.peer.ip().to_string();
+    let start = webhooks::stream_event(
+        EventKind::PlayStart,
+        &key.app,
+        &key.name,
+        client.peer,
+        query,
+    )
+    .with_player(variant, &ip);
+    let stop = webhooks::stream_event(EventKind::PlayStop, &key.app, &key.name, client.peer, None)
+        .with_player(variant, &ip);
+    let mut viewers = stream.viewers.lock();
+    if viewers.contains_key(&id) {
+        return Ok(());
+    }
+    viewers.insert(
+        id,
+        Viewer {
+            last_seen_ms: now,
+            app: app.clone(),
+            stop,
+        },
+    );
+    drop(viewers);
+    info!(stream = %key, peer = %client.peer, variant, "HLS viewer");
+    shared.webhooks.emit(&app, start);
+    Ok(())
+}
+
+/// Ends the viewers that have not asked within the timeout (all of them with `all`), with their `play_stop`.
+fn expire_viewers(shared: &Shared, key: &StreamKey, stream: &HlsStream, all: bool) {
+    let limit = now_ms() - viewer_timeout_ms(&shared.hls.settings);
+    let gone: Vec<Viewer> = {
+        let mut viewers = stream.viewers.lock();
+        let ids: Vec<u64> = viewers
+            .iter()
+            .filter(|(_, v)| all || v.last_seen_ms < limit)
+            .map(|(id, _)| *id)
+            .collect();
+        ids.iter().filter_map(|id| viewers.remove(id)).collect()
+    };
+    for v in gone {
+        debug!(stream = %key, "HLS viewer gone");
+        shared.webhooks.emit(&v.app, v.stop);
+    }
 }
 
 fn publish_ll(stream: &HlsStream, segmenter: &LlSegmenter, ended: bool) {
@@ -293,14 +428,27 @@ pub(crate) async fn playlist(
     app: String,
     name: &str,
     query: Option<String>,
+    client: Client,
 ) -> Response {
-    if let Err(refusal) = access::check_play(&shared, &app, name, query.as_deref()) {
-        return refused(&shared, &refusal);
-    }
+    let app_ref = match access::check_play_signature(&shared, &app, name, query.as_deref()) {
+        Ok(a) => a,
+        Err(refusal) => return refused(&shared, &refusal),
+    };
     let key = StreamKey::new(app, name.to_string());
     let Some(stream) = ensure(&shared, &key) else {
         return not_live(&key);
     };
+    if let Err(refusal) = admit(
+        &shared,
+        &stream,
+        app_ref,
+        &key,
+        &client,
+        "hls",
+        query.as_deref(),
+    ) {
+        return refused(&shared, &refusal);
+    }
     let mut rx = stream.window.subscribe();
     // A timeout or a closed channel both leave the latest snapshot to answer with.
     let wait = first_segment_wait(&shared.hls.settings);
@@ -363,10 +511,12 @@ async fn ll_playlist(
     app: String,
     name: String,
     query: Option<String>,
+    client: Client,
 ) -> Response {
-    if let Err(refusal) = access::check_play(&shared, &app, &name, query.as_deref()) {
-        return refused(&shared, &refusal);
-    }
+    let app_ref = match access::check_play_signature(&shared, &app, &name, query.as_deref()) {
+        Ok(a) => a,
+        Err(refusal) => return refused(&shared, &refusal),
+    };
     let key = StreamKey::new(app, name);
     if !shared.hls.settings.low_latency {
         return (
@@ -382,6 +532,17 @@ async fn ll_playlist(
     let Some(stream) = ensure(&shared, &key) else {
         return not_live(&key);
     };
+    if let Err(refusal) = admit(
+        &shared,
+        &stream,
+        app_ref,
+        &key,
+        &client,
+        "ll-hls",
+        query.as_deref(),
+    ) {
+        return refused(&shared, &refusal);
+    }
     let mut rx = stream.ll.subscribe();
     let wait = first_segment_wait(&shared.hls.settings);
     let _ = tokio::time::timeout(wait, rx.wait_for(|w| !w.segments.is_empty() || w.ended)).await;
@@ -462,6 +623,8 @@ pub(crate) async fn ll_file(
     State(shared): State<Arc<Shared>>,
     Path((app, name, file)): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
 ) -> Response {
     let Some(wanted) = LlFile::parse(&file) else {
         return (
@@ -470,15 +633,28 @@ pub(crate) async fn ll_file(
         )
             .into_response();
     };
-    if let Err(refusal) = access::check_play(&shared, &app, &name, query.as_deref()) {
-        return refused(&shared, &refusal);
-    }
+    let app_ref = match access::check_play_signature(&shared, &app, &name, query.as_deref()) {
+        Ok(a) => a,
+        Err(refusal) => return refused(&shared, &refusal),
+    };
     let key = StreamKey::new(app, name);
     let stream = shared.hls.streams.lock().get(&key).cloned();
     let Some(stream) = stream else {
         return not_live(&key);
     };
     stream.touch();
+    let client = Client::new(peer, &headers);
+    if let Err(refusal) = admit(
+        &shared,
+        &stream,
+        app_ref,
+        &key,
+        &client,
+        "ll-hls",
+        query.as_deref(),
+    ) {
+        return refused(&shared, &refusal);
+    }
     let mut rx = stream.ll.subscribe();
     let gone = |what: String| {
         (
@@ -546,9 +722,12 @@ pub(crate) async fn segment(
     State(shared): State<Arc<Shared>>,
     Path((app, name, file)): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
 ) -> Response {
+    let client = Client::new(peer, &headers);
     if file == "ll.m3u8" {
-        return ll_playlist(shared, app, name, query).await;
+        return ll_playlist(shared, app, name, query, client).await;
     }
     let Some(sequence) = file.strip_suffix(".ts").and_then(|s| s.parse::<u64>().ok()) else {
         return (
@@ -557,15 +736,27 @@ pub(crate) async fn segment(
         )
             .into_response();
     };
-    if let Err(refusal) = access::check_play(&shared, &app, &name, query.as_deref()) {
-        return refused(&shared, &refusal);
-    }
+    let app_ref = match access::check_play_signature(&shared, &app, &name, query.as_deref()) {
+        Ok(a) => a,
+        Err(refusal) => return refused(&shared, &refusal),
+    };
     let key = StreamKey::new(app, name);
     let stream = shared.hls.streams.lock().get(&key).cloned();
     let Some(stream) = stream else {
         return not_live(&key);
     };
     stream.touch();
+    if let Err(refusal) = admit(
+        &shared,
+        &stream,
+        app_ref,
+        &key,
+        &client,
+        "hls",
+        query.as_deref(),
+    ) {
+        return refused(&shared, &refusal);
+    }
     let window = stream.window.borrow().clone();
     let first = window.segments.first().map_or(0, |s| s.sequence);
     let found = sequence

@@ -40,7 +40,7 @@ impl Metrics {
     }
 
     /// The exposition text.
-    pub(crate) fn render(&self, totals: &Totals) -> String {
+    pub(crate) fn render(&self, totals: &Totals, hls_viewers: u64) -> String {
         let mut out = String::with_capacity(2048);
         let mut gauge = |name: &str, help: &str, value: u64| {
             let _ = writeln!(
@@ -65,6 +65,7 @@ impl Metrics {
         for (protocol, n) in [
             ("rtmp", totals.players.rtmp),
             ("flv", totals.players.flv),
+            ("hls", hls_viewers),
             ("other", totals.players.other),
         ] {
             let _ = writeln!(out, "mplive_players{{protocol=\"{protocol}\"}} {n}");
@@ -136,7 +137,7 @@ mod tests {
         m.refused("publish", "signature_expired");
         m.refused("play", "unknown_app");
         m.webhook_failed(true);
-        let text = m.render(&Totals::default());
+        let text = m.render(&Totals::default(), 0);
         assert!(text
             .contains("mplive_refusals_total{action=\"publish\",reason=\"signature_expired\"} 2"));
         assert!(text.contains("mplive_refusals_total{action=\"play\",reason=\"unknown_app\"} 1"));

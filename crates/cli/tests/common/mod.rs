@@ -644,7 +644,16 @@ impl Receiver {
     }
 
     pub fn wait_for(&self, event: &str, n: usize) -> Vec<serde_json::Value> {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        self.wait_for_within(event, n, Duration::from_secs(15))
+    }
+
+    pub fn wait_for_within(
+        &self,
+        event: &str,
+        n: usize,
+        limit: Duration,
+    ) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + limit;
         loop {
             let got: Vec<_> = self
                 .bodies
@@ -669,9 +678,14 @@ impl Receiver {
 
 /// GET over HTTP/1.0 with the raw body bytes: (status, content type, body).
 pub fn get_raw(addr: &str, path: &str) -> (u16, String, Vec<u8>) {
+    get_raw_with(addr, path, "")
+}
+
+/// [`get_raw`] with extra request header lines (each ending in `\r\n`).
+pub fn get_raw_with(addr: &str, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{headers}\r\n").unwrap();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
     let split = buf

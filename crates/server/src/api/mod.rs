@@ -138,7 +138,9 @@ fn unauthorized(what: &str) -> Response {
 
 /// `GET /metrics`: Prometheus text.
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    let text = shared.metrics.render(&shared.registry.totals());
+    let text = shared
+        .metrics
+        .render(&shared.registry.totals(), shared.hls.viewers_total());
     (
         [(
             header::CONTENT_TYPE,
