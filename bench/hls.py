@@ -36,6 +36,9 @@ SERVER_CPU = os.environ.get("SERVER_CPU", "1")
 BENCH_CPU = os.environ.get("BENCH_CPU", "0")
 TICKS = os.sysconf("SC_CLK_TCK")
 PROCS = []
+# Players start once the stream has filled a playlist window (6 x 2 s), so that where hls.js starts does not
+# depend on how young the stream is.
+WARM_UP = 14
 
 
 def log(msg):
@@ -328,7 +331,7 @@ def main():
         rows = measure_server("mplive", server, server.proc.pid, args, [True, False])
         # 2. glass-to-glass in hls.js
         pusher = push(f"rtmp://127.0.0.1:{server.rtmp}/live/g2g")
-        time.sleep(3)
+        time.sleep(WARM_UP)
         for ll in (True, False):
             url = f"http://127.0.0.1:{server.http}{server.playlist('g2g', ll)}"
             report = hlsjs(url, ll, args.seconds)
@@ -344,7 +347,7 @@ def main():
             n = Nginx(tmp)
             nginx = measure_server("nginx-rtmp", n, n.worker, args, [False])
             pusher = push(f"rtmp://127.0.0.1:{n.rtmp}/live/g2g")
-            time.sleep(3)
+            time.sleep(WARM_UP)
             report = hlsjs(f"http://127.0.0.1:{n.http}/live/g2g.m3u8", False, args.seconds)
             log(f"hls.js nginx: {report}")
             # nginx-rtmp writes no EXT-X-PROGRAM-DATE-TIME: only hls.js's own distance to the edge is comparable.
