@@ -84,7 +84,7 @@ fn record_live_with_grace(server: &Server, formats: &str, receiver: &Receiver, g
 #[test]
 fn policy_records_mp4_and_flv_that_play_and_reports_them() {
     require("ffmpeg");
-    let server = Server::start("");
+    let mut server = Server::start("");
     let receiver = Receiver::start();
     record_live(&server, "mp4,flv", &receiver);
     let (status, app) = server.api("GET", "/v1/apps/live", None);
@@ -154,6 +154,23 @@ fn policy_records_mp4_and_flv_that_play_and_reports_them() {
     );
     let (_, body) = server.api("GET", "/v1/recordings", None);
     assert!(body.contains("live/r/"), "{body}");
+
+    // The durations outlive a restart (the index file under the recordings directory).
+    let before: serde_json::Value = serde_json::from_str(&body).unwrap();
+    server.kill();
+    server.spawn();
+    let (_, body) = server.api("GET", "/v1/recordings?app=live&stream=r", None);
+    let after: serde_json::Value = serde_json::from_str(&body).unwrap();
+    for r in after["recordings"].as_array().unwrap() {
+        let same = before["recordings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["path"] == r["path"])
+            .unwrap();
+        assert_eq!(r["duration"], same["duration"], "{body}");
+        assert!(r["duration"].as_f64().unwrap() > 1.0, "{r}");
+    }
 
     // Off again: a new push records nothing.
     server.cli_ok(&["app", "set", "live", "--record", "off"]);

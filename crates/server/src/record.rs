@@ -119,6 +119,26 @@ struct Active {
     id: u64,
 }
 
+/// The index of closed files' durations under the recordings directory: one JSON object per line,
+/// `{"path": "live/cam/....mp4", "duration": 12.5}`; a later line for the same path wins.
+const DURATIONS_FILE: &str = ".durations.jsonl";
+
+/// Reads the durations index; a missing file is an empty index, a bad line is skipped.
+fn read_durations(path: &Path) -> HashMap<String, f64> {
+    #[derive(Deserialize)]
+    struct Line {
+        path: String,
+        duration: f64,
+    }
+    let Ok(text) = fs::read_to_string(path) else {
+        return HashMap::new();
+    };
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Line>(l).ok())
+        .map(|l| (l.path, l.duration))
+        .collect()
+}
+
 /// Every running recording, and what is needed to start more.
 pub(crate) struct Recordings {
     dir: PathBuf,
@@ -126,8 +146,9 @@ pub(crate) struct Recordings {
     segment: Duration,
     tracker: TaskTracker,
     active: Mutex<HashMap<StreamKey, Active>>,
-    /// Durations of files closed by this process, by path relative to `dir`, for the listing.
-    durations: Mutex<HashMap<String, f64>>,
+    /// Durations of closed files, by path relative to `dir`, for the listing: read once from the index file
+    /// ([`DURATIONS_FILE`]) that every close appends to, so they outlive a restart.
+    durations: Mutex<Option<HashMap<String, f64>>>,
     next_id: Mutex<u64>,
 }
 
@@ -144,7 +165,7 @@ impl Recordings {
             segment: Duration::from_secs(settings.segment_secs.max(1)),
             tracker,
             active: Mutex::new(HashMap::new()),
-            durations: Mutex::new(HashMap::new()),
+            durations: Mutex::new(None),
             next_id: Mutex::new(0),
         }
     }
@@ -164,9 +185,32 @@ impl Recordings {
         self.active.lock().get(key).map(|a| a.formats.clone())
     }
 
-    /// The duration of a file this process closed, in seconds.
+    /// The duration of a closed file, in seconds (none for a file still being written, or cut by a crash).
     pub(crate) fn known_duration(&self, relative: &str) -> Option<f64> {
-        self.durations.lock().get(relative).copied()
+        let mut durations = self.durations.lock();
+        durations
+            .get_or_insert_with(|| read_durations(&self.dir.join(DURATIONS_FILE)))
+            .get(relative)
+            .copied()
+    }
+
+    /// Remembers a closed file's duration, in memory and in the index file (a failure to write the index only
+    /// loses the figure after a restart, so it is logged and otherwise ignored).
+    fn remember_duration(&self, relative: &str, secs: f64) {
+        let mut durations = self.durations.lock();
+        durations
+            .get_or_insert_with(|| read_durations(&self.dir.join(DURATIONS_FILE)))
+            .insert(relative.to_owned(), secs);
+        let line = serde_json::json!({ "path": relative, "duration": secs }).to_string() + "\n";
+        let path = self.dir.join(DURATIONS_FILE);
+        let written = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+        if let Err(e) = written {
+            warn!(file = %path.display(), "recording durations index: {e}");
+        }
     }
 
     /// Stops the recording of `key`; `false` if there was none. The files are closed by the recorder thread
@@ -523,11 +567,7 @@ impl FormatFile {
     ) -> RecordFile {
         let duration_ms = first_ms.map_or(0, |first| last_ms.wrapping_sub(first));
         let secs = f64::from(duration_ms) / 1000.0;
-        job.shared
-            .recordings
-            .durations
-            .lock()
-            .insert(relative.to_owned(), secs);
+        job.shared.recordings.remember_duration(relative, secs);
         RecordFile {
             file_path: relative.to_owned(),
             file_format: format.as_str().to_owned(),
