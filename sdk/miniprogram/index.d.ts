@@ -16,6 +16,8 @@ export interface PlayUrls {
   rtmp?: string
   flv?: string
   hls?: string
+  /** Low-latency HLS (from the server's endpoints). */
+  llHls?: string
 }
 
 // ---- publisher ----
@@ -107,12 +109,24 @@ export default VhallPublisher
 // ---- player ----
 
 export interface PlayerOptions {
-  /** The mplive server's address; with appId and channelId the play URLs are built from it (play auth off). */
+  /**
+   * The mplive server's address. With accountId and token the play URLs come from POST /sdk/v1/player/instance;
+   * without, they are built from it with appId and channelId (unsigned: play auth off).
+   */
   server?: string
+  /** The app's id or name (the name when the URLs are built without a token). */
   appId?: string
   channelId?: string
   roomId?: string
-  /** Play URLs from the publisher's createInstance or the app's backend (needed when play auth is on). */
+  /** The watching user, as in the token. */
+  accountId?: string
+  /**
+   * An access token with role viewer (or publisher) for this app, channel and account, minted by the app's backend.
+   * The URLs are then signed when the app's play auth is on, and refreshed (/sdk/v1/player/refresh) before every
+   * restart.
+   */
+  token?: string
+  /** Play URLs from the publisher's createInstance or the app's backend, when no token is given; reused as they are. */
   playUrls?: PlayUrls
   /** 'flv' (default) or 'rtmp'. */
   protocol?: 'flv' | 'rtmp'
@@ -125,6 +139,7 @@ export interface PlayerOptions {
 export interface PlayerEvents {
   connected: () => void
   reconnecting: () => void
+  /** The URL the SDK is about to play again (freshly signed with a token): bind it as the <live-player>'s src. */
   reconnectReady: (res: { url: string }) => void
   reconnected: () => void
   ended: () => void
@@ -134,10 +149,16 @@ export interface PlayerEvents {
 }
 
 export declare class VhallPlayer {
-  createInstance (opt: PlayerOptions, success?: (res: { url: string, playUrls: PlayUrls }) => void, fail?: (err: WxError) => void): void
+  /** success's expiresAt (Unix seconds after which the signed URLs no longer connect) is given with a token. */
+  createInstance (opt: PlayerOptions, success?: (res: { url: string, playUrls: PlayUrls, expiresAt?: number }) => void, fail?: (err: WxError) => void): void
   on<K extends keyof PlayerEvents> (event: K, cb: PlayerEvents[K]): void
   off<K extends keyof PlayerEvents> (event: K, cb?: PlayerEvents[K]): void
   destroy (): void
+  /** The URL the player plays (or last handed over in reconnectReady) and its play URLs. */
+  readonly url: string
+  readonly playUrls: PlayUrls | undefined
+  /** With a token: when the current signed URLs stop connecting (Unix seconds). */
+  readonly expiresAt: number | undefined
   readonly netStatus: Record<string, number> | null
   play (params?: Callbacks): void
   stop (params?: Callbacks): void

@@ -116,3 +116,78 @@ test('RTMP: an outage gives 2103 (reconnecting), -2301, the SDK\'s restart, 2004
   assert.ok(i2103 >= 0 && iGaveUp > i2103, `live-player reconnected by itself (2103), then gave up (-2301): ${codes.join(' ')}`)
   assert.ok(codes.lastIndexOf(2004) > iGaveUp, `playing again after the SDK's restart: ${codes.join(' ')}`)
 })
+
+test('with a viewer token: createInstance gets signed URLs from /sdk/v1/player/instance that play with play auth on, and a restart after an outage plays a refreshed URL', async () => {
+  const created = await server.api('POST', '/v1/apps', { name: 'vip', playAuth: true })
+  assert.equal(created.status, 201, JSON.stringify(created.body))
+  const channel = 'stage'
+  const pubToken = await server.token({ app: 'vip', channel, account: 'anchor' })
+  const viewerToken = await server.token({ app: 'vip', channel, account: 'bob', role: 'viewer' })
+  const memberToken = await server.token({ app: 'vip', channel, account: 'bob', role: 'member' })
+  const publisher = new VhallPublisher()
+  const player = new VhallPlayer()
+  const pubLog = recordEvents(publisher, ['connected', 'reconnecting', 'reconnectReady', 'reconnected', 'reconnectFail'])
+  const log = recordEvents(player, ['connected', 'reconnecting', 'reconnectReady', 'reconnected', 'ended'])
+  const codes = []
+  player.on('statechange', (d) => codes.push(d.code))
+  const page = rt.mount({
+    data: { pushUrl: '', playUrl: '' },
+    pusherState (e) { publisher.statechange(e) },
+    playerState (e) { player.statechange(e) }
+  }, {
+    pushers: [{ id: 'pusher', url: 'pushUrl', autopush: true, bind: { statechange: 'pusherState' } }],
+    players: [{ id: 'player', src: 'playUrl', bind: { statechange: 'playerState' } }]
+  })
+  const show = () => `player codes: ${codes.join(' ')}\nruntime log: ${JSON.stringify(rt.log.slice(-15))}\nserver log tail:\n${server.log().slice(-2000)}`
+  publisher.on('reconnectReady', ({ url }) => page.setData({ pushUrl: url }))
+  // The page binds the fresh URL the SDK hands over before it plays again.
+  player.on('reconnectReady', ({ url }) => page.setData({ playUrl: url }))
+  const pub = await new Promise((resolve, reject) => publisher.createInstance({
+    server: server.http, appId: 'vip', channelId: channel, accountId: 'anchor', token: pubToken, pusherId: 'pusher', THIS: page
+  }, resolve, reject))
+  page.setData({ pushUrl: pub.url })
+  await waitEvent(pubLog, 'connected', 20000, 0, show)
+
+  // Refused with the server's code: a room member token does not play, a token is checked for the account.
+  const refused = (opt) => new Promise((resolve) => new VhallPlayer().createInstance(
+    { server: server.http, appId: 'vip', channelId: channel, playerId: 'player', THIS: page, ...opt }, () => resolve(null), resolve))
+  const wrongRole = await refused({ accountId: 'bob', token: memberToken })
+  assert.equal(wrongRole.errCode, 40105, JSON.stringify(wrongRole))
+  assert.match(wrongRole.errMsg, /^createInstance:fail token refused \(token_wrong_role\)/)
+  assert.equal((await refused({ accountId: 'carol', token: viewerToken })).errCode, 40106)
+  assert.match((await refused({ token: viewerToken })).errMsg, /^createInstance:fail missing or invalid option: accountId/)
+  // Unsigned, the stream does not play: play auth is on.
+  const unsigned = await fetch(`${server.http}/vip/${channel}.flv`)
+  assert.equal(unsigned.status, 401)
+  await unsigned.body?.cancel()
+
+  const res = await new Promise((resolve, reject) => player.createInstance({
+    server: server.http, appId: 'vip', channelId: channel, accountId: 'bob', token: viewerToken, playerId: 'player', THIS: page
+  }, resolve, reject))
+  assert.equal(res.url, res.playUrls.flv)
+  assert.match(res.url, new RegExp(`^${server.http}/vip/${channel}\\.flv\\?txSecret=[0-9a-f]{32}&txTime=[0-9a-f]+$`))
+  assert.ok(res.expiresAt > Date.now() / 1000 + 3000, `expiresAt ${res.expiresAt}`)
+  page.setData({ playUrl: res.url })
+  const played = await new Promise((resolve) => player.play({ success: () => resolve(true), fail: resolve }))
+  assert.equal(played, true)
+  await waitEvent(log, 'connected', 20000, 0, show)
+  assert.ok(codes.includes(2004), `2004 reported: ${codes.join(' ')}`)
+
+  const mark = log.length
+  await server.restart({ downMs: 2500 })
+  await waitEvent(log, 'reconnecting', 10000, mark, show)
+  const ready = await waitEvent(log, 'reconnectReady', 15000, mark, show)
+  await waitEvent(log, 'reconnected', 30000, mark, show)
+  const fresh = ready.arg.url
+  assert.match(fresh, new RegExp(`^${server.http}/vip/${channel}\\.flv\\?txSecret=[0-9a-f]{32}&txTime=[0-9a-f]+$`))
+  const txTime = (u) => parseInt(new URL(u).searchParams.get('txTime'), 16)
+  assert.ok(txTime(fresh) > txTime(res.url), `a refreshed signature: ${fresh} after ${res.url}`)
+  assert.equal(player.url, fresh)
+  assert.equal(player.playUrls.flv, fresh)
+  assert.equal(page.__elements.get('player').childUrl, fresh, 'the <live-player> plays the refreshed URL')
+  await waitEvent(pubLog, 'reconnected', 5000, 0, show)
+
+  player.destroy()
+  publisher.destroy()
+  rt.unmount(page)
+})

@@ -32,7 +32,7 @@ use error::{code, ApiError};
         apps::list_apps, apps::create_app, apps::get_app, apps::update_app, apps::delete_app, apps::rotate_key,
         apps::sign_urls, apps::mint_token,
         apps::list_channels, apps::create_channel, apps::get_channel, apps::delete_channel,
-        sdk::instance, sdk::refresh,
+        sdk::instance, sdk::refresh, sdk::player_instance, sdk::player_refresh,
         webhook_log,
         recordings::list_recordings, recordings::start_recording, recordings::stop_recording,
     ),
@@ -99,7 +99,9 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     let open = Router::new()
         .route("/v1/openapi.json", get(|| async { Json(openapi()) }))
         .route("/sdk/v1/publisher/instance", post(sdk::instance))
-        .route("/sdk/v1/publisher/refresh", post(sdk::refresh));
+        .route("/sdk/v1/publisher/refresh", post(sdk::refresh))
+        .route("/sdk/v1/player/instance", post(sdk::player_instance))
+        .route("/sdk/v1/player/refresh", post(sdk::player_refresh));
     admin
         .merge(open)
         .layer(DefaultBodyLimit::max(shared.max_body_bytes))

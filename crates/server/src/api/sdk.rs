@@ -1,12 +1,16 @@
-//! The server side of the Vhall mini-program publisher SDK: `createInstance` gets a push URL here, and every
-//! reconnect fetches a fresh one. Authenticated by the app's own access token (a JWT the app's backend mints).
+//! The server side of the mini-program SDK: the publisher's `createInstance` gets a push URL here and every
+//! reconnect fetches a fresh one; the player's gets play URLs (signed with the app's play key when its play auth is
+//! on) and fetches fresh ones before every restart. Authenticated by the app's own access token (a JWT the app's
+//! backend mints): role `publisher` for the publisher endpoints, `viewer` (or `publisher`, who may also watch) for
+//! the player endpoints.
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::Json;
 use control::jwt::{self, Role};
-use control::urls::PlayUrls;
+use control::urls::{self, PlayUrls};
+use control::App;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 use utoipa::ToSchema;
@@ -81,36 +85,52 @@ pub(crate) async fn refresh(
     issue(&shared, req, "refresh").await
 }
 
-async fn issue(
+/// Checks what every SDK endpoint checks: the app exists, the token is present, the channel name is valid, and
+/// the token verifies with the app's secret for this app, channel, account and a role granting `role`. Returns the
+/// app and the time of the check.
+fn authorize(
     shared: &Shared,
-    req: InstanceRequest,
-    what: &str,
-) -> Result<Json<Instance>, ApiError> {
+    app_id: &str,
+    channel_id: &str,
+    account_id: &str,
+    token: &str,
+    role: Role,
+) -> Result<(Arc<App>, u64), ApiError> {
     let app = shared
         .catalog
-        .app_by_id_or_name(&req.app_id)
-        .ok_or_else(|| ApiError::unknown_app(&req.app_id))?;
-    if req.token.is_empty() {
+        .app_by_id_or_name(app_id)
+        .ok_or_else(|| ApiError::unknown_app(app_id))?;
+    if token.is_empty() {
         return Err(ApiError::new(
             code::TOKEN_MISSING,
             "token: missing; the app's backend mints one (HS256 JWT signed with the app's secret)",
         ));
     }
-    control::store::validate_stream_name(&req.channel_id)
+    control::store::validate_stream_name(channel_id)
         .map_err(|e| ApiError::invalid("channelId", e))?;
     let now = now_unix();
-    let claims = jwt::verify(app.secret.as_bytes(), &req.token, now, 30)?;
+    let claims = jwt::verify(app.secret.as_bytes(), token, now, 30)?;
     // The app's backend may name the app by id or by name in the token.
     let app_in_token = if claims.app == app.name {
         &app.name
     } else {
         &app.id
     };
-    jwt::check(
-        &claims,
-        app_in_token,
+    jwt::check(&claims, app_in_token, channel_id, account_id, role)?;
+    Ok((app, now))
+}
+
+async fn issue(
+    shared: &Shared,
+    req: InstanceRequest,
+    what: &str,
+) -> Result<Json<Instance>, ApiError> {
+    let (app, now) = authorize(
+        shared,
+        &req.app_id,
         &req.channel_id,
         &req.account_id,
+        &req.token,
         Role::Publisher,
     )?;
     if shared
@@ -141,5 +161,81 @@ async fn issue(
         play_urls: urls.play,
         single_audio: req.single_audio.unwrap_or(false),
         profile: req.profile,
+    }))
+}
+
+/// The player's `createInstance` options: the publisher's, without the publishing ones.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PlayerRequest {
+    /// The app's id (or name).
+    #[schema(max_length = 64)]
+    pub(crate) app_id: String,
+    /// The channel (stream) to play; `roomId` is accepted as an alias.
+    #[serde(alias = "roomId")]
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,128}$")]
+    pub(crate) channel_id: String,
+    /// The watching user, as in the token.
+    #[schema(max_length = 128)]
+    pub(crate) account_id: String,
+    /// An HS256 JWT with role `viewer` (or `publisher`) for this app, channel and account.
+    #[schema(max_length = 4096)]
+    pub(crate) token: String,
+}
+
+/// Where the player plays the channel.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PlayerInstance {
+    /// `rtmp`, `flv` (HTTP-FLV), `hls` and `llHls` URLs, signed with the app's play key when its play auth is on.
+    #[schema(value_type = Object)]
+    pub(crate) play_urls: PlayUrls,
+    /// The stream name (the channel).
+    pub(crate) stream: String,
+    /// Unix seconds after which signed URLs no longer connect (a play that started goes on); unsigned URLs (play
+    /// auth off) do not expire.
+    pub(crate) expires_at: u64,
+}
+
+/// `POST /sdk/v1/player/instance`: checks a viewer (or publisher) token and hands out the play URLs.
+#[utoipa::path(post, path = "/sdk/v1/player/instance", tag = "sdk", request_body = PlayerRequest,
+    responses((status = 200, body = PlayerInstance), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 404, body = ApiError)))]
+pub(crate) async fn player_instance(
+    State(shared): State<Arc<Shared>>,
+    ApiJson(req): ApiJson<PlayerRequest>,
+) -> Result<Json<PlayerInstance>, ApiError> {
+    play(&shared, req, "instance")
+}
+
+/// `POST /sdk/v1/player/refresh`: the same checks, freshly signed URLs (the SDK calls it before every restart).
+#[utoipa::path(post, path = "/sdk/v1/player/refresh", tag = "sdk", request_body = PlayerRequest,
+    responses((status = 200, body = PlayerInstance), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 404, body = ApiError)))]
+pub(crate) async fn player_refresh(
+    State(shared): State<Arc<Shared>>,
+    ApiJson(req): ApiJson<PlayerRequest>,
+) -> Result<Json<PlayerInstance>, ApiError> {
+    play(&shared, req, "refresh")
+}
+
+fn play(shared: &Shared, req: PlayerRequest, what: &str) -> Result<Json<PlayerInstance>, ApiError> {
+    // Role::Viewer: a viewer token, or a publisher's (a publisher may also watch, see Role::grants); never a
+    // room member's. The channel is not created and need not be live: a player may wait for its publisher.
+    let (app, now) = authorize(
+        shared,
+        &req.app_id,
+        &req.channel_id,
+        &req.account_id,
+        &req.token,
+        Role::Viewer,
+    )?;
+    let expires_at = now + shared.sdk_url_ttl.as_secs();
+    let play_urls = urls::app_urls(&shared.url_base, &app, &req.channel_id, expires_at).play;
+    info!(app = %app.name, channel = %req.channel_id, account = %req.account_id, "SDK player {what}");
+    Ok(Json(PlayerInstance {
+        play_urls,
+        stream: req.channel_id,
+        expires_at,
     }))
 }

@@ -10,7 +10,10 @@ Page({
     wx.navigateTo({ url: `/pages/pusher/pusher?channelId=${encodeURIComponent(channelId)}&accountId=${encodeURIComponent(accountId)}&token=${encodeURIComponent(token)}` })
   },
   toPlayer () {
-    wx.navigateTo({ url: `/pages/player/player?channelId=${encodeURIComponent(this.data.channelId)}` })
+    // The same token plays too (a publisher may watch); a viewer's is minted with `--role viewer`. Without one the
+    // player builds unsigned URLs, which play only while the app's play auth is off.
+    const { channelId, accountId, token } = this.data
+    wx.navigateTo({ url: `/pages/player/player?channelId=${encodeURIComponent(channelId)}&accountId=${encodeURIComponent(accountId)}&token=${encodeURIComponent(token)}` })
   },
   toRoom () {
     const { groupId, openId } = this.data
