@@ -39,7 +39,7 @@ impl StoreArgs {
     }
 
     /// Opens the database (creating it and the default app on first use).
-    async fn open(&self) -> Result<(Store, Settings)> {
+    pub(crate) async fn open(&self) -> Result<(Store, Settings)> {
         let settings = self.settings()?;
         let store = Store::open(&settings.database_url()).await?;
         let boot = control::bootstrap(
@@ -254,20 +254,20 @@ pub struct TokenArgs {
     store: StoreArgs,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
 }
 
-fn now_unix() -> u64 {
+pub(crate) fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
-async fn find_app(store: &Store, app: &str) -> Result<App> {
+pub(crate) async fn find_app(store: &Store, app: &str) -> Result<App> {
     match store.app(app).await? {
         Some(a) => Ok(a),
         None => {
@@ -280,7 +280,7 @@ async fn find_app(store: &Store, app: &str) -> Result<App> {
     }
 }
 
-fn print_json(value: &impl serde::Serialize) -> Result<()> {
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

@@ -5,6 +5,8 @@ mod admin;
 mod bench;
 mod play;
 mod push;
+mod room;
+mod room_bench;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +34,8 @@ enum Command {
     Token(admin::TokenArgs),
     /// Push a file, stdin or a test pattern like live-pusher: status codes, net status, reconnects.
     Push(push::PushArgs),
+    /// Rooms: sign a join for testing, create or register a member's session key.
+    Room(room::RoomArgs),
     /// Play a stream headless like WeChat's live-player: status codes, net status, a summary.
     Play(play::PlayArgs),
 }
@@ -60,6 +64,7 @@ fn main() {
         Command::Token(args) => admin::run_token(args),
         Command::Push(args) => push::run(args),
         Command::Play(args) => play::run(args),
+        Command::Room(args) => room::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -147,6 +147,25 @@ async fn default_app(store: &Store) -> Result<Option<App>, StoreError> {
     }
 }
 
+/// Creates the app that carries room members' streams (`rooms.media_app`) when it does not exist, with the
+/// default policy (push auth on: members push with the signed URLs the room hands out). `Some` when this call
+/// created it; safe when several processes do it at once.
+pub async fn ensure_media_app(store: &Store, name: &str) -> Result<Option<App>, StoreError> {
+    if store.app(name).await?.is_some() {
+        return Ok(None);
+    }
+    let new = NewApp {
+        name: name.to_owned(),
+        policy: AppPolicy::default(),
+        callback_urls: Vec::new(),
+    };
+    match store.create_app(&new).await {
+        Ok(app) => Ok(Some(app)),
+        Err(StoreError::AppExists { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 async fn stored(store: &Store) -> Result<Option<AdminAuth>, StoreError> {
     match store.admin_token_hash().await? {
         None => Ok(None),

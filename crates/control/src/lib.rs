@@ -41,5 +41,5 @@ pub use bootstrap::{bootstrap, AdminAuth, Bootstrap, BootstrapError};
 pub use catalog::Catalog;
 pub use store::{
     now_ms, App, AppPatch, AppPolicy, Backend, Channel, Forbid, KeyKind, NewApp, NewWebhook,
-    RecordFormat, Store, StoreError, Webhook, WebhookState,
+    RecordFormat, RoomSession, Store, StoreError, Webhook, WebhookState,
 };

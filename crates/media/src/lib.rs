@@ -64,6 +64,7 @@
 
 mod config;
 mod error;
+mod events;
 mod frame;
 mod gop;
 mod key;
@@ -77,6 +78,7 @@ mod subscriber;
 
 pub use config::HubConfig;
 pub use error::{PublishError, SubscribeError, SubscriberEnd};
+pub use events::PublishEvent;
 pub use frame::{EncodingSlot, Frame, FrameKind, MediaFrame, MAX_ENCODING_SLOTS};
 pub use key::StreamKey;
 pub use publisher::{Publisher, PublisherInfo};

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::error::{PublishError, SubscribeError};
+use crate::events::{PublishEvent, PUBLISH_EVENTS_CAPACITY};
 use crate::key::StreamKey;
 use crate::publisher::{Publisher, PublisherInfo};
 use crate::stats::{StreamStats, Totals};
@@ -30,6 +31,7 @@ pub(crate) struct Inner {
     config: HubConfig,
     streams: Mutex<HashMap<StreamKey, Arc<Stream>>>,
     retired: Retired,
+    events: tokio::sync::broadcast::Sender<PublishEvent>,
 }
 
 impl Registry {
@@ -40,6 +42,7 @@ impl Registry {
                 config: config.normalized(),
                 streams: Mutex::new(HashMap::new()),
                 retired: Retired::default(),
+                events: tokio::sync::broadcast::channel(PUBLISH_EVENTS_CAPACITY).0,
             }),
         }
     }
@@ -89,6 +92,8 @@ impl Registry {
         let (session, kicked) = stream.attach(&mut st, info, now);
         drop(st);
         drop(map);
+        // No receiver is not an error: nobody follows the hub.
+        let _ = inner.events.send(PublishEvent::Started(key));
         Ok(Publisher::new(
             Arc::clone(&stream),
             Arc::downgrade(inner),
@@ -156,6 +161,7 @@ impl Registry {
         let session = publisher.session;
         publisher.kick();
         self.inner.end_session(&mut map, &stream, &mut st, session);
+        let _ = self.inner.events.send(PublishEvent::Stopped(key.clone()));
         true
     }
 
@@ -190,6 +196,12 @@ impl Registry {
     pub fn config(&self) -> &HubConfig {
         &self.inner.config
     }
+
+    /// Follows publish starts and stops from now on. A receiver that falls more than 1024 events behind gets
+    /// `Lagged` and should resynchronize from [`Registry::list`].
+    pub fn publish_events(&self) -> tokio::sync::broadcast::Receiver<PublishEvent> {
+        self.inner.events.subscribe()
+    }
 }
 
 impl Inner {
@@ -204,6 +216,7 @@ impl Inner {
         st.publisher = None;
         info!(stream = %stream.key, "publisher left");
         self.end_session(&mut map, stream, &mut st, session);
+        let _ = self.events.send(PublishEvent::Stopped(stream.key.clone()));
     }
 
     /// A subscriber left; a stream with neither publisher nor subscribers goes away at once.

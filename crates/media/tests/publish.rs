@@ -266,3 +266,33 @@ async fn a_publisher_can_bring_its_own_grace() {
         "ended after the publisher's 2 s grace, not the hub's 15 s: {waited:?}"
     );
 }
+
+#[tokio::test]
+async fn publish_events_follow_publish_unpublish_and_kick() {
+    use media::PublishEvent;
+    let hub = Registry::new(HubConfig::default());
+    let mut events = hub.publish_events();
+    let key = StreamKey::new("room", "g_a");
+    let info = || media::PublisherInfo {
+        remote_addr: "127.0.0.1:1".into(),
+        protocol: "rtmp",
+        republish_grace: None,
+    };
+    let publisher = hub.publish(key.clone(), info()).unwrap();
+    assert_eq!(
+        events.recv().await.unwrap(),
+        PublishEvent::Started(key.clone())
+    );
+    drop(publisher);
+    assert_eq!(
+        events.recv().await.unwrap(),
+        PublishEvent::Stopped(key.clone())
+    );
+    let _publisher = hub.publish(key.clone(), info()).unwrap();
+    assert_eq!(
+        events.recv().await.unwrap(),
+        PublishEvent::Started(key.clone())
+    );
+    assert!(hub.kick(&key));
+    assert_eq!(events.recv().await.unwrap(), PublishEvent::Stopped(key));
+}

@@ -167,7 +167,9 @@ where
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(shared.http_header_timeout)
-        .serve_connection(TokioIo::new(io), service);
+        .serve_connection(TokioIo::new(io), service)
+        // WebSocket upgrades (`/rooms/v1/ws`) need the connection handed over after the 101 response.
+        .with_upgrades();
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
         r = conn.as_mut() => {

@@ -32,6 +32,7 @@ mod hls_serve;
 mod http_conn;
 mod metrics;
 mod record;
+mod rooms_ws;
 mod rtmp_conn;
 mod settings;
 mod tls;
@@ -52,6 +53,7 @@ use tracing::{info, warn};
 
 pub use batch::{is_rtc, WritePolicy};
 pub use record::RecordSettings;
+pub use rooms_ws::RoomsSettings;
 pub use settings::{HlsSettings, RtmpSettings, Settings, SettingsError};
 pub use tls::TlsError;
 pub use webhooks::WebhookSettings;
@@ -82,6 +84,8 @@ pub(crate) struct Shared {
     hls: hls_serve::HlsStreams,
     /// Running recordings and where files go.
     recordings: record::Recordings,
+    /// Multi-party rooms at `/rooms/v1/ws`.
+    rooms: Arc<rooms_ws::RoomService>,
 }
 
 /// A server that could not start.
@@ -183,6 +187,11 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
     if let Some(app) = &boot.created_app {
         info!(app = %app.name, "first start: created the default app");
     }
+    if let Some(app) =
+        control::bootstrap::ensure_media_app(&store, &settings.rooms.media_app).await?
+    {
+        info!(app = %app.name, "created the app that carries room members' streams (rooms.media_app)");
+    }
     let catalog = control::Catalog::load(store).await?;
     let certificates = match (&settings.tls_cert, &settings.tls_key) {
         (Some(cert), Some(key)) => Some(tls::Certificates::load(cert.clone(), key.clone())?),
@@ -243,8 +252,17 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         http_port: http_addr.port(),
         https: certificates.is_some(),
     };
+    let registry = Registry::new(settings.hub.clone());
+    let rooms = rooms_ws::RoomService::start(
+        settings.rooms.clone(),
+        catalog.clone(),
+        url_base.clone(),
+        registry.clone(),
+        shutdown.clone(),
+        &tracker,
+    );
     let shared = Arc::new(Shared {
-        registry: Registry::new(settings.hub.clone()),
+        registry,
         session_config: settings.rtmp.session_config(),
         merge_window: settings.merge_window(),
         publisher_timeout: Duration::from_secs(settings.publisher_timeout_secs),
@@ -264,6 +282,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         max_body_bytes: settings.max_body_bytes,
         hls: hls_serve::HlsStreams::new(settings.hls.clone()),
         recordings: record::Recordings::new(&settings.record, &settings.data_dir, tracker.clone()),
+        rooms,
     });
 
     tracker.spawn(accept_loop(
@@ -325,6 +344,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/rooms/v1/ws", get(rooms_ws::upgrade))
         .merge(api::routes(shared.clone()))
         .route("/{app}/{file}", get(flv_http::play))
         .route("/{app}/{stream}/{file}", get(hls_serve::segment))

@@ -72,6 +72,8 @@ pub struct Settings {
     pub hls: HlsSettings,
     /// Recording (`[record]`): where files go, their names, how long each is.
     pub record: crate::record::RecordSettings,
+    /// Multi-party rooms (`[rooms]`) at `/rooms/v1/ws`: sizes, quotas, heartbeats, speakers.
+    pub rooms: crate::rooms_ws::RoomsSettings,
     /// PEM certificate chain (server certificate first) for HTTPS on the HTTP listener. Set with `tls_key`; when
     /// both are unset (the default) the listener speaks plain HTTP.
     pub tls_cert: Option<PathBuf>,
@@ -118,6 +120,7 @@ impl std::fmt::Debug for Settings {
             .field("webhooks", &self.webhooks)
             .field("hls", &self.hls)
             .field("record", &self.record)
+            .field("rooms", &self.rooms)
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
             .field("tls_reload_secs", &self.tls_reload_secs)
@@ -230,6 +233,7 @@ impl Default for Settings {
             webhooks: crate::webhooks::WebhookSettings::default(),
             hls: HlsSettings::default(),
             record: crate::record::RecordSettings::default(),
+            rooms: crate::rooms_ws::RoomsSettings::default(),
             tls_cert: None,
             tls_key: None,
             tls_reload_secs: 5,
@@ -342,6 +346,7 @@ impl Settings {
                 expected: "10 to 600000",
             });
         }
+        self.rooms.validate()?;
         if let Some((field, value, expected)) = self.record.problem() {
             return Err(SettingsError::Invalid {
                 field,
@@ -425,6 +430,32 @@ mod tests {
         assert!(err.to_string().contains("tls_cert is not"), "{err}");
         let s = Settings::from_toml("tls_cert = \"c.pem\"\ntls_key = \"k.pem\"").unwrap();
         assert_eq!(s.tls_reload_secs, 5);
+    }
+
+    #[test]
+    fn rooms_settings_have_defaults_and_bounds() {
+        let s = Settings::from_toml("").unwrap();
+        assert_eq!(
+            (s.rooms.max_members, s.rooms.daily_room_quota),
+            (10, 100_000)
+        );
+        assert_eq!(
+            (s.rooms.heartbeat_interval_ms, s.rooms.missed_heartbeats),
+            (7000, 3)
+        );
+        assert_eq!(s.rooms.media_app, "room");
+        let s = Settings::from_toml("[rooms]\nmax_members = 4\nmedia_app = \"calls\"").unwrap();
+        assert_eq!(s.rooms.core_config().max_members, 4);
+        for (bad, field) in [
+            ("max_members = 0", "rooms.max_members"),
+            ("missed_heartbeats = 0", "rooms.missed_heartbeats"),
+            ("media_app = \"a/b\"", "rooms.media_app"),
+            ("speaker_threshold = 101", "rooms.speaker_threshold"),
+        ] {
+            let err = Settings::from_toml(&format!("[rooms]\n{bad}")).unwrap_err();
+            assert!(err.to_string().contains(field), "{bad}: {err}");
+        }
+        assert!(Settings::from_toml("[rooms]\nmax_memebrs = 3").is_err());
     }
 
     #[test]

@@ -483,3 +483,52 @@ async fn http_flv_plays_over_https() {
     );
     server.shutdown().await;
 }
+
+/// The rooms WebSocket works over HTTPS (`wss://`): openssl's client sends the upgrade request and one masked text
+/// frame, and reads the 101 and the server's answer frame through TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_websocket_upgrades_over_https() {
+    let files = Files::new();
+    let ca = files.install("a", &self_signed());
+    let server = start(&files, 5).await;
+    require("openssl");
+    let port = server.http_addr().port();
+    let mut input = format!(
+        "GET /rooms/v1/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .into_bytes();
+    // A client frame must be masked; the all-zero mask leaves the payload as it is.
+    let payload = br#"{"type":"heartbeat"}"#;
+    input.extend_from_slice(&[0x81, 0x80 | payload.len() as u8, 0, 0, 0, 0]);
+    input.extend_from_slice(payload);
+    let ca_path = ca.display().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = Command::new("timeout")
+            .args([
+                "3", "openssl", "s_client", "-quiet", "-ign_eof", "-CAfile", &ca_path, "-connect",
+            ])
+            .arg(format!("127.0.0.1:{port}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&input).unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("HTTP/1.1 101"),
+        "upgrade over https: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(r#"{"type":"heartbeat"}"#),
+        "no heartbeat answer: {text}"
+    );
+    server.shutdown().await;
+}

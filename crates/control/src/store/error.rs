@@ -117,6 +117,12 @@ pub enum StoreError {
         /// What is wrong with it.
         why: String,
     },
+    /// A room session key breaks its rules (the key itself is never echoed).
+    #[error("invalid sessionKey: {why}")]
+    InvalidSessionKey {
+        /// Which rule it breaks.
+        why: String,
+    },
     /// No webhook has this outbox id.
     #[error("no webhook with outbox id {id}")]
     WebhookNotFound {
@@ -147,6 +153,7 @@ impl StoreError {
                 | StoreError::InvalidUrl { .. }
                 | StoreError::InvalidPolicy { .. }
                 | StoreError::InvalidTokenHash { .. }
+                | StoreError::InvalidSessionKey { .. }
                 | StoreError::WebhookNotFound { .. }
         )
     }

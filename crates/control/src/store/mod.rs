@@ -14,6 +14,7 @@ mod channels;
 mod error;
 mod model;
 mod outbox;
+mod room_sessions;
 mod rows;
 mod validate;
 
@@ -25,6 +26,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Connection, Row, Transaction};
 
 pub use error::StoreError;
+pub use room_sessions::RoomSession;
 pub use validate::redact_db_url;
 
 /// Checks a channel or stream name as the store does: 1-128 characters of `[A-Za-z0-9_.-]`, not only dots.

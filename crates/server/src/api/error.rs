@@ -85,7 +85,9 @@ impl From<StoreError> for ApiError {
             StoreError::ChannelNotFound { .. } => {
                 ApiError::new(code::CHANNEL_NOT_FOUND, e.to_string())
             }
-            StoreError::InvalidName { .. } => ApiError::new(code::INVALID_FIELD, e.to_string()),
+            StoreError::InvalidName { .. } | StoreError::InvalidSessionKey { .. } => {
+                ApiError::new(code::INVALID_FIELD, e.to_string())
+            }
             _ if e.to_string().contains("exists") => ApiError::new(code::CONFLICT, e.to_string()),
             _ => {
                 warn!("database error: {e}");

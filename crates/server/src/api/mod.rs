@@ -6,6 +6,7 @@
 mod apps;
 pub(crate) mod error;
 mod recordings;
+mod rooms;
 mod sdk;
 mod streams;
 
@@ -35,6 +36,7 @@ use error::{code, ApiError};
         sdk::instance, sdk::refresh, sdk::player_instance, sdk::player_refresh,
         webhook_log,
         recordings::list_recordings, recordings::start_recording, recordings::stop_recording,
+        rooms::create_room_session, rooms::put_room_session,
     ),
     modifiers(&AdminAuth),
 )]
@@ -84,6 +86,14 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route(
             "/v1/apps/{app}/channels/{channel}",
             get(apps::get_channel).delete(apps::delete_channel),
+        )
+        .route(
+            "/v1/apps/{app}/room-sessions",
+            post(rooms::create_room_session),
+        )
+        .route(
+            "/v1/apps/{app}/room-sessions/{open_id}",
+            axum::routing::put(rooms::put_room_session),
         )
         .route("/v1/webhooks", get(webhook_log))
         .route("/v1/recordings", get(recordings::list_recordings))

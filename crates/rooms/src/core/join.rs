@@ -1,0 +1,391 @@
+//! Joining and resuming: field checks, the session key and signature, the nonce, the store's limits.
+
+use std::time::Instant;
+
+use tracing::{debug, info};
+
+use super::{stream_name, CloseReason, ConnId, ConnState, Output, Rooms, SessionKey};
+use crate::codes;
+use crate::protocol::{Join, ReqId, ServerMessage, State};
+use crate::room::{Member, Room};
+use crate::signature::{self, SignedFields};
+use crate::store::{AddLimits, AddRefused, NonceCheck, RoomKey, RoomStore};
+
+impl<S: RoomStore> Rooms<S> {
+    // ---- join ----
+
+    pub(super) fn begin_join(
+        &mut self,
+        conn: ConnId,
+        req_id: ReqId,
+        join: Box<Join>,
+        unix_secs: u64,
+    ) {
+        if let Some(msg) = self.busy_reason(conn) {
+            self.send(
+                conn,
+                ServerMessage::error(req_id, codes::ALREADY_IN_ROOM, msg),
+            );
+            return;
+        }
+        if let Err((code, msg)) = self.check_fields(&join, unix_secs) {
+            self.send(conn, ServerMessage::error(req_id, code, msg));
+            return;
+        }
+        self.outputs.push_back(Output::LookupSessionKey {
+            conn,
+            app_id: join.app_id.clone(),
+            open_id: join.open_id.clone(),
+        });
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.state = ConnState::Joining {
+                req_id,
+                join,
+                unix_secs,
+            };
+        }
+    }
+
+    pub(super) fn busy_reason(&self, conn: ConnId) -> Option<String> {
+        match &self.conns.get(&conn)?.state {
+            ConnState::Idle => None,
+            ConnState::Joining { join, .. } => Some(format!(
+                "already joining group {} on this socket",
+                join.group_id
+            )),
+            ConnState::Member(key, _) => Some(format!(
+                "already in a room (group {}) on this socket; exit first",
+                key.group
+            )),
+        }
+    }
+
+    /// The checks that need no key: shapes, the timestamp window, the nonce's length.
+    pub(super) fn check_fields(&self, join: &Join, unix_secs: u64) -> Result<(), (i32, String)> {
+        for (name, value) in [
+            ("appId", &join.app_id),
+            ("groupId", &join.group_id),
+            ("openId", &join.open_id),
+        ] {
+            if value.is_empty() || value.len() > self.config.max_id_bytes {
+                return Err((
+                    codes::BAD_REQUEST,
+                    format!("{name}: must be 1 to {} bytes", self.config.max_id_bytes),
+                ));
+            }
+            if !value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            {
+                return Err((
+                    codes::BAD_REQUEST,
+                    format!("{name}: only letters, digits, '_', '-' and '.' are allowed (it becomes part of a stream name)"),
+                ));
+            }
+        }
+        let chars = join.nonce_str.chars().count();
+        if chars == 0 || chars > self.config.max_nonce_chars {
+            return Err((
+                codes::BAD_NONCE,
+                format!(
+                    "nonceStr: {chars} characters; it must have 1 to {}",
+                    self.config.max_nonce_chars
+                ),
+            ));
+        }
+        let Ok(ts) = join.time_stamp.parse::<u64>() else {
+            return Err((
+                codes::BAD_TIMESTAMP,
+                format!("timeStamp {:?} is not Unix seconds", join.time_stamp),
+            ));
+        };
+        if ts > 100_000_000_000 {
+            return Err((
+                codes::BAD_TIMESTAMP,
+                format!("timeStamp is in milliseconds; send seconds (got {ts})"),
+            ));
+        }
+        let window = self.config.timestamp_window_secs;
+        if ts.abs_diff(unix_secs) > window {
+            return Err((
+                codes::BAD_TIMESTAMP,
+                format!(
+                    "timeStamp {ts} is {} s from the server clock ({unix_secs}); it must be within {window} s",
+                    ts.abs_diff(unix_secs)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The checks that need the key and the store: signature, then nonce (so unsigned junk cannot fill the cache).
+    pub(super) fn check_join(
+        &mut self,
+        join: &Join,
+        key: SessionKey,
+        unix_secs: u64,
+    ) -> Result<(), (i32, String)> {
+        let key = match key {
+            SessionKey::Found(k) => k,
+            SessionKey::UnknownApp => {
+                return Err((
+                    codes::UNKNOWN_IDENTITY,
+                    format!("appId {}: no such app", join.app_id),
+                ))
+            }
+            SessionKey::NoKey => {
+                return Err((
+                    codes::UNKNOWN_IDENTITY,
+                    format!(
+                        "openId {} has no session key in app {}; the app's backend creates one with POST /v1/apps/{}/room-sessions",
+                        join.open_id, join.app_id, join.app_id
+                    ),
+                ))
+            }
+            SessionKey::Failed(e) => return Err((codes::SYSTEM_ERROR, format!("system error: {e}"))),
+        };
+        let fields = SignedFields {
+            app_id: &join.app_id,
+            group_id: &join.group_id,
+            nonce_str: &join.nonce_str,
+            time_stamp: &join.time_stamp,
+        };
+        if !signature::verify(&fields, &key, &join.signature) {
+            return Err((
+                codes::BAD_SIGNATURE,
+                "signature does not match: expected hex(hmac_sha256(sessionKey, sorted([appId, groupId, nonceStr, timeStamp]).join(\"\")))".into(),
+            ));
+        }
+        // `check_fields` parsed it already.
+        let ts = join.time_stamp.parse::<u64>().unwrap_or(unix_secs);
+        let expires = ts.max(unix_secs) + self.config.timestamp_window_secs;
+        match self.store.use_nonce(
+            &join.app_id,
+            &join.nonce_str,
+            unix_secs,
+            expires,
+            self.config.max_nonces_per_app,
+        ) {
+            Ok(NonceCheck::Fresh) => Ok(()),
+            Ok(NonceCheck::Reused) => Err((
+                codes::BAD_NONCE,
+                format!(
+                    "nonceStr {:?} was already used by app {} within {} s; use a fresh random one per join",
+                    join.nonce_str, join.app_id, self.config.timestamp_window_secs
+                ),
+            )),
+            Ok(NonceCheck::CacheFull) => Err((
+                codes::BAD_NONCE,
+                format!(
+                    "app {} has {} joins in the timestamp window (rooms.max_nonces_per_app); retry later",
+                    join.app_id, self.config.max_nonces_per_app
+                ),
+            )),
+            Err(e) => Err((codes::SYSTEM_ERROR, format!("system error: {e}"))),
+        }
+    }
+
+    /// Puts a checked join into its room.
+    pub(super) fn admit(
+        &mut self,
+        conn: ConnId,
+        req_id: ReqId,
+        join: Join,
+        now: Instant,
+        unix_secs: u64,
+    ) {
+        let key = RoomKey {
+            app: join.app_id.clone(),
+            group: join.group_id.clone(),
+        };
+        let limits = AddLimits {
+            max_members: self.config.max_members,
+            daily_room_quota: self.config.daily_room_quota,
+            day: unix_secs / 86_400,
+        };
+        let added = match self.store.add_member(&key, &join.open_id, limits) {
+            Ok(added) => added,
+            Err(refused) => {
+                let (code, msg) = match refused {
+                    AddRefused::Full { max } => (
+                        codes::ROOM_FULL,
+                        format!("group {} is full: {max} members (rooms.max_members)", key.group),
+                    ),
+                    AddRefused::Quota { quota } => (
+                        codes::QUOTA_EXHAUSTED,
+                        format!(
+                            "app {} opened its {quota} rooms for today (rooms.daily_room_quota, UTC day)",
+                            key.app
+                        ),
+                    ),
+                    AddRefused::InOtherRoom { group } => (
+                        codes::ALREADY_IN_ROOM,
+                        format!(
+                            "openId {} is already in a room (group {group}) of app {}; exit it first",
+                            join.open_id, key.app
+                        ),
+                    ),
+                    AddRefused::Backend(e) => (codes::SYSTEM_ERROR, format!("system error: {e}")),
+                };
+                debug!(conn, app = %key.app, group = %key.group, open_id = %join.open_id, code, "join refused: {msg}");
+                self.send(conn, ServerMessage::error(req_id, code, msg));
+                return;
+            }
+        };
+        let token = self.new_token(conn);
+        let open_id = join.open_id.clone();
+        let room = self
+            .rooms
+            .entry(key.clone())
+            .or_insert_with(|| Room::new(join.room_type));
+        let mut replaced = None;
+        let takeover = added.already_member && room.members.contains_key(&open_id);
+        if let Some(old) = room.members.get_mut(&open_id).filter(|_| takeover) {
+            // The same user from another socket: the new socket takes the membership over.
+            replaced = old.conn.filter(|c| *c != conn);
+            self.tokens.remove(&old.resume_token);
+            old.conn = Some(conn);
+            old.grace_until = None;
+            old.resume_token = token.clone();
+            old.mute = join.mute_config;
+            old.seen_video.clear();
+            old.seen_pushers.clear();
+        } else {
+            // New here (or known to a shared store but not to this node: it is added like a newcomer).
+            room.order.push(open_id.clone());
+            room.members.insert(
+                open_id.clone(),
+                Member::new(conn, token.clone(), join.mute_config),
+            );
+        }
+        self.tokens
+            .insert(token.clone(), (key.clone(), open_id.clone()));
+        self.owners.insert(
+            stream_name(&key.group, &open_id),
+            (key.clone(), open_id.clone()),
+        );
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.state = ConnState::Member(key.clone(), open_id.clone());
+        }
+        if let Some(old) = replaced {
+            self.interrupt(
+                old,
+                codes::REPLACED,
+                format!(
+                    "openId {open_id} joined group {} from another socket",
+                    key.group
+                ),
+                CloseReason::Replaced,
+            );
+        }
+        info!(conn, app = %key.app, group = %key.group, open_id = %open_id, opened = added.opened, takeover, "room member joined");
+        self.send_joined(conn, req_id, &key, &open_id, false);
+        self.send(
+            conn,
+            ServerMessage::StateChanged {
+                state: State::Joined,
+            },
+        );
+        if !takeover {
+            let info = self.member_info(&key.group, &open_id);
+            self.broadcast_members(&key, &open_id, vec![info]);
+            let stream = self
+                .streams
+                .get(&stream_name(&key.group, &open_id))
+                .copied();
+            if stream.is_some() {
+                self.announce_stream(&key, &open_id, None, stream);
+            }
+        }
+        self.update_views(&key);
+        self.update_speakers(&key, now);
+    }
+
+    pub(super) fn resume(&mut self, conn: ConnId, req_id: ReqId, token: &str, now: Instant) {
+        if let Some(msg) = self.busy_reason(conn) {
+            self.send(
+                conn,
+                ServerMessage::error(req_id, codes::ALREADY_IN_ROOM, msg),
+            );
+            return;
+        }
+        let Some((key, open_id)) = self.tokens.get(token).cloned() else {
+            self.send(
+                conn,
+                ServerMessage::error(
+                    req_id,
+                    codes::BAD_RESUME_TOKEN,
+                    format!(
+                        "resumeToken unknown or expired (the grace is {} s, rooms.resume_grace_secs); join again",
+                        self.config.resume_grace.as_secs()
+                    ),
+                ),
+            );
+            return;
+        };
+        let Some(member) = self.member_mut(&key, &open_id) else {
+            return;
+        };
+        let old = member.conn.filter(|c| *c != conn);
+        member.conn = Some(conn);
+        member.grace_until = None;
+        member.seen_video.clear();
+        member.seen_pushers.clear();
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.state = ConnState::Member(key.clone(), open_id.clone());
+        }
+        if let Some(old) = old {
+            self.interrupt(
+                old,
+                codes::REPLACED,
+                "the membership was resumed on another socket".into(),
+                CloseReason::Replaced,
+            );
+        }
+        info!(conn, app = %key.app, group = %key.group, open_id = %open_id, "room member resumed");
+        self.send_joined(conn, req_id, &key, &open_id, true);
+        self.send(
+            conn,
+            ServerMessage::StateChanged {
+                state: State::Resumed,
+            },
+        );
+        self.update_views(&key);
+        self.update_speakers(&key, now);
+    }
+
+    pub(super) fn send_joined(
+        &mut self,
+        conn: ConnId,
+        req_id: ReqId,
+        key: &RoomKey,
+        open_id: &str,
+        resumed: bool,
+    ) {
+        let Some(room) = self.rooms.get(key) else {
+            return;
+        };
+        let members = room
+            .order
+            .iter()
+            .filter(|m| *m != open_id)
+            .map(|m| self.member_info(&key.group, m))
+            .collect();
+        let message = ServerMessage::Joined {
+            req_id,
+            group_id: key.group.clone(),
+            room_type: room.room_type,
+            open_id_list: room.order.clone(),
+            push_url: self.urls.push_url(&stream_name(&key.group, open_id)),
+            members,
+            heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u64,
+            resume_token: room
+                .members
+                .get(open_id)
+                .map(|m| m.resume_token.clone())
+                .unwrap_or_default(),
+            resumed,
+        };
+        self.send(conn, message);
+    }
+}

@@ -1,0 +1,535 @@
+//! One test per rule of the wire contract, on a simulated set of clients.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use rooms::{codes, Config, RoomStore, StreamState};
+use serde_json::json;
+
+fn config() -> Config {
+    Config::default()
+}
+
+#[test]
+fn join_reply_and_members_changed() {
+    let mut s = Sim::new(config());
+    let a = s.join(1, "g", "a", "video");
+    assert_eq!(a["type"], "joined");
+    assert_eq!(a["reqId"], 1);
+    assert_eq!(ids(&a), ["a"]);
+    assert_eq!(a["pushUrl"], "rtmp://h/room/g_a?txSecret=x");
+    assert_eq!(a["heartbeatIntervalMs"], 7000);
+    assert_eq!(a["resumed"], false);
+    assert_eq!(s.take_type(1, "stateChanged")[0]["state"], "joined");
+    let b = s.join(2, "g", "b", "video");
+    assert_eq!(ids(&b), ["a", "b"]);
+    assert_eq!(b["members"][0]["openId"], "a");
+    assert_eq!(b["members"][0]["playUrls"]["flv"], "http://h/room/g_a.flv");
+    let changed = s.take_type(1, "membersChanged");
+    assert_eq!(changed.len(), 1);
+    assert_eq!(ids(&changed[0]), ["a", "b"]);
+    assert_eq!(changed[0]["members"][0]["openId"], "b");
+    // b leaves: a sees it; b gets exited + stateChanged exited.
+    s.take(2);
+    s.send(2, json!({"type":"exit","reqId":"x"}));
+    let out = s.take(2);
+    assert_eq!(out[0], json!({"type":"exited","reqId":"x"}));
+    assert_eq!(out[1]["state"], "exited");
+    assert_eq!(ids(&s.take_type(1, "membersChanged")[0]), ["a"]);
+}
+
+#[test]
+fn signature_timestamp_and_nonce_errors() {
+    let mut s = Sim::new(config());
+    s.open(1);
+    let ts = s.unix.to_string();
+    let mut bad = signed_join("g", "a", "voice", "n1", &ts, "wrong-key");
+    s.send(1, bad.clone());
+    assert_eq!(code(&s.take(1)[0]), codes::BAD_SIGNATURE as i64);
+    // Milliseconds get their own message.
+    let ms = (s.unix * 1000).to_string();
+    bad = signed_join("g", "a", "voice", "n2", &ms, &key_of("a"));
+    s.send(1, bad);
+    let r = &s.take(1)[0];
+    assert_eq!(code(r), codes::BAD_TIMESTAMP as i64);
+    assert!(r["errMsg"]
+        .as_str()
+        .unwrap()
+        .contains("milliseconds; send seconds"));
+    // Outside the window, either way.
+    for ts in [s.unix - 301, s.unix + 301] {
+        s.send(
+            1,
+            signed_join("g", "a", "voice", "n3", &ts.to_string(), &key_of("a")),
+        );
+        assert_eq!(code(&s.take(1)[0]), codes::BAD_TIMESTAMP as i64);
+    }
+    // At the edge it is fine.
+    let edge = (s.unix - 300).to_string();
+    s.send(1, signed_join("g", "a", "voice", "n4", &edge, &key_of("a")));
+    assert_eq!(s.take(1)[0]["type"], "joined");
+    // The same nonce again (another user, another socket) is a replay.
+    s.open(2);
+    s.send(2, signed_join("g", "b", "voice", "n4", &ts, &key_of("b")));
+    assert_eq!(code(&s.take(2)[0]), codes::BAD_NONCE as i64);
+    // Empty and 128-character nonces are refused; 127 is fine.
+    s.send(2, signed_join("g", "b", "voice", "", &ts, &key_of("b")));
+    assert_eq!(code(&s.take(2)[0]), codes::BAD_NONCE as i64);
+    s.send(
+        2,
+        signed_join("g", "b", "voice", &"x".repeat(128), &ts, &key_of("b")),
+    );
+    assert_eq!(code(&s.take(2)[0]), codes::BAD_NONCE as i64);
+    s.send(
+        2,
+        signed_join("g", "b", "voice", &"x".repeat(127), &ts, &key_of("b")),
+    );
+    assert_eq!(s.take(2)[0]["type"], "joined");
+}
+
+#[test]
+fn nonce_expires_with_the_window() {
+    let mut s = Sim::new(Config {
+        heartbeat_interval: Duration::from_secs(1000),
+        ..config()
+    });
+    s.open(1);
+    let ts = s.unix.to_string();
+    s.send(1, signed_join("g", "a", "voice", "n", &ts, &key_of("a")));
+    s.send(1, json!({"type":"exit"}));
+    s.take(1);
+    s.advance(Duration::from_secs(200));
+    s.send(
+        1,
+        signed_join("g", "a", "voice", "n", &s.unix.to_string(), &key_of("a")),
+    );
+    assert_eq!(code(&s.take(1)[0]), codes::BAD_NONCE as i64);
+    s.advance(Duration::from_secs(101));
+    s.send(1, json!({"type":"heartbeat"}));
+    s.send(
+        1,
+        signed_join("g", "a", "voice", "n", &s.unix.to_string(), &key_of("a")),
+    );
+    let r = s.take(1);
+    assert_eq!(r[1]["type"], "joined", "{r:?}");
+}
+
+#[test]
+fn unknown_identity_and_bad_requests() {
+    let mut s = Sim::new(config());
+    s.open(1);
+    s.send(
+        1,
+        json!({"type":"join","reqId":3,"appId":"nope","groupId":"g","openId":"a","nonceStr":"n",
+        "timeStamp":s.unix.to_string(),"signature":"00"}),
+    );
+    let r = &s.take(1)[0];
+    assert_eq!(
+        (code(r), r["reqId"].as_i64()),
+        (codes::UNKNOWN_IDENTITY as i64, Some(3))
+    );
+    let m = s.join_msg("g", "nokey1", "voice");
+    s.send(1, m);
+    assert_eq!(code(&s.take(1)[0]), codes::UNKNOWN_IDENTITY as i64);
+    s.send(1, json!({"type":"fly"}));
+    assert_eq!(code(&s.take(1)[0]), codes::BAD_REQUEST as i64);
+    s.rooms.handle_text(1, "not json", s.now, s.unix);
+    s.drain();
+    assert_eq!(code(&s.take(1)[0]), codes::BAD_REQUEST as i64);
+    s.send(1, json!({"type":"join","groupId":"g"}));
+    assert!(s.take(1)[0]["errMsg"].as_str().unwrap().contains("appId"));
+    let mut m = s.join_msg("g/../x", "a", "voice");
+    s.send(1, m.clone());
+    assert_eq!(code(&s.take(1)[0]), codes::BAD_REQUEST as i64);
+    m = s.join_msg("g", "a", "voice");
+    m["roomType"] = json!("hologram");
+    s.send(1, m);
+    assert!(s.take(1)[0]["errMsg"]
+        .as_str()
+        .unwrap()
+        .starts_with("roomType"));
+}
+
+#[test]
+fn not_in_room_and_already_in_room() {
+    let mut s = Sim::new(config());
+    s.open(1);
+    for t in [
+        "exit",
+        "updateMuteConfig",
+        "subscribeVideoMembers",
+        "setEnable1v1Chat",
+    ] {
+        s.send(
+            1,
+            json!({"type":t,"reqId":9,"muteConfig":{},"openIdList":[],"enable":true}),
+        );
+        assert_eq!(code(&s.take(1)[0]), codes::NOT_IN_ROOM as i64, "{t}");
+    }
+    s.join(1, "g", "a", "voice");
+    s.take(1);
+    let m = s.join_msg("h", "a", "voice");
+    s.send(1, m);
+    assert_eq!(code(&s.take(1)[0]), codes::ALREADY_IN_ROOM as i64);
+    // The same openId in another room of the app, from another socket.
+    let r = s.join(2, "h", "a", "voice");
+    assert_eq!(code(&r), codes::ALREADY_IN_ROOM as i64);
+}
+
+#[test]
+fn left_while_joining() {
+    let mut s = Sim::new(config());
+    s.open(1);
+    let m = s.join_msg("g", "a", "voice");
+    // Feed the join without answering the lookup, then exit.
+    s.rooms.handle_text(1, &m.to_string(), s.now, s.unix);
+    let lookup = s.rooms.poll_output().unwrap();
+    assert!(matches!(lookup, rooms::Output::LookupSessionKey { .. }));
+    s.send(1, json!({"type":"exit","reqId":2}));
+    s.rooms
+        .handle_session_key(1, rooms::SessionKey::Found(key_of("a")), s.now);
+    s.drain();
+    let out = s.take(1);
+    assert_eq!(
+        (code(&out[0]), out[0]["reqId"].as_i64()),
+        (codes::LEFT_WHILE_JOINING as i64, Some(1))
+    );
+    assert_eq!(out[1]["type"], "exited");
+    assert_eq!(out.len(), 2);
+    assert_eq!(s.rooms.room_count(), 0);
+}
+
+#[test]
+fn room_full_at_eleven_and_ends_with_last_member() {
+    let mut s = Sim::new(config());
+    for i in 0..10 {
+        assert_eq!(s.join(i, "g", &format!("m{i}"), "voice")["type"], "joined");
+    }
+    let r = s.join(10, "g", "m10", "voice");
+    assert_eq!(code(&r), codes::ROOM_FULL as i64);
+    for i in 0..10 {
+        s.send(i, json!({"type":"exit"}));
+    }
+    assert_eq!(s.rooms.room_count(), 0);
+    assert_eq!(s.rooms.store().room_count(), 0);
+    // The same groupId opens a new room.
+    assert_eq!(ids(&s.join(11, "g", "m10", "voice")), ["m10"]);
+}
+
+#[test]
+fn daily_quota_counts_new_rooms_per_utc_day() {
+    let mut s = Sim::new(Config {
+        daily_room_quota: 2,
+        ..config()
+    });
+    s.join(1, "g1", "a", "voice");
+    s.send(1, json!({"type":"exit"}));
+    s.join(2, "g1", "b", "voice"); // reopening counts again
+    let r = s.join(3, "g2", "c", "voice");
+    assert_eq!(code(&r), codes::QUOTA_EXHAUSTED as i64);
+    // Joining an open room does not count.
+    assert_eq!(s.join(4, "g1", "d", "voice")["type"], "joined");
+    // The next UTC day.
+    s.unix = (s.unix / 86_400 + 1) * 86_400;
+    let m = s.join_msg("g2", "c", "voice");
+    s.send(3, m);
+    assert_eq!(s.take(3)[0]["type"], "joined");
+}
+
+#[test]
+fn heartbeat_timeout_interrupts_and_tells_the_others() {
+    let mut s = Sim::new(config());
+    s.join(1, "g", "a", "voice");
+    s.join(2, "g", "b", "voice");
+    s.take(1);
+    s.take(2);
+    let mut seen_by_a = Vec::new();
+    for _ in 0..4 {
+        s.advance(Duration::from_secs(7));
+        s.send(1, json!({"type":"heartbeat"}));
+        seen_by_a.extend(s.take(1));
+    }
+    assert_eq!(
+        seen_by_a
+            .iter()
+            .filter(|m| m["type"] == "heartbeat")
+            .count(),
+        4
+    );
+    let out = s.take(2);
+    assert_eq!(out[0]["type"], "interrupted");
+    assert_eq!(code(&out[0]), codes::HEARTBEAT_TIMEOUT as i64);
+    assert_eq!(out[0]["errMsg"], "heartbeat timeout: 3 heartbeats missed");
+    assert_eq!(out[1]["state"], "interrupted");
+    assert!(s.closed.contains(&2));
+    assert_eq!(s.rooms.members(APP, "g"), ["a"]);
+    let changed: Vec<_> = seen_by_a
+        .iter()
+        .filter(|m| m["type"] == "membersChanged")
+        .collect();
+    assert_eq!(ids(changed[0]), ["a"]);
+}
+
+#[test]
+fn idle_sockets_time_out_too() {
+    let mut s = Sim::new(config());
+    s.open(1);
+    s.advance(Duration::from_secs(22));
+    assert_eq!(s.closed, [1]);
+    assert_eq!(s.rooms.connection_count(), 0);
+}
+
+#[test]
+fn resume_within_grace_and_not_after() {
+    let mut s = Sim::new(config());
+    let a = s.join(1, "g", "a", "voice");
+    s.join(2, "g", "b", "voice");
+    let token = a["resumeToken"].as_str().unwrap().to_string();
+    s.take(1);
+    s.rooms.handle_closed(1, s.now);
+    s.advance(Duration::from_secs(10));
+    s.send(2, json!({"type":"heartbeat"}));
+    assert!(
+        s.take_type(2, "membersChanged").is_empty(),
+        "no change during the grace"
+    );
+    s.open(3);
+    s.send(3, json!({"type":"resume","reqId":5,"resumeToken":token}));
+    let out = s.take(3);
+    assert_eq!(out[0]["type"], "joined");
+    assert_eq!(out[0]["resumed"], true);
+    assert_eq!(out[0]["reqId"], 5);
+    assert_eq!(ids(&out[0]), ["a", "b"]);
+    assert_eq!(out[1]["state"], "resumed");
+    // Drop again and let the grace pass: removed as if it had left.
+    s.rooms.handle_closed(3, s.now);
+    s.advance(Duration::from_secs(16));
+    assert_eq!(s.rooms.members(APP, "g"), ["b"]);
+    assert_eq!(ids(&s.take_type(2, "membersChanged")[0]), ["b"]);
+    s.open(4);
+    s.send(4, json!({"type":"resume","resumeToken":token}));
+    assert_eq!(code(&s.take(4)[0]), codes::BAD_RESUME_TOKEN as i64);
+}
+
+#[test]
+fn same_open_id_from_another_socket_replaces() {
+    let mut s = Sim::new(config());
+    s.join(1, "g", "a", "voice");
+    s.join(2, "g", "b", "voice");
+    s.take(1);
+    s.take(2);
+    let r = s.join(3, "g", "a", "voice");
+    assert_eq!(ids(&r), ["a", "b"]);
+    let old = s.take(1);
+    assert_eq!(code(&old[0]), codes::REPLACED as i64);
+    assert!(s.closed.contains(&1));
+    assert!(s.take_type(2, "membersChanged").is_empty());
+}
+
+fn video(s: &mut Sim, name: &str) {
+    s.rooms.handle_stream(
+        name,
+        Some(StreamState {
+            has_audio: true,
+            has_video: true,
+        }),
+        s.now,
+    );
+    s.drain();
+}
+
+#[test]
+fn subscription_rule_with_four_video_members() {
+    let mut s = Sim::new(config());
+    for (i, m) in ["a", "b", "c", "d"].iter().enumerate() {
+        s.join(i as u64, "g", m, "video");
+    }
+    for m in ["a", "b", "c", "d"] {
+        video(&mut s, &format!("g_{m}"));
+    }
+    let last = |s: &mut Sim, c| ids(s.take_type(c, "videoMembersChanged").last().unwrap());
+    assert_eq!(last(&mut s, 0), ["b", "c"]);
+    assert_eq!(last(&mut s, 3), ["a", "b"]);
+    s.send(
+        3,
+        json!({"type":"subscribeVideoMembers","reqId":1,"openIdList":["c","zz"]}),
+    );
+    let out = s.take(3);
+    assert_eq!(out[0], json!({"type":"ok","reqId":1}));
+    assert_eq!(ids(&out[1]), ["c"]);
+    // a leaves: b now sees c and d.
+    s.take(1);
+    s.send(0, json!({"type":"exit"}));
+    assert_eq!(last(&mut s, 1), ["c", "d"]);
+}
+
+#[test]
+fn voice_rooms_have_no_video_members() {
+    let mut s = Sim::new(config());
+    s.join(1, "g", "a", "voice");
+    s.join(2, "g", "b", "video"); // the room keeps the first member's type
+    video(&mut s, "g_a");
+    assert!(s.take_type(2, "videoMembersChanged").is_empty());
+}
+
+#[test]
+fn room_events_follow_streams() {
+    let mut s = Sim::new(config());
+    s.join(1, "g", "a", "video");
+    s.join(2, "g", "b", "video");
+    s.take(1);
+    s.take(2);
+    s.rooms.handle_stream(
+        "g_b",
+        Some(StreamState {
+            has_audio: true,
+            has_video: false,
+        }),
+        s.now,
+    );
+    s.drain();
+    let ev = s.take_type(1, "roomEvent");
+    let codes: Vec<i64> = ev.iter().map(|e| e["code"].as_i64().unwrap()).collect();
+    assert_eq!(codes, [1031, 1034, 1020]);
+    let m: serde_json::Value = serde_json::from_str(ev[0]["message"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        m,
+        json!({"userlist":[{"userid":"b","playurl":"rtmp://h/room/g_b"}]})
+    );
+    let m: serde_json::Value = serde_json::from_str(ev[1]["message"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        m,
+        json!({"userid":"b","playurl":"rtmp://h/room/g_b","hasaudio":true})
+    );
+    assert!(
+        s.take_type(2, "roomEvent").is_empty(),
+        "not told about itself"
+    );
+    video(&mut s, "g_b");
+    let ev = s.take(1);
+    assert_eq!(ev[0]["code"], 1033);
+    assert_eq!(
+        ev[1],
+        json!({"type":"videoMembersChanged","openIdList":["b"]})
+    );
+    s.rooms.handle_stream("g_b", None, s.now);
+    s.drain();
+    let codes: Vec<i64> = s
+        .take_type(1, "roomEvent")
+        .iter()
+        .map(|e| e["code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(codes, [1032, 1020]);
+    // Streams that are not a member's do nothing.
+    s.rooms
+        .handle_stream("g_zz", Some(StreamState::default()), s.now);
+    s.rooms
+        .handle_stream("other", Some(StreamState::default()), s.now);
+    s.drain();
+    assert!(s.take(1).is_empty());
+    // A member joining while its stream is live is announced.
+    s.rooms.handle_stream(
+        "g_c",
+        Some(StreamState {
+            has_audio: false,
+            has_video: true,
+        }),
+        s.now,
+    );
+    s.join(3, "g", "c", "video");
+    let codes: Vec<i64> = s
+        .take_type(1, "roomEvent")
+        .iter()
+        .map(|e| e["code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(codes, [1031, 1033, 1020]);
+}
+
+#[test]
+fn speakers_from_volume_with_mute_window_and_rate_limit() {
+    let mut s = Sim::new(config());
+    s.join(1, "g", "a", "voice");
+    s.join(2, "g", "b", "voice");
+    s.take(1);
+    s.take(2);
+    s.send(2, json!({"type":"volume","volume":37}));
+    assert!(
+        s.take(2).iter().all(|m| m["type"] != "ok"),
+        "volume has no reply"
+    );
+    assert_eq!(
+        s.take_type(1, "speakersChanged"),
+        [json!({"type":"speakersChanged","openIdList":["b"]})]
+    );
+    // A quiet volume ends it, but not before 300 ms after the last one.
+    s.advance(Duration::from_millis(100));
+    s.send(2, json!({"type":"volume","volume":19}));
+    assert!(s.take_type(1, "speakersChanged").is_empty());
+    s.advance(Duration::from_millis(200));
+    assert_eq!(
+        ids(&s.take_type(1, "speakersChanged")[0]),
+        Vec::<String>::new()
+    );
+    s.take(2);
+    // Loud but muted does not count.
+    s.send(
+        1,
+        json!({"type":"updateMuteConfig","reqId":1,"muteConfig":{"muteMicrophone":true}}),
+    );
+    s.send(1, json!({"type":"volume","volume":90}));
+    assert!(s.take_type(2, "speakersChanged").is_empty());
+    // A volume counts for the window only.
+    s.advance(Duration::from_millis(400));
+    s.send(2, json!({"type":"volume","volume":50}));
+    assert_eq!(ids(&s.take_type(1, "speakersChanged")[0]), ["b"]);
+    s.advance(Duration::from_millis(1500));
+    assert_eq!(
+        ids(&s.take_type(1, "speakersChanged")[0]),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn enable_1v1_chat_is_acknowledged() {
+    let mut s = Sim::new(config());
+    s.join(1, "g", "a", "voice");
+    s.take(1);
+    s.send(
+        1,
+        json!({"type":"setEnable1v1Chat","reqId":4,"enable":false,"minWindowType":1}),
+    );
+    assert_eq!(s.take(1), [json!({"type":"ok","reqId":4})]);
+    s.send(1, json!({"type":"setEnable1v1Chat","reqId":4}));
+    assert_eq!(code(&s.take(1)[0]), codes::BAD_REQUEST as i64);
+}
+
+#[test]
+fn store_failures_are_system_errors_and_a_full_nonce_cache_refuses() {
+    let mut s = Sim::new(Config {
+        max_nonces_per_app: 1,
+        ..config()
+    });
+    s.open(1);
+    let m = s.join_msg("g", "a", "voice");
+    s.rooms.handle_text(1, &m.to_string(), s.now, s.unix);
+    assert!(matches!(
+        s.rooms.poll_output(),
+        Some(rooms::Output::LookupSessionKey { .. })
+    ));
+    s.rooms
+        .handle_session_key(1, rooms::SessionKey::Failed("db down".into()), s.now);
+    s.drain();
+    let r = &s.take(1)[0];
+    assert_eq!(code(r), codes::SYSTEM_ERROR as i64);
+    assert_eq!(r["reqId"], 1);
+    // One nonce fills this app's cache: the next join, with another nonce, is refused until it expires.
+    assert_eq!(s.join(2, "g", "b", "voice")["type"], "joined");
+    let r = s.join(3, "g", "c", "voice");
+    assert_eq!(code(&r), codes::BAD_NONCE as i64);
+    assert!(r["errMsg"]
+        .as_str()
+        .unwrap()
+        .contains("rooms.max_nonces_per_app"));
+}

@@ -1,0 +1,109 @@
+//! Room session keys (docs/rooms-protocol.md): the key an app's backend signs a member's join with. The admin
+//! API creates a random one or registers one chosen by the app's backend. Keys are never logged.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use tracing::info;
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ApiJson};
+use crate::Shared;
+
+/// Whose key to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct CreateRoomSession {
+    /// The member (`[A-Za-z0-9_.-]`, 1-128 characters).
+    #[schema(max_length = 128)]
+    pub(crate) open_id: String,
+}
+
+/// The key the app's backend chose.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct PutRoomSession {
+    /// Printable ASCII, 1-256 characters; used as the literal HMAC key.
+    #[schema(max_length = 256)]
+    pub(crate) session_key: String,
+}
+
+/// A member's session key.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RoomSessionView {
+    /// The member.
+    pub(crate) open_id: String,
+    /// The key.
+    pub(crate) session_key: String,
+}
+
+fn app_id(shared: &Shared, app: &str) -> Result<String, ApiError> {
+    shared
+        .catalog
+        .app_by_id_or_name(app)
+        .map(|a| a.id.clone())
+        .ok_or_else(|| ApiError::unknown_app(app))
+}
+
+/// Creates a fresh random session key (16 bytes, base64) for a member, replacing any previous one.
+#[utoipa::path(post, path = "/v1/apps/{app}/room-sessions", tag = "rooms", params(("app" = String, Path)),
+    request_body = CreateRoomSession,
+    responses((status = 200, body = RoomSessionView), (status = 400, body = ApiError), (status = 404, body = ApiError),
+        (status = 401, body = ApiError)),
+    security(("admin" = [])))]
+pub(crate) async fn create_room_session(
+    State(shared): State<Arc<Shared>>,
+    Path(app): Path<String>,
+    ApiJson(req): ApiJson<CreateRoomSession>,
+) -> Result<Json<RoomSessionView>, ApiError> {
+    let app_id = app_id(&shared, &app)?;
+    let session = shared
+        .catalog
+        .store()
+        .create_room_session(&app_id, &req.open_id)
+        .await
+        .map_err(session_error)?;
+    info!(app = %app, open_id = %session.open_id, "room session key created");
+    Ok(Json(RoomSessionView {
+        open_id: session.open_id,
+        session_key: session.session_key,
+    }))
+}
+
+/// Registers a session key chosen by the app's backend for a member, replacing any previous one.
+#[utoipa::path(put, path = "/v1/apps/{app}/room-sessions/{openId}", tag = "rooms",
+    params(("app" = String, Path), ("openId" = String, Path)),
+    request_body = PutRoomSession,
+    responses((status = 200, body = RoomSessionView), (status = 400, body = ApiError), (status = 404, body = ApiError),
+        (status = 401, body = ApiError)),
+    security(("admin" = [])))]
+pub(crate) async fn put_room_session(
+    State(shared): State<Arc<Shared>>,
+    Path((app, open_id)): Path<(String, String)>,
+    ApiJson(req): ApiJson<PutRoomSession>,
+) -> Result<Json<RoomSessionView>, ApiError> {
+    let app_id = app_id(&shared, &app)?;
+    let session = shared
+        .catalog
+        .store()
+        .put_room_session(&app_id, &open_id, &req.session_key)
+        .await
+        .map_err(session_error)?;
+    info!(app = %app, open_id = %session.open_id, "room session key registered");
+    Ok(Json(RoomSessionView {
+        open_id: session.open_id,
+        session_key: session.session_key,
+    }))
+}
+
+/// Field errors name the JSON field; the key itself is never echoed.
+fn session_error(e: control::StoreError) -> ApiError {
+    match &e {
+        control::StoreError::InvalidSessionKey { why } => ApiError::invalid("sessionKey", why),
+        control::StoreError::InvalidName { why, .. } => ApiError::invalid("openId", why),
+        _ => e.into(),
+    }
+}

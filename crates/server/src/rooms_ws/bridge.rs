@@ -1,0 +1,104 @@
+//! Follows the hub for the rooms: members' streams (`{groupId}_{openId}` in `rooms.media_app`) starting and
+//! stopping, and whether each live one carries audio and video.
+//!
+//! Start and stop come from the hub's publish events (sent on publish and unpublish, never per frame). Track
+//! presence is read from the stream statistics every `rooms.media_poll_ms` for the live streams of the media app:
+//! a track counts while its codec is known and it carried data in the last two seconds (or the stream is younger
+//! than that), so a member who turns its camera off is seen as without video.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use media::{PublishEvent, Registry, StreamKey};
+use rooms::StreamState;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::RoomService;
+
+/// Younger streams count a track from its codec alone: rates cover two complete seconds.
+const RATE_WARMUP_MS: u64 = 3000;
+
+pub(super) async fn run(service: Arc<RoomService>, registry: Registry) {
+    let app = service.settings().media_app.clone();
+    let mut events = registry.publish_events();
+    let mut live: HashMap<String, StreamState> = HashMap::new();
+    let mut poll = tokio::time::interval(Duration::from_millis(service.settings().media_poll_ms));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Streams already live when the rooms started (none on a normal start).
+    for stats in registry.list() {
+        if stats.app == app {
+            live.insert(stats.stream.clone(), StreamState::default());
+        }
+    }
+    loop {
+        tokio::select! {
+            _ = service.shutdown.cancelled() => return,
+            event = events.recv() => match event {
+                Ok(PublishEvent::Started(key)) if key.app == app => {
+                    let state = presence(&registry, &key).unwrap_or_default();
+                    live.insert(key.name.clone(), state);
+                    service.stream(&key.name, Some(state));
+                }
+                Ok(PublishEvent::Stopped(key)) if key.app == app => {
+                    live.remove(&key.name);
+                    service.stream(&key.name, None);
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "rooms fell behind the hub's publish events; resynchronizing");
+                    resync(&service, &registry, &app, &mut live);
+                }
+                Err(RecvError::Closed) => return,
+            },
+            _ = poll.tick() => {
+                for (name, state) in live.iter_mut() {
+                    let Some(now) = presence(&registry, &StreamKey::new(app.clone(), name.clone())) else {
+                        continue;
+                    };
+                    if now != *state {
+                        *state = now;
+                        service.stream(name, Some(now));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether a live stream carries audio and video now; `None` when it has no publisher.
+fn presence(registry: &Registry, key: &StreamKey) -> Option<StreamState> {
+    let stats = registry.get(key)?;
+    stats.publisher.as_ref()?;
+    let young = stats.uptime_ms < RATE_WARMUP_MS;
+    Some(StreamState {
+        has_audio: stats.audio_codec.is_some() && (young || stats.audio_bitrate > 0.0),
+        has_video: stats.video_codec.is_some() && (young || stats.video_bitrate > 0.0),
+    })
+}
+
+fn resync(
+    service: &Arc<RoomService>,
+    registry: &Registry,
+    app: &str,
+    live: &mut HashMap<String, StreamState>,
+) {
+    let now: HashMap<String, StreamState> = registry
+        .list()
+        .into_iter()
+        .filter(|s| s.app == app && s.publisher.is_some())
+        .filter_map(|s| {
+            let key = StreamKey::new(s.app.clone(), s.stream.clone());
+            presence(registry, &key).map(|p| (s.stream, p))
+        })
+        .collect();
+    for name in live.keys() {
+        if !now.contains_key(name) {
+            service.stream(name, None);
+        }
+    }
+    for (name, state) in &now {
+        service.stream(name, Some(*state));
+    }
+    *live = now;
+}
