@@ -3,9 +3,8 @@
 // other's streams through the runtime's <live-pusher>/<live-player>, mute, subscribe, survive a dropped socket
 // (resume), and leave.
 //
-// The rooms server lands separately: while the server does not answer /rooms/v1/ws these tests are skipped
-// with that reason, and with MPLIVE_REQUIRE_ROOMS=1 (./scripts/test sets it once the server has rooms) they
-// fail instead.
+// A server that does not answer /rooms/v1/ws skips these tests with that reason; with MPLIVE_REQUIRE_ROOMS=1
+// (./scripts/test sets it) they fail instead.
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -35,7 +34,11 @@ before(async () => {
   rt = new WxRuntime({ bin: mpliveBin(), pushSource: await fixtureFlv() }).install()
   why = await roomsAnswer(server.http.replace(/^http/, 'ws') + '/rooms/v1/ws')
   available = why === null
-  if (available) await server.cli(['app', 'create', APP])
+  if (available) {
+    // Through the API: the server's catalog has the app at once (a CLI change waits for the catalog refresh).
+    const res = await server.api('POST', '/v1/apps', { name: APP })
+    assert.ok(res.status === 200 || res.status === 201, `create app ${APP}: ${JSON.stringify(res.body)}`)
+  }
 })
 
 after(async () => {
