@@ -421,6 +421,23 @@ fn no_segment_yet(key: &StreamKey) -> Response {
         .into_response()
 }
 
+/// What every playlist request does first: checks the signature, starts the stream's segmenter if needed, and
+/// admits the client as a viewer. The error is the response to send.
+#[allow(clippy::result_large_err)] // the error is the response itself, sent at once
+fn open_for_viewer(
+    shared: &Arc<Shared>,
+    key: &StreamKey,
+    query: Option<&str>,
+    client: &Client,
+    variant: &'static str,
+) -> Result<Arc<HlsStream>, Response> {
+    let app = access::check_play_signature(shared, &key.app, &key.name, query)
+        .map_err(|refusal| refused(shared, &refusal))?;
+    let stream = ensure(shared, key).ok_or_else(|| not_live(key))?;
+    admit(shared, &stream, app, key, client, variant, query).map_err(|r| refused(shared, &r))?;
+    Ok(stream)
+}
+
 /// `GET /{app}/{stream}.m3u8` (dispatched from the `/{app}/{file}` route): the live media playlist. Waits for
 /// the first segment of a stream that is live but has none yet.
 pub(crate) async fn playlist(
@@ -430,25 +447,11 @@ pub(crate) async fn playlist(
     query: Option<String>,
     client: Client,
 ) -> Response {
-    let app_ref = match access::check_play_signature(&shared, &app, name, query.as_deref()) {
-        Ok(a) => a,
-        Err(refusal) => return refused(&shared, &refusal),
-    };
     let key = StreamKey::new(app, name.to_string());
-    let Some(stream) = ensure(&shared, &key) else {
-        return not_live(&key);
+    let stream = match open_for_viewer(&shared, &key, query.as_deref(), &client, "hls") {
+        Ok(s) => s,
+        Err(response) => return response,
     };
-    if let Err(refusal) = admit(
-        &shared,
-        &stream,
-        app_ref,
-        &key,
-        &client,
-        "hls",
-        query.as_deref(),
-    ) {
-        return refused(&shared, &refusal);
-    }
     let mut rx = stream.window.subscribe();
     // A timeout or a closed channel both leave the latest snapshot to answer with.
     let wait = first_segment_wait(&shared.hls.settings);
@@ -513,10 +516,6 @@ async fn ll_playlist(
     query: Option<String>,
     client: Client,
 ) -> Response {
-    let app_ref = match access::check_play_signature(&shared, &app, &name, query.as_deref()) {
-        Ok(a) => a,
-        Err(refusal) => return refused(&shared, &refusal),
-    };
     let key = StreamKey::new(app, name);
     if !shared.hls.settings.low_latency {
         return (
@@ -529,20 +528,10 @@ async fn ll_playlist(
         Ok(v) => v,
         Err(message) => return (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response(),
     };
-    let Some(stream) = ensure(&shared, &key) else {
-        return not_live(&key);
+    let stream = match open_for_viewer(&shared, &key, query.as_deref(), &client, "ll-hls") {
+        Ok(s) => s,
+        Err(response) => return response,
     };
-    if let Err(refusal) = admit(
-        &shared,
-        &stream,
-        app_ref,
-        &key,
-        &client,
-        "ll-hls",
-        query.as_deref(),
-    ) {
-        return refused(&shared, &refusal);
-    }
     let mut rx = stream.ll.subscribe();
     let wait = first_segment_wait(&shared.hls.settings);
     let _ = tokio::time::timeout(wait, rx.wait_for(|w| !w.segments.is_empty() || w.ended)).await;

@@ -16,7 +16,7 @@
 //   `{server}/{appId}/{channelId}.flv` (HTTP-FLV, what live-player plays best).
 
 import { WatchMachine } from './machines/watch.js'
-import { Emitter, endpoint, getWx, postJson, settle, wxError } from './util.js'
+import { Emitter, armTimer, delegateContextMethods, endpoint, getWx, postJson, wxError } from './util.js'
 
 export const PLAYER_METHODS = Object.freeze([
   'play', 'stop', 'pause', 'resume', 'mute', 'requestFullScreen', 'exitFullScreen', 'snapshot'
@@ -225,26 +225,10 @@ export default class VhallPlayer {
         if (this.context) this.context.stop({})
       }
     }
-    clearTimeout(this.timer)
-    this.timer = null
-    const due = this.machine.pollTimeout()
-    if (due === undefined || this.destroyed) return
-    this.timer = setTimeout(() => {
-      this.timer = null
-      if (this.destroyed) return
-      this.machine.handleTimeout(this.now())
-      this.drain()
-    }, Math.max(0, due - this.now()))
+    armTimer(this)
   }
 }
 
-for (const name of PLAYER_METHODS) {
-  VhallPlayer.prototype[name] = function (params) {
-    const p = params || {}
-    if (this.destroyed) return settle(p, false, wxError(name, 'the player was destroyed', -2))
-    if (!this.context) return settle(p, false, wxError(name, 'createInstance has not succeeded yet', -1))
-    return this.context[name](p)
-  }
-}
+delegateContextMethods(VhallPlayer, PLAYER_METHODS, 'player')
 
 export { VhallPlayer }

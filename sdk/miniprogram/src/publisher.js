@@ -8,7 +8,7 @@
 // pure machine's.
 
 import { ManagedMachine } from './machines/managed.js'
-import { Emitter, endpoint, getWx, postJson, settle, wxError } from './util.js'
+import { Emitter, armTimer, delegateContextMethods, endpoint, getWx, postJson, wxError } from './util.js'
 
 /** LivePusherContext methods the seed exposes, delegated as they are (with {success, fail, complete}). */
 export const PUSHER_METHODS = Object.freeze([
@@ -195,29 +195,11 @@ export default class VhallPublisher {
   }
 
   /** One timer for the machine's next deadline. */
-  arm () {
-    clearTimeout(this.timer)
-    this.timer = null
-    const due = this.machine && this.machine.pollTimeout()
-    if (due === undefined || this.destroyed) return
-    this.timer = setTimeout(() => {
-      this.timer = null
-      if (this.destroyed) return
-      this.machine.handleTimeout(this.now())
-      this.drain()
-    }, Math.max(0, due - this.now()))
-  }
+  arm () { armTimer(this) }
 }
 
 // The LivePusherContext methods: each delegates to wx.createLivePusherContext(pusherId, THIS) with the page's
 // {success, fail, complete}; before createInstance succeeded they fail with a reason.
-for (const name of PUSHER_METHODS) {
-  VhallPublisher.prototype[name] = function (params) {
-    const p = params || {}
-    if (this.destroyed) return settle(p, false, wxError(name, 'the publisher was destroyed', -2))
-    if (!this.context) return settle(p, false, wxError(name, 'createInstance has not succeeded yet', -1))
-    return this.context[name](p)
-  }
-}
+delegateContextMethods(VhallPublisher, PUSHER_METHODS, 'publisher')
 
 export { VhallPublisher }

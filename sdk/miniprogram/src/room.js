@@ -8,7 +8,7 @@
 // grace, error mapping) is the pure machine's (src/machines/room.js); this driver owns the SocketTask and timers.
 
 import { RoomMachine } from './machines/room.js'
-import { Emitter, getWx, settle, wxError } from './util.js'
+import { Emitter, armTimer, getWx, settle, wxError } from './util.js'
 
 const LISTENERS = {
   MembersChanged: 'members_changed',
@@ -124,15 +124,7 @@ export class VoipRoom {
         this.events.emit(type, rest)
       }
     }
-    clearTimeout(this.timer)
-    this.timer = null
-    const due = this.machine.pollTimeout()
-    if (due === undefined) return
-    this.timer = setTimeout(() => {
-      this.timer = null
-      this.machine.handleTimeout(this.now())
-      this.drain()
-    }, Math.max(0, due - this.now()))
+    armTimer(this)
   }
 
   act (a) {

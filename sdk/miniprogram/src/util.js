@@ -97,3 +97,35 @@ export class Emitter {
     this.listeners.clear()
   }
 }
+
+/**
+ * Sets `owner.timer` for the owner's machine's next deadline (`pollTimeout`), firing `handleTimeout` and then
+ * `owner.drain()`; clears any earlier timer. Nothing is armed once the owner is destroyed.
+ */
+export function armTimer (owner) {
+  clearTimeout(owner.timer)
+  owner.timer = null
+  const due = owner.machine && owner.machine.pollTimeout()
+  if (due === undefined || owner.destroyed) return
+  owner.timer = setTimeout(() => {
+    owner.timer = null
+    if (owner.destroyed) return
+    owner.machine.handleTimeout(owner.now())
+    owner.drain()
+  }, Math.max(0, due - owner.now()))
+}
+
+/**
+ * Adds each of `names` to `Class` as a method delegating to `this.context[name](params)` with the page's
+ * {success, fail, complete}; before createInstance succeeded, or after destroy, it fails with the reason.
+ */
+export function delegateContextMethods (Class, names, what) {
+  for (const name of names) {
+    Class.prototype[name] = function (params) {
+      const p = params || {}
+      if (this.destroyed) return settle(p, false, wxError(name, `the ${what} was destroyed`, -2))
+      if (!this.context) return settle(p, false, wxError(name, 'createInstance has not succeeded yet', -1))
+      return this.context[name](p)
+    }
+  }
+}
