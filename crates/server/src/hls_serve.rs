@@ -438,6 +438,25 @@ fn open_for_viewer(
     Ok(stream)
 }
 
+/// What every segment, part or init request does first: checks the signature, finds the stream's running
+/// segmenter (a file request never starts one) and admits the client as a viewer.
+#[allow(clippy::result_large_err)] // the error is the response itself, sent at once
+fn find_for_viewer(
+    shared: &Arc<Shared>,
+    key: &StreamKey,
+    query: Option<&str>,
+    client: &Client,
+    variant: &'static str,
+) -> Result<Arc<HlsStream>, Response> {
+    let app = access::check_play_signature(shared, &key.app, &key.name, query)
+        .map_err(|refusal| refused(shared, &refusal))?;
+    let stream = shared.hls.streams.lock().get(key).cloned();
+    let stream = stream.ok_or_else(|| not_live(key))?;
+    stream.touch();
+    admit(shared, &stream, app, key, client, variant, query).map_err(|r| refused(shared, &r))?;
+    Ok(stream)
+}
+
 /// `GET /{app}/{stream}.m3u8` (dispatched from the `/{app}/{file}` route): the live media playlist. Waits for
 /// the first segment of a stream that is live but has none yet.
 pub(crate) async fn playlist(
@@ -622,28 +641,12 @@ pub(crate) async fn ll_file(
         )
             .into_response();
     };
-    let app_ref = match access::check_play_signature(&shared, &app, &name, query.as_deref()) {
-        Ok(a) => a,
-        Err(refusal) => return refused(&shared, &refusal),
-    };
-    let key = StreamKey::new(app, name);
-    let stream = shared.hls.streams.lock().get(&key).cloned();
-    let Some(stream) = stream else {
-        return not_live(&key);
-    };
-    stream.touch();
     let client = Client::new(peer, &headers);
-    if let Err(refusal) = admit(
-        &shared,
-        &stream,
-        app_ref,
-        &key,
-        &client,
-        "ll-hls",
-        query.as_deref(),
-    ) {
-        return refused(&shared, &refusal);
-    }
+    let key = StreamKey::new(app, name);
+    let stream = match find_for_viewer(&shared, &key, query.as_deref(), &client, "ll-hls") {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
     let mut rx = stream.ll.subscribe();
     let gone = |what: String| {
         (
@@ -725,27 +728,11 @@ pub(crate) async fn segment(
         )
             .into_response();
     };
-    let app_ref = match access::check_play_signature(&shared, &app, &name, query.as_deref()) {
-        Ok(a) => a,
-        Err(refusal) => return refused(&shared, &refusal),
-    };
     let key = StreamKey::new(app, name);
-    let stream = shared.hls.streams.lock().get(&key).cloned();
-    let Some(stream) = stream else {
-        return not_live(&key);
+    let stream = match find_for_viewer(&shared, &key, query.as_deref(), &client, "hls") {
+        Ok(s) => s,
+        Err(response) => return response,
     };
-    stream.touch();
-    if let Err(refusal) = admit(
-        &shared,
-        &stream,
-        app_ref,
-        &key,
-        &client,
-        "hls",
-        query.as_deref(),
-    ) {
-        return refused(&shared, &refusal);
-    }
     let window = stream.window.borrow().clone();
     let first = window.segments.first().map_or(0, |s| s.sequence);
     let found = sequence
