@@ -4,17 +4,19 @@
 //! - Low latency: `GET /{app}/{stream}/ll.m3u8` (blocking reload with `_HLS_msn` / `_HLS_part`) and
 //!   `GET /{app}/{stream}/ll/{init-N.mp4 | msn.m4s | msn.part.m4s}`.
 //!
-//! Each stream that someone plays over HLS (or every live stream, with `hls.always`) gets one segmenter task: a
-//! hub subscriber (protocol `hls`) feeding an [`hls::Segmenter`] and, with `hls.low_latency`, an
-//! [`hls::ll::LlSegmenter`]. The task publishes each window through a `watch` channel, so requests read a
+//! Each stream that someone plays over HLS (or every live stream, with `hls.always`) gets one segmenter task
+//! ([`task`]): a hub subscriber (protocol `hls`) feeding an [`hls::Segmenter`] once a classic playlist has been
+//! asked for and an [`hls::ll::LlSegmenter`] once an LL-HLS one has. The task publishes each window through a `watch` channel, so requests read a
 //! snapshot without touching the segmenters, and blocking requests wait on the channel; segments and parts are
 //! `Bytes`, so a snapshot is reference counts. The task stops when the stream ends, on shutdown, or after
 //! `hls.idle_timeout_secs` without a request, and then leaves the map, so the next request starts afresh.
 
+mod task;
+mod viewers;
+
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,20 +25,19 @@ use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use hls::ll::{BlockingRequest, LlConfig, LlSegmenter, LlUris, LlWindow};
-use hls::{Segment, Segmenter, SegmenterConfig};
-use media::{FrameKind, StartPolicy, StreamKey, SubscribeOptions, Subscriber};
+use hls::ll::{BlockingRequest, LlUris, LlWindow};
+use hls::Segment;
+use media::{StartPolicy, StreamKey, SubscribeOptions};
 use parking_lot::Mutex;
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
-
-use control::webhook_event::{EventKind, StreamEvent};
-use control::App;
+use tracing::{debug, info};
 
 use crate::access::{self, now_ms};
 use crate::settings::HlsSettings;
-use crate::webhooks;
 use crate::Shared;
+
+pub(crate) use viewers::Client;
+use viewers::{admit, Viewer};
 
 /// The longest a playlist request waits for a live stream's first segment.
 const FIRST_SEGMENT_WAIT_MAX: Duration = Duration::from_secs(15);
@@ -79,44 +80,6 @@ impl HlsStreams {
     }
 }
 
-/// Who is asking: HTTP requests are not sessions, so an HLS viewer is a client address and `User-Agent` that keep
-/// asking for the stream. Two players in one browser on one address count as one viewer.
-pub(crate) struct Client {
-    pub(crate) peer: SocketAddr,
-    pub(crate) user_agent: String,
-}
-
-impl Client {
-    pub(crate) fn new(peer: SocketAddr, headers: &HeaderMap) -> Client {
-        let user_agent = headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        Client { peer, user_agent }
-    }
-
-    fn id(&self) -> u64 {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.peer.ip().hash(&mut h);
-        self.user_agent.hash(&mut h);
-        h.finish()
-    }
-}
-
-/// One HLS viewer: when it last asked, and the `play_stop` webhook to send when it stops asking.
-struct Viewer {
-    last_seen_ms: i64,
-    app: Arc<App>,
-    stop: StreamEvent,
-}
-
-/// A viewer counts until it has not asked for this long: players reload the playlist at least every target
-/// duration (LL-HLS players keep a request open), so three target durations, and at least 10 s, is a player gone.
-fn viewer_timeout_ms(settings: &HlsSettings) -> i64 {
-    i64::try_from(settings.target_duration_ms.saturating_mul(3).max(10_000)).unwrap_or(i64::MAX)
-}
-
 /// One stream's segmenter as requests see it.
 struct HlsStream {
     window: watch::Sender<Arc<Window>>,
@@ -126,6 +89,10 @@ struct HlsStream {
     last_request_ms: AtomicI64,
     /// The viewers asking now, by [`Client::id`].
     viewers: Mutex<HashMap<u64, Viewer>>,
+    /// A classic playlist was requested: the task muxes MPEG-TS.
+    wants_classic: AtomicBool,
+    /// An LL-HLS playlist was requested: the task muxes fMP4 parts.
+    wants_ll: AtomicBool,
 }
 
 impl HlsStream {
@@ -170,206 +137,29 @@ fn ensure(shared: &Arc<Shared>, key: &StreamKey) -> Option<Arc<HlsStream>> {
         ll,
         last_request_ms: AtomicI64::new(now_ms()),
         viewers: Mutex::new(HashMap::new()),
+        wants_classic: AtomicBool::new(false),
+        wants_ll: AtomicBool::new(false),
     });
     streams.insert(key.clone(), stream.clone());
     info!(stream = %key, "HLS segmenter started");
-    tokio::spawn(run(shared.clone(), key.clone(), stream.clone(), subscriber));
+    tokio::spawn(task::run(
+        shared.clone(),
+        key.clone(),
+        stream.clone(),
+        subscriber,
+    ));
     Some(stream)
 }
 
 /// Starts the segmenter of a stream that was just published, when `hls.always` is set.
 pub(crate) fn on_publish(shared: &Arc<Shared>, key: &StreamKey) {
     if shared.hls.always() {
-        let _ = ensure(shared, key);
-    }
-}
-
-/// The segmenter task of one stream.
-async fn run(shared: Arc<Shared>, key: StreamKey, stream: Arc<HlsStream>, mut sub: Subscriber) {
-    let settings = shared.hls.settings.clone();
-    let mut segmenter = Segmenter::new(SegmenterConfig {
-        target_duration_ms: settings.target_duration_ms,
-        window: settings.window,
-    });
-    let mut ll = settings.low_latency.then(|| {
-        LlSegmenter::new(LlConfig {
-            target_duration_ms: settings.target_duration_ms,
-            part_target_ms: settings.part_target_ms,
-            window: settings.window,
-        })
-    });
-    let idle_ms =
-        i64::try_from(settings.idle_timeout_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    // The highest hub sequence number seen: sequence headers re-sent after a skip keep their old number, new
-    // ones (a republish, a configuration change) have a higher one and start a discontinuity.
-    let mut max_seq: Option<u64> = None;
-    let mut media_since_headers = false;
-    let mut errors: u64 = 0;
-    let why = loop {
-        let frame = tokio::select! {
-            _ = shared.shutdown.cancelled() => break "shutdown",
-            _ = tick.tick() => {
-                expire_viewers(&shared, &key, &stream, false);
-                let idle = now_ms() - stream.last_request_ms.load(Ordering::Relaxed);
-                if !settings.always && idle > idle_ms {
-                    break "idle";
-                }
-                continue;
-            }
-            frame = sub.recv() => match frame {
-                Ok(f) => f,
-                Err(_) => break "stream ended",
-            },
-        };
-        let f = frame.frame();
-        let kind = match f.kind {
-            FrameKind::Video => hls::FrameKind::Video,
-            FrameKind::Audio => hls::FrameKind::Audio,
-            FrameKind::Script => continue,
-        };
-        let fresh = max_seq.is_none_or(|m| frame.seq() > m);
-        max_seq = Some(max_seq.map_or(frame.seq(), |m| m.max(frame.seq())));
-        if f.sequence_header {
-            if !fresh {
-                continue;
-            }
-            if media_since_headers {
-                info!(stream = %key, "HLS: new sequence headers, discontinuity");
-                segmenter.discontinuity();
-                if let Some(ll) = ll.as_mut() {
-                    ll.discontinuity(u64::try_from(now_ms()).unwrap_or(0));
-                    publish_ll(&stream, ll, false);
-                }
-                media_since_headers = false;
-            }
-        } else {
-            media_since_headers = true;
-        }
-        let now = u64::try_from(now_ms()).unwrap_or(0);
-        let classic = match segmenter.handle_frame(kind, f.timestamp, &f.payload, now) {
-            Ok(true) => {
-                publish(&stream, &segmenter, false);
-                Ok(())
-            }
-            Ok(false) => Ok(()),
-            Err(e) => Err(e),
-        };
-        let low_latency = match ll.as_mut().map(|ll| {
-            let r = ll.handle_frame(kind, f.timestamp, &f.payload, now);
-            (ll, r)
-        }) {
-            Some((ll, Ok(true))) => {
-                publish_ll(&stream, ll, false);
-                Ok(())
-            }
-            Some((_, Err(e))) => Err(e),
-            _ => Ok(()),
-        };
-        for e in [classic.err(), low_latency.err()].into_iter().flatten() {
-            errors += 1;
-            // The first one says what is wrong; the rest would repeat it for every frame.
-            if errors == 1 {
-                warn!(stream = %key, "HLS: {e}");
-            } else {
-                debug!(stream = %key, errors, "HLS: {e}");
-            }
-        }
-    };
-    segmenter.finish();
-    publish(&stream, &segmenter, true);
-    if let Some(ll) = ll.as_mut() {
-        ll.finish(u64::try_from(now_ms()).unwrap_or(0));
-        publish_ll(&stream, ll, true);
-    }
-    {
-        let mut streams = shared.hls.streams.lock();
-        if streams.get(&key).is_some_and(|s| Arc::ptr_eq(s, &stream)) {
-            streams.remove(&key);
+        if let Some(stream) = ensure(shared, key) {
+            stream.wants_classic.store(true, Ordering::Relaxed);
+            let ll = shared.hls.settings.low_latency;
+            stream.wants_ll.store(ll, Ordering::Relaxed);
         }
     }
-    expire_viewers(&shared, &key, &stream, true);
-    info!(stream = %key, reason = why, "HLS segmenter stopped");
-}
-
-fn publish(stream: &HlsStream, segmenter: &Segmenter, ended: bool) {
-    stream.window.send_replace(Arc::new(Window {
-        segments: segmenter.segments().cloned().collect(),
-        discontinuity_sequence: segmenter.discontinuity_sequence(),
-        ended,
-    }));
-}
-
-/// Counts the request's client as a viewer of `stream`: a new one must fit in the app's `max_players` and gets a
-/// `play_start` webhook (its `play_stop` follows once it stops asking, or when the stream ends).
-fn admit(
-    shared: &Shared,
-    stream: &HlsStream,
-    app: Arc<App>,
-    key: &StreamKey,
-    client: &Client,
-    variant: &'static str,
-    query: Option<&str>,
-) -> Result<(), access::Refusal> {
-    let id = client.id();
-    let now = now_ms();
-    if let Some(v) = stream.viewers.lock().get_mut(&id) {
-        v.last_seen_ms = now;
-        return Ok(());
-    }
-    // Not under the viewers lock: counting the app's viewers takes the streams' locks.
-    access::check_player_limit(shared, &app)?;
-    let ip = client.peer.ip().to_string();
-    let start = webhooks::stream_event(
-        EventKind::PlayStart,
-        &key.app,
-        &key.name,
-        client.peer,
-        query,
-    )
-    .with_player(variant, &ip);
-    let stop = webhooks::stream_event(EventKind::PlayStop, &key.app, &key.name, client.peer, None)
-        .with_player(variant, &ip);
-    let mut viewers = stream.viewers.lock();
-    if viewers.contains_key(&id) {
-        return Ok(());
-    }
-    viewers.insert(
-        id,
-        Viewer {
-            last_seen_ms: now,
-            app: app.clone(),
-            stop,
-        },
-    );
-    drop(viewers);
-    info!(stream = %key, peer = %client.peer, variant, "HLS viewer");
-    shared.webhooks.emit(&app, start);
-    Ok(())
-}
-
-/// Ends the viewers that have not asked within the timeout (all of them with `all`), with their `play_stop`.
-fn expire_viewers(shared: &Shared, key: &StreamKey, stream: &HlsStream, all: bool) {
-    let limit = now_ms() - viewer_timeout_ms(&shared.hls.settings);
-    let gone: Vec<Viewer> = {
-        let mut viewers = stream.viewers.lock();
-        let ids: Vec<u64> = viewers
-            .iter()
-            .filter(|(_, v)| all || v.last_seen_ms < limit)
-            .map(|(id, _)| *id)
-            .collect();
-        ids.iter().filter_map(|id| viewers.remove(id)).collect()
-    };
-    for v in gone {
-        debug!(stream = %key, "HLS viewer gone");
-        shared.webhooks.emit(&v.app, v.stop);
-    }
-}
-
-fn publish_ll(stream: &HlsStream, segmenter: &LlSegmenter, ended: bool) {
-    stream
-        .ll
-        .send_replace(Arc::new(LlWindow::of(segmenter, ended)));
 }
 
 fn refused(shared: &Shared, refusal: &access::Refusal) -> Response {
@@ -434,6 +224,12 @@ fn open_for_viewer(
     let app = access::check_play_signature(shared, &key.app, &key.name, query)
         .map_err(|refusal| refused(shared, &refusal))?;
     let stream = ensure(shared, key).ok_or_else(|| not_live(key))?;
+    let wanted = if variant == "ll-hls" {
+        &stream.wants_ll
+    } else {
+        &stream.wants_classic
+    };
+    wanted.store(true, Ordering::Relaxed);
     admit(shared, &stream, app, key, client, variant, query).map_err(|r| refused(shared, &r))?;
     Ok(stream)
 }

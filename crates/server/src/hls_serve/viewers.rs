@@ -1,0 +1,123 @@
+//! HLS viewers: HTTP requests are not sessions, so a viewer is a client (address + `User-Agent`) that keeps asking.
+//! A new one is admitted against the app's `max_players` and sends `play_start`; the stream's task expires the
+//! ones that stopped asking, with `play_stop`.
+
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap};
+use control::webhook_event::{EventKind, StreamEvent};
+use control::App;
+use media::StreamKey;
+use tracing::{debug, info};
+
+use super::HlsStream;
+use crate::access::{self, now_ms};
+use crate::settings::HlsSettings;
+use crate::webhooks;
+use crate::Shared;
+
+/// Who is asking: HTTP requests are not sessions, so an HLS viewer is a client address and `User-Agent` that keep
+/// asking for the stream. Two players in one browser on one address count as one viewer.
+pub(crate) struct Client {
+    pub(crate) peer: SocketAddr,
+    pub(crate) user_agent: String,
+}
+
+impl Client {
+    pub(crate) fn new(peer: SocketAddr, headers: &HeaderMap) -> Client {
+        let user_agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        Client { peer, user_agent }
+    }
+
+    pub(super) fn id(&self) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.peer.ip().hash(&mut h);
+        self.user_agent.hash(&mut h);
+        h.finish()
+    }
+}
+
+/// One HLS viewer: when it last asked, and the `play_stop` webhook to send when it stops asking.
+pub(super) struct Viewer {
+    last_seen_ms: i64,
+    app: Arc<App>,
+    stop: StreamEvent,
+}
+
+/// A viewer counts until it has not asked for this long: players reload the playlist at least every target
+/// duration (LL-HLS players keep a request open), so three target durations, and at least 10 s, is a player gone.
+fn viewer_timeout_ms(settings: &HlsSettings) -> i64 {
+    i64::try_from(settings.target_duration_ms.saturating_mul(3).max(10_000)).unwrap_or(i64::MAX)
+}
+
+/// Counts the request's client as a viewer of `stream`: a new one must fit in the app's `max_players` and gets a
+/// `play_start` webhook (its `play_stop` follows once it stops asking, or when the stream ends).
+pub(super) fn admit(
+    shared: &Shared,
+    stream: &HlsStream,
+    app: Arc<App>,
+    key: &StreamKey,
+    client: &Client,
+    variant: &'static str,
+    query: Option<&str>,
+) -> Result<(), access::Refusal> {
+    let id = client.id();
+    let now = now_ms();
+    if let Some(v) = stream.viewers.lock().get_mut(&id) {
+        v.last_seen_ms = now;
+        return Ok(());
+    }
+    // Not under the viewers lock: counting the app's viewers takes the streams' locks.
+    access::check_player_limit(shared, &app)?;
+    let ip = client.peer.ip().to_string();
+    let start = webhooks::stream_event(
+        EventKind::PlayStart,
+        &key.app,
+        &key.name,
+        client.peer,
+        query,
+    )
+    .with_player(variant, &ip);
+    let stop = webhooks::stream_event(EventKind::PlayStop, &key.app, &key.name, client.peer, None)
+        .with_player(variant, &ip);
+    let mut viewers = stream.viewers.lock();
+    if viewers.contains_key(&id) {
+        return Ok(());
+    }
+    viewers.insert(
+        id,
+        Viewer {
+            last_seen_ms: now,
+            app: app.clone(),
+            stop,
+        },
+    );
+    drop(viewers);
+    info!(stream = %key, peer = %client.peer, variant, "HLS viewer");
+    shared.webhooks.emit(&app, start);
+    Ok(())
+}
+
+/// Ends the viewers that have not asked within the timeout (all of them with `all`), with their `play_stop`.
+pub(super) fn expire_viewers(shared: &Shared, key: &StreamKey, stream: &HlsStream, all: bool) {
+    let limit = now_ms() - viewer_timeout_ms(&shared.hls.settings);
+    let gone: Vec<Viewer> = {
+        let mut viewers = stream.viewers.lock();
+        let ids: Vec<u64> = viewers
+            .iter()
+            .filter(|(_, v)| all || v.last_seen_ms < limit)
+            .map(|(id, _)| *id)
+            .collect();
+        ids.iter().filter_map(|id| viewers.remove(id)).collect()
+    };
+    for v in gone {
+        debug!(stream = %key, "HLS viewer gone");
+        shared.webhooks.emit(&v.app, v.stop);
+    }
+}
