@@ -265,7 +265,14 @@ pub(super) async fn run(
             payload: f.payload.clone(),
             received_ms: now,
         };
-        replay.push(held.clone(), f.sequence_header, f.keyframe, audio_window_ms);
+        // Once every variant that can be asked for is running, nothing will replay: keep nothing.
+        let all_running =
+            variants.classic.is_some() && (variants.ll.is_some() || !settings.low_latency);
+        if all_running {
+            replay = Replay::default();
+        } else {
+            replay.push(held.clone(), f.sequence_header, f.keyframe, audio_window_ms);
+        }
         // A variant started now replays this frame with the rest; the running ones take it here.
         let started = variants.start_wanted(&key, &stream, &replay);
         variants.handle(&key, &stream, &held, started);
