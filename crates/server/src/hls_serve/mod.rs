@@ -211,44 +211,42 @@ fn no_segment_yet(key: &StreamKey) -> Response {
         .into_response()
 }
 
-/// What every playlist request does first: checks the signature, starts the stream's segmenter if needed, and
-/// admits the client as a viewer. The error is the response to send.
-#[allow(clippy::result_large_err)] // the error is the response itself, sent at once
-fn open_for_viewer(
-    shared: &Arc<Shared>,
-    key: &StreamKey,
-    query: Option<&str>,
-    client: &Client,
-    variant: &'static str,
-) -> Result<Arc<HlsStream>, Response> {
-    let app = access::check_play_signature(shared, &key.app, &key.name, query)
-        .map_err(|refusal| refused(shared, &refusal))?;
-    let stream = ensure(shared, key).ok_or_else(|| not_live(key))?;
-    let wanted = if variant == "ll-hls" {
-        &stream.wants_ll
-    } else {
-        &stream.wants_classic
-    };
-    wanted.store(true, Ordering::Relaxed);
-    admit(shared, &stream, app, key, client, variant, query).map_err(|r| refused(shared, &r))?;
-    Ok(stream)
+/// What an HLS request asks for, as far as its stream's segmenter is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asks {
+    /// A playlist of this variant: starts the segmenter (and the variant's muxer) when needed.
+    Playlist,
+    /// A segment, part or init segment: only from a running segmenter.
+    File,
 }
 
-/// What every segment, part or init request does first: checks the signature, finds the stream's running
-/// segmenter (a file request never starts one) and admits the client as a viewer.
+/// What every HLS request does first: checks the signature, finds (for a playlist: starts) the stream's
+/// segmenter, and admits the client as a viewer. The error is the response to send.
 #[allow(clippy::result_large_err)] // the error is the response itself, sent at once
-fn find_for_viewer(
+fn for_viewer(
     shared: &Arc<Shared>,
     key: &StreamKey,
     query: Option<&str>,
     client: &Client,
     variant: &'static str,
+    asks: Asks,
 ) -> Result<Arc<HlsStream>, Response> {
     let app = access::check_play_signature(shared, &key.app, &key.name, query)
         .map_err(|refusal| refused(shared, &refusal))?;
-    let stream = shared.hls.streams.lock().get(key).cloned();
-    let stream = stream.ok_or_else(|| not_live(key))?;
+    let stream = match asks {
+        Asks::Playlist => ensure(shared, key),
+        Asks::File => shared.hls.streams.lock().get(key).cloned(),
+    }
+    .ok_or_else(|| not_live(key))?;
     stream.touch();
+    if asks == Asks::Playlist {
+        let wanted = if variant == "ll-hls" {
+            &stream.wants_ll
+        } else {
+            &stream.wants_classic
+        };
+        wanted.store(true, Ordering::Relaxed);
+    }
     admit(shared, &stream, app, key, client, variant, query).map_err(|r| refused(shared, &r))?;
     Ok(stream)
 }
@@ -263,7 +261,14 @@ pub(crate) async fn playlist(
     client: Client,
 ) -> Response {
     let key = StreamKey::new(app, name.to_string());
-    let stream = match open_for_viewer(&shared, &key, query.as_deref(), &client, "hls") {
+    let stream = match for_viewer(
+        &shared,
+        &key,
+        query.as_deref(),
+        &client,
+        "hls",
+        Asks::Playlist,
+    ) {
         Ok(s) => s,
         Err(response) => return response,
     };
@@ -343,7 +348,14 @@ async fn ll_playlist(
         Ok(v) => v,
         Err(message) => return (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response(),
     };
-    let stream = match open_for_viewer(&shared, &key, query.as_deref(), &client, "ll-hls") {
+    let stream = match for_viewer(
+        &shared,
+        &key,
+        query.as_deref(),
+        &client,
+        "ll-hls",
+        Asks::Playlist,
+    ) {
         Ok(s) => s,
         Err(response) => return response,
     };
@@ -439,7 +451,14 @@ pub(crate) async fn ll_file(
     };
     let client = Client::new(peer, &headers);
     let key = StreamKey::new(app, name);
-    let stream = match find_for_viewer(&shared, &key, query.as_deref(), &client, "ll-hls") {
+    let stream = match for_viewer(
+        &shared,
+        &key,
+        query.as_deref(),
+        &client,
+        "ll-hls",
+        Asks::File,
+    ) {
         Ok(s) => s,
         Err(response) => return response,
     };
@@ -525,7 +544,7 @@ pub(crate) async fn segment(
             .into_response();
     };
     let key = StreamKey::new(app, name);
-    let stream = match find_for_viewer(&shared, &key, query.as_deref(), &client, "hls") {
+    let stream = match for_viewer(&shared, &key, query.as_deref(), &client, "hls", Asks::File) {
         Ok(s) => s,
         Err(response) => return response,
     };
