@@ -157,6 +157,10 @@ fn av_stream_plays_over_hls() {
     assert_eq!(status, 404, "out of the window");
     let (status, _, _) = get_raw(&server.http, "/live/nope.m3u8");
     assert_eq!(status, 404, "not live");
+    // Only the variant that was asked for is muxed.
+    let log = server.log();
+    assert!(log.contains("HLS: classic variant started"), "{log}");
+    assert!(!log.contains("HLS: low-latency variant started"), "{log}");
 }
 
 #[test]
@@ -271,8 +275,16 @@ fn hls_viewers_count_as_players_and_send_play_webhooks() {
     let (_, uris) = check_playlist(&String::from_utf8(body).unwrap(), 6);
     let (status, _, _) = get_raw_with(&server.http, &format!("/live/{}", uris[0]), alice);
     assert_eq!(status, 200);
-    let (status, _, _) = get_raw_with(&server.http, "/live/v/ll.m3u8", alice);
+    let (status, _, body) = get_raw_with(&server.http, "/live/v/ll.m3u8", alice);
     assert_eq!(status, 200);
+    // Asked for mid-stream, the LL variant starts from the frames since the last keyframe: its first
+    // segment starts with an independent part, and it was not muxed before it was asked for.
+    assert!(
+        String::from_utf8_lossy(&body).contains("INDEPENDENT=YES"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    assert!(server.log().contains("HLS: low-latency variant started"));
 
     // Another client is over the app's max_players, over HLS and over HTTP-FLV.
     let (status, _, body) = get_raw_with(&server.http, "/live/v.m3u8", "User-Agent: bob\r\n");
