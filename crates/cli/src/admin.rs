@@ -368,6 +368,15 @@ pub fn run_url(args: UrlArgs) -> Result<()> {
         control::store::validate_stream_name(&args.stream)
             .map_err(|e| anyhow::anyhow!("stream name: {e}"))?;
         let expires = expiry(args.ttl.as_deref(), args.expires_at)?;
+        let now = now_unix();
+        if expires > now.saturating_add(settings.max_url_ttl_secs) {
+            anyhow::bail!(
+                "the URL would be valid for {} s, but the server refuses URLs valid for more than {} s \
+                 (max_url_ttl_secs in its configuration); use a shorter --ttl or raise max_url_ttl_secs",
+                expires.saturating_sub(now),
+                settings.max_url_ttl_secs
+            );
+        }
         let base = UrlBase {
             host: args
                 .public_host

@@ -1,5 +1,6 @@
 //! `mplive serve`: start the server with embedded defaults, print ready-to-use URLs, stop on SIGINT/SIGTERM.
 
+use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
@@ -146,11 +147,18 @@ fn print_urls(running: &server::RunningServer, data_dir: &std::path::Path) {
     );
     println!();
     if let Some(token) = running.new_admin_token() {
-        println!(
-            "admin token (shown once; also in {}):",
-            data_dir.join("admin-token").display()
-        );
-        println!("  {token}");
+        let file = data_dir.join("admin-token");
+        // A terminal is a person reading; anything else (a service manager's journal, a log file, CI output) would
+        // keep the token for anyone who can read the logs.
+        if std::io::stdout().is_terminal() {
+            println!("admin token (shown once; also in {}):", file.display());
+            println!("  {token}");
+        } else {
+            println!(
+                "admin token: created in {} (printed only when stdout is a terminal)",
+                file.display()
+            );
+        }
         println!();
     }
     let Some(app) = running.catalog().app("live") else {

@@ -218,12 +218,15 @@ mod tests {
                 txsecret::sign_query("key", "cam-1", 1_000)
             )
         );
-        assert!(url.ends_with("&txTime=3e8"));
+        assert!(url.ends_with("&txTime=000003e8"));
         let (stream, query) = stream_and_query(&url);
         assert_eq!(stream, "cam-1");
-        assert_eq!(txsecret::verify("key", stream, query, 1_000), Ok(()));
-        assert!(txsecret::verify("other key", stream, query, 0).is_err());
-        assert!(txsecret::verify("key", "cam-2", query, 0).is_err());
+        assert_eq!(
+            txsecret::verify("key", stream, query, 1_000, u64::MAX),
+            Ok(())
+        );
+        assert!(txsecret::verify("other key", stream, query, 0, u64::MAX).is_err());
+        assert!(txsecret::verify("key", "cam-2", query, 0, u64::MAX).is_err());
 
         let url = push_url(&base(19350, 80, false), "live", "cam-1", "key", 1_000);
         assert!(
@@ -301,7 +304,7 @@ mod tests {
             let (stream, query) = stream_and_query(url);
             assert_eq!(stream, "cam-1");
             assert_eq!(
-                txsecret::verify("play key", stream, query, 5_000),
+                txsecret::verify("play key", stream, query, 5_000, u64::MAX),
                 Ok(()),
                 "{url}"
             );

@@ -344,6 +344,10 @@ pub mod errcode {
     /// (record done) Writing the recording failed (disk full, permissions); that recording stopped, the stream
     /// goes on.
     pub const RECORD_ERROR: i64 = 1016;
+    /// The signed URL expires further ahead than the server's `max_url_ttl_secs` allows.
+    pub const SIGNATURE_TTL_TOO_LONG: i64 = 1017;
+    /// The app or stream name breaks the naming rules (characters, length); the name itself is not echoed.
+    pub const BAD_NAME: i64 = 1018;
     /// Any other refusal; `errmsg` explains it.
     pub const OTHER: i64 = 1099;
 
@@ -355,6 +359,8 @@ pub mod errcode {
             "signature_missing" => SIGNATURE_MISSING,
             "signature_bad" => SIGNATURE_BAD,
             "signature_expired" => SIGNATURE_EXPIRED,
+            "signature_ttl_too_long" => SIGNATURE_TTL_TOO_LONG,
+            "bad_name" => BAD_NAME,
             "forbidden" => FORBIDDEN,
             "unknown_app" => UNKNOWN_APP,
             "stream_busy" => STREAM_BUSY,

@@ -21,6 +21,10 @@ pub struct SessionConfig {
     pub out_chunk_size: u32,
     /// Largest message accepted from the peer, checked before allocating (default 16 MiB).
     pub max_message_size: u32,
+    /// Largest command, data (script), shared-object or protocol control message accepted from the peer (default
+    /// 64 KiB). Only audio, video and aggregate messages may use the rest of `max_message_size`: names and
+    /// metadata are small, and a peer that sends megabytes of them is hostile.
+    pub max_command_size: u32,
     /// Largest number of distinct chunk stream ids the peer may use (default 64).
     pub max_chunk_streams: usize,
     /// Time allowed to complete the handshake (default 10 s).
@@ -39,6 +43,7 @@ impl Default for SessionConfig {
             max_chunk_size: 65536,
             out_chunk_size: 4096,
             max_message_size: 16 * 1024 * 1024,
+            max_command_size: 64 * 1024,
             max_chunk_streams: 64,
             handshake_timeout: Duration::from_secs(10),
             window_ack_size: 2_500_000,

@@ -61,15 +61,18 @@ pub enum Error {
         /// The largest chunk size accepted ([`crate::SessionConfig::max_chunk_size`]).
         max: u32,
     },
-    /// A message header announced a length above [`crate::SessionConfig::max_message_size`].
-    #[error("message of {size} bytes on chunk stream {csid} exceeds the limit of {max} bytes")]
+    /// A message header announced a length above [`crate::SessionConfig::max_message_size`] (audio, video,
+    /// aggregate) or [`crate::SessionConfig::max_command_size`] (every other type).
+    #[error("message of type {type_id} and {size} bytes on chunk stream {csid} exceeds the limit of {max} bytes for its type")]
     MessageTooLarge {
         /// The announced message length.
         size: u32,
-        /// The configured maximum.
+        /// The configured maximum for its type.
         max: u32,
         /// The chunk stream id that carried the header.
         csid: u32,
+        /// The message type id.
+        type_id: u8,
     },
     /// The peer used more distinct chunk stream ids than [`crate::SessionConfig::max_chunk_streams`].
     #[error("more than {max} chunk streams in use")]

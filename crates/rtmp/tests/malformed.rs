@@ -108,11 +108,48 @@ fn message_length_beyond_bound_fails_before_allocating() {
         Err(Error::MessageTooLarge {
             size: 0xFF_FFFF,
             max: 1 << 20,
-            csid: 6
+            csid: 6,
+            type_id: 9
         })
     );
     // With the default 16 MiB bound the same header is allowed and simply waits for data.
     assert_eq!(c.send_raw(&header), Ok(()));
+}
+
+/// Commands and script data carry names and metadata: the default session refuses one above 64 KiB before
+/// allocating, while a video message of the same size is fine.
+#[test]
+fn command_and_data_messages_have_their_own_smaller_bound() {
+    let size: u32 = 64 * 1024 + 1;
+    let [_, a, b, c] = size.to_be_bytes();
+    for type_id in [20u8, 18, 17, 15, 4] {
+        let mut client = RawClient::new(SessionConfig::default());
+        let header = [0x03, 0, 0, 0, a, b, c, type_id, 0, 0, 0, 0];
+        assert_eq!(
+            client.send_raw(&header),
+            Err(Error::MessageTooLarge {
+                size,
+                max: 64 * 1024,
+                csid: 3,
+                type_id
+            }),
+            "type {type_id}"
+        );
+    }
+    for type_id in [8u8, 9, 22] {
+        let mut client = RawClient::new(SessionConfig::default());
+        let header = [0x06, 0, 0, 0, a, b, c, type_id, 1, 0, 0, 0];
+        assert_eq!(client.send_raw(&header), Ok(()), "type {type_id}");
+    }
+    // A format 1 header on a chunk stream that carried audio announces a command: the command's bound applies.
+    let mut client = RawClient::new(SessionConfig::default());
+    let audio = [0x04, 0, 0, 0, 0, 0, 1, 8, 1, 0, 0, 0, 0xaf];
+    assert_eq!(client.send_raw(&audio), Ok(()));
+    let bigger = [0x44, 0, 0, 0, a, b, c, 20];
+    assert!(matches!(
+        client.send_raw(&bigger),
+        Err(Error::MessageTooLarge { type_id: 20, .. })
+    ));
 }
 
 #[test]

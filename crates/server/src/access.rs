@@ -41,6 +41,7 @@ impl Refusal {
     pub(crate) fn http_status(&self) -> u16 {
         match self.reason {
             "unknown_app" | "not_found" => 404,
+            "bad_name" => 400,
             "signature_missing" => 401,
             "too_many_streams" | "too_many_players" => 503,
             "stream_busy" => 409,
@@ -84,12 +85,24 @@ pub(crate) fn signed_query<'a>(
 }
 
 fn signature_refusal(e: SignatureError) -> Refusal {
-    let reason = match e {
-        SignatureError::Missing => "signature_missing",
-        SignatureError::Expired { .. } => "signature_expired",
-        _ => "signature_bad",
+    Refusal::new(e.reason(), e.to_string())
+}
+
+/// The app name and, when given, the stream name follow the control plane's rules (`[A-Za-z0-9_-]{1,64}`,
+/// `[A-Za-z0-9_.-]{1,128}`). Checked before a name is logged, stored or sent anywhere, so a client cannot make
+/// the server write megabytes of name; the refusal says which rule broke without echoing the name.
+pub(crate) fn check_names(app: &str, stream: Option<&str>) -> Result<(), Refusal> {
+    let why = |e: control::StoreError| match e {
+        control::StoreError::InvalidName { why, .. } => why,
+        other => other.to_string(),
     };
-    Refusal::new(reason, e.to_string())
+    control::store::validate_app_name(app)
+        .map_err(|e| Refusal::new("bad_name", format!("bad app name: {}", why(e))))?;
+    if let Some(stream) = stream {
+        control::store::validate_stream_name(stream)
+            .map_err(|e| Refusal::new("bad_name", format!("bad stream name: {}", why(e))))?;
+    }
+    Ok(())
 }
 
 fn app_of(shared: &Shared, app: &str) -> Result<Arc<App>, Refusal> {
@@ -109,9 +122,17 @@ pub(crate) fn check_publish(
     stream: &str,
     query: Option<&str>,
 ) -> Result<Arc<App>, Refusal> {
+    check_names(app, Some(stream))?;
     let app = app_of(shared, app)?;
     if app.policy.push_auth {
-        txsecret::verify(&app.push_key, stream, query, now_unix()).map_err(signature_refusal)?;
+        txsecret::verify(
+            &app.push_key,
+            stream,
+            query,
+            now_unix(),
+            shared.max_url_ttl_secs,
+        )
+        .map_err(signature_refusal)?;
     }
     if let Some(forbid) = shared.catalog.forbidden(&app.id, stream, now_ms()) {
         let secs = (forbid.until_ms - now_ms()).max(0) / 1000;
@@ -171,9 +192,17 @@ pub(crate) fn check_play_signature(
     stream: &str,
     query: Option<&str>,
 ) -> Result<Arc<App>, Refusal> {
+    check_names(app, Some(stream))?;
     let app = app_of(shared, app)?;
     if app.policy.play_auth {
-        txsecret::verify(&app.play_key, stream, query, now_unix()).map_err(signature_refusal)?;
+        txsecret::verify(
+            &app.play_key,
+            stream,
+            query,
+            now_unix(),
+            shared.max_url_ttl_secs,
+        )
+        .map_err(signature_refusal)?;
     }
     Ok(app)
 }

@@ -30,6 +30,7 @@ mod flv_direct;
 mod flv_http;
 mod hls_serve;
 mod http_conn;
+mod log_value;
 mod metrics;
 mod record;
 mod rooms_ws;
@@ -79,6 +80,8 @@ pub(crate) struct Shared {
     /// Host and ports of the URLs handed out.
     url_base: control::urls::UrlBase,
     sdk_url_ttl: Duration,
+    /// The longest validity a signed URL may claim (`max_url_ttl_secs`).
+    max_url_ttl_secs: u64,
     max_body_bytes: usize,
     /// HLS segmenters, one per stream played over HLS.
     hls: hls_serve::HlsStreams,
@@ -279,6 +282,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         webhooks,
         url_base,
         sdk_url_ttl: Duration::from_secs(settings.sdk_url_ttl_secs),
+        max_url_ttl_secs: settings.max_url_ttl_secs,
         max_body_bytes: settings.max_body_bytes,
         hls: hls_serve::HlsStreams::new(settings.hls.clone()),
         recordings: record::Recordings::new(&settings.record, &settings.data_dir, tracker.clone()),

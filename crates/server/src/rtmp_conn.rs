@@ -24,6 +24,7 @@ use tracing::{debug, info, warn};
 use crate::access;
 use crate::batch::{Batch, WritePolicy};
 use crate::fanout::{Delivery, DirectPlayer, Group, OutputFormat, SERVICE_INTERVAL};
+use crate::log_value::clip;
 use crate::webhooks;
 use crate::Shared;
 
@@ -351,20 +352,31 @@ impl Conn {
             match event {
                 ServerEvent::Connect { app, tc_url, query } => {
                     self.connect_query = query;
-                    // The tcUrl may carry a signature: logged masked.
-                    let tc_url = match tc_url.as_deref().unwrap_or("").split_once('?') {
-                        Some((base, query)) => format!("{base}?{}", redact_stream_param(query)),
-                        None => tc_url.clone().unwrap_or_default(),
-                    };
-                    debug!(peer = %self.peer, %app, %tc_url, "connect");
                     if app.is_empty() {
                         self.session
                             .reject_connect("empty application name: use rtmp://host/APP/STREAM");
                         self.closing = Some(Close::Refused("empty application name".into()));
-                    } else {
-                        self.app = Some(app);
-                        self.session.accept_connect();
+                        continue;
                     }
+                    // Checked before the name is logged: a client may send megabytes of it.
+                    if let Err(refusal) = access::check_names(&app, None) {
+                        self.shared.metrics.refused("connect", refusal.reason);
+                        self.session.reject_connect(&refusal.description());
+                        self.closing = Some(Close::Refused(format!(
+                            "connect {}: {}",
+                            clip(&app),
+                            refusal.description()
+                        )));
+                        continue;
+                    }
+                    // The tcUrl may carry a signature: logged masked, and cut.
+                    let tc_url = match tc_url.as_deref().unwrap_or("").split_once('?') {
+                        Some((base, query)) => format!("{base}?{}", redact_stream_param(query)),
+                        None => tc_url.clone().unwrap_or_default(),
+                    };
+                    debug!(peer = %self.peer, %app, tc_url = %clip(&tc_url), "connect");
+                    self.app = Some(app);
+                    self.session.accept_connect();
                 }
                 ServerEvent::Publish {
                     stream_id,
@@ -425,7 +437,7 @@ impl Conn {
                     description,
                     malformed: false,
                 } => {
-                    debug!(peer = %self.peer, %description, "answered with _error");
+                    debug!(peer = %self.peer, description = %clip(&description), "answered with _error");
                 }
                 ServerEvent::Unhandled {
                     description,
@@ -433,7 +445,7 @@ impl Conn {
                 } => {
                     // A peer that sends what RTMP does not define is broken or hostile; staying lenient here
                     // would only hide the bug.
-                    self.closing = Some(Close::Error(description));
+                    self.closing = Some(Close::Error(clip(&description).to_string()));
                 }
             }
         }
@@ -547,14 +559,20 @@ impl Conn {
         let description = refusal.description();
         self.session.reject_publish(stream_id, code, &description);
         self.shared.metrics.refused("publish", refusal.reason);
-        if let Some(a) = self.shared.catalog.app(app) {
+        // A name that breaks the rules is stored nowhere, not even in a webhook.
+        let app_entry = (refusal.reason != "bad_name")
+            .then(|| self.shared.catalog.app(app))
+            .flatten();
+        if let Some(a) = app_entry {
             let event =
                 webhooks::stream_event(EventKind::PushRefused, &a.name, stream, self.peer, param)
                     .with_error(errcode::for_reason(refusal.reason), &description);
             self.shared.webhooks.emit(&a, event);
         }
         self.closing = Some(Close::Refused(format!(
-            "publish {app}/{stream}: {description}"
+            "publish {}/{}: {description}",
+            clip(app),
+            clip(stream)
         )));
     }
 
@@ -616,7 +634,9 @@ impl Conn {
                     .reject_play(stream_id, "NetStream.Play.Failed", &description);
                 self.shared.metrics.refused("play", refusal.reason);
                 self.closing = Some(Close::Refused(format!(
-                    "play {app_name}/{name}: {description}"
+                    "play {}/{}: {description}",
+                    clip(&app_name),
+                    clip(&name)
                 )));
                 return;
             }

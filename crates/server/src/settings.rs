@@ -63,6 +63,10 @@ pub struct Settings {
     /// How long a push URL handed out by the SDK endpoints stays valid for connecting, in seconds (default 3600).
     /// The SDK fetches a fresh one before every reconnect.
     pub sdk_url_ttl_secs: u64,
+    /// The longest a signed push or play URL may stay valid, in seconds (default 30 days): a `txTime` further
+    /// ahead than this is refused (`signature_ttl_too_long`), so a leaked URL stops working within this time
+    /// whoever signed it. `mplive url` refuses to sign longer ones.
+    pub max_url_ttl_secs: u64,
     /// How often the server looks for app changes made by another process (`mplive app set`), in milliseconds
     /// (default 1000).
     pub catalog_refresh_ms: u64,
@@ -116,6 +120,7 @@ impl std::fmt::Debug for Settings {
             )
             .field("max_body_bytes", &self.max_body_bytes)
             .field("sdk_url_ttl_secs", &self.sdk_url_ttl_secs)
+            .field("max_url_ttl_secs", &self.max_url_ttl_secs)
             .field("catalog_refresh_ms", &self.catalog_refresh_ms)
             .field("webhooks", &self.webhooks)
             .field("hls", &self.hls)
@@ -173,6 +178,10 @@ pub struct RtmpSettings {
     pub out_chunk_size: u32,
     /// Largest message a peer may send (default 16 MiB).
     pub max_message_size: u32,
+    /// Largest command, data (script) or control message a peer may send (default 64 KiB): these carry names and
+    /// metadata, never media, so a bound far below `max_message_size` keeps a client from sending megabytes
+    /// of stream name.
+    pub max_command_size: u32,
     /// Most chunk streams a peer may open (default 64).
     pub max_chunk_streams: usize,
     /// Time a client has to finish the handshake (default 10 s).
@@ -186,6 +195,7 @@ impl Default for RtmpSettings {
             max_chunk_size: d.max_chunk_size,
             out_chunk_size: d.out_chunk_size,
             max_message_size: d.max_message_size,
+            max_command_size: d.max_command_size,
             max_chunk_streams: d.max_chunk_streams,
             handshake_timeout_secs: d.handshake_timeout.as_secs(),
         }
@@ -199,6 +209,7 @@ impl RtmpSettings {
             max_chunk_size: self.max_chunk_size,
             out_chunk_size: self.out_chunk_size,
             max_message_size: self.max_message_size,
+            max_command_size: self.max_command_size,
             max_chunk_streams: self.max_chunk_streams,
             handshake_timeout: Duration::from_secs(self.handshake_timeout_secs),
             ..rtmp::SessionConfig::default()
@@ -229,6 +240,7 @@ impl Default for Settings {
             admin_token: None,
             max_body_bytes: 64 * 1024,
             sdk_url_ttl_secs: 3600,
+            max_url_ttl_secs: 30 * 86_400,
             catalog_refresh_ms: 1000,
             webhooks: crate::webhooks::WebhookSettings::default(),
             hls: HlsSettings::default(),
@@ -266,6 +278,33 @@ impl Settings {
                 value: r.max_chunk_size.to_string(),
                 expected: "at least 128",
             });
+        }
+        if !(1024..=r.max_message_size).contains(&r.max_command_size) {
+            return Err(SettingsError::Invalid {
+                field: "rtmp.max_command_size",
+                value: r.max_command_size.to_string(),
+                expected: "1024 up to rtmp.max_message_size",
+            });
+        }
+        if self.max_url_ttl_secs < 60 {
+            return Err(SettingsError::Invalid {
+                field: "max_url_ttl_secs",
+                value: self.max_url_ttl_secs.to_string(),
+                expected: "at least 60",
+            });
+        }
+        for (field, ttl) in [
+            ("sdk_url_ttl_secs", self.sdk_url_ttl_secs),
+            ("rooms.push_url_ttl_secs", self.rooms.push_url_ttl_secs),
+        ] {
+            if ttl > self.max_url_ttl_secs {
+                return Err(SettingsError::Invalid {
+                    field,
+                    value: ttl.to_string(),
+                    expected:
+                        "at most max_url_ttl_secs (the server would refuse the URLs it hands out)",
+                });
+            }
         }
         if self.merge_write_ms > 1000 {
             return Err(SettingsError::Invalid {

@@ -302,8 +302,74 @@ impl Drop for Server {
         let _ = self.child.wait();
         if std::thread::panicking() {
             eprintln!("---- server log ----\n{}", self.log());
+        } else {
+            self.check_log_hygiene();
         }
     }
+}
+
+/// The longest run of non-blank characters a server log line may hold: the server cuts every client-supplied
+/// value to 96 characters, and its own values (paths, URLs with masked signatures) stay well below this.
+pub const MAX_LOGGED_WORD: usize = 400;
+
+impl Server {
+    /// Every test server's whole log, checked when it is dropped: no secret (the admin token, the keys and secret
+    /// of the app `live`, an unmasked `txSecret`) and no value longer than [`MAX_LOGGED_WORD`].
+    pub fn check_log_hygiene(&self) {
+        let log = self.log();
+        if log.is_empty() {
+            return;
+        }
+        let mut secrets = vec![ADMIN_TOKEN.to_string()];
+        let out = self.command().args(["app", "show", "live"]).output();
+        if let Ok(out) = out {
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
+                for field in ["push_key", "play_key", "secret", "callback_key"] {
+                    if let Some(k) = v[field].as_str() {
+                        secrets.push(k.to_string());
+                    }
+                }
+            }
+        }
+        for secret in &secrets {
+            assert!(
+                !log.contains(secret.as_str()),
+                "the server log contains a secret ({}...):\n{}",
+                &secret[..6.min(secret.len())],
+                tail(&log)
+            );
+        }
+        for (n, line) in log.lines().enumerate() {
+            if let Some(at) = line.find("txSecret=") {
+                let value = &line[at + "txSecret=".len()..];
+                assert!(
+                    value.starts_with("***") || !value.starts_with(|c: char| c.is_ascii_hexdigit()),
+                    "log line {} shows an unmasked txSecret: {}",
+                    n + 1,
+                    &line[..line.len().min(300)]
+                );
+            }
+            if let Some(word) = line
+                .split_whitespace()
+                .find(|w| w.chars().count() > MAX_LOGGED_WORD)
+            {
+                panic!(
+                    "log line {} holds a value of {} characters (more than {MAX_LOGGED_WORD}): {}...",
+                    n + 1,
+                    word.chars().count(),
+                    word.chars().take(200).collect::<String>()
+                );
+            }
+        }
+    }
+}
+
+fn tail(log: &str) -> &str {
+    let mut start = log.len().saturating_sub(3000);
+    while !log.is_char_boundary(start) {
+        start += 1;
+    }
+    &log[start..]
 }
 
 /// Sends a signal with the `kill` command (no libc dependency in tests).

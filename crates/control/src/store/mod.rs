@@ -33,6 +33,13 @@ pub use validate::redact_db_url;
 pub fn validate_stream_name(name: &str) -> Result<(), StoreError> {
     validate::stream_name("stream", name)
 }
+/// Checks an app name as it appears in URLs: 1-64 characters of `[A-Za-z0-9_-]`, or an app id.
+pub fn validate_app_name(name: &str) -> Result<(), StoreError> {
+    if validate::looks_like_app_id(name) {
+        return Ok(());
+    }
+    validate::app_name(name)
+}
 pub use model::{
     App, AppPatch, AppPolicy, Channel, Forbid, KeyKind, NewApp, NewWebhook, RecordFormat,
     UnknownKeyKind, UnknownRecordFormat, Webhook, WebhookState,

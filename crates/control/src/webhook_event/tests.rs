@@ -163,13 +163,15 @@ fn errcodes_for_reasons() {
         ("token_bad_signature", TOKEN_INVALID),
         ("token_expired", TOKEN_EXPIRED),
         ("token_wrong_channel", TOKEN_MISMATCH),
+        ("signature_ttl_too_long", SIGNATURE_TTL_TOO_LONG),
+        ("bad_name", BAD_NAME),
         ("something_new", OTHER),
     ];
     for (reason, code) in table {
         assert_eq!(for_reason(reason), code, "{reason}");
     }
     let codes = [
-        1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1099,
+        1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1017, 1018, 1099,
     ];
     assert_eq!(
         [
@@ -184,6 +186,8 @@ fn errcodes_for_reasons() {
             TOKEN_INVALID,
             TOKEN_EXPIRED,
             TOKEN_MISMATCH,
+            SIGNATURE_TTL_TOO_LONG,
+            BAD_NAME,
             OTHER
         ],
         codes
@@ -199,11 +203,16 @@ fn reasons_of_the_checkers_have_codes() {
         SignatureError::BadTime,
         SignatureError::BadSecret,
         SignatureError::Expired { expiry: 0, now: 1 },
+        SignatureError::TooFarAhead {
+            expiry: 2,
+            now: 1,
+            max_ttl: 0,
+        },
     ] {
         assert_ne!(errcode::for_reason(err.reason()), errcode::OTHER, "{err:?}");
     }
     assert_eq!(
-        verify("k", "s", None, 0).map_err(|e| errcode::for_reason(e.reason())),
+        verify("k", "s", None, 0, 0).map_err(|e| errcode::for_reason(e.reason())),
         Err(errcode::SIGNATURE_MISSING)
     );
     let token_errors = [

@@ -8,6 +8,12 @@ use crate::error::Error;
 /// Largest reassembly buffer reserved from a header before any of its bytes arrived.
 const MAX_PREALLOC: usize = 1 << 20;
 
+/// Audio (8), video (9) and aggregate (22) messages carry media and may be as large as `max_message_size`; every
+/// other type (commands, data, shared objects, protocol control) is bounded by `max_command_size`.
+fn is_media(type_id: u8) -> bool {
+    matches!(type_id, 8 | 9 | 22)
+}
+
 /// Header state of one chunk stream.
 #[derive(Debug)]
 struct StreamState {
@@ -35,6 +41,7 @@ struct StreamState {
 pub struct ChunkDecoder {
     chunk_size: u32,
     max_message_size: u32,
+    max_command_size: u32,
     max_chunk_streams: usize,
     streams: Vec<StreamState>,
 }
@@ -54,14 +61,22 @@ struct Header {
 }
 
 impl ChunkDecoder {
-    /// A decoder with chunk size 128 and the given bounds.
+    /// A decoder with chunk size 128 and the given bounds; messages of every type may use `max_message_size`
+    /// until [`ChunkDecoder::with_max_command_size`] sets a lower bound for non-media messages.
     pub fn new(max_message_size: u32, max_chunk_streams: usize) -> Self {
         Self {
             chunk_size: DEFAULT_CHUNK_SIZE,
             max_message_size,
+            max_command_size: max_message_size,
             max_chunk_streams,
             streams: Vec::new(),
         }
+    }
+
+    /// Bounds every message that is not audio, video or aggregate (types other than 8, 9 and 22) to `max` bytes.
+    pub fn with_max_command_size(mut self, max: u32) -> Self {
+        self.max_command_size = max;
+        self
     }
 
     /// Use `size` as the peer's chunk size from the next chunk on (validated by the caller; 0 is treated as 1).
@@ -90,22 +105,30 @@ impl ChunkDecoder {
             };
             let idx = self.streams.iter().position(|s| s.csid == h.csid);
             // What the message will look like once this header is applied, computed before touching state.
-            let (starts_message, length) = match (idx, h.fmt) {
-                (_, 0) => (true, h.length),
+            let (starts_message, length, type_id) = match (idx, h.fmt) {
+                (_, 0) => (true, h.length, h.type_id),
                 (None, _) => return Err(Error::MissingHeader { csid: h.csid }),
-                (Some(_), 1) => (true, h.length),
-                (Some(i), 2) => (true, self.streams[i].length),
+                (Some(_), 1) => (true, h.length, h.type_id),
+                (Some(i), 2) => (true, self.streams[i].length, self.streams[i].type_id),
                 (Some(i), _) => {
                     let s = &self.streams[i];
-                    (s.partial.is_none(), s.length)
+                    (s.partial.is_none(), s.length, s.type_id)
                 }
             };
-            if starts_message && length > self.max_message_size {
-                return Err(Error::MessageTooLarge {
-                    size: length,
-                    max: self.max_message_size,
-                    csid: h.csid,
-                });
+            if starts_message {
+                let max = if is_media(type_id) {
+                    self.max_message_size
+                } else {
+                    self.max_command_size.min(self.max_message_size)
+                };
+                if length > max {
+                    return Err(Error::MessageTooLarge {
+                        size: length,
+                        max,
+                        csid: h.csid,
+                        type_id,
+                    });
+                }
             }
             let already = match idx {
                 Some(i) if !starts_message => {

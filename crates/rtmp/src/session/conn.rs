@@ -41,7 +41,8 @@ pub(crate) struct Conn {
 
 impl Conn {
     pub(crate) fn new(config: SessionConfig) -> Self {
-        let decoder = ChunkDecoder::new(config.max_message_size, config.max_chunk_streams);
+        let decoder = ChunkDecoder::new(config.max_message_size, config.max_chunk_streams)
+            .with_max_command_size(config.max_command_size);
         Self {
             config,
             // Buffers grow on demand and are released when drained: most connections are players that
