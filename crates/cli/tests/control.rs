@@ -733,54 +733,81 @@ fn admin_api_needs_the_token_and_answers_bad_input_with_the_field() {
     assert_eq!(server.api("GET", "/v1/apps/api1", None).0, 404);
 }
 
+/// Runs `mplive serve` on a data directory until it has printed its banner; returns (stdout, stderr). With `tty`,
+/// stdout is a pseudo-terminal (util-linux `script`), as when a person starts the server.
+fn first_start_banner(data: &std::path::Path, tty: bool) -> (String, String) {
+    let bin = env!("CARGO_BIN_EXE_mplive");
+    let args = format!(
+        "{bin} serve --rtmp-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --data-dir {}",
+        data.display()
+    );
+    let mut cmd = if tty {
+        let mut c = Command::new("script");
+        c.args(["-qefc", &args, "/dev/null"]);
+        c
+    } else {
+        let mut c = Command::new("sh");
+        c.args(["-c", &format!("exec {args}")]);
+        c
+    };
+    let mut child = cmd
+        .env_remove("MPLIVE_ADMIN_TOKEN")
+        .env("MPLIVE_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(Ok(line)) = lines.next() {
+        out.push_str(&line);
+        out.push('\n');
+        if line.contains("/v1/streams") {
+            break;
+        }
+    }
+    // `script` passes SIGTERM on to the server; SIGKILL would leave the server running without it.
+    unsafe_kill(child.id(), "TERM");
+    let _ = child.wait();
+    let mut err = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+    (out, err)
+}
+
 #[test]
 fn first_start_prints_the_admin_token_once_and_writes_it_0600() {
+    // Output to a pipe (a service manager's journal, a log file): the banner names the file, never the token.
     let dir = tempfile::tempdir().unwrap();
-    let run = || {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mplive"))
-            .args([
-                "serve",
-                "--rtmp-addr",
-                "127.0.0.1:0",
-                "--http-addr",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(dir.path().join("data"))
-            .env_remove("MPLIVE_ADMIN_TOKEN")
-            .env("MPLIVE_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut out = String::new();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        while let Some(Ok(line)) = lines.next() {
-            out.push_str(&line);
-            out.push('\n');
-            if line.contains("/v1/streams") {
-                break;
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        let mut err = String::new();
-        let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-        (out, err)
-    };
-    let (first, log) = run();
-    let token = std::fs::read_to_string(dir.path().join("data/admin-token")).unwrap();
+    let (first, log) = first_start_banner(&dir.path().join("data"), false);
+    let token_file = dir.path().join("data/admin-token");
+    let token = std::fs::read_to_string(&token_file).unwrap();
     let token = token.trim();
-    assert!(first.contains(token), "printed at first start: {first}");
+    assert!(token.starts_with("mpl_"), "{token}");
+    assert!(!first.contains(token), "not printed to a pipe: {first}");
+    assert!(
+        first.contains(&token_file.display().to_string()),
+        "names the file: {first}"
+    );
     assert!(!log.contains(token), "never logged");
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(dir.path().join("data/admin-token"))
-        .unwrap()
-        .permissions()
-        .mode();
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     assert!(first.contains("txSecret="), "a signed push URL: {first}");
-    let (second, _) = run();
+
+    // A person at a terminal sees it once, at the first start.
+    require("script");
+    let dir = tempfile::tempdir().unwrap();
+    let (first, log) = first_start_banner(&dir.path().join("data"), true);
+    let token = std::fs::read_to_string(dir.path().join("data/admin-token")).unwrap();
+    let token = token.trim();
+    assert!(
+        first.contains(token),
+        "printed at first start on a terminal: {first}"
+    );
+    assert!(!log.contains(token), "never logged");
+    let (second, _) = first_start_banner(&dir.path().join("data"), true);
+    assert!(second.contains("/v1/streams"), "{second}");
     assert!(!second.contains(token), "printed only once: {second}");
 }
 

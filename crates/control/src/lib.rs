@@ -30,6 +30,7 @@
 
 pub mod bootstrap;
 pub mod catalog;
+pub mod fuzzing;
 pub mod jwt;
 mod random;
 pub mod store;

@@ -61,7 +61,10 @@ impl ApiError {
     pub(crate) fn unknown_app(app: &str) -> ApiError {
         ApiError::new(
             code::UNKNOWN_APP,
-            format!("no app {app:?}: list apps with GET /v1/apps"),
+            format!(
+                "no app \"{}\": list apps with GET /v1/apps",
+                crate::log_value::clip(app)
+            ),
         )
     }
 

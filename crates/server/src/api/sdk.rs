@@ -153,7 +153,7 @@ async fn issue(
         .await?;
     let expires_at = now + shared.sdk_url_ttl.as_secs();
     let urls = url_set(shared, &app, &req.channel_id, expires_at);
-    info!(app = %app.name, channel = %req.channel_id, account = %req.account_id, "SDK publisher {what}");
+    info!(app = %app.name, channel = %req.channel_id, account = %crate::log_value::clip(&req.account_id), "SDK publisher {what}");
     Ok(Json(Instance {
         url: urls.push,
         stream: req.channel_id,
@@ -232,7 +232,7 @@ fn play(shared: &Shared, req: PlayerRequest, what: &str) -> Result<Json<PlayerIn
     )?;
     let expires_at = now + shared.sdk_url_ttl.as_secs();
     let play_urls = urls::app_urls(&shared.url_base, &app, &req.channel_id, expires_at).play;
-    info!(app = %app.name, channel = %req.channel_id, account = %req.account_id, "SDK player {what}");
+    info!(app = %app.name, channel = %req.channel_id, account = %crate::log_value::clip(&req.account_id), "SDK player {what}");
     Ok(Json(PlayerInstance {
         play_urls,
         stream: req.channel_id,
