@@ -30,7 +30,7 @@ enum RoomCommand {
         /// The member's session key (from `mplive room session`)
         #[arg(long)]
         session_key: String,
-        /// nonceStr [default: 16 random letters and digits]
+        /// nonceStr: letters, digits, '_', '-', up to rooms.max_nonce_chars (32) [default: 16 random letters and digits]
         #[arg(long)]
         nonce: Option<String>,
         /// timeStamp in Unix seconds [default: now]
@@ -89,8 +89,20 @@ pub fn run(args: RoomArgs) -> Result<()> {
                     .collect()
             });
             let time = time.unwrap_or_else(|| now_unix().to_string());
-            if time.parse::<u64>().is_err() {
-                bail!("--time {time:?}: expected Unix seconds");
+            // The server takes one spelling only (docs/rooms-protocol.md): say so here rather than sign a join
+            // it will refuse.
+            if time.is_empty()
+                || !time.bytes().all(|b| b.is_ascii_digit())
+                || (time.len() > 1 && time.starts_with('0'))
+            {
+                bail!("--time {time:?}: expected Unix seconds as decimal digits (no sign or leading zeros)");
+            }
+            if nonce.is_empty()
+                || !nonce
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+            {
+                bail!("--nonce {nonce:?}: expected letters, digits, '_' and '-' (at most rooms.max_nonce_chars, 32 by default)");
             }
             let signature = rooms::sign(
                 &rooms::SignedFields {

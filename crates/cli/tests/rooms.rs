@@ -117,9 +117,13 @@ impl Ws {
 }
 
 fn session_key(server: &Server, open_id: &str) -> String {
+    session_key_in(server, APP, open_id)
+}
+
+fn session_key_in(server: &Server, app: &str, open_id: &str) -> String {
     let (status, body) = server.api(
         "POST",
-        &format!("/v1/apps/{APP}/room-sessions"),
+        &format!("/v1/apps/{app}/room-sessions"),
         Some(&json!({ "openId": open_id }).to_string()),
     );
     assert_eq!(status, 200, "{body}");
@@ -135,16 +139,28 @@ fn join_msg(
     ts: &str,
     room_type: &str,
 ) -> Value {
+    join_msg_in(APP, group, open_id, key, nonce, ts, room_type)
+}
+
+fn join_msg_in(
+    app: &str,
+    group: &str,
+    open_id: &str,
+    key: &str,
+    nonce: &str,
+    ts: &str,
+    room_type: &str,
+) -> Value {
     let signature = rooms::sign(
         &rooms::SignedFields {
-            app_id: APP,
+            app_id: app,
             group_id: group,
             nonce_str: nonce,
             time_stamp: ts,
         },
         key,
     );
-    json!({"type":"join","reqId":1,"appId":APP,"groupId":group,"openId":open_id,"nonceStr":nonce,
+    json!({"type":"join","reqId":1,"appId":app,"groupId":group,"openId":open_id,"nonceStr":nonce,
         "timeStamp":ts,"signature":signature,"roomType":room_type,"muteConfig":{"muteMicrophone":false,"muteEarphone":false}})
 }
 
@@ -160,9 +176,20 @@ fn nonce() -> String {
 
 /// A member: creates its key, connects and joins; returns the socket and the `joined` reply.
 fn member(server: &Server, group: &str, open_id: &str, room_type: &str) -> (Ws, Value) {
-    let key = session_key(server, open_id);
+    member_in(server, APP, group, open_id, room_type)
+}
+
+fn member_in(
+    server: &Server,
+    app: &str,
+    group: &str,
+    open_id: &str,
+    room_type: &str,
+) -> (Ws, Value) {
+    let key = session_key_in(server, app, open_id);
     let mut ws = Ws::connect(server);
-    let r = ws.request(join_msg(
+    let r = ws.request(join_msg_in(
+        app,
         group,
         open_id,
         &key,
@@ -176,13 +203,24 @@ fn member(server: &Server, group: &str, open_id: &str, room_type: &str) -> (Ws, 
 
 fn start(config: &str) -> Server {
     let server = Server::start(config);
+    create_app(&server, APP);
+    server
+}
+
+fn create_app(server: &Server, name: &str) {
     let (status, body) = server.api(
         "POST",
         "/v1/apps",
-        Some(&json!({ "name": APP }).to_string()),
+        Some(&json!({ "name": name }).to_string()),
     );
     assert!(status == 201 || status == 200, "{status} {body}");
-    server
+}
+
+/// The stream name in a URL: the last path segment, without a query or `.flv`.
+fn stream_of(url: &str) -> &str {
+    let path = url.split('?').next().unwrap();
+    let last = path.rsplit('/').next().unwrap();
+    last.strip_suffix(".flv").unwrap_or(last)
 }
 
 fn ids(v: &Value) -> Vec<&str> {
@@ -220,6 +258,25 @@ fn room_sign_prints_the_seed_vector() {
     );
     assert_eq!(v["timeStamp"], "1559129714");
     assert_eq!(v["openId"], "o1");
+    // Spellings the server refuses are refused here too.
+    for (flag, value) in [("--time", "+1559129714"), ("--nonce", "a.b")] {
+        let out = server.cli(&[
+            "room",
+            "sign",
+            "--app",
+            APP,
+            "--group",
+            "g",
+            "--open-id",
+            "o1",
+            "--session-key",
+            "k",
+            flag,
+            value,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(flag), "{err}");
+    }
 }
 
 #[test]
@@ -314,11 +371,13 @@ fn join_leave_members_changed_and_error_codes() {
     let push = ja["pushUrl"].as_str().unwrap();
     assert!(
         push.starts_with(&format!(
-            "rtmp://127.0.0.1:{}/room/g1_a?txSecret=",
-            server.rtmp.rsplit(':').next().unwrap()
+            "rtmp://127.0.0.1:{}/room/{}?txSecret=",
+            server.rtmp.rsplit(':').next().unwrap(),
+            rooms::stream_name(APP, "g1", "a")
         )),
         "{push}"
     );
+    assert!(stream_of(push).starts_with("g1_a-"), "{push}");
     assert_eq!(a.expect("stateChanged")["state"], "joined");
     let (mut b, jb) = member(&server, "g1", "b", "voice");
     assert_eq!(ids(&jb), ["a", "b"]);
@@ -326,7 +385,7 @@ fn join_leave_members_changed_and_error_codes() {
     assert!(jb["members"][0]["playUrls"]["flv"]
         .as_str()
         .unwrap()
-        .ends_with("/room/g1_a.flv"));
+        .ends_with(&format!("/room/{}.flv", rooms::stream_name(APP, "g1", "a"))));
     let mc = a.expect("membersChanged");
     assert_eq!(
         (ids(&mc), mc["errCode"].as_i64()),
@@ -747,4 +806,123 @@ fn a_socket_that_does_not_read_is_disconnected_without_slowing_the_room() {
     );
     // Reading now: what was queued, then the close frame 1008.
     assert_eq!(sleeper.expect_close(), 1008);
+}
+
+/// One signed join, re-split: the fields are concatenated unseparated, so the signature for (group `team-vip1`,
+/// nonce N) also verifies for (`vip1`, N + `team-`) and (`bteam-vip1`, N minus its last character). Only the first
+/// use of the signature is accepted; a timeStamp with a `+` (which Rust's integer parse takes) is refused.
+#[test]
+fn resplit_signatures_and_signed_plus_timestamps_are_refused() {
+    let server = start("");
+    let key = session_key(&server, "a");
+    let now = unix().to_string();
+    let nonce = "8AP6DT9ybtniUJfb";
+    let genuine = join_msg("team-vip1", "a", &key, nonce, &now, "voice");
+    let resplit = |group: &str, nonce: &str| {
+        let mut m = genuine.clone();
+        m["groupId"] = json!(group);
+        m["nonceStr"] = json!(nonce);
+        m
+    };
+    let mut ws = Ws::connect(&server);
+    let r = ws.request(genuine.clone());
+    assert_eq!(r["type"], "joined", "{r}");
+    assert_eq!(ws.request(json!({"type":"exit"}))["type"], "exited");
+    let mut other = Ws::connect(&server);
+    for m in [
+        resplit("vip1", "8AP6DT9ybtniUJfbteam-"),
+        resplit("bteam-vip1", "8AP6DT9ybtniUJf"),
+        genuine.clone(),
+    ] {
+        for socket in [&mut ws, &mut other] {
+            let r = socket.request(m.clone());
+            assert_eq!(r["errCode"], -10005, "{m}: {r}");
+            assert!(
+                r["errMsg"]
+                    .as_str()
+                    .unwrap()
+                    .contains("signature already used"),
+                "{r}"
+            );
+        }
+    }
+    // Correctly signed, but not plain decimal seconds.
+    for ts in [format!("+{now}"), format!("0{now}")] {
+        let r = other.request(join_msg("team-vip1", "a", &key, "fresh1", &ts, "voice"));
+        assert_eq!(r["errCode"], -10002, "{ts}: {r}");
+        assert!(r["errMsg"].as_str().unwrap().contains("no sign"), "{r}");
+    }
+    // A nonce outside [A-Za-z0-9_-] or over 32 characters.
+    for n in ["a.b".to_string(), "x".repeat(33)] {
+        let r = other.request(join_msg("vip1", "a", &key, &n, &now, "voice"));
+        assert_eq!(r["errCode"], -10005, "{n}: {r}");
+    }
+    // Nobody got into the re-split groups; a fresh signature still joins.
+    let r = other.request(join_msg("vip1", "a", &key, "fresh2", &now, "voice"));
+    assert_eq!(
+        (r["type"].as_str(), ids(&r)),
+        (Some("joined"), vec!["a"]),
+        "{r}"
+    );
+}
+
+/// Stream names cannot be shared: (group `a_b`, openId `c`) and (group `a`, openId `b_c`) used to both get
+/// `room/a_b_c`, and the same group and member in two apps the same name. A push to one of them is announced to
+/// its own room only.
+#[test]
+fn split_ids_and_other_apps_get_their_own_streams() {
+    require("ffmpeg");
+    const APP2: &str = "wx2second";
+    let server = start("[rooms]\nmedia_poll_ms = 200\n");
+    create_app(&server, APP2);
+    let fixture = fixture_av();
+    let (_pusher, j_abc) = member(&server, "a_b", "c", "video");
+    let (mut watch_ab, _) = member(&server, "a_b", "w1", "video");
+    let (_bc, j_bc) = member(&server, "a", "b_c", "video");
+    let (mut watch_a, _) = member(&server, "a", "w2", "video");
+    let (_c2, j_c2) = member_in(&server, APP2, "a_b", "c", "video");
+    let (mut watch_app2, _) = member_in(&server, APP2, "a_b", "w3", "video");
+    let names: Vec<&str> = [&j_abc, &j_bc, &j_c2]
+        .iter()
+        .map(|j| stream_of(j["pushUrl"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            rooms::stream_name(APP, "a_b", "c"),
+            rooms::stream_name(APP, "a", "b_c"),
+            rooms::stream_name(APP2, "a_b", "c"),
+        ]
+    );
+    assert!(names[0] != names[1] && names[0] != names[2] && names[1] != names[2]);
+    for name in &names {
+        assert!(name.starts_with("a_b_c-"), "{name}");
+        assert!(
+            control::store::validate_stream_name(name).is_ok() && name.len() <= 128,
+            "{name}"
+        );
+    }
+    let _push = ffmpeg_push(&fixture, j_abc["pushUrl"].as_str().unwrap());
+    let ev = watch_ab.expect_event(1031);
+    assert_eq!(ev["userlist"][0]["userid"], "c");
+    // The play URL the room hands out names the same stream.
+    assert_eq!(
+        stream_of(ev["userlist"][0]["playurl"].as_str().unwrap()),
+        names[0]
+    );
+    // The same handle_stream call would have told the others: nothing comes within a second.
+    for (who, ws) in [
+        ("group a", &mut watch_a),
+        ("the other app", &mut watch_app2),
+    ] {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < deadline {
+            if let Some(Ok(v)) = ws.next(Duration::from_millis(200)) {
+                assert_ne!(
+                    v["type"], "roomEvent",
+                    "{who} was told of a_b/c's push: {v}"
+                );
+            }
+        }
+    }
 }

@@ -8,13 +8,13 @@ pub const LEFT_WHILE_JOINING: i32 = -3;
 pub const SYSTEM_ERROR: i32 = -1000;
 /// The signature does not match.
 pub const BAD_SIGNATURE: i32 = -10001;
-/// `timeStamp` outside the window, or in milliseconds.
+/// `timeStamp` outside the window, in milliseconds, or not plain decimal digits.
 pub const BAD_TIMESTAMP: i32 = -10002;
 /// The room is full.
 pub const ROOM_FULL: i32 = -10003;
 /// The app's daily room-creation quota is used up.
 pub const QUOTA_EXHAUSTED: i32 = -10004;
-/// `nonceStr` reused or invalid.
+/// `nonceStr` reused or invalid, or the signature already used (a replay, possibly re-split into other fields).
 pub const BAD_NONCE: i32 = -10005;
 /// Malformed message: bad JSON, missing or invalid field, unknown type.
 pub const BAD_REQUEST: i32 = -10006;

@@ -23,10 +23,14 @@ pub struct Config {
     pub speaker_window: Duration,
     /// Least time between two `speakersChanged` of one room (300 ms in the contract).
     pub speakers_min_interval: Duration,
-    /// Nonces remembered per app inside the timestamp window (`rooms.max_nonces_per_app`); when full, joins of
-    /// that app are refused until old nonces expire, because forgetting one would allow its replay.
+    /// Signed joins (signature and nonce) remembered per app inside the timestamp window
+    /// (`rooms.max_nonces_per_app`); when full, joins of that app are refused until old ones expire, because
+    /// forgetting one would allow its replay.
     pub max_nonces_per_app: usize,
-    /// Longest accepted `nonceStr`, in characters (127: "under 128").
+    /// Longest accepted `nonceStr`, in characters (`rooms.max_nonce_chars`, 32 as WeChat's nonces). A nonce is
+    /// 1 to this many of `[A-Za-z0-9_-]` (WeChat's letters and digits, plus `_` and `-` for UUID-like nonces);
+    /// the bound keeps the replay memory small. Re-split joins are stopped by the replay memory of MACs, not by
+    /// this rule (`docs/rooms-protocol.md`).
     pub max_nonce_chars: usize,
     /// Longest accepted `groupId` / `openId` / `appId`, in bytes.
     pub max_id_bytes: usize,
@@ -47,7 +51,7 @@ impl Default for Config {
             speaker_window: Duration::from_millis(1500),
             speakers_min_interval: Duration::from_millis(300),
             max_nonces_per_app: 100_000,
-            max_nonce_chars: 127,
+            max_nonce_chars: 32,
             max_id_bytes: 128,
             max_subscriptions: 16,
         }

@@ -1,5 +1,5 @@
 //! Sans-IO multi-party rooms with the semantics of WeChat's `voip-room` / `wx.joinVoIPChat`: join signatures,
-//! timestamp window and nonce replay, room size and daily quota, members, mute, speakers from reported volume, the
+//! timestamp window and signature replay, room size and daily quota, members, mute, speakers from reported volume, the
 //! video subscription rule, heartbeats and resume, and live-pusher's ROOM-protocol events driven by the members'
 //! streams. The wire contract is `docs/rooms-protocol.md`.
 //!
@@ -16,7 +16,7 @@
 //!   handle_session_key / handle_stream / tick   -->  Rooms  -->  poll_timeout() -> next deadline
 //! ```
 //!
-//! Shared data (membership, the daily quota, the nonce cache) lives behind [`RoomStore`], whose methods are each
+//! Shared data (membership, the daily quota, the replay memory of used signatures and nonces) lives behind [`RoomStore`], whose methods are each
 //! one atomic check-and-change, so a shared store (Redis) can implement it; [`MemoryStore`] is the in-process one.
 //!
 //! # Example
@@ -65,9 +65,10 @@ mod protocol;
 mod room;
 mod signature;
 mod store;
+mod stream_name;
 
 pub use crate::config::Config;
-pub use crate::core::{stream_name, CloseReason, ConnId, MediaUrls, Output, Rooms, SessionKey};
+pub use crate::core::{CloseReason, ConnId, MediaUrls, Output, Rooms, SessionKey};
 pub use crate::protocol::{
     BadRequest, Command, Join, MemberInfo, MuteConfig, PlayUrls, ReqId, Request, RoomType,
     ServerMessage, State,
@@ -75,5 +76,7 @@ pub use crate::protocol::{
 pub use crate::room::StreamState;
 pub use crate::signature::{sign, verify, SignedFields};
 pub use crate::store::{
-    AddLimits, AddRefused, Added, MemoryStore, NonceCheck, RoomKey, RoomStore, StoreError,
+    AddLimits, AddRefused, Added, MemoryStore, ReplayCheck, RoomKey, RoomStore, SignatureUse,
+    StoreError,
 };
+pub use crate::stream_name::{stream_name, MAX_STREAM_NAME_CHARS};

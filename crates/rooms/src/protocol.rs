@@ -245,9 +245,9 @@ impl Fields<'_> {
 /// The RTMP and HTTP-FLV play URLs of one member's stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlayUrls {
-    /// `rtmp://host:port/{media_app}/{groupId}_{openId}?...`
+    /// `rtmp://host:port/{media_app}/{stream}?...` ([`crate::stream_name`])
     pub rtmp: String,
-    /// `http://host:port/{media_app}/{groupId}_{openId}.flv?...`
+    /// `http://host:port/{media_app}/{stream}.flv?...`
     pub flv: String,
 }
 

@@ -44,11 +44,26 @@ pub fn sign(fields: &SignedFields<'_>, session_key: &str) -> String {
 
 /// Checks a presented signature (hex, either case) in constant time.
 pub fn verify(fields: &SignedFields<'_>, session_key: &str, signature: &str) -> bool {
-    let Some(presented) = unhex(signature) else {
-        return false;
-    };
+    verified_mac(fields, session_key, signature).is_some()
+}
+
+/// The MAC a presented signature carries, when it is right for `fields` (checked in constant time).
+///
+/// The replay memory keys on these bytes rather than on the text: the hex may come in either case, and the MAC
+/// is what a re-split of the same signed fields carries unchanged (the concatenation has no separators, so
+/// `groupId` `team-vip1` with nonce `N` and `groupId` `vip1` with nonce `N` + `team-` sign the same message).
+pub(crate) fn verified_mac(
+    fields: &SignedFields<'_>,
+    session_key: &str,
+    signature: &str,
+) -> Option<[u8; 32]> {
+    let presented: [u8; 32] = unhex(signature)?.try_into().ok()?;
     // `verify_slice` compares in constant time.
-    fields.mac(session_key).verify_slice(&presented).is_ok()
+    fields
+        .mac(session_key)
+        .verify_slice(&presented)
+        .ok()
+        .map(|()| presented)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -110,6 +125,33 @@ mod tests {
         assert_eq!(sign(&SEED, SEED_KEY), SEED_SIGNATURE);
         assert!(verify(&SEED, SEED_KEY, SEED_SIGNATURE));
         assert!(verify(&SEED, SEED_KEY, &SEED_SIGNATURE.to_uppercase()));
+    }
+
+    #[test]
+    fn seed_resplits_sign_the_same_message() {
+        // Why the replay memory keys on the MAC: without separators, moving characters between sorted fields
+        // keeps the message, so the signature stays valid for another groupId.
+        let genuine = SignedFields {
+            group_id: "team-vip1",
+            ..SEED
+        };
+        let signature = sign(&genuine, SEED_KEY);
+        for (group_id, nonce_str) in [
+            ("vip1", "8AP6DT9ybtniUJfbteam-"),
+            ("bteam-vip1", "8AP6DT9ybtniUJf"),
+        ] {
+            let resplit = SignedFields {
+                group_id,
+                nonce_str,
+                ..genuine
+            };
+            assert_eq!(resplit.message(), genuine.message());
+            assert_eq!(
+                verified_mac(&resplit, SEED_KEY, &signature),
+                verified_mac(&genuine, SEED_KEY, &signature)
+            );
+        }
+        assert!(verified_mac(&genuine, SEED_KEY, &signature).is_some());
     }
 
     #[test]

@@ -1,11 +1,11 @@
-//! Where room membership, the daily quota and the nonce cache live.
+//! Where room membership, the daily quota and the replay memory (used signatures and nonces) live.
 //!
 //! The core ([`crate::Rooms`]) owns the rules and the per-connection state; a [`RoomStore`] owns the data that
 //! several nodes would have to share. Every method is one atomic step (check and change together), the shape a
 //! Redis implementation needs: each maps to one script, so a remote store can back it. [`MemoryStore`] is the
 //! in-process implementation.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// A room: one group of one app.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -68,14 +68,30 @@ pub struct Added {
     pub already_member: bool,
 }
 
-/// Nonce bookkeeping outcome.
+/// A signed join to remember: what [`RoomStore::use_signature`] checks and records.
+#[derive(Debug, Clone, Copy)]
+pub struct SignatureUse<'a> {
+    /// The app (its name); the per-app bound counts here.
+    pub app: &'a str,
+    /// The join's `nonceStr`.
+    pub nonce: &'a str,
+    /// The verified HMAC-SHA256 of the join (the signature's bytes).
+    pub mac: &'a [u8; 32],
+    /// Until when (Unix seconds) the entry is kept; at or after it, it is forgotten.
+    pub expires_unix: u64,
+}
+
+/// Replay bookkeeping outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NonceCheck {
-    /// First use: remembered until its expiry.
+pub enum ReplayCheck {
+    /// First use of both the signature and the nonce: remembered until the expiry.
     Fresh,
-    /// Used before, inside the window.
-    Reused,
-    /// The app already has the most nonces the store keeps in the window.
+    /// The same MAC was accepted before, inside the window (by any app): a replay, maybe re-split into other
+    /// field values.
+    SignatureReused,
+    /// The app used this nonce before, inside the window (with another signature).
+    NonceReused,
+    /// The app already has the most entries the store keeps in the window.
     CacheFull,
 }
 
@@ -97,22 +113,25 @@ pub trait RoomStore {
     /// Removes `open_id` from the room; returns whether it was there. The room ends with its last member.
     fn remove_member(&mut self, room: &RoomKey, open_id: &str) -> Result<bool, StoreError>;
 
-    /// Records `nonce` for `app` until `expires_unix`, unless already recorded; expired nonces are forgotten
-    /// (relative to `now_unix`). At most `max_per_app` are kept per app.
-    fn use_nonce(
+    /// Records an accepted join's MAC (across all apps) and its nonce (per app) until `used.expires_unix`,
+    /// unless either is already recorded; then nothing is recorded and the answer says which. Entries whose
+    /// expiry is at or before `now_unix` are forgotten first. At most `max_per_app` entries are kept per app.
+    ///
+    /// The MAC is kept across apps, not per app: a re-split can move characters into the `appId` too, and one
+    /// openId may have the same session key in two apps (keys can be registered), so per-app memory would leave
+    /// that split open. A MAC collision between honest joins is a 2^-256 event.
+    fn use_signature(
         &mut self,
-        app: &str,
-        nonce: &str,
+        used: SignatureUse<'_>,
         now_unix: u64,
-        expires_unix: u64,
         max_per_app: usize,
-    ) -> Result<NonceCheck, StoreError>;
+    ) -> Result<ReplayCheck, StoreError>;
 
     /// Number of rooms with members (for metrics and tests).
     fn room_count(&self) -> usize;
 }
 
-/// Rooms, quotas and nonces in this process.
+/// Rooms, quotas and the replay memory in this process.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     rooms: HashMap<RoomKey, Vec<String>>,
@@ -120,24 +139,38 @@ pub struct MemoryStore {
     member_of: HashMap<(String, String), String>,
     /// app -> (UTC day, rooms opened that day).
     opened: HashMap<String, (u64, u64)>,
-    nonces: HashMap<String, NonceCache>,
+    replay: ReplayMemory,
 }
 
+/// Used signatures and nonces, each entry kept until its expiry.
 #[derive(Debug, Default)]
-struct NonceCache {
-    expiry_of: HashMap<String, u64>,
-    by_expiry: BTreeSet<(u64, String)>,
+struct ReplayMemory {
+    /// Every entry, soonest expiry first: one ordered set purges all apps at once.
+    by_expiry: BTreeSet<(u64, [u8; 32], String, String)>,
+    /// MACs in the window, whatever the app.
+    macs: HashSet<[u8; 32]>,
+    /// (app, nonce) in the window.
+    nonces: HashSet<(String, String)>,
+    /// Entries per app.
+    per_app: HashMap<String, usize>,
 }
 
-impl NonceCache {
+impl ReplayMemory {
     fn purge(&mut self, now_unix: u64) {
-        while let Some((expiry, _)) = self.by_expiry.first() {
+        while let Some((expiry, ..)) = self.by_expiry.first() {
             if *expiry > now_unix {
                 break;
             }
             // `first()` just returned an entry, so `pop_first()` returns it.
-            let (_, nonce) = self.by_expiry.pop_first().expect("non-empty");
-            self.expiry_of.remove(&nonce);
+            let (_, mac, app, nonce) = self.by_expiry.pop_first().expect("non-empty");
+            self.macs.remove(&mac);
+            if let Some(count) = self.per_app.get_mut(&app) {
+                *count -= 1;
+                if *count == 0 {
+                    self.per_app.remove(&app);
+                }
+            }
+            self.nonces.remove(&(app, nonce));
         }
     }
 }
@@ -160,9 +193,9 @@ impl MemoryStore {
         self.rooms.iter().map(|(k, v)| (k, v.as_slice()))
     }
 
-    /// Nonces remembered for `app`.
-    pub fn nonce_count(&self, app: &str) -> usize {
-        self.nonces.get(app).map_or(0, |c| c.expiry_of.len())
+    /// Signed joins remembered for `app` (its entries in the replay memory).
+    pub fn used_count(&self, app: &str) -> usize {
+        self.replay.per_app.get(app).copied().unwrap_or(0)
     }
 }
 
@@ -241,25 +274,35 @@ impl RoomStore for MemoryStore {
         Ok(true)
     }
 
-    fn use_nonce(
+    fn use_signature(
         &mut self,
-        app: &str,
-        nonce: &str,
+        used: SignatureUse<'_>,
         now_unix: u64,
-        expires_unix: u64,
         max_per_app: usize,
-    ) -> Result<NonceCheck, StoreError> {
-        let cache = self.nonces.entry(app.to_string()).or_default();
-        cache.purge(now_unix);
-        if cache.expiry_of.contains_key(nonce) {
-            return Ok(NonceCheck::Reused);
+    ) -> Result<ReplayCheck, StoreError> {
+        let memory = &mut self.replay;
+        memory.purge(now_unix);
+        if memory.macs.contains(used.mac) {
+            return Ok(ReplayCheck::SignatureReused);
         }
-        if cache.expiry_of.len() >= max_per_app {
-            return Ok(NonceCheck::CacheFull);
+        let nonce_key = (used.app.to_string(), used.nonce.to_string());
+        if memory.nonces.contains(&nonce_key) {
+            return Ok(ReplayCheck::NonceReused);
         }
-        cache.expiry_of.insert(nonce.to_string(), expires_unix);
-        cache.by_expiry.insert((expires_unix, nonce.to_string()));
-        Ok(NonceCheck::Fresh)
+        let count = memory.per_app.entry(used.app.to_string()).or_insert(0);
+        if *count >= max_per_app {
+            return Ok(ReplayCheck::CacheFull);
+        }
+        *count += 1;
+        memory.macs.insert(*used.mac);
+        memory.by_expiry.insert((
+            used.expires_unix,
+            *used.mac,
+            nonce_key.0.clone(),
+            nonce_key.1.clone(),
+        ));
+        memory.nonces.insert(nonce_key);
+        Ok(ReplayCheck::Fresh)
     }
 
     fn room_count(&self) -> usize {
@@ -312,23 +355,48 @@ mod tests {
         assert_eq!(s.room_count(), 2);
     }
 
+    fn used<'a>(app: &'a str, nonce: &'a str, mac: &'a [u8; 32], expires: u64) -> SignatureUse<'a> {
+        SignatureUse {
+            app,
+            nonce,
+            mac,
+            expires_unix: expires,
+        }
+    }
+
     #[test]
-    fn nonces_expire_and_are_bounded() {
+    fn signatures_and_nonces_expire_and_are_bounded() {
         let mut s = MemoryStore::new();
-        assert_eq!(s.use_nonce("a", "n1", 100, 400, 2), Ok(NonceCheck::Fresh));
-        assert_eq!(s.use_nonce("a", "n1", 100, 400, 2), Ok(NonceCheck::Reused));
-        assert_eq!(s.use_nonce("b", "n1", 100, 400, 2), Ok(NonceCheck::Fresh));
-        assert_eq!(s.use_nonce("a", "n2", 100, 500, 2), Ok(NonceCheck::Fresh));
+        let (m1, m2, m3, m4) = ([1; 32], [2; 32], [3; 32], [4; 32]);
+        let fresh = Ok(ReplayCheck::Fresh);
+        assert_eq!(s.use_signature(used("a", "n1", &m1, 400), 100, 2), fresh);
+        // The same MAC is a replay whatever the nonce or the app.
+        for (app, nonce) in [("a", "n1"), ("a", "other"), ("b", "n9")] {
+            assert_eq!(
+                s.use_signature(used(app, nonce, &m1, 400), 100, 2),
+                Ok(ReplayCheck::SignatureReused)
+            );
+        }
+        // The same nonce with another MAC is refused in its app only.
         assert_eq!(
-            s.use_nonce("a", "n3", 100, 500, 2),
-            Ok(NonceCheck::CacheFull)
+            s.use_signature(used("a", "n1", &m2, 400), 100, 2),
+            Ok(ReplayCheck::NonceReused)
         );
-        // n1 expires at 400: then it may be used again, and there is room for n3.
-        assert_eq!(s.use_nonce("a", "n3", 400, 700, 2), Ok(NonceCheck::Fresh));
+        assert_eq!(s.use_signature(used("b", "n1", &m2, 400), 100, 2), fresh);
+        assert_eq!(s.use_signature(used("a", "n2", &m3, 500), 100, 2), fresh);
         assert_eq!(
-            s.use_nonce("a", "n1", 401, 700, 2),
-            Ok(NonceCheck::CacheFull)
+            s.use_signature(used("a", "n3", &m4, 500), 100, 2),
+            Ok(ReplayCheck::CacheFull)
         );
-        assert_eq!(s.nonce_count("a"), 2);
+        assert_eq!((s.used_count("a"), s.used_count("b")), (2, 1));
+        // The first entries expire at 400: then their MAC and nonce may come again, and there is room for n3.
+        assert_eq!(s.use_signature(used("a", "n3", &m4, 700), 400, 2), fresh);
+        assert_eq!(s.used_count("b"), 0, "other apps' entries are purged too");
+        assert_eq!(
+            s.use_signature(used("a", "n1", &m1, 700), 401, 2),
+            Ok(ReplayCheck::CacheFull)
+        );
+        assert_eq!(s.use_signature(used("b", "n1", &m1, 700), 401, 2), fresh);
+        assert_eq!(s.used_count("a"), 2);
     }
 }

@@ -140,7 +140,7 @@ proptest! {
                 }
                 Step::Stream { group, user, live, video } => {
                     let state = live.then_some(StreamState { has_audio: true, has_video: video });
-                    s.rooms.handle_stream(&format!("g{group}_u{user}"), state, s.now);
+                    s.rooms.handle_stream(&sn(&format!("g{group}"), &format!("u{user}")), state, s.now);
                     s.drain();
                 }
                 Step::Heartbeat { conn } => s.send(conn, json!({"type":"heartbeat"})),

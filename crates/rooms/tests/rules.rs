@@ -19,14 +19,20 @@ fn join_reply_and_members_changed() {
     assert_eq!(a["type"], "joined");
     assert_eq!(a["reqId"], 1);
     assert_eq!(ids(&a), ["a"]);
-    assert_eq!(a["pushUrl"], "rtmp://h/room/g_a?txSecret=x");
+    assert_eq!(
+        a["pushUrl"],
+        format!("rtmp://h/room/{}?txSecret=x", sn("g", "a"))
+    );
     assert_eq!(a["heartbeatIntervalMs"], 7000);
     assert_eq!(a["resumed"], false);
     assert_eq!(s.take_type(1, "stateChanged")[0]["state"], "joined");
     let b = s.join(2, "g", "b", "video");
     assert_eq!(ids(&b), ["a", "b"]);
     assert_eq!(b["members"][0]["openId"], "a");
-    assert_eq!(b["members"][0]["playUrls"]["flv"], "http://h/room/g_a.flv");
+    assert_eq!(
+        b["members"][0]["playUrls"]["flv"],
+        format!("http://h/room/{}.flv", sn("g", "a"))
+    );
     let changed = s.take_type(1, "membersChanged");
     assert_eq!(changed.len(), 1);
     assert_eq!(ids(&changed[0]), ["a", "b"]);
@@ -74,19 +80,200 @@ fn signature_timestamp_and_nonce_errors() {
     s.open(2);
     s.send(2, signed_join("g", "b", "voice", "n4", &ts, &key_of("b")));
     assert_eq!(code(&s.take(2)[0]), codes::BAD_NONCE as i64);
-    // Empty and 128-character nonces are refused; 127 is fine.
+    // Empty and 33-character nonces are refused; 32 is fine.
     s.send(2, signed_join("g", "b", "voice", "", &ts, &key_of("b")));
     assert_eq!(code(&s.take(2)[0]), codes::BAD_NONCE as i64);
     s.send(
         2,
-        signed_join("g", "b", "voice", &"x".repeat(128), &ts, &key_of("b")),
+        signed_join("g", "b", "voice", &"x".repeat(33), &ts, &key_of("b")),
     );
-    assert_eq!(code(&s.take(2)[0]), codes::BAD_NONCE as i64);
+    let r = &s.take(2)[0];
+    assert_eq!(code(r), codes::BAD_NONCE as i64);
+    assert!(r["errMsg"].as_str().unwrap().contains("1 to 32"), "{r}");
     s.send(
         2,
-        signed_join("g", "b", "voice", &"x".repeat(127), &ts, &key_of("b")),
+        signed_join("g", "b", "voice", &"x".repeat(32), &ts, &key_of("b")),
     );
     assert_eq!(s.take(2)[0]["type"], "joined");
+}
+
+#[test]
+fn nonce_charset_and_configured_length() {
+    let mut s = Sim::new(Config {
+        max_nonce_chars: 40,
+        ..config()
+    });
+    s.open(1);
+    let ts = s.unix.to_string();
+    // Only letters, digits, '_' and '-': signed or not, anything else is refused before the key lookup.
+    for nonce in ["a.b", "a b", "a+b", "é", "a/b", "n\u{0}"] {
+        s.send(1, signed_join("g", "a", "voice", nonce, &ts, &key_of("a")));
+        let r = &s.take(1)[0];
+        assert_eq!(code(r), codes::BAD_NONCE as i64, "{nonce:?}: {r}");
+        assert!(
+            r["errMsg"].as_str().unwrap().contains("letters, digits"),
+            "{r}"
+        );
+    }
+    // A UUID (36 characters with '-') fits a 40-character bound.
+    let uuid = "123e4567-e89b-12d3-a456-426614174000";
+    s.send(1, signed_join("g", "a", "voice", uuid, &ts, &key_of("a")));
+    assert_eq!(s.take(1)[0]["type"], "joined");
+}
+
+#[test]
+fn timestamp_must_be_plain_decimal_seconds() {
+    let mut s = Sim::new(config());
+    s.open(1);
+    let ts = s.unix.to_string();
+    // Each is the right time by Rust's or JavaScript's parse, and correctly signed: only one spelling is taken.
+    for spelling in [
+        format!("+{ts}"),
+        format!("0{ts}"),
+        format!(" {ts}"),
+        format!("{ts} "),
+        format!("{ts}.0"),
+        format!("-{ts}"),
+        "1.559129714e9".to_string(),
+        "0x5CEF7E72".to_string(),
+        String::new(),
+    ] {
+        s.send(
+            1,
+            signed_join("g", "a", "voice", "n1", &spelling, &key_of("a")),
+        );
+        let r = &s.take(1)[0];
+        assert_eq!(code(r), codes::BAD_TIMESTAMP as i64, "{spelling:?}: {r}");
+        assert!(
+            r["errMsg"]
+                .as_str()
+                .unwrap()
+                .contains("decimal digits only, no sign"),
+            "{r}"
+        );
+    }
+    // Far too long for u64: refused, not a panic. "0" is well formed (and outside the window).
+    for (spelling, says) in [
+        ("9".repeat(30), "at most 11 digits"),
+        ("0".into(), "within 300 s"),
+    ] {
+        s.send(
+            1,
+            signed_join("g", "a", "voice", "n1", &spelling, &key_of("a")),
+        );
+        let r = &s.take(1)[0];
+        assert_eq!(code(r), codes::BAD_TIMESTAMP as i64, "{r}");
+        assert!(r["errMsg"].as_str().unwrap().contains(says), "{r}");
+    }
+    // A JSON number is its decimal text.
+    let mut m = signed_join("g", "a", "voice", "n1", &ts, &key_of("a"));
+    m["timeStamp"] = json!(s.unix);
+    s.send(1, m);
+    assert_eq!(s.take(1)[0]["type"], "joined");
+}
+
+/// The signed message is the four sorted fields without separators, so one signature also verifies for other
+/// splits of the same text. The memory of used MACs refuses every split after the first.
+#[test]
+fn resplit_joins_are_replays() {
+    let mut s = Sim::new(Config {
+        heartbeat_interval: Duration::from_secs(1000),
+        ..config()
+    });
+    let ts = s.unix.to_string();
+    let nonce = "8AP6DT9ybtniUJfb";
+    let genuine = signed_join("team-vip1", "a", "voice", nonce, &ts, &key_of("a"));
+    let resplit = |group: &str, nonce: &str| {
+        let mut m = genuine.clone();
+        m["groupId"] = json!(group);
+        m["nonceStr"] = json!(nonce);
+        m
+    };
+    s.open(1);
+    s.send(1, genuine.clone());
+    assert_eq!(s.take(1)[0]["type"], "joined");
+    s.send(1, json!({"type":"exit"}));
+    s.take(1);
+    // The same signature split differently: other groups, other nonces; refused as replays (after the exit, so
+    // it is not "already in a room" that refuses them), from any socket.
+    s.open(2);
+    for m in [
+        resplit("vip1", "8AP6DT9ybtniUJfbteam-"),
+        resplit("bteam-vip1", "8AP6DT9ybtniUJf"),
+        genuine.clone(),
+    ] {
+        for conn in [1, 2] {
+            s.send(conn, m.clone());
+            let r = &s.take(conn)[0];
+            assert_eq!(code(r), codes::BAD_NONCE as i64, "{m}: {r}");
+            assert!(
+                r["errMsg"]
+                    .as_str()
+                    .unwrap()
+                    .contains("signature already used"),
+                "{r}"
+            );
+        }
+    }
+    assert!(s.rooms.members(APP, "vip1").is_empty());
+    assert!(s.rooms.members(APP, "bteam-vip1").is_empty());
+    // The signature in upper case is the same MAC.
+    let mut upper = resplit("vip1", "8AP6DT9ybtniUJfbteam-");
+    upper["signature"] = json!(genuine["signature"].as_str().unwrap().to_uppercase());
+    s.send(2, upper);
+    assert_eq!(code(&s.take(2)[0]), codes::BAD_NONCE as i64);
+    // The memory lasts the window past the timestamp: later the timestamp itself is refused.
+    s.advance(Duration::from_secs(301));
+    s.send(2, resplit("vip1", "8AP6DT9ybtniUJfbteam-"));
+    assert_eq!(code(&s.take(2)[0]), codes::BAD_TIMESTAMP as i64);
+}
+
+/// What the format cannot prevent: whoever sees a signed join before it is used can use a re-split first. The
+/// genuine join then fails as a replay, so the member learns of it (docs/rooms-protocol.md; TLS prevents it).
+#[test]
+fn first_use_of_a_signature_wins() {
+    let mut s = Sim::new(config());
+    let ts = s.unix.to_string();
+    let genuine = signed_join(
+        "team-vip1",
+        "a",
+        "voice",
+        "8AP6DT9ybtniUJfb",
+        &ts,
+        &key_of("a"),
+    );
+    let mut stolen = genuine.clone();
+    stolen["groupId"] = json!("vip1");
+    stolen["nonceStr"] = json!("8AP6DT9ybtniUJfbteam-");
+    s.open(1);
+    s.send(1, stolen);
+    assert_eq!(s.take(1)[0]["type"], "joined");
+    s.open(2);
+    s.send(2, genuine);
+    assert_eq!(code(&s.take(2)[0]), codes::BAD_NONCE as i64);
+}
+
+#[test]
+fn same_member_and_group_in_two_apps_or_split_ids_get_distinct_streams() {
+    // (group a_b, openId c) and (group a, openId b_c): one name each, and a stream of one is not the other's.
+    let mut s = Sim::new(config());
+    let one = s.join(1, "a_b", "c", "video");
+    let other = s.join(2, "a", "b_c", "video");
+    assert_ne!(one["pushUrl"], other["pushUrl"]);
+    s.join(3, "a", "x", "video");
+    s.take(3);
+    video(&mut s, &sn("a_b", "c"));
+    assert!(
+        s.take_type(3, "roomEvent").is_empty(),
+        "group a sees nothing of a_b's member"
+    );
+    video(&mut s, &sn("a", "b_c"));
+    let ev = s.take_type(3, "roomEvent");
+    assert_eq!(ev[0]["code"], 1031);
+    assert_ne!(
+        rooms::stream_name("wx1", "zz", "c"),
+        rooms::stream_name("wx2", "zz", "c")
+    );
 }
 
 #[test]
@@ -347,7 +534,7 @@ fn subscription_rule_with_four_video_members() {
         s.join(i as u64, "g", m, "video");
     }
     for m in ["a", "b", "c", "d"] {
-        video(&mut s, &format!("g_{m}"));
+        video(&mut s, &sn("g", m));
     }
     let last = |s: &mut Sim, c| ids(s.take_type(c, "videoMembersChanged").last().unwrap());
     assert_eq!(last(&mut s, 0), ["b", "c"]);
@@ -370,7 +557,7 @@ fn voice_rooms_have_no_video_members() {
     let mut s = Sim::new(config());
     s.join(1, "g", "a", "voice");
     s.join(2, "g", "b", "video"); // the room keeps the first member's type
-    video(&mut s, "g_a");
+    video(&mut s, &sn("g", "a"));
     assert!(s.take_type(2, "videoMembersChanged").is_empty());
 }
 
@@ -382,7 +569,7 @@ fn room_events_follow_streams() {
     s.take(1);
     s.take(2);
     s.rooms.handle_stream(
-        "g_b",
+        &sn("g", "b"),
         Some(StreamState {
             has_audio: true,
             has_video: false,
@@ -396,25 +583,25 @@ fn room_events_follow_streams() {
     let m: serde_json::Value = serde_json::from_str(ev[0]["message"].as_str().unwrap()).unwrap();
     assert_eq!(
         m,
-        json!({"userlist":[{"userid":"b","playurl":"rtmp://h/room/g_b"}]})
+        json!({"userlist":[{"userid":"b","playurl":format!("rtmp://h/room/{}", sn("g", "b"))}]})
     );
     let m: serde_json::Value = serde_json::from_str(ev[1]["message"].as_str().unwrap()).unwrap();
     assert_eq!(
         m,
-        json!({"userid":"b","playurl":"rtmp://h/room/g_b","hasaudio":true})
+        json!({"userid":"b","playurl":format!("rtmp://h/room/{}", sn("g", "b")),"hasaudio":true})
     );
     assert!(
         s.take_type(2, "roomEvent").is_empty(),
         "not told about itself"
     );
-    video(&mut s, "g_b");
+    video(&mut s, &sn("g", "b"));
     let ev = s.take(1);
     assert_eq!(ev[0]["code"], 1033);
     assert_eq!(
         ev[1],
         json!({"type":"videoMembersChanged","openIdList":["b"]})
     );
-    s.rooms.handle_stream("g_b", None, s.now);
+    s.rooms.handle_stream(&sn("g", "b"), None, s.now);
     s.drain();
     let codes: Vec<i64> = s
         .take_type(1, "roomEvent")
@@ -424,14 +611,17 @@ fn room_events_follow_streams() {
     assert_eq!(codes, [1032, 1020]);
     // Streams that are not a member's do nothing.
     s.rooms
-        .handle_stream("g_zz", Some(StreamState::default()), s.now);
+        .handle_stream(&sn("g", "zz"), Some(StreamState::default()), s.now);
+    // The old `{groupId}_{openId}` name is not a member's stream any more.
+    s.rooms
+        .handle_stream("g_c", Some(StreamState::default()), s.now);
     s.rooms
         .handle_stream("other", Some(StreamState::default()), s.now);
     s.drain();
     assert!(s.take(1).is_empty());
     // A member joining while its stream is live is announced.
     s.rooms.handle_stream(
-        "g_c",
+        &sn("g", "c"),
         Some(StreamState {
             has_audio: false,
             has_video: true,

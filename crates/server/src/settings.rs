@@ -483,13 +483,20 @@ mod tests {
             (7000, 3)
         );
         assert_eq!(s.rooms.media_app, "room");
-        let s = Settings::from_toml("[rooms]\nmax_members = 4\nmedia_app = \"calls\"").unwrap();
+        assert_eq!(s.rooms.core_config().max_nonce_chars, 32);
+        let s = Settings::from_toml(
+            "[rooms]\nmax_members = 4\nmedia_app = \"calls\"\nmax_nonce_chars = 40",
+        )
+        .unwrap();
         assert_eq!(s.rooms.core_config().max_members, 4);
+        assert_eq!(s.rooms.core_config().max_nonce_chars, 40);
         for (bad, field) in [
             ("max_members = 0", "rooms.max_members"),
             ("missed_heartbeats = 0", "rooms.missed_heartbeats"),
             ("media_app = \"a/b\"", "rooms.media_app"),
             ("speaker_threshold = 101", "rooms.speaker_threshold"),
+            ("max_nonce_chars = 65", "rooms.max_nonce_chars"),
+            ("max_nonce_chars = 0", "rooms.max_nonce_chars"),
         ] {
             let err = Settings::from_toml(&format!("[rooms]\n{bad}")).unwrap_err();
             assert!(err.to_string().contains(field), "{bad}: {err}");

@@ -92,7 +92,8 @@ test('two members join, see each other with play URLs, push and play, mute, subs
   const a = await call(alice, 'join', joinParams(ka, groupId))
   assert.ok(a.ok, `alice joins: ${JSON.stringify(a.r)}`)
   assert.deepEqual(a.r.openIdList, ['alice'])
-  assert.match(a.r.pushUrl, new RegExp(`^rtmp://127\\.0\\.0\\.1:\\d+/room/${groupId}_alice`))
+  // The stream name is {groupId}_{openId}-{32 hex}, derived by the server (docs/rooms-protocol.md).
+  assert.match(a.r.pushUrl, new RegExp(`^rtmp://127\\.0\\.0\\.1:\\d+/room/${groupId}_alice-[0-9a-f]{32}\\?`))
   assert.deepEqual(a.r.members, [])
 
   const b = await call(bob, 'join', joinParams(kb, groupId))
@@ -100,7 +101,9 @@ test('two members join, see each other with play URLs, push and play, mute, subs
   assert.deepEqual(b.r.openIdList, ['alice', 'bob'])
   assert.equal(b.r.members.length, 1)
   assert.equal(b.r.members[0].openId, 'alice')
-  assert.match(b.r.members[0].playUrls.flv, new RegExp(`/room/${groupId}_alice\\.flv`))
+  assert.match(b.r.members[0].playUrls.flv, new RegExp(`/room/${groupId}_alice-[0-9a-f]{32}\\.flv`))
+  const streamOf = (url) => url.split('?')[0].split('/').pop().replace(/\.flv$/, '')
+  assert.equal(streamOf(b.r.members[0].playUrls.flv), streamOf(a.r.pushUrl), 'alice plays where she pushes')
   const seen = await until(() => aliceMembers.find((e) => e.openIdList.includes('bob')), 5000, 'alice sees bob')
   assert.equal(seen.members.find((m) => m.openId === 'bob').playUrls.flv, alice.playUrls.bob.flv)
 

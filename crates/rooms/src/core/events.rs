@@ -39,7 +39,7 @@ impl<S: RoomStore> Rooms<S> {
         before: Option<StreamState>,
         after: Option<StreamState>,
     ) {
-        let name = stream_name(&key.group, open_id);
+        let name = stream_name(&key.app, &key.group, open_id);
         self.announce_from(key, open_id, &name, before, after);
     }
 
@@ -92,7 +92,11 @@ impl<S: RoomStore> Rooms<S> {
         let Some(room) = self.rooms.get(key) else {
             return;
         };
-        let stream_of = |m: &str| self.streams.get(&stream_name(&key.group, m)).copied();
+        let stream_of = |m: &str| {
+            self.streams
+                .get(&stream_name(&key.app, &key.group, m))
+                .copied()
+        };
         let video = room.video_members(stream_of);
         let pushing: Vec<String> = room
             .order
@@ -118,7 +122,7 @@ impl<S: RoomStore> Rooms<S> {
                 let userlist: Vec<serde_json::Value> = others
                     .iter()
                     .map(|m| {
-                        serde_json::json!({"userid": m, "playurl": self.urls.play_urls(&stream_name(&key.group, m)).rtmp})
+                        serde_json::json!({"userid": m, "playurl": self.urls.play_urls(&stream_name(&key.app, &key.group, m)).rtmp})
                     })
                     .collect();
                 sends.push((

@@ -2,14 +2,14 @@
 
 use std::time::Instant;
 
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::{stream_name, CloseReason, ConnId, ConnState, Output, Rooms, SessionKey};
 use crate::codes;
 use crate::protocol::{Join, ReqId, ServerMessage, State};
 use crate::room::{Member, Room};
 use crate::signature::{self, SignedFields};
-use crate::store::{AddLimits, AddRefused, NonceCheck, RoomKey, RoomStore};
+use crate::store::{AddLimits, AddRefused, ReplayCheck, RoomKey, RoomStore, SignatureUse};
 
 impl<S: RoomStore> Rooms<S> {
     // ---- join ----
@@ -60,7 +60,7 @@ impl<S: RoomStore> Rooms<S> {
         }
     }
 
-    /// The checks that need no key: shapes, the timestamp window, the nonce's length.
+    /// The checks that need no key: shapes, the timestamp window, the nonce's length and characters.
     pub(super) fn check_fields(&self, join: &Join, unix_secs: u64) -> Result<(), (i32, String)> {
         for (name, value) in [
             ("appId", &join.app_id),
@@ -83,28 +83,27 @@ impl<S: RoomStore> Rooms<S> {
                 ));
             }
         }
-        let chars = join.nonce_str.chars().count();
-        if chars == 0 || chars > self.config.max_nonce_chars {
+        let nonce = &join.nonce_str;
+        let max = self.config.max_nonce_chars;
+        let chars = nonce.chars().count();
+        if chars == 0 || chars > max {
             return Err((
                 codes::BAD_NONCE,
                 format!(
-                    "nonceStr: {chars} characters; it must have 1 to {}",
-                    self.config.max_nonce_chars
+                    "nonceStr: {chars} characters; it must have 1 to {max} (rooms.max_nonce_chars)"
                 ),
             ));
         }
-        let Ok(ts) = join.time_stamp.parse::<u64>() else {
+        if !nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+        {
             return Err((
-                codes::BAD_TIMESTAMP,
-                format!("timeStamp {:?} is not Unix seconds", join.time_stamp),
-            ));
-        };
-        if ts > 100_000_000_000 {
-            return Err((
-                codes::BAD_TIMESTAMP,
-                format!("timeStamp is in milliseconds; send seconds (got {ts})"),
+                codes::BAD_NONCE,
+                "nonceStr: only letters, digits, '_' and '-' are allowed".into(),
             ));
         }
+        let ts = parse_timestamp(&join.time_stamp)?;
         let window = self.config.timestamp_window_secs;
         if ts.abs_diff(unix_secs) > window {
             return Err((
@@ -118,7 +117,8 @@ impl<S: RoomStore> Rooms<S> {
         Ok(())
     }
 
-    /// The checks that need the key and the store: signature, then nonce (so unsigned junk cannot fill the cache).
+    /// The checks that need the key and the store: signature, then replay (so unsigned junk cannot fill the
+    /// replay memory).
     pub(super) fn check_join(
         &mut self,
         join: &Join,
@@ -150,31 +150,42 @@ impl<S: RoomStore> Rooms<S> {
             nonce_str: &join.nonce_str,
             time_stamp: &join.time_stamp,
         };
-        if !signature::verify(&fields, &key, &join.signature) {
+        let Some(mac) = signature::verified_mac(&fields, &key, &join.signature) else {
             return Err((
                 codes::BAD_SIGNATURE,
                 "signature does not match: expected hex(hmac_sha256(sessionKey, sorted([appId, groupId, nonceStr, timeStamp]).join(\"\")))".into(),
             ));
-        }
-        // `check_fields` parsed it already.
-        let ts = join.time_stamp.parse::<u64>().unwrap_or(unix_secs);
+        };
+        // `check_fields` parsed it already; the fallback only keeps this total.
+        let ts = parse_timestamp(&join.time_stamp).unwrap_or(unix_secs);
+        // Kept until the timestamp can no longer pass the window check: then a replay is refused by the clock.
         let expires = ts.max(unix_secs) + self.config.timestamp_window_secs;
-        match self.store.use_nonce(
-            &join.app_id,
-            &join.nonce_str,
-            unix_secs,
-            expires,
-            self.config.max_nonces_per_app,
-        ) {
-            Ok(NonceCheck::Fresh) => Ok(()),
-            Ok(NonceCheck::Reused) => Err((
+        let window = self.config.timestamp_window_secs;
+        let used = SignatureUse {
+            app: &join.app_id,
+            nonce: &join.nonce_str,
+            mac: &mac,
+            expires_unix: expires,
+        };
+        match self
+            .store
+            .use_signature(used, unix_secs, self.config.max_nonces_per_app)
+        {
+            Ok(ReplayCheck::Fresh) => Ok(()),
+            Ok(ReplayCheck::SignatureReused) => Err((
                 codes::BAD_NONCE,
                 format!(
-                    "nonceStr {:?} was already used by app {} within {} s; use a fresh random one per join",
-                    join.nonce_str, join.app_id, self.config.timestamp_window_secs
+                    "signature already used by a join within {window} s (a replay, possibly with the signed fields split differently); sign each join with a fresh nonceStr"
                 ),
             )),
-            Ok(NonceCheck::CacheFull) => Err((
+            Ok(ReplayCheck::NonceReused) => Err((
+                codes::BAD_NONCE,
+                format!(
+                    "nonceStr {:?} was already used by app {} within {window} s; use a fresh random one per join",
+                    join.nonce_str, join.app_id
+                ),
+            )),
+            Ok(ReplayCheck::CacheFull) => Err((
                 codes::BAD_NONCE,
                 format!(
                     "app {} has {} joins in the timestamp window (rooms.max_nonces_per_app); retry later",
@@ -198,6 +209,22 @@ impl<S: RoomStore> Rooms<S> {
             app: join.app_id.clone(),
             group: join.group_id.clone(),
         };
+        // Defence in depth: names are unique by construction, but a member must never be handed a stream that
+        // another identity pushes to (its media would be announced and played as someone else's).
+        let stream = stream_name(&key.app, &key.group, &join.open_id);
+        if let Some((owner_key, owner)) = self
+            .owners
+            .get(&stream)
+            .filter(|(k, o)| *k != key || *o != join.open_id)
+        {
+            let msg = format!(
+                "stream {stream} already belongs to openId {owner} of group {} of app {}; refused so two members never share a stream",
+                owner_key.group, owner_key.app
+            );
+            warn!(conn, app = %key.app, group = %key.group, open_id = %join.open_id, "join refused: {msg}");
+            self.send(conn, ServerMessage::error(req_id, codes::SYSTEM_ERROR, msg));
+            return;
+        }
         let limits = AddLimits {
             max_members: self.config.max_members,
             daily_room_quota: self.config.daily_room_quota,
@@ -260,10 +287,8 @@ impl<S: RoomStore> Rooms<S> {
         }
         self.tokens
             .insert(token.clone(), (key.clone(), open_id.clone()));
-        self.owners.insert(
-            stream_name(&key.group, &open_id),
-            (key.clone(), open_id.clone()),
-        );
+        self.owners
+            .insert(stream.clone(), (key.clone(), open_id.clone()));
         if let Some(c) = self.conns.get_mut(&conn) {
             c.state = ConnState::Member(key.clone(), open_id.clone());
         }
@@ -287,12 +312,9 @@ impl<S: RoomStore> Rooms<S> {
             },
         );
         if !takeover {
-            let info = self.member_info(&key.group, &open_id);
+            let info = self.member_info(&key, &open_id);
             self.broadcast_members(&key, &open_id, vec![info]);
-            let stream = self
-                .streams
-                .get(&stream_name(&key.group, &open_id))
-                .copied();
+            let stream = self.streams.get(&stream).copied();
             if stream.is_some() {
                 self.announce_stream(&key, &open_id, None, stream);
             }
@@ -369,14 +391,16 @@ impl<S: RoomStore> Rooms<S> {
             .order
             .iter()
             .filter(|m| *m != open_id)
-            .map(|m| self.member_info(&key.group, m))
+            .map(|m| self.member_info(key, m))
             .collect();
         let message = ServerMessage::Joined {
             req_id,
             group_id: key.group.clone(),
             room_type: room.room_type,
             open_id_list: room.order.clone(),
-            push_url: self.urls.push_url(&stream_name(&key.group, open_id)),
+            push_url: self
+                .urls
+                .push_url(&stream_name(&key.app, &key.group, open_id)),
             members,
             heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u64,
             resume_token: room
@@ -387,5 +411,33 @@ impl<S: RoomStore> Rooms<S> {
             resumed,
         };
         self.send(conn, message);
+    }
+}
+
+/// Unix seconds as the client must write them: 1 to 11 ASCII digits, no sign, no leading zero (except "0").
+///
+/// One spelling per value matters because the text is signed: Rust's `u64` parse also takes `+1796...`, and
+/// every extra spelling is one more way to re-split a signed message into other field values.
+fn parse_timestamp(text: &str) -> Result<u64, (i32, String)> {
+    let digits_only = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    if !digits_only || (text.len() > 1 && text.starts_with('0')) {
+        return Err((
+            codes::BAD_TIMESTAMP,
+            format!(
+                "timeStamp {text:?} is not Unix seconds: decimal digits only, no sign, spaces or leading zeros"
+            ),
+        ));
+    }
+    // Twelve digits or more: milliseconds (13 digits today), or nonsense too long for u64.
+    match text.parse::<u64>() {
+        Ok(ts) if text.len() <= 11 => Ok(ts),
+        Ok(ts) => Err((
+            codes::BAD_TIMESTAMP,
+            format!("timeStamp is in milliseconds; send seconds (got {ts})"),
+        )),
+        Err(_) => Err((
+            codes::BAD_TIMESTAMP,
+            format!("timeStamp {text:?} is not Unix seconds: at most 11 digits"),
+        )),
     }
 }

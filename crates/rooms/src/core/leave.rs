@@ -118,7 +118,7 @@ impl<S: RoomStore> Rooms<S> {
         };
         room.order.retain(|m| m != open_id);
         self.tokens.remove(&member.resume_token);
-        let name = stream_name(&key.group, open_id);
+        let name = stream_name(&key.app, &key.group, open_id);
         if self
             .owners
             .get(&name)

@@ -15,12 +15,13 @@ use crate::protocol::{Command, Join, MemberInfo, PlayUrls, ReqId, Request, Serve
 use crate::room::{Member, Room, StreamState};
 use crate::signature;
 use crate::store::{RoomKey, RoomStore};
+pub(crate) use crate::stream_name::stream_name;
 use crate::{codes, Config};
 
 /// A connection (socket), numbered by the caller.
 pub type ConnId = u64;
 
-/// Builds the media URLs of a member's stream (`{groupId}_{openId}` in the media app).
+/// Builds the media URLs of a member's stream (named by [`stream_name`] in the media app).
 pub trait MediaUrls {
     /// The signed RTMP push URL.
     fn push_url(&self, stream: &str) -> String;
@@ -120,11 +121,6 @@ pub struct Rooms<S: RoomStore> {
     owners: HashMap<String, (RoomKey, String)>,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     outputs: VecDeque<Output>,
-}
-
-/// The stream name of a member: `{groupId}_{openId}`.
-pub fn stream_name(group: &str, open_id: &str) -> String {
-    format!("{group}_{open_id}")
 }
 
 impl<S: RoomStore> Rooms<S> {
@@ -424,10 +420,12 @@ impl<S: RoomStore> Rooms<S> {
         self.rooms.get_mut(key)?.members.get_mut(open_id)
     }
 
-    fn member_info(&self, group: &str, open_id: &str) -> MemberInfo {
+    fn member_info(&self, key: &RoomKey, open_id: &str) -> MemberInfo {
         MemberInfo {
             open_id: open_id.to_string(),
-            play_urls: self.urls.play_urls(&stream_name(group, open_id)),
+            play_urls: self
+                .urls
+                .play_urls(&stream_name(&key.app, &key.group, open_id)),
         }
     }
 
@@ -447,3 +445,6 @@ impl<S: RoomStore> Rooms<S> {
         signature::hex_of(&signature::hmac(&self.secret, &input)[..16])
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -27,6 +27,11 @@ impl MediaUrls for Urls {
     }
 }
 
+/// The stream of a member of `APP`.
+pub fn sn(group: &str, open_id: &str) -> String {
+    rooms::stream_name(APP, group, open_id)
+}
+
 pub fn key_of(open_id: &str) -> String {
     format!("key-{open_id}")
 }

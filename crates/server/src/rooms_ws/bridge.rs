@@ -1,5 +1,6 @@
-//! Follows the hub for the rooms: members' streams (`{groupId}_{openId}` in `rooms.media_app`) starting and
-//! stopping, and whether each live one carries audio and video.
+//! Follows the hub for the rooms: members' streams (in `rooms.media_app`, named by `rooms::stream_name`) starting
+//! and stopping, and whether each live one carries audio and video. Every stream of the media app is passed on by
+//! name; the core alone maps a name to the member that owns it, so a stream nobody owns is ignored there.
 //!
 //! Start and stop come from the hub's publish events (sent on publish and unpublish, never per frame). Track
 //! presence is read from the stream statistics every `rooms.media_poll_ms` for the live streams of the media app:

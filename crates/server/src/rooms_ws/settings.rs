@@ -14,12 +14,14 @@ pub struct RoomsSettings {
     pub max_members: usize,
     /// Rooms an app may open per UTC day (default 100 000); joining an open room does not count.
     pub daily_room_quota: u64,
-    /// How far a join's `timeStamp` may be from the server clock, either way, in seconds (default 300). Nonces
-    /// are remembered for as long.
+    /// How far a join's `timeStamp` may be from the server clock, either way, in seconds (default 300). Used
+    /// signatures and nonces are remembered until the timestamp leaves the window.
     pub timestamp_window_secs: u64,
-    /// Nonces remembered per app inside the window (default 100 000); when full, that app's joins are refused
-    /// until old ones expire.
+    /// Signed joins (signature and nonce) remembered per app inside the window (default 100 000); when full,
+    /// that app's joins are refused until old ones expire.
     pub max_nonces_per_app: usize,
+    /// Longest `nonceStr`, in characters of `[A-Za-z0-9_-]` (default 32, at most 64).
+    pub max_nonce_chars: usize,
     /// How often clients send heartbeats, in milliseconds (default 7000); told to each client when it joins.
     pub heartbeat_interval_ms: u64,
     /// Heartbeat intervals without any message before a member is interrupted (default 3).
@@ -36,8 +38,8 @@ pub struct RoomsSettings {
     pub speaker_threshold: u8,
     /// How long a reported volume counts, in milliseconds (default 1500).
     pub speaker_window_ms: u64,
-    /// The app that carries members' streams, `{groupId}_{openId}` (default `room`; created at start with push
-    /// auth on).
+    /// The app that carries members' streams, named by `rooms::stream_name` from (appId, groupId, openId)
+    /// (default `room`; created at start with push auth on).
     pub media_app: String,
     /// How long the push URLs handed to members stay valid for connecting, in seconds (default 86 400).
     pub push_url_ttl_secs: u64,
@@ -52,6 +54,7 @@ impl Default for RoomsSettings {
             daily_room_quota: 100_000,
             timestamp_window_secs: 300,
             max_nonces_per_app: 100_000,
+            max_nonce_chars: 32,
             heartbeat_interval_ms: 7000,
             missed_heartbeats: 3,
             resume_grace_secs: 15,
@@ -80,13 +83,21 @@ impl RoomsSettings {
             speaker_threshold: self.speaker_threshold,
             speaker_window: Duration::from_millis(self.speaker_window_ms),
             max_nonces_per_app: self.max_nonces_per_app,
+            max_nonce_chars: self.max_nonce_chars,
             ..rooms::Config::default()
         }
     }
 
     /// Checks the values that would make rooms misbehave.
     pub(crate) fn validate(&self) -> Result<(), SettingsError> {
-        let checks: [(&'static str, u64, u64, u64, &'static str); 9] = [
+        let checks: [(&'static str, u64, u64, u64, &'static str); 10] = [
+            (
+                "rooms.max_nonce_chars",
+                self.max_nonce_chars as u64,
+                1,
+                64,
+                "1 to 64",
+            ),
             (
                 "rooms.max_members",
                 self.max_members as u64,
