@@ -15,7 +15,7 @@ mod task;
 mod viewers;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +25,7 @@ use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use control::App;
 use hls::ll::{BlockingRequest, LlUris, LlWindow};
 use hls::Segment;
 use media::{StartPolicy, StreamKey, SubscribeOptions};
@@ -37,7 +38,7 @@ use crate::settings::HlsSettings;
 use crate::Shared;
 
 pub(crate) use viewers::Client;
-use viewers::{admit, Viewer};
+use viewers::{admit, check, Viewer, TOO_MANY_VIEWERS_PER_ADDRESS};
 
 /// The longest a playlist request waits for a live stream's first segment.
 const FIRST_SEGMENT_WAIT_MAX: Duration = Duration::from_secs(15);
@@ -46,6 +47,8 @@ const FIRST_SEGMENT_WAIT_MAX: Duration = Duration::from_secs(15);
 pub(crate) struct HlsStreams {
     settings: HlsSettings,
     streams: Mutex<HashMap<StreamKey, Arc<HlsStream>>>,
+    /// HLS viewers per address key, over every stream (for `hls.max_viewers_per_address`).
+    addresses: Mutex<HashMap<IpAddr, usize>>,
 }
 
 impl HlsStreams {
@@ -53,6 +56,7 @@ impl HlsStreams {
         HlsStreams {
             settings,
             streams: Mutex::new(HashMap::new()),
+            addresses: Mutex::new(HashMap::new()),
         }
     }
 
@@ -164,7 +168,12 @@ pub(crate) fn on_publish(shared: &Arc<Shared>, key: &StreamKey) {
 
 fn refused(shared: &Shared, refusal: &access::Refusal) -> Response {
     shared.metrics.refused("play", refusal.reason);
-    let status = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+    let status = if refusal.reason == TOO_MANY_VIEWERS_PER_ADDRESS {
+        // The client's own doing, and over once one of its viewers stops asking: 429, not the 503 of a full app.
+        StatusCode::TOO_MANY_REQUESTS
+    } else {
+        StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::FORBIDDEN)
+    };
     (status, format!("{}\n", refusal.description())).into_response()
 }
 
@@ -220,8 +229,15 @@ enum Asks {
     File,
 }
 
+/// A request that passed [`for_viewer`]: its stream, and its app for admitting the client once it is answered.
+struct Asking {
+    stream: Arc<HlsStream>,
+    app: Arc<App>,
+}
+
 /// What every HLS request does first: checks the signature, finds (for a playlist: starts) the stream's
-/// segmenter, and admits the client as a viewer. The error is the response to send.
+/// segmenter, and refuses a new client there is no room for. The error is the response to send. The client is
+/// counted as a viewer only by [`answered`], when the answer is a success.
 #[allow(clippy::result_large_err)] // the error is the response itself, sent at once
 fn for_viewer(
     shared: &Arc<Shared>,
@@ -230,7 +246,7 @@ fn for_viewer(
     client: &Client,
     variant: &'static str,
     asks: Asks,
-) -> Result<Arc<HlsStream>, Response> {
+) -> Result<Asking, Response> {
     let app = access::check_play_signature(shared, &key.app, &key.name, query)
         .map_err(|refusal| refused(shared, &refusal))?;
     let stream = match asks {
@@ -247,8 +263,37 @@ fn for_viewer(
         };
         wanted.store(true, Ordering::Relaxed);
     }
-    admit(shared, &stream, app, key, client, variant, query).map_err(|r| refused(shared, &r))?;
-    Ok(stream)
+    check(shared, &stream, &app, client).map_err(|r| refused(shared, &r))?;
+    Ok(Asking { stream, app })
+}
+
+/// Sends `response`, counting the client as a viewer when it is a success (a playlist or a file about to be
+/// sent); an error answer counts nobody. A new viewer that no longer fits (someone took the last place while
+/// this request waited) gets the refusal instead.
+fn answered(
+    shared: &Shared,
+    asking: Asking,
+    key: &StreamKey,
+    client: &Client,
+    variant: &'static str,
+    query: Option<&str>,
+    response: Response,
+) -> Response {
+    if !response.status().is_success() {
+        return response;
+    }
+    match admit(
+        shared,
+        &asking.stream,
+        asking.app,
+        key,
+        client,
+        variant,
+        query,
+    ) {
+        Ok(()) => response,
+        Err(refusal) => refused(shared, &refusal),
+    }
 }
 
 /// `GET /{app}/{stream}.m3u8` (dispatched from the `/{app}/{file}` route): the live media playlist. Waits for
@@ -261,7 +306,7 @@ pub(crate) async fn playlist(
     client: Client,
 ) -> Response {
     let key = StreamKey::new(app, name.to_string());
-    let stream = match for_viewer(
+    let asking = match for_viewer(
         &shared,
         &key,
         query.as_deref(),
@@ -269,23 +314,42 @@ pub(crate) async fn playlist(
         "hls",
         Asks::Playlist,
     ) {
-        Ok(s) => s,
+        Ok(a) => a,
         Err(response) => return response,
     };
+    let response = classic_playlist(&shared, &key, &asking.stream, query.as_deref()).await;
+    answered(
+        &shared,
+        asking,
+        &key,
+        &client,
+        "hls",
+        query.as_deref(),
+        response,
+    )
+}
+
+/// The classic playlist of a running segmenter, once it has a segment.
+async fn classic_playlist(
+    shared: &Shared,
+    key: &StreamKey,
+    stream: &HlsStream,
+    query: Option<&str>,
+) -> Response {
     let mut rx = stream.window.subscribe();
     // A timeout or a closed channel both leave the latest snapshot to answer with.
     let wait = first_segment_wait(&shared.hls.settings);
     let _ = tokio::time::timeout(wait, rx.wait_for(|w| !w.segments.is_empty() || w.ended)).await;
     let window = rx.borrow().clone();
     if window.segments.is_empty() {
-        return no_segment_yet(&key);
+        return no_segment_yet(key);
     }
     let text = hls::playlist::render(
         &window.segments,
         window.discontinuity_sequence,
         shared.hls.settings.target_duration_ms,
         &format!("{}/", key.name),
-        query.as_deref(),
+        query,
     );
     with_headers(
         text.into_response(),
@@ -348,7 +412,7 @@ async fn ll_playlist(
         Ok(v) => v,
         Err(message) => return (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response(),
     };
-    let stream = match for_viewer(
+    let asking = match for_viewer(
         &shared,
         &key,
         query.as_deref(),
@@ -356,14 +420,34 @@ async fn ll_playlist(
         "ll-hls",
         Asks::Playlist,
     ) {
-        Ok(s) => s,
+        Ok(a) => a,
         Err(response) => return response,
     };
+    let response = ll_playlist_answer(&shared, &key, &asking.stream, request, &echo).await;
+    answered(
+        &shared,
+        asking,
+        &key,
+        &client,
+        "ll-hls",
+        query.as_deref(),
+        response,
+    )
+}
+
+/// The LL-HLS playlist of a running segmenter, held until it satisfies `request`.
+async fn ll_playlist_answer(
+    shared: &Shared,
+    key: &StreamKey,
+    stream: &HlsStream,
+    request: Option<BlockingRequest>,
+    echo: &str,
+) -> Response {
     let mut rx = stream.ll.subscribe();
     let wait = first_segment_wait(&shared.hls.settings);
     let _ = tokio::time::timeout(wait, rx.wait_for(|w| !w.segments.is_empty() || w.ended)).await;
     if rx.borrow().segments.is_empty() {
-        return no_segment_yet(&key);
+        return no_segment_yet(key);
     }
     if let Some(request) = request {
         if rx.borrow().too_far_ahead(request) {
@@ -399,7 +483,7 @@ async fn ll_playlist(
         &window,
         LlUris {
             prefix,
-            query: Some(echo.as_str()),
+            query: Some(echo),
         },
     );
     with_headers(
@@ -451,7 +535,7 @@ pub(crate) async fn ll_file(
     };
     let client = Client::new(peer, &headers);
     let key = StreamKey::new(app, name);
-    let stream = match for_viewer(
+    let asking = match for_viewer(
         &shared,
         &key,
         query.as_deref(),
@@ -459,9 +543,28 @@ pub(crate) async fn ll_file(
         "ll-hls",
         Asks::File,
     ) {
-        Ok(s) => s,
+        Ok(a) => a,
         Err(response) => return response,
     };
+    let response = ll_file_answer(&shared, &key, &asking.stream, wanted).await;
+    answered(
+        &shared,
+        asking,
+        &key,
+        &client,
+        "ll-hls",
+        query.as_deref(),
+        response,
+    )
+}
+
+/// An LL-HLS file of a running segmenter, or 404 when it is not (or no longer) in the window.
+async fn ll_file_answer(
+    shared: &Shared,
+    key: &StreamKey,
+    stream: &HlsStream,
+    wanted: LlFile,
+) -> Response {
     let mut rx = stream.ll.subscribe();
     let gone = |what: String| {
         (
@@ -544,22 +647,31 @@ pub(crate) async fn segment(
             .into_response();
     };
     let key = StreamKey::new(app, name);
-    let stream = match for_viewer(&shared, &key, query.as_deref(), &client, "hls", Asks::File) {
-        Ok(s) => s,
+    let asking = match for_viewer(&shared, &key, query.as_deref(), &client, "hls", Asks::File) {
+        Ok(a) => a,
         Err(response) => return response,
     };
-    let window = stream.window.borrow().clone();
+    let window = asking.stream.window.borrow().clone();
     let first = window.segments.first().map_or(0, |s| s.sequence);
     let found = sequence
         .checked_sub(first)
         .and_then(|i| usize::try_from(i).ok())
         .and_then(|i| window.segments.get(i));
-    match found {
+    let response = match found {
         Some(s) => with_headers(s.data.clone().into_response(), "video/mp2t", "max-age=60"),
         None => (
             StatusCode::NOT_FOUND,
             format!("not_found: segment {sequence} of {key} is not in the window\n"),
         )
             .into_response(),
-    }
+    };
+    answered(
+        &shared,
+        asking,
+        &key,
+        &client,
+        "hls",
+        query.as_deref(),
+        response,
+    )
 }
