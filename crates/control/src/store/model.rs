@@ -430,16 +430,24 @@ mod tests {
             play_key: "playplayplay".into(),
             secret: "secretsecret".into(),
             callback_key: "cbcbcbcb".into(),
-            callback_urls: vec![],
+            callback_urls: vec!["https://u:hookpass@h.example/in?apikey=hookkey".into()],
             policy: AppPolicy::default(),
             created_ms: 1,
             updated_ms: 2,
         };
         let s = format!("{app:?}");
-        for key in ["pushpushpush", "playplayplay", "secretsecret", "cbcbcbcb"] {
+        for key in [
+            "pushpushpush",
+            "playplayplay",
+            "secretsecret",
+            "cbcbcbcb",
+            "hookpass",
+            "hookkey",
+        ] {
             assert!(!s.contains(key), "{s}");
         }
         assert!(s.contains("<redacted>"));
+        assert!(s.contains("https://h.example/in"), "{s}");
     }
 
     #[test]
