@@ -589,6 +589,100 @@ fn pending_webhooks_survive_kill_9_and_are_delivered_after_restart() {
     }
 }
 
+/// Issue 12, finding 5: refused publishes from one address store at most
+/// `webhooks.refused_per_address_per_minute` push_refused webhooks a minute; the rest are counted, logged once and
+/// dropped.
+#[test]
+fn push_refused_webhooks_are_rate_limited_per_address() {
+    require("ffmpeg");
+    let server = secure(
+        Db::Sqlite,
+        "[webhooks]\nrefused_per_address_per_minute = 3\n",
+    );
+    let receiver = Receiver::start();
+    server.cli_ok(&["app", "set", "live", "--callback-url", &receiver.url()]);
+    std::thread::sleep(Duration::from_millis(800));
+    for i in 0..8 {
+        expect_refused(
+            &server,
+            &server.rtmp_url(&format!("live/r{i}")),
+            "signature_missing",
+        );
+    }
+    receiver.wait_for("push_refused", 3);
+    std::thread::sleep(Duration::from_millis(1500));
+    let refused = receiver.wait_for("push_refused", 3);
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    let (_, log) = server.get("/v1/webhooks?app=live&limit=100");
+    assert_eq!(
+        log.matches("\"event\":\"push_refused\"").count(),
+        3,
+        "{log}"
+    );
+    let text = metrics(&server);
+    assert!(
+        text.contains("mplive_webhooks_suppressed_total 5"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mplive_refusals_total{action=\"publish\",reason=\"signature_missing\"} 8"),
+        "every refusal is still counted: {text}"
+    );
+    let suppressed = server
+        .log()
+        .matches("refused_per_address_per_minute")
+        .count();
+    assert_eq!(suppressed, 1, "logged once per address and minute");
+}
+
+/// Issue 12, finding 6: a failed delivery logs the callback URL without its userinfo and query, and the error
+/// without the URL.
+#[test]
+fn failed_webhook_deliveries_log_no_url_credentials() {
+    require("ffmpeg");
+    let server = secure(
+        Db::Sqlite,
+        "[webhooks]\nretry_interval_secs = 1\nmax_attempts = 2\n",
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let url = format!("http://hook:pa55word@127.0.0.1:{port}/in?apikey=SECRET123");
+    server.cli_ok(&["app", "set", "live", "--callback-url", &url]);
+    std::thread::sleep(Duration::from_millis(800));
+    expect_refused(&server, &server.rtmp_url("live/x"), "signature_missing");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !server.log().contains("webhook given up") {
+        assert!(
+            Instant::now() < deadline,
+            "no failed delivery: {}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = server.log();
+    assert!(log.contains("webhook attempt failed, will retry"), "{log}");
+    assert!(
+        log.contains(&format!("http://127.0.0.1:{port}/in")),
+        "the URL is logged without its secrets: {log}"
+    );
+    assert!(!log.contains("pa55word"), "{log}");
+    assert!(!log.contains("SECRET123"), "{log}");
+    // The stored error, shown by the API, has no URL either.
+    let (_, body) = server.get("/v1/webhooks?app=live&limit=10");
+    let rows: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let error = rows["deliveries"]
+        .as_array()
+        .and_then(|r| r.first())
+        .map(|r| r["last_error"].to_string());
+    let error = error.unwrap_or_else(|| panic!("a webhook row: {body}"));
+    assert!(error.contains("onnect"), "{error}");
+    assert!(
+        !error.contains("pa55word") && !error.contains("SECRET123"),
+        "{error}"
+    );
+}
+
 #[test]
 fn admin_api_needs_the_token_and_answers_bad_input_with_the_field() {
     let server = secure(Db::Sqlite, "max_body_bytes = 2048\n");

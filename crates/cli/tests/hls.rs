@@ -306,3 +306,107 @@ fn hls_viewers_count_as_players_and_send_play_webhooks() {
     let (status, _, body) = get_raw_with(&server.http, "/live/v.m3u8", "User-Agent: bob\r\n");
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 }
+
+/// Opens an HTTP-FLV play and returns its status and the open socket (the player counts while it is open).
+fn open_flv(server: &Server, path: &str) -> (u16, std::net::TcpStream) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(&server.http).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", server.http).unwrap();
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    let status = String::from_utf8_lossy(&head[9..12]).parse().unwrap_or(0);
+    (status, s)
+}
+
+/// Issue 12, finding 4: a viewer is someone being served. Requests answered 404 count no player and send no
+/// webhook (20 of them with 20 User-Agents used to fill max_players), one address holds at most
+/// hls.max_viewers_per_address viewers, and a 30 KB query reaches the webhook cut to about 1 KiB.
+#[test]
+fn only_served_hls_requests_make_viewers() {
+    let server = Server::start("[hls]\ntarget_duration_ms = 1000\nmax_viewers_per_address = 3\n");
+    let receiver = Receiver::start();
+    server.cli_ok(&[
+        "app",
+        "set",
+        "live",
+        "--callback-url",
+        &receiver.url(),
+        "--max-players",
+        "2",
+    ]);
+    let _pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/f"));
+    server.wait_live("live/f");
+    std::thread::sleep(Duration::from_millis(800)); // the server's catalog refresh
+    let real = "User-Agent: real\r\n";
+    let (status, _, body) = get_raw_with(&server.http, "/live/f.m3u8", real);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+
+    for i in 0..20 {
+        let (status, _, body) = get_raw_with(
+            &server.http,
+            "/live/f/99999999.ts",
+            &format!("User-Agent: fake-{i}\r\n"),
+        );
+        assert_eq!(status, 404, "fake {i}: {}", String::from_utf8_lossy(&body));
+    }
+    // The app's second place is still free: an HTTP-FLV player takes it, and the HLS viewer goes on.
+    let (status, flv) = open_flv(&server, "/live/f.flv");
+    assert_eq!(status, 200, "{}", server.log());
+    let (status, _, _) = get_raw_with(&server.http, "/live/f.m3u8", real);
+    assert_eq!(status, 200);
+    let metrics = server.get("/metrics").1;
+    assert!(
+        metrics.contains("mplive_players{protocol=\"hls\"} 1"),
+        "{metrics}"
+    );
+    receiver.wait_for("play_start", 2);
+    std::thread::sleep(Duration::from_millis(1500));
+    let starts = receiver.wait_for("play_start", 2);
+    let protocols: Vec<&str> = starts
+        .iter()
+        .map(|s| s["protocol"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(starts.len(), 2, "no play_start for the 404s: {protocols:?}");
+    drop(flv);
+
+    server.cli_ok(&["app", "set", "live", "--max-players", "10"]);
+    std::thread::sleep(Duration::from_millis(800));
+    // A 30 KB query: served, and the play_start carries at most 1 KiB of it.
+    let long = format!("/live/f.m3u8?pad={}", "x".repeat(30_000));
+    let (status, _, body) = get_raw_with(&server.http, &long, "User-Agent: long\r\n");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let starts = receiver.wait_for("play_start", 3);
+    let param = starts
+        .iter()
+        .filter_map(|s| s["stream_param"].as_str())
+        .find(|p| p.starts_with("pad="))
+        .expect("the long query's play_start");
+    assert!(param.len() <= 1024, "stream_param of {} bytes", param.len());
+
+    // The address has two viewers (real, long); a third fits, a fourth is refused with 429, for a playlist and a
+    // segment alike, while the viewers it has are still served.
+    let (status, _, _) = get_raw_with(&server.http, "/live/f.m3u8", "User-Agent: third\r\n");
+    assert_eq!(status, 200);
+    let (status, _, body) = get_raw_with(&server.http, "/live/f.m3u8", "User-Agent: fourth\r\n");
+    let body = String::from_utf8_lossy(&body).to_string();
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("too_many_viewers_per_address"), "{body}");
+    let (status, _, body) = get_raw_with(&server.http, "/live/f.m3u8", real);
+    assert_eq!(status, 200);
+    let (_, uris) = check_playlist(&String::from_utf8(body).unwrap(), 6);
+    let segment = format!("/live/{}", uris[uris.len() - 1]);
+    let (status, _, _) = get_raw_with(&server.http, &segment, "User-Agent: fourth\r\n");
+    assert_eq!(status, 429);
+    let (status, _, _) = get_raw_with(&server.http, &segment, real);
+    assert_eq!(status, 200);
+    let metrics = server.get("/metrics").1;
+    assert!(
+        metrics.contains("mplive_players{protocol=\"hls\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("reason=\"too_many_viewers_per_address\"} 2"),
+        "{metrics}"
+    );
+}

@@ -32,6 +32,10 @@ pub const SIGN_VALIDITY_SECS: u64 = 600;
 /// without regard to case, since over-redacting is harmless and leaking is not.
 const REDACTED_PARAMS: [&str; 2] = ["txSecret", "token"];
 
+/// Longest `stream_param` kept and sent, in bytes. A URL query is the client's to choose, and every event stores
+/// and posts it to every callback URL: unbounded, one 30 KB query makes every `play_start` a 30 KB row.
+pub const STREAM_PARAM_MAX_BYTES: usize = 1024;
+
 /// What happened to a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKind {
@@ -109,8 +113,8 @@ pub struct StreamEvent {
     pub sequence: String,
     /// The publisher's IP address (for play events, still the publisher's if known, else empty).
     pub user_ip: String,
-    /// The URL query as the client sent it. Kept as is, except that [`body`] and `Debug` mask credential values
-    /// (`txSecret`, `token`) as `***`.
+    /// The URL query as the client sent it, cut to [`STREAM_PARAM_MAX_BYTES`] by [`body`] (see
+    /// [`cap_stream_param`]); [`body`] and `Debug` mask credential values (`txSecret`, `token`) as `***`.
     pub stream_param: String,
     /// How long the push lasted, milliseconds; sent on push end only (0 there if `None`).
     pub push_duration_ms: Option<u64>,
@@ -227,10 +231,10 @@ pub fn body(event: &StreamEvent, callback_key: &str, now_unix: u64) -> Value {
     put("event_time", event.event_time.into());
     put("sequence", event.sequence.clone().into());
     put("user_ip", event.user_ip.clone().into());
-    put(
-        "stream_param",
-        redact_stream_param(&event.stream_param).into(),
-    );
+    // Redacted before the cut, so a credential cut in half is still masked, then cut, so the result is bounded
+    // whatever the masking does to the length.
+    let param = redact_stream_param(&event.stream_param);
+    put("stream_param", cap_stream_param(&param).into());
     if event.kind == EventKind::PushEnd {
         put("push_duration", event.push_duration_ms.unwrap_or(0).into());
     }
@@ -284,6 +288,41 @@ pub fn redact_stream_param(query: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// `param` cut to at most [`STREAM_PARAM_MAX_BYTES`] bytes: at the last `&` before the limit, so receivers see
+/// whole `key=value` pairs, or at a character boundary when the first pair alone is too long.
+pub fn cap_stream_param(param: &str) -> &str {
+    if param.len() <= STREAM_PARAM_MAX_BYTES {
+        return param;
+    }
+    let mut cut = STREAM_PARAM_MAX_BYTES;
+    while !param.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    if param.as_bytes().get(cut) == Some(&b'&') {
+        return &param[..cut];
+    }
+    match param[..cut].rfind('&') {
+        Some(amp) => &param[..amp],
+        None => &param[..cut],
+    }
+}
+
+/// A callback URL fit for logs and error texts: `scheme://host:port/path`, without the `user:password@` and the
+/// query and fragment, which is where receivers put their credentials (`?apikey=...`).
+pub fn callback_url_for_log(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => (&url[..i + 3], &url[i + 3..]),
+        None => ("", url),
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    format!("{scheme}{host}{path}")
 }
 
 /// The `errcode` of a webhook body: 0 for a normal event, else why the server refused or ended a stream.

@@ -26,6 +26,7 @@ scenarios!(
     forbids_expire,
     outbox,
     outbox_claim_race,
+    outbox_prune,
     admin_token_bootstrap,
     admin_token_from_env,
     concurrent_bootstrap,
@@ -554,6 +555,54 @@ async fn forbids_expire(db: &TestDb) {
             .await,
         Err(StoreError::AppNotFound { .. })
     ));
+    store.close().await;
+}
+
+/// Pruning deletes delivered and given-up rows that ended before the cut-off, in batches, and never a pending one,
+/// however old.
+async fn outbox_prune(db: &TestDb) {
+    let store = db.open().await;
+    let t0 = 1_700_000_000_000;
+    let old: Vec<NewWebhook> = (0..1010).map(|_| webhook("app_p", "e", t0)).collect();
+    let ids = store.enqueue_webhooks(&old).await.unwrap();
+    // 1 001 delivered long ago (more than one delete batch), one given up long ago, one given up recently,
+    // one pending retry and the rest never attempted: the last two stay whatever their age.
+    for id in &ids[..1001] {
+        store.webhook_delivered(*id, 200, t0 + 1).await.unwrap();
+    }
+    let failed_old = ids[1001];
+    store
+        .webhook_failed(failed_old, "HTTP 500", Some(500), t0 + 2, None)
+        .await
+        .unwrap();
+    let failed_new = ids[1002];
+    store
+        .webhook_failed(failed_new, "HTTP 500", Some(500), t0 + 10_000, None)
+        .await
+        .unwrap();
+    let retrying = ids[1003];
+    store
+        .webhook_failed(retrying, "refused", None, t0 + 3, Some(t0 + 60_000))
+        .await
+        .unwrap();
+    let cutoff = t0 + 5_000;
+    assert_eq!(store.prune_webhooks(cutoff).await.unwrap(), 1002);
+    let left = store.webhook_log(Some("app_p"), 2000).await.unwrap();
+    assert_eq!(
+        left.len(),
+        8,
+        "the recent failure, the retry and the untried"
+    );
+    assert!(left.iter().all(|w| w.state != WebhookState::Delivered));
+    let kept: HashSet<i64> = left.iter().map(|w| w.id).collect();
+    assert!(kept.contains(&failed_new) && kept.contains(&retrying));
+    assert!(!kept.contains(&failed_old));
+    // Pending rows are never pruned, even with a cut-off far in the future.
+    assert_eq!(store.prune_webhooks(i64::MAX).await.unwrap(), 1);
+    let left = store.webhook_log(Some("app_p"), 2000).await.unwrap();
+    assert_eq!(left.len(), 7);
+    assert!(left.iter().all(|w| w.state == WebhookState::Pending));
+    assert_eq!(store.prune_webhooks(i64::MAX).await.unwrap(), 0);
     store.close().await;
 }
 

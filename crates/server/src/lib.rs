@@ -22,6 +22,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod access;
+mod address;
 mod api;
 mod batch;
 mod encode;

@@ -18,6 +18,7 @@ pub(crate) struct Metrics {
     webhooks_delivered: AtomicU64,
     webhook_attempts_failed: AtomicU64,
     webhooks_given_up: AtomicU64,
+    webhooks_suppressed: AtomicU64,
 }
 
 impl Metrics {
@@ -37,6 +38,11 @@ impl Metrics {
         if gave_up {
             self.webhooks_given_up.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts one webhook event not stored because its address was over its budget.
+    pub(crate) fn webhook_suppressed(&self) {
+        self.webhooks_suppressed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The exposition text.
@@ -110,6 +116,11 @@ impl Metrics {
             "mplive_webhooks_given_up_total",
             "Webhooks abandoned after their last attempt.",
             self.webhooks_given_up.load(Ordering::Relaxed),
+        );
+        counter(
+            "mplive_webhooks_suppressed_total",
+            "push_refused webhooks not stored: their address was over webhooks.refused_per_address_per_minute.",
+            self.webhooks_suppressed.load(Ordering::Relaxed),
         );
         let _ = writeln!(
             out,

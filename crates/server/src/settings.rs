@@ -153,6 +153,9 @@ pub struct HlsSettings {
     /// LL-HLS: no part is longer than this, in milliseconds (default 334, `EXT-X-PART-INF:PART-TARGET`; players
     /// stay about three parts behind the live edge).
     pub part_target_ms: u64,
+    /// Most HLS viewers (address + `User-Agent` pairs) one client address (an IPv6 /64) holds over all streams;
+    /// a new one beyond it is answered 429 (default 8; 0 = no bound, e.g. behind a proxy that hides addresses).
+    pub max_viewers_per_address: usize,
 }
 
 impl Default for HlsSettings {
@@ -164,6 +167,7 @@ impl Default for HlsSettings {
             always: false,
             low_latency: true,
             part_target_ms: 334,
+            max_viewers_per_address: 8,
         }
     }
 }

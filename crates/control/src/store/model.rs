@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::webhook_event::callback_url_for_log;
+
 /// One application: an RTMP application name (`rtmp://host/{name}/{stream}`) with its keys and policy.
 ///
 /// `Debug` prints the keys as `<redacted>` so that an app can be logged safely; `Serialize` does include them
@@ -43,7 +45,15 @@ impl fmt::Debug for App {
             .field("play_key", &"<redacted>")
             .field("secret", &"<redacted>")
             .field("callback_key", &"<redacted>")
-            .field("callback_urls", &self.callback_urls)
+            // Receivers put credentials in the userinfo and the query of their URLs.
+            .field(
+                "callback_urls",
+                &self
+                    .callback_urls
+                    .iter()
+                    .map(|u| callback_url_for_log(u))
+                    .collect::<Vec<_>>(),
+            )
             .field("policy", &self.policy)
             .field("created_ms", &self.created_ms)
             .field("updated_ms", &self.updated_ms)
@@ -420,16 +430,24 @@ mod tests {
             play_key: "playplayplay".into(),
             secret: "secretsecret".into(),
             callback_key: "cbcbcbcb".into(),
-            callback_urls: vec![],
+            callback_urls: vec!["https://u:hookpass@h.example/in?apikey=hookkey".into()],
             policy: AppPolicy::default(),
             created_ms: 1,
             updated_ms: 2,
         };
         let s = format!("{app:?}");
-        for key in ["pushpushpush", "playplayplay", "secretsecret", "cbcbcbcb"] {
+        for key in [
+            "pushpushpush",
+            "playplayplay",
+            "secretsecret",
+            "cbcbcbcb",
+            "hookpass",
+            "hookkey",
+        ] {
             assert!(!s.contains(key), "{s}");
         }
         assert!(s.contains("<redacted>"));
+        assert!(s.contains("https://h.example/in"), "{s}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! both are restricted to characters that need no escaping anywhere.
 
 use super::{AppPolicy, StoreError};
+use crate::webhook_event::callback_url_for_log;
 
 /// Longest app name.
 pub(crate) const APP_NAME_MAX: usize = 64;
@@ -107,7 +108,7 @@ pub(crate) fn looks_like_app_id(s: &str) -> bool {
 pub(crate) fn callback_urls(urls: &[String]) -> Result<(), StoreError> {
     if urls.len() > URLS_MAX {
         return Err(StoreError::InvalidUrl {
-            url: shorten(&redact_userinfo(&urls[URLS_MAX])),
+            url: shorten(&callback_url_for_log(&urls[URLS_MAX])),
             why: format!(
                 "an app has at most {URLS_MAX} callback URLs; {} were given",
                 urls.len()
@@ -118,7 +119,7 @@ pub(crate) fn callback_urls(urls: &[String]) -> Result<(), StoreError> {
         callback_url(url)?;
         if urls[..i].contains(url) {
             return Err(StoreError::InvalidUrl {
-                url: shorten(&redact_userinfo(url)),
+                url: shorten(&callback_url_for_log(url)),
                 why: "it is listed twice, so every event would be sent to it twice".into(),
             });
         }
@@ -128,7 +129,7 @@ pub(crate) fn callback_urls(urls: &[String]) -> Result<(), StoreError> {
 
 fn callback_url(url: &str) -> Result<(), StoreError> {
     let bad = |why: String| StoreError::InvalidUrl {
-        url: shorten(&redact_userinfo(url)),
+        url: shorten(&callback_url_for_log(url)),
         why,
     };
     let lower = url.to_ascii_lowercase();
@@ -195,21 +196,6 @@ fn shorten(s: &str) -> String {
     match s.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{}…", &s[..cut]),
         None => s.to_owned(),
-    }
-}
-
-/// `url` with the `user:password@` part of its authority replaced by `***@`.
-fn redact_userinfo(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let start = scheme_end + 3;
-    let authority_end = url[start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| start + i);
-    match url[start..authority_end].rfind('@') {
-        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
-        None => url.to_owned(),
     }
 }
 

@@ -266,3 +266,57 @@ fn record_done_carries_the_file() {
     // Other events do not carry the file fields.
     assert!(body(&push_end(), "k", 0).get("file_path").is_none());
 }
+
+#[test]
+fn stream_param_is_capped_at_whole_pairs_and_char_boundaries() {
+    let short = "a=1&b=2";
+    assert_eq!(cap_stream_param(short), short);
+    let pairs = format!("a=1&b={}&c=3", "x".repeat(2000));
+    assert_eq!(cap_stream_param(&pairs), "a=1");
+    let exact = format!("{}&c=3", "y".repeat(STREAM_PARAM_MAX_BYTES));
+    assert_eq!(cap_stream_param(&exact).len(), STREAM_PARAM_MAX_BYTES);
+    // One pair longer than the limit, in two-byte characters: cut at a boundary.
+    let wide = format!("q={}", "é".repeat(1000));
+    let cut = cap_stream_param(&wide);
+    assert!(
+        cut.len() <= STREAM_PARAM_MAX_BYTES && cut.len() > 1000,
+        "{}",
+        cut.len()
+    );
+    assert!(wide.starts_with(cut));
+}
+
+#[test]
+fn long_stream_param_is_cut_and_still_redacted() {
+    let secret = "b77e812107e1d8b8f247885a46e1bd34";
+    let mut event = push_end();
+    // In the raw query the secret straddles the limit: masked first, no part of it is left after the cut.
+    let pad = "p".repeat(STREAM_PARAM_MAX_BYTES - 12);
+    event.stream_param = format!("x={pad}&txSecret={secret}&txTime=5c2acacc");
+    let sent = body(&event, "k", 1_700_000_000)["stream_param"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(sent.len() <= STREAM_PARAM_MAX_BYTES, "{}", sent.len());
+    assert!(!sent.contains("b77e"), "{sent}");
+    // A huge token value alone.
+    event.stream_param = format!("token={}", "t".repeat(30_000));
+    let sent = body(&event, "k", 1_700_000_000)["stream_param"].clone();
+    assert_eq!(sent, "token=***");
+}
+
+#[test]
+fn callback_urls_are_logged_without_credentials() {
+    for (url, logged) in [
+        (
+            "https://user:pass@hooks.example:8443/a/b?apikey=SECRET#frag",
+            "https://hooks.example:8443/a/b",
+        ),
+        ("http://h.example", "http://h.example"),
+        ("http://h.example?k=SECRET", "http://h.example"),
+        ("http://u@h/x@y", "http://h/x@y"),
+        ("HTTP://a:b@h:1/", "HTTP://h:1/"),
+    ] {
+        assert_eq!(callback_url_for_log(url), logged, "{url}");
+    }
+}

@@ -1,7 +1,7 @@
 //! HLS playback.
 //!
 //! - Classic: `GET /{app}/{stream}.m3u8` and `GET /{app}/{stream}/{seq}.ts`.
-//! - Low latency: `GET /{app}/{stream}/ll.m3u8` (blocking reload with `_HLS_msn` / `_HLS_part`) and
+//! - Low latency ([`ll`]): `GET /{app}/{stream}/ll.m3u8` (blocking reload with `_HLS_msn` / `_HLS_part`) and
 //!   `GET /{app}/{stream}/ll/{init-N.mp4 | msn.m4s | msn.part.m4s}`.
 //!
 //! Each stream that someone plays over HLS (or every live stream, with `hls.always`) gets one segmenter task
@@ -11,21 +11,21 @@
 //! `Bytes`, so a snapshot is reference counts. The task stops when the stream ends, on shutdown, or after
 //! `hls.idle_timeout_secs` without a request, and then leaves the map, so the next request starts afresh.
 
+mod ll;
 mod task;
 mod viewers;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
-use hls::ll::{BlockingRequest, LlUris, LlWindow};
+use control::App;
+use hls::ll::LlWindow;
 use hls::Segment;
 use media::{StartPolicy, StreamKey, SubscribeOptions};
 use parking_lot::Mutex;
@@ -36,8 +36,9 @@ use crate::access::{self, now_ms};
 use crate::settings::HlsSettings;
 use crate::Shared;
 
+pub(crate) use ll::ll_file;
 pub(crate) use viewers::Client;
-use viewers::{admit, Viewer};
+use viewers::{admit, check, Viewer, TOO_MANY_VIEWERS_PER_ADDRESS};
 
 /// The longest a playlist request waits for a live stream's first segment.
 const FIRST_SEGMENT_WAIT_MAX: Duration = Duration::from_secs(15);
@@ -46,6 +47,8 @@ const FIRST_SEGMENT_WAIT_MAX: Duration = Duration::from_secs(15);
 pub(crate) struct HlsStreams {
     settings: HlsSettings,
     streams: Mutex<HashMap<StreamKey, Arc<HlsStream>>>,
+    /// HLS viewers per address key, over every stream (for `hls.max_viewers_per_address`).
+    addresses: Mutex<HashMap<IpAddr, usize>>,
 }
 
 impl HlsStreams {
@@ -53,6 +56,7 @@ impl HlsStreams {
         HlsStreams {
             settings,
             streams: Mutex::new(HashMap::new()),
+            addresses: Mutex::new(HashMap::new()),
         }
     }
 
@@ -164,7 +168,12 @@ pub(crate) fn on_publish(shared: &Arc<Shared>, key: &StreamKey) {
 
 fn refused(shared: &Shared, refusal: &access::Refusal) -> Response {
     shared.metrics.refused("play", refusal.reason);
-    let status = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+    let status = if refusal.reason == TOO_MANY_VIEWERS_PER_ADDRESS {
+        // The client's own doing, and over once one of its viewers stops asking: 429, not the 503 of a full app.
+        StatusCode::TOO_MANY_REQUESTS
+    } else {
+        StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::FORBIDDEN)
+    };
     (status, format!("{}\n", refusal.description())).into_response()
 }
 
@@ -220,8 +229,15 @@ enum Asks {
     File,
 }
 
+/// A request that passed [`for_viewer`]: its stream, and its app for admitting the client once it is answered.
+struct Asking {
+    stream: Arc<HlsStream>,
+    app: Arc<App>,
+}
+
 /// What every HLS request does first: checks the signature, finds (for a playlist: starts) the stream's
-/// segmenter, and admits the client as a viewer. The error is the response to send.
+/// segmenter, and refuses a new client there is no room for. The error is the response to send. The client is
+/// counted as a viewer only by [`answered`], when the answer is a success.
 #[allow(clippy::result_large_err)] // the error is the response itself, sent at once
 fn for_viewer(
     shared: &Arc<Shared>,
@@ -230,7 +246,7 @@ fn for_viewer(
     client: &Client,
     variant: &'static str,
     asks: Asks,
-) -> Result<Arc<HlsStream>, Response> {
+) -> Result<Asking, Response> {
     let app = access::check_play_signature(shared, &key.app, &key.name, query)
         .map_err(|refusal| refused(shared, &refusal))?;
     let stream = match asks {
@@ -247,8 +263,37 @@ fn for_viewer(
         };
         wanted.store(true, Ordering::Relaxed);
     }
-    admit(shared, &stream, app, key, client, variant, query).map_err(|r| refused(shared, &r))?;
-    Ok(stream)
+    check(shared, &stream, &app, client).map_err(|r| refused(shared, &r))?;
+    Ok(Asking { stream, app })
+}
+
+/// Sends `response`, counting the client as a viewer when it is a success (a playlist or a file about to be
+/// sent); an error answer counts nobody. A new viewer that no longer fits (someone took the last place while
+/// this request waited) gets the refusal instead.
+fn answered(
+    shared: &Shared,
+    asking: Asking,
+    key: &StreamKey,
+    client: &Client,
+    variant: &'static str,
+    query: Option<&str>,
+    response: Response,
+) -> Response {
+    if !response.status().is_success() {
+        return response;
+    }
+    match admit(
+        shared,
+        &asking.stream,
+        asking.app,
+        key,
+        client,
+        variant,
+        query,
+    ) {
+        Ok(()) => response,
+        Err(refusal) => refused(shared, &refusal),
+    }
 }
 
 /// `GET /{app}/{stream}.m3u8` (dispatched from the `/{app}/{file}` route): the live media playlist. Waits for
@@ -261,7 +306,7 @@ pub(crate) async fn playlist(
     client: Client,
 ) -> Response {
     let key = StreamKey::new(app, name.to_string());
-    let stream = match for_viewer(
+    let asking = match for_viewer(
         &shared,
         &key,
         query.as_deref(),
@@ -269,259 +314,48 @@ pub(crate) async fn playlist(
         "hls",
         Asks::Playlist,
     ) {
-        Ok(s) => s,
+        Ok(a) => a,
         Err(response) => return response,
     };
+    let response = classic_playlist(&shared, &key, &asking.stream, query.as_deref()).await;
+    answered(
+        &shared,
+        asking,
+        &key,
+        &client,
+        "hls",
+        query.as_deref(),
+        response,
+    )
+}
+
+/// The classic playlist of a running segmenter, once it has a segment.
+async fn classic_playlist(
+    shared: &Shared,
+    key: &StreamKey,
+    stream: &HlsStream,
+    query: Option<&str>,
+) -> Response {
     let mut rx = stream.window.subscribe();
     // A timeout or a closed channel both leave the latest snapshot to answer with.
     let wait = first_segment_wait(&shared.hls.settings);
     let _ = tokio::time::timeout(wait, rx.wait_for(|w| !w.segments.is_empty() || w.ended)).await;
     let window = rx.borrow().clone();
     if window.segments.is_empty() {
-        return no_segment_yet(&key);
+        return no_segment_yet(key);
     }
     let text = hls::playlist::render(
         &window.segments,
         window.discontinuity_sequence,
         shared.hls.settings.target_duration_ms,
         &format!("{}/", key.name),
-        query.as_deref(),
+        query,
     );
     with_headers(
         text.into_response(),
         "application/vnd.apple.mpegurl",
         "no-cache",
     )
-}
-
-/// Splits a playlist query into the blocking-reload directives (`_HLS_msn`, `_HLS_part`) and the rest, which
-/// is repeated on every URI of the playlist (the signature). `_HLS_skip` is not supported and dropped.
-fn blocking_params(query: Option<&str>) -> Result<(Option<BlockingRequest>, String), String> {
-    let mut msn = None;
-    let mut part = None;
-    let mut rest = Vec::new();
-    for pair in query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let number = || {
-            value
-                .parse::<u64>()
-                .map_err(|_| format!("bad_request: {name}={value:?} is not a non-negative integer"))
-        };
-        match name {
-            "_HLS_msn" => msn = Some(number()?),
-            "_HLS_part" => part = Some(number()?),
-            n if n.starts_with("_HLS_") => {}
-            _ => rest.push(pair),
-        }
-    }
-    let request = match (msn, part) {
-        (Some(msn), part) => Some(BlockingRequest { msn, part }),
-        (None, None) => None,
-        (None, Some(_)) => return Err("bad_request: _HLS_part needs _HLS_msn".into()),
-    };
-    Ok((request, rest.join("&")))
-}
-
-/// `GET /{app}/{stream}/ll.m3u8`: the LL-HLS media playlist. Waits for the first segment like the classic one;
-/// with `_HLS_msn` (and `_HLS_part`) it is held until the playlist holds that segment (part), at most three
-/// target durations (then 503).
-async fn ll_playlist(
-    shared: Arc<Shared>,
-    app: String,
-    name: String,
-    query: Option<String>,
-    client: Client,
-) -> Response {
-    let key = StreamKey::new(app, name);
-    if !shared.hls.settings.low_latency {
-        return (
-            StatusCode::NOT_FOUND,
-            format!("not_found: low-latency HLS is off on this server (hls.low_latency); play {key}.m3u8\n"),
-        )
-            .into_response();
-    }
-    let (request, echo) = match blocking_params(query.as_deref()) {
-        Ok(v) => v,
-        Err(message) => return (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response(),
-    };
-    let stream = match for_viewer(
-        &shared,
-        &key,
-        query.as_deref(),
-        &client,
-        "ll-hls",
-        Asks::Playlist,
-    ) {
-        Ok(s) => s,
-        Err(response) => return response,
-    };
-    let mut rx = stream.ll.subscribe();
-    let wait = first_segment_wait(&shared.hls.settings);
-    let _ = tokio::time::timeout(wait, rx.wait_for(|w| !w.segments.is_empty() || w.ended)).await;
-    if rx.borrow().segments.is_empty() {
-        return no_segment_yet(&key);
-    }
-    if let Some(request) = request {
-        if rx.borrow().too_far_ahead(request) {
-            let (msn, part) = rx.borrow().edge();
-            return (
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "bad_request: _HLS_msn={} _HLS_part={:?} is too far ahead of the live edge (segment {msn}, part {part})\n",
-                    request.msn, request.part
-                ),
-            )
-                .into_response();
-        }
-        let wait = blocking_wait(&shared.hls.settings);
-        let waited =
-            tokio::time::timeout(wait, rx.wait_for(|w| w.satisfies(request) || w.ended)).await;
-        if waited.is_err() {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "unavailable: segment {} part {:?} of {key} did not come within {} ms\n",
-                    request.msn,
-                    request.part,
-                    wait.as_millis()
-                ),
-            )
-                .into_response();
-        }
-    }
-    let window = rx.borrow().clone();
-    let prefix = "ll/";
-    let text = hls::ll::render(
-        &window,
-        LlUris {
-            prefix,
-            query: Some(echo.as_str()),
-        },
-    );
-    with_headers(
-        text.into_response(),
-        "application/vnd.apple.mpegurl",
-        "no-cache",
-    )
-}
-
-/// A file of the LL-HLS window, by its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LlFile {
-    Init(u32),
-    Segment(u64),
-    Part(u64, u64),
-}
-
-impl LlFile {
-    fn parse(file: &str) -> Option<LlFile> {
-        if let Some(n) = file
-            .strip_prefix("init-")
-            .and_then(|f| f.strip_suffix(".mp4"))
-        {
-            return n.parse().ok().map(LlFile::Init);
-        }
-        let stem = file.strip_suffix(".m4s")?;
-        match stem.split_once('.') {
-            Some((msn, part)) => Some(LlFile::Part(msn.parse().ok()?, part.parse().ok()?)),
-            None => stem.parse().ok().map(LlFile::Segment),
-        }
-    }
-}
-
-/// `GET /{app}/{stream}/ll/{file}`: an init segment, a whole segment or a part of the LL-HLS window. A part
-/// that is about to be written (the playlist's preload hint, or up to three parts past it) is waited for.
-pub(crate) async fn ll_file(
-    State(shared): State<Arc<Shared>>,
-    Path((app, name, file)): Path<(String, String, String)>,
-    RawQuery(query): RawQuery,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    let Some(wanted) = LlFile::parse(&file) else {
-        return (
-            StatusCode::NOT_FOUND,
-            format!("no route for /{app}/{name}/ll/{file}: LL-HLS files are init-N.mp4, MSN.m4s and MSN.PART.m4s\n"),
-        )
-            .into_response();
-    };
-    let client = Client::new(peer, &headers);
-    let key = StreamKey::new(app, name);
-    let stream = match for_viewer(
-        &shared,
-        &key,
-        query.as_deref(),
-        &client,
-        "ll-hls",
-        Asks::File,
-    ) {
-        Ok(s) => s,
-        Err(response) => return response,
-    };
-    let mut rx = stream.ll.subscribe();
-    let gone = |what: String| {
-        (
-            StatusCode::NOT_FOUND,
-            format!("not_found: {what} of {key} is not in the LL-HLS window\n"),
-        )
-            .into_response()
-    };
-    match wanted {
-        LlFile::Init(n) => {
-            let window = rx.borrow().clone();
-            match window.inits.iter().find(|(i, _)| *i == n) {
-                Some((_, data)) => {
-                    with_headers(data.clone().into_response(), "video/mp4", "max-age=60")
-                }
-                None => gone(format!("init segment {n}")),
-            }
-        }
-        LlFile::Segment(msn) => {
-            let window = rx.borrow().clone();
-            let Some(segment) = window.segments.iter().find(|s| s.sequence == msn) else {
-                return gone(format!("segment {msn}"));
-            };
-            // The parts' own buffers, one after the other: no copy per request.
-            let chunks: Vec<Bytes> = segment.chunks().collect();
-            let len: usize = chunks.iter().map(Bytes::len).sum();
-            let body = Body::from_stream(futures_util::stream::iter(
-                chunks.into_iter().map(Ok::<_, std::convert::Infallible>),
-            ));
-            let mut response = with_headers(body.into_response(), "video/mp4", "max-age=60");
-            response
-                .headers_mut()
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-            response
-        }
-        LlFile::Part(msn, part) => {
-            let request = BlockingRequest {
-                msn,
-                part: Some(part),
-            };
-            let ahead = {
-                let window = rx.borrow();
-                !window.satisfies(request) && !window.too_far_ahead(request) && !window.ended
-            };
-            if ahead {
-                let wait = blocking_wait(&shared.hls.settings);
-                let _ =
-                    tokio::time::timeout(wait, rx.wait_for(|w| w.satisfies(request) || w.ended))
-                        .await;
-            }
-            let window = rx.borrow().clone();
-            let found = window
-                .segment(msn)
-                .and_then(|s| s.parts.get(usize::try_from(part).ok()?));
-            match found {
-                Some(p) => with_headers(p.data.clone().into_response(), "video/mp4", "max-age=60"),
-                None => gone(format!("part {msn}.{part}")),
-            }
-        }
-    }
 }
 
 /// `GET /{app}/{stream}/{seq}.ts`: one segment of the window; 404 once it has left the window.
@@ -534,7 +368,7 @@ pub(crate) async fn segment(
 ) -> Response {
     let client = Client::new(peer, &headers);
     if file == "ll.m3u8" {
-        return ll_playlist(shared, app, name, query, client).await;
+        return ll::ll_playlist(shared, app, name, query, client).await;
     }
     let Some(sequence) = file.strip_suffix(".ts").and_then(|s| s.parse::<u64>().ok()) else {
         return (
@@ -544,22 +378,31 @@ pub(crate) async fn segment(
             .into_response();
     };
     let key = StreamKey::new(app, name);
-    let stream = match for_viewer(&shared, &key, query.as_deref(), &client, "hls", Asks::File) {
-        Ok(s) => s,
+    let asking = match for_viewer(&shared, &key, query.as_deref(), &client, "hls", Asks::File) {
+        Ok(a) => a,
         Err(response) => return response,
     };
-    let window = stream.window.borrow().clone();
+    let window = asking.stream.window.borrow().clone();
     let first = window.segments.first().map_or(0, |s| s.sequence);
     let found = sequence
         .checked_sub(first)
         .and_then(|i| usize::try_from(i).ok())
         .and_then(|i| window.segments.get(i));
-    match found {
+    let response = match found {
         Some(s) => with_headers(s.data.clone().into_response(), "video/mp2t", "max-age=60"),
         None => (
             StatusCode::NOT_FOUND,
             format!("not_found: segment {sequence} of {key} is not in the window\n"),
         )
             .into_response(),
-    }
+    };
+    answered(
+        &shared,
+        asking,
+        &key,
+        &client,
+        "hls",
+        query.as_deref(),
+        response,
+    )
 }

@@ -1,9 +1,15 @@
 //! HLS viewers: HTTP requests are not sessions, so a viewer is a client (address + `User-Agent`) that keeps asking.
 //! A new one is admitted against the app's `max_players` and sends `play_start`; the stream's task expires the
 //! ones that stopped asking, with `play_stop`.
+//!
+//! A viewer is someone being served: [`check`] runs before a request is answered and only refuses (a new client
+//! over a limit); [`admit`] counts the client once its answer is a success with a body about to be sent. A 404
+//! for a segment that is not there, or any other error, counts nobody and sends no webhook, so requests that get
+//! nothing cannot fill `max_players`. And one address (see [`address_key`]) holds at most
+//! `hls.max_viewers_per_address` viewers, so changing the `User-Agent` cannot either.
 
 use std::hash::{Hash, Hasher};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::http::{header, HeaderMap};
@@ -14,6 +20,7 @@ use tracing::{debug, info};
 
 use super::HlsStream;
 use crate::access::{self, now_ms};
+use crate::address::address_key;
 use crate::settings::HlsSettings;
 use crate::webhooks;
 use crate::Shared;
@@ -48,7 +55,12 @@ pub(super) struct Viewer {
     last_seen_ms: i64,
     app: Arc<App>,
     stop: StreamEvent,
+    /// The address key it counts under for `hls.max_viewers_per_address`.
+    address: IpAddr,
 }
+
+/// The refusal reason of a client over `hls.max_viewers_per_address` (answered 429).
+pub(super) const TOO_MANY_VIEWERS_PER_ADDRESS: &str = "too_many_viewers_per_address";
 
 /// A viewer counts until it has not asked for this long: players reload the playlist at least every target
 /// duration (LL-HLS players keep a request open), so three target durations, and at least 10 s, is a player gone.
@@ -56,7 +68,50 @@ fn viewer_timeout_ms(settings: &HlsSettings) -> i64 {
     i64::try_from(settings.target_duration_ms.saturating_mul(3).max(10_000)).unwrap_or(i64::MAX)
 }
 
-/// Counts the request's client as a viewer of `stream`: a new one must fit in the app's `max_players` and gets a
+fn over_address_limit(address: IpAddr, viewers: usize, max: usize) -> access::Refusal {
+    access::Refusal {
+        reason: TOO_MANY_VIEWERS_PER_ADDRESS,
+        message: format!(
+            "{address} already has {viewers} HLS viewers (a viewer is an address and User-Agent; \
+             hls.max_viewers_per_address is {max}); reuse one player, or ask the operator to raise the limit"
+        ),
+    }
+}
+
+/// Whether `address` has room for one more viewer; `count` is its viewers now.
+fn address_room(shared: &Shared, address: IpAddr, count: usize) -> Result<(), access::Refusal> {
+    let max = shared.hls.settings.max_viewers_per_address;
+    if max != 0 && count >= max {
+        return Err(over_address_limit(address, count, max));
+    }
+    Ok(())
+}
+
+/// Before a request is answered: refuses a client that is not a viewer yet when there is no room for it (the
+/// app's `max_players`, `hls.max_viewers_per_address`). Counts nothing; see [`admit`].
+pub(super) fn check(
+    shared: &Shared,
+    stream: &HlsStream,
+    app: &App,
+    client: &Client,
+) -> Result<(), access::Refusal> {
+    if stream.viewers.lock().contains_key(&client.id()) {
+        return Ok(());
+    }
+    let address = address_key(client.peer.ip());
+    let count = shared
+        .hls
+        .addresses
+        .lock()
+        .get(&address)
+        .copied()
+        .unwrap_or(0);
+    address_room(shared, address, count)?;
+    access::check_player_limit(shared, app)
+}
+
+/// Counts the request's client as a viewer of `stream`; called only when a successful answer is about to be sent.
+/// A new one must fit in the app's `max_players` and its address's `hls.max_viewers_per_address`, and gets a
 /// `play_start` webhook (its `play_stop` follows once it stops asking, or when the stream ends).
 pub(super) fn admit(
     shared: &Shared,
@@ -75,6 +130,7 @@ pub(super) fn admit(
     }
     // Not under the viewers lock: counting the app's viewers takes the streams' locks.
     access::check_player_limit(shared, &app)?;
+    let address = address_key(client.peer.ip());
     let ip = client.peer.ip().to_string();
     let start = webhooks::stream_event(
         EventKind::PlayStart,
@@ -90,12 +146,21 @@ pub(super) fn admit(
     if viewers.contains_key(&id) {
         return Ok(());
     }
+    {
+        // Checked and counted under the viewers lock (always taken before this one), so two first requests of
+        // one address cannot both take its last place.
+        let mut addresses = shared.hls.addresses.lock();
+        let count = addresses.entry(address).or_insert(0);
+        address_room(shared, address, *count)?;
+        *count += 1;
+    }
     viewers.insert(
         id,
         Viewer {
             last_seen_ms: now,
             app: app.clone(),
             stop,
+            address,
         },
     );
     drop(viewers);
@@ -116,6 +181,17 @@ pub(super) fn expire_viewers(shared: &Shared, key: &StreamKey, stream: &HlsStrea
             .collect();
         ids.iter().filter_map(|id| viewers.remove(id)).collect()
     };
+    if !gone.is_empty() {
+        let mut addresses = shared.hls.addresses.lock();
+        for v in &gone {
+            if let Some(count) = addresses.get_mut(&v.address) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    addresses.remove(&v.address);
+                }
+            }
+        }
+    }
     for v in gone {
         debug!(stream = %key, "HLS viewer gone");
         shared.webhooks.emit(&v.app, v.stop);
