@@ -28,8 +28,7 @@ pub fn txsecret_verify(data: &[u8]) -> bool {
         query
             .split('&')
             .filter_map(|kv| kv.split_once('='))
-            .filter(|(k, _)| *k == name)
-            .last()
+            .rfind(|(k, _)| *k == name)
             .map(|(_, v)| v.to_string())
     };
     let (Some(secret), Some(time)) = (field("txSecret"), field("txTime")) else {
