@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{ffmpeg_push, fixture_av, run_with_timeout, Server};
+use common::{ffmpeg_push, fixture_av, peers, run_with_timeout, Server};
 
 fn browser_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
@@ -21,11 +21,11 @@ fn browser_dir() -> Option<PathBuf> {
     if ready {
         return Some(dir);
     }
-    assert!(
-        std::env::var("MPLIVE_REQUIRE_BROWSER").as_deref() != Ok("1"),
-        "MPLIVE_REQUIRE_BROWSER=1 but Chromium or tests/browser/node_modules is missing (./scripts/test installs them)"
+    peers::skip_for_missing_peer(
+        "browser test",
+        "Chromium or tests/browser/node_modules",
+        Some("MPLIVE_REQUIRE_BROWSER"),
     );
-    eprintln!("note: Chromium or tests/browser/node_modules missing, browser test skipped (./scripts/test runs it)");
     None
 }
 

@@ -1,6 +1,9 @@
 //! Interop of `control::jwt` with a standard JWT library (PyJWT): tokens it minted verify here, and ours verify
-//! there. The vectors below were made with PyJWT 2.15.1; the live check runs only when `python3 -c "import jwt"`
-//! works.
+//! there. The vectors below were made with PyJWT 2.15.1; the live check needs `python3 -c "import jwt"` to work
+//! (./scripts/test installs PyJWT and requires it; run by hand without it, the check is skipped and counted).
+
+#[path = "../../../tests/peers.rs"]
+mod peers;
 
 use std::process::Command;
 
@@ -96,7 +99,11 @@ fn our_tokens_verify_with_pyjwt() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !python_has_jwt {
-        println!("skipped: python3 with PyJWT not available (pip install pyjwt)");
+        peers::skip_for_missing_peer(
+            "our_tokens_verify_with_pyjwt",
+            "python3 with PyJWT (pip install pyjwt)",
+            None,
+        );
         return;
     }
     let claims = Claims {

@@ -1,5 +1,8 @@
-//! Interop with a real encoder: ffmpeg writes an FLV (x264 + AAC), we demux and parse it. Skipped (passes with a
-//! note) when ffmpeg is not installed.
+//! Interop with a real encoder: ffmpeg writes an FLV (x264 + AAC), we demux and parse it. Needs ffmpeg: without
+//! it the test fails when peers are required (./scripts/test), else it is skipped and counted.
+
+#[path = "../../../tests/peers.rs"]
+mod peers;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -72,7 +75,7 @@ fn demux_file(path: &Path) -> (Vec<Tag>, flv::FlvHeader) {
 #[test]
 fn ffmpeg_x264_aac_flv() {
     if !ffmpeg_available() {
-        eprintln!("ffmpeg not installed: skipping the interop test");
+        peers::skip_for_missing_peer("ffmpeg_x264_aac_flv", "ffmpeg", None);
         return;
     }
     let dir = TempDir::new("ffmpeg");

@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+#[path = "../../../../tests/peers.rs"]
+pub mod peers;
+
 /// The admin token every test server runs with (`MPLIVE_ADMIN_TOKEN`).
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
@@ -22,19 +25,17 @@ pub enum Db {
 }
 
 impl Db {
-    /// SQLite, and PostgreSQL when the test command started one. With `MPLIVE_REQUIRE_POSTGRES=1` (set by
-    /// ./scripts/test) a missing PostgreSQL fails the test instead of being skipped.
+    /// SQLite, and PostgreSQL when the test command started one. When peers are required (./scripts/test) a
+    /// missing PostgreSQL fails the test instead of being skipped.
     pub fn all() -> Vec<Db> {
         let mut dbs = vec![Db::Sqlite];
         match std::env::var("MPLIVE_TEST_POSTGRES_URL") {
             Ok(url) if !url.is_empty() => dbs.push(Db::Postgres(fresh_postgres_db(&url))),
-            _ => {
-                assert!(
-                    std::env::var("MPLIVE_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                    "MPLIVE_REQUIRE_POSTGRES=1 but MPLIVE_TEST_POSTGRES_URL is not set"
-                );
-                eprintln!("note: MPLIVE_TEST_POSTGRES_URL not set, PostgreSQL variant skipped (./scripts/test runs it)");
-            }
+            _ => peers::skip_for_missing_peer(
+                "the PostgreSQL variant",
+                "PostgreSQL (MPLIVE_TEST_POSTGRES_URL)",
+                Some("MPLIVE_REQUIRE_POSTGRES"),
+            ),
         }
         dbs
     }

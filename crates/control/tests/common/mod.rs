@@ -1,8 +1,12 @@
 //! A fresh database per test: a SQLite file in a temporary directory, or a new database on the PostgreSQL server
 //! named by `MPLIVE_TEST_POSTGRES_URL` (start one with `scripts/postgres.sh start DIR`).
 //!
-//! Without that variable the PostgreSQL variants pass without running, unless `MPLIVE_REQUIRE_POSTGRES=1`, which
-//! makes them fail so that CI cannot skip them silently.
+//! Without that variable the PostgreSQL variants are skipped (and counted as skips by ./scripts/test), unless
+//! peers are required (`MPLIVE_REQUIRE_PEERS=1` or `MPLIVE_REQUIRE_POSTGRES=1`), which makes them fail so that CI
+//! cannot skip them silently.
+
+#[path = "../../../../tests/peers.rs"]
+mod peers;
 
 use control::Store;
 use rand::Rng;
@@ -58,13 +62,11 @@ impl TestDb {
         let server = match std::env::var("MPLIVE_TEST_POSTGRES_URL") {
             Ok(url) if !url.is_empty() => url,
             _ => {
-                if std::env::var("MPLIVE_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-                    panic!(
-                        "MPLIVE_REQUIRE_POSTGRES=1 but MPLIVE_TEST_POSTGRES_URL is not set; start a server with \
-                         `scripts/postgres.sh start DIR` and export the URL it prints"
-                    );
-                }
-                eprintln!("skipped: MPLIVE_TEST_POSTGRES_URL is not set");
+                peers::skip_for_missing_peer(
+                    "the PostgreSQL variant",
+                    "PostgreSQL (start one with `scripts/postgres.sh start DIR` and export MPLIVE_TEST_POSTGRES_URL)",
+                    Some("MPLIVE_REQUIRE_POSTGRES"),
+                );
                 return None;
             }
         };
