@@ -229,6 +229,46 @@ fn a_play_signature_cannot_be_moved_to_another_stream() {
     }
 }
 
+/// Every URL the server and the CLI hand out is signed as Tencent defines it: checked here by the test's own MD5,
+/// not by the server's `txsecret` module that made it.
+#[test]
+fn issued_urls_match_tencents_definition() {
+    let server = secure_server("");
+    server.cli_ok(&["app", "set", "live", "--play-auth", "on"]);
+    let (push_key, play_key) = (app_key(&server, "push_key"), app_key(&server, "play_key"));
+    let check = |url: &str, key: &str, stream: &str| {
+        let (secret, time) = signature_of(url);
+        assert_eq!(time.len(), 8, "{url}");
+        assert!(time.bytes().all(|b| b.is_ascii_hexdigit()), "{url}");
+        let expiry = u64::from_str_radix(&time, 16).unwrap();
+        assert!(expiry > now() && expiry <= now() + 30 * 86_400, "{url}");
+        assert_eq!(secret, tencent_secret(key, stream, &time), "{url}");
+    };
+    let push = server.cli_ok(&["url", "push", "demo-1", "--ttl", "2h"]);
+    check(push.trim(), &push_key, "demo-1");
+    let play = server.cli_ok(&["url", "play", "demo-1"]);
+    for url in play.lines() {
+        check(url, &play_key, "demo-1");
+    }
+    let token = server.cli_ok(&[
+        "token", "--app", "live", "--channel", "ch.2", "--account", "bob", "--role", "publisher",
+    ]);
+    let body = format!(
+        r#"{{"appId":"live","roomId":"ch.2","accountId":"bob","token":"{}","singleAudio":false,"profile":"HD"}}"#,
+        token.trim()
+    );
+    let (status, text) = http_request(
+        &server.http,
+        "POST",
+        "/sdk/v1/publisher/instance",
+        &[],
+        Some(&body),
+    );
+    assert_eq!(status, 200, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    check(v["url"].as_str().unwrap(), &push_key, "ch.2");
+}
+
 /// A blocking RTMP client over a real socket, for names no ffmpeg would send.
 struct RawRtmp {
     socket: TcpStream,
