@@ -22,7 +22,11 @@ pub fn skip_for_missing_peer(test: &str, missing: &str, legacy: Option<&str>) {
     eprintln!("skipped: {test}: {missing} is not available");
     if let Ok(path) = std::env::var("MPLIVE_SKIP_LOG") {
         use std::io::Write;
-        if let Ok(mut log) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut log) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let _ = writeln!(log, "{test}: {missing} is not available");
         }
     }

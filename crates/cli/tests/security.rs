@@ -251,7 +251,15 @@ fn issued_urls_match_tencents_definition() {
         check(url, &play_key, "demo-1");
     }
     let token = server.cli_ok(&[
-        "token", "--app", "live", "--channel", "ch.2", "--account", "bob", "--role", "publisher",
+        "token",
+        "--app",
+        "live",
+        "--channel",
+        "ch.2",
+        "--account",
+        "bob",
+        "--role",
+        "publisher",
     ]);
     let body = format!(
         r#"{{"appId":"live","roomId":"ch.2","accountId":"bob","token":"{}","singleAudio":false,"profile":"HD"}}"#,

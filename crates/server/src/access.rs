@@ -9,46 +9,12 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use control::txsecret::{self, SignatureError};
+use control::txsecret;
 use control::App;
 use media::StartPolicy;
 
+pub(crate) use crate::refusal::{Reason, Refusal};
 use crate::Shared;
-
-/// A refused publish or play.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Refusal {
-    /// The stable reason name.
-    pub(crate) reason: &'static str,
-    /// What a person reads: what was wrong and what to do.
-    pub(crate) message: String,
-}
-
-impl Refusal {
-    fn new(reason: &'static str, message: impl Into<String>) -> Refusal {
-        Refusal {
-            reason,
-            message: message.into(),
-        }
-    }
-
-    /// `reason: message`, the RTMP status description and HTTP error text.
-    pub(crate) fn description(&self) -> String {
-        format!("{}: {}", self.reason, self.message)
-    }
-
-    /// The HTTP status that fits.
-    pub(crate) fn http_status(&self) -> u16 {
-        match self.reason {
-            "unknown_app" | "not_found" => 404,
-            "bad_name" => 400,
-            "signature_missing" => 401,
-            "too_many_streams" | "too_many_players" => 503,
-            "stream_busy" => 409,
-            _ => 403,
-        }
-    }
-}
 
 /// How a player of an app starts and is written to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,10 +50,6 @@ pub(crate) fn signed_query<'a>(
         .or(connect_query)
 }
 
-fn signature_refusal(e: SignatureError) -> Refusal {
-    Refusal::new(e.reason(), e.to_string())
-}
-
 /// The app name and, when given, the stream name follow the control plane's rules (`[A-Za-z0-9_-]{1,64}`,
 /// `[A-Za-z0-9_.-]{1,128}`). Checked before a name is logged, stored or sent anywhere, so a client cannot make
 /// the server write megabytes of name; the refusal says which rule broke without echoing the name.
@@ -97,10 +59,10 @@ pub(crate) fn check_names(app: &str, stream: Option<&str>) -> Result<(), Refusal
         other => other.to_string(),
     };
     control::store::validate_app_name(app)
-        .map_err(|e| Refusal::new("bad_name", format!("bad app name: {}", why(e))))?;
+        .map_err(|e| Refusal::new(Reason::BadName, format!("bad app name: {}", why(e))))?;
     if let Some(stream) = stream {
         control::store::validate_stream_name(stream)
-            .map_err(|e| Refusal::new("bad_name", format!("bad stream name: {}", why(e))))?;
+            .map_err(|e| Refusal::new(Reason::BadName, format!("bad stream name: {}", why(e))))?;
     }
     Ok(())
 }
@@ -108,7 +70,7 @@ pub(crate) fn check_names(app: &str, stream: Option<&str>) -> Result<(), Refusal
 fn app_of(shared: &Shared, app: &str) -> Result<Arc<App>, Refusal> {
     shared.catalog.app(app).ok_or_else(|| {
         Refusal::new(
-            "unknown_app",
+            Reason::UnknownApp,
             format!("no app named {app:?}: create it with `mplive app create {app}` or use an existing app"),
         )
     })
@@ -132,12 +94,12 @@ pub(crate) fn check_publish(
             now_unix(),
             shared.max_url_ttl_secs,
         )
-        .map_err(signature_refusal)?;
+        .map_err(Refusal::from)?;
     }
     if let Some(forbid) = shared.catalog.forbidden(&app.id, stream, now_ms()) {
         let secs = (forbid.until_ms - now_ms()).max(0) / 1000;
         return Err(Refusal::new(
-            "forbidden",
+            Reason::Forbidden,
             format!(
                 "publishing {}/{stream} is forbidden for {secs} more seconds{}",
                 app.name,
@@ -158,7 +120,7 @@ pub(crate) fn check_publish(
             .count();
         if i64::try_from(live).unwrap_or(i64::MAX) >= max {
             return Err(Refusal::new(
-                "too_many_streams",
+                Reason::TooManyStreams,
                 format!(
                     "app {} already has {live} streams (its max_streams is {max})",
                     app.name
@@ -202,7 +164,7 @@ pub(crate) fn check_play_signature(
             now_unix(),
             shared.max_url_ttl_secs,
         )
-        .map_err(signature_refusal)?;
+        .map_err(Refusal::from)?;
     }
     Ok(app)
 }
@@ -222,7 +184,7 @@ pub(crate) fn check_player_limit(shared: &Shared, app: &App) -> Result<(), Refus
         + shared.hls.viewers_of_app(&app.name);
     if i64::try_from(players).unwrap_or(i64::MAX) >= max {
         return Err(Refusal::new(
-            "too_many_players",
+            Reason::TooManyPlayers,
             format!(
                 "app {} already has {players} players (its max_players is {max})",
                 app.name

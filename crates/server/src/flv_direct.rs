@@ -62,23 +62,23 @@ pub(crate) fn start(
     query: Option<&str>,
     peer: SocketAddr,
 ) -> Result<FlvStart, Refusal> {
-    let (app, mode) = access::check_play(shared, &key.app, &key.name, query).map_err(|r| {
-        shared.metrics.refused("play", r.reason);
+    let refused = |r: access::Refusal| {
+        shared.metrics.refused("play", r.reason.as_str());
         Refusal {
             status: r.http_status(),
             message: format!("{}\n", r.description()),
         }
-    })?;
+    };
+    let (app, mode) = access::check_play(shared, &key.app, &key.name, query).map_err(refused)?;
     let opts = SubscribeOptions {
         start: mode.start,
         protocol: "flv",
     };
     let subscriber = shared.registry.subscribe(&key, opts).map_err(|e| {
-        shared.metrics.refused("play", "not_found");
-        Refusal {
-            status: 404,
-            message: format!("not_found: {e}\n"),
-        }
+        refused(access::Refusal::new(
+            access::Reason::NotFound,
+            e.to_string(),
+        ))
     })?;
     info!(stream = %key, %peer, rtc = mode.rtc, "HTTP-FLV play");
     let (has_audio, has_video) = match shared.registry.get(&key) {

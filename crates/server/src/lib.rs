@@ -34,6 +34,7 @@ mod http_conn;
 mod log_value;
 mod metrics;
 mod record;
+mod refusal;
 mod rooms_ws;
 mod rtmp_conn;
 mod settings;

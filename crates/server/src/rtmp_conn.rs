@@ -360,7 +360,9 @@ impl Conn {
                     }
                     // Checked before the name is logged: a client may send megabytes of it.
                     if let Err(refusal) = access::check_names(&app, None) {
-                        self.shared.metrics.refused("connect", refusal.reason);
+                        self.shared
+                            .metrics
+                            .refused("connect", refusal.reason.as_str());
                         self.session.reject_connect(&refusal.description());
                         self.closing = Some(Close::Refused(format!(
                             "connect {}: {}",
@@ -527,13 +529,10 @@ impl Conn {
             }
             Err(e) => {
                 let reason = match e {
-                    PublishError::AlreadyPublishing { .. } => "stream_busy",
-                    _ => "too_many_streams",
+                    PublishError::AlreadyPublishing { .. } => access::Reason::StreamBusy,
+                    _ => access::Reason::TooManyStreams,
                 };
-                let refusal = access::Refusal {
-                    reason,
-                    message: format!("{e}"),
-                };
+                let refusal = access::Refusal::new(reason, e.to_string());
                 let (app_name, name) = (key.app.clone(), key.name.clone());
                 self.refuse_publish(stream_id, &app_name, &name, param.as_deref(), refusal);
             }
@@ -549,24 +548,22 @@ impl Conn {
         param: Option<&str>,
         refusal: access::Refusal,
     ) {
-        let code = match refusal.reason {
-            "stream_busy" => "NetStream.Publish.BadName",
-            "signature_missing" | "signature_bad" | "signature_expired" => {
-                "NetStream.Publish.Unauthorized"
-            }
-            _ => "NetStream.Publish.Rejected",
-        };
         let description = refusal.description();
-        self.session.reject_publish(stream_id, code, &description);
-        self.shared.metrics.refused("publish", refusal.reason);
+        self.session
+            .reject_publish(stream_id, refusal.reason.rtmp_publish_code(), &description);
+        self.shared
+            .metrics
+            .refused("publish", refusal.reason.as_str());
         // A name that breaks the rules is stored nowhere, not even in a webhook.
-        let app_entry = (refusal.reason != "bad_name")
+        let app_entry = refusal
+            .reason
+            .has_webhook()
             .then(|| self.shared.catalog.app(app))
             .flatten();
         if let Some(a) = app_entry {
             let event =
                 webhooks::stream_event(EventKind::PushRefused, &a.name, stream, self.peer, param)
-                    .with_error(errcode::for_reason(refusal.reason), &description);
+                    .with_error(refusal.reason.errcode(), &description);
             self.shared.webhooks.emit(&a, event);
         }
         self.closing = Some(Close::Refused(format!(
@@ -631,8 +628,8 @@ impl Conn {
             Err(refusal) => {
                 let description = refusal.description();
                 self.session
-                    .reject_play(stream_id, "NetStream.Play.Failed", &description);
-                self.shared.metrics.refused("play", refusal.reason);
+                    .reject_play(stream_id, refusal.reason.rtmp_play_code(), &description);
+                self.shared.metrics.refused("play", refusal.reason.as_str());
                 self.closing = Some(Close::Refused(format!(
                     "play {}/{}: {description}",
                     clip(&app_name),
@@ -686,11 +683,12 @@ impl Conn {
                 });
             }
             Err(e) => {
-                self.shared.metrics.refused("play", "not_found");
+                let refusal = access::Refusal::new(access::Reason::NotFound, e.to_string());
+                self.shared.metrics.refused("play", refusal.reason.as_str());
                 self.session.reject_play(
                     stream_id,
-                    "NetStream.Play.StreamNotFound",
-                    &format!("not_found: {e}"),
+                    refusal.reason.rtmp_play_code(),
+                    &refusal.description(),
                 );
                 self.closing = Some(Close::Refused(format!("play {key}: {e}")));
             }

@@ -38,7 +38,7 @@ use crate::Shared;
 
 pub(crate) use ll::ll_file;
 pub(crate) use viewers::Client;
-use viewers::{admit, check, Viewer, TOO_MANY_VIEWERS_PER_ADDRESS};
+use viewers::{admit, check, Viewer};
 
 /// The longest a playlist request waits for a live stream's first segment.
 const FIRST_SEGMENT_WAIT_MAX: Duration = Duration::from_secs(15);
@@ -167,13 +167,8 @@ pub(crate) fn on_publish(shared: &Arc<Shared>, key: &StreamKey) {
 }
 
 fn refused(shared: &Shared, refusal: &access::Refusal) -> Response {
-    shared.metrics.refused("play", refusal.reason);
-    let status = if refusal.reason == TOO_MANY_VIEWERS_PER_ADDRESS {
-        // The client's own doing, and over once one of its viewers stops asking: 429, not the 503 of a full app.
-        StatusCode::TOO_MANY_REQUESTS
-    } else {
-        StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::FORBIDDEN)
-    };
+    shared.metrics.refused("play", refusal.reason.as_str());
+    let status = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::FORBIDDEN);
     (status, format!("{}\n", refusal.description())).into_response()
 }
 

@@ -59,9 +59,6 @@ pub(super) struct Viewer {
     address: IpAddr,
 }
 
-/// The refusal reason of a client over `hls.max_viewers_per_address` (answered 429).
-pub(super) const TOO_MANY_VIEWERS_PER_ADDRESS: &str = "too_many_viewers_per_address";
-
 /// A viewer counts until it has not asked for this long: players reload the playlist at least every target
 /// duration (LL-HLS players keep a request open), so three target durations, and at least 10 s, is a player gone.
 fn viewer_timeout_ms(settings: &HlsSettings) -> i64 {
@@ -70,7 +67,7 @@ fn viewer_timeout_ms(settings: &HlsSettings) -> i64 {
 
 fn over_address_limit(address: IpAddr, viewers: usize, max: usize) -> access::Refusal {
     access::Refusal {
-        reason: TOO_MANY_VIEWERS_PER_ADDRESS,
+        reason: access::Reason::TooManyViewersPerAddress,
         message: format!(
             "{address} already has {viewers} HLS viewers (a viewer is an address and User-Agent; \
              hls.max_viewers_per_address is {max}); reuse one player, or ask the operator to raise the limit"
