@@ -9,18 +9,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use control::webhook_event::{EventKind, StreamEvent};
-use control::App;
-use media::{StreamKey, SubscribeOptions, Subscriber};
+use media::{StreamKey, Subscriber};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tracing::{debug, info};
+use tracing::debug;
 
-use crate::access;
 use crate::batch::WritePolicy;
 use crate::fanout::{Delivery, DirectPlayer, OutputFormat, SERVICE_INTERVAL};
 use crate::http_conn::FlvRequest;
-use crate::webhooks::{self, Webhooks};
+use crate::lifecycle::{self, PlaySession, Protocol};
 use crate::Shared;
 
 /// A refused HTTP-FLV play: status code and a message for the person reading it.
@@ -37,69 +34,38 @@ pub(crate) struct FlvStart {
     pub(crate) policy: WritePolicy,
     pub(crate) key: StreamKey,
     /// Sends the play-stop webhook when the play ends (dropped).
-    pub(crate) _guard: PlayGuard,
+    pub(crate) _session: PlaySession,
 }
 
-/// Sends the `play_stop` webhook when dropped.
-pub(crate) struct PlayGuard {
-    webhooks: Webhooks,
-    app: Arc<App>,
-    event: Option<StreamEvent>,
-}
-
-impl Drop for PlayGuard {
-    fn drop(&mut self) {
-        if let Some(event) = self.event.take() {
-            self.webhooks.emit(&self.app, event);
-        }
-    }
-}
-
-/// Checks access and limits and subscribes: shared by the direct path and the router's fallback.
+/// Asks the lifecycle for the play and prepares the FLV header: shared by the direct path and the router's
+/// fallback.
 pub(crate) fn start(
     shared: &Shared,
     key: StreamKey,
     query: Option<&str>,
     peer: SocketAddr,
 ) -> Result<FlvStart, Refusal> {
-    let refused = |r: access::Refusal| {
-        shared.metrics.refused("play", r.reason.as_str());
-        Refusal {
-            status: r.http_status(),
-            message: format!("{}\n", r.description()),
-        }
+    let request = lifecycle::Request {
+        app: &key.app,
+        stream: &key.name,
+        query,
+        peer,
+        protocol: Protocol::Flv,
     };
-    let (app, mode) = access::check_play(shared, &key.app, &key.name, query).map_err(refused)?;
-    let opts = SubscribeOptions {
-        start: mode.start,
-        protocol: "flv",
-    };
-    let subscriber = shared.registry.subscribe(&key, opts).map_err(|e| {
-        refused(access::Refusal::new(
-            access::Reason::NotFound,
-            e.to_string(),
-        ))
+    let play = lifecycle::play(shared, request).map_err(|r| Refusal {
+        status: r.http_status(),
+        message: format!("{}\n", r.description()),
     })?;
-    info!(stream = %key, %peer, rtc = mode.rtc, "HTTP-FLV play");
     let (has_audio, has_video) = match shared.registry.get(&key) {
         Some(s) if s.video_codec.is_none() && s.audio_codec.is_some() => (true, false),
         _ => (true, true),
     };
-    let event = webhooks::stream_event(EventKind::PlayStart, &key.app, &key.name, peer, query)
-        .with_player("flv", &peer.ip().to_string());
-    shared.webhooks.emit(&app, event);
-    let stop = webhooks::stream_event(EventKind::PlayStop, &key.app, &key.name, peer, None)
-        .with_player("flv", &peer.ip().to_string());
     Ok(FlvStart {
-        subscriber,
+        subscriber: play.subscriber,
         header: Bytes::copy_from_slice(&flv::encode_header(has_audio, has_video)),
-        policy: WritePolicy::new(mode.rtc, shared.merge_window),
+        policy: WritePolicy::new(play.mode.rtc, shared.merge_window),
         key,
-        _guard: PlayGuard {
-            webhooks: shared.webhooks.clone(),
-            app,
-            event: Some(stop),
-        },
+        _session: play.session,
     })
 }
 
@@ -134,7 +100,7 @@ pub(crate) async fn serve(
     };
     let (rd, wr) = socket.into_split();
     let writer = Arc::new(wr);
-    let _guard = flv._guard;
+    let _session = flv._session;
     let player = Arc::new(DirectPlayer::new(
         writer.clone(),
         flv.subscriber,

@@ -34,7 +34,7 @@ struct FlvPlay {
     shared: Arc<Shared>,
     key: StreamKey,
     _permit: OwnedSemaphorePermit,
-    _guard: flv_direct::PlayGuard,
+    _session: crate::lifecycle::PlaySession,
 }
 
 /// `GET /{app}/{file}` where `file` is `{stream}.flv`, or `{stream}.m3u8` (handed to [`crate::hls_serve`]).
@@ -84,7 +84,7 @@ pub(crate) async fn play(
         shared,
         key: start.key,
         _permit: permit,
-        _guard: start._guard,
+        _session: start._session,
     };
     let bursts =
         stream::unfold(state, next_burst).flat_map(|burst| stream::iter(burst.into_iter().map(Ok)));

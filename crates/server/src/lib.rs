@@ -31,6 +31,7 @@ mod flv_direct;
 mod flv_http;
 mod hls_serve;
 mod http_conn;
+mod lifecycle;
 mod log_value;
 mod metrics;
 mod record;

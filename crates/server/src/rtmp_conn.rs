@@ -11,9 +11,8 @@ use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::time::Duration;
 
-use control::webhook_event::{errcode, redact_stream_param, EventKind, StreamEvent};
-use control::App;
-use media::{Frame, FrameKind, PublishError, Publisher, PublisherInfo, StreamKey};
+use control::webhook_event::redact_stream_param;
+use media::{Frame, FrameKind, StreamKey};
 use rtmp::{MediaKind, ServerEvent, ServerSession};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -24,8 +23,8 @@ use tracing::{debug, info, warn};
 use crate::access;
 use crate::batch::{Batch, WritePolicy};
 use crate::fanout::{Delivery, DirectPlayer, Group, OutputFormat, SERVICE_INTERVAL};
+use crate::lifecycle::{self, End, PlaySession, Protocol, PublishSession};
 use crate::log_value::clip;
-use crate::webhooks;
 use crate::Shared;
 
 /// Size of one read (on the stack of the reading call).
@@ -37,14 +36,8 @@ type Kicked = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 struct Publishing {
     stream_id: u32,
-    publisher: Publisher,
-    /// The app published to, for the end-of-push webhook.
-    app: Arc<App>,
-    /// Pairs the push start and end webhooks.
-    sequence: String,
-    started: Instant,
-    /// The URL query the publisher sent, for webhooks (`txSecret` masked there).
-    param: Option<String>,
+    /// The publish, from the lifecycle: dropping it ends the stream's publish and sends `push_end`.
+    session: PublishSession,
     kicked: Kicked,
     last_media: Instant,
     /// The RTMP players of this stream, looked up again when it goes away.
@@ -56,7 +49,8 @@ struct Playing {
     stream_id: u32,
     key: StreamKey,
     player: Arc<DirectPlayer>,
-    app: Arc<App>,
+    /// Dropping it sends `play_stop`.
+    _session: PlaySession,
 }
 
 /// What woke the connection loop.
@@ -80,16 +74,15 @@ enum Close {
 }
 
 impl Close {
-    /// The `errcode` and `errmsg` of the push-end webhook for a publisher's connection ending this way.
-    fn as_push_end(&self) -> (i64, String) {
-        let (reason, msg) = match self {
-            Close::PeerClosed | Close::PlayEnded => return (0, String::new()),
-            Close::Shutdown => ("shutdown", "server shutting down".to_string()),
-            Close::Kicked => ("kicked", "kicked or taken over".to_string()),
-            Close::Timeout(why) => ("timeout", why.clone()),
-            Close::Error(why) | Close::Refused(why) => ("error", why.clone()),
-        };
-        (errcode::for_reason(reason), msg)
+    /// How a publish on a connection ending this way ends (its `push_end` webhook).
+    fn as_end(&self) -> End {
+        match self {
+            Close::PeerClosed | Close::PlayEnded => End::Normal,
+            Close::Shutdown => End::Shutdown,
+            Close::Kicked => End::Kicked,
+            Close::Timeout(why) => End::Timeout(why.clone()),
+            Close::Error(why) | Close::Refused(why) => End::Error(why.clone()),
+        }
     }
 }
 
@@ -129,16 +122,14 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: Arc<Share
         closing: None,
     };
     let reason = conn.run(rd).await;
-    if let Some(p) = conn.playing.take() {
+    if let Some(p) = &conn.playing {
         conn.shared.fanout.leave(&p.key, &p.player);
-        conn.play_stopped(&p);
-        conn.playing = Some(p);
     }
-    if let Some(p) = &conn.publishing {
-        let (errcode, errmsg) = reason.as_push_end();
-        conn.push_ended(p, errcode, &errmsg);
+    if let Some(p) = &mut conn.publishing {
+        p.session.set_end(reason.as_end());
     }
     conn.log_close(reason);
+    // Dropping the connection drops its sessions: `push_end` / `play_stop` go out.
 }
 
 impl Conn {
@@ -270,7 +261,7 @@ impl Conn {
             return;
         }
         if p.group.as_ref().is_none_or(|g| g.is_detached()) {
-            p.group = self.shared.fanout.get(p.publisher.key());
+            p.group = self.shared.fanout.get(p.session.key());
         }
         if let Some(group) = &p.group {
             group.on_push(self.last_input);
@@ -405,7 +396,9 @@ impl Conn {
                                 MediaKind::Video => FrameKind::Video,
                                 MediaKind::Data => FrameKind::Script,
                             };
-                            p.publisher.push(Frame::new(kind, timestamp, payload));
+                            p.session
+                                .publisher()
+                                .push(Frame::new(kind, timestamp, payload));
                             p.last_media = self.last_input;
                             p.pushed = true;
                         }
@@ -418,8 +411,7 @@ impl Conn {
                         .is_some_and(|p| p.stream_id == stream_id)
                     {
                         if let Some(p) = self.publishing.take() {
-                            info!(peer = %self.peer, stream = %p.publisher.key(), "unpublish");
-                            self.push_ended(&p, 0, "");
+                            info!(peer = %self.peer, stream = %p.session.key(), "unpublish");
                         }
                     }
                 }
@@ -431,7 +423,6 @@ impl Conn {
                     {
                         if let Some(p) = self.playing.take() {
                             self.shared.fanout.leave(&p.key, &p.player);
-                            self.play_stopped(&p);
                         }
                     }
                 }
@@ -481,130 +472,40 @@ impl Conn {
             return;
         }
         let query = access::signed_query(query.as_deref(), self.connect_query.as_deref());
-        let param = query.map(str::to_owned);
-        let app = match access::check_publish(&self.shared, &app_name, &name, query) {
-            Ok(app) => app,
-            Err(refusal) => {
-                self.refuse_publish(stream_id, &app_name, &name, param.as_deref(), refusal);
-                return;
-            }
+        let request = lifecycle::Request {
+            app: &app_name,
+            stream: &name,
+            query,
+            peer: self.peer,
+            protocol: Protocol::Rtmp,
         };
-        let key = StreamKey::new(app_name, name);
-        let info = PublisherInfo {
-            remote_addr: self.peer.to_string(),
-            protocol: "rtmp",
-            republish_grace: access::republish_grace(&app),
-        };
-        let in_grace = self
-            .shared
-            .registry
-            .get(&key)
-            .is_some_and(|s| s.publisher.is_none());
-        match self.shared.registry.publish(key.clone(), info) {
-            Ok(publisher) => {
-                info!(peer = %self.peer, stream = %key, "publish");
-                crate::hls_serve::on_publish(&self.shared, &key);
-                let kicked = Box::pin(publisher.kicked());
-                let p = Publishing {
+        match lifecycle::publish(&self.shared, request) {
+            Ok(session) => {
+                let kicked = Box::pin(session.kicked());
+                self.publishing = Some(Publishing {
                     stream_id,
-                    publisher,
-                    app,
-                    sequence: webhooks::new_sequence(),
-                    started: Instant::now(),
-                    param,
+                    session,
                     kicked,
                     last_media: Instant::now(),
                     group: None,
                     pushed: false,
-                };
-                let kind = if in_grace {
-                    EventKind::Republish
-                } else {
-                    EventKind::PushStart
-                };
-                self.shared.webhooks.emit(&p.app, self.push_event(&p, kind));
-                crate::record::on_publish(&self.shared, &key, &p.app);
-                self.publishing = Some(p);
+                });
                 self.session.accept_publish(stream_id);
             }
-            Err(e) => {
-                let reason = match e {
-                    PublishError::AlreadyPublishing { .. } => access::Reason::StreamBusy,
-                    _ => access::Reason::TooManyStreams,
-                };
-                let refusal = access::Refusal::new(reason, e.to_string());
-                let (app_name, name) = (key.app.clone(), key.name.clone());
-                self.refuse_publish(stream_id, &app_name, &name, param.as_deref(), refusal);
+            Err(refusal) => {
+                let description = refusal.description();
+                self.session.reject_publish(
+                    stream_id,
+                    refusal.reason.rtmp_publish_code(),
+                    &description,
+                );
+                self.closing = Some(Close::Refused(format!(
+                    "publish {}/{}: {description}",
+                    clip(&app_name),
+                    clip(&name)
+                )));
             }
         }
-    }
-
-    /// Answers a refused publish with the reason, counts it and tells the app's webhook.
-    fn refuse_publish(
-        &mut self,
-        stream_id: u32,
-        app: &str,
-        stream: &str,
-        param: Option<&str>,
-        refusal: access::Refusal,
-    ) {
-        let description = refusal.description();
-        self.session
-            .reject_publish(stream_id, refusal.reason.rtmp_publish_code(), &description);
-        self.shared
-            .metrics
-            .refused("publish", refusal.reason.as_str());
-        // A name that breaks the rules is stored nowhere, not even in a webhook.
-        let app_entry = refusal
-            .reason
-            .has_webhook()
-            .then(|| self.shared.catalog.app(app))
-            .flatten();
-        if let Some(a) = app_entry {
-            let event =
-                webhooks::stream_event(EventKind::PushRefused, &a.name, stream, self.peer, param)
-                    .with_error(refusal.reason.errcode(), &description);
-            self.shared.webhooks.emit(&a, event);
-        }
-        self.closing = Some(Close::Refused(format!(
-            "publish {}/{}: {description}",
-            clip(app),
-            clip(stream)
-        )));
-    }
-
-    fn push_event(&self, p: &Publishing, kind: EventKind) -> StreamEvent {
-        let key = p.publisher.key();
-        let mut event =
-            webhooks::stream_event(kind, &key.app, &key.name, self.peer, p.param.as_deref());
-        event.sequence = p.sequence.clone();
-        if let Some(stats) = self.shared.registry.get(key) {
-            event.width = stats.video_width;
-            event.height = stats.video_height;
-        }
-        event
-    }
-
-    /// The push-end webhook.
-    fn push_ended(&self, p: &Publishing, errcode: i64, errmsg: &str) {
-        let mut event = self
-            .push_event(p, EventKind::PushEnd)
-            .with_error(errcode, errmsg);
-        event.push_duration_ms = Some(u64::try_from(p.started.elapsed().as_millis()).unwrap_or(0));
-        self.shared.webhooks.emit(&p.app, event);
-    }
-
-    /// The play-stop webhook.
-    fn play_stopped(&self, p: &Playing) {
-        let event = webhooks::stream_event(
-            EventKind::PlayStop,
-            &p.key.app,
-            &p.key.name,
-            self.peer,
-            None,
-        )
-        .with_player("rtmp", &self.peer.ip().to_string());
-        self.shared.webhooks.emit(&p.app, event);
     }
 
     fn on_play(&mut self, stream_id: u32, name: String, query: Option<String>) {
@@ -623,13 +524,19 @@ impl Conn {
             return;
         }
         let query = access::signed_query(query.as_deref(), self.connect_query.as_deref());
-        let (app, mode) = match access::check_play(&self.shared, &app_name, &name, query) {
-            Ok(ok) => ok,
+        let request = lifecycle::Request {
+            app: &app_name,
+            stream: &name,
+            query,
+            peer: self.peer,
+            protocol: Protocol::Rtmp,
+        };
+        let play = match lifecycle::play(&self.shared, request) {
+            Ok(play) => play,
             Err(refusal) => {
                 let description = refusal.description();
                 self.session
                     .reject_play(stream_id, refusal.reason.rtmp_play_code(), &description);
-                self.shared.metrics.refused("play", refusal.reason.as_str());
                 self.closing = Some(Close::Refused(format!(
                     "play {}/{}: {description}",
                     clip(&app_name),
@@ -639,67 +546,39 @@ impl Conn {
             }
         };
         let key = StreamKey::new(app_name, name);
-        let opts = media::SubscribeOptions {
-            start: mode.start,
-            protocol: "rtmp",
-        };
-        match self.shared.registry.subscribe(&key, opts) {
-            Ok(subscriber) => {
-                info!(peer = %self.peer, stream = %key, rtc = mode.rtc, "play");
-                let policy = WritePolicy::new(mode.rtc, self.shared.merge_window);
-                let player = Arc::new(DirectPlayer::new(
-                    self.writer.clone(),
-                    subscriber,
-                    OutputFormat::Rtmp {
-                        stream_id,
-                        chunk_size: self.session.out_chunk_size(),
-                    },
-                    policy,
-                ));
-                self.session.accept_play(stream_id);
-                // The play status goes first; the cached GOP follows when the loop services the player.
-                if let Some(out) = self.session.take_transmit() {
-                    self.batch.push(out);
-                }
-                let earlier = std::mem::take(&mut self.batch);
-                player.lock().queue_batch(earlier);
-                self.shared
-                    .fanout
-                    .join(&key, player.clone(), self.shared.merge_window);
-                let event = webhooks::stream_event(
-                    EventKind::PlayStart,
-                    &key.app,
-                    &key.name,
-                    self.peer,
-                    query,
-                )
-                .with_player("rtmp", &self.peer.ip().to_string());
-                self.shared.webhooks.emit(&app, event);
-                self.playing = Some(Playing {
-                    stream_id,
-                    key,
-                    player,
-                    app,
-                });
-            }
-            Err(e) => {
-                let refusal = access::Refusal::new(access::Reason::NotFound, e.to_string());
-                self.shared.metrics.refused("play", refusal.reason.as_str());
-                self.session.reject_play(
-                    stream_id,
-                    refusal.reason.rtmp_play_code(),
-                    &refusal.description(),
-                );
-                self.closing = Some(Close::Refused(format!("play {key}: {e}")));
-            }
+        let policy = WritePolicy::new(play.mode.rtc, self.shared.merge_window);
+        let player = Arc::new(DirectPlayer::new(
+            self.writer.clone(),
+            play.subscriber,
+            OutputFormat::Rtmp {
+                stream_id,
+                chunk_size: self.session.out_chunk_size(),
+            },
+            policy,
+        ));
+        self.session.accept_play(stream_id);
+        // The play status goes first; the cached GOP follows when the loop services the player.
+        if let Some(out) = self.session.take_transmit() {
+            self.batch.push(out);
         }
+        let earlier = std::mem::take(&mut self.batch);
+        player.lock().queue_batch(earlier);
+        self.shared
+            .fanout
+            .join(&key, player.clone(), self.shared.merge_window);
+        self.playing = Some(Playing {
+            stream_id,
+            key,
+            player,
+            _session: play.session,
+        });
     }
 
     fn log_close(&self, reason: Close) {
         let stream = self
             .publishing
             .as_ref()
-            .map(|p| p.publisher.key().to_string())
+            .map(|p| p.session.key().to_string())
             .or_else(|| self.playing.as_ref().map(|p| p.key.to_string()))
             .unwrap_or_default();
         let role = if self.publishing.is_some() {

@@ -1,0 +1,284 @@
+//! The stream lifecycle every protocol driver goes through: a driver asks [`publish`] or [`play`] with what it
+//! knows and gets a session or one typed [`Refusal`]; the driver only speaks its wire format.
+//!
+//! Here, once for every protocol: access (names, catalog, signature, forbids, limits), the hub's one-publisher
+//! rule, the log line, `/metrics` refusals, the webhooks (`push_start` / `republish`, `push_refused`,
+//! `play_start`), the readers that follow a publish (the HLS muxer when always on, the recorder), and, when a
+//! session handle is dropped, its end (`push_end` with the errcode of its [`End`], `play_stop`).
+//! MediaMTX's path manager is the model: drivers depend on this narrow interface, not on each other.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use control::webhook_event::{errcode, EventKind, StreamEvent};
+use control::App;
+use media::{PublishError, Publisher, PublisherInfo, StreamKey, Subscriber};
+use tracing::info;
+
+use crate::access::{self, PlayMode, Reason, Refusal};
+use crate::webhooks::{self, Webhooks};
+use crate::Shared;
+
+/// The protocol a session speaks, as webhooks (`player_type`), metrics and logs name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// RTMP publish or play.
+    Rtmp,
+    /// HTTP-FLV play.
+    Flv,
+}
+
+impl Protocol {
+    /// `rtmp`, `flv`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Rtmp => "rtmp",
+            Protocol::Flv => "flv",
+        }
+    }
+}
+
+/// What a driver knows when a client asks to publish or play.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request<'a> {
+    /// The app (RTMP application) name.
+    pub(crate) app: &'a str,
+    /// The stream name, without its query.
+    pub(crate) stream: &'a str,
+    /// The query that carries the signature (and `mode=`), if any.
+    pub(crate) query: Option<&'a str>,
+    /// The client.
+    pub(crate) peer: SocketAddr,
+    /// How the client speaks.
+    pub(crate) protocol: Protocol,
+}
+
+/// Why a publish ended, for its `push_end` webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum End {
+    /// The publisher stopped (unpublish, or closed its connection).
+    Normal,
+    /// The server is shutting down.
+    Shutdown,
+    /// Kicked through the API, forbidden, or taken over by another publisher.
+    Kicked,
+    /// The publisher went silent (`publisher_timeout_secs`) or another timeout.
+    Timeout(String),
+    /// A protocol or socket error.
+    Error(String),
+}
+
+impl End {
+    /// The `errcode` and `errmsg` of the `push_end` webhook.
+    fn errcode(&self) -> (i64, String) {
+        match self {
+            End::Normal => (errcode::OK, String::new()),
+            End::Shutdown => (errcode::SHUTDOWN, "server shutting down".into()),
+            End::Kicked => (errcode::KICKED, "kicked or taken over".into()),
+            End::Timeout(why) => (errcode::TIMEOUT, why.clone()),
+            End::Error(why) => (errcode::CONNECTION_ERROR, why.clone()),
+        }
+    }
+}
+
+/// A running publish. The driver pushes frames through [`PublishSession::publisher`]; dropping the session
+/// ends the publish and sends `push_end` (normal unless [`PublishSession::end`] said otherwise).
+pub(crate) struct PublishSession {
+    shared: Arc<Shared>,
+    publisher: Publisher,
+    app: Arc<App>,
+    peer: SocketAddr,
+    /// Pairs the push start and end webhooks.
+    sequence: String,
+    started: std::time::Instant,
+    /// The query the publisher sent, for webhooks (credentials masked there).
+    param: Option<String>,
+    end: End,
+}
+
+impl PublishSession {
+    /// The hub's publisher of the stream.
+    pub(crate) fn publisher(&mut self) -> &mut Publisher {
+        &mut self.publisher
+    }
+
+    /// The stream published.
+    pub(crate) fn key(&self) -> &StreamKey {
+        self.publisher.key()
+    }
+
+    /// Resolves when another publisher takes the stream over or the API kicks this one.
+    pub(crate) fn kicked(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.publisher.kicked()
+    }
+
+    /// Sets why the publish ends; the `push_end` webhook sent on drop carries it.
+    pub(crate) fn set_end(&mut self, end: End) {
+        self.end = end;
+    }
+
+    fn event(&self, kind: EventKind) -> StreamEvent {
+        let key = self.publisher.key();
+        let mut event =
+            webhooks::stream_event(kind, &key.app, &key.name, self.peer, self.param.as_deref());
+        event.sequence = self.sequence.clone();
+        if let Some(stats) = self.shared.registry.get(key) {
+            event.width = stats.video_width;
+            event.height = stats.video_height;
+        }
+        event
+    }
+}
+
+impl Drop for PublishSession {
+    fn drop(&mut self) {
+        let (code, message) = self.end.errcode();
+        let mut event = self.event(EventKind::PushEnd).with_error(code, &message);
+        event.push_duration_ms =
+            Some(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(0));
+        self.shared.webhooks.emit(&self.app, event);
+    }
+}
+
+/// May `req` publish? On success the stream is the caller's until the session is dropped: `push_start` (or
+/// `republish` within the grace) is sent, and the readers that follow a publish are started. A refusal is counted,
+/// sent to the app's webhooks (`push_refused`, not for a bad name) and returned for the driver to answer.
+pub(crate) fn publish(shared: &Arc<Shared>, req: Request<'_>) -> Result<PublishSession, Refusal> {
+    let result = start_publish(shared, req);
+    if let Err(refusal) = &result {
+        refused_publish(shared, req, refusal);
+    }
+    result
+}
+
+fn start_publish(shared: &Arc<Shared>, req: Request<'_>) -> Result<PublishSession, Refusal> {
+    let app = access::check_publish(shared, req.app, req.stream, req.query)?;
+    let key = StreamKey::new(req.app, req.stream);
+    let info = PublisherInfo {
+        remote_addr: req.peer.to_string(),
+        protocol: req.protocol.as_str(),
+        republish_grace: access::republish_grace(&app),
+    };
+    let in_grace = shared
+        .registry
+        .get(&key)
+        .is_some_and(|s| s.publisher.is_none());
+    let publisher = shared.registry.publish(key, info).map_err(|e| {
+        let reason = match e {
+            PublishError::AlreadyPublishing { .. } => Reason::StreamBusy,
+            _ => Reason::TooManyStreams,
+        };
+        Refusal::new(reason, e.to_string())
+    })?;
+    let key = publisher.key().clone();
+    info!(peer = %req.peer, stream = %key, protocol = req.protocol.as_str(), "publish");
+    crate::hls_serve::on_publish(shared, &key);
+    let session = PublishSession {
+        shared: shared.clone(),
+        publisher,
+        app,
+        peer: req.peer,
+        sequence: webhooks::new_sequence(),
+        started: std::time::Instant::now(),
+        param: req.query.map(str::to_owned),
+        end: End::Normal,
+    };
+    let kind = if in_grace {
+        EventKind::Republish
+    } else {
+        EventKind::PushStart
+    };
+    shared.webhooks.emit(&session.app, session.event(kind));
+    crate::record::on_publish(shared, &key, &session.app);
+    Ok(session)
+}
+
+fn refused_publish(shared: &Shared, req: Request<'_>, refusal: &Refusal) {
+    shared.metrics.refused("publish", refusal.reason.as_str());
+    // A name that breaks the rules is stored nowhere, not even in a webhook.
+    if !refusal.reason.has_webhook() {
+        return;
+    }
+    if let Some(app) = shared.catalog.app(req.app) {
+        let event = webhooks::stream_event(
+            EventKind::PushRefused,
+            &app.name,
+            req.stream,
+            req.peer,
+            req.query,
+        )
+        .with_error(refusal.reason.errcode(), &refusal.description());
+        shared.webhooks.emit(&app, event);
+    }
+}
+
+/// An admitted play: the hub subscription to read from, how to write it, and the session whose drop sends
+/// `play_stop`.
+pub(crate) struct Play {
+    /// The player's cursor into the stream.
+    pub(crate) subscriber: Subscriber,
+    /// Where it starts and how it is written.
+    pub(crate) mode: PlayMode,
+    /// Ends the play when dropped.
+    pub(crate) session: PlaySession,
+}
+
+/// A running play; dropping it sends `play_stop`.
+pub(crate) struct PlaySession {
+    webhooks: Webhooks,
+    app: Arc<App>,
+    stop: Option<StreamEvent>,
+}
+
+impl Drop for PlaySession {
+    fn drop(&mut self) {
+        if let Some(event) = self.stop.take() {
+            self.webhooks.emit(&self.app, event);
+        }
+    }
+}
+
+/// May `req` play? Checks access and the player limit, subscribes to the live stream and sends `play_start`.
+/// A refusal (or a stream that is not live) is counted and returned for the driver to answer.
+pub(crate) fn play(shared: &Shared, req: Request<'_>) -> Result<Play, Refusal> {
+    let result = start_play(shared, req);
+    if let Err(refusal) = &result {
+        shared.metrics.refused("play", refusal.reason.as_str());
+    }
+    result
+}
+
+fn start_play(shared: &Shared, req: Request<'_>) -> Result<Play, Refusal> {
+    let (app, mode) = access::check_play(shared, req.app, req.stream, req.query)?;
+    let key = StreamKey::new(req.app, req.stream);
+    let opts = media::SubscribeOptions {
+        start: mode.start,
+        protocol: req.protocol.as_str(),
+    };
+    let subscriber = shared
+        .registry
+        .subscribe(&key, opts)
+        .map_err(|e| Refusal::new(Reason::NotFound, e.to_string()))?;
+    info!(peer = %req.peer, stream = %key, protocol = req.protocol.as_str(), rtc = mode.rtc, "play");
+    let ip = req.peer.ip().to_string();
+    let start = webhooks::stream_event(
+        EventKind::PlayStart,
+        req.app,
+        req.stream,
+        req.peer,
+        req.query,
+    )
+    .with_player(req.protocol.as_str(), &ip);
+    shared.webhooks.emit(&app, start);
+    let stop = webhooks::stream_event(EventKind::PlayStop, req.app, req.stream, req.peer, None)
+        .with_player(req.protocol.as_str(), &ip);
+    Ok(Play {
+        subscriber,
+        mode,
+        session: PlaySession {
+            webhooks: shared.webhooks.clone(),
+            app,
+            stop: Some(stop),
+        },
+    })
+}
