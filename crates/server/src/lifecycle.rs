@@ -26,14 +26,20 @@ pub(crate) enum Protocol {
     Rtmp,
     /// HTTP-FLV play.
     Flv,
+    /// A classic HLS viewer.
+    Hls,
+    /// A low-latency HLS viewer.
+    LlHls,
 }
 
 impl Protocol {
-    /// `rtmp`, `flv`.
+    /// `rtmp`, `flv`, `hls`, `ll-hls`.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Protocol::Rtmp => "rtmp",
             Protocol::Flv => "flv",
+            Protocol::Hls => "hls",
+            Protocol::LlHls => "ll-hls",
         }
     }
 }
@@ -260,6 +266,27 @@ fn start_play(shared: &Shared, req: Request<'_>) -> Result<Play, Refusal> {
         .subscribe(&key, opts)
         .map_err(|e| Refusal::new(Reason::NotFound, e.to_string()))?;
     info!(peer = %req.peer, stream = %key, protocol = req.protocol.as_str(), rtc = mode.rtc, "play");
+    Ok(Play {
+        subscriber,
+        mode,
+        session: play_session(shared, app, req),
+    })
+}
+
+/// An HLS viewer, admitted by the HLS server (which checked access and limits when the client's first answer
+/// was a success): the log line, `play_start` now, and the session whose drop sends `play_stop`. The hub does
+/// not serve it: the stream's segmenter does.
+pub(crate) fn viewer(shared: &Shared, app: Arc<App>, req: Request<'_>) -> PlaySession {
+    info!(
+        peer = %req.peer,
+        stream = %format_args!("{}/{}", req.app, req.stream),
+        protocol = req.protocol.as_str(),
+        "play"
+    );
+    play_session(shared, app, req)
+}
+
+fn play_session(shared: &Shared, app: Arc<App>, req: Request<'_>) -> PlaySession {
     let ip = req.peer.ip().to_string();
     let start = webhooks::stream_event(
         EventKind::PlayStart,
@@ -272,13 +299,9 @@ fn start_play(shared: &Shared, req: Request<'_>) -> Result<Play, Refusal> {
     shared.webhooks.emit(&app, start);
     let stop = webhooks::stream_event(EventKind::PlayStop, req.app, req.stream, req.peer, None)
         .with_player(req.protocol.as_str(), &ip);
-    Ok(Play {
-        subscriber,
-        mode,
-        session: PlaySession {
-            webhooks: shared.webhooks.clone(),
-            app,
-            stop: Some(stop),
-        },
-    })
+    PlaySession {
+        webhooks: shared.webhooks.clone(),
+        app,
+        stop: Some(stop),
+    }
 }

@@ -16,6 +16,7 @@ use super::{
     answered, blocking_wait, first_segment_wait, for_viewer, no_segment_yet, with_headers, Asks,
     Client, HlsStream,
 };
+use crate::lifecycle::Protocol;
 use crate::Shared;
 
 /// Splits a playlist query into the blocking-reload directives (`_HLS_msn`, `_HLS_part`) and the rest, which
@@ -77,7 +78,7 @@ pub(super) async fn ll_playlist(
         &key,
         query.as_deref(),
         &client,
-        "ll-hls",
+        Protocol::LlHls,
         Asks::Playlist,
     ) {
         Ok(a) => a,
@@ -89,7 +90,7 @@ pub(super) async fn ll_playlist(
         asking,
         &key,
         &client,
-        "ll-hls",
+        Protocol::LlHls,
         query.as_deref(),
         response,
     )
@@ -200,7 +201,7 @@ pub(crate) async fn ll_file(
         &key,
         query.as_deref(),
         &client,
-        "ll-hls",
+        Protocol::LlHls,
         Asks::File,
     ) {
         Ok(a) => a,
@@ -212,7 +213,7 @@ pub(crate) async fn ll_file(
         asking,
         &key,
         &client,
-        "ll-hls",
+        Protocol::LlHls,
         query.as_deref(),
         response,
     )

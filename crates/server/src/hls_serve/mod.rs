@@ -33,6 +33,7 @@ use tokio::sync::watch;
 use tracing::{debug, info};
 
 use crate::access::{self, now_ms};
+use crate::lifecycle::Protocol;
 use crate::settings::HlsSettings;
 use crate::Shared;
 
@@ -239,7 +240,7 @@ fn for_viewer(
     key: &StreamKey,
     query: Option<&str>,
     client: &Client,
-    variant: &'static str,
+    variant: Protocol,
     asks: Asks,
 ) -> Result<Asking, Response> {
     let app = access::check_play_signature(shared, &key.app, &key.name, query)
@@ -251,7 +252,7 @@ fn for_viewer(
     .ok_or_else(|| not_live(key))?;
     stream.touch();
     if asks == Asks::Playlist {
-        let wanted = if variant == "ll-hls" {
+        let wanted = if variant == Protocol::LlHls {
             &stream.wants_ll
         } else {
             &stream.wants_classic
@@ -270,7 +271,7 @@ fn answered(
     asking: Asking,
     key: &StreamKey,
     client: &Client,
-    variant: &'static str,
+    variant: Protocol,
     query: Option<&str>,
     response: Response,
 ) -> Response {
@@ -306,7 +307,7 @@ pub(crate) async fn playlist(
         &key,
         query.as_deref(),
         &client,
-        "hls",
+        Protocol::Hls,
         Asks::Playlist,
     ) {
         Ok(a) => a,
@@ -318,7 +319,7 @@ pub(crate) async fn playlist(
         asking,
         &key,
         &client,
-        "hls",
+        Protocol::Hls,
         query.as_deref(),
         response,
     )
@@ -373,7 +374,14 @@ pub(crate) async fn segment(
             .into_response();
     };
     let key = StreamKey::new(app, name);
-    let asking = match for_viewer(&shared, &key, query.as_deref(), &client, "hls", Asks::File) {
+    let asking = match for_viewer(
+        &shared,
+        &key,
+        query.as_deref(),
+        &client,
+        Protocol::Hls,
+        Asks::File,
+    ) {
         Ok(a) => a,
         Err(response) => return response,
     };
@@ -396,7 +404,7 @@ pub(crate) async fn segment(
         asking,
         &key,
         &client,
-        "hls",
+        Protocol::Hls,
         query.as_deref(),
         response,
     )

@@ -13,16 +13,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::http::{header, HeaderMap};
-use control::webhook_event::{EventKind, StreamEvent};
 use control::App;
 use media::StreamKey;
-use tracing::{debug, info};
+use tracing::debug;
 
 use super::HlsStream;
 use crate::access::{self, now_ms};
 use crate::address::address_key;
+use crate::lifecycle::{self, PlaySession, Protocol};
 use crate::settings::HlsSettings;
-use crate::webhooks;
 use crate::Shared;
 
 /// Who is asking: HTTP requests are not sessions, so an HLS viewer is a client address and `User-Agent` that keep
@@ -50,11 +49,10 @@ impl Client {
     }
 }
 
-/// One HLS viewer: when it last asked, and the `play_stop` webhook to send when it stops asking.
+/// One HLS viewer: when it last asked, and its play session (dropped when it stops asking: `play_stop`).
 pub(super) struct Viewer {
     last_seen_ms: i64,
-    app: Arc<App>,
-    stop: StreamEvent,
+    _session: PlaySession,
     /// The address key it counts under for `hls.max_viewers_per_address`.
     address: IpAddr,
 }
@@ -116,7 +114,7 @@ pub(super) fn admit(
     app: Arc<App>,
     key: &StreamKey,
     client: &Client,
-    variant: &'static str,
+    variant: Protocol,
     query: Option<&str>,
 ) -> Result<(), access::Refusal> {
     let id = client.id();
@@ -128,17 +126,6 @@ pub(super) fn admit(
     // Not under the viewers lock: counting the app's viewers takes the streams' locks.
     access::check_player_limit(shared, &app)?;
     let address = address_key(client.peer.ip());
-    let ip = client.peer.ip().to_string();
-    let start = webhooks::stream_event(
-        EventKind::PlayStart,
-        &key.app,
-        &key.name,
-        client.peer,
-        query,
-    )
-    .with_player(variant, &ip);
-    let stop = webhooks::stream_event(EventKind::PlayStop, &key.app, &key.name, client.peer, None)
-        .with_player(variant, &ip);
     let mut viewers = stream.viewers.lock();
     if viewers.contains_key(&id) {
         return Ok(());
@@ -151,18 +138,21 @@ pub(super) fn admit(
         address_room(shared, address, *count)?;
         *count += 1;
     }
+    let request = lifecycle::Request {
+        app: &key.app,
+        stream: &key.name,
+        query,
+        peer: client.peer,
+        protocol: variant,
+    };
     viewers.insert(
         id,
         Viewer {
             last_seen_ms: now,
-            app: app.clone(),
-            stop,
+            _session: lifecycle::viewer(shared, app, request),
             address,
         },
     );
-    drop(viewers);
-    info!(stream = %key, peer = %client.peer, variant, "HLS viewer");
-    shared.webhooks.emit(&app, start);
     Ok(())
 }
 
@@ -191,6 +181,7 @@ pub(super) fn expire_viewers(shared: &Shared, key: &StreamKey, stream: &HlsStrea
     }
     for v in gone {
         debug!(stream = %key, "HLS viewer gone");
-        shared.webhooks.emit(&v.app, v.stop);
+        // Dropping the viewer drops its play session: `play_stop`.
+        drop(v);
     }
 }
