@@ -12,7 +12,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -575,4 +575,176 @@ fn hevc_from_ll_hls_and_mp4_recording_decodes_like_the_source() {
         "the recording decodes {} of {FRAMES} pictures",
         recorded.len()
     );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// `mplive bench` against ffmpeg
+// ---------------------------------------------------------------------------------------------------------------
+
+/// What ffmpeg received (`-c copy -f framemd5`): packets and payload bytes over all streams, and the video
+/// packets.
+struct Received {
+    packets: u64,
+    bytes: u64,
+    video_packets: u64,
+}
+
+fn count_packets(framemd5: &str) -> Received {
+    let video = framemd5
+        .lines()
+        .find_map(|l| {
+            let (index, kind) = l.strip_prefix("#media_type ")?.split_once(": ")?;
+            (kind == "video").then(|| index.to_string())
+        })
+        .unwrap_or_default();
+    let mut r = Received {
+        packets: 0,
+        bytes: 0,
+        video_packets: 0,
+    };
+    for l in framemd5.lines().filter(|l| !l.starts_with('#')) {
+        let f: Vec<&str> = l.split(',').map(str::trim).collect();
+        r.packets += 1;
+        r.bytes += f[4].parse::<u64>().unwrap();
+        if f[0] == video {
+            r.video_packets += 1;
+        }
+    }
+    r
+}
+
+#[test]
+fn bench_counts_agree_with_ffmpeg_reading_the_same_stream() {
+    require("ffmpeg");
+    const PLAYERS: u64 = 3;
+    const WINDOW_S: u64 = 5;
+    const WARMUP_MS: u64 = 1500;
+    // 25 fps with a keyframe every 5 pictures: a player's start burst (the GOP cache) is at most 0.2 s of media,
+    // so it hardly moves the counts. 44.1 kHz AAC: about 43 frames/s.
+    let fixture = make_fixture(
+        "bench-gop5.flv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-t",
+            "10",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-b:v",
+            "500k",
+            "-g",
+            "5",
+            "-keyint_min",
+            "5",
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+        ],
+    );
+    let server = Server::start("");
+    // Another stream on the same server, audio only: a bench that played the wrong stream counts far fewer bytes.
+    let _decoy = ffmpeg_push(&fixture_audio(), &server.rtmp_url("live/decoy"));
+
+    let bench = {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mplive"));
+        cmd.arg("bench")
+            .arg("--url")
+            .arg(server.rtmp_url("live/bench"))
+            .arg("--fixture")
+            .arg(&fixture)
+            .args(["--players", &PLAYERS.to_string()])
+            .args(["--seconds", &WINDOW_S.to_string()])
+            .args(["--warmup-ms", &WARMUP_MS.to_string()])
+            .args(["--server-pid", &server.pid().to_string(), "--json"]);
+        std::thread::spawn(move || run_with_timeout(&mut cmd, Duration::from_secs(30)))
+    };
+
+    // The bench's publisher is up when the stream is; its players start WARMUP_MS later, and so does ffmpeg.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = server.get("/v1/streams/live/bench");
+        if status == 200 && body.contains("\"live\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the bench never published");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(WARMUP_MS));
+    let (out, timed_out) = run_with_timeout(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(server.rtmp_url("live/bench"))
+            .args(["-t", &WINDOW_S.to_string()])
+            .args(["-map", "0", "-c", "copy", "-f", "framemd5", "-"]),
+        Duration::from_secs(20),
+    );
+    assert!(
+        !timed_out && out.status.success(),
+        "ffmpeg reading the bench's stream: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ffmpeg = count_packets(&String::from_utf8_lossy(&out.stdout));
+
+    let (out, timed_out) = bench.join().unwrap();
+    assert!(
+        !timed_out && out.status.success(),
+        "mplive bench: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let players = &report["players"];
+    assert_eq!(players["requested"], PLAYERS, "{report}");
+    assert_eq!(players["ever_playing"], PLAYERS, "{report}");
+    assert_eq!(players["playing_at_end"], PLAYERS, "{report}");
+    assert_eq!(players["failed"], 0, "{report}");
+    assert!(report["publisher"]["error"].is_null(), "{report}");
+    let window = report["seconds"].as_f64().unwrap();
+    assert!((window - WINDOW_S as f64).abs() < 0.5, "{report}");
+
+    // Per player, the bench counts what arrived in its window: the start burst, then WINDOW_S of live media;
+    // it counts the two sequence headers as frames and RTMP chunk headers as bytes. ffmpeg counts WINDOW_S of
+    // media from the burst's keyframe, without headers. Both differ by the burst (at most 0.2 s of media),
+    // the start offsets (about 0.1 s) and the framing (a few %): within 15%. Counting nothing (0), every frame
+    // twice (+100%), or the audio-only decoy (about -35% of the frames, -90% of the bytes) cannot pass.
+    let frames = report["delivered"]["frames"].as_u64().unwrap() as f64 / PLAYERS as f64;
+    let bytes = report["delivered"]["bytes"].as_u64().unwrap() as f64 / PLAYERS as f64;
+    eprintln!(
+        "per player: bench {frames:.0} frames, {bytes:.0} bytes; ffmpeg {} packets ({} video), {} bytes",
+        ffmpeg.packets, ffmpeg.video_packets, ffmpeg.bytes
+    );
+    // ffmpeg itself saw the fixture's rates: 25 video + ~43 audio frames/s.
+    let expected_video = (25 * WINDOW_S) as f64;
+    assert!(
+        (ffmpeg.video_packets as f64 - expected_video).abs() <= 0.1 * expected_video,
+        "ffmpeg read {} video packets in {WINDOW_S} s",
+        ffmpeg.video_packets
+    );
+    let frame_ratio = frames / ffmpeg.packets as f64;
+    let byte_ratio = bytes / ffmpeg.bytes as f64;
+    assert!(
+        (0.85..=1.15).contains(&frame_ratio),
+        "bench {frames:.0} frames per player, ffmpeg {} ({frame_ratio:.2}x): {report}",
+        ffmpeg.packets
+    );
+    assert!(
+        (0.85..=1.15).contains(&byte_ratio),
+        "bench {bytes:.0} bytes per player, ffmpeg {} ({byte_ratio:.2}x): {report}",
+        ffmpeg.bytes
+    );
+    // The publisher's own count covers the warmup, the window and the players' stop: more than one player got.
+    let published = report["publisher"]["frames"].as_u64().unwrap() as f64;
+    assert!(published >= frames, "{report}");
 }
