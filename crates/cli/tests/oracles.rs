@@ -414,7 +414,8 @@ fn publish_tags(addr: &str, app: &str, name: &str, tags: &[Tag]) {
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
-/// The MD5 of every decoded video picture, in output order, with `-xerror` (any decode error fails).
+/// The MD5 of every decoded video picture, in output order, with `-xerror` (any decode error fails); their
+/// presentation times must grow.
 /// `extra` goes before the output (e.g. `-frames:v N`).
 fn decoded_md5s(input: &str, extra: &[&str], limit: Duration) -> Vec<String> {
     let (out, timed_out) = run_with_timeout(
@@ -439,11 +440,25 @@ fn decoded_md5s(input: &str, extra: &[&str], limit: Duration) -> Vec<String> {
             (kind == "video").then(|| index.to_string())
         })
         .unwrap_or_else(|| panic!("no video stream decoded from {input}: {text}"));
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.split(',').next().map(str::trim) == Some(video.as_str()))
-        .map(|l| l.rsplit(',').next().unwrap().trim().to_string())
-        .collect()
+    let mut last_pts = i64::MIN;
+    let mut md5s = Vec::new();
+    for l in text.lines().filter(|l| !l.starts_with('#')) {
+        let f: Vec<&str> = l.split(',').map(str::trim).collect();
+        if f[0] != video {
+            continue;
+        }
+        // Pictures come out in presentation order: their times (the container's, composition offsets
+        // included) must grow.
+        let pts: i64 = f[2].parse().unwrap();
+        assert!(
+            pts > last_pts,
+            "{input}: picture {} has pts {pts} after {last_pts}",
+            md5s.len()
+        );
+        last_pts = pts;
+        md5s.push(f[5].to_string());
+    }
+    md5s
 }
 
 /// ffprobe's view of the first video stream: (codec name, width, height).
