@@ -313,8 +313,10 @@ fn fmp4_recorder_holds_new_codecs_for_the_next_file() {
     assert_eq!(check_fragments(&first, &boxes), 1);
     let traks = boxes[1].children.iter().filter(|c| &c.kind == b"trak");
     assert_eq!(traks.count(), 1);
+    // The new file starts at the next keyframe: the audio frame at 60 ms waited for it (and was dropped, its
+    // picture being in the old file), so one fragment.
     let boxes = walk(&second, 0, second.len()).unwrap();
-    assert_eq!(check_fragments(&second, &boxes), 2);
+    assert_eq!(check_fragments(&second, &boxes), 1);
     let traks = boxes[1].children.iter().filter(|c| &c.kind == b"trak");
     assert_eq!(traks.count(), 2);
 }
@@ -439,4 +441,53 @@ proptest! {
         while d.poll_tag().is_some() { n += 1; }
         prop_assert_eq!(n, frames.len());
     }
+}
+
+/// An AAC sequence header after the first picture (as a publisher may send it) restarts the output with both
+/// tracks; what follows the new init segment must decode on its own, so it starts at the next keyframe (a recorder
+/// starts a new file there: pictures referring to one in the old file would not decode).
+#[test]
+fn a_late_audio_header_restarts_at_the_next_keyframe() {
+    let mut w = Mp4Writer::new(WriterConfig::default());
+    w.handle_frame(TagType::Video, 0, &video_header()).unwrap();
+    w.handle_frame(TagType::Video, 0, &video(true, 0, 100))
+        .unwrap();
+    w.handle_frame(TagType::Audio, 0, &audio_header()).unwrap();
+    for i in 1..5 {
+        w.handle_frame(TagType::Video, i * 40, &video(false, 0, 50))
+            .unwrap();
+        w.handle_frame(TagType::Audio, i * 40, &audio(20)).unwrap();
+    }
+    w.handle_frame(TagType::Video, 200, &video(true, 0, 100))
+        .unwrap();
+    w.handle_frame(TagType::Audio, 200, &audio(20)).unwrap();
+    w.finish();
+    let mut outputs = Vec::new();
+    while let Some(o) = w.poll_output() {
+        outputs.push(o);
+    }
+    let shape: Vec<String> = outputs
+        .iter()
+        .map(|o| match o {
+            Mp4Output::Init { tracks, .. } => {
+                format!("init(audio={})", tracks.audio.is_some())
+            }
+            Mp4Output::Fragment(f) => format!("fragment(independent={})", f.independent),
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            "init(audio=false)",
+            "fragment(independent=true)",
+            "init(audio=true)",
+            "fragment(independent=true)"
+        ],
+        "{shape:?}"
+    );
+    // The fragment after the restart holds the keyframe and its audio, none of the pictures before it.
+    let Mp4Output::Fragment(last) = &outputs[3] else {
+        unreachable!()
+    };
+    assert_eq!(last.start_ms, 200);
 }

@@ -234,11 +234,11 @@ impl Mp4Writer {
         if self.audio.is_none() || body.is_empty() {
             return Ok(());
         }
+        if self.video.is_some() && !self.video_synced {
+            // Wait for the first picture (or the first after a restart): a file starts with a keyframe.
+            return Ok(());
+        }
         if self.current.is_none() {
-            if self.video.is_some() {
-                // Wait for the first picture: the file starts with video.
-                return Ok(());
-            }
             self.start();
         }
         let ms = self.clock.unwrap(timestamp);
@@ -310,11 +310,14 @@ impl Mp4Writer {
         self.current = Some((tracks, fragmenter));
     }
 
-    /// A configuration changed after the init segment was out: close the fragment and announce new tracks.
+    /// A configuration changed after the init segment was out: close the fragment and announce new tracks. What
+    /// follows a new init segment must decode on its own (a recorder starts a new file there), so video waits for
+    /// its next keyframe, and audio with it: pictures that refer to one before the restart would not decode.
     fn restart_if_started(&mut self) {
         if self.current.is_some() {
             self.finish();
             self.start();
+            self.video_synced = false;
         }
     }
 }
