@@ -24,7 +24,11 @@ fn replay_txsecret_verify() {
             }
         }
     }
-    assert!(replayed >= 8, "fuzz/corpus/txsecret_verify is missing");
+    // The committed corpus (update when it is re-minimized): a moved or emptied corpus fails.
+    assert!(
+        replayed >= 67,
+        "fuzz/corpus/txsecret_verify: {replayed} files"
+    );
     // The seeds written by hand: the genuine URLs verify, the attacks and the out-of-range times do not.
     verified.sort();
     for seed in ["extra_params", "tencent", "upper_time", "valid"] {

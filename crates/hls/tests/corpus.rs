@@ -12,7 +12,13 @@ fn hls_mux_corpus() {
         .filter(|p| p.is_file())
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "empty corpus {}", dir.display());
+    // The committed corpus (update when it is re-minimized): a moved or emptied corpus fails.
+    assert!(
+        files.len() >= 187,
+        "{}: {} files",
+        dir.display(),
+        files.len()
+    );
     let mut tags = 0;
     for path in files {
         let data = std::fs::read(&path).unwrap();

@@ -24,5 +24,9 @@ fn replay_rooms_messages() {
             }
         }
     }
-    assert!(replayed >= 4, "fuzz/corpus/rooms_messages is missing");
+    // The committed corpus (update when it is re-minimized): a moved or emptied corpus fails.
+    assert!(
+        replayed >= 344,
+        "fuzz/corpus/rooms_messages: {replayed} files"
+    );
 }

@@ -74,6 +74,8 @@ pub mod amf0;
 mod chunk;
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 mod message;
 mod session;

@@ -1,0 +1,416 @@
+//! The checks the rtmp fuzz targets run (fuzz/fuzz_targets/rtmp_*.rs), public so that tests/corpus.rs can replay
+//! fuzz/corpus/rtmp_*/ on stable without cargo-fuzz through exactly the same code. Not part of the stable API:
+//! they panic when an invariant breaks, which is what a fuzzer looks for.
+
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::amf0::{self, Value, MAX_DEPTH, MAX_VALUES};
+use crate::chunk::{encode_message, ChunkDecoder, ChunkMessage};
+use crate::config::{HandshakeMode, SessionConfig};
+use crate::error::Error;
+use crate::handshake::HANDSHAKE_SIZE;
+use crate::message::{type_id, MediaKind};
+use crate::session::{ClientEvent, ClientSession, ServerEvent, ServerSession};
+
+/// Bound on media messages in the chunk target (and on the session's media messages).
+const MAX_MESSAGE: u32 = 1 << 16;
+/// Bound on every other message: small, so the fuzzer reaches it.
+const MAX_COMMAND: u32 = 1 << 10;
+/// Chunk streams the chunk target's decoder accepts: few, so the fuzzer reaches the limit.
+const MAX_CHUNK_STREAMS: usize = 8;
+/// Largest Set Chunk Size the chunk target applies (what [`SessionConfig::max_chunk_size`] defaults to).
+const MAX_CHUNK_SIZE: u32 = 65536;
+/// Bytes of S0 + S1 + S2 (and of C0 + C1 + C2).
+const HANDSHAKE_REPLY: usize = 1 + 2 * HANDSHAKE_SIZE;
+
+/// What [`handshake`] saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HandshakeOutcome {
+    /// The server answered C0 + C1 with S0 + S1 + S2.
+    pub server_replied: bool,
+    /// The simple-handshake client accepted S0 + S1 + S2 and reported `HandshakeDone`.
+    pub client_done: bool,
+}
+
+/// Handshake parsing on both sides: `data` is what a peer sends first (C0 + C1 + C2 and maybe chunks to a server,
+/// S0 + S1 + S2 and maybe chunks to a client), fed whole and in pieces. Checks: no panic; the server answers
+/// exactly when it has a version 3 C0 and all of C1, with 3073 bytes starting with S0 = 3, and S2 echoes a C1
+/// without a version field; the server sees the same events and error whatever the split; a session that failed
+/// keeps returning its error; a simple-handshake client sends C2 = S1 once it has S0 + S1 + S2.
+pub fn handshake(data: &[u8]) -> HandshakeOutcome {
+    let now = Instant::now();
+    let mut outcome = HandshakeOutcome::default();
+
+    let (whole, whole_out) = server_run(data, data.len().max(1), now);
+    let (split, _) = server_run(data, 1 + data.len() / 7, now);
+    assert_eq!(whole, split, "the server depends on how its input is split");
+    let complete_c1 = data.len() > HANDSHAKE_SIZE && data[0] == 3;
+    if complete_c1 {
+        assert!(whole_out.len() >= HANDSHAKE_REPLY && whole_out[0] == 3);
+        if data[5..9] == [0; 4] {
+            // A simple client: S2 echoes C1.
+            assert_eq!(
+                &whole_out[1 + HANDSHAKE_SIZE..HANDSHAKE_REPLY],
+                &data[1..=HANDSHAKE_SIZE]
+            );
+        }
+        outcome.server_replied = true;
+    } else {
+        assert!(
+            whole_out.is_empty(),
+            "the server answered an incomplete or bad C0 + C1"
+        );
+    }
+
+    for mode in [HandshakeMode::Digest, HandshakeMode::Simple] {
+        let config = SessionConfig {
+            client_handshake: mode,
+            ..SessionConfig::default()
+        };
+        let mut client = ClientSession::new(config, now);
+        client.connect("live", "rtmp://localhost/live");
+        let mut out = BytesMut::from(client.take_transmit().unwrap_or_default());
+        let mut result = Ok(());
+        for piece in data.chunks(1 + data.len() / 7) {
+            result = client.handle_input(piece, now);
+            out.extend_from_slice(&client.take_transmit().unwrap_or_default());
+            if result.is_err() {
+                break;
+            }
+        }
+        if let Err(e) = result {
+            assert_eq!(client.handle_input(&[], now), Err(e));
+        }
+        let mut done = false;
+        while let Some(event) = client.poll_event() {
+            done |= event == ClientEvent::HandshakeDone;
+        }
+        assert!(out.len() > HANDSHAKE_SIZE && out[0] == 3, "C0 + C1 first");
+        if mode == HandshakeMode::Simple && data.len() >= HANDSHAKE_REPLY && data[0] == 3 {
+            assert!(done, "a simple client refused S0 + S1 + S2");
+            assert_eq!(
+                &out[1 + HANDSHAKE_SIZE..HANDSHAKE_REPLY],
+                &data[1..=HANDSHAKE_SIZE]
+            );
+            outcome.client_done = true;
+        }
+    }
+    outcome
+}
+
+/// A server session fed `data` in pieces of `step` bytes; its events and final result, and all its output.
+fn server_run(
+    data: &[u8],
+    step: usize,
+    now: Instant,
+) -> ((Vec<ServerEvent>, Result<(), Error>), Bytes) {
+    let mut server = ServerSession::new(SessionConfig::default(), now);
+    let mut events = Vec::new();
+    let mut out = BytesMut::new();
+    let mut result = Ok(());
+    for piece in data.chunks(step) {
+        result = server.handle_input(piece, now);
+        events.extend(std::iter::from_fn(|| server.poll_event()));
+        out.extend_from_slice(&server.take_transmit().unwrap_or_default());
+        if result.is_err() {
+            break;
+        }
+    }
+    if let Err(e) = &result {
+        assert_eq!(server.handle_input(&[], now).as_ref(), Err(e));
+    }
+    ((events, result), out.freeze())
+}
+
+/// How a chunk stream run ended.
+#[derive(Debug, Clone, PartialEq)]
+enum Ending {
+    /// All input consumed or waiting for more.
+    NeedMore,
+    /// The decoder failed.
+    Error(Error),
+    /// A Set Chunk Size a session refuses (0 or above 65536).
+    BadChunkSize,
+}
+
+/// Decodes `input` fed in pieces of `step` bytes, applying Set Chunk Size as a session does.
+fn decode_chunks(input: &[u8], step: usize) -> (Vec<ChunkMessage>, Ending) {
+    let mut decoder =
+        ChunkDecoder::new(MAX_MESSAGE, MAX_CHUNK_STREAMS).with_max_command_size(MAX_COMMAND);
+    let mut buf = BytesMut::new();
+    let mut messages = Vec::new();
+    for piece in input.chunks(step.max(1)) {
+        buf.extend_from_slice(piece);
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(msg)) => {
+                    let set_size = set_chunk_size(&msg);
+                    messages.push(msg);
+                    match set_size {
+                        Some(0) => return (messages, Ending::BadChunkSize),
+                        Some(size) if size > MAX_CHUNK_SIZE => {
+                            return (messages, Ending::BadChunkSize)
+                        }
+                        Some(size) => decoder.set_chunk_size(size),
+                        None => {}
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return (messages, Ending::Error(e)),
+            }
+        }
+    }
+    (messages, Ending::NeedMore)
+}
+
+fn set_chunk_size(msg: &ChunkMessage) -> Option<u32> {
+    let b = msg
+        .payload
+        .get(..4)
+        .filter(|_| msg.type_id == type_id::SET_CHUNK_SIZE)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Chunk stream decoding. Byte 0 picks how the rest is split into reads (0: all at once); Set Chunk Size
+/// messages are applied like a session does. Checks: no panic; no message above its bound (media
+/// [`MAX_MESSAGE`], others [`MAX_COMMAND`]) and no more messages than input bytes; the same messages and ending
+/// whatever the split; and the messages re-encoded with [`encode_message`] decode to the same messages. Returns
+/// the number of messages.
+pub fn chunk(data: &[u8]) -> usize {
+    let Some((&split, rest)) = data.split_first() else {
+        return 0;
+    };
+    let step = if split == 0 {
+        rest.len()
+    } else {
+        usize::from(split)
+    };
+    let (messages, ending) = decode_chunks(rest, step);
+    assert_eq!(
+        (&messages, &ending),
+        (
+            &decode_chunks(rest, rest.len()).0,
+            &decode_chunks(rest, rest.len()).1
+        ),
+        "the decoder depends on how its input is split"
+    );
+    assert!(messages.len() <= rest.len());
+    for m in &messages {
+        let max = if matches!(m.type_id, 8 | 9 | 22) {
+            MAX_MESSAGE
+        } else {
+            MAX_COMMAND
+        };
+        assert!(
+            m.payload.len() <= max as usize,
+            "{} bytes of type {}",
+            m.payload.len(),
+            m.type_id
+        );
+        assert!(m.csid >= 2 && m.csid <= crate::MAX_CSID);
+    }
+
+    // Re-encode with the chunk size in effect for each message, as a peer would send them.
+    let mut again = BytesMut::new();
+    let mut size = crate::DEFAULT_CHUNK_SIZE;
+    for m in &messages {
+        encode_message(
+            &mut again,
+            m.csid,
+            m.stream_id,
+            m.type_id,
+            m.timestamp,
+            &m.payload,
+            size,
+        );
+        if let Some(s) = set_chunk_size(m).filter(|s| (1..=MAX_CHUNK_SIZE).contains(s)) {
+            size = s;
+        }
+    }
+    let (decoded, end) = decode_chunks(&again, again.len());
+    assert_eq!(decoded, messages, "re-encoded messages decode differently");
+    let expected = if ending == Ending::BadChunkSize {
+        Ending::BadChunkSize
+    } else {
+        Ending::NeedMore
+    };
+    assert_eq!(end, expected);
+    messages.len()
+}
+
+/// AMF0 decoding. Checks: no panic; within the value and depth limits; [`amf0::decode_one`] agrees with the
+/// first value of [`amf0::decode_all`]; whatever decodes re-encodes to at most twice its size, and that decodes to
+/// the same values and re-encodes to the same bytes. Returns the number of values decoded, if it decoded.
+pub fn amf0(data: &[u8]) -> Option<usize> {
+    let one = amf0::decode_one(data);
+    if let Ok((_, used)) = &one {
+        assert!(*used >= 1 && *used <= data.len());
+    }
+    let values = amf0::decode_all(data).ok()?;
+    assert!(values.len() <= data.len());
+    let mut count = 0;
+    for v in &values {
+        assert!(depth(v, &mut count) <= MAX_DEPTH + 1);
+    }
+    assert!(count <= MAX_VALUES);
+    if let Some(v) = values.first() {
+        let (first, _) = one
+            .as_ref()
+            .expect("decode_all decoded a first value decode_one refused");
+        assert_eq!(format!("{first:?}"), format!("{v:?}"));
+    }
+    let mut first = BytesMut::new();
+    for v in &values {
+        amf0::encode(v, &mut first);
+    }
+    assert!(
+        first.len() <= 2 * data.len(),
+        "{} bytes re-encode to {}",
+        data.len(),
+        first.len()
+    );
+    let again = amf0::decode_all(&first).expect("re-encoded AMF0 must decode");
+    // Debug output compares NaN equal to itself and tells 0.0 from -0.0.
+    assert_eq!(format!("{values:?}"), format!("{again:?}"));
+    let mut second = BytesMut::new();
+    for v in &again {
+        amf0::encode(v, &mut second);
+    }
+    assert_eq!(first, second);
+    Some(values.len())
+}
+
+/// Nesting depth of `v` (1 for a scalar), counting every value into `count`.
+fn depth(v: &Value, count: &mut usize) -> usize {
+    *count += 1;
+    let children: Vec<&Value> = match v {
+        Value::Object(p) | Value::EcmaArray(p) => p.iter().map(|(_, v)| v).collect(),
+        Value::StrictArray(items) => items.iter().collect(),
+        _ => Vec::new(),
+    };
+    1 + children
+        .into_iter()
+        .map(|c| depth(c, count))
+        .max()
+        .unwrap_or(0)
+}
+
+/// What [`server_session`] saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SessionOutcome {
+    /// Events the session reported.
+    pub events: usize,
+    /// `Connect`, `Publish` and `Play` requests among them.
+    pub requests: usize,
+    /// `Media` events.
+    pub media: usize,
+}
+
+/// A server session after a valid simple handshake, fed arbitrary chunk stream bytes. Byte 0 picks how the rest is
+/// split into reads (0: all at once). Every request is accepted (and every play gets a video message) so the
+/// media paths are reached. Checks: no panic; no more events than input bytes; media only within
+/// `max_message_size`; a failed session keeps returning its error; and everything the server sends is a valid
+/// chunk stream (for a client that applies its Set Chunk Size) whose commands are well-formed AMF0 starting with
+/// a name, at most 64 bytes per input byte.
+pub fn server_session(data: &[u8]) -> SessionOutcome {
+    let Some((&split, rest)) = data.split_first() else {
+        return SessionOutcome::default();
+    };
+    let now = Instant::now();
+    let config = SessionConfig {
+        max_message_size: MAX_MESSAGE,
+        max_command_size: MAX_COMMAND,
+        max_chunk_streams: MAX_CHUNK_STREAMS,
+        window_ack_size: 4096,
+        ..SessionConfig::default()
+    };
+    let mut server = ServerSession::new(config.clone(), now);
+    let mut handshake = vec![3u8];
+    handshake.resize(HANDSHAKE_REPLY, 0);
+    server
+        .handle_input(&handshake, now)
+        .expect("simple handshake is valid");
+    let reply = server.take_transmit().expect("S0 + S1 + S2");
+    assert_eq!(reply.len(), HANDSHAKE_REPLY);
+
+    let step = if split == 0 {
+        rest.len().max(1)
+    } else {
+        usize::from(split)
+    };
+    let mut outcome = SessionOutcome::default();
+    let mut out = BytesMut::new();
+    for piece in rest.chunks(step) {
+        let result = server.handle_input(piece, now);
+        while let Some(event) = server.poll_event() {
+            outcome.events += 1;
+            match event {
+                ServerEvent::Connect { .. } => {
+                    outcome.requests += 1;
+                    server.accept_connect();
+                }
+                ServerEvent::Publish { stream_id, .. } => {
+                    outcome.requests += 1;
+                    server.accept_publish(stream_id);
+                }
+                ServerEvent::Play { stream_id, .. } => {
+                    outcome.requests += 1;
+                    server.accept_play(stream_id);
+                    server.send_media(
+                        stream_id,
+                        MediaKind::Video,
+                        0xFFFF_FFFF,
+                        &[0x17, 0, 0, 0, 0],
+                    );
+                }
+                ServerEvent::Media { payload, .. } => {
+                    outcome.media += 1;
+                    assert!(payload.len() <= config.max_message_size as usize);
+                }
+                _ => {}
+            }
+        }
+        out.extend_from_slice(&server.take_transmit().unwrap_or_default());
+        if let Err(e) = result {
+            assert_eq!(server.handle_input(&[], now), Err(e));
+            break;
+        }
+    }
+    assert!(
+        outcome.events <= rest.len(),
+        "{} events from {} bytes",
+        outcome.events,
+        rest.len()
+    );
+    assert!(
+        out.len() <= 64 * rest.len(),
+        "{} bytes sent for {} received",
+        out.len(),
+        rest.len()
+    );
+
+    // The server's output, read as a client reads it.
+    let mut decoder = ChunkDecoder::new(u32::MAX, usize::MAX);
+    let mut buf = out;
+    while let Some(msg) = decoder
+        .decode(&mut buf)
+        .expect("the server sent a broken chunk stream")
+    {
+        if let Some(size) = set_chunk_size(&msg) {
+            assert!((1..=0x7FFF_FFFF).contains(&size));
+            decoder.set_chunk_size(size);
+        }
+        if msg.type_id == type_id::AMF0_COMMAND {
+            let values =
+                amf0::decode_all(&msg.payload).expect("the server sent a malformed command");
+            assert!(
+                matches!(values.first(), Some(Value::String(_))),
+                "{values:?}"
+            );
+        }
+    }
+    assert!(buf.is_empty(), "the server sent a partial chunk");
+    outcome
+}
