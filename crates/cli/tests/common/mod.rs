@@ -674,9 +674,8 @@ pub fn decoded_video_frames(path: &Path) -> u64 {
     // `-progress` reports `frame=N` as it goes; the last report counts them all.
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter_map(|l| l.strip_prefix("frame="))
-        .filter_map(|n| n.trim().parse().ok())
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("frame=")?.trim().parse().ok())
         .unwrap_or(0)
 }
 
