@@ -236,6 +236,7 @@ fn holds(ll: &Ll, (msn, part): (u64, usize)) -> bool {
 fn blocking_reload_waits_for_the_next_part() {
     let server = Server::start("");
     let mut pusher = TagPusher::publish(&server.rtmp, "live", "b", &fixture_av());
+    pusher.set_speed(4);
     pusher.send_while(|t| t.ts < 1500);
     server.wait_live("live/b");
     let first = in_background(&server, "/live/b/ll.m3u8");
@@ -327,6 +328,7 @@ fn ll_hls_asked_for_mid_gop_starts_at_the_last_keyframe() {
     // Segments of 0.9 s and more: each 1 s GOP of the fixture is one segment.
     let server = Server::start("[hls]\ntarget_duration_ms = 900\n");
     let mut pusher = TagPusher::publish(&server.rtmp, "live", "m", &fixture_av());
+    pusher.set_speed(4);
     pusher.send_while(|t| t.ts < 1500);
     server.wait_live("live/m");
     let classic = in_background(&server, "/live/m.m3u8");

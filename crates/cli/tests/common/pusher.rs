@@ -41,6 +41,8 @@ pub struct TagPusher {
     offset: u32,
     /// Wall-clock time of timestamp 0, for pacing.
     epoch: Instant,
+    /// Media milliseconds sent per wall-clock millisecond when paced.
+    speed: u32,
 }
 
 impl TagPusher {
@@ -65,6 +67,7 @@ impl TagPusher {
             ahead: HashSet::new(),
             offset: 0,
             epoch: Instant::now(),
+            speed: 1,
         };
         pusher.until_publishing();
         pusher
@@ -138,6 +141,12 @@ impl TagPusher {
         }
     }
 
+    /// Paces at `speed` times real time from the next tag on (the server segments by timestamps, not by the clock).
+    pub fn set_speed(&mut self, speed: u32) {
+        self.speed = speed.max(1);
+        self.resume_now();
+    }
+
     /// Sends the next tag, at its time when `paced` (timestamps as milliseconds since the first tag).
     pub fn send_next(&mut self, paced: bool) -> Tag {
         let tag = self.peek();
@@ -164,7 +173,7 @@ impl TagPusher {
 
     fn send(&mut self, tag: &Tag, paced: bool) {
         if paced {
-            let due = self.epoch + Duration::from_millis(u64::from(tag.ts));
+            let due = self.epoch + Duration::from_millis(u64::from(tag.ts / self.speed));
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
@@ -187,7 +196,7 @@ impl TagPusher {
 
     /// Restarts the pacing clock so that the next tag is due now (after a pause, no burst to catch up).
     pub fn resume_now(&mut self) {
-        let ts = Duration::from_millis(u64::from(self.peek().ts));
+        let ts = Duration::from_millis(u64::from(self.peek().ts / self.speed));
         let now = Instant::now();
         self.epoch = now.checked_sub(ts).unwrap_or(now);
     }
