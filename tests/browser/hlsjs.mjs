@@ -1,6 +1,9 @@
 // Plays an HLS URL with hls.js in headless Chromium (Playwright, /usr/bin/chromium) and prints one JSON line:
 //   {"url", "lowLatency", "firstFrameMs", "startTime", "endTime", "advanced", "stalls", "errors",
-//    "latencyMs": {"median", "p90", "samples"}, "hlsjsLatency"}
+//    "latencyMs": {"median", "p90", "samples"}, "hlsjsLatency",
+//    "requests": {"playlists", "blockingReloads", "parts", "segments"}}
+// `requests` counts what the page fetched: playlists (those with _HLS_msn are blocking reloads), LL-HLS parts
+// (`ll/{msn}.{part}.m4s`) and whole segments.
 // Latency is the page's wall clock minus the EXT-X-PROGRAM-DATE-TIME of the picture on screen (hls.js's
 // playingDate): the server stamps each segment with the wall time it received its first frame, so on one machine
 // this is ingest-to-screen (server, delivery and player buffer; not the encoder).
@@ -27,8 +30,10 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--mute-audio'],
 });
 let result;
+const requested = [];
 try {
   const page = await browser.newPage();
+  page.on('request', (r) => requested.push(r.url()));
   page.on('console', (m) => {
     if (m.type() === 'error') console.error(`page: ${m.text()}`);
   });
@@ -91,4 +96,11 @@ try {
 } finally {
   await browser.close();
 }
+const paths = requested.map((u) => new URL(u)).filter((u) => u.protocol.startsWith('http'));
+result.requests = {
+  playlists: paths.filter((u) => u.pathname.endsWith('.m3u8')).length,
+  blockingReloads: paths.filter((u) => u.pathname.endsWith('.m3u8') && u.searchParams.has('_HLS_msn')).length,
+  parts: paths.filter((u) => /\/ll\/\d+\.\d+\.m4s$/.test(u.pathname)).length,
+  segments: paths.filter((u) => /\/ll\/\d+\.m4s$/.test(u.pathname) || u.pathname.endsWith('.ts')).length,
+};
 console.log(JSON.stringify(result));

@@ -1,5 +1,6 @@
 //! hls.js in headless Chromium (Playwright with `/usr/bin/chromium`) plays both HLS variants of a live stream:
-//! `tests/browser/hlsjs.mjs` loads the playlist, waits for the first frame and checks that `currentTime` moves.
+//! `tests/browser/hlsjs.mjs` loads the playlist, waits for the first frame and checks that `currentTime` moves, and
+//! that the low-latency variant is played as such (blocking reloads and parts).
 //!
 //! Needs `tests/browser/node_modules` (hls.js, playwright-core) and Chromium, which `./scripts/test` installs; it
 //! sets `MPLIVE_REQUIRE_BROWSER=1` so that a missing browser fails instead of skipping.
@@ -66,10 +67,21 @@ fn hlsjs_plays_classic_and_low_latency_hls_in_chromium() {
             server.log()
         );
         assert_eq!(report["errors"], serde_json::json!([]), "{path}: {report}");
+        // What hls.js did, not how late it was: in low-latency mode it follows the playlist with blocking reloads
+        // and plays from parts (a 6 s run holds about 18 parts); the classic variant has neither. The latency
+        // figure (`latencyMs`, printed above) is a benchmark's, bench/hls.py and docs/benchmarks.md, not an
+        // assertion: on a loaded machine it measures the machine.
+        let count = |what: &str| report["requests"][what].as_u64().unwrap_or(0);
         if low_latency {
-            // The goal is 2 s; a loaded CI machine gets some slack, the figure itself is in docs/benchmarks.md.
-            let latency = report["latencyMs"]["median"].as_f64().unwrap_or(f64::MAX);
-            assert!(latency < 4000.0, "LL-HLS latency {latency} ms: {report}");
+            assert!(
+                count("blockingReloads") >= 5 && count("parts") >= 5,
+                "{path}: hls.js did not play LL-HLS as low-latency (blocking reloads, parts): {report}"
+            );
+        } else {
+            assert!(
+                count("blockingReloads") == 0 && count("parts") == 0 && count("segments") >= 2,
+                "{path}: classic HLS played from segments only: {report}"
+            );
         }
     }
 }

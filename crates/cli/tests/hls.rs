@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     ffmpeg_decode, ffmpeg_push, ffprobe_codecs, fixture_audio, fixture_av, get_raw, get_raw_with,
-    require, Receiver, Server,
+    require, run_with_timeout, Receiver, Server,
 };
 
 fn playlist(server: &Server, path: &str) -> String {
@@ -277,12 +277,36 @@ fn hls_viewers_count_as_players_and_send_play_webhooks() {
     assert_eq!(status, 200);
     let (status, _, body) = get_raw_with(&server.http, "/live/v/ll.m3u8", alice);
     assert_eq!(status, 200);
-    // Asked for mid-stream, the LL variant starts from the frames since the last keyframe: its first
-    // segment starts with an independent part, and it was not muxed before it was asked for.
+    // Asked for mid-stream, the LL variant starts from the frames since the last keyframe: its first part is
+    // independent and starts with a keyframe, and it was not muxed before it was asked for. (That it starts from
+    // the kept frames, not the next keyframe, is ll_hls.rs's ll_hls_asked_for_mid_gop_starts_at_the_last_keyframe.)
+    let text = String::from_utf8_lossy(&body).to_string();
+    let first_part = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-PART:"))
+        .unwrap_or_else(|| panic!("no part: {text}"));
     assert!(
-        String::from_utf8_lossy(&body).contains("INDEPENDENT=YES"),
-        "{}",
-        String::from_utf8_lossy(&body)
+        first_part.contains("INDEPENDENT=YES"),
+        "the first part is independent: {text}"
+    );
+    let uri = |attrs: &str| -> String {
+        let at = attrs.find("URI=\"").expect("a URI") + 5;
+        let rest = &attrs[at..];
+        format!("/live/v/{}", &rest[..rest.find('"').unwrap()])
+    };
+    let map = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MAP:"))
+        .unwrap_or_else(|| panic!("no map: {text}"));
+    let (status, _, init) = get_raw_with(&server.http, &uri(map), alice);
+    assert_eq!(status, 200);
+    let (status, _, part) = get_raw_with(&server.http, &uri(first_part), alice);
+    assert_eq!(status, 200);
+    let file = server.dir.path().join("first-part.mp4");
+    std::fs::write(&file, [init, part].concat()).unwrap();
+    assert!(
+        first_video_packet_is_keyframe(&file),
+        "the first part starts with a keyframe"
     );
     assert!(server.log().contains("HLS: low-latency variant started"));
 
@@ -305,6 +329,34 @@ fn hls_viewers_count_as_players_and_send_play_webhooks() {
     assert_eq!(stops[0]["protocol"], "hls", "{stops:?}");
     let (status, _, body) = get_raw_with(&server.http, "/live/v.m3u8", "User-Agent: bob\r\n");
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+}
+
+/// Whether ffprobe reads a keyframe as the first video packet of `file`.
+fn first_video_packet_is_keyframe(file: &std::path::Path) -> bool {
+    let (out, timed_out) = run_with_timeout(
+        std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v",
+                "-show_entries",
+                "packet=flags",
+                "-read_intervals",
+                "%+#1",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(file),
+        Duration::from_secs(30),
+    );
+    assert!(
+        !timed_out && out.status.success(),
+        "ffprobe {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().starts_with('K')
 }
 
 /// Opens an HTTP-FLV play and returns its status and the open socket (the player counts while it is open).

@@ -1,15 +1,19 @@
 //! Low-latency HLS against real peers: ffmpeg publishes over RTMP; ffprobe/ffmpeg read `/{app}/{stream}/ll.m3u8`
-//! and the fMP4 init segment, parts and segments; blocking playlist reload is timed from outside.
+//! and the fMP4 init segment, parts and segments. Blocking reload and the mid-stream start are checked with a
+//! publisher the test drives tag by tag ([`TagPusher`]): what exists on the server is known, not guessed from
+//! timings.
 
 mod common;
 
 use std::path::Path;
 use std::process::Command;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::pusher::TagPusher;
 use common::{
-    ffmpeg_decode, ffmpeg_push, ffprobe_codecs, fixture_audio, fixture_av, get_raw,
-    run_with_timeout, Server,
+    decoded_video_frames, ffmpeg_decode, ffmpeg_push, ffprobe_codecs, fixture_audio, fixture_av,
+    get_raw, run_with_timeout, Server,
 };
 
 fn ll_playlist(server: &Server, path: &str) -> String {
@@ -205,55 +209,102 @@ fn ll_hls_plays_and_its_parts_are_valid_fmp4() {
     assert_eq!(status, 404);
 }
 
+/// GET `path` on a thread: (status, content type, body) once answered.
+fn in_background(server: &Server, path: &str) -> JoinHandle<(u16, String, Vec<u8>)> {
+    let (addr, path) = (server.http.clone(), path.to_string());
+    std::thread::spawn(move || get_raw(&addr, &path))
+}
+
+/// The (segment, part) a playlist's preload hint names: `ll/{msn}.{part}.m4s`.
+fn hinted(ll: &Ll) -> (u64, usize) {
+    let name = ll.hint.split('?').next().unwrap();
+    name.trim_start_matches("ll/")
+        .trim_end_matches(".m4s")
+        .split_once('.')
+        .map(|(m, p)| (m.parse().unwrap(), p.parse().unwrap()))
+        .unwrap_or_else(|| panic!("hint {}", ll.hint))
+}
+
+/// Whether the playlist lists part `part` of segment `msn`, or anything later.
+fn holds(ll: &Ll, (msn, part): (u64, usize)) -> bool {
+    ll.parts
+        .iter()
+        .any(|p| (p.0 == msn && p.1 >= part) || p.0 > msn)
+}
+
 #[test]
 fn blocking_reload_waits_for_the_next_part() {
     let server = Server::start("");
-    let _pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/b"));
+    let mut pusher = TagPusher::publish(&server.rtmp, "live", "b", &fixture_av());
+    pusher.set_speed(4);
+    pusher.send_while(|t| t.ts < 1500);
     server.wait_live("live/b");
-    let ll = check_ll(&ll_playlist(&server, "/live/b/ll.m3u8"));
-    // The hint names the next part: ll/{msn}.{part}.m4s.
-    let (msn, part) = ll
-        .hint
-        .trim_start_matches("ll/")
-        .trim_end_matches(".m4s")
-        .split_once('.')
-        .map(|(m, p)| (m.parse::<u64>().unwrap(), p.parse::<u64>().unwrap()))
-        .unwrap();
+    let first = in_background(&server, "/live/b/ll.m3u8");
+    pusher.send_while(|_| !first.is_finished());
+    assert_eq!(first.join().unwrap().0, 200);
 
-    // Ask for the part after the hinted one: the server holds the request until it exists.
-    let started = Instant::now();
-    let text = ll_playlist(
+    // The publisher pauses: no part can be completed now. Once two playlists agree, the server has taken
+    // everything sent.
+    let mut paused = check_ll(&ll_playlist(&server, "/live/b/ll.m3u8"));
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let again = check_ll(&ll_playlist(&server, "/live/b/ll.m3u8"));
+        if hinted(&again) == hinted(&paused) {
+            break;
+        }
+        paused = again;
+    }
+    let next = hinted(&paused);
+    assert!(!holds(&paused, next), "the hinted part exists already");
+
+    // Ask for the playlist that holds the hinted part, and for the part itself: both are held.
+    let playlist = in_background(
         &server,
-        &format!("/live/b/ll.m3u8?_HLS_msn={msn}&_HLS_part={}", part + 1),
+        &format!("/live/b/ll.m3u8?_HLS_msn={}&_HLS_part={}", next.0, next.1),
     );
-    let waited = started.elapsed();
-    let next = check_ll(&text);
+    let part = in_background(&server, &path("b", &paused.hint));
+    std::thread::sleep(Duration::from_millis(300));
     assert!(
-        next.parts
-            .iter()
-            .any(|p| (p.0 == msn && p.1 as u64 > part) || p.0 > msn),
-        "the answer holds the part asked for: {text}"
+        !playlist.is_finished(),
+        "the blocking playlist request was answered before its part existed: {:?}",
+        playlist
+            .join()
+            .map(|r| String::from_utf8_lossy(&r.2).to_string())
     );
     assert!(
-        waited >= Duration::from_millis(100),
-        "answered at once ({waited:?}): did not block"
+        !part.is_finished(),
+        "the hinted part was answered before it existed"
     );
-    assert!(waited < Duration::from_secs(3), "held too long: {waited:?}");
+    let waiting = check_ll(&ll_playlist(&server, "/live/b/ll.m3u8"));
+    assert!(
+        !holds(&waiting, next),
+        "the part came without the publisher: the test cannot tell blocking from not blocking"
+    );
+
+    // The publisher goes on: the part is completed, and both answers carry it.
+    pusher.resume_now();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    pusher.send_while(|_| {
+        !(playlist.is_finished() && part.is_finished()) && Instant::now() < deadline
+    });
+    let (status, _, body) = playlist.join().unwrap();
+    let text = String::from_utf8(body).unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        holds(&check_ll(&text), next),
+        "the answer holds the part asked for ({next:?}): {text}"
+    );
     assert!(
         !text.contains("_HLS_"),
         "blocking directives are not repeated on URIs: {text}"
     );
-
-    // The hinted part itself is a blocking request too.
-    let started = Instant::now();
-    let (status, _, body) = get_raw(&server.http, &path("b", &next.hint));
+    let (status, _, body) = part.join().unwrap();
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(&body[4..8], b"moof");
-    assert!(started.elapsed() < Duration::from_secs(3));
 
     let (status, _, body) = get_raw(
         &server.http,
-        &format!("/live/b/ll.m3u8?_HLS_msn={}", msn + 10),
+        &format!("/live/b/ll.m3u8?_HLS_msn={}", next.0 + 10),
     );
     assert_eq!(
         status,
@@ -266,6 +317,82 @@ fn blocking_reload_waits_for_the_next_part() {
     assert!(String::from_utf8_lossy(&body).contains("_HLS_msn"));
     let (status, _, _) = get_raw(&server.http, "/live/b/ll.m3u8?_HLS_part=1");
     assert_eq!(status, 400, "_HLS_part without _HLS_msn");
+}
+
+/// LL-HLS asked for mid-GOP, while the stream's segmenter already runs for classic HLS, starts from the frames it
+/// kept since the last keyframe K: its first segment, K up to the next keyframe, is complete without a third
+/// keyframe (a variant started at the next keyframe would need one), and its first part is independent and
+/// decodes on its own, starting with K.
+#[test]
+fn ll_hls_asked_for_mid_gop_starts_at_the_last_keyframe() {
+    // Segments of 0.9 s and more: each 1 s GOP of the fixture is one segment.
+    let server = Server::start("[hls]\ntarget_duration_ms = 900\n");
+    let mut pusher = TagPusher::publish(&server.rtmp, "live", "m", &fixture_av());
+    pusher.set_speed(4);
+    pusher.send_while(|t| t.ts < 1500);
+    server.wait_live("live/m");
+    let classic = in_background(&server, "/live/m.m3u8");
+    pusher.send_while(|_| !classic.is_finished());
+    assert_eq!(classic.join().unwrap().0, 200);
+    // K and half a second after it.
+    pusher.send_while(|t| !t.is_keyframe());
+    let keyframe = pusher.peek().ts;
+    pusher.send_while(|t| t.ts < keyframe + 500);
+
+    // Ask for LL-HLS; the rest of K's GOP. The variant starts at the first frame after the request (the server
+    // logs it); audio is sent ahead of the next keyframe until it has.
+    let asked = in_background(&server, "/live/m/ll.m3u8");
+    pusher.send_while(|t| !t.is_keyframe());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server
+        .log()
+        .contains("HLS: low-latency variant started stream=live/m ")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the LL-HLS variant never started"
+        );
+        pusher.send_audio_ahead();
+    }
+    // The next keyframe and its GOP, but not the keyframe after: then audio only.
+    pusher.send_next(true);
+    pusher.send_while(|t| !t.is_keyframe());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !asked.is_finished() && Instant::now() < deadline {
+        if pusher.peek().kind == flv::TagType::Video {
+            pusher.skip();
+        } else {
+            pusher.send_next(true);
+        }
+    }
+    let (status, _, body) = asked.join().unwrap();
+    let text = String::from_utf8_lossy(&body).to_string();
+    assert_eq!(
+        status, 200,
+        "LL-HLS asked for mid-GOP has no complete segment after one more keyframe: {text}"
+    );
+    let ll = check_ll(&text);
+    let first = &ll.parts[0];
+    assert!(first.4, "the first part is independent: {text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let alone = dir.path().join("first-part.mp4");
+    let init = fetch(&server, &path("m", &ll.map));
+    std::fs::write(
+        &alone,
+        [init, fetch(&server, &path("m", &first.2))].concat(),
+    )
+    .unwrap();
+    let packets = probe_packets(&alone);
+    assert!(
+        packets.iter().find(|p| p.0 == 0).is_some_and(|p| p.1),
+        "the first part starts with a keyframe: {packets:?}"
+    );
+    let frames = decoded_video_frames(&alone);
+    assert!(
+        frames >= 5,
+        "the first part alone decodes to {frames} pictures"
+    );
 }
 
 #[test]

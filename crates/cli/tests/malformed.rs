@@ -56,15 +56,36 @@ fn wait_closed(mut s: TcpStream, what: &str) -> Duration {
     }
 }
 
+/// The server's log line about the connection from local port `port`, waited for (at most 5 s).
+fn close_line(server: &Server, port: u16) -> String {
+    let peer = format!("peer=127.0.0.1:{port} ");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(line) = server.log().lines().rev().find(|l| l.contains(&peer)) {
+            return line.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no log line for the connection from port {port}:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn bad_connections_are_closed_and_other_streams_go_on() {
     let server = Server::start("[rtmp]\nhandshake_timeout_secs = 1\nmax_message_size = 1048576\n");
     let _push = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/healthy"));
     server.wait_live("live/healthy");
+    // (local port of each bad connection, the reason its close line must give)
+    let mut expected: Vec<(u16, String)> = Vec::new();
+    let port = |s: &TcpStream| s.local_addr().unwrap().port();
 
     // Truncated handshake then silence: the handshake timeout closes it.
     let mut s = TcpStream::connect(&server.rtmp).unwrap();
     s.write_all(&[3u8; 100]).unwrap();
+    expected.push((port(&s), "closed: handshake not completed within".into()));
     let took = wait_closed(s, "a truncated handshake");
     assert!(
         took < Duration::from_secs(4),
@@ -74,11 +95,13 @@ fn bad_connections_are_closed_and_other_streams_go_on() {
     // Truncated handshake then hang-up.
     let mut s = TcpStream::connect(&server.rtmp).unwrap();
     s.write_all(&[3u8; 700]).unwrap();
+    expected.push((port(&s), "peer closed the connection".into()));
     drop(s);
 
     // Wrong version byte.
     let mut s = TcpStream::connect(&server.rtmp).unwrap();
     s.write_all(&[0x47u8; 1537]).unwrap();
+    expected.push((port(&s), "unsupported RTMP version 71".into()));
     wait_closed(s, "a bad version byte");
 
     // Set Chunk Size 0 and beyond the bound.
@@ -86,6 +109,7 @@ fn bad_connections_are_closed_and_other_streams_go_on() {
         let mut s = handshake(&server.rtmp);
         s.write_all(&chunk(2, 1, 4, 0, &size.to_be_bytes()))
             .unwrap();
+        expected.push((port(&s), format!("invalid chunk size {size} ")));
         wait_closed(s, &format!("Set Chunk Size {size}"));
     }
 
@@ -93,6 +117,10 @@ fn bad_connections_are_closed_and_other_streams_go_on() {
     let mut s = handshake(&server.rtmp);
     s.write_all(&chunk(3, 9, 0xff_ffff, 1, &[0x17; 100]))
         .unwrap();
+    expected.push((
+        port(&s),
+        "16777215 bytes on chunk stream 3 exceeds the limit".into(),
+    ));
     wait_closed(s, "a 16 MiB message length");
 
     // Garbage where AMF0 is expected.
@@ -100,28 +128,27 @@ fn bad_connections_are_closed_and_other_streams_go_on() {
     let garbage: Vec<u8> = (0..100u32).map(|i| (i * 37 + 11) as u8 | 0x80).collect();
     s.write_all(&chunk(3, 20, garbage.len() as u32, 0, &garbage))
         .unwrap();
+    expected.push((port(&s), "malformed command on stream 0: AMF0".into()));
     wait_closed(s, "garbage AMF0");
 
     // An unknown message type.
     let mut s = handshake(&server.rtmp);
     s.write_all(&chunk(3, 99, 4, 0, &[1, 2, 3, 4])).unwrap();
+    expected.push((port(&s), "unknown message type 99".into()));
     wait_closed(s, "an unknown message type");
 
     // A chunk that continues a chunk stream never started (fmt 3 first).
     let mut s = handshake(&server.rtmp);
     s.write_all(&[0xc5, 1, 2, 3]).unwrap();
+    expected.push((port(&s), "without a previous format 0 header".into()));
     wait_closed(s, "a fmt-3 chunk with no previous header");
 
-    let log = server.log();
-    for needle in [
-        "handshake",
-        "chunk size",
-        "exceeds the limit",
-        "unknown message type",
-    ] {
+    // Each connection's own close line names its own reason.
+    for (port, reason) in &expected {
+        let line = close_line(&server, *port);
         assert!(
-            log.to_lowercase().contains(needle),
-            "log should name the reason ({needle}):\n{log}"
+            line.contains(reason.as_str()),
+            "the connection from port {port} should be closed with {reason:?}: {line}"
         );
     }
     // The healthy stream never noticed.

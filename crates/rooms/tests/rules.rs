@@ -459,6 +459,29 @@ fn heartbeat_timeout_interrupts_and_tells_the_others() {
     assert_eq!(ids(changed[0]), ["a"]);
 }
 
+/// A member is interrupted after exactly `missed_heartbeats` intervals of silence since its last message, not a
+/// millisecond earlier or later (the end-to-end test in crates/cli can only bound it from below).
+#[test]
+fn heartbeat_timeout_is_missed_heartbeats_intervals_of_silence() {
+    let mut s = Sim::new(config());
+    s.join(1, "g", "a", "voice");
+    s.take(1);
+    // Its last message: a heartbeat 5 s after the join.
+    s.advance(Duration::from_secs(5));
+    s.send(1, json!({"type":"heartbeat"}));
+    s.take(1);
+    s.advance(Duration::from_secs(21) - Duration::from_millis(1));
+    assert!(
+        s.take_type(1, "interrupted").is_empty() && !s.closed.contains(&1),
+        "interrupted before 3 intervals (21 s) of silence"
+    );
+    s.advance(Duration::from_millis(1));
+    let out = s.take_type(1, "interrupted");
+    assert_eq!(out.len(), 1, "interrupted at 21 s of silence: {out:?}");
+    assert_eq!(code(&out[0]), codes::HEARTBEAT_TIMEOUT as i64);
+    assert!(s.closed.contains(&1));
+}
+
 #[test]
 fn idle_sockets_time_out_too() {
     let mut s = Sim::new(config());

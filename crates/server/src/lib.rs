@@ -128,6 +128,9 @@ pub struct RunningServer {
     http_addr: SocketAddr,
     shared: Arc<Shared>,
     tracker: TaskTracker,
+    /// The webhook outbox writer and delivery worker: stopped after everything else, so the events raised while
+    /// shutting down (a push's end, a recording's `record_done`) are still stored.
+    webhook_tasks: (CancellationToken, TaskTracker),
     shutdown_timeout: Duration,
     new_admin_token: Option<String>,
 }
@@ -163,7 +166,8 @@ impl RunningServer {
         &self.shared.registry
     }
 
-    /// Stops accepting, closes every connection and waits for them, at most the shutdown timeout.
+    /// Stops accepting, closes every connection and recording and waits for them, at most the shutdown timeout;
+    /// then stores the webhooks they raised.
     pub async fn shutdown(self) {
         self.shared.shutdown.cancel();
         self.tracker.close();
@@ -174,6 +178,18 @@ impl RunningServer {
         {
             warn!(
                 "shutdown: connections still open after {} s (shutdown_timeout_secs); leaving them",
+                self.shutdown_timeout.as_secs()
+            );
+        }
+        let (stop, webhook_tasks) = self.webhook_tasks;
+        stop.cancel();
+        webhook_tasks.close();
+        if tokio::time::timeout(self.shutdown_timeout, webhook_tasks.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                "shutdown: webhooks not all stored after {} s (shutdown_timeout_secs)",
                 self.shutdown_timeout.as_secs()
             );
         }
@@ -245,12 +261,13 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         }
     });
     let metrics = Arc::new(metrics::Metrics::default());
+    let webhook_tasks = (CancellationToken::new(), TaskTracker::new());
     let webhooks = webhooks::Webhooks::start(
         &settings.webhooks,
         catalog.clone(),
         metrics.clone(),
-        shutdown.clone(),
-        &tracker,
+        webhook_tasks.0.clone(),
+        &webhook_tasks.1,
     );
     let url_base = control::urls::UrlBase {
         host: settings.public_host.clone(),
@@ -342,6 +359,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         http_addr,
         shared,
         tracker,
+        webhook_tasks,
         shutdown_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
         new_admin_token: boot.new_admin_token,
     })

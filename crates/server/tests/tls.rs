@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use server::{RunningServer, ServerError, Settings};
@@ -57,6 +58,57 @@ impl Files {
         let ca = self.dir.path().join(format!("{name}.ca.pem"));
         std::fs::write(&ca, &pair.cert).unwrap();
         ca
+    }
+}
+
+/// Everything the in-process servers of this binary log (at info and above), from the first call on.
+fn captured_log() -> String {
+    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    let log = LOG.get_or_init(|| {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        // Fails only if another subscriber was set first; then nothing is captured and the waits below say so.
+        let _ = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || Capture(sink.clone()))
+            .try_init();
+        log
+    });
+    String::from_utf8_lossy(&log.lock().unwrap()).into_owned()
+}
+
+/// A log writer into the shared buffer.
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Waits (at most 15 s) until the log holds `n` lines with every one of `needles`.
+async fn wait_logged(needles: &[&str], n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let log = captured_log();
+        let found = log
+            .lines()
+            .filter(|l| needles.iter().all(|needle| l.contains(needle)))
+            .count();
+        if found >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} log lines with {needles:?} expected, {found} found:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -224,25 +276,32 @@ async fn renewed_certificate_is_served_after_reload() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_new_files_keep_the_old_certificate() {
+    captured_log();
     let files = Files::new();
     let (a, b) = (self_signed(), self_signed());
     let ca_a = files.install("a", &a);
     let ca_b = files.trust("b", &b);
     let server = start(&files, 1).await;
+    // Each refused reload logs a warning naming the certificate file (this test's own temporary path).
+    let cert = files.cert().display().to_string();
+    let refused = [cert.as_str(), "keeping the certificate in use"];
 
-    // A certificate file cut short, as a renewal caught half-written.
+    // A certificate file cut short, as a renewal caught half-written: the reload is tried, and refused.
     std::fs::write(files.cert(), &a.cert[..a.cert.len() / 2]).unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_logged(&refused, 1).await;
+    wait_logged(&[cert.as_str(), "is the file cut short?"], 1).await;
     assert_eq!(healthz(&server, &ca_a).await, Ok("ok\n".to_string()));
 
     // The new certificate before its key: they do not match, so the old pair stays.
     std::fs::write(files.cert(), &b.cert).unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_logged(&refused, 2).await;
+    wait_logged(&[cert.as_str(), "does not belong"], 1).await;
     assert_eq!(healthz(&server, &ca_a).await, Ok("ok\n".to_string()));
 
     // Then the key: now the new pair loads.
     std::fs::write(files.key(), &b.key).unwrap();
     wait_trusted(&server, &ca_b).await;
+    wait_logged(&[cert.as_str(), "TLS certificate reloaded"], 1).await;
     server.shutdown().await;
 }
 

@@ -1,6 +1,8 @@
 //! Test harness for interop tests: starts `mplive serve` on free ports, makes FLV fixtures with ffmpeg, runs peers.
 #![allow(dead_code)]
 
+pub mod pusher;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -279,18 +281,17 @@ impl Server {
         }
     }
 
-    /// Sends SIGTERM and returns how long the server took to exit.
-    pub fn terminate(&mut self) -> Duration {
-        let t = Instant::now();
-        unsafe_kill(self.child.id(), "TERM");
+    /// Sends `signal` (`"TERM"`, `"INT"`) and waits for the server to exit, at most 10 s; returns its exit status.
+    pub fn terminate(&mut self, signal: &str) -> std::process::ExitStatus {
+        unsafe_kill(self.child.id(), signal);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(_status) = self.child.try_wait().unwrap() {
-                return t.elapsed();
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
             }
             assert!(
                 Instant::now() < deadline,
-                "server did not exit after SIGTERM"
+                "server did not exit within 10 s of SIG{signal}"
             );
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -647,6 +648,36 @@ pub fn ffmpeg_decode(url: &str, secs: u32) -> String {
         "ffmpeg reported errors decoding {url}: {stderr}"
     );
     stderr
+}
+
+/// ffmpeg decodes the whole file at `path` (`-xerror`: the first damaged packet fails it) and returns how many video
+/// frames it decoded. Fails on any decode error.
+pub fn decoded_video_frames(path: &Path) -> u64 {
+    require("ffmpeg");
+    let (out, timed_out) = run_with_timeout(
+        Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-xerror", "-i"])
+            .arg(path)
+            .args(["-map", "0:v:0", "-f", "null", "-progress", "pipe:1", "-"]),
+        Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !timed_out,
+        "ffmpeg decode of {} hung: {stderr}",
+        path.display()
+    );
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "ffmpeg decode of {} failed: {stderr}",
+        path.display()
+    );
+    // `-progress` reports `frame=N` as it goes; the last report counts them all.
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("frame=")?.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// A webhook receiver on loopback: records bodies; answers 200, or 500 while `fail` is set.
