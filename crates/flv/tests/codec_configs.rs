@@ -108,10 +108,16 @@ fn sps_with_timing(num_units_in_tick: u32, time_scale: u32) -> Vec<u8> {
         .iter()
         .flat_map(|b| (0..8).rev().map(move |i| b >> i & 1 == 1))
         .collect();
-    let read = |bits: &[bool], at: usize| bits[at..at + 32].iter().fold(0u32, |a, &b| a << 1 | u32::from(b));
+    let read = |bits: &[bool], at: usize| {
+        bits[at..at + 32]
+            .iter()
+            .fold(0u32, |a, &b| a << 1 | u32::from(b))
+    };
     // 25 fps: the field pair (n, 50 n), found at its bit offset.
     let at = (0..bits.len() - 64)
-        .find(|&i| read(&bits, i) != 0 && u64::from(read(&bits, i + 32)) == 50 * u64::from(read(&bits, i)))
+        .find(|&i| {
+            read(&bits, i) != 0 && u64::from(read(&bits, i + 32)) == 50 * u64::from(read(&bits, i))
+        })
         .expect("the x264 SPS has VUI timing for 25 fps");
     for (i, v) in [(at, num_units_in_tick), (at + 32, time_scale)] {
         for k in 0..32 {
@@ -120,7 +126,10 @@ fn sps_with_timing(num_units_in_tick: u32, time_scale: u32) -> Vec<u8> {
     }
     let mut nal = vec![sps[0]];
     let mut zeros = 0;
-    for byte in bits.chunks(8).map(|c| c.iter().fold(0u8, |a, &b| a << 1 | u8::from(b))) {
+    for byte in bits
+        .chunks(8)
+        .map(|c| c.iter().fold(0u8, |a, &b| a << 1 | u8::from(b)))
+    {
         if zeros >= 2 && byte <= 3 {
             nal.push(3);
             zeros = 0;
@@ -136,10 +145,20 @@ fn sps_with_timing(num_units_in_tick: u32, time_scale: u32) -> Vec<u8> {
 #[test]
 fn sps_frame_rate_must_be_positive_and_finite() {
     assert_eq!(parse_sps(&sps_with_timing(1, 50)).unwrap().fps, Some(25.0));
-    assert_eq!(parse_sps(&sps_with_timing(1001, 60_000)).unwrap().fps.map(|f| (f * 1000.0).round()), Some(29_970.0));
+    assert_eq!(
+        parse_sps(&sps_with_timing(1001, 60_000))
+            .unwrap()
+            .fps
+            .map(|f| (f * 1000.0).round()),
+        Some(29_970.0)
+    );
     for (n, t) in [(1, 0), (0, 50), (0, 0)] {
         let info = parse_sps(&sps_with_timing(n, t)).unwrap();
-        assert_eq!((info.width, info.height, info.fps), (540, 960, None), "{n}/{t}");
+        assert_eq!(
+            (info.width, info.height, info.fps),
+            (540, 960, None),
+            "{n}/{t}"
+        );
     }
 }
 
@@ -329,7 +348,11 @@ fn adts_headers() {
     // such as HE-AAC's SBR (5), are written as LC.
     for (object_type, profile) in [(1, 0), (2, 1), (3, 2), (4, 3), (5, 1), (29, 1), (42, 1)] {
         let c = AudioSpecificConfig { object_type, ..lc };
-        assert_eq!(adts_header(&c, 100)[2] >> 6, profile, "object type {object_type}");
+        assert_eq!(
+            adts_header(&c, 100)[2] >> 6,
+            profile,
+            "object type {object_type}"
+        );
     }
     // Saturates instead of wrapping or panicking.
     let h = adts_header(&lc, usize::MAX);

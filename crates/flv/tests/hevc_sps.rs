@@ -37,7 +37,10 @@ impl Bits {
         }
         let mut nal = vec![33 << 1, 1];
         let mut zeros = 0;
-        for byte in bits.chunks(8).map(|c| c.iter().fold(0u8, |a, &b| a << 1 | u8::from(b))) {
+        for byte in bits
+            .chunks(8)
+            .map(|c| c.iter().fold(0u8, |a, &b| a << 1 | u8::from(b)))
+        {
             if zeros >= 2 && byte <= 3 {
                 nal.push(3);
                 zeros = 0;
@@ -130,7 +133,13 @@ fn size(sps: &Sps) -> (u32, u32) {
 fn single_layer() {
     let i = parse(&Sps::new(1920, 1080)).unwrap();
     assert_eq!(
-        (i.width, i.height, i.profile_idc, i.level_idc, i.chroma_format),
+        (
+            i.width,
+            i.height,
+            i.profile_idc,
+            i.level_idc,
+            i.chroma_format
+        ),
         (1920, 1080, 1, 123, 1)
     );
 }
@@ -183,7 +192,10 @@ fn chroma_formats() {
             chroma_format_idc,
             ..Sps::new(640, 360)
         };
-        assert!(matches!(parse(&sps), Err(FlvError::Sps(_))), "{chroma_format_idc}");
+        assert!(
+            matches!(parse(&sps), Err(FlvError::Sps(_))),
+            "{chroma_format_idc}"
+        );
     }
 }
 

@@ -414,7 +414,7 @@ fn daily_quota_counts_new_rooms_per_utc_day() {
     s.join(1, "g1", "a", "voice");
     s.send(1, json!({"type":"exit"}));
     s.join(2, "g1", "b", "voice"); // reopening counts again
-    // An hour later is still the same UTC day: the quota is per day, not per second.
+                                   // An hour later is still the same UTC day: the quota is per day, not per second.
     s.unix += 3_600;
     let r = s.join(3, "g2", "c", "voice");
     assert_eq!(code(&r), codes::QUOTA_EXHAUSTED as i64);
@@ -527,7 +527,10 @@ fn resume_on_another_socket_replaces_the_live_one() {
     s.open(2);
     s.send(2, json!({"type":"resume","reqId":7,"resumeToken":token}));
     let out = s.take(2);
-    assert_eq!((&out[0]["type"], &out[0]["resumed"]), (&json!("joined"), &json!(true)));
+    assert_eq!(
+        (&out[0]["type"], &out[0]["resumed"]),
+        (&json!("joined"), &json!(true))
+    );
     let old = s.take(1);
     assert_eq!(code(&old[0]), codes::REPLACED as i64, "{old:?}");
     assert!(s.closed.contains(&1));
@@ -559,7 +562,11 @@ fn id_lengths_are_bounded_by_max_id_bytes() {
     ];
     for (i, (group, open_id, field)) in cases.into_iter().enumerate() {
         let r = s.join(2 + i as u64, &group, &open_id, "voice");
-        assert_eq!(code(&r), codes::BAD_REQUEST as i64, "{group:?}/{open_id:?}: {r}");
+        assert_eq!(
+            code(&r),
+            codes::BAD_REQUEST as i64,
+            "{group:?}/{open_id:?}: {r}"
+        );
         let expected = format!("{field}: must be 1 to {max} bytes");
         assert!(r["errMsg"].as_str().unwrap().starts_with(&expected), "{r}");
     }

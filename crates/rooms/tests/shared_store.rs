@@ -67,7 +67,14 @@ impl Node {
     /// Opens `conn`, joins group `g` as `open_id` with a fresh nonce, and returns everything `conn` received.
     fn join(&mut self, conn: ConnId, open_id: &str, nonce: &str) -> Vec<Value> {
         self.rooms.handle_open(conn, self.now);
-        let join = signed_join("g", open_id, "voice", nonce, &UNIX.to_string(), &key_of(open_id));
+        let join = signed_join(
+            "g",
+            open_id,
+            "voice",
+            nonce,
+            &UNIX.to_string(),
+            &key_of(open_id),
+        );
         self.rooms
             .handle_text(conn, &join.to_string(), self.now, UNIX);
         self.drain();

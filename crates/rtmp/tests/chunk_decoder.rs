@@ -43,7 +43,10 @@ fn chunk_size_in_effect() {
     assert_eq!(dec.chunk_size(), 4096);
     let payload = vec![7u8; 5000];
     let mut buf = encoded(6, 9, &payload, 4096);
-    assert_eq!(dec.decode(&mut buf).unwrap().map(|m| m.payload.len()), Some(5000));
+    assert_eq!(
+        dec.decode(&mut buf).unwrap().map(|m| m.payload.len()),
+        Some(5000)
+    );
     dec.set_chunk_size(0);
     assert_eq!(dec.chunk_size(), 1);
 }

@@ -209,7 +209,11 @@ fn amf0_limits() {
             b.extend_from_slice(&[0, 0, 9].repeat(levels - 1));
             b
         };
-        assert_eq!(decode_all(&nested(MAX_DEPTH)).map(|v| v.len()), Ok(1), "{n_len}");
+        assert_eq!(
+            decode_all(&nested(MAX_DEPTH)).map(|v| v.len()),
+            Ok(1),
+            "{n_len}"
+        );
         assert!(
             matches!(
                 decode_all(&nested(MAX_DEPTH + 1)),
@@ -239,7 +243,10 @@ fn amf0_limits() {
     ));
     // Too many values overall; exactly the limit is fine.
     let nulls = vec![0x05u8; rtmp::amf0::MAX_VALUES];
-    assert_eq!(decode_all(&nulls).map(|v| v.len()), Ok(rtmp::amf0::MAX_VALUES));
+    assert_eq!(
+        decode_all(&nulls).map(|v| v.len()),
+        Ok(rtmp::amf0::MAX_VALUES)
+    );
     let nulls = vec![0x05u8; rtmp::amf0::MAX_VALUES + 1];
     assert!(matches!(
         decode_all(&nulls),

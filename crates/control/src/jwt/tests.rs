@@ -275,7 +275,10 @@ fn a_token_of_exactly_the_limit_is_accepted() {
         })
         .find(|t| t.len() == MAX_TOKEN_LEN)
         .expect("some account length gives a token of exactly MAX_TOKEN_LEN bytes");
-    assert_eq!(verify(SECRET, &token, 0, 0).map(|c| c.role), Ok(Role::Viewer));
+    assert_eq!(
+        verify(SECRET, &token, 0, 0).map(|c| c.role),
+        Ok(Role::Viewer)
+    );
     assert_eq!(peek_app(&token).as_deref(), Ok("demo"));
 }
 

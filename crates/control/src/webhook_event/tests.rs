@@ -181,8 +181,8 @@ fn errcodes_for_reasons() {
         assert_eq!(for_reason(reason), code, "{reason}");
     }
     let codes = [
-        1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 1015, 1016,
-        1017, 1018, 1099,
+        1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 1015,
+        1016, 1017, 1018, 1099,
     ];
     assert_eq!(
         [
@@ -304,10 +304,7 @@ fn stream_param_is_capped_at_whole_pairs_and_char_boundaries() {
     // never after it.
     let odd = format!("q=a{}", "é".repeat(1000));
     assert!(!odd.is_char_boundary(STREAM_PARAM_MAX_BYTES));
-    assert_eq!(
-        cap_stream_param(&odd),
-        &odd[..STREAM_PARAM_MAX_BYTES - 1]
-    );
+    assert_eq!(cap_stream_param(&odd), &odd[..STREAM_PARAM_MAX_BYTES - 1]);
 }
 
 #[test]
