@@ -99,6 +99,69 @@ fn sps_errors() {
     }
 }
 
+/// The x264 SPS (25 fps) with its VUI `num_units_in_tick` and `time_scale` replaced, emulation prevention
+/// redone: a way to get an SPS that declares a nonsensical frame rate.
+fn sps_with_timing(num_units_in_tick: u32, time_scale: u32) -> Vec<u8> {
+    let sps = &hex(AVCC_540X960)[8..8 + 26];
+    let rbsp = h264_reader::rbsp::decode_nal(sps).unwrap().into_owned();
+    let mut bits: Vec<bool> = rbsp
+        .iter()
+        .flat_map(|b| (0..8).rev().map(move |i| b >> i & 1 == 1))
+        .collect();
+    let read = |bits: &[bool], at: usize| {
+        bits[at..at + 32]
+            .iter()
+            .fold(0u32, |a, &b| a << 1 | u32::from(b))
+    };
+    // 25 fps: the field pair (n, 50 n), found at its bit offset.
+    let at = (0..bits.len() - 64)
+        .find(|&i| {
+            read(&bits, i) != 0 && u64::from(read(&bits, i + 32)) == 50 * u64::from(read(&bits, i))
+        })
+        .expect("the x264 SPS has VUI timing for 25 fps");
+    for (i, v) in [(at, num_units_in_tick), (at + 32, time_scale)] {
+        for k in 0..32 {
+            bits[i + k] = v >> (31 - k) & 1 == 1;
+        }
+    }
+    let mut nal = vec![sps[0]];
+    let mut zeros = 0;
+    for byte in bits
+        .chunks(8)
+        .map(|c| c.iter().fold(0u8, |a, &b| a << 1 | u8::from(b)))
+    {
+        if zeros >= 2 && byte <= 3 {
+            nal.push(3);
+            zeros = 0;
+        }
+        nal.push(byte);
+        zeros = if byte == 0 { zeros + 1 } else { 0 };
+    }
+    nal
+}
+
+/// A frame rate is reported only when it is a positive finite number: `time_scale` 0 (0 fps) and
+/// `num_units_in_tick` 0 (a division by zero) give none, and the rest of the SPS still parses.
+#[test]
+fn sps_frame_rate_must_be_positive_and_finite() {
+    assert_eq!(parse_sps(&sps_with_timing(1, 50)).unwrap().fps, Some(25.0));
+    assert_eq!(
+        parse_sps(&sps_with_timing(1001, 60_000))
+            .unwrap()
+            .fps
+            .map(|f| (f * 1000.0).round()),
+        Some(29_970.0)
+    );
+    for (n, t) in [(1, 0), (0, 50), (0, 0)] {
+        let info = parse_sps(&sps_with_timing(n, t)).unwrap();
+        assert_eq!(
+            (info.width, info.height, info.fps),
+            (540, 960, None),
+            "{n}/{t}"
+        );
+    }
+}
+
 #[test]
 fn nal_unit_iteration() {
     let data = hex("00000002 6588 00000001 06 0000000a 41");
@@ -138,6 +201,12 @@ fn hvcc_1920x1080_x265() {
     let raw = hex(HVCC_1920X1080);
     let c = HevcDecoderConfig::parse(&raw).unwrap();
     assert_eq!((c.profile_idc, c.level_idc, c.tier_high), (1, 120, false));
+    assert_eq!(c.profile_space, 0);
+    // general_profile_space is the top two bits of byte 1, above the tier flag and the profile.
+    let mut spaced = raw.clone();
+    spaced[1] |= 0b1010_0000;
+    let s = HevcDecoderConfig::parse(&spaced).unwrap();
+    assert_eq!((s.profile_space, s.tier_high, s.profile_idc), (2, true, 1));
     assert_eq!(
         (c.chroma_format, c.bit_depth_luma, c.bit_depth_chroma),
         (1, 8, 8)
@@ -145,6 +214,14 @@ fn hvcc_1920x1080_x265() {
     assert_eq!(c.nalu_length_size, 4);
     let types: Vec<u8> = c.arrays.iter().map(|a| a.nal_type).collect();
     assert_eq!(types, [32, 33, 34]);
+    // x265 leaves array_completeness at 0; the bit is read from the top of each array's first byte.
+    assert!(c.arrays.iter().all(|a| !a.complete));
+    let mut flagged = raw.clone();
+    assert_eq!(flagged[23], 32, "the VPS array's header byte");
+    flagged[23] |= 0x80;
+    let f = HevcDecoderConfig::parse(&flagged).unwrap();
+    let flags: Vec<(u8, bool)> = f.arrays.iter().map(|a| (a.nal_type, a.complete)).collect();
+    assert_eq!(flags, [(32, true), (33, false), (34, false)]);
     let i = c.sps_info().unwrap();
     assert_eq!(
         (
@@ -267,10 +344,43 @@ fn adts_headers() {
         adts_header(&mono48, 0x100 - 7),
         [0xFF, 0xF1, 0x4C, 0x40, 0x20, 0x1F, 0xFC]
     );
+    // The ADTS profile is the object type minus one for the four MPEG-2 profiles (Main, LC, SSR, LTP); others,
+    // such as HE-AAC's SBR (5), are written as LC.
+    for (object_type, profile) in [(1, 0), (2, 1), (3, 2), (4, 3), (5, 1), (29, 1), (42, 1)] {
+        let c = AudioSpecificConfig { object_type, ..lc };
+        assert_eq!(
+            adts_header(&c, 100)[2] >> 6,
+            profile,
+            "object type {object_type}"
+        );
+    }
     // Saturates instead of wrapping or panicking.
     let h = adts_header(&lc, usize::MAX);
     assert_eq!(
         ((h[3] as usize & 3) << 11) | ((h[4] as usize) << 3) | (h[5] as usize >> 5),
         0x1FFF
     );
+}
+
+/// An explicit frequency (index 15) maps to the nearest standard index for ADTS; halfway between two standard
+/// rates, the higher rate (the lower index) wins.
+#[test]
+fn sample_rate_index_is_exact_or_nearest() {
+    let at = |sample_rate| {
+        AudioSpecificConfig {
+            object_type: 2,
+            sample_rate,
+            channels: 2,
+        }
+        .sample_rate_index()
+    };
+    assert_eq!(at(44100), 4);
+    assert_eq!(at(7350), 12);
+    assert_eq!(at(44000), 4);
+    assert_eq!(at(1), 12);
+    assert_eq!(at(1_000_000), 0);
+    // Halfway: 96000/88200, 48000/44100, 8000/7350.
+    assert_eq!(at(92100), 0);
+    assert_eq!(at(46050), 3);
+    assert_eq!(at(7675), 11);
 }

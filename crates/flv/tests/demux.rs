@@ -33,6 +33,28 @@ fn hex_stream() {
     assert_eq!(d.buffered_len(), 0);
 }
 
+/// `buffered_len` counts the bytes of a tag still incomplete, and drops to 0 once it is polled out.
+#[test]
+fn buffered_len_counts_an_incomplete_tag() {
+    let mut tag = BytesMut::new();
+    encode_tag(&mut tag, TagType::Video, 40, &[0x17, 1, 0, 0, 0, 9, 9]);
+    let mut d = FlvDemuxer::new(1024);
+    d.handle_input(&encode_header(false, true)).unwrap();
+    assert_eq!(d.buffered_len(), 0);
+    d.handle_input(&tag[..5]).unwrap();
+    assert_eq!((d.buffered_len(), d.poll_tag()), (5, None));
+    d.handle_input(&tag[5..tag.len() - 1]).unwrap();
+    assert_eq!((d.buffered_len(), d.poll_tag()), (tag.len() - 1, None));
+    d.handle_input(&tag[tag.len() - 1..]).unwrap();
+    assert_eq!(d.poll_tag().map(|t| t.timestamp), Some(40));
+    assert_eq!(d.buffered_len(), 0);
+    // `max_tag_size` is the largest body accepted: exactly that size demuxes.
+    let mut d = FlvDemuxer::new(7);
+    d.handle_input(&encode_header(false, true)).unwrap();
+    d.handle_input(&tag).unwrap();
+    assert_eq!(d.poll_tag().map(|t| t.body.len()), Some(7));
+}
+
 #[test]
 fn byte_by_byte() {
     let mut file = BytesMut::from(&encode_header(true, false)[..]);

@@ -343,6 +343,11 @@ mod tests {
         ));
         assert!(s.add_member(&key("h"), "c", LIMITS).unwrap().opened);
         assert_eq!(
+            (s.room_of("app", "a"), s.room_of("app", "c")),
+            (Some("g"), Some("h"))
+        );
+        assert_eq!(s.room_of("other-app", "a"), None);
+        assert_eq!(
             s.add_member(&key("i"), "d", LIMITS),
             Err(AddRefused::Quota { quota: 2 })
         );
@@ -351,6 +356,7 @@ mod tests {
         assert!(s.add_member(&key("i"), "d", tomorrow).unwrap().opened);
         assert!(s.remove_member(&key("h"), "c").unwrap());
         assert!(!s.remove_member(&key("h"), "c").unwrap());
+        assert_eq!(s.room_of("app", "c"), None);
         assert_eq!(s.members(&key("h")).unwrap(), Vec::<String>::new());
         assert_eq!(s.room_count(), 2);
     }

@@ -414,6 +414,8 @@ fn daily_quota_counts_new_rooms_per_utc_day() {
     s.join(1, "g1", "a", "voice");
     s.send(1, json!({"type":"exit"}));
     s.join(2, "g1", "b", "voice"); // reopening counts again
+                                   // An hour later is still the same UTC day: the quota is per day, not per second.
+    s.unix += 3_600;
     let r = s.join(3, "g2", "c", "voice");
     assert_eq!(code(&r), codes::QUOTA_EXHAUSTED as i64);
     // Joining an open room does not count.
@@ -536,6 +538,61 @@ fn same_open_id_from_another_socket_replaces() {
     assert_eq!(code(&old[0]), codes::REPLACED as i64);
     assert!(s.closed.contains(&1));
     assert!(s.take_type(2, "membersChanged").is_empty());
+}
+
+#[test]
+fn resume_on_another_socket_replaces_the_live_one() {
+    let mut s = Sim::new(config());
+    let a = s.join(1, "g", "a", "voice");
+    let token = a["resumeToken"].as_str().unwrap().to_string();
+    s.take(1);
+    // Socket 1 is still up (no close, no grace) when socket 2 resumes the membership.
+    s.open(2);
+    s.send(2, json!({"type":"resume","reqId":7,"resumeToken":token}));
+    let out = s.take(2);
+    assert_eq!(
+        (&out[0]["type"], &out[0]["resumed"]),
+        (&json!("joined"), &json!(true))
+    );
+    let old = s.take(1);
+    assert_eq!(code(&old[0]), codes::REPLACED as i64, "{old:?}");
+    assert!(s.closed.contains(&1));
+    assert!(!s.closed.contains(&2));
+    assert_eq!(s.rooms.members(APP, "g"), ["a"]);
+    // Resuming on the socket that already holds the membership is refused as already in a room, and replaces
+    // nothing.
+    s.send(2, json!({"type":"resume","reqId":8,"resumeToken":token}));
+    assert_eq!(code(&s.take(2)[0]), codes::ALREADY_IN_ROOM as i64);
+    assert!(!s.closed.contains(&2));
+}
+
+#[test]
+fn id_lengths_are_bounded_by_max_id_bytes() {
+    // The bound is the app id's length, so it is exactly at the bound too.
+    let max = APP.len();
+    let mut s = Sim::new(Config {
+        max_id_bytes: max,
+        ..config()
+    });
+    let at = |c: char| c.to_string().repeat(max);
+    let over = |c: char| c.to_string().repeat(max + 1);
+    assert_eq!(s.join(1, &at('g'), &at('a'), "voice")["type"], "joined");
+    let cases = [
+        (over('g'), "b".to_string(), "groupId"),
+        ("g".to_string(), over('b'), "openId"),
+        (String::new(), "b".to_string(), "groupId"),
+        ("g".to_string(), String::new(), "openId"),
+    ];
+    for (i, (group, open_id, field)) in cases.into_iter().enumerate() {
+        let r = s.join(2 + i as u64, &group, &open_id, "voice");
+        assert_eq!(
+            code(&r),
+            codes::BAD_REQUEST as i64,
+            "{group:?}/{open_id:?}: {r}"
+        );
+        let expected = format!("{field}: must be 1 to {max} bytes");
+        assert!(r["errMsg"].as_str().unwrap().starts_with(&expected), "{r}");
+    }
 }
 
 fn video(s: &mut Sim, name: &str) {

@@ -196,6 +196,43 @@ fn amf0_limits() {
             ..
         })
     ));
+    // Nested objects and ECMA arrays count towards the depth too: MAX_DEPTH levels decode, one more does not.
+    for (open, n_len) in [(vec![0x03u8], 0), (vec![0x08u8, 0, 0, 0, 1], 4)] {
+        let nested = |levels: usize| {
+            let mut b = Vec::new();
+            for _ in 0..levels - 1 {
+                b.extend_from_slice(&open);
+                b.extend_from_slice(&[0, 1, b'k']);
+            }
+            b.extend_from_slice(&open);
+            b.extend_from_slice(&[0, 0, 9]);
+            b.extend_from_slice(&[0, 0, 9].repeat(levels - 1));
+            b
+        };
+        assert_eq!(
+            decode_all(&nested(MAX_DEPTH)).map(|v| v.len()),
+            Ok(1),
+            "{n_len}"
+        );
+        assert!(
+            matches!(
+                decode_all(&nested(MAX_DEPTH + 1)),
+                Err(Error::Amf0 {
+                    kind: Amf0ErrorKind::DepthLimit,
+                    ..
+                })
+            ),
+            "{n_len}"
+        );
+    }
+    // A strict array whose count is larger than the bytes left is refused at the count, before any element.
+    assert_eq!(
+        decode_all(&[0x0a, 0, 0, 0, 3, 5]),
+        Err(Error::Amf0 {
+            offset: 5,
+            kind: Amf0ErrorKind::Truncated
+        })
+    );
     // A strict array claiming 4 billion elements in a few bytes.
     assert!(matches!(
         decode_all(&[0x0a, 0xff, 0xff, 0xff, 0xff, 5]),
@@ -204,7 +241,12 @@ fn amf0_limits() {
             ..
         })
     ));
-    // Too many values overall.
+    // Too many values overall; exactly the limit is fine.
+    let nulls = vec![0x05u8; rtmp::amf0::MAX_VALUES];
+    assert_eq!(
+        decode_all(&nulls).map(|v| v.len()),
+        Ok(rtmp::amf0::MAX_VALUES)
+    );
     let nulls = vec![0x05u8; rtmp::amf0::MAX_VALUES + 1];
     assert!(matches!(
         decode_all(&nulls),

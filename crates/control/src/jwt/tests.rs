@@ -259,6 +259,29 @@ fn form_errors() {
     );
 }
 
+/// `MAX_TOKEN_LEN` is the longest token accepted, not the first one refused: a genuine token of exactly that many
+/// bytes verifies.
+#[test]
+fn a_token_of_exactly_the_limit_is_accepted() {
+    let token = (1..MAX_TOKEN_LEN)
+        .map(|n| {
+            mint(
+                SECRET,
+                &Claims {
+                    account: "a".repeat(n),
+                    ..claims(Role::Viewer)
+                },
+            )
+        })
+        .find(|t| t.len() == MAX_TOKEN_LEN)
+        .expect("some account length gives a token of exactly MAX_TOKEN_LEN bytes");
+    assert_eq!(
+        verify(SECRET, &token, 0, 0).map(|c| c.role),
+        Ok(Role::Viewer)
+    );
+    assert_eq!(peek_app(&token).as_deref(), Ok("demo"));
+}
+
 #[test]
 fn peek_app_does_not_verify() {
     let token = mint(b"someone else's secret", &claims(Role::Viewer));

@@ -165,13 +165,24 @@ fn errcodes_for_reasons() {
         ("token_wrong_channel", TOKEN_MISMATCH),
         ("signature_ttl_too_long", SIGNATURE_TTL_TOO_LONG),
         ("bad_name", BAD_NAME),
+        ("ok", OK),
+        ("token_malformed", TOKEN_INVALID),
+        ("token_wrong_role", TOKEN_MISMATCH),
+        // The push end and record done reasons: each has its own code, so a receiver can tell a kick from a
+        // timeout, a socket error, a shutdown and a failed recording.
+        ("kicked", KICKED),
+        ("timeout", TIMEOUT),
+        ("error", CONNECTION_ERROR),
+        ("shutdown", SHUTDOWN),
+        ("record_error", RECORD_ERROR),
         ("something_new", OTHER),
     ];
     for (reason, code) in table {
         assert_eq!(for_reason(reason), code, "{reason}");
     }
     let codes = [
-        1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1017, 1018, 1099,
+        1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 1015,
+        1016, 1017, 1018, 1099,
     ];
     assert_eq!(
         [
@@ -186,6 +197,11 @@ fn errcodes_for_reasons() {
             TOKEN_INVALID,
             TOKEN_EXPIRED,
             TOKEN_MISMATCH,
+            KICKED,
+            TIMEOUT,
+            CONNECTION_ERROR,
+            SHUTDOWN,
+            RECORD_ERROR,
             SIGNATURE_TTL_TOO_LONG,
             BAD_NAME,
             OTHER
@@ -284,6 +300,11 @@ fn stream_param_is_capped_at_whole_pairs_and_char_boundaries() {
         cut.len()
     );
     assert!(wide.starts_with(cut));
+    // The limit falls inside a character (`q=a` puts every `é` at an odd offset): cut before that character,
+    // never after it.
+    let odd = format!("q=a{}", "é".repeat(1000));
+    assert!(!odd.is_char_boundary(STREAM_PARAM_MAX_BYTES));
+    assert_eq!(cap_stream_param(&odd), &odd[..STREAM_PARAM_MAX_BYTES - 1]);
 }
 
 #[test]

@@ -110,13 +110,16 @@ fn client_validates_server_reply_and_signs_c2() {
         response_signature(&c2, &s1_digest, &PLAYER_KEY)
     );
 
-    // A corrupted S2 is refused; an S2 echoing C1 is tolerated.
-    let mut bad = s2.to_vec();
-    bad[10] ^= 0xff;
-    assert_eq!(
-        hs.finish(s1, &bad, &mut BytesMut::new()),
-        Err(Error::HandshakeSignatureMismatch)
-    );
+    // A corrupted S2 is refused, wherever the change is in the signed part; an S2 echoing C1 is tolerated.
+    for at in [0, 10, 1000, HANDSHAKE_SIZE - DIGEST_LEN - 1] {
+        let mut bad = s2.to_vec();
+        bad[at] ^= 0xff;
+        assert_eq!(
+            hs.finish(s1, &bad, &mut BytesMut::new()),
+            Err(Error::HandshakeSignatureMismatch),
+            "byte {at}"
+        );
+    }
     assert_eq!(
         hs.finish(s1, &out[1..], &mut BytesMut::new()),
         Ok(Reply::Digest)
@@ -137,6 +140,21 @@ fn client_accepts_simple_server_reply() {
         Ok(Reply::Simple)
     );
     assert_eq!(&c2[..], &reply[..HANDSHAKE_SIZE]);
+}
+
+/// A zero version field in S1 means a simple handshake, as ffmpeg reads it: the client does not look for a digest
+/// there, even one that would validate, and echoes S1.
+#[test]
+fn zero_version_s1_is_simple_even_with_a_valid_digest() {
+    let mut out = BytesMut::new();
+    let hs = ClientHandshake::start(HandshakeMode::Digest, &mut out);
+    let mut s1 = [7u8; HANDSHAKE_SIZE];
+    s1[..8].fill(0);
+    imprint(&mut s1, Scheme::Zero, &SERVER_KEY[..SERVER_KEY_PARTIAL]);
+    assert!(find_digest(&s1, &SERVER_KEY[..SERVER_KEY_PARTIAL]).is_some());
+    let mut c2 = BytesMut::new();
+    assert_eq!(hs.finish(&s1, &out[1..], &mut c2), Ok(Reply::Simple));
+    assert_eq!(&c2[..], &s1[..]);
 }
 
 #[test]
