@@ -21,26 +21,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
-mod access;
-mod address;
-mod api;
-mod batch;
-mod encode;
-mod fanout;
-mod flv_direct;
-mod flv_http;
-mod hls_serve;
-mod http_conn;
-mod lifecycle;
-mod log_value;
-mod metrics;
-mod record;
-mod refusal;
+mod http;
+mod ops;
+mod output;
 mod rooms_ws;
 mod rtmp_conn;
 mod settings;
-mod tls;
-mod webhooks;
+mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -55,12 +42,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-pub use batch::{is_rtc, WritePolicy};
-pub use record::RecordSettings;
+pub use http::tls::TlsError;
+pub use ops::webhooks::WebhookSettings;
+pub use output::batch::{is_rtc, WritePolicy};
+pub use output::record::RecordSettings;
 pub use rooms_ws::RoomsSettings;
 pub use settings::{HlsSettings, RtmpSettings, Settings, SettingsError};
-pub use tls::TlsError;
-pub use webhooks::WebhookSettings;
 
 /// State shared by every connection and request.
 pub(crate) struct Shared {
@@ -73,13 +60,13 @@ pub(crate) struct Shared {
     flv_players: Arc<Semaphore>,
     max_flv_players: usize,
     shutdown: CancellationToken,
-    fanout: fanout::Fanout,
+    fanout: output::fanout::Fanout,
     send_buffer: usize,
     /// Apps, keys and forbids, read without waiting on the database.
     catalog: control::Catalog,
     admin: control::AdminAuth,
-    metrics: Arc<metrics::Metrics>,
-    webhooks: webhooks::Webhooks,
+    metrics: Arc<ops::metrics::Metrics>,
+    webhooks: ops::webhooks::Webhooks,
     /// Host and ports of the URLs handed out.
     url_base: control::urls::UrlBase,
     sdk_url_ttl: Duration,
@@ -87,9 +74,9 @@ pub(crate) struct Shared {
     max_url_ttl_secs: u64,
     max_body_bytes: usize,
     /// HLS segmenters, one per stream played over HLS.
-    hls: hls_serve::HlsStreams,
+    hls: http::hls::HlsStreams,
     /// Running recordings and where files go.
-    recordings: record::Recordings,
+    recordings: output::record::Recordings,
     /// Multi-party rooms at `/rooms/v1/ws`.
     rooms: Arc<rooms_ws::RoomService>,
 }
@@ -216,7 +203,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
     }
     let catalog = control::Catalog::load(store).await?;
     let certificates = match (&settings.tls_cert, &settings.tls_key) {
-        (Some(cert), Some(key)) => Some(tls::Certificates::load(cert.clone(), key.clone())?),
+        (Some(cert), Some(key)) => Some(http::tls::Certificates::load(cert.clone(), key.clone())?),
         _ => None,
     };
     let acceptor = certificates.as_ref().map(|c| c.acceptor()).transpose()?;
@@ -260,9 +247,9 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
             let _ = refresh.await;
         }
     });
-    let metrics = Arc::new(metrics::Metrics::default());
+    let metrics = Arc::new(ops::metrics::Metrics::default());
     let webhook_tasks = (CancellationToken::new(), TaskTracker::new());
-    let webhooks = webhooks::Webhooks::start(
+    let webhooks = ops::webhooks::Webhooks::start(
         &settings.webhooks,
         catalog.clone(),
         metrics.clone(),
@@ -294,7 +281,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         flv_players: Arc::new(Semaphore::new(settings.max_flv_players)),
         max_flv_players: settings.max_flv_players,
         shutdown,
-        fanout: fanout::Fanout::default(),
+        fanout: output::fanout::Fanout::default(),
         send_buffer: settings.socket_send_buffer,
         catalog,
         admin: boot.admin,
@@ -304,8 +291,12 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         sdk_url_ttl: Duration::from_secs(settings.sdk_url_ttl_secs),
         max_url_ttl_secs: settings.max_url_ttl_secs,
         max_body_bytes: settings.max_body_bytes,
-        hls: hls_serve::HlsStreams::new(settings.hls.clone()),
-        recordings: record::Recordings::new(&settings.record, &settings.data_dir, tracker.clone()),
+        hls: http::hls::HlsStreams::new(settings.hls.clone()),
+        recordings: output::record::Recordings::new(
+            &settings.record,
+            &settings.data_dir,
+            tracker.clone(),
+        ),
         rooms,
     });
 
@@ -335,7 +326,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
             tracker.clone(),
             http_limit,
             move |socket, peer, shared| {
-                http_conn::serve_tls(socket, peer, shared, router.clone(), acceptor.clone())
+                http::conn::serve_tls(socket, peer, shared, router.clone(), acceptor.clone())
             },
         )),
         None => tracker.spawn(accept_loop(
@@ -343,11 +334,11 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
             shared.clone(),
             tracker.clone(),
             http_limit,
-            move |socket, peer, shared| http_conn::serve(socket, peer, shared, router.clone()),
+            move |socket, peer, shared| http::conn::serve(socket, peer, shared, router.clone()),
         )),
     };
     if let Some(certificates) = certificates.filter(|_| settings.tls_reload_secs > 0) {
-        tracker.spawn(tls::watch(
+        tracker.spawn(http::tls::watch(
             certificates,
             Duration::from_secs(settings.tls_reload_secs),
             shared.shutdown.clone(),
@@ -370,10 +361,10 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/rooms/v1/ws", get(rooms_ws::upgrade))
-        .merge(api::routes(shared.clone()))
-        .route("/{app}/{file}", get(flv_http::play))
-        .route("/{app}/{stream}/{file}", get(hls_serve::segment))
-        .route("/{app}/{stream}/ll/{file}", get(hls_serve::ll_file))
+        .merge(http::api::routes(shared.clone()))
+        .route("/{app}/{file}", get(http::flv_router::play))
+        .route("/{app}/{stream}/{file}", get(http::hls::segment))
+        .route("/{app}/{stream}/ll/{file}", get(http::hls::ll_file))
         .with_state(shared)
 }
 

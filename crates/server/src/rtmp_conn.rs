@@ -1,7 +1,7 @@
 //! One RTMP connection: the driver loop around a sans-IO `rtmp::ServerSession`.
 //!
 //! The loop reads from the socket into the session and turns session events into hub calls (publish, play,
-//! media). A publishing connection also delivers each frame to the stream's RTMP players ([`crate::fanout`]); a
+//! media). A publishing connection also delivers each frame to the stream's RTMP players ([`crate::output::fanout`]); a
 //! playing connection only services its own player: the play start, writes the publisher could not finish, the
 //! end of the stream. Output keeps its order because everything for a player goes through its one queue.
 
@@ -20,11 +20,11 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 use tracing::{debug, info, warn};
 
-use crate::access;
-use crate::batch::{Batch, WritePolicy};
-use crate::fanout::{Delivery, DirectPlayer, Group, OutputFormat, SERVICE_INTERVAL};
-use crate::lifecycle::{self, End, PlaySession, Protocol, PublishSession};
-use crate::log_value::clip;
+use crate::ops::log_value::clip;
+use crate::output::batch::{Batch, WritePolicy};
+use crate::output::fanout::{Delivery, DirectPlayer, Group, OutputFormat, SERVICE_INTERVAL};
+use crate::stream::access;
+use crate::stream::lifecycle::{self, End, PlaySession, Protocol, PublishSession};
 use crate::Shared;
 
 /// Size of one read (on the stack of the reading call).
@@ -252,7 +252,7 @@ impl Conn {
         None
     }
 
-    /// After frames were pushed, lets the stream's RTMP players have them (see [`crate::fanout`]).
+    /// After frames were pushed, lets the stream's RTMP players have them (see [`crate::output::fanout`]).
     fn deliver_pushed(&mut self) {
         let Some(p) = &mut self.publishing else {
             return;

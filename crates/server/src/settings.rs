@@ -71,11 +71,11 @@ pub struct Settings {
     /// (default 1000).
     pub catalog_refresh_ms: u64,
     /// Webhook delivery.
-    pub webhooks: crate::webhooks::WebhookSettings,
+    pub webhooks: crate::ops::webhooks::WebhookSettings,
     /// Classic HLS (MPEG-TS segments) at `/{app}/{stream}.m3u8`.
     pub hls: HlsSettings,
     /// Recording (`[record]`): where files go, their names, how long each is.
-    pub record: crate::record::RecordSettings,
+    pub record: crate::output::record::RecordSettings,
     /// Multi-party rooms (`[rooms]`) at `/rooms/v1/ws`: sizes, quotas, heartbeats, speakers.
     pub rooms: crate::rooms_ws::RoomsSettings,
     /// PEM certificate chain (server certificate first) for HTTPS on the HTTP listener. Set with `tls_key`; when
@@ -246,9 +246,9 @@ impl Default for Settings {
             sdk_url_ttl_secs: 3600,
             max_url_ttl_secs: 30 * 86_400,
             catalog_refresh_ms: 1000,
-            webhooks: crate::webhooks::WebhookSettings::default(),
+            webhooks: crate::ops::webhooks::WebhookSettings::default(),
             hls: HlsSettings::default(),
-            record: crate::record::RecordSettings::default(),
+            record: crate::output::record::RecordSettings::default(),
             rooms: crate::rooms_ws::RoomsSettings::default(),
             tls_cert: None,
             tls_key: None,

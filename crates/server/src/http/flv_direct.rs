@@ -1,5 +1,5 @@
 //! HTTP-FLV plays served straight from the socket: a close-delimited `video/x-flv` response whose body is the
-//! hub's shared FLV tag encodings, written by the publisher's task like an RTMP player's ([`crate::fanout`]).
+//! hub's shared FLV tag encodings, written by the publisher's task like an RTMP player's ([`crate::output::fanout`]).
 //!
 //! The response has no `Content-Length` and no chunked framing: the body ends when the connection closes (after
 //! the republish grace, or on shutdown), which every HTTP/1.x client understands and which keeps the bytes on the
@@ -14,10 +14,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tracing::debug;
 
-use crate::batch::WritePolicy;
-use crate::fanout::{Delivery, DirectPlayer, OutputFormat, SERVICE_INTERVAL};
-use crate::http_conn::FlvRequest;
-use crate::lifecycle::{self, PlaySession, Protocol};
+use crate::http::conn::FlvRequest;
+use crate::output::batch::WritePolicy;
+use crate::output::fanout::{Delivery, DirectPlayer, OutputFormat, SERVICE_INTERVAL};
+use crate::stream::lifecycle::{self, PlaySession, Protocol};
 use crate::Shared;
 
 /// A refused HTTP-FLV play: status code and a message for the person reading it.

@@ -1,9 +1,9 @@
 //! HTTP connections. The first request head of a plain-HTTP connection is read here: an HTTP-FLV play
-//! (`GET /{app}/{stream}.flv`) is served straight from the socket by [`crate::flv_direct`], fed by the publisher like
+//! (`GET /{app}/{stream}.flv`) is served straight from the socket by [`crate::http::flv_direct`], fed by the publisher like
 //! an RTMP player; everything else (the API, and HTTP-FLV requests later on a kept-alive connection) goes to the axum
 //! router through hyper.
 //!
-//! An HTTPS connection goes to hyper and the router whole, HTTP-FLV included ([`crate::flv_http`]): the direct path
+//! An HTTPS connection goes to hyper and the router whole, HTTP-FLV included ([`crate::http::flv_router`]): the direct path
 //! writes the shared FLV bytes to the socket with `writev`, which encryption per connection rules out.
 
 use std::io;
@@ -61,7 +61,7 @@ pub(crate) async fn serve(
     if complete {
         if let Some(request) = parse_flv_request(&head) {
             drop(head);
-            crate::flv_direct::serve(socket, peer, request, shared).await;
+            crate::http::flv_direct::serve(socket, peer, request, shared).await;
             return;
         }
     }

@@ -32,9 +32,9 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 use tracing::{debug, info};
 
-use crate::access::{self, now_ms};
-use crate::lifecycle::Protocol;
 use crate::settings::HlsSettings;
+use crate::stream::access::{self, now_ms};
+use crate::stream::lifecycle::Protocol;
 use crate::Shared;
 
 pub(crate) use ll::ll_file;

@@ -1,5 +1,5 @@
 //! HTTP-FLV playback through the router: every `GET /{app}/{stream}.flv` over HTTPS, and over plain HTTP the ones
-//! that are not the first request of their connection (those are served directly by [`crate::flv_direct`]). A
+//! that are not the first request of their connection (those are served directly by [`crate::http::flv_direct`]). A
 //! chunked `video/x-flv` response that lasts as long as the stream.
 //!
 //! The body is a stream of the hub's shared FLV tag encodings. Frames are yielded in bursts (per the write policy):
@@ -20,9 +20,9 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tracing::debug;
 
-use crate::batch::WritePolicy;
-use crate::encode::flv_tag;
-use crate::flv_direct;
+use crate::http::flv_direct;
+use crate::output::batch::WritePolicy;
+use crate::output::encode::flv_tag;
 use crate::Shared;
 
 /// Most bytes yielded in one burst; the rest waits for the next wake-up.
@@ -34,10 +34,10 @@ struct FlvPlay {
     shared: Arc<Shared>,
     key: StreamKey,
     _permit: OwnedSemaphorePermit,
-    _session: crate::lifecycle::PlaySession,
+    _session: crate::stream::lifecycle::PlaySession,
 }
 
-/// `GET /{app}/{file}` where `file` is `{stream}.flv`, or `{stream}.m3u8` (handed to [`crate::hls_serve`]).
+/// `GET /{app}/{file}` where `file` is `{stream}.flv`, or `{stream}.m3u8` (handed to [`crate::http::hls`]).
 pub(crate) async fn play(
     State(shared): State<Arc<Shared>>,
     Path((app, file)): Path<(String, String)>,
@@ -47,8 +47,8 @@ pub(crate) async fn play(
 ) -> Response {
     if let Some(name) = file.strip_suffix(".m3u8") {
         let name = name.to_string();
-        let client = crate::hls_serve::Client::new(peer, &headers);
-        return crate::hls_serve::playlist(shared, app, &name, query, client).await;
+        let client = crate::http::hls::Client::new(peer, &headers);
+        return crate::http::hls::playlist(shared, app, &name, query, client).await;
     }
     let Some(name) = file.strip_suffix(".flv") else {
         return (

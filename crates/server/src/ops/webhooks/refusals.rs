@@ -2,7 +2,7 @@
 //!
 //! A refusal costs the client one connection, and each one would store a row and post it to every callback URL:
 //! one address retrying a bad URL in a loop would flood the outbox and the receivers. So each address (see
-//! [`address_key`](crate::address::address_key)) gets a number of `push_refused` events per minute; the rest are
+//! [`address_key`](crate::ops::address::address_key)) gets a number of `push_refused` events per minute; the rest are
 //! counted in `/metrics` and logged once per address and minute, not stored. Pure: the clock is an argument.
 
 use std::collections::HashMap;

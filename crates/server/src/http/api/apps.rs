@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{code, ApiError, ApiJson};
-use crate::access::now_unix;
+use crate::stream::access::now_unix;
 use crate::Shared;
 
 /// An app with its keys (only the admin sees this).

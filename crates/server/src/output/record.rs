@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
 
-use crate::access::now_unix;
+use crate::stream::access::now_unix;
 use crate::Shared;
 
 /// Recording settings (`[record]`).

@@ -63,7 +63,7 @@ impl ApiError {
             code::UNKNOWN_APP,
             format!(
                 "no app \"{}\": list apps with GET /v1/apps",
-                crate::log_value::clip(app)
+                crate::ops::log_value::clip(app)
             ),
         )
     }

@@ -18,10 +18,10 @@ use media::StreamKey;
 use tracing::debug;
 
 use super::HlsStream;
-use crate::access::{self, now_ms};
-use crate::address::address_key;
-use crate::lifecycle::{self, PlaySession, Protocol};
+use crate::ops::address::address_key;
 use crate::settings::HlsSettings;
+use crate::stream::access::{self, now_ms};
+use crate::stream::lifecycle::{self, PlaySession, Protocol};
 use crate::Shared;
 
 /// Who is asking: HTTP requests are not sessions, so an HLS viewer is a client address and `User-Agent` that keep

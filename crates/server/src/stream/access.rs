@@ -13,7 +13,7 @@ use control::txsecret;
 use control::App;
 use media::StartPolicy;
 
-pub(crate) use crate::refusal::{Reason, Refusal};
+pub(crate) use crate::stream::refusal::{Reason, Refusal};
 use crate::Shared;
 
 /// How a player of an app starts and is written to.

@@ -23,8 +23,8 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::batch::{Batch, WritePolicy};
-use crate::encode::{flv_tag, rtmp_chunks};
+use crate::output::batch::{Batch, WritePolicy};
+use crate::output::encode::{flv_tag, rtmp_chunks};
 
 /// The wire format a player receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -27,9 +27,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::access::{now_ms, now_unix};
-use crate::address::address_key;
-use crate::metrics::Metrics;
+use crate::ops::address::address_key;
+use crate::ops::metrics::Metrics;
+use crate::stream::access::{now_ms, now_unix};
 use refusals::{RefusedBudget, Verdict};
 
 /// How often the worker deletes old delivered and given-up rows.

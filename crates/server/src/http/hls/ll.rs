@@ -16,7 +16,7 @@ use super::{
     answered, blocking_wait, first_segment_wait, for_viewer, no_segment_yet, with_headers, Asks,
     Client, HlsStream,
 };
-use crate::lifecycle::Protocol;
+use crate::stream::lifecycle::Protocol;
 use crate::Shared;
 
 /// Splits a playlist query into the blocking-reload directives (`_HLS_msn`, `_HLS_part`) and the rest, which

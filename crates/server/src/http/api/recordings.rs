@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{code, ApiError, ApiJson};
-use crate::record::{self, StartError};
+use crate::output::record::{self, StartError};
 use crate::Shared;
 
 /// Filters of the listing.

@@ -15,8 +15,8 @@ use control::App;
 use media::{PublishError, Publisher, PublisherInfo, StreamKey, Subscriber};
 use tracing::info;
 
-use crate::access::{self, PlayMode, Reason, Refusal};
-use crate::webhooks::{self, Webhooks};
+use crate::ops::webhooks::{self, Webhooks};
+use crate::stream::access::{self, PlayMode, Reason, Refusal};
 use crate::Shared;
 
 /// The protocol a session speaks, as webhooks (`player_type`), metrics and logs name it.
@@ -178,7 +178,7 @@ fn start_publish(shared: &Arc<Shared>, req: Request<'_>) -> Result<PublishSessio
     })?;
     let key = publisher.key().clone();
     info!(peer = %req.peer, stream = %key, protocol = req.protocol.as_str(), "publish");
-    crate::hls_serve::on_publish(shared, &key);
+    crate::http::hls::on_publish(shared, &key);
     let session = PublishSession {
         shared: shared.clone(),
         publisher,
@@ -195,7 +195,7 @@ fn start_publish(shared: &Arc<Shared>, req: Request<'_>) -> Result<PublishSessio
         EventKind::PushStart
     };
     shared.webhooks.emit(&session.app, session.event(kind));
-    crate::record::on_publish(shared, &key, &session.app);
+    crate::output::record::on_publish(shared, &key, &session.app);
     Ok(session)
 }
 

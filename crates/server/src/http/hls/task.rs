@@ -19,8 +19,8 @@ use tracing::{debug, info, warn};
 
 use super::viewers::expire_viewers;
 use super::{HlsStream, Window};
-use crate::access::now_ms;
 use crate::settings::HlsSettings;
+use crate::stream::access::now_ms;
 use crate::Shared;
 
 /// Most frames [`Replay`] holds: a GOP longer than this (over 2.5 min at 25 fps with audio) replays from the

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use super::apps::url_set;
 use super::error::{code, ApiError, ApiJson};
-use crate::access::now_unix;
+use crate::stream::access::now_unix;
 use crate::Shared;
 
 /// `createInstance` options, as the SDK sends them.
@@ -135,7 +135,7 @@ async fn issue(
     )?;
     if shared
         .catalog
-        .forbidden(&app.id, &req.channel_id, crate::access::now_ms())
+        .forbidden(&app.id, &req.channel_id, crate::stream::access::now_ms())
         .is_some()
     {
         return Err(ApiError::new(
@@ -153,7 +153,7 @@ async fn issue(
         .await?;
     let expires_at = now + shared.sdk_url_ttl.as_secs();
     let urls = url_set(shared, &app, &req.channel_id, expires_at);
-    info!(app = %app.name, channel = %req.channel_id, account = %crate::log_value::clip(&req.account_id), "SDK publisher {what}");
+    info!(app = %app.name, channel = %req.channel_id, account = %crate::ops::log_value::clip(&req.account_id), "SDK publisher {what}");
     Ok(Json(Instance {
         url: urls.push,
         stream: req.channel_id,
@@ -232,7 +232,7 @@ fn play(shared: &Shared, req: PlayerRequest, what: &str) -> Result<Json<PlayerIn
     )?;
     let expires_at = now + shared.sdk_url_ttl.as_secs();
     let play_urls = urls::app_urls(&shared.url_base, &app, &req.channel_id, expires_at).play;
-    info!(app = %app.name, channel = %req.channel_id, account = %crate::log_value::clip(&req.account_id), "SDK player {what}");
+    info!(app = %app.name, channel = %req.channel_id, account = %crate::ops::log_value::clip(&req.account_id), "SDK player {what}");
     Ok(Json(PlayerInstance {
         play_urls,
         stream: req.channel_id,

@@ -13,7 +13,7 @@ use tracing::info;
 use utoipa::ToSchema;
 
 use super::error::{code, ApiError, ApiJson};
-use crate::access::now_unix;
+use crate::stream::access::now_unix;
 use crate::Shared;
 
 /// Every live stream.
