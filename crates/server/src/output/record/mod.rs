@@ -1,0 +1,348 @@
+//! Recording live streams to files: one recorder per stream, started when a stream of an app with a `record`
+//! policy is published (or through the API), writing FLV and/or fragmented MP4 under the recordings directory.
+//!
+//! A recorder is a hub subscriber like a player, so it sees the one timeline of the stream: a publisher that comes
+//! back within the republish grace continues the same files. It ends when the stream ends (after the grace), when
+//! it is stopped through the API, or at shutdown. File writes block, so each recorder runs on the blocking pool and
+//! waits for frames with `Handle::block_on`; the async workers never touch the disk.
+//!
+//! Each format is written through `mp4::record`'s recorders straight to the `File`: they write every unit (an FLV
+//! tag, an MP4 fragment) with one `write_all` and never rewrite anything, so a `kill -9` leaves a playable file.
+//! Files rotate at the first video keyframe after `segment_secs`. Every closed file (rotation, end, or a write
+//! error) is reported with a `record_done` webhook.
+
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use control::RecordFormat;
+use media::{Registry, StreamKey, SubscribeError, SubscribeOptions, Subscriber};
+use mp4::record::{format_path, NameVars};
+use parking_lot::Mutex;
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+mod job;
+
+#[cfg(test)]
+use job::tag_type;
+use job::Job;
+
+use crate::Shared;
+
+/// Recording settings (`[record]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordSettings {
+    /// Where recordings go (default `{data_dir}/recordings`).
+    pub dir: Option<PathBuf>,
+    /// File name template relative to `dir`, without the extension (default
+    /// `{app}/{stream}/{start:%Y%m%d-%H%M%S}`); see `docs/recording.md`.
+    pub template: String,
+    /// A file is closed at the first video keyframe after this many seconds (default 3600).
+    pub segment_secs: u64,
+}
+
+impl Default for RecordSettings {
+    fn default() -> Self {
+        RecordSettings {
+            dir: None,
+            template: "{app}/{stream}/{start:%Y%m%d-%H%M%S}".to_owned(),
+            segment_secs: 3600,
+        }
+    }
+}
+
+impl RecordSettings {
+    /// Why these settings cannot be used, if they cannot: `(field, value, expected)`.
+    pub(crate) fn problem(&self) -> Option<(&'static str, String, &'static str)> {
+        if self.segment_secs == 0 {
+            return Some(("record.segment_secs", "0".into(), "at least 1"));
+        }
+        let vars = NameVars {
+            app: "app",
+            stream: "stream",
+            start_unix: 0,
+        };
+        match format_path(&self.template, &vars) {
+            Ok(path) if is_relative_inside(&path) => None,
+            Ok(_) => Some((
+                "record.template",
+                self.template.clone(),
+                "a relative path that stays inside the recordings directory (no leading `/`, no `..`)",
+            )),
+            Err(_) => Some((
+                "record.template",
+                self.template.clone(),
+                "a template with matched braces and known fields ({app}, {stream}, {start}, {start:FORMAT})",
+            )),
+        }
+    }
+}
+
+/// `true` for a non-empty relative path without `..`, so a template cannot write outside the directory.
+fn is_relative_inside(path: &str) -> bool {
+    let p = Path::new(path);
+    !path.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// Why a recording did not start.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StartError {
+    /// The stream is not in the hub.
+    #[error("stream {0} is not live")]
+    NotLive(String),
+    /// A recording of the stream is already running.
+    #[error("stream {stream} is already being recorded as {formats}")]
+    AlreadyRecording {
+        /// The stream.
+        stream: String,
+        /// Its formats, comma-separated.
+        formats: String,
+    },
+    /// No format asked for.
+    #[error("no format to record: give mp4, flv or both")]
+    NoFormat,
+}
+
+/// One running recording, as the API shows it.
+#[derive(Debug, Clone)]
+struct Active {
+    /// Tells the recorder thread to finish its files and stop.
+    stop: CancellationToken,
+    formats: Vec<RecordFormat>,
+    /// Distinguishes this recording from a later one of the same stream, so the ending thread only removes itself.
+    id: u64,
+}
+
+/// The index of closed files' durations under the recordings directory: one JSON object per line,
+/// `{"path": "live/cam/....mp4", "duration": 12.5}`; a later line for the same path wins.
+const DURATIONS_FILE: &str = ".durations.jsonl";
+
+/// Reads the durations index; a missing file is an empty index, a bad line is skipped.
+fn read_durations(path: &Path) -> HashMap<String, f64> {
+    #[derive(Deserialize)]
+    struct Line {
+        path: String,
+        duration: f64,
+    }
+    let Ok(text) = fs::read_to_string(path) else {
+        return HashMap::new();
+    };
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Line>(l).ok())
+        .map(|l| (l.path, l.duration))
+        .collect()
+}
+
+/// Every running recording, and what is needed to start more.
+pub(crate) struct Recordings {
+    dir: PathBuf,
+    template: String,
+    segment: Duration,
+    tracker: TaskTracker,
+    active: Mutex<HashMap<StreamKey, Active>>,
+    /// Durations of closed files, by path relative to `dir`, for the listing: read once from the index file
+    /// ([`DURATIONS_FILE`]) that every close appends to, so they outlive a restart.
+    durations: Mutex<Option<HashMap<String, f64>>>,
+    next_id: Mutex<u64>,
+}
+
+impl Recordings {
+    /// Recordings into `settings.dir` (or `{data_dir}/recordings`); threads are tracked by `tracker` so shutdown
+    /// waits for the files to be closed.
+    pub(crate) fn new(settings: &RecordSettings, data_dir: &Path, tracker: TaskTracker) -> Self {
+        Recordings {
+            dir: settings
+                .dir
+                .clone()
+                .unwrap_or_else(|| data_dir.join("recordings")),
+            template: settings.template.clone(),
+            segment: Duration::from_secs(settings.segment_secs.max(1)),
+            tracker,
+            active: Mutex::new(HashMap::new()),
+            durations: Mutex::new(None),
+            next_id: Mutex::new(0),
+        }
+    }
+
+    /// The recordings directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file name template.
+    pub(crate) fn template(&self) -> &str {
+        &self.template
+    }
+
+    /// The formats `key` is being recorded in, if it is.
+    pub(crate) fn formats(&self, key: &StreamKey) -> Option<Vec<RecordFormat>> {
+        self.active.lock().get(key).map(|a| a.formats.clone())
+    }
+
+    /// The duration of a closed file, in seconds (none for a file still being written, or cut by a crash).
+    pub(crate) fn known_duration(&self, relative: &str) -> Option<f64> {
+        let mut durations = self.durations.lock();
+        durations
+            .get_or_insert_with(|| read_durations(&self.dir.join(DURATIONS_FILE)))
+            .get(relative)
+            .copied()
+    }
+
+    /// Remembers a closed file's duration, in memory and in the index file (a failure to write the index only
+    /// loses the figure after a restart, so it is logged and otherwise ignored).
+    fn remember_duration(&self, relative: &str, secs: f64) {
+        let mut durations = self.durations.lock();
+        durations
+            .get_or_insert_with(|| read_durations(&self.dir.join(DURATIONS_FILE)))
+            .insert(relative.to_owned(), secs);
+        let line = serde_json::json!({ "path": relative, "duration": secs }).to_string() + "\n";
+        let path = self.dir.join(DURATIONS_FILE);
+        let written = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+        if let Err(e) = written {
+            warn!(file = %path.display(), "recording durations index: {e}");
+        }
+    }
+
+    /// Stops the recording of `key`; `false` if there was none. The files are closed by the recorder thread
+    /// shortly after.
+    pub(crate) fn stop(&self, key: &StreamKey) -> bool {
+        match self.active.lock().remove(key) {
+            Some(active) => {
+                info!(stream = %key, "recording stopped");
+                active.stop.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Starts recording `key` in `formats` unless it is already recorded.
+pub(crate) fn start(
+    shared: &Arc<Shared>,
+    key: &StreamKey,
+    formats: &[RecordFormat],
+) -> Result<(), StartError> {
+    let mut formats = formats.to_vec();
+    RecordFormat::normalize(&mut formats);
+    if formats.is_empty() {
+        return Err(StartError::NoFormat);
+    }
+    let recordings = &shared.recordings;
+    let mut active = recordings.active.lock();
+    if let Some(a) = active.get(key) {
+        return Err(StartError::AlreadyRecording {
+            stream: key.to_string(),
+            formats: RecordFormat::join(&a.formats),
+        });
+    }
+    // Subscribed under the lock, so two publishes racing cannot both start a recorder.
+    let subscriber = subscribe(&shared.registry, key)?;
+    let id = {
+        let mut next = recordings.next_id.lock();
+        *next += 1;
+        *next
+    };
+    let stop = CancellationToken::new();
+    active.insert(
+        key.clone(),
+        Active {
+            stop: stop.clone(),
+            formats: formats.clone(),
+            id,
+        },
+    );
+    drop(active);
+    info!(stream = %key, formats = %RecordFormat::join(&formats), dir = %recordings.dir.display(), "recording started");
+    let job = Job {
+        shared: shared.clone(),
+        key: key.clone(),
+        formats,
+        stop,
+        id,
+        handle: tokio::runtime::Handle::current(),
+    };
+    recordings
+        .tracker
+        .spawn_blocking(move || job.run(subscriber));
+    Ok(())
+}
+
+fn subscribe(registry: &Registry, key: &StreamKey) -> Result<Subscriber, StartError> {
+    registry
+        .subscribe(
+            key,
+            SubscribeOptions {
+                start: media::StartPolicy::Gop,
+                protocol: "record",
+            },
+        )
+        .map_err(|e| match e {
+            SubscribeError::NotFound { .. } => StartError::NotLive(key.to_string()),
+            other => {
+                // Any other refusal means the stream cannot be read now; the operator sees why in the log.
+                warn!(stream = %key, "recording cannot subscribe: {other}");
+                StartError::NotLive(key.to_string())
+            }
+        })
+}
+
+/// Starts the app's policy recording for a stream that was just published, if the policy asks for one. A stream
+/// already recorded (a republish within the grace) keeps its recorder.
+pub(crate) fn on_publish(shared: &Arc<Shared>, key: &StreamKey, app: &control::App) {
+    if app.policy.record.is_empty() {
+        return;
+    }
+    match start(shared, key, &app.policy.record) {
+        Ok(()) | Err(StartError::AlreadyRecording { .. }) => {}
+        Err(e) => warn!(stream = %key, "recording not started: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_checks() {
+        assert_eq!(RecordSettings::default().problem(), None);
+        let zero = RecordSettings {
+            segment_secs: 0,
+            ..RecordSettings::default()
+        };
+        assert_eq!(zero.problem().map(|p| p.0), Some("record.segment_secs"));
+        for template in ["../{app}", "/abs/{stream}", "{app}/{", ""] {
+            let s = RecordSettings {
+                template: template.into(),
+                ..RecordSettings::default()
+            };
+            assert_eq!(
+                s.problem().map(|p| p.0),
+                Some("record.template"),
+                "{template}"
+            );
+        }
+        let flat = RecordSettings {
+            template: "{app}-{stream}-{start}".into(),
+            ..RecordSettings::default()
+        };
+        assert_eq!(flat.problem(), None);
+    }
+
+    #[test]
+    fn tag_types_follow_frame_kinds() {
+        assert_eq!(tag_type(FrameKind::Video), TagType::Video);
+        assert_eq!(tag_type(FrameKind::Audio), TagType::Audio);
+        assert_eq!(tag_type(FrameKind::Script), TagType::Script);
+    }
+}

@@ -1,0 +1,255 @@
+//! What a connection does with the session's events: `connect`, `publish`, `play` (each through the stream
+//! lifecycle), media, unpublish and play stop.
+
+use std::sync::Arc;
+
+use control::webhook_event::redact_stream_param;
+use media::{Frame, FrameKind, StreamKey};
+use rtmp::{MediaKind, ServerEvent};
+use tokio::time::Instant;
+use tracing::{debug, info};
+
+use super::{Close, Conn, Playing, Publishing};
+use crate::ops::log_value::clip;
+use crate::output::batch::WritePolicy;
+use crate::output::fanout::{DirectPlayer, OutputFormat};
+use crate::stream::access;
+use crate::stream::lifecycle::{self, Protocol};
+
+impl Conn {
+    pub(super) fn handle_events(&mut self) {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                ServerEvent::Connect { app, tc_url, query } => {
+                    self.connect_query = query;
+                    if app.is_empty() {
+                        self.session
+                            .reject_connect("empty application name: use rtmp://host/APP/STREAM");
+                        self.closing = Some(Close::Refused("empty application name".into()));
+                        continue;
+                    }
+                    // Checked before the name is logged: a client may send megabytes of it.
+                    if let Err(refusal) = access::check_names(&app, None) {
+                        self.shared
+                            .metrics
+                            .refused("connect", refusal.reason.as_str());
+                        self.session.reject_connect(&refusal.description());
+                        self.closing = Some(Close::Refused(format!(
+                            "connect {}: {}",
+                            clip(&app),
+                            refusal.description()
+                        )));
+                        continue;
+                    }
+                    // The tcUrl may carry a signature: logged masked, and cut.
+                    let tc_url = match tc_url.as_deref().unwrap_or("").split_once('?') {
+                        Some((base, query)) => format!("{base}?{}", redact_stream_param(query)),
+                        None => tc_url.clone().unwrap_or_default(),
+                    };
+                    debug!(peer = %self.peer, %app, tc_url = %clip(&tc_url), "connect");
+                    self.app = Some(app);
+                    self.session.accept_connect();
+                }
+                ServerEvent::Publish {
+                    stream_id,
+                    name,
+                    query,
+                    ..
+                } => self.on_publish(stream_id, name, query),
+                ServerEvent::Play {
+                    stream_id,
+                    name,
+                    query,
+                    ..
+                } => self.on_play(stream_id, name, query),
+                ServerEvent::Media {
+                    stream_id,
+                    kind,
+                    timestamp,
+                    payload,
+                } => {
+                    if let Some(p) = &mut self.publishing {
+                        if p.stream_id == stream_id {
+                            let kind = match kind {
+                                MediaKind::Audio => FrameKind::Audio,
+                                MediaKind::Video => FrameKind::Video,
+                                MediaKind::Data => FrameKind::Script,
+                            };
+                            p.session
+                                .publisher()
+                                .push(Frame::new(kind, timestamp, payload));
+                            p.last_media = self.last_input;
+                            p.pushed = true;
+                        }
+                    }
+                }
+                ServerEvent::Unpublish { stream_id } => {
+                    if self
+                        .publishing
+                        .as_ref()
+                        .is_some_and(|p| p.stream_id == stream_id)
+                    {
+                        if let Some(p) = self.publishing.take() {
+                            info!(peer = %self.peer, stream = %p.session.key(), "unpublish");
+                        }
+                    }
+                }
+                ServerEvent::PlayStop { stream_id } => {
+                    if self
+                        .playing
+                        .as_ref()
+                        .is_some_and(|p| p.stream_id == stream_id)
+                    {
+                        if let Some(p) = self.playing.take() {
+                            self.shared.fanout.leave(&p.key, &p.player);
+                        }
+                    }
+                }
+                ServerEvent::Unhandled {
+                    description,
+                    malformed: false,
+                } => {
+                    debug!(peer = %self.peer, description = %clip(&description), "answered with _error");
+                }
+                ServerEvent::Unhandled {
+                    description,
+                    malformed: true,
+                } => {
+                    // A peer that sends what RTMP does not define is broken or hostile; staying lenient here
+                    // would only hide the bug.
+                    self.closing = Some(Close::Error(clip(&description).to_string()));
+                }
+            }
+        }
+    }
+
+    fn on_publish(&mut self, stream_id: u32, name: String, query: Option<String>) {
+        let Some(app_name) = self.app.clone() else {
+            self.session.reject_publish(
+                stream_id,
+                "NetStream.Publish.Rejected",
+                "publish before connect",
+            );
+            self.closing = Some(Close::Refused("publish before connect".into()));
+            return;
+        };
+        if name.is_empty() {
+            self.session.reject_publish(
+                stream_id,
+                "NetStream.Publish.BadName",
+                "empty stream name: use rtmp://host/APP/STREAM",
+            );
+            self.closing = Some(Close::Refused("empty stream name".into()));
+            return;
+        }
+        if self.publishing.is_some() || self.playing.is_some() {
+            self.session.reject_publish(
+                stream_id,
+                "NetStream.Publish.Rejected",
+                "this connection is already in use",
+            );
+            return;
+        }
+        let query = access::signed_query(query.as_deref(), self.connect_query.as_deref());
+        let request = lifecycle::Request {
+            app: &app_name,
+            stream: &name,
+            query,
+            peer: self.peer,
+            protocol: Protocol::Rtmp,
+        };
+        match lifecycle::publish(&self.shared, request) {
+            Ok(session) => {
+                let kicked = Box::pin(session.kicked());
+                self.publishing = Some(Publishing {
+                    stream_id,
+                    session,
+                    kicked,
+                    last_media: Instant::now(),
+                    group: None,
+                    pushed: false,
+                });
+                self.session.accept_publish(stream_id);
+            }
+            Err(refusal) => {
+                let description = refusal.description();
+                self.session.reject_publish(
+                    stream_id,
+                    refusal.reason.rtmp_publish_code(),
+                    &description,
+                );
+                self.closing = Some(Close::Refused(format!(
+                    "publish {}/{}: {description}",
+                    clip(&app_name),
+                    clip(&name)
+                )));
+            }
+        }
+    }
+
+    fn on_play(&mut self, stream_id: u32, name: String, query: Option<String>) {
+        let Some(app_name) = self.app.clone() else {
+            self.session
+                .reject_play(stream_id, "NetStream.Play.Failed", "play before connect");
+            self.closing = Some(Close::Refused("play before connect".into()));
+            return;
+        };
+        if self.publishing.is_some() || self.playing.is_some() {
+            self.session.reject_play(
+                stream_id,
+                "NetStream.Play.Failed",
+                "this connection is already in use",
+            );
+            return;
+        }
+        let query = access::signed_query(query.as_deref(), self.connect_query.as_deref());
+        let request = lifecycle::Request {
+            app: &app_name,
+            stream: &name,
+            query,
+            peer: self.peer,
+            protocol: Protocol::Rtmp,
+        };
+        let play = match lifecycle::play(&self.shared, request) {
+            Ok(play) => play,
+            Err(refusal) => {
+                let description = refusal.description();
+                self.session
+                    .reject_play(stream_id, refusal.reason.rtmp_play_code(), &description);
+                self.closing = Some(Close::Refused(format!(
+                    "play {}/{}: {description}",
+                    clip(&app_name),
+                    clip(&name)
+                )));
+                return;
+            }
+        };
+        let key = StreamKey::new(app_name, name);
+        let policy = WritePolicy::new(play.mode.rtc, self.shared.merge_window);
+        let player = Arc::new(DirectPlayer::new(
+            self.writer.clone(),
+            play.subscriber,
+            OutputFormat::Rtmp {
+                stream_id,
+                chunk_size: self.session.out_chunk_size(),
+            },
+            policy,
+        ));
+        self.session.accept_play(stream_id);
+        // The play status goes first; the cached GOP follows when the loop services the player.
+        if let Some(out) = self.session.take_transmit() {
+            self.batch.push(out);
+        }
+        let earlier = std::mem::take(&mut self.batch);
+        player.lock().queue_batch(earlier);
+        self.shared
+            .fanout
+            .join(&key, player.clone(), self.shared.merge_window);
+        self.playing = Some(Playing {
+            stream_id,
+            key,
+            player,
+            _session: play.session,
+        });
+    }
+}
