@@ -182,7 +182,7 @@ impl Recorder {
     }
 }
 
-pub(super) fn tag_type(kind: FrameKind) -> TagType {
+fn tag_type(kind: FrameKind) -> TagType {
     match kind {
         FrameKind::Video => TagType::Video,
         FrameKind::Audio => TagType::Audio,
@@ -403,4 +403,16 @@ fn create_file(
         ErrorKind::AlreadyExists,
         format!("every name {base}[-N].{} is taken", format.as_str()),
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_types_follow_frame_kinds() {
+        assert_eq!(tag_type(FrameKind::Video), TagType::Video);
+        assert_eq!(tag_type(FrameKind::Audio), TagType::Audio);
+        assert_eq!(tag_type(FrameKind::Script), TagType::Script);
+    }
 }

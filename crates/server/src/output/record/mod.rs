@@ -28,8 +28,6 @@ use tracing::{info, warn};
 
 mod job;
 
-#[cfg(test)]
-use job::tag_type;
 use job::Job;
 
 use crate::Shared;
@@ -337,12 +335,5 @@ mod tests {
             ..RecordSettings::default()
         };
         assert_eq!(flat.problem(), None);
-    }
-
-    #[test]
-    fn tag_types_follow_frame_kinds() {
-        assert_eq!(tag_type(FrameKind::Video), TagType::Video);
-        assert_eq!(tag_type(FrameKind::Audio), TagType::Audio);
-        assert_eq!(tag_type(FrameKind::Script), TagType::Script);
     }
 }
