@@ -2,7 +2,6 @@
 //! crates.
 
 mod admin;
-mod bench;
 mod play;
 mod push;
 mod room;

@@ -7,9 +7,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::time::{sleep_until, Instant};
 
 use super::{not_playing, PlayerShared, Tracker};
-use crate::bench::clock::mono_ns;
-use crate::bench::http::{head_end, parse_head, request, Dechunker, MAX_HEAD};
-use crate::bench::net::{close_gracefully, connect, read_now, ReadOutcome};
+use crate::clock::mono_ns;
+use crate::http::{head_end, parse_head, request, Dechunker, MAX_HEAD};
+use crate::net::{close_gracefully, connect, read_now, ReadOutcome};
 
 /// Largest FLV tag accepted.
 const MAX_TAG: usize = 16 << 20;

@@ -7,7 +7,7 @@ use flv::audio::AudioTagInfo;
 use flv::video::VideoTagInfo;
 
 use super::PlayerShared;
-use crate::bench::sendtable::{content_key, SendTable};
+use crate::sendtable::{content_key, SendTable};
 
 /// Latency samples buffered per player before they are added to the shared histogram under its lock.
 const LATENCY_BATCH: usize = 128;
@@ -19,7 +19,7 @@ const PENDING_FOR_NS: u64 = 2_000_000_000;
 /// The start burst (GOP cache) is what arrives within this long of the first keyframe.
 const START_SPAN_NS: u64 = 100_000_000;
 
-pub(in crate::bench) struct Tracker {
+pub(crate) struct Tracker {
     table: Option<Arc<SendTable>>,
     /// CLOCK_MONOTONIC ns of the play request; 0 before it.
     play_request_ns: u64,

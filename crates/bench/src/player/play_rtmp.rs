@@ -7,8 +7,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::time::{sleep_until, Instant};
 
 use super::{not_playing, PlayerShared, Tracker};
-use crate::bench::clock::mono_ns;
-use crate::bench::net::{close_gracefully, connect, read_now, ReadOutcome};
+use crate::clock::mono_ns;
+use crate::net::{close_gracefully, connect, read_now, ReadOutcome};
 
 /// Plays `name` until `stop`. `Err` carries the reason the player failed.
 #[allow(clippy::too_many_arguments)]
