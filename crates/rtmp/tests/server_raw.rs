@@ -648,3 +648,30 @@ fn delete_stream_leaves_the_other_streams() {
         c.events
     );
 }
+
+/// deleteStream ignores ids outside 1..=u32::MAX rather than saturating them onto a real stream (a client may
+/// use any message stream id, u32::MAX included).
+#[test]
+fn delete_stream_ignores_out_of_range_ids() {
+    let mut c = connected();
+    c.send_command(u32::MAX, "publish", 3.0, Value::Null, &[Value::string("s")]);
+    c.server.accept_publish(u32::MAX);
+    c.events.clear();
+    for id in [4_294_967_301.0, 1e300, f64::INFINITY, -5.0, 0.0, 0.5] {
+        c.send_command(0, "deleteStream", 5.0, Value::Null, &[Value::Number(id)]);
+        assert_eq!(c.events, [], "{id}");
+    }
+    c.send_command(
+        0,
+        "deleteStream",
+        6.0,
+        Value::Null,
+        &[Value::Number(4_294_967_295.0)],
+    );
+    assert_eq!(
+        c.events,
+        [ServerEvent::Unpublish {
+            stream_id: u32::MAX
+        }]
+    );
+}
