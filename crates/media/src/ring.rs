@@ -115,3 +115,119 @@ impl Ring {
         found
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::frame::Frame;
+
+    const NO_LAG_BOUND: LagBounds = LagBounds {
+        max_ms: u64::MAX,
+        max_bytes: u64::MAX,
+    };
+
+    /// Pushes `payload` as the next frame, its byte offset right after the previous one.
+    fn push(ring: &mut Ring, kind: FrameKind, ts: u32, payload: &[u8], lag: LagBounds) {
+        let frame = MediaFrame::new(
+            Frame::new(kind, ts, Bytes::copy_from_slice(payload)),
+            ring.next_seq(),
+            ring.end_offset,
+            Instant::now(),
+        );
+        ring.push(Arc::new(frame), lag);
+    }
+
+    fn key(size: usize) -> Vec<u8> {
+        let mut p = vec![0u8; size];
+        p[..2].copy_from_slice(&[0x17, 1]);
+        p
+    }
+
+    fn inter(size: usize) -> Vec<u8> {
+        let mut p = vec![0u8; size];
+        p[..2].copy_from_slice(&[0x27, 1]);
+        p
+    }
+
+    const AAC_RAW: [u8; 4] = [0xaf, 1, 0x21, 0x10];
+    const AAC_HEADER: [u8; 4] = [0xaf, 0, 0x12, 0x10];
+
+    /// A frame exactly at a lag bound stays in the ring; one past it is released.
+    #[test]
+    fn frames_are_released_just_past_the_lag_bounds() {
+        let by_time = LagBounds {
+            max_ms: 100,
+            max_bytes: u64::MAX,
+        };
+        let mut ring = Ring::new(64);
+        for ts in [0, 50, 100] {
+            push(&mut ring, FrameKind::Video, ts, &inter(10), by_time);
+        }
+        assert_eq!(ring.oldest_seq(), 0, "100 ms behind is within the bound");
+        push(&mut ring, FrameKind::Video, 101, &inter(10), by_time);
+        assert_eq!(ring.oldest_seq(), 1);
+
+        let by_bytes = LagBounds {
+            max_ms: u64::MAX,
+            max_bytes: 300,
+        };
+        let mut ring = Ring::new(64);
+        for _ in 0..4 {
+            push(&mut ring, FrameKind::Video, 0, &inter(100), by_bytes);
+        }
+        assert_eq!(ring.oldest_seq(), 0, "300 bytes behind is within the bound");
+        push(&mut ring, FrameKind::Video, 0, &inter(100), by_bytes);
+        assert_eq!(ring.oldest_seq(), 1);
+    }
+
+    /// The newest frame always stays, even when a timestamp jump back makes it look far behind.
+    #[test]
+    fn the_newest_frame_is_never_released() {
+        let lag = LagBounds {
+            max_ms: 100,
+            max_bytes: u64::MAX,
+        };
+        for capacity in [1, 2] {
+            let mut ring = Ring::new(capacity);
+            push(&mut ring, FrameKind::Video, 5_000, &key(10), lag);
+            push(&mut ring, FrameKind::Video, 0, &inter(10), lag);
+            push(&mut ring, FrameKind::Video, 0, &inter(10), lag);
+            assert_eq!((ring.oldest_seq(), ring.next_seq()), (2, 3), "{capacity}");
+            assert!(ring.get(2).is_some());
+        }
+    }
+
+    /// Audio frames are sync points while the stream has no video; a sequence header never is, and neither is a
+    /// video frame that is not a keyframe.
+    #[test]
+    fn sync_points_follow_the_kind_and_the_video_seen() {
+        let mut ring = Ring::new(64);
+        let frame = |kind, payload: &[u8]| {
+            MediaFrame::new(
+                Frame::new(kind, 0, Bytes::copy_from_slice(payload)),
+                0,
+                0,
+                Instant::now(),
+            )
+        };
+        assert!(!ring.is_sync_point(&frame(FrameKind::Video, &inter(10))));
+        assert!(ring.is_sync_point(&frame(FrameKind::Video, &key(10))));
+        assert!(!ring.is_sync_point(&frame(FrameKind::Audio, &AAC_HEADER)));
+        assert!(ring.is_sync_point(&frame(FrameKind::Audio, &AAC_RAW)));
+        // An audio-only stream resumes at its audio.
+        for ts in [0, 20, 40] {
+            push(&mut ring, FrameKind::Audio, ts, &AAC_RAW, NO_LAG_BOUND);
+        }
+        assert!(!ring.has_video);
+        assert_eq!(ring.resume_point(1, NO_LAG_BOUND), Some(1));
+        // Once video is seen, only keyframes are.
+        push(&mut ring, FrameKind::Video, 60, &inter(10), NO_LAG_BOUND);
+        assert!(ring.has_video);
+        assert!(!ring.is_sync_point(&frame(FrameKind::Audio, &AAC_RAW)));
+        assert_eq!(ring.resume_point(1, NO_LAG_BOUND), None);
+    }
+}

@@ -296,3 +296,60 @@ async fn publish_events_follow_publish_unpublish_and_kick() {
     assert!(hub.kick(&key));
     assert_eq!(events.recv().await.unwrap(), PublishEvent::Stopped(key));
 }
+
+/// Each grace timer belongs to its publish session: when a publisher comes back and leaves again, the first
+/// session's timer does not end the second session's grace, with or without the registry.
+#[tokio::test(start_paused = true)]
+async fn an_old_grace_timer_does_not_end_a_newer_grace() {
+    for keep_registry in [true, false] {
+        let hub = Registry::new(HubConfig::default()); // 15 s grace
+        let mut first = publish(&hub);
+        first.push(video(0, true, 100));
+        let mut sub = subscribe(&hub, flv());
+        drain(&mut sub);
+        drop(first); // grace of the first session: until 15 s
+        sleep(Duration::from_secs(5)).await;
+        let second = hub
+            .publish(key(), info("10.0.0.9:1935"))
+            .expect("republish");
+        sleep(Duration::from_secs(1)).await;
+        // Grace of the second session: until 21 s.
+        drop(second);
+        // Without the registry, the timers find it gone (`then_some` drops it).
+        let hub = keep_registry.then_some(hub);
+        sleep(Duration::from_secs(12)).await; // 18 s: the first timer has fired
+        assert_eq!(
+            sub.try_recv().map(|f| f.is_none()),
+            Ok(true),
+            "{keep_registry}: still in grace"
+        );
+        if let Some(hub) = &hub {
+            assert_eq!(hub.get(&key()).unwrap().state, StreamState::Grace);
+        }
+        sleep(Duration::from_secs(4)).await; // 22 s: the second timer has fired
+        assert_eq!(
+            sub.try_recv().unwrap_err(),
+            SubscriberEnd::Ended,
+            "{keep_registry}"
+        );
+        if let Some(hub) = &hub {
+            assert!(hub.list().is_empty());
+        }
+    }
+}
+
+/// A grace timer that fires after the registry was dropped still ends the stream for its subscribers.
+#[tokio::test(start_paused = true)]
+async fn grace_ends_the_stream_after_the_registry_is_gone() {
+    let hub = Registry::new(HubConfig::default());
+    let mut publisher = publish(&hub);
+    publisher.push(video(0, true, 100));
+    let mut sub = subscribe(&hub, flv());
+    drain(&mut sub);
+    drop(publisher);
+    drop(hub);
+    sleep(Duration::from_secs(14)).await;
+    assert_eq!(sub.try_recv().map(|f| f.is_none()), Ok(true));
+    sleep(Duration::from_secs(2)).await;
+    assert_eq!(sub.try_recv().unwrap_err(), SubscriberEnd::Ended);
+}

@@ -162,6 +162,37 @@ async fn gop_past_its_bound_is_dropped_until_the_next_keyframe() {
     );
 }
 
+/// The GOP bounds are the largest GOP kept: exactly `gop_cache_max_frames` frames, or exactly
+/// `gop_cache_max_bytes` bytes of payload, are still replayed; one frame or byte more drops the GOP.
+#[tokio::test]
+async fn a_gop_of_exactly_its_bounds_is_replayed() {
+    for (max_frames, max_bytes) in [(3, 16 << 20), (4096, 300)] {
+        let hub = Registry::new(HubConfig {
+            gop_cache_max_frames: max_frames,
+            gop_cache_max_bytes: max_bytes,
+            ..HubConfig::default()
+        });
+        let mut publisher = publish(&hub);
+        publisher.push(avc_sequence_header());
+        for i in 0..3 {
+            publisher.push(video(i * 40, i == 0, 100));
+        }
+        let mut full = subscribe(&hub, opts(StartPolicy::Gop));
+        assert_eq!(
+            shape(&drain(&mut full)),
+            [('V', 0), ('K', 0), ('P', 40), ('P', 80)],
+            "{max_frames} frames, {max_bytes} bytes"
+        );
+        publisher.push(video(120, false, 100));
+        let mut over = subscribe(&hub, opts(StartPolicy::Gop));
+        assert_eq!(
+            shape(&drain(&mut over)),
+            [('V', 0)],
+            "{max_frames} frames, {max_bytes} bytes"
+        );
+    }
+}
+
 #[tokio::test]
 async fn changed_sequence_header_reaches_subscribers_and_resets_the_gop() {
     let hub = Registry::new(HubConfig::default());

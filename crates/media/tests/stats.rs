@@ -123,3 +123,43 @@ async fn totals_keep_the_counters_of_ended_streams() {
     assert_eq!(after.frames_in, 2, "an ended stream's frames stay counted");
     assert_eq!(after.bytes_in, live.bytes_in);
 }
+
+/// Players by protocol, bytes out and dropped frames add up over the live streams, and the bytes out and drops of
+/// streams that ended stay in the totals.
+#[tokio::test]
+async fn totals_count_players_bytes_out_and_drops() {
+    let hub = Registry::new(HubConfig {
+        ring_capacity: 16,
+        ..HubConfig::default()
+    });
+    let mut publisher = publish(&hub);
+    let mut slow = subscribe(&hub, SubscribeOptions::new("rtmp"));
+    let flv = subscribe(&hub, SubscribeOptions::new("flv"));
+    let hls = subscribe(&hub, SubscribeOptions::new("hls"));
+    for i in 0..100u32 {
+        publisher.push(video(i * 40, i % 10 == 0, 1000));
+    }
+    drain(&mut slow);
+    assert!(slow.dropped_frames() > 0);
+    slow.record_sent(1000);
+    flv.record_sent(234);
+    let live = hub.totals();
+    assert_eq!(
+        (
+            live.players.rtmp,
+            live.players.flv,
+            live.players.other,
+            live.players.total
+        ),
+        (1, 1, 1, 3)
+    );
+    assert_eq!(live.bytes_out, 1234);
+    assert_eq!(live.dropped_frames, slow.dropped_frames());
+    drop((slow, flv, hls, publisher));
+    let after = hub.totals();
+    assert_eq!((after.streams, after.players.total), (0, 0));
+    assert_eq!(
+        (after.bytes_out, after.dropped_frames, after.frames_in),
+        (live.bytes_out, live.dropped_frames, live.frames_in)
+    );
+}

@@ -380,3 +380,298 @@ fn set_data_frame_without_name_gets_on_metadata() {
     c.send(5, 1, 18, 0, &plain).unwrap();
     assert!(matches!(c.events.pop(), Some(ServerEvent::Media { payload, .. }) if payload == plain));
 }
+
+/// C0 + C1 split anywhere: the server answers only once all 1537 bytes are in, and never before.
+#[test]
+fn handshake_waits_for_the_whole_c0c1() {
+    let now = std::time::Instant::now();
+    let mut c0c1 = vec![3u8];
+    c0c1.resize(1 + 1536, 0);
+    for split in [1, 1536] {
+        let mut server = rtmp::ServerSession::new(SessionConfig::default(), now);
+        server.handle_input(&c0c1[..split], now).unwrap();
+        assert!(server.take_transmit().is_none(), "{split}");
+        server.handle_input(&c0c1[split..], now).unwrap();
+        assert_eq!(
+            server.take_transmit().map(|r| r.len()),
+            Some(1 + 2 * 1536),
+            "{split}"
+        );
+    }
+}
+
+/// Media and data on a stream that is not publishing are dropped, not reported.
+#[test]
+fn media_before_publish_is_dropped() {
+    let mut c = connected();
+    c.send_command(0, "createStream", 2.0, Value::Null, &[]);
+    c.received();
+    let mut meta = BytesMut::new();
+    amf0::encode(&Value::string("onMetaData"), &mut meta);
+    amf0::encode(&Value::object([("a", Value::Number(1.0))]), &mut meta);
+    for stream_id in [1, 7] {
+        c.send(6, stream_id, 9, 100, &[0x17, 1]).unwrap();
+        c.send(4, stream_id, 8, 100, &[0xaf, 1]).unwrap();
+        c.send(5, stream_id, 18, 100, &meta).unwrap();
+    }
+    assert_eq!(c.events, [], "nothing is reported before accept_publish");
+}
+
+/// An AMF3 data message needs its format byte: an empty one is reported as malformed, not decoded.
+#[test]
+fn empty_amf3_data_is_malformed() {
+    let mut c = connected();
+    c.send_command(0, "createStream", 2.0, Value::Null, &[]);
+    c.send_command(1, "publish", 3.0, Value::Null, &[Value::string("s1")]);
+    c.events.clear();
+    c.server.accept_publish(1);
+    c.received();
+    c.send(5, 1, 15, 0, &[]).unwrap();
+    match c.events.pop() {
+        Some(ServerEvent::Unhandled {
+            description,
+            malformed,
+        }) => {
+            assert!(malformed);
+            assert!(description.contains("15"), "{description}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(c.events.is_empty());
+}
+
+/// `play` without start or duration gets the defaults (-2: live or recorded, -1: to the end) and reset true; a
+/// numeric reset is true unless 0.
+#[test]
+fn play_defaults_and_numeric_reset() {
+    let mut c = connected();
+    c.send_command(0, "createStream", 2.0, Value::Null, &[]);
+    c.send_command(1, "play", 3.0, Value::Null, &[Value::string("cam")]);
+    assert_eq!(
+        c.events.pop(),
+        Some(ServerEvent::Play {
+            stream_id: 1,
+            name: "cam".into(),
+            query: None,
+            start: -2.0,
+            duration: -1.0,
+            reset: true
+        })
+    );
+    for (n, reset) in [(0.0, false), (1.0, true), (2.0, true)] {
+        let mut c = connected();
+        c.send_command(0, "createStream", 2.0, Value::Null, &[]);
+        let args = [
+            Value::string("cam"),
+            Value::Number(0.0),
+            Value::Number(5.0),
+            Value::Number(n),
+        ];
+        c.send_command(1, "play", 3.0, Value::Null, &args);
+        match c.events.pop() {
+            Some(ServerEvent::Play {
+                start,
+                duration,
+                reset: got,
+                ..
+            }) => assert_eq!((start, duration, got), (0.0, 5.0, reset), "{n}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// FCUnpublish is answered with onFCUnpublish, and with a `_result` when it carries a transaction id.
+#[test]
+fn fc_unpublish_result_follows_the_transaction_id() {
+    for tid in [0.0, 4.0] {
+        let mut c = connected();
+        c.send_command(0, "FCUnpublish", tid, Value::Null, &[Value::string("s")]);
+        let names: Vec<_> = c
+            .received_commands()
+            .into_iter()
+            .map(|(_, v)| (v[0].clone(), v[1].clone()))
+            .collect();
+        let mut expected = vec![(Value::string("onFCUnpublish"), Value::Number(0.0))];
+        if tid != 0.0 {
+            expected.push((Value::string("_result"), Value::Number(tid)));
+        }
+        assert_eq!(names, expected, "{tid}");
+    }
+}
+
+/// `connect` is taken once per connection: a second one (to switch apps on the same socket) gets an `_error`
+/// and is reported as an unknown command, not as a new Connect.
+#[test]
+fn a_second_connect_is_refused() {
+    let mut c = connected();
+    c.events.clear();
+    let obj = Value::object([
+        ("app", Value::string("other")),
+        ("tcUrl", Value::string("rtmp://h/other")),
+    ]);
+    c.send_command(0, "connect", 2.0, obj, &[]);
+    assert!(
+        matches!(
+            c.events.as_slice(),
+            [ServerEvent::Unhandled {
+                malformed: false,
+                ..
+            }]
+        ),
+        "{:?}",
+        c.events
+    );
+    let r = c.received_commands();
+    assert_eq!(
+        (&r[0].1[0], &r[0].1[1]),
+        (&Value::string("_error"), &Value::Number(2.0))
+    );
+}
+
+/// The status code of the last onStatus the server sent.
+fn last_status(c: &mut RawClient) -> Option<String> {
+    c.received_commands()
+        .iter()
+        .rev()
+        .find_map(|(_, v)| info_code(v).map(str::to_owned))
+}
+
+/// publish or play on a stream id the client never created creates it implicitly, up to MAX_MESSAGE_STREAMS
+/// streams per connection.
+#[test]
+fn implicit_streams_are_bounded() {
+    let mut c = connected();
+    c.send_command(5, "publish", 3.0, Value::Null, &[Value::string("s5")]);
+    assert!(
+        matches!(
+            c.events.pop(),
+            Some(ServerEvent::Publish { stream_id: 5, .. })
+        ),
+        "{:?}",
+        c.events
+    );
+    for i in 1..rtmp::MAX_MESSAGE_STREAMS {
+        c.send_command(0, "createStream", 10.0 + i as f64, Value::Null, &[]);
+    }
+    c.received();
+    c.events.clear();
+    c.send_command(9999, "play", 3.0, Value::Null, &[Value::string("cam")]);
+    assert_eq!(c.events, []);
+    assert_eq!(
+        last_status(&mut c).as_deref(),
+        Some("NetStream.Play.Failed")
+    );
+}
+
+/// A second publish or play on a stream that is already pending or busy is refused; the first one stands.
+#[test]
+fn a_busy_stream_refuses_another_publish_or_play() {
+    for (first, second, refusal) in [
+        ("publish", "publish", "NetStream.Publish.BadConnection"),
+        ("publish", "play", "NetStream.Play.Failed"),
+        ("play", "play", "NetStream.Play.Failed"),
+        ("play", "publish", "NetStream.Publish.BadConnection"),
+    ] {
+        let mut c = connected();
+        c.send_command(0, "createStream", 2.0, Value::Null, &[]);
+        c.send_command(1, first, 3.0, Value::Null, &[Value::string("a")]);
+        assert_eq!(c.events.len(), 1, "{first}");
+        c.received();
+        c.send_command(1, second, 4.0, Value::Null, &[Value::string("b")]);
+        assert_eq!(c.events.len(), 1, "{first} then {second}: {:?}", c.events);
+        assert_eq!(
+            last_status(&mut c).as_deref(),
+            Some(refusal),
+            "{first} then {second}"
+        );
+    }
+}
+
+/// FCUnpublish with a name no stream publishes ends the only publishing stream (clients that send another name
+/// or none); with two publishing streams it ends neither.
+#[test]
+fn fc_unpublish_falls_back_to_the_only_publishing_stream() {
+    let mut c = connected();
+    c.send_command(0, "createStream", 2.0, Value::Null, &[]);
+    c.send_command(1, "publish", 3.0, Value::Null, &[Value::string("s1")]);
+    c.server.accept_publish(1);
+    c.events.clear();
+    c.send_command(
+        0,
+        "FCUnpublish",
+        0.0,
+        Value::Null,
+        &[Value::string("other")],
+    );
+    assert_eq!(c.events, [ServerEvent::Unpublish { stream_id: 1 }]);
+
+    let mut c = connected();
+    for (id, name) in [(1, "a"), (2, "b")] {
+        c.send_command(id, "publish", 3.0, Value::Null, &[Value::string(name)]);
+        c.server.accept_publish(id);
+    }
+    c.events.clear();
+    c.send_command(
+        0,
+        "FCUnpublish",
+        0.0,
+        Value::Null,
+        &[Value::string("other")],
+    );
+    assert_eq!(c.events, []);
+    c.send_command(0, "FCUnpublish", 0.0, Value::Null, &[Value::string("b")]);
+    assert_eq!(c.events, [ServerEvent::Unpublish { stream_id: 2 }]);
+}
+
+/// deleteStream removes that stream only: another stream keeps publishing.
+#[test]
+fn delete_stream_leaves_the_other_streams() {
+    let mut c = connected();
+    c.send_command(0, "createStream", 2.0, Value::Null, &[]);
+    c.send_command(0, "createStream", 3.0, Value::Null, &[]);
+    c.send_command(2, "publish", 4.0, Value::Null, &[Value::string("s2")]);
+    c.server.accept_publish(2);
+    c.events.clear();
+    c.send_command(0, "deleteStream", 5.0, Value::Null, &[Value::Number(1.0)]);
+    assert_eq!(c.events, []);
+    c.send(6, 2, 9, 100, &[0x17, 1]).unwrap();
+    assert!(
+        matches!(
+            c.events.as_slice(),
+            [ServerEvent::Media {
+                stream_id: 2,
+                kind: MediaKind::Video,
+                ..
+            }]
+        ),
+        "{:?}",
+        c.events
+    );
+}
+
+/// deleteStream ignores ids outside 1..=u32::MAX rather than saturating them onto a real stream (a client may
+/// use any message stream id, u32::MAX included).
+#[test]
+fn delete_stream_ignores_out_of_range_ids() {
+    let mut c = connected();
+    c.send_command(u32::MAX, "publish", 3.0, Value::Null, &[Value::string("s")]);
+    c.server.accept_publish(u32::MAX);
+    c.events.clear();
+    for id in [4_294_967_301.0, 1e300, f64::INFINITY, -5.0, 0.0, 0.5] {
+        c.send_command(0, "deleteStream", 5.0, Value::Null, &[Value::Number(id)]);
+        assert_eq!(c.events, [], "{id}");
+    }
+    c.send_command(
+        0,
+        "deleteStream",
+        6.0,
+        Value::Null,
+        &[Value::Number(4_294_967_295.0)],
+    );
+    assert_eq!(
+        c.events,
+        [ServerEvent::Unpublish {
+            stream_id: u32::MAX
+        }]
+    );
+}
