@@ -173,12 +173,13 @@ fn refused(shared: &Shared, refusal: &access::Refusal) -> Response {
     (status, format!("{}\n", refusal.description())).into_response()
 }
 
-fn not_live(key: &StreamKey) -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        format!("not_found: stream {key} is not live\n"),
-    )
-        .into_response()
+/// A request for a stream that is not live: counted like an RTMP or HTTP-FLV play of one.
+fn not_live(shared: &Shared, key: &StreamKey) -> Response {
+    let refusal = access::Refusal::new(
+        access::Reason::NotFound,
+        format!("stream {key} is not live"),
+    );
+    refused(shared, &refusal)
 }
 
 fn with_headers(
@@ -249,7 +250,7 @@ fn for_viewer(
         Asks::Playlist => ensure(shared, key),
         Asks::File => shared.hls.streams.lock().get(key).cloned(),
     }
-    .ok_or_else(|| not_live(key))?;
+    .ok_or_else(|| not_live(shared, key))?;
     stream.touch();
     if asks == Asks::Playlist {
         let wanted = if variant == Protocol::LlHls {
