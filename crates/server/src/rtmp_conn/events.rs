@@ -150,14 +150,7 @@ impl Conn {
             );
             return;
         }
-        let query = access::signed_query(query.as_deref(), self.connect_query.as_deref());
-        let request = lifecycle::Request {
-            app: &app_name,
-            stream: &name,
-            query,
-            peer: self.peer,
-            protocol: Protocol::Rtmp,
-        };
+        let request = self.request(&app_name, &name, query.as_deref());
         match lifecycle::publish(&self.shared, request) {
             Ok(session) => {
                 let kicked = Box::pin(session.kicked());
@@ -202,14 +195,7 @@ impl Conn {
             );
             return;
         }
-        let query = access::signed_query(query.as_deref(), self.connect_query.as_deref());
-        let request = lifecycle::Request {
-            app: &app_name,
-            stream: &name,
-            query,
-            peer: self.peer,
-            protocol: Protocol::Rtmp,
-        };
+        let request = self.request(&app_name, &name, query.as_deref());
         let play = match lifecycle::play(&self.shared, request) {
             Ok(play) => play,
             Err(refusal) => {
@@ -251,5 +237,22 @@ impl Conn {
             player,
             _session: play.session,
         });
+    }
+
+    /// The lifecycle request of a `publish` or `play` on this connection: the signature is on the stream name's
+    /// query, else on the tcUrl's.
+    fn request<'a>(
+        &'a self,
+        app: &'a str,
+        stream: &'a str,
+        query: Option<&'a str>,
+    ) -> lifecycle::Request<'a> {
+        lifecycle::Request {
+            app,
+            stream,
+            query: access::signed_query(query, self.connect_query.as_deref()),
+            peer: self.peer,
+            protocol: Protocol::Rtmp,
+        }
     }
 }

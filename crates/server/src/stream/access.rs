@@ -67,6 +67,16 @@ pub(crate) fn check_names(app: &str, stream: Option<&str>) -> Result<(), Refusal
     Ok(())
 }
 
+/// The `txSecret`/`txTime` pair of `query` signs `stream` with `key`, and expires within `max_url_ttl_secs`.
+fn verify_signature(
+    shared: &Shared,
+    key: &str,
+    stream: &str,
+    query: Option<&str>,
+) -> Result<(), Refusal> {
+    txsecret::verify(key, stream, query, now_unix(), shared.max_url_ttl_secs).map_err(Refusal::from)
+}
+
 fn app_of(shared: &Shared, app: &str) -> Result<Arc<App>, Refusal> {
     shared.catalog.app(app).ok_or_else(|| {
         Refusal::new(
@@ -87,14 +97,7 @@ pub(crate) fn check_publish(
     check_names(app, Some(stream))?;
     let app = app_of(shared, app)?;
     if app.policy.push_auth {
-        txsecret::verify(
-            &app.push_key,
-            stream,
-            query,
-            now_unix(),
-            shared.max_url_ttl_secs,
-        )
-        .map_err(Refusal::from)?;
+        verify_signature(shared, &app.push_key, stream, query)?;
     }
     if let Some(forbid) = shared.catalog.forbidden(&app.id, stream, now_ms()) {
         let secs = (forbid.until_ms - now_ms()).max(0) / 1000;
@@ -157,14 +160,7 @@ pub(crate) fn check_play_signature(
     check_names(app, Some(stream))?;
     let app = app_of(shared, app)?;
     if app.policy.play_auth {
-        txsecret::verify(
-            &app.play_key,
-            stream,
-            query,
-            now_unix(),
-            shared.max_url_ttl_secs,
-        )
-        .map_err(Refusal::from)?;
+        verify_signature(shared, &app.play_key, stream, query)?;
     }
     Ok(app)
 }
