@@ -167,7 +167,7 @@ async fn publish(p: &Publish, stats: &PublisherStats) -> Result<()> {
 fn service(stream: &TcpStream, session: &mut ClientSession, stats: &PublisherStats) -> Result<()> {
     let outcome = read_now(stream, |data| -> Result<()> {
         session.handle_input(data, std::time::Instant::now())?;
-        while let Some(event) = session.poll_event() {
+        while let Some(event) = session.poll_output() {
             match event {
                 ClientEvent::Publishing { .. } => stats.publishing.store(true, Ordering::Relaxed),
                 ClientEvent::ConnectRejected { code, description } => {

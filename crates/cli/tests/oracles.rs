@@ -382,7 +382,7 @@ fn publish_tags(addr: &str, app: &str, name: &str, tags: &[Tag]) {
                 ) => {}
             Err(e) => panic!("read: {e}"),
         }
-        while let Some(event) = session.poll_event() {
+        while let Some(event) = session.poll_output() {
             match event {
                 ClientEvent::Publishing { .. } => break 'handshake,
                 ClientEvent::ConnectRejected { code, .. }

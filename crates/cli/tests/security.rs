@@ -304,7 +304,7 @@ impl RawRtmp {
                     return None;
                 }
             }
-            while let Some(event) = self.session.poll_event() {
+            while let Some(event) = self.session.poll_output() {
                 if done(&event) {
                     return Some(event);
                 }

@@ -93,7 +93,7 @@ async fn connection(
         {
             return;
         }
-        while let Some(event) = session.poll_event() {
+        while let Some(event) = session.poll_output() {
             match event {
                 ServerEvent::Connect { .. } => session.accept_connect(),
                 ServerEvent::Publish {

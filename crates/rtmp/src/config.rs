@@ -35,6 +35,10 @@ pub struct SessionConfig {
     pub peer_bandwidth: u32,
     /// Handshake sent by a client session (default [`HandshakeMode::Digest`]).
     pub client_handshake: HandshakeMode,
+    /// Seed of the generator that fills the handshake's random bytes (C1/C2, S1/S2). `None` (default): seeded
+    /// from OS entropy, as a server or client must be. `Some(seed)`: a session given the same seed, input and
+    /// times sends the same bytes, for deterministic tests; never set it in production.
+    pub rng_seed: Option<u64>,
 }
 
 impl Default for SessionConfig {
@@ -49,6 +53,7 @@ impl Default for SessionConfig {
             window_ack_size: 2_500_000,
             peer_bandwidth: 2_500_000,
             client_handshake: HandshakeMode::Digest,
+            rng_seed: None,
         }
     }
 }

@@ -2,14 +2,17 @@
 //!
 //! # I/O and clock policy
 //!
-//! This crate does no I/O and reads no clock. Received bytes go in through `handle_input(&[u8], now)`, time
-//! is always an argument (`now: std::time::Instant`), bytes to send come out of `take_transmit()` (all pending
-//! output as one [`bytes::Bytes`], so the caller does one write), and everything the application must know or
-//! decide comes out of `poll_event()`. Deadlines come back from `poll_timeout()`; call `handle_timeout(now)` when
-//! they pass (calling early is harmless).
+//! This crate does no I/O, reads no clock and draws no randomness of its own; it follows the workspace's sans-IO
+//! contract (`docs/architecture.md`, "The sans-IO contract"). Received bytes go in through
+//! `handle_input(&[u8], now)`, time is always an argument (`now: std::time::Instant`), bytes to send come out of
+//! `take_transmit()` (all pending output as one [`bytes::Bytes`], so the caller does one write), and everything
+//! the application must know or decide comes out of `poll_output()`. Deadlines come back from `poll_timeout()`;
+//! call `handle_timeout(now)` when they pass (calling early is harmless). The handshake's random bytes come from a
+//! generator seeded by [`SessionConfig::rng_seed`] (OS entropy by default), so a test that sets a seed gets the
+//! same bytes every run.
 //!
 //! ```text
-//!            handle_input(bytes, now)            poll_event() -> ServerEvent / ClientEvent
+//!            handle_input(bytes, now)            poll_output() -> ServerEvent / ClientEvent
 //!  socket ---------------------------> Session ------------------------------------------> application
 //!  socket <--------------------------- Session <------------------------------------------ application
 //!            take_transmit() -> Bytes            accept_* / reject_* / send_* / connect / publish / play
@@ -39,7 +42,7 @@
 //!     if let Some(bytes) = client.take_transmit() {
 //!         server.handle_input(&bytes, now).unwrap();
 //!     }
-//!     while let Some(event) = server.poll_event() {
+//!     while let Some(event) = server.poll_output() {
 //!         match event {
 //!             ServerEvent::Connect { .. } => server.accept_connect(),
 //!             ServerEvent::Publish { stream_id, name, query, .. } => {
@@ -52,7 +55,7 @@
 //!     if let Some(bytes) = server.take_transmit() {
 //!         client.handle_input(&bytes, now).unwrap();
 //!     }
-//!     while let Some(event) = client.poll_event() {
+//!     while let Some(event) = client.poll_output() {
 //!         publishing |= matches!(event, ClientEvent::Publishing { .. });
 //!     }
 //! }

@@ -24,7 +24,7 @@ fn truncated_handshake_waits() {
 
     let mut c = ClientSession::new(SessionConfig::default(), now);
     c.handle_input(&[3, 0, 0], now).unwrap();
-    assert_eq!(c.poll_event(), None);
+    assert_eq!(c.poll_output(), None);
 }
 
 #[test]

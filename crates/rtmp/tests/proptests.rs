@@ -130,7 +130,7 @@ proptest! {
             if s.handle_input(&bytes[w[0]..w[1]], now).is_err() {
                 break;
             }
-            while let Some(e) = s.poll_event() {
+            while let Some(e) = s.poll_output() {
                 if let rtmp::ServerEvent::Connect { .. } = e {
                     s.accept_connect();
                 }

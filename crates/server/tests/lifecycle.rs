@@ -79,7 +79,7 @@ impl RtmpClient {
         while let Some(out) = self.session.take_transmit() {
             self.socket.write_all(&out).await.ok()?;
         }
-        if let Some(e) = self.session.poll_event() {
+        if let Some(e) = self.session.poll_output() {
             return Some(e);
         }
         let mut buf = vec![0u8; 16 * 1024];
@@ -91,7 +91,9 @@ impl RtmpClient {
             return None;
         }
         self.session.handle_input(&buf[..n], Instant::now()).ok()?;
-        self.session.poll_event().or(Some(ClientEvent::StreamBegin))
+        self.session
+            .poll_output()
+            .or(Some(ClientEvent::StreamBegin))
     }
 
     async fn outcome(&mut self) -> Option<(String, String)> {

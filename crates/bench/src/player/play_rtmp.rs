@@ -83,7 +83,7 @@ fn on_bytes(
     session
         .handle_input(data, std::time::Instant::now())
         .map_err(|e| format!("rtmp: {e}"))?;
-    while let Some(event) = session.poll_event() {
+    while let Some(event) = session.poll_output() {
         match event {
             ClientEvent::Connected => {
                 session.play(name);

@@ -78,7 +78,7 @@ impl TagPusher {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             self.flush();
-            while let Some(event) = self.session.poll_event() {
+            while let Some(event) = self.session.poll_output() {
                 match event {
                     ClientEvent::Publishing { .. } => return,
                     ClientEvent::ConnectRejected { description, .. }

@@ -3,6 +3,7 @@
 mod digest;
 
 use bytes::{BufMut, BytesMut};
+use rand::rngs::StdRng;
 use rand::RngCore;
 
 use crate::config::HandshakeMode;
@@ -23,9 +24,10 @@ const CLIENT_VERSION: [u8; 4] = [9, 0, 124, 2];
 
 type Block = [u8; HANDSHAKE_SIZE];
 
-fn random_block() -> Box<Block> {
+/// A block whose bytes after the first 8 (time and version fields) come from `rng`.
+fn random_block(rng: &mut impl RngCore) -> Box<Block> {
     let mut b = Box::new([0u8; HANDSHAKE_SIZE]);
-    rand::thread_rng().fill_bytes(&mut b[8..]);
+    rng.fill_bytes(&mut b[8..]);
     b
 }
 
@@ -51,8 +53,8 @@ pub(crate) enum Reply {
 }
 
 /// Build S0 + S1 + S2 for `c1` (1536 bytes) into `out`: a digest reply when C1 carries a valid Flash Player
-/// digest, the simple reply (S2 = echo of C1) otherwise.
-pub(crate) fn server_reply(c1: &[u8], out: &mut BytesMut) -> Reply {
+/// digest, the simple reply (S2 = echo of C1) otherwise. The random bytes of S1 and S2 come from `rng`.
+pub(crate) fn server_reply(c1: &[u8], rng: &mut impl RngCore, out: &mut BytesMut) -> Reply {
     out.reserve(1 + 2 * HANDSHAKE_SIZE);
     out.put_u8(RTMP_VERSION);
     let Some(c1) = block_from(c1) else {
@@ -64,14 +66,14 @@ pub(crate) fn server_reply(c1: &[u8], out: &mut BytesMut) -> Reply {
     } else {
         None
     };
-    let mut s1 = random_block();
+    let mut s1 = random_block(rng);
     s1[..8].fill(0);
     match digest {
         Some((scheme, c1_digest)) => {
             s1[4..8].copy_from_slice(&SERVER_VERSION);
             imprint(&mut s1, scheme, &SERVER_KEY[..SERVER_KEY_PARTIAL]);
-            let mut s2 = random_block();
-            rand::thread_rng().fill_bytes(&mut s2[..8]);
+            let mut s2 = random_block(rng);
+            rng.fill_bytes(&mut s2[..8]);
             sign_response(&mut s2, &c1_digest, &SERVER_KEY);
             out.put_slice(&s1[..]);
             out.put_slice(&s2[..]);
@@ -85,17 +87,18 @@ pub(crate) fn server_reply(c1: &[u8], out: &mut BytesMut) -> Reply {
     }
 }
 
-/// Client side handshake state: our C1 and its digest, if any.
+/// Client side handshake state: our C1 and its digest, if any, and the source of C2's random bytes.
 #[derive(Debug)]
 pub(crate) struct ClientHandshake {
     c1: Box<Block>,
     c1_digest: Option<[u8; DIGEST_LEN]>,
+    rng: StdRng,
 }
 
 impl ClientHandshake {
-    /// Build C0 + C1 into `out`.
-    pub(crate) fn start(mode: HandshakeMode, out: &mut BytesMut) -> Self {
-        let mut c1 = random_block();
+    /// Build C0 + C1 into `out`, with random bytes from `rng` (kept for C2).
+    pub(crate) fn start(mode: HandshakeMode, mut rng: StdRng, out: &mut BytesMut) -> Self {
+        let mut c1 = random_block(&mut rng);
         c1[..8].fill(0);
         let c1_digest = match mode {
             HandshakeMode::Simple => None,
@@ -111,14 +114,19 @@ impl ClientHandshake {
         out.reserve(1 + HANDSHAKE_SIZE);
         out.put_u8(RTMP_VERSION);
         out.put_slice(&c1[..]);
-        Self { c1, c1_digest }
+        Self { c1, c1_digest, rng }
     }
 
     /// Process S1 and S2 (1536 bytes each) and write C2 into `out`.
     ///
     /// When S1 carries a valid server digest, S2 must be either the signed reply to our C1 digest or a plain
     /// echo of C1 (lenient servers), and C2 is signed; otherwise C2 echoes S1.
-    pub(crate) fn finish(&self, s1: &[u8], s2: &[u8], out: &mut BytesMut) -> Result<Reply, Error> {
+    pub(crate) fn finish(
+        &mut self,
+        s1: &[u8],
+        s2: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<Reply, Error> {
         let (Some(s1), Some(s2)) = (block_from(s1), block_from(s2)) else {
             return Err(Error::HandshakeSignatureMismatch);
         };
@@ -134,8 +142,8 @@ impl ClientHandshake {
                 if s2[HANDSHAKE_SIZE - DIGEST_LEN..] != expected && s2 != self.c1 {
                     return Err(Error::HandshakeSignatureMismatch);
                 }
-                let mut c2 = random_block();
-                rand::thread_rng().fill_bytes(&mut c2[..8]);
+                let mut c2 = random_block(&mut self.rng);
+                self.rng.fill_bytes(&mut c2[..8]);
                 sign_response(&mut c2, &s1_digest, &PLAYER_KEY);
                 out.put_slice(&c2[..]);
                 Ok(Reply::Digest)

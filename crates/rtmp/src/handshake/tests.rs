@@ -1,12 +1,18 @@
 //! Handshake tests, including a real ffmpeg C1 and ffmpeg's own S1/S2 validation steps.
 
 use bytes::BytesMut;
+use rand::SeedableRng;
 
 use super::digest::{digest_offset, find_digest, response_signature, Scheme, SERVER_KEY};
 use super::*;
 
 const FFMPEG_C0C1: &[u8; 1537] = include_bytes!("../../tests/data/ffmpeg_c0c1.bin");
 const RTMPDUMP_C0C1: &[u8; 1537] = include_bytes!("../../tests/data/rtmpdump_c0c1.bin");
+
+/// A seeded generator: the tests' handshakes are the same every run.
+fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
 
 fn block(b: &[u8]) -> Block {
     b.try_into().unwrap()
@@ -42,7 +48,10 @@ fn ffmpeg_c1_carries_a_scheme0_digest() {
 #[test]
 fn server_answers_ffmpeg_c1_with_a_digest_reply_ffmpeg_accepts() {
     let mut out = BytesMut::new();
-    assert_eq!(server_reply(&FFMPEG_C0C1[1..], &mut out), Reply::Digest);
+    assert_eq!(
+        server_reply(&FFMPEG_C0C1[1..], &mut rng(2), &mut out),
+        Reply::Digest
+    );
     assert_eq!(out.len(), 1 + 2 * HANDSHAKE_SIZE);
     assert_eq!(out[0], 3);
     let s1 = block(&out[1..1 + HANDSHAKE_SIZE]);
@@ -55,7 +64,10 @@ fn server_answers_ffmpeg_c1_with_a_digest_reply_ffmpeg_accepts() {
 fn server_answers_simple_c1_with_echo() {
     assert_eq!(&RTMPDUMP_C0C1[5..9], &[0, 0, 0, 0]);
     let mut out = BytesMut::new();
-    assert_eq!(server_reply(&RTMPDUMP_C0C1[1..], &mut out), Reply::Simple);
+    assert_eq!(
+        server_reply(&RTMPDUMP_C0C1[1..], &mut rng(2), &mut out),
+        Reply::Simple
+    );
     assert_eq!(&out[1 + HANDSHAKE_SIZE..], &RTMPDUMP_C0C1[1..]);
     assert_eq!(&out[5..9], &[0, 0, 0, 0]);
 }
@@ -63,7 +75,7 @@ fn server_answers_simple_c1_with_echo() {
 #[test]
 fn client_digest_c1_validates_and_scheme1_is_accepted_too() {
     let mut out = BytesMut::new();
-    let hs = ClientHandshake::start(HandshakeMode::Digest, &mut out);
+    let hs = ClientHandshake::start(HandshakeMode::Digest, rng(1), &mut out);
     assert_eq!(out.len(), 1 + HANDSHAKE_SIZE);
     let c1 = block(&out[1..]);
     assert_eq!(
@@ -79,7 +91,7 @@ fn client_digest_c1_validates_and_scheme1_is_accepted_too() {
     let mut c1 = *hs.c1;
     let d = imprint(&mut c1, Scheme::One, &PLAYER_KEY[..PLAYER_KEY_PARTIAL]);
     let mut reply = BytesMut::new();
-    assert_eq!(server_reply(&c1, &mut reply), Reply::Digest);
+    assert_eq!(server_reply(&c1, &mut rng(2), &mut reply), Reply::Digest);
     let s1 = block(&reply[1..1 + HANDSHAKE_SIZE]);
     assert_eq!(
         find_digest(&s1, &SERVER_KEY[..36]).map(|x| x.0),
@@ -95,9 +107,12 @@ fn client_digest_c1_validates_and_scheme1_is_accepted_too() {
 #[test]
 fn client_validates_server_reply_and_signs_c2() {
     let mut out = BytesMut::new();
-    let hs = ClientHandshake::start(HandshakeMode::Digest, &mut out);
+    let mut hs = ClientHandshake::start(HandshakeMode::Digest, rng(1), &mut out);
     let mut reply = BytesMut::new();
-    assert_eq!(server_reply(&out[1..], &mut reply), Reply::Digest);
+    assert_eq!(
+        server_reply(&out[1..], &mut rng(2), &mut reply),
+        Reply::Digest
+    );
     let (s1, s2) = (&reply[1..1 + HANDSHAKE_SIZE], &reply[1 + HANDSHAKE_SIZE..]);
     let mut c2 = BytesMut::new();
     assert_eq!(hs.finish(s1, s2, &mut c2), Ok(Reply::Digest));
@@ -129,7 +144,7 @@ fn client_validates_server_reply_and_signs_c2() {
 #[test]
 fn client_accepts_simple_server_reply() {
     let mut out = BytesMut::new();
-    let hs = ClientHandshake::start(HandshakeMode::Digest, &mut out);
+    let mut hs = ClientHandshake::start(HandshakeMode::Digest, rng(1), &mut out);
     let mut reply = BytesMut::new();
     // A server that ignores digests: zero version in S1, S2 = C1 echo.
     reply.extend_from_slice(&[0u8; HANDSHAKE_SIZE]);
@@ -147,7 +162,7 @@ fn client_accepts_simple_server_reply() {
 #[test]
 fn zero_version_s1_is_simple_even_with_a_valid_digest() {
     let mut out = BytesMut::new();
-    let hs = ClientHandshake::start(HandshakeMode::Digest, &mut out);
+    let mut hs = ClientHandshake::start(HandshakeMode::Digest, rng(1), &mut out);
     let mut s1 = [7u8; HANDSHAKE_SIZE];
     s1[..8].fill(0);
     imprint(&mut s1, Scheme::Zero, &SERVER_KEY[..SERVER_KEY_PARTIAL]);
@@ -160,11 +175,14 @@ fn zero_version_s1_is_simple_even_with_a_valid_digest() {
 #[test]
 fn simple_client_c1_has_zero_version_and_gets_simple_reply() {
     let mut out = BytesMut::new();
-    let hs = ClientHandshake::start(HandshakeMode::Simple, &mut out);
+    let hs = ClientHandshake::start(HandshakeMode::Simple, rng(1), &mut out);
     assert!(hs.c1_digest.is_none());
     assert_eq!(&out[1..9], &[0u8; 8]);
     let mut reply = BytesMut::new();
-    assert_eq!(server_reply(&out[1..], &mut reply), Reply::Simple);
+    assert_eq!(
+        server_reply(&out[1..], &mut rng(2), &mut reply),
+        Reply::Simple
+    );
 }
 
 #[test]
@@ -172,4 +190,22 @@ fn version_checks() {
     assert_eq!(check_version(3), Ok(()));
     assert_eq!(check_version(6), Err(Error::EncryptedHandshake));
     assert_eq!(check_version(0x47), Err(Error::BadVersion { got: 0x47 }));
+}
+
+#[test]
+fn the_same_seed_gives_the_same_blocks_and_another_seed_other_ones() {
+    let client_hello = |seed| {
+        let mut out = BytesMut::new();
+        ClientHandshake::start(HandshakeMode::Digest, rng(seed), &mut out);
+        out
+    };
+    assert_eq!(client_hello(5), client_hello(5));
+    assert_ne!(client_hello(5), client_hello(6));
+    let server_hello = |seed| {
+        let mut out = BytesMut::new();
+        server_reply(&FFMPEG_C0C1[1..], &mut rng(seed), &mut out);
+        out
+    };
+    assert_eq!(server_hello(5), server_hello(5));
+    assert_ne!(server_hello(5), server_hello(6));
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::conn::{Conn, Incoming};
-use super::{handshake_deadline, timeout_error};
+use super::{handshake_deadline, session_rng, timeout_error};
 use crate::amf0::{self, Value};
 use crate::config::SessionConfig;
 use crate::error::Error;
@@ -64,7 +64,8 @@ impl ClientSession {
         let mode = config.client_handshake;
         let mut conn = Conn::new(config);
         conn.hold = true;
-        let handshake = Some(ClientHandshake::start(mode, conn.raw_out()));
+        let rng = session_rng(conn.config.rng_seed);
+        let handshake = Some(ClientHandshake::start(mode, rng, conn.raw_out()));
         Self {
             conn,
             handshake,
@@ -103,8 +104,8 @@ impl ClientSession {
         self.deadline
     }
 
-    /// The next event, if any.
-    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+    /// The next event, if any. Drain after every `handle_*` call and command.
+    pub fn poll_output(&mut self) -> Option<ClientEvent> {
         self.events.pop_front()
     }
 
@@ -258,7 +259,7 @@ impl ClientSession {
     }
 
     fn process(&mut self) -> Result<(), Error> {
-        if let Some(hs) = &self.handshake {
+        if let Some(hs) = &mut self.handshake {
             let Some(&version) = self.conn.inbuf.first() else {
                 return Ok(());
             };

@@ -10,6 +10,9 @@ pub use server::{ServerEvent, ServerSession, MAX_MESSAGE_STREAMS};
 
 use std::time::Instant;
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
 use crate::config::SessionConfig;
 use crate::error::Error;
 
@@ -19,4 +22,13 @@ fn handshake_deadline(config: &SessionConfig, now: Instant) -> Option<Instant> {
 
 fn timeout_error() -> Error {
     Error::HandshakeTimeout
+}
+
+/// The source of a session's handshake bytes: seeded from `seed` when given (deterministic, for tests), from the
+/// thread's OS-seeded generator otherwise.
+fn session_rng(seed: Option<u64>) -> StdRng {
+    match seed {
+        Some(seed) => StdRng::seed_from_u64(seed),
+        None => StdRng::from_seed(rand::thread_rng().gen()),
+    }
 }

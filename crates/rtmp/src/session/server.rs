@@ -6,7 +6,7 @@ use std::time::Instant;
 use bytes::{Buf, Bytes};
 
 use super::conn::{Conn, Incoming};
-use super::{handshake_deadline, timeout_error};
+use super::{handshake_deadline, session_rng, timeout_error};
 use crate::amf0::Value;
 use crate::config::SessionConfig;
 use crate::error::Error;
@@ -56,7 +56,7 @@ struct MsgStream {
 
 /// The server side of one RTMP connection: handshake, chunk stream, commands.
 ///
-/// Feed received bytes to [`handle_input`](Self::handle_input), then drain [`poll_event`](Self::poll_event)
+/// Feed received bytes to [`handle_input`](Self::handle_input), then drain [`poll_output`](Self::poll_output)
 /// and write [`take_transmit`](Self::take_transmit) to the socket. Call
 /// [`handle_timeout`](Self::handle_timeout) when [`poll_timeout`](Self::poll_timeout) passes.
 #[derive(Debug)]
@@ -111,8 +111,8 @@ impl ServerSession {
         self.deadline
     }
 
-    /// The next event, if any.
-    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+    /// The next event, if any. Drain after every `handle_*` call.
+    pub fn poll_output(&mut self) -> Option<ServerEvent> {
         self.events.pop_front()
     }
 
@@ -143,7 +143,8 @@ impl ServerSession {
             }
             let c0c1 = self.conn.inbuf.split_to(1 + HANDSHAKE_SIZE);
             // Exactly C0 + C1: the slice is in bounds.
-            server_reply(&c0c1[1..], self.conn.raw_out());
+            let mut rng = session_rng(self.conn.config.rng_seed);
+            server_reply(&c0c1[1..], &mut rng, self.conn.raw_out());
             self.phase = Phase::C2;
         }
         if self.phase == Phase::C2 {

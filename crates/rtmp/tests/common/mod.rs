@@ -62,7 +62,7 @@ impl Pair {
                 .handle_input(&b, self.now)
                 .expect("server input");
         }
-        while let Some(e) = self.server.poll_event() {
+        while let Some(e) = self.server.poll_output() {
             match &e {
                 ServerEvent::Connect { .. } => match &self.policy.reject_connect {
                     Some(d) => self.server.reject_connect(d),
@@ -91,7 +91,7 @@ impl Pair {
                 .handle_input(&b, self.now)
                 .expect("client input");
         }
-        while let Some(e) = self.client.poll_event() {
+        while let Some(e) = self.client.poll_output() {
             self.client_events.push(e);
         }
         moved
@@ -190,7 +190,7 @@ impl RawClient {
 
     pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), rtmp::Error> {
         let r = self.server.handle_input(bytes, self.now);
-        while let Some(e) = self.server.poll_event() {
+        while let Some(e) = self.server.poll_output() {
             self.events.push(e);
         }
         r

@@ -18,7 +18,7 @@ use crate::stream::lifecycle::{self, Protocol};
 
 impl Conn {
     pub(super) fn handle_events(&mut self) {
-        while let Some(event) = self.session.poll_event() {
+        while let Some(event) = self.session.poll_output() {
             match event {
                 ServerEvent::Connect { app, tc_url, query } => {
                     self.connect_query = query;

@@ -118,7 +118,7 @@ async fn events(
     tracks: &mut Tracks,
     ctx: &Ctx,
 ) -> Option<End> {
-    while let Some(event) = session.poll_event() {
+    while let Some(event) = session.poll_output() {
         let input = match event {
             ClientEvent::HandshakeDone => {
                 *stage = Stage::Requested;

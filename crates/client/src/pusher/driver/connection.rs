@@ -93,7 +93,7 @@ impl Driver {
             let Link::Open(conn) = &mut self.link else {
                 return;
             };
-            let Some(event) = conn.session.poll_event() else {
+            let Some(event) = conn.session.poll_output() else {
                 conn.collect(now);
                 return;
             };
