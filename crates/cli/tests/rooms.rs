@@ -919,7 +919,7 @@ fn split_ids_and_other_apps_get_their_own_streams() {
         stream_of(ev["userlist"][0]["playurl"].as_str().unwrap()),
         names[0]
     );
-    // The same handle_stream call would have told the others: nothing comes within a second.
+    // The same Input::Stream would have told the others: nothing comes within a second.
     for (who, ws) in [
         ("group a", &mut watch_a),
         ("the other app", &mut watch_app2),

@@ -36,6 +36,10 @@ pub struct Config {
     pub max_id_bytes: usize,
     /// Most openIds accepted in one `subscribeVideoMembers`.
     pub max_subscriptions: usize,
+    /// Seed of the generator the core draws its randomness from (the secret that keys resume tokens). `None`
+    /// (default): seeded from OS entropy, as a server must be. `Some(seed)`: a core given the same seed and
+    /// inputs produces the same outputs, tokens included, for deterministic tests; never set it in production.
+    pub rng_seed: Option<u64>,
 }
 
 impl Default for Config {
@@ -54,6 +58,7 @@ impl Default for Config {
             max_nonce_chars: 32,
             max_id_bytes: 128,
             max_subscriptions: 16,
+            rng_seed: None,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::{
-    sign, Config, MediaUrls, MemoryStore, Output, PlayUrls, Rooms, SessionKey, SignedFields,
+    sign, Config, Input, MediaUrls, MemoryStore, Output, PlayUrls, Rooms, SessionKey, SignedFields,
 };
 
 struct Urls;
@@ -35,15 +35,15 @@ pub fn messages(data: &[u8]) -> usize {
     let mut rooms = Rooms::new(
         Config {
             max_members: 3,
+            rng_seed: Some(9),
             ..Config::default()
         },
         MemoryStore::new(),
         Box::new(Urls),
-        [9; 32],
     );
     let mut sent = 0;
     for conn in 0..4 {
-        rooms.handle_open(conn, now);
+        rooms.handle_input(Input::Open { conn }, now);
     }
     for (conn, open_id) in [(0u64, "a"), (1, "b")] {
         let nonce = format!("n{conn}");
@@ -60,7 +60,12 @@ pub fn messages(data: &[u8]) -> usize {
         let join = format!(
             r#"{{"type":"join","appId":"{APP}","groupId":"g","openId":"{open_id}","nonceStr":"{nonce}","timeStamp":"{ts}","signature":"{signature}","roomType":"video"}}"#
         );
-        rooms.handle_text(conn, &join, now, UNIX);
+        let input = Input::Text {
+            conn,
+            text: &join,
+            unix_secs: UNIX,
+        };
+        rooms.handle_input(input, now);
         sent += drain(&mut rooms, now);
     }
     for line in data.split(|b| *b == b'\n') {
@@ -69,15 +74,15 @@ pub fn messages(data: &[u8]) -> usize {
         };
         if first & 0x80 != 0 {
             now += Duration::from_millis(u64::from(first & 0x3f) * 250);
-            rooms.tick(now);
+            rooms.handle_timeout(now);
         }
         let unix = UNIX + (now - start).as_secs();
-        rooms.handle_text(
-            u64::from(first % 4),
-            &String::from_utf8_lossy(text),
-            now,
-            unix,
-        );
+        let input = Input::Text {
+            conn: u64::from(first % 4),
+            text: &String::from_utf8_lossy(text),
+            unix_secs: unix,
+        };
+        rooms.handle_input(input, now);
         sent += drain(&mut rooms, now);
         check(&rooms);
     }
@@ -93,9 +98,10 @@ fn drain(rooms: &mut Rooms<MemoryStore>, now: Instant) -> usize {
                 let _ = message.to_json();
                 sent += 1;
             }
-            Output::Close { conn, .. } => rooms.handle_closed(conn, now),
+            Output::Close { conn, .. } => rooms.handle_input(Input::Closed { conn }, now),
             Output::LookupSessionKey { conn, open_id, .. } => {
-                rooms.handle_session_key(conn, SessionKey::Found(open_id), now)
+                let key = SessionKey::Found(open_id);
+                rooms.handle_input(Input::SessionKey { conn, key }, now)
             }
         }
     }

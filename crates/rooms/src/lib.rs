@@ -5,15 +5,22 @@
 //!
 //! # I/O and clock policy
 //!
-//! No sockets, no tokio, no OS clock, no randomness: time comes in as arguments (`now: Instant` for timers,
-//! `unix_secs` for timestamps and the quota's UTC day), the resume-token secret comes from the caller. Inputs are
-//! `handle_*` methods; outputs ([`Output`]: a message for a connection, a connection to close, a session key to
-//! look up) queue until [`Rooms::poll_output`] takes them. After every input, drain `poll_output`, then sleep until
-//! [`Rooms::poll_timeout`] and call [`Rooms::tick`] (early calls are harmless).
+//! No sockets, no tokio, no OS clock, no randomness of its own: the core follows the workspace's sans-IO contract
+//! (`docs/architecture.md`, "The sans-IO contract"). Every [`Input`] (a connection opened or closed, a text frame,
+//! a session-key answer, a media stream's change) goes in through [`Rooms::handle_input`] with `now: Instant`;
+//! outputs ([`Output`]: a message for a connection, a connection to close, a session key to look up) queue until
+//! [`Rooms::poll_output`] takes them. After every input, drain `poll_output`, then sleep until
+//! [`Rooms::poll_timeout`] and call [`Rooms::handle_timeout`] (early calls are harmless).
+//!
+//! The wall clock (`unix_secs`) is not a second time type: it is data of the inputs that read it (a text frame or
+//! request, whose join checks its `timeStamp` and counts the room in the quota of its UTC day), never used for a
+//! deadline. The secret that keys resume tokens is drawn from a generator seeded by [`Config::rng_seed`] (OS
+//! entropy by default), so a test that sets a seed gets the same tokens every run.
 //!
 //! ```text
-//!   handle_open / handle_text / handle_closed        poll_output() -> Send / Close / LookupSessionKey
-//!   handle_session_key / handle_stream / tick   -->  Rooms  -->  poll_timeout() -> next deadline
+//!   handle_input(Open / Text / Request / SessionKey     poll_output() -> Send / Close / LookupSessionKey
+//!                / Closed / Stream, now)           -->  Rooms  -->  poll_timeout() -> next deadline
+//!   handle_timeout(now)
 //! ```
 //!
 //! Shared data (membership, the daily quota, the replay memory of used signatures and nonces) lives behind [`RoomStore`], whose methods are each
@@ -23,7 +30,7 @@
 //!
 //! ```
 //! use std::time::Instant;
-//! use rooms::{Config, MediaUrls, MemoryStore, Output, PlayUrls, Rooms, SessionKey};
+//! use rooms::{Config, Input, MediaUrls, MemoryStore, Output, PlayUrls, Rooms, SessionKey};
 //!
 //! struct Urls;
 //! impl MediaUrls for Urls {
@@ -34,16 +41,16 @@
 //! }
 //! let now = Instant::now();
 //! let unix = 1_559_129_714;
-//! let mut rooms = Rooms::new(Config::default(), MemoryStore::new(), Box::new(Urls), [7; 32]);
-//! rooms.handle_open(1, now);
+//! let mut rooms = Rooms::new(Config::default(), MemoryStore::new(), Box::new(Urls));
+//! rooms.handle_input(Input::Open { conn: 1 }, now);
 //! let sig = rooms::sign(&rooms::SignedFields { app_id: "wx1", group_id: "g", nonce_str: "n1",
 //!     time_stamp: "1559129714" }, "key");
 //! let join = format!(r#"{{"type":"join","reqId":1,"appId":"wx1","groupId":"g","openId":"me",
 //!     "nonceStr":"n1","timeStamp":"1559129714","signature":"{sig}"}}"#);
-//! rooms.handle_text(1, &join, now, unix);
+//! rooms.handle_input(Input::Text { conn: 1, text: &join, unix_secs: unix }, now);
 //! // The core asks for the session key; the caller looks it up and answers.
 //! assert!(matches!(rooms.poll_output(), Some(Output::LookupSessionKey { conn: 1, .. })));
-//! rooms.handle_session_key(1, SessionKey::Found("key".into()), now);
+//! rooms.handle_input(Input::SessionKey { conn: 1, key: SessionKey::Found("key".into()) }, now);
 //! let Some(Output::Send { message, .. }) = rooms.poll_output() else { panic!() };
 //! assert!(message.to_json().starts_with(r#"{"type":"joined""#));
 //! ```
@@ -68,7 +75,7 @@ mod store;
 mod stream_name;
 
 pub use crate::config::Config;
-pub use crate::core::{CloseReason, ConnId, MediaUrls, Output, Rooms, SessionKey};
+pub use crate::core::{CloseReason, ConnId, Input, MediaUrls, Output, Rooms, SessionKey};
 pub use crate::protocol::{
     BadRequest, Command, Join, MemberInfo, MuteConfig, PlayUrls, ReqId, Request, RoomType,
     ServerMessage, State,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use proptest::prelude::*;
-use rooms::{Config, StreamState};
+use rooms::{Config, Input, StreamState};
 use serde_json::json;
 
 #[derive(Debug, Clone)]
@@ -126,7 +126,7 @@ proptest! {
                     s.send(conn, m);
                 }
                 Step::Exit { conn } => s.send(conn, json!({"type":"exit","reqId":1})),
-                Step::Close { conn } => { s.rooms.handle_closed(conn, s.now); s.drain(); }
+                Step::Close { conn } => { s.input(Input::Closed { conn }); s.drain(); }
                 Step::Open { conn } => s.open(conn),
                 Step::Resume { conn, of } => {
                     let token = tokens.get(&of).cloned().unwrap_or_default();
@@ -140,13 +140,13 @@ proptest! {
                 }
                 Step::Stream { group, user, live, video } => {
                     let state = live.then_some(StreamState { has_audio: true, has_video: video });
-                    s.rooms.handle_stream(&sn(&format!("g{group}"), &format!("u{user}")), state, s.now);
+                    s.input(Input::Stream { name: &sn(&format!("g{group}"), &format!("u{user}")), state });
                     s.drain();
                 }
                 Step::Heartbeat { conn } => s.send(conn, json!({"type":"heartbeat"})),
                 Step::Advance { ms } => s.advance(Duration::from_millis(u64::from(ms))),
                 Step::Garbage { conn, text } => {
-                    s.rooms.handle_text(conn, &text, s.now, s.unix);
+                    s.text(conn, &text);
                     s.drain();
                 }
             }
@@ -162,7 +162,7 @@ proptest! {
         }
         // Everyone goes away: after the grace nothing is left.
         for conn in 0..14 {
-            s.rooms.handle_closed(conn, s.now);
+            s.input(Input::Closed { conn });
         }
         s.advance(Duration::from_secs(60));
         check(&s, max);

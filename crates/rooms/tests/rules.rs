@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use rooms::{codes, Config, RoomStore, StreamState};
+use rooms::{codes, Config, Input, RoomStore, StreamState};
 use serde_json::json;
 
 fn config() -> Config {
@@ -322,7 +322,7 @@ fn unknown_identity_and_bad_requests() {
     assert_eq!(code(&s.take(1)[0]), codes::UNKNOWN_IDENTITY as i64);
     s.send(1, json!({"type":"fly"}));
     assert_eq!(code(&s.take(1)[0]), codes::BAD_REQUEST as i64);
-    s.rooms.handle_text(1, "not json", s.now, s.unix);
+    s.text(1, "not json");
     s.drain();
     assert_eq!(code(&s.take(1)[0]), codes::BAD_REQUEST as i64);
     s.send(1, json!({"type":"join","groupId":"g"}));
@@ -371,12 +371,14 @@ fn left_while_joining() {
     s.open(1);
     let m = s.join_msg("g", "a", "voice");
     // Feed the join without answering the lookup, then exit.
-    s.rooms.handle_text(1, &m.to_string(), s.now, s.unix);
+    s.text(1, &m.to_string());
     let lookup = s.rooms.poll_output().unwrap();
     assert!(matches!(lookup, rooms::Output::LookupSessionKey { .. }));
     s.send(1, json!({"type":"exit","reqId":2}));
-    s.rooms
-        .handle_session_key(1, rooms::SessionKey::Found(key_of("a")), s.now);
+    s.input(Input::SessionKey {
+        conn: 1,
+        key: rooms::SessionKey::Found(key_of("a")),
+    });
     s.drain();
     let out = s.take(1);
     assert_eq!(
@@ -500,7 +502,7 @@ fn resume_within_grace_and_not_after() {
     s.join(2, "g", "b", "voice");
     let token = a["resumeToken"].as_str().unwrap().to_string();
     s.take(1);
-    s.rooms.handle_closed(1, s.now);
+    s.input(Input::Closed { conn: 1 });
     s.advance(Duration::from_secs(10));
     s.send(2, json!({"type":"heartbeat"}));
     assert!(
@@ -516,7 +518,7 @@ fn resume_within_grace_and_not_after() {
     assert_eq!(ids(&out[0]), ["a", "b"]);
     assert_eq!(out[1]["state"], "resumed");
     // Drop again and let the grace pass: removed as if it had left.
-    s.rooms.handle_closed(3, s.now);
+    s.input(Input::Closed { conn: 3 });
     s.advance(Duration::from_secs(16));
     assert_eq!(s.rooms.members(APP, "g"), ["b"]);
     assert_eq!(ids(&s.take_type(2, "membersChanged")[0]), ["b"]);
@@ -596,14 +598,13 @@ fn id_lengths_are_bounded_by_max_id_bytes() {
 }
 
 fn video(s: &mut Sim, name: &str) {
-    s.rooms.handle_stream(
+    s.input(Input::Stream {
         name,
-        Some(StreamState {
+        state: Some(StreamState {
             has_audio: true,
             has_video: true,
         }),
-        s.now,
-    );
+    });
     s.drain();
 }
 
@@ -648,14 +649,13 @@ fn room_events_follow_streams() {
     s.join(2, "g", "b", "video");
     s.take(1);
     s.take(2);
-    s.rooms.handle_stream(
-        &sn("g", "b"),
-        Some(StreamState {
+    s.input(Input::Stream {
+        name: &sn("g", "b"),
+        state: Some(StreamState {
             has_audio: true,
             has_video: false,
         }),
-        s.now,
-    );
+    });
     s.drain();
     let ev = s.take_type(1, "roomEvent");
     let codes: Vec<i64> = ev.iter().map(|e| e["code"].as_i64().unwrap()).collect();
@@ -681,7 +681,10 @@ fn room_events_follow_streams() {
         ev[1],
         json!({"type":"videoMembersChanged","openIdList":["b"]})
     );
-    s.rooms.handle_stream(&sn("g", "b"), None, s.now);
+    s.input(Input::Stream {
+        name: &sn("g", "b"),
+        state: None,
+    });
     s.drain();
     let codes: Vec<i64> = s
         .take_type(1, "roomEvent")
@@ -690,24 +693,29 @@ fn room_events_follow_streams() {
         .collect();
     assert_eq!(codes, [1032, 1020]);
     // Streams that are not a member's do nothing.
-    s.rooms
-        .handle_stream(&sn("g", "zz"), Some(StreamState::default()), s.now);
+    s.input(Input::Stream {
+        name: &sn("g", "zz"),
+        state: Some(StreamState::default()),
+    });
     // The old `{groupId}_{openId}` name is not a member's stream any more.
-    s.rooms
-        .handle_stream("g_c", Some(StreamState::default()), s.now);
-    s.rooms
-        .handle_stream("other", Some(StreamState::default()), s.now);
+    s.input(Input::Stream {
+        name: "g_c",
+        state: Some(StreamState::default()),
+    });
+    s.input(Input::Stream {
+        name: "other",
+        state: Some(StreamState::default()),
+    });
     s.drain();
     assert!(s.take(1).is_empty());
     // A member joining while its stream is live is announced.
-    s.rooms.handle_stream(
-        &sn("g", "c"),
-        Some(StreamState {
+    s.input(Input::Stream {
+        name: &sn("g", "c"),
+        state: Some(StreamState {
             has_audio: false,
             has_video: true,
         }),
-        s.now,
-    );
+    });
     s.join(3, "g", "c", "video");
     let codes: Vec<i64> = s
         .take_type(1, "roomEvent")
@@ -783,13 +791,15 @@ fn store_failures_are_system_errors_and_a_full_nonce_cache_refuses() {
     });
     s.open(1);
     let m = s.join_msg("g", "a", "voice");
-    s.rooms.handle_text(1, &m.to_string(), s.now, s.unix);
+    s.text(1, &m.to_string());
     assert!(matches!(
         s.rooms.poll_output(),
         Some(rooms::Output::LookupSessionKey { .. })
     ));
-    s.rooms
-        .handle_session_key(1, rooms::SessionKey::Failed("db down".into()), s.now);
+    s.input(Input::SessionKey {
+        conn: 1,
+        key: rooms::SessionKey::Failed("db down".into()),
+    });
     s.drain();
     let r = &s.take(1)[0];
     assert_eq!(code(r), codes::SYSTEM_ERROR as i64);

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use common::{ids, key_of, signed_join, Urls, APP, UNIX};
 use rooms::{
-    AddLimits, AddRefused, Added, Config, ConnId, MemoryStore, Output, ReplayCheck, RoomKey,
+    AddLimits, AddRefused, Added, Config, ConnId, Input, MemoryStore, Output, ReplayCheck, RoomKey,
     RoomStore, Rooms, SessionKey, SignatureUse, StoreError,
 };
 use serde_json::Value;
@@ -58,7 +58,14 @@ struct Node {
 impl Node {
     fn new(store: &Shared) -> Node {
         Node {
-            rooms: Rooms::new(Config::default(), store.clone(), Box::new(Urls), [2; 32]),
+            rooms: Rooms::new(
+                Config {
+                    rng_seed: Some(2),
+                    ..Config::default()
+                },
+                store.clone(),
+                Box::new(Urls),
+            ),
             inbox: HashMap::new(),
             now: Instant::now(),
         }
@@ -66,7 +73,7 @@ impl Node {
 
     /// Opens `conn`, joins group `g` as `open_id` with a fresh nonce, and returns everything `conn` received.
     fn join(&mut self, conn: ConnId, open_id: &str, nonce: &str) -> Vec<Value> {
-        self.rooms.handle_open(conn, self.now);
+        self.rooms.handle_input(Input::Open { conn }, self.now);
         let join = signed_join(
             "g",
             open_id,
@@ -75,8 +82,14 @@ impl Node {
             &UNIX.to_string(),
             &key_of(open_id),
         );
-        self.rooms
-            .handle_text(conn, &join.to_string(), self.now, UNIX);
+        self.rooms.handle_input(
+            Input::Text {
+                conn,
+                text: &join.to_string(),
+                unix_secs: UNIX,
+            },
+            self.now,
+        );
         self.drain();
         self.take(conn)
     }
@@ -89,10 +102,13 @@ impl Node {
                     .entry(conn)
                     .or_default()
                     .push(serde_json::from_str(&message.to_json()).unwrap()),
-                Output::Close { conn, .. } => self.rooms.handle_closed(conn, self.now),
+                Output::Close { conn, .. } => {
+                    self.rooms.handle_input(Input::Closed { conn }, self.now)
+                }
                 Output::LookupSessionKey { conn, open_id, .. } => {
                     let key = SessionKey::Found(key_of(&open_id));
-                    self.rooms.handle_session_key(conn, key, self.now);
+                    self.rooms
+                        .handle_input(Input::SessionKey { conn, key }, self.now);
                 }
             }
         }

@@ -1,7 +1,9 @@
-//! [`Rooms`]: the room core. Requests, session-key answers, stream changes and timer ticks go in; messages to
-//! connections come out of [`Rooms::poll_output`].
+//! [`Rooms`]: the room core. [`Input`]s (connections, requests, session-key answers, stream changes) go in through
+//! [`Rooms::handle_input`] and timers fire in [`Rooms::handle_timeout`]; messages to connections come out of
+//! [`Rooms::poll_output`].
 
 mod events;
+mod input;
 mod join;
 mod leave;
 
@@ -9,9 +11,12 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::Instant;
 
-use tracing::{debug, info};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
-use crate::protocol::{Command, Join, MemberInfo, PlayUrls, ReqId, Request, ServerMessage};
+pub use input::Input;
+
+use crate::protocol::{Join, MemberInfo, PlayUrls, ReqId, ServerMessage};
 use crate::room::{Member, Room, StreamState};
 use crate::signature;
 use crate::store::{RoomKey, RoomStore};
@@ -55,7 +60,7 @@ pub enum Output {
         /// Why.
         reason: CloseReason,
     },
-    /// Find the session key of `open_id` in `app_id`, then call [`Rooms::handle_session_key`].
+    /// Find the session key of `open_id` in `app_id`, then answer with [`Input::SessionKey`].
     LookupSessionKey {
         /// The connection joining.
         conn: ConnId,
@@ -66,7 +71,7 @@ pub enum Output {
     },
 }
 
-/// The answer to [`Output::LookupSessionKey`].
+/// The answer to [`Output::LookupSessionKey`], given in [`Input::SessionKey`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionKey {
     /// The user's key.
@@ -124,13 +129,13 @@ pub struct Rooms<S: RoomStore> {
 }
 
 impl<S: RoomStore> Rooms<S> {
-    /// A core with no rooms. `secret` (random, from the caller) keys the resume tokens.
-    pub fn new(
-        config: Config,
-        store: S,
-        urls: Box<dyn MediaUrls + Send>,
-        secret: [u8; 32],
-    ) -> Self {
+    /// A core with no rooms. The secret that keys the resume tokens is drawn from a generator seeded by
+    /// [`Config::rng_seed`] (OS entropy by default).
+    pub fn new(config: Config, store: S, urls: Box<dyn MediaUrls + Send>) -> Self {
+        let secret = match config.rng_seed {
+            Some(seed) => StdRng::seed_from_u64(seed).gen(),
+            None => rand::thread_rng().gen(),
+        };
         Rooms {
             config,
             store,
@@ -186,199 +191,14 @@ impl<S: RoomStore> Rooms<S> {
         self.rooms.iter().map(|(k, r)| (k, r.order.as_slice()))
     }
 
-    /// The next deadline: call [`Rooms::tick`] then (earlier is harmless).
+    /// The next deadline: call [`Rooms::handle_timeout`] then (earlier is harmless).
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.peek().map(|Reverse((at, _))| *at)
     }
 
-    /// The next thing to do; call until `None` after every input.
+    /// The next thing to do; call until `None` after every input and timeout.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
-    }
-
-    // ---- inputs ----
-
-    /// A new connection.
-    pub fn handle_open(&mut self, conn: ConnId, now: Instant) {
-        if self.conns.contains_key(&conn) {
-            return;
-        }
-        self.conns.insert(
-            conn,
-            Conn {
-                last_seen: now,
-                state: ConnState::Idle,
-            },
-        );
-        self.arm(
-            now + self.config.heartbeat_timeout(),
-            Timer::Heartbeat(conn),
-        );
-    }
-
-    /// One text frame from `conn`. `unix_secs` is the wall clock (for timestamps and the quota day).
-    pub fn handle_text(&mut self, conn: ConnId, text: &str, now: Instant, unix_secs: u64) {
-        match Request::parse(text) {
-            Ok(request) => self.handle_request(conn, request, now, unix_secs),
-            Err(bad) => {
-                if self.touch(conn, now) {
-                    self.send(conn, ServerMessage::bad_request(bad));
-                }
-            }
-        }
-    }
-
-    /// One parsed request from `conn`.
-    pub fn handle_request(&mut self, conn: ConnId, request: Request, now: Instant, unix_secs: u64) {
-        if !self.touch(conn, now) {
-            return;
-        }
-        let req_id = request.req_id;
-        match request.command {
-            Command::Join(join) => self.begin_join(conn, req_id, join, unix_secs),
-            Command::Resume(token) => self.resume(conn, req_id, &token, now),
-            Command::Heartbeat => self.send(conn, ServerMessage::Heartbeat),
-            Command::Exit => self.exit(conn, req_id, now),
-            Command::Volume(volume) => {
-                if let Some((key, open_id)) = self.membership(conn) {
-                    if let Some(m) = self.member_mut(&key, &open_id) {
-                        m.volume = Some((volume, now));
-                    }
-                    self.update_speakers(&key, now);
-                }
-            }
-            Command::UpdateMuteConfig(mute) => {
-                let Some((key, open_id)) = self.require_member(conn, &req_id) else {
-                    return;
-                };
-                if let Some(m) = self.member_mut(&key, &open_id) {
-                    m.mute = mute;
-                }
-                self.send(conn, ServerMessage::Ok { req_id });
-                self.update_speakers(&key, now);
-            }
-            Command::SubscribeVideoMembers(list) => {
-                let Some((key, open_id)) = self.require_member(conn, &req_id) else {
-                    return;
-                };
-                if list.len() > self.config.max_subscriptions {
-                    let msg = format!(
-                        "openIdList: {} openIds, at most {} may be subscribed",
-                        list.len(),
-                        self.config.max_subscriptions
-                    );
-                    self.send(conn, ServerMessage::error(req_id, codes::BAD_REQUEST, msg));
-                    return;
-                }
-                if let Some(m) = self.member_mut(&key, &open_id) {
-                    m.subscription = Some(list);
-                }
-                self.send(conn, ServerMessage::Ok { req_id });
-                self.update_views(&key);
-            }
-            Command::SetEnable1v1Chat { enable, .. } => {
-                let Some((key, open_id)) = self.require_member(conn, &req_id) else {
-                    return;
-                };
-                if let Some(m) = self.member_mut(&key, &open_id) {
-                    m.enable_1v1 = enable;
-                }
-                self.send(conn, ServerMessage::Ok { req_id });
-            }
-        }
-    }
-
-    /// The answer to [`Output::LookupSessionKey`]; finishes the join.
-    pub fn handle_session_key(&mut self, conn: ConnId, key: SessionKey, now: Instant) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return; // closed while joining: nobody to answer
-        };
-        if !matches!(c.state, ConnState::Joining { .. }) {
-            return; // exited while joining: already answered with -3
-        }
-        let ConnState::Joining {
-            req_id,
-            join,
-            unix_secs,
-        } = std::mem::replace(&mut c.state, ConnState::Idle)
-        else {
-            return;
-        };
-        if let Err((code, msg)) = self.check_join(&join, key, unix_secs) {
-            debug!(conn, app = %join.app_id, group = %join.group_id, open_id = %join.open_id, code, "join refused: {msg}");
-            self.send(conn, ServerMessage::error(req_id, code, msg));
-            return;
-        }
-        self.admit(conn, req_id, *join, now, unix_secs);
-    }
-
-    /// `conn` is gone. A member keeps its place for `resume_grace`.
-    pub fn handle_closed(&mut self, conn: ConnId, now: Instant) {
-        let Some(c) = self.conns.remove(&conn) else {
-            return;
-        };
-        if let ConnState::Member(key, open_id) = c.state {
-            let until = now + self.config.resume_grace;
-            if let Some(m) = self.member_mut(&key, &open_id) {
-                if m.conn == Some(conn) {
-                    m.conn = None;
-                    m.grace_until = Some(until);
-                    info!(app = %key.app, group = %key.group, open_id = %open_id, "room member's socket closed; waiting for a resume");
-                    self.arm(until, Timer::Grace(key, open_id));
-                }
-            }
-        }
-    }
-
-    /// A stream of the media app started, changed its tracks (`Some`) or stopped (`None`).
-    pub fn handle_stream(&mut self, name: &str, state: Option<StreamState>, _now: Instant) {
-        let before = match state {
-            Some(s) => self.streams.insert(name.to_string(), s),
-            None => self.streams.remove(name),
-        };
-        if before == state {
-            return;
-        }
-        let Some((key, open_id)) = self.owners.get(name).cloned() else {
-            return;
-        };
-        self.announce_stream(&key, &open_id, before, state);
-        self.update_views(&key);
-    }
-
-    /// Runs the timers due at `now`.
-    pub fn tick(&mut self, now: Instant) {
-        while let Some(Reverse((at, _))) = self.timers.peek() {
-            if *at > now {
-                break;
-            }
-            // `peek()` just returned an entry.
-            let Reverse((at, timer)) = self.timers.pop().expect("non-empty heap");
-            match timer {
-                Timer::Heartbeat(conn) => self.heartbeat_due(conn, now),
-                Timer::Grace(key, open_id) => {
-                    let expired = self
-                        .rooms
-                        .get(&key)
-                        .and_then(|r| r.members.get(&open_id))
-                        .is_some_and(|m| {
-                            m.conn.is_none() && m.grace_until.is_some_and(|g| g <= now)
-                        });
-                    if expired {
-                        info!(app = %key.app, group = %key.group, open_id = %open_id, "room member not resumed within the grace; removed");
-                        self.remove_member(&key, &open_id, now);
-                    }
-                }
-                Timer::Speakers(key) => {
-                    if let Some(room) = self.rooms.get_mut(&key) {
-                        if room.speakers_timer == Some(at) {
-                            room.speakers_timer = None;
-                        }
-                    }
-                    self.update_speakers(&key, now);
-                }
-            }
-        }
     }
 
     // ---- helpers ----

@@ -28,7 +28,7 @@ fn join(
     open_id: &str,
     now: Instant,
 ) -> String {
-    rooms.handle_open(conn, now);
+    rooms.handle_input(Input::Open { conn }, now);
     let ts = UNIX.to_string();
     let nonce = format!("n{conn}");
     let signature = sign(
@@ -43,12 +43,18 @@ fn join(
     let text = format!(
         r#"{{"type":"join","appId":"wx1","groupId":"{group}","openId":"{open_id}","nonceStr":"{nonce}","timeStamp":"{ts}","signature":"{signature}"}}"#
     );
-    rooms.handle_text(conn, &text, now, UNIX);
+    let input = Input::Text {
+        conn,
+        text: &text,
+        unix_secs: UNIX,
+    };
+    rooms.handle_input(input, now);
     let mut reply = String::new();
     while let Some(out) = rooms.poll_output() {
         match out {
             Output::LookupSessionKey { conn, .. } => {
-                rooms.handle_session_key(conn, SessionKey::Found("key".into()), now)
+                let key = SessionKey::Found("key".into());
+                rooms.handle_input(Input::SessionKey { conn, key }, now)
             }
             Output::Send { conn: to, message } if to == conn && reply.is_empty() => {
                 reply = message.to_json()
@@ -64,12 +70,7 @@ fn join(
 #[test]
 fn a_join_whose_stream_belongs_to_another_identity_is_refused() {
     let now = Instant::now();
-    let mut rooms = Rooms::new(
-        Config::default(),
-        MemoryStore::new(),
-        Box::new(Urls),
-        [3; 32],
-    );
+    let mut rooms = Rooms::new(Config::default(), MemoryStore::new(), Box::new(Urls));
     assert!(join(&mut rooms, 1, "g", "a", now).starts_with(r#"{"type":"joined""#));
     // Pretend b's stream collides with a's.
     let taken = rooms.owners[&stream_name("wx1", "g", "a")].clone();
@@ -93,4 +94,23 @@ fn a_join_whose_stream_belongs_to_another_identity_is_refused() {
     );
     // The owner itself rejoining (a takeover from another socket) is not a conflict.
     assert!(join(&mut rooms, 3, "g", "a", now).starts_with(r#"{"type":"joined""#));
+}
+
+/// The randomness rule of the sans-IO contract: the core's one random value (the secret that keys resume tokens)
+/// comes from `Config::rng_seed`, so the same seed and inputs give the same outputs, tokens included.
+#[test]
+fn the_same_seed_gives_the_same_resume_tokens() {
+    let now = Instant::now();
+    let joined = |seed| {
+        let config = Config {
+            rng_seed: Some(seed),
+            ..Config::default()
+        };
+        let mut rooms = Rooms::new(config, MemoryStore::new(), Box::new(Urls));
+        join(&mut rooms, 1, "g", "a", now)
+    };
+    let first = joined(7);
+    assert!(first.contains(r#""resumeToken":""#), "{first}");
+    assert_eq!(first, joined(7));
+    assert_ne!(first, joined(8));
 }

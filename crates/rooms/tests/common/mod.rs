@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rooms::{
-    sign, Config, ConnId, MediaUrls, MemoryStore, Output, PlayUrls, Rooms, ServerMessage,
+    sign, Config, ConnId, Input, MediaUrls, MemoryStore, Output, PlayUrls, Rooms, ServerMessage,
     SessionKey, SignedFields,
 };
 use serde_json::{json, Value};
@@ -49,8 +49,13 @@ pub struct Sim {
 impl Sim {
     pub fn new(config: Config) -> Sim {
         let now = Instant::now();
+        // Seeded unless the test chose: the same steps give the same messages, tokens included.
+        let config = Config {
+            rng_seed: config.rng_seed.or(Some(1)),
+            ..config
+        };
         Sim {
-            rooms: Rooms::new(config, MemoryStore::new(), Box::new(Urls), [1; 32]),
+            rooms: Rooms::new(config, MemoryStore::new(), Box::new(Urls)),
             start: now,
             now,
             unix: UNIX,
@@ -61,19 +66,40 @@ impl Sim {
     }
 
     pub fn open(&mut self, conn: ConnId) {
-        self.rooms.handle_open(conn, self.now);
+        self.rooms.handle_input(Input::Open { conn }, self.now);
+    }
+
+    /// Feeds one input at the current time, without draining.
+    pub fn input(&mut self, input: Input<'_>) {
+        self.rooms.handle_input(input, self.now);
+    }
+
+    /// Feeds one text frame at the current time (and wall clock), without draining.
+    pub fn text(&mut self, conn: ConnId, text: &str) {
+        let unix_secs = self.unix;
+        self.input(Input::Text {
+            conn,
+            text,
+            unix_secs,
+        });
     }
 
     pub fn send(&mut self, conn: ConnId, v: Value) {
-        self.rooms
-            .handle_text(conn, &v.to_string(), self.now, self.unix);
+        self.rooms.handle_input(
+            Input::Text {
+                conn,
+                text: &v.to_string(),
+                unix_secs: self.unix,
+            },
+            self.now,
+        );
         self.drain();
     }
 
     pub fn advance(&mut self, d: Duration) {
         self.now += d;
         self.unix = UNIX + (self.now - self.start).as_secs();
-        self.rooms.tick(self.now);
+        self.rooms.handle_timeout(self.now);
         self.drain();
     }
 
@@ -90,7 +116,7 @@ impl Sim {
                 }
                 Output::Close { conn, .. } => {
                     self.closed.push(conn);
-                    self.rooms.handle_closed(conn, self.now);
+                    self.rooms.handle_input(Input::Closed { conn }, self.now);
                 }
                 Output::LookupSessionKey {
                     conn,
@@ -104,7 +130,8 @@ impl Sim {
                     } else {
                         SessionKey::Found(key_of(&open_id))
                     };
-                    self.rooms.handle_session_key(conn, key, self.now);
+                    self.rooms
+                        .handle_input(Input::SessionKey { conn, key }, self.now);
                 }
             }
         }

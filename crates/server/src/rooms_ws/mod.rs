@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
-use rooms::{ConnId, MemoryStore, Output, Rooms, SessionKey};
+use rooms::{ConnId, Input, MemoryStore, Output, Rooms, SessionKey};
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -67,14 +67,8 @@ impl RoomService {
         tracker: &TaskTracker,
     ) -> Arc<RoomService> {
         let urls = urls::RoomUrls::new(catalog.clone(), url_base, &settings);
-        let mut secret = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut secret);
-        let core = Rooms::new(
-            settings.core_config(),
-            MemoryStore::new(),
-            Box::new(urls),
-            secret,
-        );
+        // `core_config` leaves `rng_seed` unset: the core draws its resume-token secret from OS entropy.
+        let core = Rooms::new(settings.core_config(), MemoryStore::new(), Box::new(urls));
         let service = Arc::new(RoomService {
             core: Mutex::new(core),
             senders: Mutex::new(HashMap::new()),
@@ -99,20 +93,25 @@ impl RoomService {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.settings.send_queue);
         self.senders.lock().insert(conn, tx);
-        self.with_core(|core| core.handle_open(conn, Instant::now()));
+        self.with_core(|core| core.handle_input(Input::Open { conn }, Instant::now()));
         (conn, rx)
     }
 
     /// A text message from `conn`.
     pub(crate) fn text(self: &Arc<Self>, conn: ConnId, text: &str) {
-        let unix = unix_now();
-        self.with_core(|core| core.handle_text(conn, text, Instant::now(), unix));
+        let unix_secs = unix_now();
+        let input = Input::Text {
+            conn,
+            text,
+            unix_secs,
+        };
+        self.with_core(|core| core.handle_input(input, Instant::now()));
     }
 
     /// `conn`'s socket is gone.
     pub(crate) fn closed(self: &Arc<Self>, conn: ConnId) {
         self.senders.lock().remove(&conn);
-        self.with_core(|core| core.handle_closed(conn, Instant::now()));
+        self.with_core(|core| core.handle_input(Input::Closed { conn }, Instant::now()));
     }
 
     /// Runs one input on the core, then routes what it produced. The lock covers the input and the draining only.
@@ -191,7 +190,9 @@ impl RoomService {
                     }
                 },
             };
-            service.with_core(|core| core.handle_session_key(conn, key, Instant::now()));
+            service.with_core(|core| {
+                core.handle_input(Input::SessionKey { conn, key }, Instant::now())
+            });
         });
     }
 
@@ -209,7 +210,7 @@ impl RoomService {
             }
             let now = Instant::now();
             if deadline.is_some_and(|d| d <= now) {
-                self.with_core(|core| core.tick(now));
+                self.with_core(|core| core.handle_timeout(now));
             }
         }
     }
@@ -217,7 +218,7 @@ impl RoomService {
     /// A stream of the media app changed (`None`: stopped).
     pub(crate) fn stream(self: &Arc<Self>, name: &str, state: Option<rooms::StreamState>) {
         debug!(stream = name, ?state, "room media stream changed");
-        self.with_core(|core| core.handle_stream(name, state, Instant::now()));
+        self.with_core(|core| core.handle_input(Input::Stream { name, state }, Instant::now()));
     }
 
     /// Takes a place under `rooms.max_connections`.
