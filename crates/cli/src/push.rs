@@ -188,7 +188,7 @@ async fn push_managed(args: &PushArgs, source: Source, options: PublishOptions) 
         profile: args.mode.map(|m| m.to_string()),
     };
     let config = ManagedConfig {
-        interval_ms: (every * 1000.0) as u64,
+        interval: Duration::from_millis((every * 1000.0) as u64),
     };
     let (handle, mut updates) = ManagedPublisher::create(params, source, options, config).await?;
     let mut out = Output::new(args.json);

@@ -89,7 +89,7 @@ fn replay(v: &Vector) -> Result<Vec<(u64, Output)>, String> {
             drain(&mut m, due, &mut out);
         }
         if let Some(input) = &step.input {
-            m.handle(input.clone(), now);
+            m.handle_input(input.clone(), now);
             drain(&mut m, now, &mut out);
         }
     }

@@ -11,24 +11,34 @@
 //! - events: `connected`, `reconnecting`, `reconnect_ready {url}`, `reconnected`, `reconnect_fail {err}`;
 //! - actions: `fetch_url` (call the refresh endpoint), `restart {url}` (restart the pusher with this URL),
 //!   `stop` (stop the pusher).
+//!
+//! The machine follows the workspace's sans-IO contract (`docs/architecture.md`): inputs through
+//! [`ManagedMachine::handle_input`] with `now: Instant`, the reconnect tick from [`ManagedMachine::poll_timeout`]
+//! into [`ManagedMachine::handle_timeout`], outputs from [`ManagedMachine::poll_output`]. The vectors give times
+//! in milliseconds from the start of a case; their replay turns them into instants (`start + at_ms`).
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 /// Settings of the reconnect policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ManagedConfig {
-    /// Time between reconnect attempts, in milliseconds (the SDK's 5 s).
-    pub interval_ms: u64,
+    /// Time between reconnect attempts (the SDK's 5 s; `interval_ms` in the vectors).
+    pub interval: Duration,
 }
 
 impl Default for ManagedConfig {
     fn default() -> Self {
-        ManagedConfig { interval_ms: 5000 }
+        ManagedConfig {
+            interval: Duration::from_millis(5000),
+        }
     }
 }
+
+/// Least time between two reconnect ticks, so that a zero interval cannot tick twice at one instant.
+const MIN_TICK: Duration = Duration::from_millis(1);
 
 /// An observation handed to the machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,13 +121,13 @@ enum State {
     Running,
     /// A reconnect is in progress; `fetching` while a URL request is out.
     Reconnecting {
-        next_tick_ms: u64,
+        next_tick: Instant,
         fetching: bool,
     },
     Destroyed,
 }
 
-/// The machine. Time is milliseconds from any fixed origin, given by the driver.
+/// The machine. Time is an argument of every call; nothing here reads a clock.
 #[derive(Debug, Clone)]
 pub struct ManagedMachine {
     config: ManagedConfig,
@@ -137,9 +147,9 @@ impl ManagedMachine {
         }
     }
 
-    /// Handles one observation at `now_ms`.
-    pub fn handle(&mut self, input: ManagedInput, now_ms: u64) {
-        self.handle_timeout(now_ms);
+    /// Handles one observation at `now` (a reconnect tick due by `now` fires first).
+    pub fn handle_input(&mut self, input: ManagedInput, now: Instant) {
+        self.handle_timeout(now);
         match (input, self.state) {
             (_, State::Destroyed) => {}
             (ManagedInput::Destroy, _) => {
@@ -148,18 +158,18 @@ impl ManagedMachine {
             }
             (ManagedInput::Start, State::Idle) => self.state = State::Running,
             (ManagedInput::Start, _) => {}
-            (ManagedInput::Status { code }, state) => self.on_status(code, state, now_ms),
-            (ManagedInput::UrlFetched { url }, State::Reconnecting { next_tick_ms, .. }) => {
+            (ManagedInput::Status { code }, state) => self.on_status(code, state, now),
+            (ManagedInput::UrlFetched { url }, State::Reconnecting { next_tick, .. }) => {
                 self.state = State::Reconnecting {
-                    next_tick_ms,
+                    next_tick,
                     fetching: false,
                 };
                 self.event(ManagedEvent::ReconnectReady { url: url.clone() });
                 self.action(ManagedAction::Restart { url });
             }
-            (ManagedInput::UrlFailed { err }, State::Reconnecting { next_tick_ms, .. }) => {
+            (ManagedInput::UrlFailed { err }, State::Reconnecting { next_tick, .. }) => {
                 self.state = State::Reconnecting {
-                    next_tick_ms,
+                    next_tick,
                     fetching: false,
                 };
                 self.event(ManagedEvent::ReconnectFail { err });
@@ -169,7 +179,7 @@ impl ManagedMachine {
         }
     }
 
-    fn on_status(&mut self, code: i32, state: State, now_ms: u64) {
+    fn on_status(&mut self, code: i32, state: State, now: Instant) {
         match state {
             State::Idle | State::Destroyed => {}
             State::Running if code == crate::status::pusher::PUSHING => {
@@ -180,7 +190,7 @@ impl ManagedMachine {
             }
             State::Running if RECONNECT_CODES.contains(&code) => {
                 self.state = State::Reconnecting {
-                    next_tick_ms: now_ms + self.config.interval_ms,
+                    next_tick: now + self.config.interval,
                     fetching: false,
                 };
                 self.event(ManagedEvent::Reconnecting);
@@ -200,17 +210,17 @@ impl ManagedMachine {
         }
     }
 
-    /// Fires the reconnect tick when due.
-    pub fn handle_timeout(&mut self, now_ms: u64) {
+    /// Fires the reconnect tick when due; calling early is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
         if let State::Reconnecting {
-            next_tick_ms,
+            next_tick,
             fetching,
         } = self.state
         {
-            if now_ms >= next_tick_ms {
-                let next = next_tick_ms + self.config.interval_ms;
+            if now >= next_tick {
+                let next = next_tick + self.config.interval;
                 self.state = State::Reconnecting {
-                    next_tick_ms: next.max(now_ms + 1),
+                    next_tick: next.max(now + MIN_TICK),
                     fetching: true,
                 };
                 // One request at a time: a tick while a request is out waits for its answer.
@@ -222,14 +232,14 @@ impl ManagedMachine {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should be called next.
-    pub fn poll_timeout(&self) -> Option<u64> {
+    pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
-            State::Reconnecting { next_tick_ms, .. } => Some(next_tick_ms),
+            State::Reconnecting { next_tick, .. } => Some(next_tick),
             _ => None,
         }
     }
 
-    /// The next output.
+    /// The next output. Drain after every `handle_*` call.
     pub fn poll_output(&mut self) -> Option<ManagedOutput> {
         self.out.pop_front()
     }
@@ -252,17 +262,23 @@ impl ManagedMachine {
 mod tests {
     use super::*;
 
+    /// `ms` milliseconds after `t0`.
+    fn at(t0: Instant, ms: u64) -> Instant {
+        t0 + Duration::from_millis(ms)
+    }
+
     fn drain(m: &mut ManagedMachine) -> Vec<ManagedOutput> {
         std::iter::from_fn(|| m.poll_output()).collect()
     }
 
     #[test]
     fn a_tick_while_a_request_is_out_does_not_send_another() {
+        let t0 = Instant::now();
         let mut m = ManagedMachine::new(ManagedConfig::default());
-        m.handle(ManagedInput::Start, 0);
-        m.handle(ManagedInput::Status { code: 3002 }, 10);
-        m.handle_timeout(5010);
-        m.handle_timeout(10_010);
+        m.handle_input(ManagedInput::Start, at(t0, 0));
+        m.handle_input(ManagedInput::Status { code: 3002 }, at(t0, 10));
+        m.handle_timeout(at(t0, 5010));
+        m.handle_timeout(at(t0, 10_010));
         let fetches = drain(&mut m)
             .into_iter()
             .filter(|o| *o == ManagedOutput::Action(ManagedAction::FetchUrl))
@@ -272,10 +288,11 @@ mod tests {
 
     #[test]
     fn destroy_ends_everything() {
+        let t0 = Instant::now();
         let mut m = ManagedMachine::new(ManagedConfig::default());
-        m.handle(ManagedInput::Start, 0);
-        m.handle(ManagedInput::Destroy, 1);
-        m.handle(ManagedInput::Status { code: 3002 }, 2);
+        m.handle_input(ManagedInput::Start, at(t0, 0));
+        m.handle_input(ManagedInput::Destroy, at(t0, 1));
+        m.handle_input(ManagedInput::Status { code: 3002 }, at(t0, 2));
         assert_eq!(
             drain(&mut m),
             vec![ManagedOutput::Action(ManagedAction::Stop)]

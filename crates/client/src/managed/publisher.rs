@@ -164,7 +164,6 @@ impl ManagedPublisher {
             opts,
             client,
             machine: ManagedMachine::new(config),
-            origin: Instant::now(),
             pusher: Some(pusher),
             pusher_events,
             updates: tx,
@@ -186,35 +185,34 @@ struct Driver {
     opts: PublishOptions,
     client: reqwest::Client,
     machine: ManagedMachine,
-    origin: Instant,
     pusher: Option<PublisherHandle>,
     pusher_events: mpsc::Receiver<PusherEvent>,
     updates: mpsc::Sender<ManagedUpdate>,
 }
 
-impl Driver {
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
+/// Sleeps until `deadline` (an hour when there is none: the caller's guard disables the branch then).
+async fn sleep_until(deadline: Option<Instant>) {
+    let at = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+    tokio::time::sleep_until(at.into()).await;
+}
 
+impl Driver {
     async fn run(mut self, mut destroy: tokio::sync::oneshot::Receiver<()>) {
         let (fetched_tx, mut fetched) = mpsc::channel::<Result<String, String>>(4);
-        self.machine.handle(ManagedInput::Start, self.now_ms());
+        self.machine
+            .handle_input(ManagedInput::Start, Instant::now());
         loop {
             if !self.apply(&fetched_tx).await {
                 let _ = self.updates.send(ManagedUpdate::Destroyed).await;
                 return;
             }
-            let wait = self
-                .machine
-                .poll_timeout()
-                .map(|at| Duration::from_millis(at.saturating_sub(self.now_ms())));
+            let deadline = self.machine.poll_timeout();
             tokio::select! {
-                _ = &mut destroy => self.machine.handle(ManagedInput::Destroy, self.now_ms()),
+                _ = &mut destroy => self.machine.handle_input(ManagedInput::Destroy, Instant::now()),
                 event = self.pusher_events.recv() => match event {
                     Some(event) => {
                         if let PusherEvent::Status(s) = &event {
-                            self.machine.handle(ManagedInput::Status { code: s.code }, self.now_ms());
+                            self.machine.handle_input(ManagedInput::Status { code: s.code }, Instant::now());
                         }
                         let _ = self.updates.send(ManagedUpdate::Pusher(event)).await;
                     }
@@ -226,10 +224,10 @@ impl Driver {
                         Ok(url) => ManagedInput::UrlFetched { url },
                         Err(err) => ManagedInput::UrlFailed { err },
                     };
-                    self.machine.handle(input, self.now_ms());
+                    self.machine.handle_input(input, Instant::now());
                 }
-                _ = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600))), if wait.is_some() => {
-                    self.machine.handle_timeout(self.now_ms());
+                _ = sleep_until(deadline), if deadline.is_some() => {
+                    self.machine.handle_timeout(Instant::now());
                 }
             }
         }
@@ -261,9 +259,9 @@ impl Driver {
                         }
                         Err(e) => {
                             warn!("the refreshed URL cannot be pushed: {e}");
-                            self.machine.handle(
+                            self.machine.handle_input(
                                 ManagedInput::UrlFailed { err: e.to_string() },
-                                self.now_ms(),
+                                Instant::now(),
                             );
                         }
                     }

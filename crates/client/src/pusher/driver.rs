@@ -158,7 +158,7 @@ impl Driver {
 
     pub(crate) async fn run(mut self) {
         info!(stream = %self.url.path(), host = %self.url.host, port = self.url.port, "push starting");
-        self.machine.handle(Input::Start, Instant::now());
+        self.machine.handle_input(Input::Start, Instant::now());
         let every = self.opts.net_status_interval.max(Duration::from_millis(10));
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -187,10 +187,10 @@ impl Driver {
         let now = Instant::now();
         match wake {
             Wake::Command(Some(Command::Pause)) => {
-                self.machine.handle(Input::Pause, now);
+                self.machine.handle_input(Input::Pause, now);
                 self.queue.clear();
             }
-            Wake::Command(Some(Command::Resume)) => self.machine.handle(Input::Resume, now),
+            Wake::Command(Some(Command::Resume)) => self.machine.handle_input(Input::Resume, now),
             Wake::Command(Some(Command::Message(m))) => {
                 if self.messages.len() >= MAX_PENDING_MESSAGES {
                     self.messages.pop_front();
@@ -199,7 +199,7 @@ impl Driver {
                 self.messages.push_back(m);
             }
             Wake::Command(Some(Command::Stop) | None) => {
-                self.machine.handle(Input::Stop, now);
+                self.machine.handle_input(Input::Stop, now);
                 self.end.get_or_insert(PushEnd::Stopped);
             }
             Wake::Source(Some(SourceItem::Tag(tag))) => self.on_tag(tag, now),
@@ -218,7 +218,7 @@ impl Driver {
                 self.link = Link::Open(Box::new(conn));
                 self.ever_connected = true;
                 let peer = Some(addr.to_string());
-                self.machine.handle(Input::TcpConnected { peer }, now);
+                self.machine.handle_input(Input::TcpConnected { peer }, now);
             }
             Wake::Dialed(Err(failure)) => self.fail(failure, now),
             Wake::Readable(Ok(())) => self.read(now),
@@ -312,7 +312,7 @@ impl Driver {
             Ok(()) => PushEnd::SourceEnded,
             Err(e) => PushEnd::SourceFailed(e),
         };
-        self.machine.handle(Input::Stop, now);
+        self.machine.handle_input(Input::Stop, now);
         self.end.get_or_insert(end);
     }
 
@@ -398,10 +398,11 @@ impl Driver {
         if publishing && !self.machine.is_paused() && delay >= self.opts.congestion_threshold {
             self.congested = true;
             let queued_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
-            self.machine.handle(Input::Congested { queued_ms }, now);
+            self.machine
+                .handle_input(Input::Congested { queued_ms }, now);
         } else if self.congested {
             self.congested = false;
-            self.machine.handle(Input::Uncongested, now);
+            self.machine.handle_input(Input::Uncongested, now);
         }
         let snapshot = Snapshot {
             state: self.machine.state(),
@@ -422,7 +423,7 @@ impl Driver {
         self.queue.clear();
         self.congested = false;
         if self.machine.state() != PusherState::Stopped {
-            self.machine.handle(failure, now);
+            self.machine.handle_input(failure, now);
         }
     }
 }

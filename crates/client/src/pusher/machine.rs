@@ -1,8 +1,10 @@
 //! The live-pusher state machine: what the driver observed goes in, status codes and actions come out.
 //!
-//! No I/O and no clock of its own: every input carries `now`, the only deadline (the retry wait) comes back from
-//! [`PusherMachine::poll_timeout`], and outputs queue until [`PusherMachine::poll_output`] takes them. After every
-//! input or timeout, call `poll_output` until it returns `None`.
+//! No I/O, no clock and no randomness of its own (the workspace's sans-IO contract, `docs/architecture.md`): every
+//! input goes in through [`PusherMachine::handle_input`] with `now`, the only deadline (the retry wait) comes back
+//! from [`PusherMachine::poll_timeout`] and fires in [`PusherMachine::handle_timeout`], and outputs queue until
+//! [`PusherMachine::poll_output`] takes them. After every input or timeout, call `poll_output` until it returns
+//! `None`.
 //!
 //! # Vocabulary
 //!
@@ -217,7 +219,7 @@ impl PusherMachine {
     }
 
     /// Handles one observation at `now`.
-    pub fn handle(&mut self, input: Input, now: Instant) {
+    pub fn handle_input(&mut self, input: Input, now: Instant) {
         use PusherState as S;
         let active = matches!(self.state, S::Connecting | S::Handshaking | S::Publishing);
         match input {

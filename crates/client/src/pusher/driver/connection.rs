@@ -148,7 +148,7 @@ impl Driver {
         self.queue.clear();
         self.meter.reconnected();
         self.congested = false;
-        self.machine.handle(Input::Publishing, now);
+        self.machine.handle_input(Input::Publishing, now);
     }
 
     /// The next time the connection needs attention without socket readiness.

@@ -35,7 +35,7 @@ impl Run {
     }
 
     fn input(&mut self, input: Input) -> &mut Self {
-        self.m.handle(input, self.now);
+        self.m.handle_input(input, self.now);
         self.drain();
         self
     }
