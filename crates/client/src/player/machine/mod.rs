@@ -6,7 +6,8 @@
 //! clock. It feeds [`Input`]s with [`handle_input`](PlayerMachine::handle_input), calls
 //! [`handle_timeout`](PlayerMachine::handle_timeout) when [`poll_timeout`](PlayerMachine::poll_timeout) passes
 //! (early calls are harmless), and after every call drains [`poll_output`](PlayerMachine::poll_output) until it
-//! returns `None`. Time is always an argument; nothing here reads a clock or blocks.
+//! returns `None`. Time is always an argument; nothing here reads a clock, draws randomness or blocks (the
+//! workspace's sans-IO contract, `docs/architecture.md`).
 //!
 //! ```text
 //!  start, dns_failed, connect_failed, tcp_connected,        status events 2001 2002 2003 2004 2006 2007
@@ -60,6 +61,7 @@
 
 mod buffer;
 mod config;
+mod transitions;
 mod vocabulary;
 
 use std::collections::VecDeque;
@@ -67,7 +69,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::status::{player as code, StatusEvent};
+use crate::status::player as code;
 use buffer::JitterBuffer;
 pub use config::{PlayMode, PlayerConfig};
 pub use vocabulary::{Action, Frame, FrameKind, Input, Output};
@@ -353,199 +355,5 @@ impl PlayerMachine {
     /// The next output, if any. Drain after every `handle_*` call.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
-    }
-
-    // ---- transitions ----
-
-    fn start(&mut self) {
-        if !(self.phase == Phase::Idle || self.is_finished()) {
-            return;
-        }
-        let config = self.config.clone();
-        *self = Self::new(config);
-        self.phase = Phase::Connecting;
-        self.action(Action::Connect);
-    }
-
-    fn attempt_open(&self) -> bool {
-        matches!(
-            self.phase,
-            Phase::Connecting | Phase::Requesting | Phase::Streaming
-        )
-    }
-
-    fn play_started(&mut self) {
-        self.phase = Phase::Streaming;
-        self.waiting_since = None;
-        self.attempt = AttemptState::default();
-        self.buffer.clear();
-        self.playing = false;
-        self.status(code::STREAM_BEGIN, "the server began sending the stream");
-    }
-
-    fn not_found(&mut self, detail: String, now: Instant) {
-        self.close();
-        let since = *self.waiting_since.get_or_insert(now);
-        if since == now {
-            self.status(
-                code::LOADING,
-                format!("loading: the stream is not live yet ({detail})"),
-            );
-        }
-        if let Some(max) = self.config.max_wait {
-            if now.saturating_duration_since(since) >= max {
-                self.give_up(format!(
-                    "the stream was not published within {} ms ({detail})",
-                    max.as_millis()
-                ));
-                return;
-            }
-        }
-        self.phase = Phase::Backoff;
-        self.retry_at = Some(now + self.config.retry_interval);
-    }
-
-    fn frame(&mut self, frame: Frame, now: Instant) {
-        if !self.attempt.got_frame {
-            self.attempt.got_frame = true;
-            // The connection works end to end: later failures start a new count.
-            self.failures = 0;
-        }
-        if let (Some(w), Some(h)) = (frame.width, frame.height) {
-            match self.resolution {
-                Some((ow, oh)) if (ow, oh) != (w, h) => self.status(
-                    code::RESOLUTION_CHANGED,
-                    format!("resolution changed from {ow}x{oh} to {w}x{h}"),
-                ),
-                _ => {}
-            }
-            self.resolution = Some((w, h));
-        }
-        let is_key = frame.kind == FrameKind::Video && frame.keyframe;
-        if is_key && !self.attempt.keyframe_seen {
-            self.attempt.keyframe_seen = true;
-            self.status(code::FIRST_I_FRAME, "first video keyframe received");
-        }
-        if frame.kind == FrameKind::Video && !self.attempt.keyframe_seen {
-            // Nothing can be decoded before the first keyframe.
-            self.dropped += 1;
-            return;
-        }
-        match self.config.mode {
-            PlayMode::Live => self.buffer_frame(frame, now),
-            PlayMode::Rtc => self.rtc_frame(frame, now),
-        }
-    }
-
-    fn buffer_frame(&mut self, frame: Frame, now: Instant) {
-        self.dropped += self
-            .buffer
-            .push(frame.kind, frame.timestamp_ms, now)
-            .dropped;
-        if !self.playing {
-            if self.buffer.level(now) >= self.config.min_cache {
-                self.begin(now, "playback begins: min-cache buffered");
-            }
-        } else if self.buffer.level(now) > self.config.max_cache {
-            self.dropped += self.buffer.skip_to(self.config.min_cache, now);
-        }
-    }
-
-    fn rtc_frame(&mut self, frame: Frame, now: Instant) {
-        self.attempt.last_arrival = Some(now);
-        if self.playing {
-            return;
-        }
-        let audio_only_ready = frame.kind == FrameKind::Audio && !self.attempt.keyframe_seen && {
-            let first = *self
-                .attempt
-                .first_audio_ts
-                .get_or_insert(frame.timestamp_ms);
-            let span = frame.timestamp_ms.wrapping_sub(first);
-            u128::from(span) >= AUDIO_ONLY_START.as_millis()
-        };
-        if self.attempt.keyframe_seen || audio_only_ready {
-            self.begin(now, "playback begins (rtc)");
-        }
-    }
-
-    fn begin(&mut self, now: Instant, why: &str) {
-        self.playing = true;
-        self.end_stall(now);
-        if self.config.mode == PlayMode::Live {
-            self.buffer.run(now);
-        }
-        self.status(code::PLAY_BEGIN, why);
-    }
-
-    fn stream_ended(&mut self, detail: String, now: Instant) {
-        self.close();
-        if self.playing && self.config.mode == PlayMode::Live {
-            // What is buffered still plays; 2006 comes when it ran out.
-            self.phase = Phase::Draining;
-            return;
-        }
-        self.end_stall(now);
-        self.playing = false;
-        self.phase = Phase::Ended;
-        self.status(
-            code::PLAY_END,
-            format!("playback ended: the stream ended ({detail})"),
-        );
-    }
-
-    /// A failure of the current attempt: report it, then reconnect or give up.
-    fn fail(&mut self, failure: i32, message: String, now: Instant) {
-        self.end_stall(now);
-        self.playing = false;
-        self.buffer.clear();
-        self.status(failure, message.clone());
-        self.failures += 1;
-        if self.failures > self.config.retries {
-            self.give_up(format!(
-                "gave up after {} failed attempts in a row; the last: {message}",
-                self.failures
-            ));
-            return;
-        }
-        self.reconnects += 1;
-        self.connected_reported = false;
-        self.phase = Phase::Backoff;
-        self.retry_at = Some(now + self.config.retry_interval);
-        self.status(
-            code::RECONNECTING,
-            format!(
-                "reconnecting in {} ms (reconnect {} of {})",
-                self.config.retry_interval.as_millis(),
-                self.failures,
-                self.config.retries
-            ),
-        );
-    }
-
-    fn give_up(&mut self, message: String) {
-        self.phase = Phase::GaveUp;
-        self.retry_at = None;
-        self.status(code::GAVE_UP, message);
-        self.action(Action::GiveUp);
-    }
-
-    fn end_stall(&mut self, now: Instant) {
-        if let Some(since) = self.stall_since.take() {
-            self.stalled += now.saturating_duration_since(since);
-        }
-    }
-
-    fn close(&mut self) {
-        self.action(Action::Close);
-    }
-
-    fn status(&mut self, code: i32, message: impl Into<String>) {
-        self.outputs
-            .push_back(Output::Status(StatusEvent::new(code, message)));
-    }
-
-    fn action(&mut self, action: Action) {
-        self.outputs.push_back(Output::Action(action));
     }
 }

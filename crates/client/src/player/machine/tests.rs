@@ -1,6 +1,7 @@
 //! Unit tests of the player machine: what the JSON vectors cannot see (counters, state), and edge cases.
 
 use super::*;
+use crate::status::StatusEvent;
 
 /// A machine with a clock in milliseconds from `base`, collecting `(ms, output)`.
 struct Sim {
