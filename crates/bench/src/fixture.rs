@@ -6,8 +6,7 @@ use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use flv::audio::AudioTagInfo;
 use flv::video::VideoTagInfo;
-use flv::{FlvDemuxer, TagType};
-use rtmp::MediaKind;
+use flv::{FlvDemuxer, MediaKind};
 
 /// Largest fixture read into memory.
 const MAX_FIXTURE_BYTES: u64 = 1 << 30;
@@ -59,13 +58,13 @@ impl Fixture {
         let mut first_ts = None;
         while let Some(tag) = demuxer.poll_tag() {
             let kind = match tag.tag_type {
-                TagType::Script => {
+                MediaKind::Script => {
                     if fixture.metadata.is_none() {
                         fixture.metadata = Some(tag.body);
                     }
                     continue;
                 }
-                TagType::Video => {
+                MediaKind::Video => {
                     let Ok(info) = VideoTagInfo::parse(&tag.body) else {
                         continue;
                     };
@@ -78,7 +77,7 @@ impl Fixture {
                     }
                     MediaKind::Video
                 }
-                TagType::Audio => {
+                MediaKind::Audio => {
                     let Ok(info) = AudioTagInfo::parse(&tag.body) else {
                         continue;
                     };
@@ -143,28 +142,28 @@ mod tests {
         let mut file = BytesMut::from(&encode_header(true, true)[..]);
         encode_tag(
             &mut file,
-            TagType::Script,
+            MediaKind::Script,
             0,
             b"\x02\x00\x0aonMetaData\x08\0\0\0\0\0\0\x09",
         );
         encode_tag(
             &mut file,
-            TagType::Video,
+            MediaKind::Video,
             0,
             &[0x17, 0x00, 0, 0, 0, 1, 0x64, 0, 0x1f],
         );
-        encode_tag(&mut file, TagType::Audio, 0, &[0xaf, 0x00, 0x12, 0x10]);
+        encode_tag(&mut file, MediaKind::Audio, 0, &[0xaf, 0x00, 0x12, 0x10]);
         for i in 0..5u32 {
             let key = if i == 0 { 0x17 } else { 0x27 };
             encode_tag(
                 &mut file,
-                TagType::Video,
+                MediaKind::Video,
                 100 + i * 40,
                 &[key, 0x01, 0, 0, 0, 0, 0, 0, 1, i as u8],
             );
             encode_tag(
                 &mut file,
-                TagType::Audio,
+                MediaKind::Audio,
                 100 + i * 40,
                 &[0xaf, 0x01, 0x21, i as u8],
             );

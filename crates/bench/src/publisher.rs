@@ -102,7 +102,7 @@ async fn publish(p: &Publish, stats: &PublisherStats) -> Result<()> {
     // A bigger chunk size than the default 128 means fewer chunk headers for the server to parse.
     session.set_chunk_size(4096);
     if let Some(meta) = &p.fixture.metadata {
-        session.send_media(MediaKind::Data, 0, &set_data_frame(meta));
+        session.send_media(MediaKind::Script, 0, &set_data_frame(meta));
     }
     for (kind, header) in &p.fixture.headers {
         session.send_media(*kind, 0, header);

@@ -3,7 +3,7 @@
 //! breaks, which is what a fuzzer looks for.
 
 use bytes::Bytes;
-use flv::{FlvDemuxer, TagType};
+use flv::{FlvDemuxer, MediaKind};
 
 use crate::ll::{render, BlockingRequest, LlConfig, LlSegmenter, LlUris, LlWindow};
 use crate::{FrameKind, Segmenter, SegmenterConfig};
@@ -34,9 +34,9 @@ pub fn mux(data: &[u8]) -> usize {
         n += 1;
         let now = WALL + u64::from(tag.timestamp);
         let kind = match tag.tag_type {
-            TagType::Video => FrameKind::Video,
-            TagType::Audio => FrameKind::Audio,
-            TagType::Script => {
+            MediaKind::Video => FrameKind::Video,
+            MediaKind::Audio => FrameKind::Audio,
+            MediaKind::Script => {
                 classic.discontinuity();
                 ll.discontinuity(now);
                 continue;

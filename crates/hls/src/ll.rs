@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::fmt::Write;
 
 use bytes::Bytes;
-use flv::TagType;
+use flv::MediaKind;
 use mp4::fmp4::{Mp4Output, Mp4Writer, WriterConfig};
 
 use crate::error::HlsError;
@@ -192,8 +192,8 @@ impl LlSegmenter {
         now_ms: u64,
     ) -> Result<bool, HlsError> {
         let tag = match kind {
-            FrameKind::Video => TagType::Video,
-            FrameKind::Audio => TagType::Audio,
+            FrameKind::Video => MediaKind::Video,
+            FrameKind::Audio => MediaKind::Audio,
         };
         let seen = i64::try_from(now_ms)
             .unwrap_or(i64::MAX)

@@ -515,7 +515,7 @@ async fn http_flv_plays_over_https() {
     demux.handle_input(&data).expect("the FLV body parses");
     let mut video = 0;
     while let Some(tag) = demux.poll_tag() {
-        if tag.tag_type == flv::TagType::Video {
+        if tag.tag_type == flv::MediaKind::Video {
             video += 1;
         }
     }

@@ -365,7 +365,7 @@ impl Driver {
     /// belong to the old configuration and go, and video waits for a keyframe of the new one.
     fn on_header(&mut self, class: Class, body: Bytes) {
         let (slot, kind) = match class {
-            Class::Metadata => (&mut self.headers.metadata, MediaKind::Data),
+            Class::Metadata => (&mut self.headers.metadata, MediaKind::Script),
             Class::VideoHeader => (&mut self.headers.video, MediaKind::Video),
             _ => (&mut self.headers.audio, MediaKind::Audio),
         };
@@ -382,7 +382,7 @@ impl Driver {
         if let Link::Open(conn) = &mut self.link {
             if conn.publishing {
                 self.queue.clear();
-                let body = if kind == MediaKind::Data {
+                let body = if kind == MediaKind::Script {
                     set_data_frame(&body)
                 } else {
                     body

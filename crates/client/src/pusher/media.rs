@@ -34,7 +34,7 @@ impl Class {
     /// Reads the first bytes of a tag body. Bodies the parsers refuse are sent as plain frames.
     pub(crate) fn of(kind: MediaKind, body: &[u8]) -> Class {
         match kind {
-            MediaKind::Data => {
+            MediaKind::Script => {
                 if is_metadata(body) {
                     Class::Metadata
                 } else {
@@ -201,8 +201,8 @@ mod tests {
     #[test]
     fn classes_and_metadata() {
         let meta = b"\x02\x00\x0aonMetaData\x08\0\0\0\0\0\0\x09";
-        assert_eq!(Class::of(MediaKind::Data, meta), Class::Metadata);
-        assert_eq!(Class::of(MediaKind::Data, b"\x02\x00\x02hi"), Class::Data);
+        assert_eq!(Class::of(MediaKind::Script, meta), Class::Metadata);
+        assert_eq!(Class::of(MediaKind::Script, b"\x02\x00\x02hi"), Class::Data);
         assert_eq!(
             Class::of(MediaKind::Video, &[0x17, 0, 0, 0, 0, 1]),
             Class::VideoHeader
@@ -224,7 +224,7 @@ mod tests {
         assert!(wrapped.starts_with(b"\x02\x00\x0d@setDataFrame\x02\x00\x0aonMetaData"));
         assert_eq!(set_data_frame(&wrapped), wrapped, "not wrapped twice");
         assert_eq!(
-            Class::of(MediaKind::Data, &empty_metadata()),
+            Class::of(MediaKind::Script, &empty_metadata()),
             Class::Metadata
         );
     }

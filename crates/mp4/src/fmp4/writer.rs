@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use flv::audio::{AudioTagInfo, SoundFormat};
 use flv::video::{VideoCodec, VideoFrameType, VideoTagInfo};
-use flv::TagType;
+use flv::MediaKind;
 
 use super::fragment::{Fragment, Fragmenter, Sample};
 use super::init::{
@@ -117,14 +117,14 @@ impl Mp4Writer {
     /// An error leaves the writer as it was: the frame is skipped and the next one is read normally.
     pub fn handle_frame(
         &mut self,
-        kind: TagType,
+        kind: MediaKind,
         timestamp: u32,
         payload: &Bytes,
     ) -> Result<(), Mp4Error> {
         match kind {
-            TagType::Script => Ok(()),
-            TagType::Video => self.handle_video(timestamp, payload),
-            TagType::Audio => self.handle_audio(timestamp, payload),
+            MediaKind::Script => Ok(()),
+            MediaKind::Video => self.handle_video(timestamp, payload),
+            MediaKind::Audio => self.handle_audio(timestamp, payload),
         }
     }
 

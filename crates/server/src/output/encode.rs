@@ -19,7 +19,7 @@ fn rtmp_kind(kind: FrameKind) -> rtmp::MediaKind {
     match kind {
         FrameKind::Video => rtmp::MediaKind::Video,
         FrameKind::Audio => rtmp::MediaKind::Audio,
-        FrameKind::Script => rtmp::MediaKind::Data,
+        FrameKind::Script => rtmp::MediaKind::Script,
     }
 }
 
@@ -38,9 +38,9 @@ pub(crate) fn flv_tag(frame: &MediaFrame) -> Bytes {
 
 fn encode_flv(frame: &Frame) -> Bytes {
     let tag_type = match frame.kind {
-        FrameKind::Video => flv::TagType::Video,
-        FrameKind::Audio => flv::TagType::Audio,
-        FrameKind::Script => flv::TagType::Script,
+        FrameKind::Video => flv::MediaKind::Video,
+        FrameKind::Audio => flv::MediaKind::Audio,
+        FrameKind::Script => flv::MediaKind::Script,
     };
     let mut out = BytesMut::with_capacity(frame.payload.len() + flv::TAG_OVERHEAD);
     flv::encode_tag(&mut out, tag_type, frame.timestamp, &frame.payload);

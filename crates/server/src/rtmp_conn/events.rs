@@ -73,7 +73,7 @@ impl Conn {
                             let kind = match kind {
                                 MediaKind::Audio => FrameKind::Audio,
                                 MediaKind::Video => FrameKind::Video,
-                                MediaKind::Data => FrameKind::Script,
+                                MediaKind::Script => FrameKind::Script,
                             };
                             p.session
                                 .publisher()

@@ -133,7 +133,7 @@ impl Driver {
         conn.session.set_chunk_size(self.opts.chunk_size);
         if let Some(m) = &self.headers.metadata {
             conn.session
-                .send_media(MediaKind::Data, self.last_ts, &set_data_frame(m));
+                .send_media(MediaKind::Script, self.last_ts, &set_data_frame(m));
         }
         for (kind, header) in [
             (MediaKind::Video, &self.headers.video),
@@ -197,7 +197,7 @@ impl Driver {
             // Paused: no audio or video, but the metadata again, so the server's no-data timeout keeps away.
             let meta = self.headers.metadata.clone().unwrap_or_else(empty_metadata);
             conn.session
-                .send_media(MediaKind::Data, self.last_ts, &set_data_frame(&meta));
+                .send_media(MediaKind::Script, self.last_ts, &set_data_frame(&meta));
             conn.last_media = now;
             conn.collect(now);
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use control::webhook_event::{errcode, EventKind, RecordFile, StreamEvent};
 use control::RecordFormat;
-use flv::TagType;
+use flv::MediaKind;
 use media::{FrameKind, StreamKey, Subscriber};
 use mp4::record::{format_path, FlvRecorder, Fmp4Recorder, NameVars};
 use mp4::RecordError;
@@ -153,7 +153,12 @@ impl Recorder {
         })
     }
 
-    fn write_frame(&mut self, kind: TagType, ts: u32, payload: &Bytes) -> Result<(), RecordError> {
+    fn write_frame(
+        &mut self,
+        kind: MediaKind,
+        ts: u32,
+        payload: &Bytes,
+    ) -> Result<(), RecordError> {
         match self {
             Recorder::Flv(r) => r.write_frame(kind, ts, payload),
             Recorder::Mp4(r) => r.write_frame(kind, ts, payload),
@@ -182,11 +187,11 @@ impl Recorder {
     }
 }
 
-fn tag_type(kind: FrameKind) -> TagType {
+fn tag_type(kind: FrameKind) -> MediaKind {
     match kind {
-        FrameKind::Video => TagType::Video,
-        FrameKind::Audio => TagType::Audio,
-        FrameKind::Script => TagType::Script,
+        FrameKind::Video => MediaKind::Video,
+        FrameKind::Audio => MediaKind::Audio,
+        FrameKind::Script => MediaKind::Script,
     }
 }
 
@@ -411,8 +416,8 @@ mod tests {
 
     #[test]
     fn tag_types_follow_frame_kinds() {
-        assert_eq!(tag_type(FrameKind::Video), TagType::Video);
-        assert_eq!(tag_type(FrameKind::Audio), TagType::Audio);
-        assert_eq!(tag_type(FrameKind::Script), TagType::Script);
+        assert_eq!(tag_type(FrameKind::Video), MediaKind::Video);
+        assert_eq!(tag_type(FrameKind::Audio), MediaKind::Audio);
+        assert_eq!(tag_type(FrameKind::Script), MediaKind::Script);
     }
 }
