@@ -7,25 +7,15 @@ use bytes::Bytes;
 
 use crate::probe;
 
-/// What a frame carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FrameKind {
-    /// A video packet (FLV tag type 9, RTMP message type 9).
-    Video,
-    /// An audio packet (FLV tag type 8, RTMP message type 8).
-    Audio,
-    /// A script data packet, in practice `onMetaData` (FLV tag type 18, RTMP AMF0 data message 18).
-    Script,
-}
+/// What a frame carries: video, audio or script data (the FLV tag type and RTMP message type of its payload).
+pub use flv::MediaKind;
 
-impl FrameKind {
-    /// Index into per-kind arrays (the cached headers).
-    pub(crate) fn index(self) -> usize {
-        match self {
-            FrameKind::Script => 0,
-            FrameKind::Video => 1,
-            FrameKind::Audio => 2,
-        }
+/// Index of a kind into per-kind arrays (the cached headers).
+pub(crate) fn kind_index(kind: MediaKind) -> usize {
+    match kind {
+        MediaKind::Script => 0,
+        MediaKind::Video => 1,
+        MediaKind::Audio => 2,
     }
 }
 
@@ -39,7 +29,7 @@ pub struct Frame {
     /// monotonic for the subscribers).
     pub timestamp: u32,
     /// Video, audio or script.
-    pub kind: FrameKind,
+    pub kind: MediaKind,
     /// A video picture that starts a GOP (a keyframe that is not a sequence header).
     pub keyframe: bool,
     /// A codec configuration (AVC/HEVC decoder configuration record, AAC AudioSpecificConfig, ...) or a script
@@ -54,7 +44,7 @@ impl Frame {
     ///
     /// Script frames count as sequence headers. A payload that does not parse becomes a plain frame (neither
     /// keyframe nor header); this never panics.
-    pub fn new(kind: FrameKind, timestamp: u32, payload: Bytes) -> Frame {
+    pub fn new(kind: MediaKind, timestamp: u32, payload: Bytes) -> Frame {
         let (keyframe, sequence_header) = probe::classify(kind, &payload);
         Frame {
             timestamp,
@@ -67,7 +57,7 @@ impl Frame {
 
     /// A video keyframe that starts a GOP (not a sequence header).
     pub(crate) fn is_video_keyframe(&self) -> bool {
-        self.kind == FrameKind::Video && self.keyframe && !self.sequence_header
+        self.kind == MediaKind::Video && self.keyframe && !self.sequence_header
     }
 }
 

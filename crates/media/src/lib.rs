@@ -37,7 +37,7 @@
 //!
 //! ```
 //! use bytes::Bytes;
-//! use media::{Frame, FrameKind, HubConfig, PublisherInfo, Registry, StreamKey, SubscribeOptions};
+//! use media::{Frame, HubConfig, MediaKind, PublisherInfo, Registry, StreamKey, SubscribeOptions};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let hub = Registry::new(HubConfig::default());
@@ -47,7 +47,7 @@
 //! let mut player = hub.subscribe(&key, SubscribeOptions::new("flv")).unwrap();
 //!
 //! // An AVC keyframe: frame type 1, codec 7, NALU packet, composition time 0, then the NAL units.
-//! publisher.push(Frame::new(FrameKind::Video, 0, Bytes::from_static(&[0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65])));
+//! publisher.push(Frame::new(MediaKind::Video, 0, Bytes::from_static(&[0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65])));
 //! let frame = player.recv().await.unwrap();
 //! assert!(frame.frame().keyframe);
 //! # }
@@ -79,7 +79,7 @@ mod subscriber;
 pub use config::HubConfig;
 pub use error::{PublishError, SubscribeError, SubscriberEnd};
 pub use events::PublishEvent;
-pub use frame::{EncodingSlot, Frame, FrameKind, MediaFrame, MAX_ENCODING_SLOTS};
+pub use frame::{EncodingSlot, Frame, MediaFrame, MediaKind, MAX_ENCODING_SLOTS};
 pub use key::StreamKey;
 pub use publisher::{Publisher, PublisherInfo};
 pub use registry::Registry;

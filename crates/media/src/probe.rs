@@ -7,20 +7,20 @@ use flv::avc::AvcDecoderConfig;
 use flv::hevc::HevcDecoderConfig;
 use flv::video::{VideoCodec, VideoTagInfo};
 
-use crate::frame::FrameKind;
+use crate::frame::MediaKind;
 
 /// `(keyframe, sequence_header)` for a payload of `kind`; `(false, false)` if it does not parse.
-pub(crate) fn classify(kind: FrameKind, payload: &[u8]) -> (bool, bool) {
+pub(crate) fn classify(kind: MediaKind, payload: &[u8]) -> (bool, bool) {
     match kind {
-        FrameKind::Script => (false, true),
-        FrameKind::Video => match VideoTagInfo::parse(payload) {
+        MediaKind::Script => (false, true),
+        MediaKind::Video => match VideoTagInfo::parse(payload) {
             Ok(info) => {
                 let picture = !info.is_sequence_header && !info.is_end_of_sequence;
                 (picture && info.is_keyframe(), info.is_sequence_header)
             }
             Err(_) => (false, false),
         },
-        FrameKind::Audio => match AudioTagInfo::parse(payload) {
+        MediaKind::Audio => match AudioTagInfo::parse(payload) {
             Ok(info) => (false, info.is_sequence_header),
             Err(_) => (false, false),
         },

@@ -13,7 +13,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
-use crate::frame::{Frame, FrameKind, MediaFrame};
+use crate::frame::{kind_index, Frame, MediaFrame, MediaKind};
 use crate::gop::GopCache;
 use crate::key::StreamKey;
 use crate::probe;
@@ -182,7 +182,7 @@ impl Stream {
         st.meter.record(&frame);
         let keyframe = frame.is_video_keyframe();
         let mut unclassified = false;
-        if frame.kind == FrameKind::Video && !frame.sequence_header && !keyframe {
+        if frame.kind == MediaKind::Video && !frame.sequence_header && !keyframe {
             unclassified = !probe::is_classified_video(&frame.payload);
             if st.awaiting_keyframe && !unclassified {
                 // Pictures that reference a frame nobody has (start of a session): useless to every subscriber.
@@ -200,8 +200,8 @@ impl Stream {
             let frame = MediaFrame::new(frame, ring.next_seq(), ring.end_offset, now.into_std());
             let frame = Arc::new(frame.with_unclassified(unclassified));
             if header {
-                let slot = &mut ring.headers[kind.index()];
-                config_changed = kind != FrameKind::Script
+                let slot = &mut ring.headers[kind_index(kind)];
+                config_changed = kind != MediaKind::Script
                     && slot
                         .as_ref()
                         .is_none_or(|old| old.frame().payload != frame.frame().payload);

@@ -10,8 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use control::webhook_event::{errcode, EventKind, RecordFile, StreamEvent};
 use control::RecordFormat;
-use flv::MediaKind;
-use media::{FrameKind, StreamKey, Subscriber};
+use media::{MediaKind, StreamKey, Subscriber};
 use mp4::record::{format_path, FlvRecorder, Fmp4Recorder, NameVars};
 use mp4::RecordError;
 use tokio_util::sync::CancellationToken;
@@ -187,30 +186,22 @@ impl Recorder {
     }
 }
 
-fn tag_type(kind: FrameKind) -> MediaKind {
-    match kind {
-        FrameKind::Video => MediaKind::Video,
-        FrameKind::Audio => MediaKind::Audio,
-        FrameKind::Script => MediaKind::Script,
-    }
-}
-
 impl FormatFile {
     /// Writes one frame, opening the first file or rotating first when it is time.
     fn write(
         &mut self,
         job: &Job,
-        kind: FrameKind,
+        kind: MediaKind,
         frame: &media::Frame,
     ) -> Result<(), RecordError> {
-        if kind == FrameKind::Video {
+        if kind == MediaKind::Video {
             self.seen_video = true;
         }
-        let media = kind != FrameKind::Script && !frame.sequence_header;
+        let media = kind != MediaKind::Script && !frame.sequence_header;
         let cut_point = match kind {
-            FrameKind::Video => frame.keyframe && !frame.sequence_header,
-            FrameKind::Audio => !self.seen_video,
-            FrameKind::Script => false,
+            MediaKind::Video => frame.keyframe && !frame.sequence_header,
+            MediaKind::Audio => !self.seen_video,
+            MediaKind::Script => false,
         };
         let recordings = &job.shared.recordings;
         match &mut self.open {
@@ -252,7 +243,7 @@ impl FormatFile {
         };
         match open
             .recorder
-            .write_frame(tag_type(kind), frame.timestamp, &frame.payload)
+            .write_frame(kind, frame.timestamp, &frame.payload)
         {
             Ok(()) => {}
             Err(RecordError::Io(e)) => return Err(RecordError::Io(e)),
@@ -408,16 +399,4 @@ fn create_file(
         ErrorKind::AlreadyExists,
         format!("every name {base}[-N].{} is taken", format.as_str()),
     )))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tag_types_follow_frame_kinds() {
-        assert_eq!(tag_type(FrameKind::Video), MediaKind::Video);
-        assert_eq!(tag_type(FrameKind::Audio), MediaKind::Audio);
-        assert_eq!(tag_type(FrameKind::Script), MediaKind::Script);
-    }
 }
