@@ -4,9 +4,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
-use flv::audio::AudioTagInfo;
-use flv::video::VideoTagInfo;
-use flv::{FlvDemuxer, MediaKind};
+use flv::{FlvDemuxer, FrameClass, MediaKind};
 
 /// Largest fixture read into memory.
 const MAX_FIXTURE_BYTES: u64 = 1 << 30;
@@ -57,40 +55,29 @@ impl Fixture {
         let (mut have_video_header, mut have_audio_header) = (false, false);
         let mut first_ts = None;
         while let Some(tag) = demuxer.poll_tag() {
-            let kind = match tag.tag_type {
-                MediaKind::Script => {
+            let kind = tag.tag_type;
+            match FrameClass::of(kind, &tag.body) {
+                FrameClass::Script => {
                     if fixture.metadata.is_none() {
                         fixture.metadata = Some(tag.body);
                     }
                     continue;
                 }
-                MediaKind::Video => {
-                    let Ok(info) = VideoTagInfo::parse(&tag.body) else {
-                        continue;
+                // Headers the parsers refuse are no use to a player.
+                FrameClass::Unknown => continue,
+                FrameClass::SequenceHeader => {
+                    let have = match kind {
+                        MediaKind::Video => &mut have_video_header,
+                        _ => &mut have_audio_header,
                     };
-                    if info.is_sequence_header {
-                        if !have_video_header {
-                            have_video_header = true;
-                            fixture.headers.push((MediaKind::Video, tag.body));
-                        }
-                        continue;
+                    if !*have {
+                        *have = true;
+                        fixture.headers.push((kind, tag.body));
                     }
-                    MediaKind::Video
+                    continue;
                 }
-                MediaKind::Audio => {
-                    let Ok(info) = AudioTagInfo::parse(&tag.body) else {
-                        continue;
-                    };
-                    if info.is_sequence_header {
-                        if !have_audio_header {
-                            have_audio_header = true;
-                            fixture.headers.push((MediaKind::Audio, tag.body));
-                        }
-                        continue;
-                    }
-                    MediaKind::Audio
-                }
-            };
+                FrameClass::Keyframe | FrameClass::Frame | FrameClass::NoPicture => {}
+            }
             let first = *first_ts.get_or_insert(tag.timestamp);
             fixture.frames.push(Frame {
                 kind,

@@ -463,11 +463,7 @@ fn republish_within_grace_keeps_players_and_timestamps_monotonic() {
         let seq = tags
             .iter()
             .filter(|t| t.0 == flv::MediaKind::Video)
-            .filter(|t| {
-                flv::video::VideoTagInfo::parse(&t.2)
-                    .map(|i| i.is_sequence_header)
-                    .unwrap_or(false)
-            })
+            .filter(|t| flv::FrameClass::of(t.0, &t.2).is_sequence_header())
             .count();
         assert!(seq >= 2, "{}: {seq} sequence headers", file.display());
         // The republish continues the timeline just after the first session's last frame, whenever it came:
@@ -475,12 +471,7 @@ fn republish_within_grace_keeps_players_and_timestamps_monotonic() {
         let pictures: Vec<(u32, bool)> = tags
             .iter()
             .filter(|t| t.0 == flv::MediaKind::Video)
-            .map(|t| {
-                let header = flv::video::VideoTagInfo::parse(&t.2)
-                    .map(|i| i.is_sequence_header)
-                    .unwrap_or(false);
-                (t.1, header)
-            })
+            .map(|t| (t.1, flv::FrameClass::of(t.0, &t.2).is_sequence_header()))
             .collect();
         let junction = 1 + pictures[1..]
             .iter()

@@ -90,22 +90,32 @@ impl FrameClass {
     pub fn of(kind: MediaKind, body: &[u8]) -> FrameClass {
         match kind {
             MediaKind::Script => FrameClass::Script,
-            MediaKind::Video => match VideoTagInfo::parse(body) {
-                Ok(info) if info.is_sequence_header => FrameClass::SequenceHeader,
-                Ok(info)
-                    if info.is_end_of_sequence || info.frame_type == VideoFrameType::Command =>
-                {
-                    FrameClass::NoPicture
-                }
-                Ok(info) if info.is_keyframe() => FrameClass::Keyframe,
-                Ok(_) => FrameClass::Frame,
-                Err(_) => FrameClass::Unknown,
-            },
-            MediaKind::Audio => match AudioTagInfo::parse(body) {
-                Ok(info) if info.is_sequence_header => FrameClass::SequenceHeader,
-                Ok(_) => FrameClass::Frame,
-                Err(_) => FrameClass::Unknown,
-            },
+            MediaKind::Video => VideoTagInfo::parse(body)
+                .map_or(FrameClass::Unknown, |info| FrameClass::of_video(&info)),
+            MediaKind::Audio => AudioTagInfo::parse(body)
+                .map_or(FrameClass::Unknown, |info| FrameClass::of_audio(&info)),
+        }
+    }
+
+    /// The class of a video body whose header was already read (for readers that need the header too).
+    pub fn of_video(info: &VideoTagInfo) -> FrameClass {
+        if info.is_sequence_header {
+            FrameClass::SequenceHeader
+        } else if info.is_end_of_sequence || info.frame_type == VideoFrameType::Command {
+            FrameClass::NoPicture
+        } else if info.is_keyframe() {
+            FrameClass::Keyframe
+        } else {
+            FrameClass::Frame
+        }
+    }
+
+    /// The class of an audio body whose header was already read.
+    pub fn of_audio(info: &AudioTagInfo) -> FrameClass {
+        if info.is_sequence_header {
+            FrameClass::SequenceHeader
+        } else {
+            FrameClass::Frame
         }
     }
 

@@ -7,7 +7,7 @@ use flv::aac::AudioSpecificConfig;
 use flv::audio::{AudioTagInfo, SoundFormat};
 use flv::avc::AvcDecoderConfig;
 use flv::video::{VideoCodec, VideoTagInfo};
-use flv::MediaKind;
+use flv::{FrameClass, MediaKind};
 
 use crate::annexb::{aac_to_adts, avc_to_annexb};
 use crate::error::HlsError;
@@ -171,17 +171,18 @@ impl Segmenter {
             });
         }
         let body = payload.get(info.header_len..).unwrap_or_default();
-        if info.is_sequence_header {
+        let class = FrameClass::of_video(&info);
+        if class.is_sequence_header() {
             self.avc = Some(AvcDecoderConfig::parse(body).map_err(HlsError::Video)?);
             return Ok(false);
         }
-        if info.is_end_of_sequence || body.is_empty() {
+        if class == FrameClass::NoPicture || body.is_empty() {
             return Ok(false);
         }
         let Some(avc) = &self.avc else {
             return Err(HlsError::NoSequenceHeader { kind: "video" });
         };
-        let keyframe = info.is_keyframe();
+        let keyframe = class.is_keyframe();
         let annexb = avc_to_annexb(body, avc, keyframe)?;
         let dts_ms = self.extend(ts);
         self.observe(dts_ms, now_ms);

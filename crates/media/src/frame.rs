@@ -4,8 +4,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use bytes::Bytes;
-
-use crate::probe;
+use flv::FrameClass;
 
 /// What a frame carries: video, audio or script data (the FLV tag type and RTMP message type of its payload).
 pub use flv::MediaKind;
@@ -40,12 +39,15 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// Builds a frame and classifies it (keyframe, sequence header) from its FLV header.
+    /// Builds a frame and classifies it (keyframe, sequence header) from its FLV header with
+    /// [`FrameClass::of`].
     ///
     /// Script frames count as sequence headers. A payload that does not parse becomes a plain frame (neither
     /// keyframe nor header); this never panics.
     pub fn new(kind: MediaKind, timestamp: u32, payload: Bytes) -> Frame {
-        let (keyframe, sequence_header) = probe::classify(kind, &payload);
+        let class = FrameClass::of(kind, &payload);
+        let keyframe = class.is_keyframe();
+        let sequence_header = matches!(class, FrameClass::SequenceHeader | FrameClass::Script);
         Frame {
             timestamp,
             kind,

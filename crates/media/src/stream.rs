@@ -16,7 +16,6 @@ use tokio::time::Instant;
 use crate::frame::{kind_index, Frame, MediaFrame, MediaKind};
 use crate::gop::GopCache;
 use crate::key::StreamKey;
-use crate::probe;
 use crate::publisher::PublisherInfo;
 use crate::ring::{LagBounds, Ring};
 use crate::stats::{Meter, PlayerStats, PublisherStats, Rates, StreamState, StreamStats};
@@ -183,7 +182,8 @@ impl Stream {
         let keyframe = frame.is_video_keyframe();
         let mut unclassified = false;
         if frame.kind == MediaKind::Video && !frame.sequence_header && !keyframe {
-            unclassified = !probe::is_classified_video(&frame.payload);
+            unclassified =
+                flv::FrameClass::of(MediaKind::Video, &frame.payload) == flv::FrameClass::Unknown;
             if st.awaiting_keyframe && !unclassified {
                 // Pictures that reference a frame nobody has (start of a session): useless to every subscriber.
                 return;

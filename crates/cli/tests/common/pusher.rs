@@ -21,9 +21,7 @@ pub struct Tag {
 impl Tag {
     /// A video keyframe (not a sequence header).
     pub fn is_keyframe(&self) -> bool {
-        self.kind == MediaKind::Video
-            && flv::video::VideoTagInfo::parse(&self.body)
-                .is_ok_and(|i| i.is_keyframe() && !i.is_sequence_header)
+        flv::FrameClass::of(self.kind, &self.body).is_keyframe()
     }
 }
 

@@ -2,11 +2,10 @@
 //! `@setDataFrame`, an SEI message inserted into an H.264 access unit.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use flv::audio::AudioTagInfo;
 use flv::avc::{nal_units, AvcDecoderConfig};
 use flv::hevc::HevcDecoderConfig;
 use flv::video::{VideoCodec, VideoTagInfo};
-use rtmp::MediaKind;
+use flv::{FrameClass, MediaKind};
 
 /// The UUID of the user_data_unregistered SEI messages that carry
 /// [`PublisherHandle::send_message`](super::PublisherHandle::send_message) text; a player looks for it.
@@ -31,25 +30,17 @@ pub(crate) enum Class {
 }
 
 impl Class {
-    /// Reads the first bytes of a tag body. Bodies the parsers refuse are sent as plain frames.
+    /// Reads the first bytes of a tag body ([`FrameClass::of`]). Bodies the parsers refuse are sent as plain
+    /// frames; a video packet without a picture (end of sequence) is not a keyframe.
     pub(crate) fn of(kind: MediaKind, body: &[u8]) -> Class {
-        match kind {
-            MediaKind::Script => {
-                if is_metadata(body) {
-                    Class::Metadata
-                } else {
-                    Class::Data
-                }
-            }
-            MediaKind::Audio => match AudioTagInfo::parse(body) {
-                Ok(i) if i.is_sequence_header => Class::AudioHeader,
-                _ => Class::Audio,
-            },
-            MediaKind::Video => match VideoTagInfo::parse(body) {
-                Ok(i) if i.is_sequence_header => Class::VideoHeader,
-                Ok(i) if i.is_keyframe() => Class::VideoKey,
-                _ => Class::VideoInter,
-            },
+        match (kind, FrameClass::of(kind, body)) {
+            (MediaKind::Script, _) if is_metadata(body) => Class::Metadata,
+            (MediaKind::Script, _) => Class::Data,
+            (MediaKind::Audio, FrameClass::SequenceHeader) => Class::AudioHeader,
+            (MediaKind::Audio, _) => Class::Audio,
+            (MediaKind::Video, FrameClass::SequenceHeader) => Class::VideoHeader,
+            (MediaKind::Video, FrameClass::Keyframe) => Class::VideoKey,
+            (MediaKind::Video, _) => Class::VideoInter,
         }
     }
 
@@ -214,6 +205,11 @@ mod tests {
         assert_eq!(
             Class::of(MediaKind::Video, &[0x27, 1, 0, 0, 0]),
             Class::VideoInter
+        );
+        assert_eq!(
+            Class::of(MediaKind::Video, &[0x17, 2, 0, 0, 0]),
+            Class::VideoInter,
+            "an end of sequence is no keyframe"
         );
         assert_eq!(
             Class::of(MediaKind::Audio, &[0xaf, 0, 0x12, 0x10]),

@@ -4,9 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use flv::audio::AudioTagInfo;
-use flv::video::VideoTagInfo;
-use flv::{encode_header, encode_tag, MediaKind, MAX_TAG_BODY};
+use flv::{encode_header, encode_tag, FrameClass, MediaKind, MAX_TAG_BODY};
 
 use crate::error::RecordError;
 
@@ -61,14 +59,11 @@ impl<W: Write> FlvRecorder<W> {
                 size: payload.len(),
             });
         }
-        let slot = match kind {
-            MediaKind::Script => Some(0),
-            MediaKind::Video => VideoTagInfo::parse(payload)
-                .is_ok_and(|i| i.is_sequence_header)
-                .then_some(1),
-            MediaKind::Audio => AudioTagInfo::parse(payload)
-                .is_ok_and(|i| i.is_sequence_header)
-                .then_some(2),
+        let slot = match (kind, FrameClass::of(kind, payload)) {
+            (MediaKind::Script, _) => Some(0),
+            (MediaKind::Video, FrameClass::SequenceHeader) => Some(1),
+            (MediaKind::Audio, FrameClass::SequenceHeader) => Some(2),
+            _ => None,
         };
         let is_header = slot.is_some();
         if let Some(slot) = slot {

@@ -2,12 +2,11 @@
 //! sequence headers, and SEI messages.
 
 use bytes::Bytes;
-use flv::audio::AudioTagInfo;
 use flv::avc::AvcDecoderConfig;
 use flv::hevc::HevcDecoderConfig;
 use flv::sei::{extract_sei_for, SeiCodec, USER_DATA_UNREGISTERED};
-use flv::video::{VideoCodec, VideoFrameType, VideoTagInfo};
-use flv::MediaKind;
+use flv::video::{VideoCodec, VideoTagInfo};
+use flv::{FrameClass, MediaKind};
 
 use crate::player::machine::Frame;
 
@@ -41,14 +40,14 @@ impl Tracks {
             return Some(media(MediaKind::Video, false, timestamp_ms, body.len()));
         };
         let payload = body.get(info.header_len..).unwrap_or_default();
-        if info.is_sequence_header {
-            self.configure(info.codec, payload);
-            return None;
-        }
-        if info.is_end_of_sequence || info.frame_type == VideoFrameType::Command {
-            return None;
-        }
-        let keyframe = info.is_keyframe();
+        let keyframe = match FrameClass::of_video(&info) {
+            FrameClass::SequenceHeader => {
+                self.configure(info.codec, payload);
+                return None;
+            }
+            FrameClass::NoPicture => return None,
+            class => class.is_keyframe(),
+        };
         let mut m = media(MediaKind::Video, keyframe, timestamp_ms, body.len());
         if keyframe {
             // Every keyframe carries the size, so the machine sees a change at the first picture that has it.
@@ -73,7 +72,7 @@ impl Tracks {
 
     /// An audio payload: `None` for sequence headers.
     pub(crate) fn audio(&mut self, timestamp_ms: u32, body: &Bytes) -> Option<MediaInfo> {
-        if AudioTagInfo::parse(body).is_ok_and(|i| i.is_sequence_header) {
+        if FrameClass::of(MediaKind::Audio, body).is_sequence_header() {
             return None;
         }
         Some(media(MediaKind::Audio, false, timestamp_ms, body.len()))
