@@ -17,6 +17,7 @@
 //! - [`MediaKind`]: audio, video or script data, the one media kind of the workspace (FLV tag type, RTMP
 //!   message type, hub frame kind); [`FrameClass::of`]: keyframe, sequence header, ... from a body's header.
 //! - [`tag`]: [`encode_header`], [`encode_tag`], [`FlvDemuxer`] and [`Tag`].
+//! - [`script`]: `@setDataFrame` added and stripped, metadata recognised.
 //! - [`video::VideoTagInfo`] and [`audio::AudioTagInfo`]: what a tag body's first bytes say.
 //! - [`avc::AvcDecoderConfig`], [`avc::parse_sps`], [`avc::nal_units`]; [`hevc::HevcDecoderConfig`].
 //! - [`aac::AudioSpecificConfig`], [`aac::adts_header`].
@@ -63,6 +64,7 @@ mod exheader;
 pub mod fuzzing;
 pub mod hevc;
 mod kind;
+pub mod script;
 pub mod sei;
 pub mod tag;
 pub mod video;

@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 
 use super::link::{dial, Conn};
 use super::machine::{Action, Input, Output, PusherMachine, PusherState};
-use super::media::{set_data_frame, Class, VideoConfig};
+use super::media::{Class, VideoConfig};
 use super::publisher::Command;
 use super::queue::{Queued, SendQueue};
 use super::source::{SourceItem, SourceTag};
@@ -383,7 +383,7 @@ impl Driver {
             if conn.publishing {
                 self.queue.clear();
                 let body = if kind == MediaKind::Script {
-                    set_data_frame(&body)
+                    flv::script::add_set_data_frame(&body)
                 } else {
                     body
                 };
