@@ -42,7 +42,12 @@
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let hub = Registry::new(HubConfig::default());
 //! let key = StreamKey::new("live", "cam1");
-//! let info = PublisherInfo { remote_addr: "10.0.0.1:50000".into(), protocol: "rtmp", republish_grace: None };
+//! let info = PublisherInfo {
+//!     remote_addr: "10.0.0.1:50000".into(),
+//!     protocol: "rtmp",
+//!     republish_grace: None,
+//!     started_at_ms: 1_700_000_000_000,
+//! };
 //! let mut publisher = hub.publish(key.clone(), info).unwrap();
 //! let mut player = hub.subscribe(&key, SubscribeOptions::new("flv")).unwrap();
 //!

@@ -7,7 +7,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{watch, Notify};
@@ -58,7 +57,6 @@ impl Protocol {
 pub(crate) struct PublisherSlot {
     pub(crate) session: u64,
     info: PublisherInfo,
-    started_at_ms: u64,
     pub(crate) last_push: Instant,
     kick: watch::Sender<bool>,
 }
@@ -155,13 +153,9 @@ impl Stream {
         st.session += 1;
         st.grace = info.republish_grace;
         let (kick, kicked) = watch::channel(false);
-        let started_at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         st.publisher = Some(PublisherSlot {
             session: st.session,
             info,
-            started_at_ms,
             last_push: now,
             kick,
         });
@@ -250,7 +244,7 @@ impl Stream {
             publisher: st.publisher.as_ref().map(|p| PublisherStats {
                 addr: p.info.remote_addr.clone(),
                 protocol: p.info.protocol,
-                started_at_ms: p.started_at_ms,
+                started_at_ms: p.info.started_at_ms,
             }),
             video_codec: video.codec.map(str::to_owned),
             audio_codec: audio.codec.map(str::to_owned),

@@ -71,11 +71,15 @@ pub fn key() -> StreamKey {
     StreamKey::new("live", "test")
 }
 
+/// The publish start time [`info`] gives, in Unix milliseconds.
+pub const STARTED_AT_MS: u64 = 1_700_000_000_000;
+
 pub fn info(addr: &str) -> PublisherInfo {
     PublisherInfo {
         remote_addr: addr.to_owned(),
         protocol: "rtmp",
         republish_grace: None,
+        started_at_ms: STARTED_AT_MS,
     }
 }
 

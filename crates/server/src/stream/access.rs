@@ -7,10 +7,9 @@
 //! its errcode.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use control::txsecret;
-use control::App;
+use control::{now_ms, now_unix, txsecret, App};
 use media::StartPolicy;
 
 pub(crate) use crate::stream::refusal::{Reason, Refusal};
@@ -23,18 +22,6 @@ pub(crate) struct PlayMode {
     pub(crate) rtc: bool,
     /// Where the player starts.
     pub(crate) start: StartPolicy,
-}
-
-pub(crate) fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The query that carries the signature: the stream name's when it has one, else the tcUrl's.

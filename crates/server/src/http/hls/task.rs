@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use control::now_ms;
 use hls::ll::{LlConfig, LlSegmenter, LlWindow};
 use hls::{HlsError, Segmenter, SegmenterConfig};
 use media::{MediaKind, StreamKey, Subscriber};
@@ -20,7 +21,6 @@ use tracing::{debug, info, warn};
 use super::viewers::expire_viewers;
 use super::{HlsStream, Window};
 use crate::settings::HlsSettings;
-use crate::stream::access::now_ms;
 use crate::Shared;
 
 /// Most frames [`Replay`] holds: a GOP longer than this (over 2.5 min at 25 fps with audio) replays from the

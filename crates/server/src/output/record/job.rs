@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use control::webhook_event::{errcode, EventKind, RecordFile, StreamEvent};
-use control::RecordFormat;
+use control::{now_unix, RecordFormat};
 use media::{MediaKind, StreamKey, Subscriber};
 use mp4::record::{format_path, FlvRecorder, Fmp4Recorder, NameVars};
 use mp4::RecordError;
@@ -17,7 +17,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::Recordings;
-use crate::stream::access::now_unix;
 use crate::Shared;
 
 /// The work of one recorder thread.
