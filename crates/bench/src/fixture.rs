@@ -4,10 +4,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
-use flv::audio::AudioTagInfo;
-use flv::video::VideoTagInfo;
-use flv::{FlvDemuxer, TagType};
-use rtmp::MediaKind;
+use flv::{FlvDemuxer, FrameClass, MediaKind};
 
 /// Largest fixture read into memory.
 const MAX_FIXTURE_BYTES: u64 = 1 << 30;
@@ -58,40 +55,29 @@ impl Fixture {
         let (mut have_video_header, mut have_audio_header) = (false, false);
         let mut first_ts = None;
         while let Some(tag) = demuxer.poll_tag() {
-            let kind = match tag.tag_type {
-                TagType::Script => {
+            let kind = tag.tag_type;
+            match FrameClass::of(kind, &tag.body) {
+                FrameClass::Script => {
                     if fixture.metadata.is_none() {
                         fixture.metadata = Some(tag.body);
                     }
                     continue;
                 }
-                TagType::Video => {
-                    let Ok(info) = VideoTagInfo::parse(&tag.body) else {
-                        continue;
+                // Headers the parsers refuse are no use to a player.
+                FrameClass::Unknown => continue,
+                FrameClass::SequenceHeader => {
+                    let have = match kind {
+                        MediaKind::Video => &mut have_video_header,
+                        _ => &mut have_audio_header,
                     };
-                    if info.is_sequence_header {
-                        if !have_video_header {
-                            have_video_header = true;
-                            fixture.headers.push((MediaKind::Video, tag.body));
-                        }
-                        continue;
+                    if !*have {
+                        *have = true;
+                        fixture.headers.push((kind, tag.body));
                     }
-                    MediaKind::Video
+                    continue;
                 }
-                TagType::Audio => {
-                    let Ok(info) = AudioTagInfo::parse(&tag.body) else {
-                        continue;
-                    };
-                    if info.is_sequence_header {
-                        if !have_audio_header {
-                            have_audio_header = true;
-                            fixture.headers.push((MediaKind::Audio, tag.body));
-                        }
-                        continue;
-                    }
-                    MediaKind::Audio
-                }
-            };
+                FrameClass::Keyframe | FrameClass::Frame | FrameClass::NoPicture => {}
+            }
             let first = *first_ts.get_or_insert(tag.timestamp);
             fixture.frames.push(Frame {
                 kind,
@@ -143,28 +129,28 @@ mod tests {
         let mut file = BytesMut::from(&encode_header(true, true)[..]);
         encode_tag(
             &mut file,
-            TagType::Script,
+            MediaKind::Script,
             0,
             b"\x02\x00\x0aonMetaData\x08\0\0\0\0\0\0\x09",
         );
         encode_tag(
             &mut file,
-            TagType::Video,
+            MediaKind::Video,
             0,
             &[0x17, 0x00, 0, 0, 0, 1, 0x64, 0, 0x1f],
         );
-        encode_tag(&mut file, TagType::Audio, 0, &[0xaf, 0x00, 0x12, 0x10]);
+        encode_tag(&mut file, MediaKind::Audio, 0, &[0xaf, 0x00, 0x12, 0x10]);
         for i in 0..5u32 {
             let key = if i == 0 { 0x17 } else { 0x27 };
             encode_tag(
                 &mut file,
-                TagType::Video,
+                MediaKind::Video,
                 100 + i * 40,
                 &[key, 0x01, 0, 0, 0, 0, 0, 0, 1, i as u8],
             );
             encode_tag(
                 &mut file,
-                TagType::Audio,
+                MediaKind::Audio,
                 100 + i * 40,
                 &[0xaf, 0x01, 0x21, i as u8],
             );

@@ -102,7 +102,8 @@ async fn publish(p: &Publish, stats: &PublisherStats) -> Result<()> {
     // A bigger chunk size than the default 128 means fewer chunk headers for the server to parse.
     session.set_chunk_size(4096);
     if let Some(meta) = &p.fixture.metadata {
-        session.send_media(MediaKind::Data, 0, &set_data_frame(meta));
+        // How encoders send metadata, and what nginx-rtmp expects.
+        session.send_media(MediaKind::Script, 0, &flv::script::add_set_data_frame(meta));
     }
     for (kind, header) in &p.fixture.headers {
         session.send_media(*kind, 0, header);
@@ -200,15 +201,4 @@ async fn flush(stream: &mut TcpStream, session: &mut ClientSession) -> Result<()
         stream.write_all(&out).await?;
     }
     Ok(())
-}
-
-/// `"@setDataFrame"` + the script tag body: how encoders send metadata, and what nginx-rtmp expects.
-fn set_data_frame(script_body: &[u8]) -> Vec<u8> {
-    const NAME: &[u8] = b"@setDataFrame";
-    let mut out = Vec::with_capacity(3 + NAME.len() + script_body.len());
-    out.push(0x02);
-    out.extend_from_slice(&(NAME.len() as u16).to_be_bytes());
-    out.extend_from_slice(NAME);
-    out.extend_from_slice(script_body);
-    out
 }

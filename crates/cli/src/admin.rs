@@ -2,14 +2,14 @@
 //! the database, with or without a running server (a running server sees app changes within a second).
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use control::jwt::{self, Claims, Role};
 use control::store::{AppPatch, KeyKind, NewApp};
 use control::urls::{self, UrlBase};
-use control::{App, AppPolicy, RecordFormat, Store};
+use control::{now_unix, App, AppPolicy, RecordFormat, Store};
 use server::Settings;
 
 /// Where the data lives: the same flags as `mplive serve`.
@@ -259,12 +259,6 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
-}
-
-pub(crate) fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 pub(crate) async fn find_app(store: &Store, app: &str) -> Result<App> {

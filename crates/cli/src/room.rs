@@ -2,10 +2,11 @@
 
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
+use control::now_unix;
 use rand::Rng;
 use serde::Serialize;
 
-use crate::admin::{find_app, now_unix, print_json, runtime, StoreArgs};
+use crate::admin::{find_app, print_json, runtime, StoreArgs};
 
 /// `mplive room ...`
 #[derive(Debug, Args)]

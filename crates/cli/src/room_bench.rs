@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::Args;
+use control::now_unix;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
@@ -19,7 +20,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Mutex, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::admin::{now_unix, StoreArgs};
+use crate::admin::StoreArgs;
 
 /// Most rooms one run may open.
 const MAX_ROOMS: u32 = 5000;

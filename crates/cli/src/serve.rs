@@ -165,10 +165,7 @@ fn print_urls(running: &server::RunningServer, data_dir: &std::path::Path) {
         println!("no app `live`: create apps with `mplive app create NAME`");
         return;
     };
-    let expires = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-        + 86_400;
+    let expires = control::now_unix() + 86_400;
     let urls = control::urls::app_urls(running.url_base(), &app, "demo", expires);
     println!(
         "push (OBS, ffmpeg, live-pusher), valid for 24 h; more with `mplive url push STREAM`:"

@@ -7,9 +7,10 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::*;
+use control::now_unix;
 
 fn secure(db: Db, config: &str) -> Server {
     Server::start_with(Options {
@@ -17,13 +18,6 @@ fn secure(db: Db, config: &str) -> Server {
         open_live: false,
         db,
     })
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 /// Pushes the fixture for a moment and returns (accepted, ffmpeg's stderr). Accepted: ffmpeg was still
@@ -131,7 +125,11 @@ fn signed_urls_gate_publishing_on_name_and_tcurl() {
         );
 
         // Expired, forged, the signature of another stream, unknown app.
-        let expired = signed(&server, "s3", &["--expires-at", &(now() - 10).to_string()]);
+        let expired = signed(
+            &server,
+            "s3",
+            &["--expires-at", &(now_unix() - 10).to_string()],
+        );
         expect_refused(&server, &expired, "signature_expired");
         let forged = signed(&server, "s3", &[]).replace("txSecret=", "txSecret=0");
         expect_refused(&server, &forged, "signature_bad");
@@ -421,7 +419,7 @@ fn sdk_instance_and_refresh_hand_out_working_push_urls() {
             Some(&req(&viewer, "alice")),
         );
         assert!(text.contains("\"code\":40105"), "wrong role: {text}");
-        let expired = mint_token(&server, &["--expires-at", &(now() - 120).to_string()]);
+        let expired = mint_token(&server, &["--expires-at", &(now_unix() - 120).to_string()]);
         let (_, text) = http_request(
             &server.http,
             "POST",
@@ -483,7 +481,7 @@ fn webhooks_pair_push_start_and_end_with_a_valid_sign() {
         let key: serde_json::Value =
             serde_json::from_str(&server.cli_ok(&["app", "show", "live"])).unwrap();
         let t = start["t"].as_u64().unwrap();
-        assert!(t > now() + 500, "t is about now + 10 min");
+        assert!(t > now_unix() + 500, "t is about now + 10 min");
         assert_eq!(
             start["sign"].as_str().unwrap(),
             md5_hex(&format!("{}{t}", key["callback_key"].as_str().unwrap())),

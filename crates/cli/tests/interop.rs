@@ -157,8 +157,8 @@ fn rtmpdump_plays() {
         String::from_utf8_lossy(&out.stderr)
     );
     let tags = read_flv(&out_file);
-    let video = tags.iter().filter(|t| t.0 == flv::TagType::Video).count();
-    let audio = tags.iter().filter(|t| t.0 == flv::TagType::Audio).count();
+    let video = tags.iter().filter(|t| t.0 == flv::MediaKind::Video).count();
+    let audio = tags.iter().filter(|t| t.0 == flv::MediaKind::Audio).count();
     assert!(video > 25 && audio > 25, "video {video} audio {audio}");
     ffmpeg_decode(out_file.to_str().unwrap(), 2);
 }
@@ -366,7 +366,7 @@ fn flv_video_tags(path: &std::path::Path) -> (usize, usize) {
     let mut demux = flv::FlvDemuxer::new(64 << 20);
     let _ = demux.handle_input(&data);
     let video = std::iter::from_fn(|| demux.poll_tag())
-        .filter(|t| t.tag_type == flv::TagType::Video)
+        .filter(|t| t.tag_type == flv::MediaKind::Video)
         .count();
     (video, demux.buffered_len())
 }
@@ -441,7 +441,7 @@ fn republish_within_grace_keeps_players_and_timestamps_monotonic() {
         let tags = read_flv(file);
         let video: Vec<u32> = tags
             .iter()
-            .filter(|t| t.0 == flv::TagType::Video)
+            .filter(|t| t.0 == flv::MediaKind::Video)
             .map(|t| t.1)
             .collect();
         assert!(
@@ -462,25 +462,16 @@ fn republish_within_grace_keeps_players_and_timestamps_monotonic() {
         // Two sequence headers: the first publish and the republish.
         let seq = tags
             .iter()
-            .filter(|t| t.0 == flv::TagType::Video)
-            .filter(|t| {
-                flv::video::VideoTagInfo::parse(&t.2)
-                    .map(|i| i.is_sequence_header)
-                    .unwrap_or(false)
-            })
+            .filter(|t| t.0 == flv::MediaKind::Video)
+            .filter(|t| flv::FrameClass::of(t.0, &t.2).is_sequence_header())
             .count();
         assert!(seq >= 2, "{}: {seq} sequence headers", file.display());
         // The republish continues the timeline just after the first session's last frame, whenever it came:
         // at the second sequence header, the pictures on either side are at most a few frames apart.
         let pictures: Vec<(u32, bool)> = tags
             .iter()
-            .filter(|t| t.0 == flv::TagType::Video)
-            .map(|t| {
-                let header = flv::video::VideoTagInfo::parse(&t.2)
-                    .map(|i| i.is_sequence_header)
-                    .unwrap_or(false);
-                (t.1, header)
-            })
+            .filter(|t| t.0 == flv::MediaKind::Video)
+            .map(|t| (t.1, flv::FrameClass::of(t.0, &t.2).is_sequence_header()))
             .collect();
         let junction = 1 + pictures[1..]
             .iter()

@@ -359,7 +359,7 @@ fn ll_hls_asked_for_mid_gop_starts_at_the_last_keyframe() {
     pusher.send_while(|t| !t.is_keyframe());
     let deadline = Instant::now() + Duration::from_secs(10);
     while !asked.is_finished() && Instant::now() < deadline {
-        if pusher.peek().kind == flv::TagType::Video {
+        if pusher.peek().kind == flv::MediaKind::Video {
             pusher.skip();
         } else {
             pusher.send_next(true);

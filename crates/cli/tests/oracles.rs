@@ -329,7 +329,7 @@ fn hevc_flv_tags(src: &HevcSource) -> (Vec<Tag>, u32, u32) {
     // AAC from the regular FLV path (ffmpeg's own FLV muxer), sequence header first.
     let audio: Vec<Tag> = read_flv(&fixture_audio())
         .into_iter()
-        .filter(|t| t.0 == flv::TagType::Audio)
+        .filter(|t| t.0 == flv::MediaKind::Audio)
         .map(|(_, ts, body)| (MediaKind::Audio, ts, body.to_vec()))
         .collect();
     assert!(audio.len() > 100 && audio[0].2[1] == 0, "AAC fixture");

@@ -447,10 +447,7 @@ fn push_with_an_expired_signature_is_refused_with_the_reason() {
         open_live: false,
         ..Options::default()
     });
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = control::now_unix();
     let expired = signed(&server, "sig", &["--expires-at", &(now - 10).to_string()]);
     expect_signature_refusal(&server, &expired, "signature_expired");
     // The same stream with a valid signature goes live.

@@ -3,20 +3,14 @@
 mod common;
 
 use std::net::TcpStream;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::*;
+use control::now_unix;
 use serde_json::{json, Value};
 use tungstenite::{Message, WebSocket};
 
 const APP: &str = "wx20afc706a711eefc";
-
-fn unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 /// A blocking WebSocket client.
 struct Ws(WebSocket<TcpStream>);
@@ -194,7 +188,7 @@ fn member_in(
         open_id,
         &key,
         &nonce(),
-        &unix().to_string(),
+        &now_unix().to_string(),
         room_type,
     ));
     assert_eq!(r["type"], "joined", "{r}");
@@ -343,7 +337,7 @@ fn session_keys_api_on_every_database() {
             "o1",
             "gDyVgzwa0mFz9uUP7M6GQQ==",
             &nonce(),
-            &unix().to_string(),
+            &now_unix().to_string(),
             "voice",
         ));
         assert_eq!(r["type"], "joined", "{r}");
@@ -395,7 +389,7 @@ fn join_leave_members_changed_and_error_codes() {
 
     let key_c = session_key(&server, "c");
     let mut c = Ws::connect(&server);
-    let now = unix().to_string();
+    let now = now_unix().to_string();
     let err = |r: Value| {
         (
             r["errCode"].as_i64().unwrap(),
@@ -425,7 +419,7 @@ fn join_leave_members_changed_and_error_codes() {
         msg.contains("timeStamp is in milliseconds; send seconds"),
         "{msg}"
     );
-    let old = (unix() - 1000).to_string();
+    let old = (now_unix() - 1000).to_string();
     assert_eq!(
         err(c.request(join_msg("g1", "c", &key_c, &nonce(), &old, "voice"))).0,
         -10002
@@ -519,7 +513,7 @@ fn room_full_at_eleven_quota_and_reopen() {
         "m10",
         &key,
         &nonce(),
-        &unix().to_string(),
+        &now_unix().to_string(),
         "voice",
     ));
     assert_eq!(r["errCode"], -10003, "{r}");
@@ -530,7 +524,7 @@ fn room_full_at_eleven_quota_and_reopen() {
         "m10",
         &key,
         &nonce(),
-        &unix().to_string(),
+        &now_unix().to_string(),
         "voice",
     ));
     assert_eq!(r["errCode"], -10004, "{r}");
@@ -547,7 +541,7 @@ fn room_full_at_eleven_quota_and_reopen() {
         "m10",
         &key,
         &nonce(),
-        &unix().to_string(),
+        &now_unix().to_string(),
         "voice",
     ));
     assert_eq!(r["errCode"], -10004, "a reopened room is a new room: {r}");
@@ -782,7 +776,7 @@ fn a_socket_that_does_not_read_is_disconnected_without_slowing_the_room() {
         "sleeper",
         &key,
         &nonce(),
-        &unix().to_string(),
+        &now_unix().to_string(),
         "voice",
     ));
     assert_eq!(r["type"], "joined");
@@ -799,7 +793,7 @@ fn a_socket_that_does_not_read_is_disconnected_without_slowing_the_room() {
             "x",
             &key_x,
             &nonce(),
-            &unix().to_string(),
+            &now_unix().to_string(),
             "voice",
         ));
         assert_eq!(r["type"], "joined", "{r}");
@@ -824,7 +818,7 @@ fn a_socket_that_does_not_read_is_disconnected_without_slowing_the_room() {
 fn resplit_signatures_and_signed_plus_timestamps_are_refused() {
     let server = start("");
     let key = session_key(&server, "a");
-    let now = unix().to_string();
+    let now = now_unix().to_string();
     let nonce = "8AP6DT9ybtniUJfb";
     let genuine = join_msg("team-vip1", "a", &key, nonce, &now, "voice");
     let resplit = |group: &str, nonce: &str| {

@@ -3,11 +3,12 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use client::player::{PlayOptions, Player};
 use client::pusher::{PublishOptions, Publisher, PusherEvent, Source};
 use common::*;
+use control::now_unix;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_sent_by_the_publisher_reach_the_player_with_their_latency() {
@@ -41,10 +42,7 @@ async fn messages_sent_by_the_publisher_reach_the_player_with_their_latency() {
     .expect("start the player");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for i in 0..5 {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis();
+        let now = control::now_ms();
         publisher
             .send_message(&format!(r#"{{"n":{i},"sendTime":{now}}}"#))
             .expect("send_message");
@@ -97,13 +95,6 @@ fn token(server: &Server, channel: &str, account: &str, role: &str, extra: &[&st
     server.cli_ok(&args).trim().to_string()
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 #[test]
 fn player_endpoints_hand_viewers_signed_play_urls_that_play() {
     require("ffmpeg");
@@ -131,7 +122,7 @@ fn player_endpoints_hand_viewers_signed_play_urls_that_play() {
         assert_eq!(status, 200, "{v}");
         assert_eq!(v["stream"], "watch1");
         let expires_at = v["expiresAt"].as_u64().expect("expiresAt");
-        let now = unix_now();
+        let now = now_unix();
         assert!(
             (now + 3500..=now + 3700).contains(&expires_at),
             "sdk_url_ttl_secs (1 h): {expires_at} vs {now}"
@@ -187,7 +178,7 @@ fn player_endpoints_hand_viewers_signed_play_urls_that_play() {
             "watch1",
             "bob",
             "viewer",
-            &["--expires-at", &(unix_now() - 120).to_string()],
+            &["--expires-at", &(now_unix() - 120).to_string()],
         );
         let other_channel = token(&server, "watch2", "bob", "viewer", &[]);
         let cases = [

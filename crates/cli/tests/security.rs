@@ -7,18 +7,12 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::*;
+use control::now_unix;
 use md5::{Digest, Md5};
 use rtmp::{ClientEvent, ClientSession, SessionConfig};
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 /// A server whose app `live` needs signed pushes, with a callback URL so refusals are stored as webhooks.
 fn secure_server(config: &str) -> Server {
@@ -126,7 +120,7 @@ fn a_push_signature_cannot_be_moved_to_another_stream() {
     let _push = ffmpeg_push(&fixture_av(), &original);
     server.wait_live("live/cam1");
     let key = app_key(&server, "push_key");
-    let tx_time = format!("{:08x}", now() + 3600);
+    let tx_time = format!("{:08x}", now_unix() + 3600);
     let own = server.rtmp_url(&format!(
         "live/own?txSecret={}&txTime={tx_time}",
         tencent_secret(&key, "own", &tx_time)
@@ -139,7 +133,7 @@ fn a_push_signature_cannot_be_moved_to_another_stream() {
 fn a_push_signature_far_in_the_future_is_refused_with_its_own_reason() {
     let server = secure_server("max_url_ttl_secs = 86400\n");
     let key = app_key(&server, "push_key");
-    let tx_time = format!("{:08x}", now() + 2 * 86_400);
+    let tx_time = format!("{:08x}", now_unix() + 2 * 86_400);
     let url = server.rtmp_url(&format!(
         "live/far?txSecret={}&txTime={tx_time}",
         tencent_secret(&key, "far", &tx_time)
@@ -241,7 +235,10 @@ fn issued_urls_match_tencents_definition() {
         assert_eq!(time.len(), 8, "{url}");
         assert!(time.bytes().all(|b| b.is_ascii_hexdigit()), "{url}");
         let expiry = u64::from_str_radix(&time, 16).unwrap();
-        assert!(expiry > now() && expiry <= now() + 30 * 86_400, "{url}");
+        assert!(
+            expiry > now_unix() && expiry <= now_unix() + 30 * 86_400,
+            "{url}"
+        );
         assert_eq!(secret, tencent_secret(key, stream, &time), "{url}");
     };
     let push = server.cli_ok(&["url", "push", "demo-1", "--ttl", "2h"]);

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::{BufMut, BytesMut};
 use client::player::{PlayError, PlayOptions, Player, PlayerEvent, Recording};
 use flv::sei::build_sei_nalu;
-use flv::{encode_header, encode_tag, TagType};
+use flv::{encode_header, encode_tag, MediaKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -32,8 +32,8 @@ fn flv_body() -> BytesMut {
     let mut out = BytesMut::from(&encode_header(true, true)[..]);
     let mut seq = vec![0x17, 0, 0, 0, 0];
     seq.extend_from_slice(&avcc());
-    encode_tag(&mut out, TagType::Video, 0, &seq);
-    encode_tag(&mut out, TagType::Audio, 0, &[0xaf, 0, 0x12, 0x10]);
+    encode_tag(&mut out, MediaKind::Video, 0, &seq);
+    encode_tag(&mut out, MediaKind::Audio, 0, &[0xaf, 0, 0x12, 0x10]);
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -48,8 +48,8 @@ fn flv_body() -> BytesMut {
         }
         body.put_u32(3);
         body.put_slice(&[if key { 0x65 } else { 0x41 }, 0x88, 0x80]);
-        encode_tag(&mut out, TagType::Video, ts, &body);
-        encode_tag(&mut out, TagType::Audio, ts + 20, &[0xaf, 1, 0x21, 0x10]);
+        encode_tag(&mut out, MediaKind::Video, ts, &body);
+        encode_tag(&mut out, MediaKind::Audio, ts + 20, &[0xaf, 1, 0x21, 0x10]);
     }
     out
 }

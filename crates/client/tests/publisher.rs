@@ -10,7 +10,7 @@ use client::pusher::{
     MachineConfig, PublishOptions, Publisher, PushEnd, PusherEvent, Source, MESSAGE_SEI_UUID,
 };
 use flv::avc::AvcDecoderConfig;
-use flv::{encode_header, encode_tag, TagType};
+use flv::{encode_header, encode_tag};
 use rtmp::{MediaKind, ServerEvent, ServerSession, SessionConfig};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -144,21 +144,21 @@ fn fixture(name: &str, video_bytes: usize) -> PathBuf {
     let mut f = BytesMut::from(&encode_header(true, true)[..]);
     encode_tag(
         &mut f,
-        TagType::Script,
+        MediaKind::Script,
         0,
         b"\x02\x00\x0aonMetaData\x08\0\0\0\0\0\0\x09",
     );
     let mut header = vec![0x17, 0, 0, 0, 0];
     header.extend_from_slice(&avcc);
-    encode_tag(&mut f, TagType::Video, 0, &header);
-    encode_tag(&mut f, TagType::Audio, 0, &[0xaf, 0x00, 0x12, 0x10]);
+    encode_tag(&mut f, MediaKind::Video, 0, &header);
+    encode_tag(&mut f, MediaKind::Audio, 0, &[0xaf, 0x00, 0x12, 0x10]);
     let mut audio_at = 0;
     for i in 0..50u32 {
         let ts = i * 40;
         while audio_at <= ts {
             encode_tag(
                 &mut f,
-                TagType::Audio,
+                MediaKind::Audio,
                 audio_at,
                 &[0xaf, 0x01, 0x21, 0x10, 0x04],
             );
@@ -169,7 +169,7 @@ fn fixture(name: &str, video_bytes: usize) -> PathBuf {
         frame.extend_from_slice(&(video_bytes as u32 + 1).to_be_bytes());
         frame.push(if key { 0x65 } else { 0x41 });
         frame.resize(frame.len() + video_bytes, 0xab);
-        encode_tag(&mut f, TagType::Video, ts, &frame);
+        encode_tag(&mut f, MediaKind::Video, ts, &frame);
     }
     std::fs::write(&path, &f).unwrap();
     path
@@ -238,7 +238,7 @@ async fn reconnects_and_sends_the_headers_again() {
         let kinds: Vec<MediaKind> = first.iter().map(|m| m.kind).collect();
         assert_eq!(
             kinds,
-            [MediaKind::Data, MediaKind::Video, MediaKind::Audio],
+            [MediaKind::Script, MediaKind::Video, MediaKind::Audio],
             "connection {conn}"
         );
         assert!(
@@ -345,7 +345,7 @@ async fn pause_sends_metadata_only_and_resume_starts_at_a_keyframe() {
         paused.push(m.kind);
     }
     assert!(
-        paused.iter().all(|k| *k == MediaKind::Data),
+        paused.iter().all(|k| *k == MediaKind::Script),
         "only metadata while paused: {paused:?}"
     );
     assert!(

@@ -12,7 +12,8 @@ use std::time::Duration;
 use parking_lot::RwLock;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{chain, now_ms, App, Forbid, Store, StoreError};
+use crate::clock::now_ms;
+use crate::store::{chain, App, Forbid, Store, StoreError};
 
 /// The apps and forbids at one revision of the store.
 #[derive(Debug, Default)]

@@ -6,6 +6,7 @@
 //! - [`store`]: the database (SQLite or PostgreSQL) with apps, channels, forbids, the webhook outbox.
 //! - [`catalog`]: the in-memory snapshot of apps and forbids the server reads on every connect.
 //! - [`bootstrap`]: the default app and the admin token on first start.
+//! - [`now_unix`] and [`now_ms`]: the wall clock as Unix seconds and milliseconds, for the whole server side.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,6 +31,7 @@
 
 pub mod bootstrap;
 pub mod catalog;
+mod clock;
 pub mod fuzzing;
 pub mod jwt;
 mod random;
@@ -40,7 +42,8 @@ pub mod webhook_event;
 
 pub use bootstrap::{bootstrap, AdminAuth, Bootstrap, BootstrapError};
 pub use catalog::Catalog;
+pub use clock::{now_ms, now_unix};
 pub use store::{
-    now_ms, App, AppPatch, AppPolicy, Backend, Channel, Forbid, KeyKind, NewApp, NewWebhook,
-    RecordFormat, RoomSession, Store, StoreError, Webhook, WebhookState,
+    App, AppPatch, AppPolicy, Backend, Channel, Forbid, KeyKind, NewApp, NewWebhook, RecordFormat,
+    RoomSession, Store, StoreError, Webhook, WebhookState,
 };

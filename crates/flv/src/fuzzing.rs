@@ -8,14 +8,14 @@ use crate::avc::{nal_units, parse_sps, AvcDecoderConfig};
 use crate::hevc::{parse_hevc_sps, HevcDecoderConfig};
 use crate::sei::{extract_sei, extract_sei_for, SeiCodec};
 use crate::video::{VideoCodec, VideoTagInfo};
-use crate::{FlvDemuxer, Tag, TagType};
+use crate::{FlvDemuxer, MediaKind, Tag};
 
 const MAX_TAG: usize = 1 << 20;
 
 fn check_tag(tag: &Tag) {
     assert!(tag.body.len() <= MAX_TAG);
     match tag.tag_type {
-        TagType::Video => {
+        MediaKind::Video => {
             if let Ok(v) = VideoTagInfo::parse(&tag.body) {
                 let payload = tag.body.get(v.header_len..).unwrap_or_default();
                 if v.codec == VideoCodec::Avc && v.is_sequence_header {
@@ -27,7 +27,7 @@ fn check_tag(tag: &Tag) {
                 }
             }
         }
-        TagType::Audio => {
+        MediaKind::Audio => {
             if let Ok(a) = AudioTagInfo::parse(&tag.body) {
                 if a.format == SoundFormat::Aac && a.is_sequence_header {
                     let _ = AudioSpecificConfig::parse(
@@ -36,7 +36,7 @@ fn check_tag(tag: &Tag) {
                 }
             }
         }
-        TagType::Script => {}
+        MediaKind::Script => {}
     }
 }
 

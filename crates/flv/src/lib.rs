@@ -14,7 +14,10 @@
 //!
 //! # Entry types
 //!
+//! - [`MediaKind`]: audio, video or script data, the one media kind of the workspace (FLV tag type, RTMP
+//!   message type, hub frame kind); [`FrameClass::of`]: keyframe, sequence header, ... from a body's header.
 //! - [`tag`]: [`encode_header`], [`encode_tag`], [`FlvDemuxer`] and [`Tag`].
+//! - [`script`]: `@setDataFrame` added and stripped, metadata recognised.
 //! - [`video::VideoTagInfo`] and [`audio::AudioTagInfo`]: what a tag body's first bytes say.
 //! - [`avc::AvcDecoderConfig`], [`avc::parse_sps`], [`avc::nal_units`]; [`hevc::HevcDecoderConfig`].
 //! - [`aac::AudioSpecificConfig`], [`aac::adts_header`].
@@ -24,18 +27,19 @@
 //!
 //! ```
 //! use bytes::BytesMut;
-//! use flv::{encode_header, encode_tag, FlvDemuxer, TagType};
+//! use flv::{encode_header, encode_tag, FlvDemuxer, FrameClass, MediaKind};
 //! use flv::video::VideoTagInfo;
 //!
 //! let mut file = BytesMut::from(&encode_header(false, true)[..]);
-//! encode_tag(&mut file, TagType::Video, 40, &[0x17, 0x01, 0, 0, 0, 0, 0, 0, 1, 0x65]);
+//! encode_tag(&mut file, MediaKind::Video, 40, &[0x17, 0x01, 0, 0, 0, 0, 0, 0, 1, 0x65]);
 //!
 //! let mut demuxer = FlvDemuxer::new(1 << 20);
 //! demuxer.handle_input(&file)?;
 //! let tag = demuxer.poll_tag().expect("one complete tag");
-//! assert_eq!((tag.tag_type, tag.timestamp), (TagType::Video, 40));
+//! assert_eq!((tag.tag_type, tag.timestamp), (MediaKind::Video, 40));
 //! let info = VideoTagInfo::parse(&tag.body)?;
 //! assert!(info.is_keyframe() && !info.is_sequence_header);
+//! assert_eq!(FrameClass::of(tag.tag_type, &tag.body), FrameClass::Keyframe);
 //! # Ok::<(), flv::FlvError>(())
 //! ```
 //!
@@ -59,12 +63,15 @@ mod exheader;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hevc;
+mod kind;
+pub mod script;
 pub mod sei;
 pub mod tag;
 pub mod video;
 
 pub use error::FlvError;
+pub use kind::{FrameClass, MediaKind};
 pub use tag::{
-    encode_header, encode_tag, FlvDemuxer, FlvHeader, Tag, TagType, FILE_HEADER_LEN, MAX_TAG_BODY,
+    encode_header, encode_tag, FlvDemuxer, FlvHeader, Tag, FILE_HEADER_LEN, MAX_TAG_BODY,
     TAG_HEADER_LEN, TAG_OVERHEAD,
 };

@@ -4,6 +4,8 @@ mod demux;
 
 use bytes::{BufMut, BytesMut};
 
+use crate::kind::MediaKind;
+
 pub use demux::{FlvDemuxer, FlvHeader, Tag};
 
 /// Bytes an FLV tag adds around its body: the 11-byte tag header plus the 4-byte PreviousTagSize after it.
@@ -18,38 +20,6 @@ pub const FILE_HEADER_LEN: usize = 9;
 /// Largest body a tag can carry: its data size is a 24-bit field.
 pub const MAX_TAG_BODY: usize = 0xFF_FFFF;
 
-/// The kind of an FLV tag, from the low 5 bits of its first byte.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TagType {
-    /// Type 8: an audio packet.
-    Audio,
-    /// Type 9: a video packet.
-    Video,
-    /// Type 18: an AMF0 script data object (`onMetaData`).
-    Script,
-}
-
-impl TagType {
-    /// Reads a tag type byte; the filter and reserved bits must already be masked off. `None` for unknown types.
-    pub fn from_u8(value: u8) -> Option<Self> {
-        match value {
-            8 => Some(TagType::Audio),
-            9 => Some(TagType::Video),
-            18 => Some(TagType::Script),
-            _ => None,
-        }
-    }
-
-    /// The wire value: 8, 9 or 18. Also the RTMP message type id of the same payload.
-    pub fn as_u8(self) -> u8 {
-        match self {
-            TagType::Audio => 8,
-            TagType::Video => 9,
-            TagType::Script => 18,
-        }
-    }
-}
-
 /// The 9-byte FLV file header followed by the 4-byte PreviousTagSize0, ready to start an FLV stream.
 pub fn encode_header(has_audio: bool, has_video: bool) -> [u8; 13] {
     let flags = (u8::from(has_audio) << 2) | u8::from(has_video);
@@ -63,7 +33,7 @@ pub fn encode_header(has_audio: bool, has_video: bool) -> [u8; 13] {
 ///
 /// If `body` is longer than [`MAX_TAG_BODY`] (16 MiB - 1), which FLV cannot express. RTMP message lengths are
 /// 24-bit as well, so a body relayed from RTMP always fits.
-pub fn encode_tag(out: &mut BytesMut, tag_type: TagType, timestamp: u32, body: &[u8]) {
+pub fn encode_tag(out: &mut BytesMut, kind: MediaKind, timestamp: u32, body: &[u8]) {
     assert!(
         body.len() <= MAX_TAG_BODY,
         "FLV tag body of {} bytes exceeds the 24-bit size field",
@@ -72,7 +42,7 @@ pub fn encode_tag(out: &mut BytesMut, tag_type: TagType, timestamp: u32, body: &
     // Cast is lossless: checked against MAX_TAG_BODY just above.
     let size = body.len() as u32;
     out.reserve(body.len() + TAG_OVERHEAD);
-    out.put_u8(tag_type.as_u8());
+    out.put_u8(kind.tag_type());
     put_u24(out, size);
     put_u24(out, timestamp & 0xFF_FFFF);
     out.put_u8((timestamp >> 24) as u8);
@@ -102,7 +72,7 @@ mod tests {
     #[test]
     fn tag_bytes_with_extended_timestamp() {
         let mut out = BytesMut::new();
-        encode_tag(&mut out, TagType::Video, 0x1234_5678, &[0xAA, 0xBB]);
+        encode_tag(&mut out, MediaKind::Video, 0x1234_5678, &[0xAA, 0xBB]);
         assert_eq!(
             &out[..],
             &[
@@ -122,14 +92,5 @@ mod tests {
         assert_send_sync::<FlvDemuxer>();
         assert_send_sync::<Tag>();
         assert_send_sync::<crate::FlvError>();
-    }
-
-    #[test]
-    fn tag_type_values() {
-        for t in [TagType::Audio, TagType::Video, TagType::Script] {
-            assert_eq!(TagType::from_u8(t.as_u8()), Some(t));
-        }
-        assert_eq!(TagType::from_u8(0), None);
-        assert_eq!(TagType::from_u8(8 | 0x20), None);
     }
 }

@@ -4,7 +4,7 @@ mod common;
 
 use bytes::BytesMut;
 use common::hex;
-use flv::{encode_header, encode_tag, FlvDemuxer, FlvError, FlvHeader, Tag, TagType};
+use flv::{encode_header, encode_tag, FlvDemuxer, FlvError, FlvHeader, MediaKind, Tag};
 use proptest::prelude::*;
 
 fn demux_all(d: &mut FlvDemuxer, data: &[u8]) -> Result<Vec<Tag>, FlvError> {
@@ -27,7 +27,7 @@ fn hex_stream() {
         })
     );
     assert_eq!(tags.len(), 1);
-    assert_eq!(tags[0].tag_type, TagType::Script);
+    assert_eq!(tags[0].tag_type, MediaKind::Script);
     assert_eq!(tags[0].timestamp, 0x0100_0005);
     assert_eq!(&tags[0].body[..], &[2, 0, 0]);
     assert_eq!(d.buffered_len(), 0);
@@ -37,7 +37,7 @@ fn hex_stream() {
 #[test]
 fn buffered_len_counts_an_incomplete_tag() {
     let mut tag = BytesMut::new();
-    encode_tag(&mut tag, TagType::Video, 40, &[0x17, 1, 0, 0, 0, 9, 9]);
+    encode_tag(&mut tag, MediaKind::Video, 40, &[0x17, 1, 0, 0, 0, 9, 9]);
     let mut d = FlvDemuxer::new(1024);
     d.handle_input(&encode_header(false, true)).unwrap();
     assert_eq!(d.buffered_len(), 0);
@@ -58,8 +58,8 @@ fn buffered_len_counts_an_incomplete_tag() {
 #[test]
 fn byte_by_byte() {
     let mut file = BytesMut::from(&encode_header(true, false)[..]);
-    encode_tag(&mut file, TagType::Audio, 7, &[0xaf, 0x00, 0x12, 0x10]);
-    encode_tag(&mut file, TagType::Audio, 30, &[]);
+    encode_tag(&mut file, MediaKind::Audio, 7, &[0xaf, 0x00, 0x12, 0x10]);
+    encode_tag(&mut file, MediaKind::Audio, 30, &[]);
     let mut d = FlvDemuxer::new(16);
     let mut tags = Vec::new();
     for b in file.iter() {
@@ -101,7 +101,7 @@ fn data_offset_padding_and_bounds() {
     // DataOffset 12: three padding bytes before PreviousTagSize0.
     let mut data = hex("464c5601 01 0000000c aabbcc 00000000");
     let mut body = BytesMut::new();
-    encode_tag(&mut body, TagType::Video, 1, &[0x17, 0x02, 0, 0, 0]);
+    encode_tag(&mut body, MediaKind::Video, 1, &[0x17, 0x02, 0, 0, 0]);
     data.extend_from_slice(&body);
     let mut d = FlvDemuxer::new(1024);
     assert_eq!(demux_all(&mut d, &data).unwrap().len(), 1);
@@ -162,7 +162,7 @@ fn previous_tag_size_mismatch() {
 #[test]
 fn tags_before_an_error_are_kept() {
     let mut data = BytesMut::from(&encode_header(true, true)[..]);
-    encode_tag(&mut data, TagType::Audio, 1, &[0xaf, 0x01]);
+    encode_tag(&mut data, MediaKind::Audio, 1, &[0xaf, 0x01]);
     data.extend_from_slice(&hex("07 000000 000000 00 000000 0000000b"));
     let mut d = FlvDemuxer::new(100);
     assert_eq!(
@@ -178,7 +178,7 @@ fn unknown_and_filtered_tags() {
     let unknown = hex("07 000001 000000 00 000000 ff 0000000c");
     let filtered = hex("28 000001 000000 00 000000 ff 0000000c");
     let mut tail = BytesMut::new();
-    encode_tag(&mut tail, TagType::Video, 3, &[0x27]);
+    encode_tag(&mut tail, MediaKind::Video, 3, &[0x27]);
 
     let mut d = FlvDemuxer::without_file_header(100);
     assert_eq!(
@@ -192,16 +192,16 @@ fn unknown_and_filtered_tags() {
     all.extend_from_slice(&tail);
     let tags = demux_all(&mut d, &all).unwrap();
     assert_eq!(tags.len(), 1);
-    assert_eq!((tags[0].tag_type, tags[0].timestamp), (TagType::Video, 3));
+    assert_eq!((tags[0].tag_type, tags[0].timestamp), (MediaKind::Video, 3));
     assert_eq!(d.header(), None);
 }
 
-fn arb_tag() -> impl Strategy<Value = (TagType, u32, Vec<u8>)> {
+fn arb_tag() -> impl Strategy<Value = (MediaKind, u32, Vec<u8>)> {
     (
         prop_oneof![
-            Just(TagType::Audio),
-            Just(TagType::Video),
-            Just(TagType::Script)
+            Just(MediaKind::Audio),
+            Just(MediaKind::Video),
+            Just(MediaKind::Script)
         ],
         any::<u32>(),
         proptest::collection::vec(any::<u8>(), 0..300),

@@ -13,7 +13,7 @@ use flv::audio::{AudioTagInfo, SoundFormat};
 use flv::avc::AvcDecoderConfig;
 use flv::sei::extract_sei;
 use flv::video::{VideoCodec, VideoTagInfo};
-use flv::{encode_header, encode_tag, FlvDemuxer, Tag, TagType};
+use flv::{encode_header, encode_tag, FlvDemuxer, MediaKind, Tag};
 
 const X264_SEI_UUID: [u8; 16] = [
     0xdc, 0x45, 0xe9, 0xbd, 0xe6, 0xd9, 0x48, 0xb7, 0x96, 0x2c, 0xd8, 0x20, 0xd9, 0x23, 0xee, 0xef,
@@ -103,12 +103,12 @@ fn ffmpeg_x264_aac_flv() {
     ]);
     let (tags, header) = demux_file(Path::new(&flv_path));
     assert!(header.has_audio && header.has_video);
-    assert_eq!(tags[0].tag_type, TagType::Script);
+    assert_eq!(tags[0].tag_type, MediaKind::Script);
 
     // Video: sequence header first, 540x960 at 25 fps, keyframes every 25 frames, x264's SEI in frame 0.
     let video: Vec<&Tag> = tags
         .iter()
-        .filter(|t| t.tag_type == TagType::Video)
+        .filter(|t| t.tag_type == MediaKind::Video)
         .collect();
     let first = VideoTagInfo::parse(&video[0].body).unwrap();
     assert_eq!(first.codec, VideoCodec::Avc);
@@ -142,7 +142,7 @@ fn ffmpeg_x264_aac_flv() {
     // Audio: AAC sequence header first, 44100 Hz mono (lavfi sine's default).
     let audio: Vec<&Tag> = tags
         .iter()
-        .filter(|t| t.tag_type == TagType::Audio)
+        .filter(|t| t.tag_type == MediaKind::Audio)
         .collect();
     let first = AudioTagInfo::parse(&audio[0].body).unwrap();
     assert_eq!(first.format, SoundFormat::Aac);

@@ -3,10 +3,10 @@
 //! breaks, which is what a fuzzer looks for.
 
 use bytes::Bytes;
-use flv::{FlvDemuxer, TagType};
+use flv::{FlvDemuxer, MediaKind};
 
 use crate::ll::{render, BlockingRequest, LlConfig, LlSegmenter, LlUris, LlWindow};
-use crate::{FrameKind, Segmenter, SegmenterConfig};
+use crate::{Segmenter, SegmenterConfig};
 
 const MAX_TAG: usize = 1 << 20;
 const WALL: u64 = 1_700_000_000_000;
@@ -33,15 +33,12 @@ pub fn mux(data: &[u8]) -> usize {
     while let Some(tag) = demuxer.poll_tag() {
         n += 1;
         let now = WALL + u64::from(tag.timestamp);
-        let kind = match tag.tag_type {
-            TagType::Video => FrameKind::Video,
-            TagType::Audio => FrameKind::Audio,
-            TagType::Script => {
-                classic.discontinuity();
-                ll.discontinuity(now);
-                continue;
-            }
-        };
+        let kind = tag.tag_type;
+        if kind == MediaKind::Script {
+            classic.discontinuity();
+            ll.discontinuity(now);
+            continue;
+        }
         let body = Bytes::from(tag.body.to_vec());
         if let Ok(true) = classic.handle_frame(kind, tag.timestamp, &body, now) {
             let window: Vec<_> = classic.segments().cloned().collect();

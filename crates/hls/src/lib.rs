@@ -21,13 +21,14 @@
 //! # Example
 //!
 //! ```
-//! use hls::{FrameKind, Segmenter, SegmenterConfig};
+//! use flv::MediaKind;
+//! use hls::{Segmenter, SegmenterConfig};
 //!
 //! let mut seg = Segmenter::new(SegmenterConfig::default());
 //! // An AAC sequence header (AAC LC, 44.1 kHz, stereo), then one second of frames: audio-only.
-//! seg.handle_frame(FrameKind::Audio, 0, &[0xAF, 0, 0x12, 0x10], 0)?;
+//! seg.handle_frame(MediaKind::Audio, 0, &[0xAF, 0, 0x12, 0x10], 0)?;
 //! for i in 0..100u32 {
-//!     seg.handle_frame(FrameKind::Audio, i * 23, &[0xAF, 1, 0x21, 0x00], 1_700_000_000_000)?;
+//!     seg.handle_frame(MediaKind::Audio, i * 23, &[0xAF, 1, 0x21, 0x00], 1_700_000_000_000)?;
 //! }
 //! assert_eq!(seg.segments().len(), 1);
 //! let window: Vec<_> = seg.segments().cloned().collect();
@@ -54,7 +55,7 @@ mod segmenter;
 pub mod ts;
 
 pub use error::HlsError;
-pub use segmenter::{FrameKind, Segment, Segmenter, SegmenterConfig};
+pub use segmenter::{Segment, Segmenter, SegmenterConfig};
 
 #[cfg(test)]
 mod tests;

@@ -14,12 +14,11 @@ use std::collections::VecDeque;
 use std::fmt::Write;
 
 use bytes::Bytes;
-use flv::TagType;
+use flv::MediaKind;
 use mp4::fmp4::{Mp4Output, Mp4Writer, WriterConfig};
 
 use crate::error::HlsError;
 use crate::playlist::{iso8601_utc, target_duration_secs};
-use crate::FrameKind;
 
 /// Bounds of the low-latency segmenter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,23 +182,22 @@ impl LlSegmenter {
     }
 
     /// Handles one FLV tag body at wall-clock time `now_ms`. Returns whether a part (and perhaps a segment) was
-    /// completed by this frame.
+    /// completed by this frame. Script data is ignored (`Ok(false)`).
     pub fn handle_frame(
         &mut self,
-        kind: FrameKind,
+        kind: MediaKind,
         timestamp: u32,
         payload: &Bytes,
         now_ms: u64,
     ) -> Result<bool, HlsError> {
-        let tag = match kind {
-            FrameKind::Video => TagType::Video,
-            FrameKind::Audio => TagType::Audio,
-        };
+        if kind == MediaKind::Script {
+            return Ok(false);
+        }
         let seen = i64::try_from(now_ms)
             .unwrap_or(i64::MAX)
             .saturating_sub(i64::from(timestamp));
         self.offset = Some(self.offset.map_or(seen, |o| o.min(seen)));
-        let result = self.writer.handle_frame(tag, timestamp, payload);
+        let result = self.writer.handle_frame(kind, timestamp, payload);
         // Output the writer produced before refusing this frame still counts.
         let changed = self.drain(now_ms);
         result.map_err(HlsError::Mp4)?;

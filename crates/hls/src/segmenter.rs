@@ -7,6 +7,7 @@ use flv::aac::AudioSpecificConfig;
 use flv::audio::{AudioTagInfo, SoundFormat};
 use flv::avc::AvcDecoderConfig;
 use flv::video::{VideoCodec, VideoTagInfo};
+use flv::{FrameClass, MediaKind};
 
 use crate::annexb::{aac_to_adts, avc_to_annexb};
 use crate::error::HlsError;
@@ -33,15 +34,6 @@ impl Default for SegmenterConfig {
             window: 6,
         }
     }
-}
-
-/// What a frame is, as the segmenter needs to know it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FrameKind {
-    /// An FLV video tag body.
-    Video,
-    /// An FLV audio tag body.
-    Audio,
 }
 
 /// One complete segment.
@@ -155,17 +147,18 @@ impl Segmenter {
     }
 
     /// Handles one FLV tag body with its timestamp (ms) at wall-clock time `now_ms` (ms since the Unix epoch).
-    /// Returns whether a segment was completed by this frame.
+    /// Returns whether a segment was completed by this frame. Script data is ignored (`Ok(false)`).
     pub fn handle_frame(
         &mut self,
-        kind: FrameKind,
+        kind: MediaKind,
         timestamp: u32,
         payload: &[u8],
         now_ms: u64,
     ) -> Result<bool, HlsError> {
         match kind {
-            FrameKind::Video => self.handle_video(timestamp, payload, now_ms),
-            FrameKind::Audio => self.handle_audio(timestamp, payload, now_ms),
+            MediaKind::Video => self.handle_video(timestamp, payload, now_ms),
+            MediaKind::Audio => self.handle_audio(timestamp, payload, now_ms),
+            MediaKind::Script => Ok(false),
         }
     }
 
@@ -178,17 +171,18 @@ impl Segmenter {
             });
         }
         let body = payload.get(info.header_len..).unwrap_or_default();
-        if info.is_sequence_header {
+        let class = FrameClass::of_video(&info);
+        if class.is_sequence_header() {
             self.avc = Some(AvcDecoderConfig::parse(body).map_err(HlsError::Video)?);
             return Ok(false);
         }
-        if info.is_end_of_sequence || body.is_empty() {
+        if class == FrameClass::NoPicture || body.is_empty() {
             return Ok(false);
         }
         let Some(avc) = &self.avc else {
             return Err(HlsError::NoSequenceHeader { kind: "video" });
         };
-        let keyframe = info.is_keyframe();
+        let keyframe = class.is_keyframe();
         let annexb = avc_to_annexb(body, avc, keyframe)?;
         let dts_ms = self.extend(ts);
         self.observe(dts_ms, now_ms);

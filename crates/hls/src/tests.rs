@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use flv::MediaKind;
 use proptest::prelude::*;
 
 use crate::ts::{AUDIO_PID, PACKET_LEN, PMT_PID, VIDEO_PID};
-use crate::{FrameKind, Segmenter, SegmenterConfig};
+use crate::{Segmenter, SegmenterConfig};
 
 const WALL: u64 = 1_700_000_000_000;
 
@@ -43,7 +44,7 @@ fn feed_av(seg: &mut Segmenter, from_ms: u32, secs: u32, gop: u32) {
     while v < end || a < end {
         if v <= a {
             seg.handle_frame(
-                FrameKind::Video,
+                MediaKind::Video,
                 v,
                 &picture(n % gop == 0, 40, 300),
                 WALL + u64::from(v),
@@ -52,7 +53,7 @@ fn feed_av(seg: &mut Segmenter, from_ms: u32, secs: u32, gop: u32) {
             n += 1;
             v += 40;
         } else {
-            seg.handle_frame(FrameKind::Audio, a, &AAC_FRAME, WALL + u64::from(a))
+            seg.handle_frame(MediaKind::Audio, a, &AAC_FRAME, WALL + u64::from(a))
                 .unwrap();
             a += 23;
         }
@@ -102,9 +103,9 @@ fn check_ts(data: &[u8]) -> HashMap<u16, usize> {
 #[test]
 fn av_segments_are_cut_at_keyframes_after_the_target() {
     let mut seg = Segmenter::new(SegmenterConfig::default());
-    seg.handle_frame(FrameKind::Video, 0, &avc_header(), WALL)
+    seg.handle_frame(MediaKind::Video, 0, &avc_header(), WALL)
         .unwrap();
-    seg.handle_frame(FrameKind::Audio, 0, &AAC_HEADER, WALL)
+    seg.handle_frame(MediaKind::Audio, 0, &AAC_HEADER, WALL)
         .unwrap();
     feed_av(&mut seg, 0, 20, 25);
     let segments: Vec<_> = seg.segments().cloned().collect();
@@ -126,10 +127,10 @@ fn audio_only_is_cut_by_duration() {
         target_duration_ms: 1000,
         window: 3,
     });
-    seg.handle_frame(FrameKind::Audio, 0, &AAC_HEADER, WALL)
+    seg.handle_frame(MediaKind::Audio, 0, &AAC_HEADER, WALL)
         .unwrap();
     for i in 0..200u32 {
-        seg.handle_frame(FrameKind::Audio, i * 23, &AAC_FRAME, WALL)
+        seg.handle_frame(MediaKind::Audio, i * 23, &AAC_FRAME, WALL)
             .unwrap();
     }
     let segments: Vec<_> = seg.segments().cloned().collect();
@@ -147,15 +148,15 @@ fn a_discontinuity_marks_the_next_segment_and_counts_when_it_leaves() {
         target_duration_ms: 2000,
         window: 2,
     });
-    seg.handle_frame(FrameKind::Video, 0, &avc_header(), WALL)
+    seg.handle_frame(MediaKind::Video, 0, &avc_header(), WALL)
         .unwrap();
-    seg.handle_frame(FrameKind::Audio, 0, &AAC_HEADER, WALL)
+    seg.handle_frame(MediaKind::Audio, 0, &AAC_HEADER, WALL)
         .unwrap();
     feed_av(&mut seg, 0, 5, 25);
     seg.discontinuity();
-    seg.handle_frame(FrameKind::Video, 5000, &avc_header(), WALL)
+    seg.handle_frame(MediaKind::Video, 5000, &avc_header(), WALL)
         .unwrap();
-    seg.handle_frame(FrameKind::Audio, 5000, &AAC_HEADER, WALL)
+    seg.handle_frame(MediaKind::Audio, 5000, &AAC_HEADER, WALL)
         .unwrap();
     feed_av(&mut seg, 5000, 5, 25);
     let flags: Vec<_> = seg.segments().map(|s| s.discontinuity).collect();
@@ -170,13 +171,13 @@ fn a_discontinuity_marks_the_next_segment_and_counts_when_it_leaves() {
 #[test]
 fn an_instant_segment_is_not_listed_but_keeps_its_discontinuity() {
     let mut seg = Segmenter::new(SegmenterConfig::default());
-    seg.handle_frame(FrameKind::Video, 0, &avc_header(), WALL)
+    seg.handle_frame(MediaKind::Video, 0, &avc_header(), WALL)
         .unwrap();
-    seg.handle_frame(FrameKind::Audio, 0, &AAC_HEADER, WALL)
+    seg.handle_frame(MediaKind::Audio, 0, &AAC_HEADER, WALL)
         .unwrap();
     feed_av(&mut seg, 0, 3, 25);
     seg.discontinuity();
-    seg.handle_frame(FrameKind::Video, 3000, &picture(true, 0, 10), WALL)
+    seg.handle_frame(MediaKind::Video, 3000, &picture(true, 0, 10), WALL)
         .unwrap();
     // A second republish before anything lasted: the mark is not lost.
     seg.discontinuity();
@@ -193,15 +194,15 @@ fn an_instant_segment_is_not_listed_but_keeps_its_discontinuity() {
 fn frames_before_headers_or_of_other_codecs_are_refused() {
     let mut seg = Segmenter::new(SegmenterConfig::default());
     assert!(seg
-        .handle_frame(FrameKind::Video, 0, &picture(true, 0, 10), WALL)
+        .handle_frame(MediaKind::Video, 0, &picture(true, 0, 10), WALL)
         .is_err());
     assert!(seg
-        .handle_frame(FrameKind::Video, 0, &[0x12, 0], WALL)
+        .handle_frame(MediaKind::Video, 0, &[0x12, 0], WALL)
         .is_err());
     assert!(seg
-        .handle_frame(FrameKind::Audio, 0, &[0x2F, 0], WALL)
+        .handle_frame(MediaKind::Audio, 0, &[0x2F, 0], WALL)
         .is_err());
-    assert!(seg.handle_frame(FrameKind::Audio, 0, &[], WALL).is_err());
+    assert!(seg.handle_frame(MediaKind::Audio, 0, &[], WALL).is_err());
 }
 
 proptest! {
@@ -210,10 +211,10 @@ proptest! {
         frames in proptest::collection::vec((any::<bool>(), any::<u32>(), proptest::collection::vec(any::<u8>(), 0..64)), 0..64)
     ) {
         let mut seg = Segmenter::new(SegmenterConfig { target_duration_ms: 10, window: 3 });
-        seg.handle_frame(FrameKind::Video, 0, &avc_header(), WALL).unwrap();
-        seg.handle_frame(FrameKind::Audio, 0, &AAC_HEADER, WALL).unwrap();
+        seg.handle_frame(MediaKind::Video, 0, &avc_header(), WALL).unwrap();
+        seg.handle_frame(MediaKind::Audio, 0, &AAC_HEADER, WALL).unwrap();
         for (video, ts, body) in frames {
-            let kind = if video { FrameKind::Video } else { FrameKind::Audio };
+            let kind = if video { MediaKind::Video } else { MediaKind::Audio };
             let _ = seg.handle_frame(kind, ts, &body, WALL);
         }
         seg.finish();
@@ -230,17 +231,17 @@ proptest! {
     ) {
         let mut seg = Segmenter::new(SegmenterConfig { target_duration_ms: 200, window: 100 });
         if !audio_only {
-            seg.handle_frame(FrameKind::Video, 0, &avc_header(), WALL).unwrap();
+            seg.handle_frame(MediaKind::Video, 0, &avc_header(), WALL).unwrap();
         }
-        seg.handle_frame(FrameKind::Audio, 0, &AAC_HEADER, WALL).unwrap();
+        seg.handle_frame(MediaKind::Audio, 0, &AAC_HEADER, WALL).unwrap();
         let mut ts = 0u32;
         for (i, (len, key, cts)) in sizes.into_iter().enumerate() {
             if !audio_only {
-                seg.handle_frame(FrameKind::Video, ts, &picture(key || i == 0, cts, len), WALL).unwrap();
+                seg.handle_frame(MediaKind::Video, ts, &picture(key || i == 0, cts, len), WALL).unwrap();
             }
             let mut frame = vec![0xAF, 1];
             frame.extend(std::iter::repeat_n(0x11, len.min(2000)));
-            seg.handle_frame(FrameKind::Audio, ts, &frame, WALL).unwrap();
+            seg.handle_frame(MediaKind::Audio, ts, &frame, WALL).unwrap();
             ts += 40;
         }
         seg.finish();
@@ -255,9 +256,9 @@ proptest! {
 
 mod low_latency {
     use bytes::Bytes;
+    use flv::MediaKind;
 
     use crate::ll::{render, BlockingRequest, LlConfig, LlSegmenter, LlUris, LlWindow};
-    use crate::FrameKind;
 
     use super::{picture, AAC_FRAME, AAC_HEADER, WALL};
 
@@ -276,22 +277,22 @@ mod low_latency {
 
     /// `secs` seconds of 25 fps video with a keyframe every `gop` pictures, and 44.1 kHz AAC.
     fn feed(seg: &mut LlSegmenter, secs: u32, gop: u32) {
-        seg.handle_frame(FrameKind::Video, 0, &real_avc_header(), WALL)
+        seg.handle_frame(MediaKind::Video, 0, &real_avc_header(), WALL)
             .unwrap();
-        seg.handle_frame(FrameKind::Audio, 0, &Bytes::from_static(&AAC_HEADER), WALL)
+        seg.handle_frame(MediaKind::Audio, 0, &Bytes::from_static(&AAC_HEADER), WALL)
             .unwrap();
         let end = secs * 1000;
         let (mut v, mut a, mut n) = (0u32, 0u32, 0u32);
         while v < end || a < end {
             if v <= a {
                 let pic = Bytes::from(picture(n % gop == 0, 40, 300));
-                seg.handle_frame(FrameKind::Video, v, &pic, WALL + u64::from(v))
+                seg.handle_frame(MediaKind::Video, v, &pic, WALL + u64::from(v))
                     .unwrap();
                 n += 1;
                 v += 40;
             } else {
                 let frame = Bytes::from_static(&AAC_FRAME);
-                seg.handle_frame(FrameKind::Audio, a, &frame, WALL + u64::from(a))
+                seg.handle_frame(MediaKind::Audio, a, &frame, WALL + u64::from(a))
                     .unwrap();
                 a += 23;
             }
@@ -422,11 +423,11 @@ mod low_latency {
     #[test]
     fn audio_only_streams_are_cut_by_duration() {
         let mut seg = LlSegmenter::new(config());
-        seg.handle_frame(FrameKind::Audio, 0, &Bytes::from_static(&AAC_HEADER), WALL)
+        seg.handle_frame(MediaKind::Audio, 0, &Bytes::from_static(&AAC_HEADER), WALL)
             .unwrap();
         for i in 0..400u32 {
             let frame = Bytes::from_static(&AAC_FRAME);
-            seg.handle_frame(FrameKind::Audio, i * 23, &frame, WALL)
+            seg.handle_frame(MediaKind::Audio, i * 23, &frame, WALL)
                 .unwrap();
         }
         assert!(seg.segments().len() >= 3);

@@ -4,28 +4,17 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use bytes::Bytes;
+use flv::FrameClass;
 
-use crate::probe;
+/// What a frame carries: video, audio or script data (the FLV tag type and RTMP message type of its payload).
+pub use flv::MediaKind;
 
-/// What a frame carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FrameKind {
-    /// A video packet (FLV tag type 9, RTMP message type 9).
-    Video,
-    /// An audio packet (FLV tag type 8, RTMP message type 8).
-    Audio,
-    /// A script data packet, in practice `onMetaData` (FLV tag type 18, RTMP AMF0 data message 18).
-    Script,
-}
-
-impl FrameKind {
-    /// Index into per-kind arrays (the cached headers).
-    pub(crate) fn index(self) -> usize {
-        match self {
-            FrameKind::Script => 0,
-            FrameKind::Video => 1,
-            FrameKind::Audio => 2,
-        }
+/// Index of a kind into per-kind arrays (the cached headers).
+pub(crate) fn kind_index(kind: MediaKind) -> usize {
+    match kind {
+        MediaKind::Script => 0,
+        MediaKind::Video => 1,
+        MediaKind::Audio => 2,
     }
 }
 
@@ -39,7 +28,7 @@ pub struct Frame {
     /// monotonic for the subscribers).
     pub timestamp: u32,
     /// Video, audio or script.
-    pub kind: FrameKind,
+    pub kind: MediaKind,
     /// A video picture that starts a GOP (a keyframe that is not a sequence header).
     pub keyframe: bool,
     /// A codec configuration (AVC/HEVC decoder configuration record, AAC AudioSpecificConfig, ...) or a script
@@ -50,12 +39,15 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// Builds a frame and classifies it (keyframe, sequence header) from its FLV header.
+    /// Builds a frame and classifies it (keyframe, sequence header) from its FLV header with
+    /// [`FrameClass::of`].
     ///
     /// Script frames count as sequence headers. A payload that does not parse becomes a plain frame (neither
     /// keyframe nor header); this never panics.
-    pub fn new(kind: FrameKind, timestamp: u32, payload: Bytes) -> Frame {
-        let (keyframe, sequence_header) = probe::classify(kind, &payload);
+    pub fn new(kind: MediaKind, timestamp: u32, payload: Bytes) -> Frame {
+        let class = FrameClass::of(kind, &payload);
+        let keyframe = class.is_keyframe();
+        let sequence_header = matches!(class, FrameClass::SequenceHeader | FrameClass::Script);
         Frame {
             timestamp,
             kind,
@@ -67,7 +59,7 @@ impl Frame {
 
     /// A video keyframe that starts a GOP (not a sequence header).
     pub(crate) fn is_video_keyframe(&self) -> bool {
-        self.kind == FrameKind::Video && self.keyframe && !self.sequence_header
+        self.kind == MediaKind::Video && self.keyframe && !self.sequence_header
     }
 }
 

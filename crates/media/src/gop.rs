@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::frame::{FrameKind, MediaFrame};
+use crate::frame::{MediaFrame, MediaKind};
 
 /// Frames since the last keyframe, so that a new subscriber gets a picture at once.
 ///
@@ -71,6 +71,6 @@ impl GopCache {
     pub(crate) fn video_frames(&self) -> impl Iterator<Item = &Arc<MediaFrame>> {
         self.frames
             .iter()
-            .filter(|f| f.frame().kind == FrameKind::Video && !f.frame().sequence_header)
+            .filter(|f| f.frame().kind == MediaKind::Video && !f.frame().sequence_header)
     }
 }

@@ -37,17 +37,22 @@
 //!
 //! ```
 //! use bytes::Bytes;
-//! use media::{Frame, FrameKind, HubConfig, PublisherInfo, Registry, StreamKey, SubscribeOptions};
+//! use media::{Frame, HubConfig, MediaKind, PublisherInfo, Registry, StreamKey, SubscribeOptions};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let hub = Registry::new(HubConfig::default());
 //! let key = StreamKey::new("live", "cam1");
-//! let info = PublisherInfo { remote_addr: "10.0.0.1:50000".into(), protocol: "rtmp", republish_grace: None };
+//! let info = PublisherInfo {
+//!     remote_addr: "10.0.0.1:50000".into(),
+//!     protocol: "rtmp",
+//!     republish_grace: None,
+//!     started_at_ms: 1_700_000_000_000,
+//! };
 //! let mut publisher = hub.publish(key.clone(), info).unwrap();
 //! let mut player = hub.subscribe(&key, SubscribeOptions::new("flv")).unwrap();
 //!
 //! // An AVC keyframe: frame type 1, codec 7, NALU packet, composition time 0, then the NAL units.
-//! publisher.push(Frame::new(FrameKind::Video, 0, Bytes::from_static(&[0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65])));
+//! publisher.push(Frame::new(MediaKind::Video, 0, Bytes::from_static(&[0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65])));
 //! let frame = player.recv().await.unwrap();
 //! assert!(frame.frame().keyframe);
 //! # }
@@ -79,7 +84,7 @@ mod subscriber;
 pub use config::HubConfig;
 pub use error::{PublishError, SubscribeError, SubscriberEnd};
 pub use events::PublishEvent;
-pub use frame::{EncodingSlot, Frame, FrameKind, MediaFrame, MAX_ENCODING_SLOTS};
+pub use frame::{EncodingSlot, Frame, MediaFrame, MediaKind, MAX_ENCODING_SLOTS};
 pub use key::StreamKey;
 pub use publisher::{Publisher, PublisherInfo};
 pub use registry::Registry;

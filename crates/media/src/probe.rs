@@ -1,36 +1,11 @@
-//! What the hub reads from frames through `flv`: keyframe and sequence-header flags, codec names and the
-//! picture and sample parameters of the codec configurations. Everything here tolerates malformed input.
+//! What the hub reads from frames through `flv` besides their class: codec names and the picture and sample
+//! parameters of the codec configurations. Everything here tolerates malformed input.
 
 use flv::aac::AudioSpecificConfig;
 use flv::audio::{AudioTagInfo, SoundFormat};
 use flv::avc::AvcDecoderConfig;
 use flv::hevc::HevcDecoderConfig;
 use flv::video::{VideoCodec, VideoTagInfo};
-
-use crate::frame::FrameKind;
-
-/// `(keyframe, sequence_header)` for a payload of `kind`; `(false, false)` if it does not parse.
-pub(crate) fn classify(kind: FrameKind, payload: &[u8]) -> (bool, bool) {
-    match kind {
-        FrameKind::Script => (false, true),
-        FrameKind::Video => match VideoTagInfo::parse(payload) {
-            Ok(info) => {
-                let picture = !info.is_sequence_header && !info.is_end_of_sequence;
-                (picture && info.is_keyframe(), info.is_sequence_header)
-            }
-            Err(_) => (false, false),
-        },
-        FrameKind::Audio => match AudioTagInfo::parse(payload) {
-            Ok(info) => (false, info.is_sequence_header),
-            Err(_) => (false, false),
-        },
-    }
-}
-
-/// `flv` understands this video payload, so its keyframe flag means something.
-pub(crate) fn is_classified_video(payload: &[u8]) -> bool {
-    VideoTagInfo::parse(payload).is_ok()
-}
 
 /// What a video packet tells about the track.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

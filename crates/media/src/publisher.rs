@@ -21,6 +21,9 @@ pub struct PublisherInfo {
     /// How long subscribers wait for this publisher to come back after it leaves; `None` keeps the hub's
     /// `republish_grace` (an app's policy may set its own).
     pub republish_grace: Option<std::time::Duration>,
+    /// When the publish started, in Unix milliseconds (the stream's `started_at_ms`): the caller reads the wall
+    /// clock, the hub does not.
+    pub started_at_ms: u64,
 }
 
 /// The right to push frames into a stream, owned by the publishing connection. Dropping it unpublishes (the

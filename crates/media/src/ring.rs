@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::frame::{FrameKind, MediaFrame};
+use crate::frame::{MediaFrame, MediaKind};
 
 /// How far behind the live edge a reader may be.
 #[derive(Debug, Clone, Copy)]
@@ -24,7 +24,7 @@ pub(crate) struct Ring {
     capacity: usize,
     /// Sequence number the next pushed frame gets.
     next_seq: u64,
-    /// Latest script, video and audio sequence header (indexed by [`FrameKind::index`]).
+    /// Latest script, video and audio sequence header (indexed by [`kind_index`](crate::frame::kind_index)).
     pub(crate) headers: [Option<Arc<MediaFrame>>; 3],
     /// The current publishing session has sent video: only video keyframes are resume points.
     pub(crate) has_video: bool,
@@ -70,7 +70,7 @@ impl Ring {
         self.next_seq = frame.seq() + 1;
         self.last_ts = self.last_ts.max(frame.frame().timestamp);
         self.end_offset = frame.end_offset();
-        if frame.frame().kind == FrameKind::Video {
+        if frame.frame().kind == MediaKind::Video {
             self.has_video = true;
         }
         if self.frames.len() == self.capacity {
@@ -96,7 +96,7 @@ impl Ring {
         let f = frame.frame();
         f.is_video_keyframe()
             || frame.is_unclassified()
-            || (f.kind == FrameKind::Audio && !self.has_video && !f.sequence_header)
+            || (f.kind == MediaKind::Audio && !self.has_video && !f.sequence_header)
     }
 
     /// The oldest sync point at or after `from` that is within the lag bounds, if the ring holds one.
@@ -131,7 +131,7 @@ mod tests {
     };
 
     /// Pushes `payload` as the next frame, its byte offset right after the previous one.
-    fn push(ring: &mut Ring, kind: FrameKind, ts: u32, payload: &[u8], lag: LagBounds) {
+    fn push(ring: &mut Ring, kind: MediaKind, ts: u32, payload: &[u8], lag: LagBounds) {
         let frame = MediaFrame::new(
             Frame::new(kind, ts, Bytes::copy_from_slice(payload)),
             ring.next_seq(),
@@ -165,10 +165,10 @@ mod tests {
         };
         let mut ring = Ring::new(64);
         for ts in [0, 50, 100] {
-            push(&mut ring, FrameKind::Video, ts, &inter(10), by_time);
+            push(&mut ring, MediaKind::Video, ts, &inter(10), by_time);
         }
         assert_eq!(ring.oldest_seq(), 0, "100 ms behind is within the bound");
-        push(&mut ring, FrameKind::Video, 101, &inter(10), by_time);
+        push(&mut ring, MediaKind::Video, 101, &inter(10), by_time);
         assert_eq!(ring.oldest_seq(), 1);
 
         let by_bytes = LagBounds {
@@ -177,10 +177,10 @@ mod tests {
         };
         let mut ring = Ring::new(64);
         for _ in 0..4 {
-            push(&mut ring, FrameKind::Video, 0, &inter(100), by_bytes);
+            push(&mut ring, MediaKind::Video, 0, &inter(100), by_bytes);
         }
         assert_eq!(ring.oldest_seq(), 0, "300 bytes behind is within the bound");
-        push(&mut ring, FrameKind::Video, 0, &inter(100), by_bytes);
+        push(&mut ring, MediaKind::Video, 0, &inter(100), by_bytes);
         assert_eq!(ring.oldest_seq(), 1);
     }
 
@@ -193,9 +193,9 @@ mod tests {
         };
         for capacity in [1, 2] {
             let mut ring = Ring::new(capacity);
-            push(&mut ring, FrameKind::Video, 5_000, &key(10), lag);
-            push(&mut ring, FrameKind::Video, 0, &inter(10), lag);
-            push(&mut ring, FrameKind::Video, 0, &inter(10), lag);
+            push(&mut ring, MediaKind::Video, 5_000, &key(10), lag);
+            push(&mut ring, MediaKind::Video, 0, &inter(10), lag);
+            push(&mut ring, MediaKind::Video, 0, &inter(10), lag);
             assert_eq!((ring.oldest_seq(), ring.next_seq()), (2, 3), "{capacity}");
             assert!(ring.get(2).is_some());
         }
@@ -214,20 +214,20 @@ mod tests {
                 Instant::now(),
             )
         };
-        assert!(!ring.is_sync_point(&frame(FrameKind::Video, &inter(10))));
-        assert!(ring.is_sync_point(&frame(FrameKind::Video, &key(10))));
-        assert!(!ring.is_sync_point(&frame(FrameKind::Audio, &AAC_HEADER)));
-        assert!(ring.is_sync_point(&frame(FrameKind::Audio, &AAC_RAW)));
+        assert!(!ring.is_sync_point(&frame(MediaKind::Video, &inter(10))));
+        assert!(ring.is_sync_point(&frame(MediaKind::Video, &key(10))));
+        assert!(!ring.is_sync_point(&frame(MediaKind::Audio, &AAC_HEADER)));
+        assert!(ring.is_sync_point(&frame(MediaKind::Audio, &AAC_RAW)));
         // An audio-only stream resumes at its audio.
         for ts in [0, 20, 40] {
-            push(&mut ring, FrameKind::Audio, ts, &AAC_RAW, NO_LAG_BOUND);
+            push(&mut ring, MediaKind::Audio, ts, &AAC_RAW, NO_LAG_BOUND);
         }
         assert!(!ring.has_video);
         assert_eq!(ring.resume_point(1, NO_LAG_BOUND), Some(1));
         // Once video is seen, only keyframes are.
-        push(&mut ring, FrameKind::Video, 60, &inter(10), NO_LAG_BOUND);
+        push(&mut ring, MediaKind::Video, 60, &inter(10), NO_LAG_BOUND);
         assert!(ring.has_video);
-        assert!(!ring.is_sync_point(&frame(FrameKind::Audio, &AAC_RAW)));
+        assert!(!ring.is_sync_point(&frame(MediaKind::Audio, &AAC_RAW)));
         assert_eq!(ring.resume_point(1, NO_LAG_BOUND), None);
     }
 }

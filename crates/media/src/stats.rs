@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::frame::{Frame, FrameKind};
+use crate::frame::{Frame, MediaKind};
 use crate::probe::{self, AudioParams, VideoParams};
 
 /// Whether a stream has a publisher.
@@ -177,7 +177,7 @@ impl Meter {
         self.bytes_in += len as u64;
         self.frames_in += 1;
         match frame.kind {
-            FrameKind::Video => {
+            MediaKind::Video => {
                 if frame.sequence_header {
                     self.video_params = probe::video_params(&frame.payload);
                     return;
@@ -193,7 +193,7 @@ impl Meter {
                     self.last_keyframe_ts = Some(frame.timestamp);
                 }
             }
-            FrameKind::Audio => {
+            MediaKind::Audio => {
                 if frame.sequence_header {
                     self.audio_params = probe::audio_params(&frame.payload);
                     return;
@@ -203,7 +203,7 @@ impl Meter {
                 }
                 self.audio.record(frame.timestamp, len);
             }
-            FrameKind::Script => {}
+            MediaKind::Script => {}
         }
     }
 

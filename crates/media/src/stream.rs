@@ -7,16 +7,14 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
-use crate::frame::{Frame, FrameKind, MediaFrame};
+use crate::frame::{kind_index, Frame, MediaFrame, MediaKind};
 use crate::gop::GopCache;
 use crate::key::StreamKey;
-use crate::probe;
 use crate::publisher::PublisherInfo;
 use crate::ring::{LagBounds, Ring};
 use crate::stats::{Meter, PlayerStats, PublisherStats, Rates, StreamState, StreamStats};
@@ -59,7 +57,6 @@ impl Protocol {
 pub(crate) struct PublisherSlot {
     pub(crate) session: u64,
     info: PublisherInfo,
-    started_at_ms: u64,
     pub(crate) last_push: Instant,
     kick: watch::Sender<bool>,
 }
@@ -156,13 +153,9 @@ impl Stream {
         st.session += 1;
         st.grace = info.republish_grace;
         let (kick, kicked) = watch::channel(false);
-        let started_at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         st.publisher = Some(PublisherSlot {
             session: st.session,
             info,
-            started_at_ms,
             last_push: now,
             kick,
         });
@@ -182,8 +175,9 @@ impl Stream {
         st.meter.record(&frame);
         let keyframe = frame.is_video_keyframe();
         let mut unclassified = false;
-        if frame.kind == FrameKind::Video && !frame.sequence_header && !keyframe {
-            unclassified = !probe::is_classified_video(&frame.payload);
+        if frame.kind == MediaKind::Video && !frame.sequence_header && !keyframe {
+            unclassified =
+                flv::FrameClass::of(MediaKind::Video, &frame.payload) == flv::FrameClass::Unknown;
             if st.awaiting_keyframe && !unclassified {
                 // Pictures that reference a frame nobody has (start of a session): useless to every subscriber.
                 return;
@@ -200,8 +194,8 @@ impl Stream {
             let frame = MediaFrame::new(frame, ring.next_seq(), ring.end_offset, now.into_std());
             let frame = Arc::new(frame.with_unclassified(unclassified));
             if header {
-                let slot = &mut ring.headers[kind.index()];
-                config_changed = kind != FrameKind::Script
+                let slot = &mut ring.headers[kind_index(kind)];
+                config_changed = kind != MediaKind::Script
                     && slot
                         .as_ref()
                         .is_none_or(|old| old.frame().payload != frame.frame().payload);
@@ -250,7 +244,7 @@ impl Stream {
             publisher: st.publisher.as_ref().map(|p| PublisherStats {
                 addr: p.info.remote_addr.clone(),
                 protocol: p.info.protocol,
-                started_at_ms: p.started_at_ms,
+                started_at_ms: p.info.started_at_ms,
             }),
             video_codec: video.codec.map(str::to_owned),
             audio_codec: audio.codec.map(str::to_owned),

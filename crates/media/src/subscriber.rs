@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tracing::warn;
 
 use crate::error::SubscriberEnd;
-use crate::frame::{FrameKind, MediaFrame};
+use crate::frame::{kind_index, MediaFrame, MediaKind};
 use crate::gop::GopCache;
 use crate::key::StreamKey;
 use crate::registry::Inner;
@@ -228,7 +228,7 @@ impl Reader {
                 Mode::AwaitStart => {
                     if ring.is_sync_point(&frame) {
                         self.mode = Mode::Live;
-                    } else if frame.frame().kind == FrameKind::Video
+                    } else if frame.frame().kind == MediaKind::Video
                         && !frame.frame().sequence_header
                     {
                         continue;
@@ -254,7 +254,7 @@ impl Reader {
     fn deliver(&mut self, frame: Arc<MediaFrame>) -> Arc<MediaFrame> {
         let f = frame.frame();
         if f.sequence_header {
-            self.header_seq[f.kind.index()] = Some(frame.seq());
+            self.header_seq[kind_index(f.kind)] = Some(frame.seq());
         }
         frame
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
-use media::{EncodingSlot, Frame, FrameKind, HubConfig, Registry, StreamKey, SubscribeOptions};
+use media::{EncodingSlot, Frame, HubConfig, MediaKind, Registry, StreamKey, SubscribeOptions};
 use proptest::prelude::*;
 
 #[test]
@@ -24,14 +24,14 @@ fn frames_are_classified_from_their_flv_header() {
     assert!(script.sequence_header && !script.keyframe);
     // Enhanced RTMP: IsExHeader | keyframe, CodedFrames, "hvc1".
     let ex = Frame::new(
-        FrameKind::Video,
+        MediaKind::Video,
         0,
         Bytes::from_static(&[0x91, b'h', b'v', b'c', b'1', 0, 0, 0, 0, 0]),
     );
     assert!(ex.keyframe && !ex.sequence_header);
     // Malformed: plain frames.
     for body in [&[][..], &[0x17][..], &[0xaf][..]] {
-        let f = Frame::new(FrameKind::Video, 7, Bytes::copy_from_slice(body));
+        let f = Frame::new(MediaKind::Video, 7, Bytes::copy_from_slice(body));
         assert!(!f.keyframe && !f.sequence_header);
         assert_eq!(f.timestamp, 7);
     }
@@ -40,7 +40,7 @@ fn frames_are_classified_from_their_flv_header() {
 proptest! {
     #[test]
     fn classifying_never_panics(body in proptest::collection::vec(any::<u8>(), 0..64), kind in 0u8..3) {
-        let kind = [FrameKind::Video, FrameKind::Audio, FrameKind::Script][usize::from(kind)];
+        let kind = [MediaKind::Video, MediaKind::Audio, MediaKind::Script][usize::from(kind)];
         let frame = Frame::new(kind, 0, Bytes::from(body));
         prop_assert!(!(frame.keyframe && frame.sequence_header));
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::*;
 use media::{
-    Frame, FrameKind, HubConfig, MediaFrame, PublishError, Publisher, Registry, StartPolicy,
+    Frame, HubConfig, MediaFrame, MediaKind, PublishError, Publisher, Registry, StartPolicy,
     SubscribeOptions, Subscriber,
 };
 use proptest::prelude::*;
@@ -62,16 +62,16 @@ fn frame(what: u8, ts: u32, size: usize) -> Frame {
         6 => {
             let mut sps = SPS_640X360;
             sps[3] = 0x1e + (size % 2) as u8; // two configurations: sometimes a change
-            Frame::new(FrameKind::Video, ts, avc_sequence_header_with(&sps))
+            Frame::new(MediaKind::Video, ts, avc_sequence_header_with(&sps))
         }
         7 => Frame::new(
-            FrameKind::Audio,
+            MediaKind::Audio,
             ts,
             Bytes::from_static(&[0xaf, 0x00, 0x12, 0x10]),
         ),
         // Video the hub cannot classify (unknown Enhanced RTMP FourCC).
         _ => Frame::new(
-            FrameKind::Video,
+            MediaKind::Video,
             ts,
             Bytes::from_static(&[0x91, b'x', b'y', b'z', b'w', 0]),
         ),
@@ -112,7 +112,7 @@ impl Watcher {
         assert!(!self.ended, "a frame after the end");
         let f = frame.frame();
         let Some(c) = &mut self.after_keyframe else {
-            if f.kind == FrameKind::Video && f.keyframe {
+            if f.kind == MediaKind::Video && f.keyframe {
                 self.after_keyframe = Some(Checked {
                     first: frame.seq(),
                     dropped_at_first: self.sub.dropped_frames(),

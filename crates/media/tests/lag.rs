@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use media::{FrameKind, HubConfig, Registry, StartPolicy, SubscribeOptions};
+use media::{HubConfig, MediaKind, Registry, StartPolicy, SubscribeOptions};
 
 fn next_keyframe() -> SubscribeOptions {
     SubscribeOptions {
@@ -46,7 +46,7 @@ async fn slow_subscriber_skips_to_a_recent_keyframe_by_timestamp() {
     let got = drain(&mut slow);
     assert_eq!(shape(&got[..1]), [('V', 0)]);
     let resumed = &got[1..];
-    assert_eq!(resumed[0].frame().kind, FrameKind::Video);
+    assert_eq!(resumed[0].frame().kind, MediaKind::Video);
     assert!(resumed[0].frame().keyframe, "resumes at a keyframe");
     let edge = 249 * 40;
     assert!(
@@ -114,7 +114,7 @@ async fn skipped_header_change_is_resent_before_the_keyframe() {
         publisher.push(video(i * 40, false, 100));
     }
     publisher.push(media::Frame::new(
-        FrameKind::Video,
+        MediaKind::Video,
         800,
         avc_sequence_header_with(&sps),
     ));

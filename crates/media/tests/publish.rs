@@ -277,6 +277,7 @@ async fn publish_events_follow_publish_unpublish_and_kick() {
         remote_addr: "127.0.0.1:1".into(),
         protocol: "rtmp",
         republish_grace: None,
+        started_at_ms: 0,
     };
     let publisher = hub.publish(key.clone(), info()).unwrap();
     assert_eq!(

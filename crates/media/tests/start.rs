@@ -204,7 +204,7 @@ async fn changed_sequence_header_reaches_subscribers_and_resets_the_gop() {
     let mut other_sps = common::SPS_640X360;
     other_sps[3] = 0x1f; // another level: another configuration
     publisher.push(media::Frame::new(
-        media::FrameKind::Video,
+        media::MediaKind::Video,
         40,
         common::avc_sequence_header_with(&other_sps),
     ));
@@ -226,7 +226,7 @@ async fn video_the_hub_cannot_classify_still_flows() {
     // Enhanced RTMP with a FourCC flv does not know: no keyframe flag the hub can trust.
     let unknown = |ts| {
         media::Frame::new(
-            media::FrameKind::Video,
+            media::MediaKind::Video,
             ts,
             bytes::Bytes::from_static(&[0x91, b'x', b'y', b'z', b'w', 1, 2, 3]),
         )

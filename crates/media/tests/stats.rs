@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
-use media::{Frame, FrameKind, HubConfig, Registry, SubscribeOptions};
+use media::{Frame, HubConfig, MediaKind, Registry, SubscribeOptions};
 
 #[tokio::test(start_paused = true)]
 async fn stats_come_from_the_stream_itself() {
@@ -29,7 +29,7 @@ async fn stats_come_from_the_stream_itself() {
     assert_eq!(s.state, "live");
     let p = s.publisher.as_ref().unwrap();
     assert_eq!((p.addr.as_str(), p.protocol), ("10.0.0.1:1935", "rtmp"));
-    assert!(p.started_at_ms > 1_600_000_000_000);
+    assert_eq!(p.started_at_ms, STARTED_AT_MS, "as the publisher said");
     assert_eq!(s.video_codec.as_deref(), Some("H264"));
     assert_eq!(s.audio_codec.as_deref(), Some("AAC"));
     assert_eq!((s.video_width, s.video_height), (Some(640), Some(360)));
@@ -76,12 +76,12 @@ async fn codecs_without_configuration_records_are_recognised() {
     let mut publisher = publish(&hub);
     // MP3, 44 kHz, 16 bit, stereo; Sorenson H.263 keyframe.
     publisher.push(Frame::new(
-        FrameKind::Audio,
+        MediaKind::Audio,
         0,
         Bytes::from_static(&[0x2f, 0xff, 0xfb]),
     ));
     publisher.push(Frame::new(
-        FrameKind::Video,
+        MediaKind::Video,
         0,
         Bytes::from_static(&[0x12, 0, 0, 0]),
     ));

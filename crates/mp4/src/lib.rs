@@ -22,14 +22,14 @@
 //!
 //! ```
 //! use bytes::Bytes;
-//! use flv::TagType;
+//! use flv::MediaKind;
 //! use mp4::fmp4::WriterConfig;
 //! use mp4::record::Fmp4Recorder;
 //!
 //! let mut rec = Fmp4Recorder::new(Vec::new(), WriterConfig::default());
 //! // An AAC sequence header (AAC LC, 44.1 kHz, stereo), then one raw AAC frame.
-//! rec.write_frame(TagType::Audio, 0, &Bytes::from_static(&[0xAF, 0x00, 0x12, 0x10]))?;
-//! rec.write_frame(TagType::Audio, 23, &Bytes::from_static(&[0xAF, 0x01, 0x21, 0x10]))?;
+//! rec.write_frame(MediaKind::Audio, 0, &Bytes::from_static(&[0xAF, 0x00, 0x12, 0x10]))?;
+//! rec.write_frame(MediaKind::Audio, 23, &Bytes::from_static(&[0xAF, 0x01, 0x21, 0x10]))?;
 //! let file = rec.finish()?;
 //! assert_eq!(&file[4..8], b"ftyp");
 //! # Ok::<(), mp4::RecordError>(())

@@ -90,9 +90,7 @@ fn fmp4_rotation_gives_files_that_each_play() {
     let mut rec = Fmp4Recorder::new(File::create(name(0)).unwrap(), WriterConfig::default());
     let mut files = 1;
     for (kind, ts, body) in read_flv(&fixture()) {
-        let keyframe = kind == flv::TagType::Video
-            && flv::video::VideoTagInfo::parse(&body)
-                .is_ok_and(|i| i.is_keyframe() && !i.is_sequence_header && !i.is_end_of_sequence);
+        let keyframe = flv::FrameClass::of(kind, &body).is_keyframe();
         if keyframe && rec.should_rotate(Duration::from_secs(2)) {
             rec.rotate(File::create(name(files)).unwrap()).unwrap();
             files += 1;

@@ -5,7 +5,7 @@ mod common;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use common::*;
-use flv::TagType;
+use flv::MediaKind;
 use mp4::fmp4::{
     init_segment, styp, AudioTrack, Fragmenter, Mp4Output, Mp4Writer, Sample, Tracks, VideoTrack,
     WriterConfig, AUDIO_TRACK_ID, VIDEO_TRACK_ID,
@@ -118,8 +118,8 @@ fn hevc_track_from_an_enhanced_rtmp_sequence_start() {
         0x91, b'h', b'v', b'c', b'1', 0, 0, 0, 0, 0, 0, 3, 0x26, 0x01, 0xAF,
     ];
     let mut w = Mp4Writer::new(WriterConfig::default());
-    w.handle_frame(TagType::Video, 0, &header.into()).unwrap();
-    w.handle_frame(TagType::Video, 0, &frame.into()).unwrap();
+    w.handle_frame(MediaKind::Video, 0, &header.into()).unwrap();
+    w.handle_frame(MediaKind::Video, 0, &frame.into()).unwrap();
     let Some(Mp4Output::Init { data, tracks }) = w.poll_output() else {
         panic!("init segment");
     };
@@ -236,25 +236,25 @@ fn fragmenter_refuses_unknown_tracks_and_clamps_time_travel() {
 #[test]
 fn writer_starts_at_a_keyframe_and_rebases_time() {
     let mut w = Mp4Writer::new(WriterConfig::default());
-    w.handle_frame(TagType::Video, 5000, &video_header())
+    w.handle_frame(MediaKind::Video, 5000, &video_header())
         .unwrap();
-    w.handle_frame(TagType::Audio, 5000, &audio_header())
+    w.handle_frame(MediaKind::Audio, 5000, &audio_header())
         .unwrap();
     // Before the first keyframe: dropped.
-    w.handle_frame(TagType::Audio, 5000, &audio(8)).unwrap();
-    w.handle_frame(TagType::Video, 5000, &video(false, 0, 20))
+    w.handle_frame(MediaKind::Audio, 5000, &audio(8)).unwrap();
+    w.handle_frame(MediaKind::Video, 5000, &video(false, 0, 20))
         .unwrap();
     assert!(w.poll_output().is_none());
-    w.handle_frame(TagType::Video, 5040, &video(true, 0, 20))
+    w.handle_frame(MediaKind::Video, 5040, &video(true, 0, 20))
         .unwrap();
     let Some(Mp4Output::Init { tracks, .. }) = w.poll_output() else {
         panic!("init segment first");
     };
     assert!(tracks.video.is_some() && tracks.audio.is_some());
     for i in 1..30 {
-        w.handle_frame(TagType::Audio, 5040 + i * 23, &audio(8))
+        w.handle_frame(MediaKind::Audio, 5040 + i * 23, &audio(8))
             .unwrap();
-        w.handle_frame(TagType::Video, 5040 + i * 40, &video(i % 25 == 0, 0, 20))
+        w.handle_frame(MediaKind::Video, 5040 + i * 40, &video(i % 25 == 0, 0, 20))
             .unwrap();
     }
     let Some(Mp4Output::Fragment(f)) = w.poll_output() else {
@@ -270,22 +270,23 @@ fn writer_starts_at_a_keyframe_and_rebases_time() {
 fn writer_refuses_bad_frames_and_goes_on() {
     let mut w = Mp4Writer::new(WriterConfig::default());
     assert!(matches!(
-        w.handle_frame(TagType::Audio, 0, &Bytes::from_static(&[0x2F, 1, 2])),
+        w.handle_frame(MediaKind::Audio, 0, &Bytes::from_static(&[0x2F, 1, 2])),
         Err(Mp4Error::UnsupportedCodec { .. })
     ));
     assert!(matches!(
         w.handle_frame(
-            TagType::Video,
+            MediaKind::Video,
             0,
             &Bytes::from_static(&[0x17, 0, 0, 0, 0, 1])
         ),
         Err(Mp4Error::Flv { .. })
     ));
-    assert!(w.handle_frame(TagType::Video, 0, &Bytes::new()).is_err());
-    w.handle_frame(TagType::Script, 0, &Bytes::from_static(b"junk"))
+    assert!(w.handle_frame(MediaKind::Video, 0, &Bytes::new()).is_err());
+    w.handle_frame(MediaKind::Script, 0, &Bytes::from_static(b"junk"))
         .unwrap();
-    w.handle_frame(TagType::Video, 0, &video_header()).unwrap();
-    w.handle_frame(TagType::Video, 0, &video(true, 0, 4))
+    w.handle_frame(MediaKind::Video, 0, &video_header())
+        .unwrap();
+    w.handle_frame(MediaKind::Video, 0, &video(true, 0, 4))
         .unwrap();
     assert!(matches!(w.poll_output(), Some(Mp4Output::Init { .. })));
 }
@@ -293,19 +294,20 @@ fn writer_refuses_bad_frames_and_goes_on() {
 #[test]
 fn fmp4_recorder_holds_new_codecs_for_the_next_file() {
     let mut rec = Fmp4Recorder::new(Vec::new(), WriterConfig::default());
-    rec.write_frame(TagType::Video, 0, &video_header()).unwrap();
-    rec.write_frame(TagType::Video, 0, &video(true, 0, 10))
+    rec.write_frame(MediaKind::Video, 0, &video_header())
         .unwrap();
-    rec.write_frame(TagType::Video, 40, &video(false, 0, 10))
+    rec.write_frame(MediaKind::Video, 0, &video(true, 0, 10))
+        .unwrap();
+    rec.write_frame(MediaKind::Video, 40, &video(false, 0, 10))
         .unwrap();
     assert!(!rec.should_rotate(std::time::Duration::from_secs(10)));
     // Audio appears: the tracks change, the file cannot take them.
-    rec.write_frame(TagType::Audio, 60, &audio_header())
+    rec.write_frame(MediaKind::Audio, 60, &audio_header())
         .unwrap();
-    rec.write_frame(TagType::Audio, 60, &audio(5)).unwrap();
+    rec.write_frame(MediaKind::Audio, 60, &audio(5)).unwrap();
     assert!(rec.should_rotate(std::time::Duration::from_secs(10)));
     let first = rec.rotate(Vec::new()).unwrap();
-    rec.write_frame(TagType::Video, 1000, &video(true, 0, 10))
+    rec.write_frame(MediaKind::Video, 1000, &video(true, 0, 10))
         .unwrap();
     let second = rec.finish().unwrap();
 
@@ -324,19 +326,20 @@ fn fmp4_recorder_holds_new_codecs_for_the_next_file() {
 #[test]
 fn flv_recorder_rotation_replays_headers_and_rebases() {
     let mut rec = FlvRecorder::new(Vec::new()).unwrap();
-    rec.write_frame(TagType::Script, 0, &Bytes::from_static(b"\x02meta"))
+    rec.write_frame(MediaKind::Script, 0, &Bytes::from_static(b"\x02meta"))
         .unwrap();
-    rec.write_frame(TagType::Video, 0, &video_header()).unwrap();
-    rec.write_frame(TagType::Video, 100, &video(true, 0, 10))
+    rec.write_frame(MediaKind::Video, 0, &video_header())
+        .unwrap();
+    rec.write_frame(MediaKind::Video, 100, &video(true, 0, 10))
         .unwrap();
     // Audio interleaved slightly behind the first picture: clamped to 0, not read as 49 days later.
-    rec.write_frame(TagType::Audio, 90, &audio(4)).unwrap();
+    rec.write_frame(MediaKind::Audio, 90, &audio(4)).unwrap();
     assert!(!rec.should_rotate(std::time::Duration::from_secs(2)));
-    rec.write_frame(TagType::Video, 2100, &video(false, 0, 10))
+    rec.write_frame(MediaKind::Video, 2100, &video(false, 0, 10))
         .unwrap();
     assert!(rec.should_rotate(std::time::Duration::from_secs(2)));
     let first = rec.rotate(Vec::new()).unwrap();
-    rec.write_frame(TagType::Video, 2140, &video(true, 0, 10))
+    rec.write_frame(MediaKind::Video, 2140, &video(true, 0, 10))
         .unwrap();
     let second = rec.finish().unwrap();
 
@@ -351,29 +354,29 @@ fn flv_recorder_rotation_replays_headers_and_rebases() {
     assert_eq!(
         tags(&first),
         [
-            (TagType::Script, 0),
-            (TagType::Video, 0),
-            (TagType::Video, 0),
-            (TagType::Audio, 0),
-            (TagType::Video, 2000)
+            (MediaKind::Script, 0),
+            (MediaKind::Video, 0),
+            (MediaKind::Video, 0),
+            (MediaKind::Audio, 0),
+            (MediaKind::Video, 2000)
         ]
     );
     assert_eq!(
         tags(&second),
         [
-            (TagType::Script, 0),
-            (TagType::Video, 0),
-            (TagType::Video, 0)
+            (MediaKind::Script, 0),
+            (MediaKind::Video, 0),
+            (MediaKind::Video, 0)
         ]
     );
 }
 
 /// A frame that is sometimes well formed, sometimes not.
-fn any_frame() -> impl Strategy<Value = (TagType, u32, Bytes)> {
+fn any_frame() -> impl Strategy<Value = (MediaKind, u32, Bytes)> {
     let kind = prop_oneof![
-        Just(TagType::Video),
-        Just(TagType::Audio),
-        Just(TagType::Script)
+        Just(MediaKind::Video),
+        Just(MediaKind::Audio),
+        Just(MediaKind::Script)
     ];
     let payload = prop_oneof![
         Just(video_header()),
@@ -449,18 +452,21 @@ proptest! {
 #[test]
 fn a_late_audio_header_restarts_at_the_next_keyframe() {
     let mut w = Mp4Writer::new(WriterConfig::default());
-    w.handle_frame(TagType::Video, 0, &video_header()).unwrap();
-    w.handle_frame(TagType::Video, 0, &video(true, 0, 100))
+    w.handle_frame(MediaKind::Video, 0, &video_header())
         .unwrap();
-    w.handle_frame(TagType::Audio, 0, &audio_header()).unwrap();
+    w.handle_frame(MediaKind::Video, 0, &video(true, 0, 100))
+        .unwrap();
+    w.handle_frame(MediaKind::Audio, 0, &audio_header())
+        .unwrap();
     for i in 1..5 {
-        w.handle_frame(TagType::Video, i * 40, &video(false, 0, 50))
+        w.handle_frame(MediaKind::Video, i * 40, &video(false, 0, 50))
             .unwrap();
-        w.handle_frame(TagType::Audio, i * 40, &audio(20)).unwrap();
+        w.handle_frame(MediaKind::Audio, i * 40, &audio(20))
+            .unwrap();
     }
-    w.handle_frame(TagType::Video, 200, &video(true, 0, 100))
+    w.handle_frame(MediaKind::Video, 200, &video(true, 0, 100))
         .unwrap();
-    w.handle_frame(TagType::Audio, 200, &audio(20)).unwrap();
+    w.handle_frame(MediaKind::Audio, 200, &audio(20)).unwrap();
     w.finish();
     let mut outputs = Vec::new();
     while let Some(o) = w.poll_output() {

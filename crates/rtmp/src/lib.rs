@@ -90,7 +90,7 @@ pub use chunk::{
 };
 pub use config::{HandshakeMode, SessionConfig};
 pub use error::{Amf0ErrorKind, Error};
-pub use message::{MediaKind, CSID_AUDIO, CSID_DATA, CSID_VIDEO};
+pub use message::{media_chunk_stream_id, MediaKind, CSID_AUDIO, CSID_DATA, CSID_VIDEO};
 pub use session::{ClientEvent, ClientSession, ServerEvent, ServerSession, MAX_MESSAGE_STREAMS};
 
 /// Split `name?query` into the name and the query (without the `?`); an empty query is `None`.

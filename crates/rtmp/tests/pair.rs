@@ -63,7 +63,7 @@ fn connect_and_fmle_publish() {
     assert_eq!(&p.client_wire[5..9], &[9, 0, 124, 2]);
     assert_eq!(&p.server_wire[5..9], &[0x0d, 0x0e, 0x0a, 0x0d]);
 
-    p.client.send_media(MediaKind::Data, 0, &metadata());
+    p.client.send_media(MediaKind::Script, 0, &metadata());
     p.client
         .send_media(MediaKind::Video, 0, &[0x17, 0, 0, 0, 0, 1, 2, 3]);
     p.client
@@ -73,7 +73,7 @@ fn connect_and_fmle_publish() {
     assert_eq!(media.len(), 3);
     // @setDataFrame is stripped: the payload is an FLV script tag body.
     let (_, kind, _, data) = &media[0];
-    assert_eq!(*kind, MediaKind::Data);
+    assert_eq!(*kind, MediaKind::Script);
     let values = amf0::decode_all(data).unwrap();
     assert_eq!(values[0], Value::string("onMetaData"));
     assert_eq!(values[1].get("width"), Some(&Value::Number(1280.0)));
@@ -164,14 +164,14 @@ fn play_media_and_end() {
         &Value::object([("duration", Value::Number(0.0))]),
         &mut meta,
     );
-    p.server.send_media(1, MediaKind::Data, 0, &meta);
+    p.server.send_media(1, MediaKind::Script, 0, &meta);
     p.server
         .send_media(1, MediaKind::Video, 40, &[0x27, 1, 0, 0, 0]);
     p.server.end_play(1);
     p.drive();
     let media = p.client_media();
     assert_eq!(media.len(), 2, "|RtmpSampleAccess is not surfaced as media");
-    assert_eq!(media[0], (MediaKind::Data, 0, meta.freeze()));
+    assert_eq!(media[0], (MediaKind::Script, 0, meta.freeze()));
     assert_eq!(
         media[1],
         (MediaKind::Video, 40, vec![0x27, 1, 0, 0, 0].into())

@@ -127,7 +127,7 @@ fn plain_publish_without_fmle_commands() {
         media,
         vec![
             (MediaKind::Video, 100, vec![0x17, 1]),
-            (MediaKind::Data, 0, amf3_meta[1..].to_vec()),
+            (MediaKind::Script, 0, amf3_meta[1..].to_vec()),
             (MediaKind::Audio, 5000, vec![0xaf, 1]),
             (MediaKind::Video, 5040, vec![0x27, 1, 2]),
         ]
@@ -358,7 +358,7 @@ fn set_data_frame_without_name_gets_on_metadata() {
     amf0::encode(&Value::object([("width", Value::Number(640.0))]), &mut body);
     c.send(5, 1, 18, 0, &body).unwrap();
     let Some(ServerEvent::Media {
-        kind: MediaKind::Data,
+        kind: MediaKind::Script,
         payload,
         ..
     }) = c.events.pop()

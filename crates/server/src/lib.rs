@@ -44,7 +44,7 @@ use tracing::{info, warn};
 
 pub use http::tls::TlsError;
 pub use ops::webhooks::WebhookSettings;
-pub use output::batch::{is_rtc, WritePolicy};
+pub use output::batch::WritePolicy;
 pub use output::record::RecordSettings;
 pub use rooms_ws::RoomsSettings;
 pub use settings::{HlsSettings, RtmpSettings, Settings, SettingsError};

@@ -5,22 +5,15 @@
 //! plain request on a socket. Webhooks are read back from the outbox (the app's callback URL points nowhere).
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use control::AppPatch;
+use control::{now_unix, AppPatch};
 use rtmp::{ClientEvent, ClientSession, MediaKind, SessionConfig};
 use server::{RunningServer, Settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const ADMIN_TOKEN: &str = "lifecycle-test-admin-token";
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 async fn start(dir: &tempfile::TempDir) -> RunningServer {
     let mut settings = Settings {
@@ -197,7 +190,11 @@ fn signed(server: &RunningServer, stream: &str, expiry: u64, play: bool) -> Stri
 async fn every_publish_refusal_has_its_rtmp_code_and_webhook_errcode() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir).await;
-    let bad_time = format!("s5?txSecret={}&txTime=1{:08x}", "0".repeat(32), now() + 60);
+    let bad_time = format!(
+        "s5?txSecret={}&txTime=1{:08x}",
+        "0".repeat(32),
+        now_unix() + 60
+    );
     let cases: Vec<(String, &str, &str, Option<i64>)> = vec![
         (
             "live/a b".into(),
@@ -218,13 +215,16 @@ async fn every_publish_refusal_has_its_rtmp_code_and_webhook_errcode() {
             Some(1002),
         ),
         (
-            format!("live/{}", signed(&server, "s3", now() - 10, false)),
+            format!("live/{}", signed(&server, "s3", now_unix() - 10, false)),
             "NetStream.Publish.Unauthorized",
             "signature_expired",
             Some(1003),
         ),
         (
-            format!("live/{}", signed(&server, "s4", now() + 2 * 86_400, false)),
+            format!(
+                "live/{}",
+                signed(&server, "s4", now_unix() + 2 * 86_400, false)
+            ),
             "NetStream.Publish.Unauthorized",
             "signature_ttl_too_long",
             Some(1017),
@@ -263,7 +263,7 @@ async fn every_publish_refusal_has_its_rtmp_code_and_webhook_errcode() {
     server.catalog().reload().await.unwrap();
     let (code, description) = rtmp(
         &server,
-        &format!("live/{}", signed(&server, "f1", now() + 60, false)),
+        &format!("live/{}", signed(&server, "f1", now_unix() + 60, false)),
         true,
     )
     .await
@@ -272,7 +272,7 @@ async fn every_publish_refusal_has_its_rtmp_code_and_webhook_errcode() {
     assert!(description.starts_with("forbidden"), "{description}");
     wait_for_webhook(&server, "push_refused", 1004).await;
 
-    let path = format!("live/{}", signed(&server, "busy", now() + 60, false));
+    let path = format!("live/{}", signed(&server, "busy", now_unix() + 60, false));
     let mut first = RtmpClient::connect(server.rtmp_addr(), &path, true).await;
     assert_eq!(
         first.outcome().await,
@@ -308,7 +308,7 @@ async fn play_refusals_are_the_same_on_rtmp_and_http_flv() {
         },
     )
     .await;
-    let good = signed(&server, "p1", now() + 60, true);
+    let good = signed(&server, "p1", now_unix() + 60, true);
     let cases: Vec<(String, &str, u16)> = vec![
         ("live/a b".into(), "bad_name", 400),
         ("nope/p1".into(), "unknown_app", 404),
@@ -317,7 +317,7 @@ async fn play_refusals_are_the_same_on_rtmp_and_http_flv() {
             format!(
                 "live/p1?txSecret={}&txTime={:08x}",
                 "0".repeat(32),
-                now() + 60
+                now_unix() + 60
             ),
             "signature_bad",
             403,

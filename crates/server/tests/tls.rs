@@ -478,10 +478,7 @@ async fn http_flv_plays_over_https() {
     let server = start(&files, 5).await;
     let app = server.catalog().app("live").expect("the default app");
     // Within the server's max_url_ttl_secs (30 days by default).
-    let expires = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-        + 3600;
+    let expires = control::now_unix() + 3600;
     let push = control::urls::app_urls(server.url_base(), &app, "x", expires).push;
     let _push = publish(&push);
     let key = media::StreamKey::new("live", "x");
@@ -515,7 +512,7 @@ async fn http_flv_plays_over_https() {
     demux.handle_input(&data).expect("the FLV body parses");
     let mut video = 0;
     while let Some(tag) = demux.poll_tag() {
-        if tag.tag_type == flv::TagType::Video {
+        if tag.tag_type == flv::MediaKind::Video {
             video += 1;
         }
     }

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use flv::{FlvDemuxer, TagType};
+use flv::{FlvDemuxer, MediaKind};
 use tokio::io::AsyncWriteExt;
 use tokio::time::{sleep_until, Instant};
 
@@ -124,9 +124,9 @@ fn on_bytes(
     }
     while let Some(tag) = state.demuxer.poll_tag() {
         match tag.tag_type {
-            TagType::Video => tracker.frame(true, tag.timestamp, &tag.body, recv_ns, shared),
-            TagType::Audio => tracker.frame(false, tag.timestamp, &tag.body, recv_ns, shared),
-            TagType::Script => {}
+            MediaKind::Video => tracker.frame(true, tag.timestamp, &tag.body, recv_ns, shared),
+            MediaKind::Audio => tracker.frame(false, tag.timestamp, &tag.body, recv_ns, shared),
+            MediaKind::Script => {}
         }
     }
     tracker.end_of_read(recv_ns, shared);

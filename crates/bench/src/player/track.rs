@@ -3,8 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use flv::audio::AudioTagInfo;
-use flv::video::VideoTagInfo;
+use flv::{FrameClass, MediaKind};
 
 use super::PlayerShared;
 use crate::sendtable::{content_key, SendTable};
@@ -92,25 +91,19 @@ impl Tracker {
         if video {
             self.track_start(timestamp, recv_ns, shared);
         }
-        let sequence_header = if video {
-            match VideoTagInfo::parse(payload) {
-                Ok(info) => {
-                    if !self.keyframe_seen && info.is_keyframe() && !info.is_sequence_header {
-                        self.keyframe_seen = true;
-                        self.start = Some((timestamp, recv_ns, 0));
-                        let us = recv_ns.saturating_sub(self.play_request_ns) / 1000;
-                        shared.with_hists(|h| h.keyframe.record_us(us));
-                    }
-                    info.is_sequence_header
-                }
-                Err(_) => false,
-            }
+        let kind = if video {
+            MediaKind::Video
         } else {
-            AudioTagInfo::parse(payload)
-                .map(|i| i.is_sequence_header)
-                .unwrap_or(false)
+            MediaKind::Audio
         };
-        if sequence_header {
+        let class = FrameClass::of(kind, payload);
+        if !self.keyframe_seen && class.is_keyframe() {
+            self.keyframe_seen = true;
+            self.start = Some((timestamp, recv_ns, 0));
+            let us = recv_ns.saturating_sub(self.play_request_ns) / 1000;
+            shared.with_hists(|h| h.keyframe.record_us(us));
+        }
+        if class.is_sequence_header() {
             return;
         }
         let Some(table) = &self.table else { return };

@@ -609,7 +609,7 @@ pub fn run_with_timeout(cmd: &mut Command, limit: Duration) -> (Output, bool) {
 }
 
 /// Reads an FLV file into (tag type, timestamp, body) triples with our demuxer.
-pub fn read_flv(path: &Path) -> Vec<(flv::TagType, u32, bytes::Bytes)> {
+pub fn read_flv(path: &Path) -> Vec<(flv::MediaKind, u32, bytes::Bytes)> {
     let data = std::fs::read(path).unwrap();
     let mut demux = flv::FlvDemuxer::new(64 << 20);
     demux.handle_input(&data).unwrap();

@@ -8,13 +8,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use flv::TagType;
 use rtmp::{ClientEvent, ClientSession, MediaKind, SessionConfig};
 
 /// One tag of the fixture, with its timestamp on the pushed timeline.
 #[derive(Debug, Clone)]
 pub struct Tag {
-    pub kind: TagType,
+    pub kind: MediaKind,
     pub ts: u32,
     pub body: Bytes,
 }
@@ -22,9 +21,7 @@ pub struct Tag {
 impl Tag {
     /// A video keyframe (not a sequence header).
     pub fn is_keyframe(&self) -> bool {
-        self.kind == TagType::Video
-            && flv::video::VideoTagInfo::parse(&self.body)
-                .is_ok_and(|i| i.is_keyframe() && !i.is_sequence_header)
+        flv::FrameClass::of(self.kind, &self.body).is_keyframe()
     }
 }
 
@@ -159,7 +156,7 @@ impl TagPusher {
     /// frame, and no picture, let alone a keyframe.
     pub fn send_audio_ahead(&mut self) {
         let at = (self.next..self.tags.len())
-            .find(|i| self.tags[*i].kind == TagType::Audio && !self.ahead.contains(i))
+            .find(|i| self.tags[*i].kind == MediaKind::Audio && !self.ahead.contains(i))
             .expect("audio before the end of the fixture");
         let mut tag = self.tags[at].clone();
         tag.ts += self.offset;
@@ -178,12 +175,7 @@ impl TagPusher {
                 std::thread::sleep(wait);
             }
         }
-        let kind = match tag.kind {
-            TagType::Audio => MediaKind::Audio,
-            TagType::Video => MediaKind::Video,
-            TagType::Script => MediaKind::Data,
-        };
-        self.session.send_media(kind, tag.ts, &tag.body);
+        self.session.send_media(tag.kind, tag.ts, &tag.body);
         self.flush();
     }
 

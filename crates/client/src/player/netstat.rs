@@ -2,10 +2,11 @@
 
 use std::time::{Duration, Instant};
 
+use flv::MediaKind;
 use serde::{Deserialize, Serialize};
 
 use super::attempt::MediaInfo;
-use super::machine::{FrameKind, PlayerMachine, PlayerState};
+use super::machine::{PlayerMachine, PlayerState};
 
 /// One net-status report. The first fields carry live-player's names and units; the last three are mplive's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,7 +99,7 @@ impl NetMeter {
     pub(crate) fn frame(&mut self, m: &MediaInfo, now: Instant) {
         let ts = m.frame.timestamp_ms;
         match m.frame.kind {
-            FrameKind::Video => {
+            MediaKind::Video => {
                 self.seen_video = true;
                 self.video_bytes += m.bytes as u64;
                 self.video_frames += 1;
@@ -110,10 +111,11 @@ impl NetMeter {
                     self.last_key_ts = Some(ts);
                 }
             }
-            FrameKind::Audio => {
+            MediaKind::Audio => {
                 self.audio_bytes += m.bytes as u64;
                 self.audio_jitter.add(now, ts);
             }
+            MediaKind::Script => {}
         }
     }
 
@@ -152,8 +154,8 @@ impl NetMeter {
             net_jitter: jitter.value.round() as u32,
             video_width: w,
             video_height: h,
-            video_cache: ms(machine.buffered_kind(FrameKind::Video, now)),
-            audio_cache: ms(machine.buffered_kind(FrameKind::Audio, now)),
+            video_cache: ms(machine.buffered_kind(MediaKind::Video, now)),
+            audio_cache: ms(machine.buffered_kind(MediaKind::Audio, now)),
             state: machine.state(),
             stalls: machine.stalls(),
             dropped_frames: machine.dropped_frames(),
@@ -175,7 +177,7 @@ mod tests {
     fn video(ts: u32, keyframe: bool, bytes: usize) -> MediaInfo {
         MediaInfo {
             frame: Frame {
-                kind: FrameKind::Video,
+                kind: MediaKind::Video,
                 keyframe,
                 timestamp_ms: ts,
                 width: None,

@@ -2,10 +2,11 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use flv::MediaKind;
 use serde::{Deserialize, Serialize};
 
 use super::attempt::MediaInfo;
-use super::machine::{FrameKind, PlayMode, PlayerMachine, PlayerState};
+use super::machine::{PlayMode, PlayerMachine, PlayerState};
 use crate::status::{player as code, StatusEvent};
 
 /// Most SEI messages kept (all are counted).
@@ -137,15 +138,16 @@ impl Recorder {
 
     pub(crate) fn media(&mut self, m: &MediaInfo) {
         match m.frame.kind {
-            FrameKind::Video => {
+            MediaKind::Video => {
                 self.rec.video_frames += 1;
                 self.rec.video_bytes += m.bytes as u64;
                 self.rec.keyframes += u64::from(m.frame.keyframe);
             }
-            FrameKind::Audio => {
+            MediaKind::Audio => {
                 self.rec.audio_frames += 1;
                 self.rec.audio_bytes += m.bytes as u64;
             }
+            MediaKind::Script => {}
         }
         for data in &m.sei {
             self.sei(m.frame.timestamp_ms, data, now_epoch_ms());

@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 
 use super::link::{dial, Conn};
 use super::machine::{Action, Input, Output, PusherMachine, PusherState};
-use super::media::{set_data_frame, Class, VideoConfig};
+use super::media::{Class, VideoConfig};
 use super::publisher::Command;
 use super::queue::{Queued, SendQueue};
 use super::source::{SourceItem, SourceTag};
@@ -365,7 +365,7 @@ impl Driver {
     /// belong to the old configuration and go, and video waits for a keyframe of the new one.
     fn on_header(&mut self, class: Class, body: Bytes) {
         let (slot, kind) = match class {
-            Class::Metadata => (&mut self.headers.metadata, MediaKind::Data),
+            Class::Metadata => (&mut self.headers.metadata, MediaKind::Script),
             Class::VideoHeader => (&mut self.headers.video, MediaKind::Video),
             _ => (&mut self.headers.audio, MediaKind::Audio),
         };
@@ -382,8 +382,8 @@ impl Driver {
         if let Link::Open(conn) = &mut self.link {
             if conn.publishing {
                 self.queue.clear();
-                let body = if kind == MediaKind::Data {
-                    set_data_frame(&body)
+                let body = if kind == MediaKind::Script {
+                    flv::script::add_set_data_frame(&body)
                 } else {
                     body
                 };

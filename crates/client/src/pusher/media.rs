@@ -1,12 +1,11 @@
-//! What a source tag is to the pusher (header, keyframe, ...), and the payload rewrites it needs: metadata as
-//! `@setDataFrame`, an SEI message inserted into an H.264 access unit.
+//! What a source tag is to the pusher (header, keyframe, ...), and the payload rewrite it needs: an SEI message
+//! inserted into an H.264 access unit (metadata goes out as `@setDataFrame` with `flv::script`).
 
 use bytes::{BufMut, Bytes, BytesMut};
-use flv::audio::AudioTagInfo;
 use flv::avc::{nal_units, AvcDecoderConfig};
 use flv::hevc::HevcDecoderConfig;
 use flv::video::{VideoCodec, VideoTagInfo};
-use rtmp::MediaKind;
+use flv::{script, FrameClass, MediaKind};
 
 /// The UUID of the user_data_unregistered SEI messages that carry
 /// [`PublisherHandle::send_message`](super::PublisherHandle::send_message) text; a player looks for it.
@@ -31,25 +30,17 @@ pub(crate) enum Class {
 }
 
 impl Class {
-    /// Reads the first bytes of a tag body. Bodies the parsers refuse are sent as plain frames.
+    /// Reads the first bytes of a tag body ([`FrameClass::of`]). Bodies the parsers refuse are sent as plain
+    /// frames; a video packet without a picture (end of sequence) is not a keyframe.
     pub(crate) fn of(kind: MediaKind, body: &[u8]) -> Class {
-        match kind {
-            MediaKind::Data => {
-                if is_metadata(body) {
-                    Class::Metadata
-                } else {
-                    Class::Data
-                }
-            }
-            MediaKind::Audio => match AudioTagInfo::parse(body) {
-                Ok(i) if i.is_sequence_header => Class::AudioHeader,
-                _ => Class::Audio,
-            },
-            MediaKind::Video => match VideoTagInfo::parse(body) {
-                Ok(i) if i.is_sequence_header => Class::VideoHeader,
-                Ok(i) if i.is_keyframe() => Class::VideoKey,
-                _ => Class::VideoInter,
-            },
+        match (kind, FrameClass::of(kind, body)) {
+            (MediaKind::Script, _) if script::is_metadata(body) => Class::Metadata,
+            (MediaKind::Script, _) => Class::Data,
+            (MediaKind::Audio, FrameClass::SequenceHeader) => Class::AudioHeader,
+            (MediaKind::Audio, _) => Class::Audio,
+            (MediaKind::Video, FrameClass::SequenceHeader) => Class::VideoHeader,
+            (MediaKind::Video, FrameClass::Keyframe) => Class::VideoKey,
+            (MediaKind::Video, _) => Class::VideoInter,
         }
     }
 
@@ -57,32 +48,6 @@ impl Class {
     pub(crate) fn is_video_frame(self) -> bool {
         matches!(self, Class::VideoKey | Class::VideoInter)
     }
-}
-
-/// The body starts with the AMF0 string `onMetaData` (or `@setDataFrame`, as some encoders write it).
-fn is_metadata(body: &[u8]) -> bool {
-    let name = |b: &[u8], n: &[u8]| {
-        b.first() == Some(&2)
-            && b.get(1..3) == Some(&(n.len() as u16).to_be_bytes()[..])
-            && b.get(3..3 + n.len()) == Some(n)
-    };
-    name(body, b"onMetaData") || name(body, b"@setDataFrame")
-}
-
-/// The metadata as encoders send it over RTMP: `"@setDataFrame"` followed by the script tag body.
-pub(crate) fn set_data_frame(script_body: &[u8]) -> Bytes {
-    const NAME: &[u8] = b"@setDataFrame";
-    if script_body.starts_with(&[0x02, 0x00, NAME.len() as u8])
-        && script_body.get(3..16) == Some(NAME)
-    {
-        return Bytes::copy_from_slice(script_body);
-    }
-    let mut out = BytesMut::with_capacity(3 + NAME.len() + script_body.len());
-    out.put_u8(0x02);
-    out.put_u16(NAME.len() as u16);
-    out.put_slice(NAME);
-    out.put_slice(script_body);
-    out.freeze()
 }
 
 /// An `onMetaData` with an empty ECMA array: what a paused push re-sends when its source had no metadata.
@@ -201,8 +166,8 @@ mod tests {
     #[test]
     fn classes_and_metadata() {
         let meta = b"\x02\x00\x0aonMetaData\x08\0\0\0\0\0\0\x09";
-        assert_eq!(Class::of(MediaKind::Data, meta), Class::Metadata);
-        assert_eq!(Class::of(MediaKind::Data, b"\x02\x00\x02hi"), Class::Data);
+        assert_eq!(Class::of(MediaKind::Script, meta), Class::Metadata);
+        assert_eq!(Class::of(MediaKind::Script, b"\x02\x00\x02hi"), Class::Data);
         assert_eq!(
             Class::of(MediaKind::Video, &[0x17, 0, 0, 0, 0, 1]),
             Class::VideoHeader
@@ -216,15 +181,19 @@ mod tests {
             Class::VideoInter
         );
         assert_eq!(
+            Class::of(MediaKind::Video, &[0x17, 2, 0, 0, 0]),
+            Class::VideoInter,
+            "an end of sequence is no keyframe"
+        );
+        assert_eq!(
             Class::of(MediaKind::Audio, &[0xaf, 0, 0x12, 0x10]),
             Class::AudioHeader
         );
         assert_eq!(Class::of(MediaKind::Audio, &[0xaf, 1, 9]), Class::Audio);
-        let wrapped = set_data_frame(meta);
-        assert!(wrapped.starts_with(b"\x02\x00\x0d@setDataFrame\x02\x00\x0aonMetaData"));
-        assert_eq!(set_data_frame(&wrapped), wrapped, "not wrapped twice");
+        let wrapped = script::add_set_data_frame(meta);
+        assert_eq!(Class::of(MediaKind::Script, &wrapped), Class::Metadata);
         assert_eq!(
-            Class::of(MediaKind::Data, &empty_metadata()),
+            Class::of(MediaKind::Script, &empty_metadata()),
             Class::Metadata
         );
     }

@@ -165,7 +165,7 @@ mod tests {
     fn frame(class: Class, arrived: Instant, len: usize) -> Queued {
         let kind = match class {
             Class::Audio | Class::AudioHeader => MediaKind::Audio,
-            Class::Metadata | Class::Data => MediaKind::Data,
+            Class::Metadata | Class::Data => MediaKind::Script,
             _ => MediaKind::Video,
         };
         Queued {

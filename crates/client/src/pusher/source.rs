@@ -8,8 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use bytes::Bytes;
-use flv::{FlvDemuxer, TagType};
-use rtmp::MediaKind;
+use flv::{FlvDemuxer, MediaKind};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncSeekExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
@@ -85,14 +84,6 @@ pub(crate) fn spawn(source: Source, tx: mpsc::Sender<SourceItem>) -> tokio::task
     })
 }
 
-fn kind_of(t: TagType) -> MediaKind {
-    match t {
-        TagType::Audio => MediaKind::Audio,
-        TagType::Video => MediaKind::Video,
-        TagType::Script => MediaKind::Data,
-    }
-}
-
 /// Sends the tags of an FLV byte stream as they arrive. `Ok` at its end or when the driver is gone.
 async fn forward(
     mut reader: impl AsyncRead + Unpin,
@@ -114,7 +105,7 @@ async fn forward(
             .map_err(|e| format!("{what} is not an FLV stream: {e}"))?;
         while let Some(tag) = demuxer.poll_tag() {
             let tag = SourceTag {
-                kind: kind_of(tag.tag_type),
+                kind: tag.tag_type,
                 timestamp: tag.timestamp,
                 body: tag.body,
             };
@@ -158,7 +149,7 @@ async fn play_file(path: &Path, tx: &mpsc::Sender<SourceItem>) -> Result<(), Str
                 last_out = ts;
                 sleep_until(start + Duration::from_millis(u64::from(ts))).await;
                 let tag = SourceTag {
-                    kind: kind_of(tag.tag_type),
+                    kind: tag.tag_type,
                     timestamp: ts,
                     body: tag.body,
                 };
@@ -189,14 +180,14 @@ struct Lap {
 }
 
 impl Lap {
-    fn place(&mut self, t: TagType, ts: u32) -> u32 {
+    fn place(&mut self, t: MediaKind, ts: u32) -> u32 {
         let first = *self.first.get_or_insert(ts);
         let rel = ts.saturating_sub(first);
         self.last = self.last.max(rel);
         let track = match t {
-            TagType::Video => &mut self.video,
-            TagType::Audio => &mut self.audio,
-            TagType::Script => return rel,
+            MediaKind::Video => &mut self.video,
+            MediaKind::Audio => &mut self.audio,
+            MediaKind::Script => return rel,
         };
         if track.2 == 0 {
             track.0 = rel;
@@ -349,19 +340,19 @@ mod tests {
     fn lap_length_adds_one_frame_interval() {
         let mut lap = Lap::default();
         assert_eq!(lap.length(), None);
-        assert_eq!(lap.place(TagType::Script, 1000), 0);
+        assert_eq!(lap.place(MediaKind::Script, 1000), 0);
         assert_eq!(lap.length(), None, "metadata alone is nothing to loop");
         for i in 0..5 {
-            lap.place(TagType::Video, 1000 + i * 40);
-            lap.place(TagType::Audio, 1010 + i * 23);
+            lap.place(MediaKind::Video, 1000 + i * 40);
+            lap.place(MediaKind::Audio, 1010 + i * 23);
         }
         assert_eq!(lap.length(), Some(160 + 40));
         let mut audio = Lap::default();
-        audio.place(TagType::Audio, 0);
-        audio.place(TagType::Audio, 21);
+        audio.place(MediaKind::Audio, 0);
+        audio.place(MediaKind::Audio, 21);
         assert_eq!(audio.length(), Some(42));
         let mut one = Lap::default();
-        one.place(TagType::Video, 7);
+        one.place(MediaKind::Video, 7);
         assert_eq!(one.length(), Some(DEFAULT_FRAME_MS));
     }
 

@@ -4,9 +4,10 @@ use sqlx::{Any, Transaction};
 
 use super::rows::{self, APP_COLUMNS};
 use super::{
-    bool_col, is_unique_violation, now_ms, validate, App, AppPatch, KeyKind, NewApp, RecordFormat,
-    Store, StoreError,
+    bool_col, is_unique_violation, validate, App, AppPatch, KeyKind, NewApp, RecordFormat, Store,
+    StoreError,
 };
+use crate::clock::now_ms;
 use crate::random;
 
 /// Looks an app up by id or name. Names cannot have the shape of an id (see `validate::app_name`), so at most

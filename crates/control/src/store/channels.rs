@@ -2,7 +2,8 @@
 
 use super::apps::require_app;
 use super::rows::{self, CHANNEL_COLUMNS, FORBID_COLUMNS};
-use super::{now_ms, validate, Channel, Forbid, Store, StoreError};
+use super::{validate, Channel, Forbid, Store, StoreError};
+use crate::clock::now_ms;
 
 impl Store {
     /// The channel, created (with no title) if it does not exist yet. Safe to call from many tasks or processes

@@ -414,13 +414,6 @@ fn check_token_hash(hash: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The current time in Unix milliseconds, the unit of every time in the store.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 /// `b` as stored: 0 or 1.
 fn bool_col(b: bool) -> i64 {
     i64::from(b)

@@ -5,7 +5,8 @@ use rand::RngCore;
 use sqlx::Row;
 
 use super::apps::require_app;
-use super::{now_ms, validate, Store, StoreError};
+use super::{validate, Store, StoreError};
+use crate::clock::now_ms;
 
 /// Longest session key accepted from an app's backend (WeChat's are 24 characters of base64).
 const SESSION_KEY_MAX: usize = 256;

@@ -4,8 +4,9 @@ use std::collections::VecDeque;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::{TagType, FILE_HEADER_LEN, TAG_HEADER_LEN};
+use super::{FILE_HEADER_LEN, TAG_HEADER_LEN};
 use crate::error::FlvError;
+use crate::kind::MediaKind;
 
 /// Largest DataOffset we skip over in a file header; real files use 9.
 const MAX_DATA_OFFSET: u32 = 1024;
@@ -23,7 +24,7 @@ pub struct FlvHeader {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tag {
     /// Audio, video or script.
-    pub tag_type: TagType,
+    pub tag_type: MediaKind,
     /// Milliseconds: the 24-bit timestamp with the extended byte as bits 24..32.
     pub timestamp: u32,
     /// The tag data: an audio/video packet as carried in RTMP, or AMF0 script data.
@@ -200,7 +201,7 @@ impl FlvDemuxer {
             }
             None
         } else {
-            let t = TagType::from_u8(raw_type & 0x1F);
+            let t = MediaKind::from_tag_type(raw_type & 0x1F);
             if t.is_none() && !self.skip_unknown {
                 return Err(FlvError::UnknownTagType {
                     value: raw_type & 0x1F,

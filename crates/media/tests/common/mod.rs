@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use media::{
-    Frame, FrameKind, MediaFrame, Publisher, PublisherInfo, Registry, StreamKey, SubscribeOptions,
+    Frame, MediaFrame, MediaKind, Publisher, PublisherInfo, Registry, StreamKey, SubscribeOptions,
     Subscriber,
 };
 
@@ -30,13 +30,13 @@ pub fn avc_sequence_header_with(sps: &[u8]) -> Bytes {
 }
 
 pub fn avc_sequence_header() -> Frame {
-    Frame::new(FrameKind::Video, 0, avc_sequence_header_with(&SPS_640X360))
+    Frame::new(MediaKind::Video, 0, avc_sequence_header_with(&SPS_640X360))
 }
 
 /// AAC LC, 44.1 kHz, stereo.
 pub fn aac_sequence_header() -> Frame {
     Frame::new(
-        FrameKind::Audio,
+        MediaKind::Audio,
         0,
         Bytes::from_static(&[0xaf, 0x00, 0x12, 0x10]),
     )
@@ -44,7 +44,7 @@ pub fn aac_sequence_header() -> Frame {
 
 pub fn metadata(ts: u32) -> Frame {
     Frame::new(
-        FrameKind::Script,
+        MediaKind::Script,
         ts,
         Bytes::from_static(b"\x02\x00\x0aonMetaData"),
     )
@@ -56,7 +56,7 @@ pub fn video(ts: u32, keyframe: bool, size: usize) -> Frame {
     body[0] = if keyframe { 0x17 } else { 0x27 };
     body[1] = 0x01;
     body[5..9].copy_from_slice(&(size.max(9) as u32 - 9).to_be_bytes());
-    Frame::new(FrameKind::Video, ts, Bytes::from(body))
+    Frame::new(MediaKind::Video, ts, Bytes::from(body))
 }
 
 /// An AAC raw frame of `size` payload bytes (at least 2).
@@ -64,18 +64,22 @@ pub fn audio(ts: u32, size: usize) -> Frame {
     let mut body = vec![0u8; size.max(2)];
     body[0] = 0xaf;
     body[1] = 0x01;
-    Frame::new(FrameKind::Audio, ts, Bytes::from(body))
+    Frame::new(MediaKind::Audio, ts, Bytes::from(body))
 }
 
 pub fn key() -> StreamKey {
     StreamKey::new("live", "test")
 }
 
+/// The publish start time [`info`] gives, in Unix milliseconds.
+pub const STARTED_AT_MS: u64 = 1_700_000_000_000;
+
 pub fn info(addr: &str) -> PublisherInfo {
     PublisherInfo {
         remote_addr: addr.to_owned(),
         protocol: "rtmp",
         republish_grace: None,
+        started_at_ms: STARTED_AT_MS,
     }
 }
 
@@ -103,12 +107,12 @@ pub fn shape(frames: &[Arc<MediaFrame>]) -> Vec<(char, u32)> {
         .map(|f| {
             let f = f.frame();
             let c = match (f.kind, f.sequence_header, f.keyframe) {
-                (FrameKind::Script, _, _) => 'M',
-                (FrameKind::Video, true, _) => 'V',
-                (FrameKind::Audio, true, _) => 'A',
-                (FrameKind::Video, false, true) => 'K',
-                (FrameKind::Video, false, false) => 'P',
-                (FrameKind::Audio, false, _) => 'a',
+                (MediaKind::Script, _, _) => 'M',
+                (MediaKind::Video, true, _) => 'V',
+                (MediaKind::Audio, true, _) => 'A',
+                (MediaKind::Video, false, true) => 'K',
+                (MediaKind::Video, false, false) => 'P',
+                (MediaKind::Audio, false, _) => 'a',
             };
             (c, f.timestamp)
         })

@@ -4,8 +4,8 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 use flv::audio::{AudioTagInfo, SoundFormat};
-use flv::video::{VideoCodec, VideoFrameType, VideoTagInfo};
-use flv::TagType;
+use flv::video::{VideoCodec, VideoTagInfo};
+use flv::{FrameClass, MediaKind};
 
 use super::fragment::{Fragment, Fragmenter, Sample};
 use super::init::{
@@ -117,14 +117,14 @@ impl Mp4Writer {
     /// An error leaves the writer as it was: the frame is skipped and the next one is read normally.
     pub fn handle_frame(
         &mut self,
-        kind: TagType,
+        kind: MediaKind,
         timestamp: u32,
         payload: &Bytes,
     ) -> Result<(), Mp4Error> {
         match kind {
-            TagType::Script => Ok(()),
-            TagType::Video => self.handle_video(timestamp, payload),
-            TagType::Audio => self.handle_audio(timestamp, payload),
+            MediaKind::Script => Ok(()),
+            MediaKind::Video => self.handle_video(timestamp, payload),
+            MediaKind::Audio => self.handle_audio(timestamp, payload),
         }
     }
 
@@ -156,11 +156,12 @@ impl Mp4Writer {
             what: "video tag header",
             source,
         })?;
-        if info.frame_type == VideoFrameType::Command || info.is_end_of_sequence {
+        let class = FrameClass::of_video(&info);
+        if class == FrameClass::NoPicture {
             return Ok(());
         }
         let body = payload.get(info.header_len..).unwrap_or_default();
-        if info.is_sequence_header {
+        if class.is_sequence_header() {
             let track = match info.codec {
                 VideoCodec::Avc => VideoTrack::from_avc_config(body)?,
                 VideoCodec::Hevc => VideoTrack::from_hevc_config(body)?,
@@ -184,7 +185,7 @@ impl Mp4Writer {
         if !matches {
             return Err(unsupported_video(info.codec));
         }
-        let keyframe = info.is_keyframe();
+        let keyframe = class.is_keyframe();
         if !self.video_synced {
             // Pictures before a keyframe of the current configuration cannot be decoded.
             if !keyframe {

@@ -4,9 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use flv::audio::AudioTagInfo;
-use flv::video::VideoTagInfo;
-use flv::{encode_header, encode_tag, TagType, MAX_TAG_BODY};
+use flv::{encode_header, encode_tag, FrameClass, MediaKind, MAX_TAG_BODY};
 
 use crate::error::RecordError;
 
@@ -52,7 +50,7 @@ impl<W: Write> FlvRecorder<W> {
     /// A tag header that does not parse is still written (FLV does not care), but not remembered.
     pub fn write_frame(
         &mut self,
-        kind: TagType,
+        kind: MediaKind,
         timestamp: u32,
         payload: &Bytes,
     ) -> Result<(), RecordError> {
@@ -61,14 +59,11 @@ impl<W: Write> FlvRecorder<W> {
                 size: payload.len(),
             });
         }
-        let slot = match kind {
-            TagType::Script => Some(0),
-            TagType::Video => VideoTagInfo::parse(payload)
-                .is_ok_and(|i| i.is_sequence_header)
-                .then_some(1),
-            TagType::Audio => AudioTagInfo::parse(payload)
-                .is_ok_and(|i| i.is_sequence_header)
-                .then_some(2),
+        let slot = match (kind, FrameClass::of(kind, payload)) {
+            (MediaKind::Script, _) => Some(0),
+            (MediaKind::Video, FrameClass::SequenceHeader) => Some(1),
+            (MediaKind::Audio, FrameClass::SequenceHeader) => Some(2),
+            _ => None,
         };
         let is_header = slot.is_some();
         if let Some(slot) = slot {
@@ -119,9 +114,10 @@ impl<W: Write> FlvRecorder<W> {
         self.first_ms = None;
         self.last_ms = 0;
         let headers = self.headers.clone();
-        for (tag, kind) in headers
-            .iter()
-            .zip([TagType::Script, TagType::Video, TagType::Audio])
+        for (tag, kind) in
+            headers
+                .iter()
+                .zip([MediaKind::Script, MediaKind::Video, MediaKind::Audio])
         {
             if let Some(body) = tag {
                 self.write_tag(kind, 0, body)?;
@@ -136,7 +132,7 @@ impl<W: Write> FlvRecorder<W> {
         Ok(self.out)
     }
 
-    fn write_tag(&mut self, kind: TagType, ts: u32, body: &[u8]) -> Result<(), RecordError> {
+    fn write_tag(&mut self, kind: MediaKind, ts: u32, body: &[u8]) -> Result<(), RecordError> {
         self.buf.clear();
         // Cannot panic: bodies over MAX_TAG_BODY are refused in write_frame, and remembered headers passed it.
         encode_tag(&mut self.buf, kind, ts, body);

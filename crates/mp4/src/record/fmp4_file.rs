@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use bytes::Bytes;
-use flv::TagType;
+use flv::MediaKind;
 
 use crate::error::RecordError;
 use crate::fmp4::{Mp4Output, Mp4Writer, WriterConfig};
@@ -54,7 +54,7 @@ impl<W: Write> Fmp4Recorder<W> {
     /// means the sink is broken.
     pub fn write_frame(
         &mut self,
-        kind: TagType,
+        kind: MediaKind,
         timestamp: u32,
         payload: &Bytes,
     ) -> Result<(), RecordError> {

@@ -174,7 +174,7 @@ pub fn check_fragments(file: &[u8], boxes: &[BoxNode]) -> usize {
 }
 
 /// Reads an FLV file into (tag type, timestamp, body) triples with the flv crate's demuxer.
-pub fn read_flv(path: &Path) -> Vec<(flv::TagType, u32, Bytes)> {
+pub fn read_flv(path: &Path) -> Vec<(flv::MediaKind, u32, Bytes)> {
     let data = std::fs::read(path).unwrap();
     let mut demux = flv::FlvDemuxer::new(64 << 20);
     demux.handle_input(&data).unwrap();

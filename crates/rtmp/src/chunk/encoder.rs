@@ -64,7 +64,7 @@ pub fn encode_media_message(
         out,
         chunk_stream_id,
         message_stream_id,
-        kind.type_id(),
+        crate::message::media_type_id(kind),
         timestamp,
         payload,
         chunk_size,

@@ -35,44 +35,25 @@ pub const CSID_DATA: u32 = 5;
 /// Chunk stream id we send video messages on.
 pub const CSID_VIDEO: u32 = 6;
 
-/// What a media message carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MediaKind {
-    /// Audio (message type 8), an FLV audio tag body.
-    Audio,
-    /// Video (message type 9), an FLV video tag body.
-    Video,
-    /// AMF0 data (message type 18; type 15 AMF3 data is received as this with its leading 0 dropped), an FLV
-    /// script tag body such as `"onMetaData", {...}`.
-    Data,
+/// What a media message carries: the one media kind of the workspace. Message type 8 is audio, 9 video, and 18
+/// (AMF0 data; type 15 AMF3 data is received as it with its leading 0 dropped) script data, an FLV script tag
+/// body such as `"onMetaData", {...}`.
+pub use flv::MediaKind;
+
+/// The RTMP message type id used to send a kind of media (8, 9 or 18).
+pub(crate) fn media_type_id(kind: MediaKind) -> u8 {
+    match kind {
+        MediaKind::Audio => type_id::AUDIO,
+        MediaKind::Video => type_id::VIDEO,
+        MediaKind::Script => type_id::AMF0_DATA,
+    }
 }
 
-impl MediaKind {
-    /// The RTMP message type id used to send this kind (8, 9 or 18).
-    pub fn type_id(self) -> u8 {
-        match self {
-            MediaKind::Audio => type_id::AUDIO,
-            MediaKind::Video => type_id::VIDEO,
-            MediaKind::Data => type_id::AMF0_DATA,
-        }
-    }
-
-    /// The kind for a received message type id (8, 9, 18 or 15).
-    pub fn from_type_id(type_id: u8) -> Option<MediaKind> {
-        match type_id {
-            type_id::AUDIO => Some(MediaKind::Audio),
-            type_id::VIDEO => Some(MediaKind::Video),
-            type_id::AMF0_DATA | type_id::AMF3_DATA => Some(MediaKind::Data),
-            _ => None,
-        }
-    }
-
-    /// The chunk stream id this crate sends the kind on ([`CSID_AUDIO`], [`CSID_VIDEO`], [`CSID_DATA`]).
-    pub fn chunk_stream_id(self) -> u32 {
-        match self {
-            MediaKind::Audio => CSID_AUDIO,
-            MediaKind::Video => CSID_VIDEO,
-            MediaKind::Data => CSID_DATA,
-        }
+/// The chunk stream id this crate sends a kind of media on ([`CSID_AUDIO`], [`CSID_VIDEO`], [`CSID_DATA`]).
+pub fn media_chunk_stream_id(kind: MediaKind) -> u32 {
+    match kind {
+        MediaKind::Audio => CSID_AUDIO,
+        MediaKind::Video => CSID_VIDEO,
+        MediaKind::Script => CSID_DATA,
     }
 }

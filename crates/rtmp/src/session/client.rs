@@ -11,7 +11,9 @@ use crate::amf0::{self, Value};
 use crate::config::SessionConfig;
 use crate::error::Error;
 use crate::handshake::{check_version, ClientHandshake, HANDSHAKE_SIZE};
-use crate::message::{split_aggregate, type_id, MediaKind, UserControl};
+use crate::message::{
+    media_chunk_stream_id, media_type_id, split_aggregate, type_id, MediaKind, UserControl,
+};
 
 mod commands;
 mod event;
@@ -217,9 +219,9 @@ impl ClientSession {
             return;
         };
         self.conn.send(
-            kind.chunk_stream_id(),
+            media_chunk_stream_id(kind),
             stream_id,
-            kind.type_id(),
+            media_type_id(kind),
             timestamp,
             payload,
         );
@@ -328,7 +330,7 @@ impl ClientSession {
                     .ok()
                     .and_then(|(v, _)| v.as_str().map(str::to_owned));
                 if name.as_deref() != Some("|RtmpSampleAccess") {
-                    self.events.push_back(media(MediaKind::Data, body));
+                    self.events.push_back(media(MediaKind::Script, body));
                 }
             }
             type_id::AGGREGATE => {

@@ -11,7 +11,10 @@ use crate::amf0::Value;
 use crate::config::SessionConfig;
 use crate::error::Error;
 use crate::handshake::{check_version, server_reply, HANDSHAKE_SIZE};
-use crate::message::{split_aggregate, status_info, type_id, MediaKind, UserControl, CSID_DATA};
+use crate::message::{
+    media_chunk_stream_id, media_type_id, split_aggregate, status_info, type_id, MediaKind,
+    UserControl, CSID_DATA,
+};
 
 mod commands;
 mod event;
@@ -230,7 +233,7 @@ impl ServerSession {
             return;
         }
         match super::script::normalize_data(payload) {
-            Ok(payload) => self.on_media(stream_id, MediaKind::Data, timestamp, payload),
+            Ok(payload) => self.on_media(stream_id, MediaKind::Script, timestamp, payload),
             Err(e) => self.unhandled(format!("malformed data message on stream {stream_id}: {e}")),
         }
     }
@@ -377,9 +380,9 @@ impl ServerSession {
     /// bytes instead, see [`crate::encode_media_message`]).
     pub fn send_media(&mut self, stream_id: u32, kind: MediaKind, timestamp: u32, payload: &[u8]) {
         self.conn.send(
-            kind.chunk_stream_id(),
+            media_chunk_stream_id(kind),
             stream_id,
-            kind.type_id(),
+            media_type_id(kind),
             timestamp,
             payload,
         );

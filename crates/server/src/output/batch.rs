@@ -27,19 +27,6 @@ impl WritePolicy {
             WritePolicy::Merged(merge_window)
         }
     }
-
-    /// Picks the policy from a play URL query: `mode=rtc` asks for the low-latency policy.
-    pub fn from_query(query: Option<&str>, merge_window: Duration) -> Self {
-        WritePolicy::new(is_rtc(query), merge_window)
-    }
-}
-
-/// Whether a play query asks for the low-latency (`RTC`) mode.
-pub fn is_rtc(query: Option<&str>) -> bool {
-    query
-        .unwrap_or("")
-        .split('&')
-        .any(|kv| kv.eq_ignore_ascii_case("mode=rtc"))
 }
 
 /// Buffer slots an empty batch keeps allocated.
@@ -134,14 +121,6 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rtc_query() {
-        assert!(is_rtc(Some("mode=rtc")));
-        assert!(is_rtc(Some("txSecret=a&mode=RTC")));
-        assert!(!is_rtc(Some("mode=live")));
-        assert!(!is_rtc(None));
-    }
 
     /// A socket that takes at most `cap` bytes per call and then refuses once (`WouldBlock`) every third call.
     fn partial_writer<'a>(

@@ -4,7 +4,7 @@
 //! that needs a format encodes it, all others clone the `Bytes` (a reference count, no copy).
 
 use bytes::{Bytes, BytesMut};
-use media::{EncodingSlot, Frame, FrameKind, MediaFrame};
+use media::{EncodingSlot, Frame, MediaFrame};
 
 /// Cache slot of the FLV tag encoding (HTTP-FLV players).
 pub(crate) const SLOT_FLV: EncodingSlot = EncodingSlot(0);
@@ -15,35 +15,14 @@ pub(crate) const SLOT_RTMP: EncodingSlot = EncodingSlot(1);
 /// creates, which is 1; a player on another stream id gets its own encoding.
 pub(crate) const SHARED_RTMP_STREAM_ID: u32 = 1;
 
-fn rtmp_kind(kind: FrameKind) -> rtmp::MediaKind {
-    match kind {
-        FrameKind::Video => rtmp::MediaKind::Video,
-        FrameKind::Audio => rtmp::MediaKind::Audio,
-        FrameKind::Script => rtmp::MediaKind::Data,
-    }
-}
-
-fn csid(kind: FrameKind) -> u32 {
-    match kind {
-        FrameKind::Video => rtmp::CSID_VIDEO,
-        FrameKind::Audio => rtmp::CSID_AUDIO,
-        FrameKind::Script => rtmp::CSID_DATA,
-    }
-}
-
 /// The frame as a complete FLV tag (header, body, previous-tag-size).
 pub(crate) fn flv_tag(frame: &MediaFrame) -> Bytes {
     frame.encoded(SLOT_FLV, encode_flv)
 }
 
 fn encode_flv(frame: &Frame) -> Bytes {
-    let tag_type = match frame.kind {
-        FrameKind::Video => flv::TagType::Video,
-        FrameKind::Audio => flv::TagType::Audio,
-        FrameKind::Script => flv::TagType::Script,
-    };
     let mut out = BytesMut::with_capacity(frame.payload.len() + flv::TAG_OVERHEAD);
-    flv::encode_tag(&mut out, tag_type, frame.timestamp, &frame.payload);
+    flv::encode_tag(&mut out, frame.kind, frame.timestamp, &frame.payload);
     out.freeze()
 }
 
@@ -61,9 +40,9 @@ fn encode_rtmp(frame: &Frame, stream_id: u32, chunk_size: u32) -> Bytes {
     let mut out = BytesMut::with_capacity(frame.payload.len() + 16 + chunks * 5);
     rtmp::encode_media_message(
         &mut out,
-        csid(frame.kind),
+        rtmp::media_chunk_stream_id(frame.kind),
         stream_id,
-        rtmp_kind(frame.kind),
+        frame.kind,
         frame.timestamp,
         &frame.payload,
         chunk_size,

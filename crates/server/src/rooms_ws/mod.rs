@@ -15,7 +15,7 @@ mod urls;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use rooms::{ConnId, Input, MemoryStore, Output, Rooms, SessionKey};
@@ -47,13 +47,6 @@ pub(crate) struct RoomService {
     places: Arc<Semaphore>,
     catalog: control::Catalog,
     shutdown: CancellationToken,
-}
-
-/// Unix seconds now, for join timestamps and the quota's UTC day.
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl RoomService {
@@ -99,7 +92,7 @@ impl RoomService {
 
     /// A text message from `conn`.
     pub(crate) fn text(self: &Arc<Self>, conn: ConnId, text: &str) {
-        let unix_secs = unix_now();
+        let unix_secs = control::now_unix();
         let input = Input::Text {
             conn,
             text,

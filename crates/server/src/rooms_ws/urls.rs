@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use rooms::{MediaUrls, PlayUrls};
 
-use super::{unix_now, RoomsSettings};
+use super::RoomsSettings;
 
 pub(super) struct RoomUrls {
     catalog: control::Catalog,
@@ -30,7 +30,7 @@ impl RoomUrls {
     fn urls(&self, stream: &str) -> Option<control::urls::AppUrls> {
         // The catalog snapshot is read without waiting on the database; the app exists from the start on.
         let app = self.catalog.app(&self.app)?;
-        let expires = unix_now() + self.ttl.as_secs();
+        let expires = control::now_unix() + self.ttl.as_secs();
         Some(control::urls::app_urls(&self.base, &app, stream, expires))
     }
 }

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use control::webhook_event::redact_stream_param;
-use media::{Frame, FrameKind, StreamKey};
-use rtmp::{MediaKind, ServerEvent};
+use media::{Frame, StreamKey};
+use rtmp::ServerEvent;
 use tokio::time::Instant;
 use tracing::{debug, info};
 
@@ -70,11 +70,6 @@ impl Conn {
                 } => {
                     if let Some(p) = &mut self.publishing {
                         if p.stream_id == stream_id {
-                            let kind = match kind {
-                                MediaKind::Audio => FrameKind::Audio,
-                                MediaKind::Video => FrameKind::Video,
-                                MediaKind::Data => FrameKind::Script,
-                            };
                             p.session
                                 .publisher()
                                 .push(Frame::new(kind, timestamp, payload));

@@ -7,10 +7,9 @@
 //! its errcode.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use control::txsecret;
-use control::App;
+use control::{now_ms, now_unix, txsecret, App};
 use media::StartPolicy;
 
 pub(crate) use crate::stream::refusal::{Reason, Refusal};
@@ -23,18 +22,6 @@ pub(crate) struct PlayMode {
     pub(crate) rtc: bool,
     /// Where the player starts.
     pub(crate) start: StartPolicy,
-}
-
-pub(crate) fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The query that carries the signature: the stream name's when it has one, else the tcUrl's.
@@ -193,7 +180,7 @@ pub(crate) fn check_player_limit(shared: &Shared, app: &App) -> Result<(), Refus
 /// The play mode: `mode=rtc|live` in the query, else the app's low-latency policy; the start from its GOP cache
 /// policy (off: wait for the next keyframe).
 fn play_mode(policy: &control::AppPolicy, query: Option<&str>) -> PlayMode {
-    let rtc = query_mode(query).unwrap_or(policy.low_latency);
+    let rtc = Latency::from_query(query).map_or(policy.low_latency, |l| l == Latency::Rtc);
     let start = match (rtc, policy.gop_cache) {
         (_, false) => StartPolicy::NextKeyframe,
         (true, true) => StartPolicy::FastGop,
@@ -202,21 +189,33 @@ fn play_mode(policy: &control::AppPolicy, query: Option<&str>) -> PlayMode {
     PlayMode { rtc, start }
 }
 
-/// `mode=rtc` or `mode=live` in a play query.
-fn query_mode(query: Option<&str>) -> Option<bool> {
-    query?.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        if !k.eq_ignore_ascii_case("mode") {
-            return None;
-        }
-        if v.eq_ignore_ascii_case("rtc") {
-            Some(true)
-        } else if v.eq_ignore_ascii_case("live") {
-            Some(false)
-        } else {
-            None
-        }
-    })
+/// The latency a play asks for with `mode=` in its URL query: the one parser of `mode=rtc|live`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Latency {
+    /// `mode=live`: frames merged over the write window, the cached GOP as it was.
+    Live,
+    /// `mode=rtc`: every frame written at once, the shortest start.
+    Rtc,
+}
+
+impl Latency {
+    /// The first `mode=rtc` or `mode=live` of a play query (key and value in any case); `None` when it has
+    /// neither, and the app's policy decides.
+    pub(crate) fn from_query(query: Option<&str>) -> Option<Latency> {
+        query?.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            if !k.eq_ignore_ascii_case("mode") {
+                return None;
+            }
+            if v.eq_ignore_ascii_case("rtc") {
+                Some(Latency::Rtc)
+            } else if v.eq_ignore_ascii_case("live") {
+                Some(Latency::Live)
+            } else {
+                None
+            }
+        })
+    }
 }
 
 /// The app's republish grace, when its policy sets one.
@@ -254,9 +253,21 @@ mod tests {
 
     #[test]
     fn play_mode_comes_from_the_query_first() {
-        assert_eq!(query_mode(Some("a=1&mode=rtc")), Some(true));
-        assert_eq!(query_mode(Some("MODE=Live")), Some(false));
-        assert_eq!(query_mode(Some("mode=other")), None);
-        assert_eq!(query_mode(None), None);
+        assert_eq!(
+            Latency::from_query(Some("a=1&mode=rtc")),
+            Some(Latency::Rtc)
+        );
+        assert_eq!(
+            Latency::from_query(Some("txSecret=a&mode=RTC")),
+            Some(Latency::Rtc)
+        );
+        assert_eq!(Latency::from_query(Some("MODE=Live")), Some(Latency::Live));
+        assert_eq!(
+            Latency::from_query(Some("mode=other&mode=live")),
+            Some(Latency::Live)
+        );
+        assert_eq!(Latency::from_query(Some("mode=other")), None);
+        assert_eq!(Latency::from_query(Some("moderate=rtc")), None);
+        assert_eq!(Latency::from_query(None), None);
     }
 }

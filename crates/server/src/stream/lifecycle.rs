@@ -164,6 +164,7 @@ fn start_publish(shared: &Arc<Shared>, req: Request<'_>) -> Result<PublishSessio
         remote_addr: req.peer.to_string(),
         protocol: req.protocol.as_str(),
         republish_grace: access::republish_grace(&app),
+        started_at_ms: u64::try_from(control::now_ms()).unwrap_or(0),
     };
     let in_grace = shared
         .registry

@@ -1,6 +1,6 @@
 //! An HTTP-FLV play: one GET, the response head, then the body through `flv::FlvDemuxer`.
 
-use ::flv::{FlvDemuxer, TagType};
+use ::flv::{FlvDemuxer, MediaKind};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant};
@@ -190,9 +190,9 @@ impl Body {
         };
         while let Some(tag) = self.demuxer.poll_tag() {
             let m = match tag.tag_type {
-                TagType::Video => self.tracks.video(tag.timestamp, &tag.body),
-                TagType::Audio => self.tracks.audio(tag.timestamp, &tag.body),
-                TagType::Script => None,
+                MediaKind::Video => self.tracks.video(tag.timestamp, &tag.body),
+                MediaKind::Audio => self.tracks.audio(tag.timestamp, &tag.body),
+                MediaKind::Script => None,
             };
             out.extend(m);
         }

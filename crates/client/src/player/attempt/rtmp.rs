@@ -136,7 +136,7 @@ async fn events(
                 let media = match kind {
                     MediaKind::Video => tracks.video(timestamp, &payload),
                     MediaKind::Audio => tracks.audio(timestamp, &payload),
-                    MediaKind::Data => None,
+                    MediaKind::Script => None,
                 };
                 if let Some(m) = media {
                     if !ctx.media(m).await {

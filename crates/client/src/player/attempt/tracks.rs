@@ -2,13 +2,13 @@
 //! sequence headers, and SEI messages.
 
 use bytes::Bytes;
-use flv::audio::AudioTagInfo;
 use flv::avc::AvcDecoderConfig;
 use flv::hevc::HevcDecoderConfig;
 use flv::sei::{extract_sei_for, SeiCodec, USER_DATA_UNREGISTERED};
-use flv::video::{VideoCodec, VideoFrameType, VideoTagInfo};
+use flv::video::{VideoCodec, VideoTagInfo};
+use flv::{FrameClass, MediaKind};
 
-use crate::player::machine::{Frame, FrameKind};
+use crate::player::machine::Frame;
 
 /// SEI payload type Tencent Cloud's SDKs use for custom messages besides user_data_unregistered.
 const SEI_TENCENT_CUSTOM: u32 = 242;
@@ -37,18 +37,18 @@ impl Tracks {
     pub(crate) fn video(&mut self, timestamp_ms: u32, body: &Bytes) -> Option<MediaInfo> {
         let Ok(info) = VideoTagInfo::parse(body) else {
             // An unknown codec is still a frame that arrived; it just cannot say more.
-            return Some(media(FrameKind::Video, false, timestamp_ms, body.len()));
+            return Some(media(MediaKind::Video, false, timestamp_ms, body.len()));
         };
         let payload = body.get(info.header_len..).unwrap_or_default();
-        if info.is_sequence_header {
-            self.configure(info.codec, payload);
-            return None;
-        }
-        if info.is_end_of_sequence || info.frame_type == VideoFrameType::Command {
-            return None;
-        }
-        let keyframe = info.is_keyframe();
-        let mut m = media(FrameKind::Video, keyframe, timestamp_ms, body.len());
+        let keyframe = match FrameClass::of_video(&info) {
+            FrameClass::SequenceHeader => {
+                self.configure(info.codec, payload);
+                return None;
+            }
+            FrameClass::NoPicture => return None,
+            class => class.is_keyframe(),
+        };
+        let mut m = media(MediaKind::Video, keyframe, timestamp_ms, body.len());
         if keyframe {
             // Every keyframe carries the size, so the machine sees a change at the first picture that has it.
             m.frame.width = self.size.map(|s| s.0);
@@ -72,10 +72,10 @@ impl Tracks {
 
     /// An audio payload: `None` for sequence headers.
     pub(crate) fn audio(&mut self, timestamp_ms: u32, body: &Bytes) -> Option<MediaInfo> {
-        if AudioTagInfo::parse(body).is_ok_and(|i| i.is_sequence_header) {
+        if FrameClass::of(MediaKind::Audio, body).is_sequence_header() {
             return None;
         }
-        Some(media(FrameKind::Audio, false, timestamp_ms, body.len()))
+        Some(media(MediaKind::Audio, false, timestamp_ms, body.len()))
     }
 
     fn configure(&mut self, codec: VideoCodec, record: &[u8]) {
@@ -99,7 +99,7 @@ impl Tracks {
     }
 }
 
-fn media(kind: FrameKind, keyframe: bool, timestamp_ms: u32, bytes: usize) -> MediaInfo {
+fn media(kind: MediaKind, keyframe: bool, timestamp_ms: u32, bytes: usize) -> MediaInfo {
     MediaInfo {
         frame: Frame {
             kind,
@@ -164,6 +164,6 @@ mod tests {
             .audio(0, &Bytes::from_static(&[0xaf, 0, 0x12, 0x10]))
             .is_none());
         let m = t.audio(23, &Bytes::from_static(&[0xaf, 1, 0x21])).unwrap();
-        assert_eq!((m.frame.kind, m.bytes), (FrameKind::Audio, 3));
+        assert_eq!((m.frame.kind, m.bytes), (MediaKind::Audio, 3));
     }
 }

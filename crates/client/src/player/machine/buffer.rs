@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::FrameKind;
+use flv::MediaKind;
 
 /// Most frames held. A stream whose timestamps do not advance never reaches min-cache; past this the oldest
 /// frames are dropped (and counted) instead of growing without bound.
@@ -52,7 +52,11 @@ impl JitterBuffer {
     }
 
     /// Adds a frame received at `now`.
-    pub(super) fn push(&mut self, kind: FrameKind, timestamp_ms: u32, now: Instant) -> Pushed {
+    pub(super) fn push(&mut self, kind: MediaKind, timestamp_ms: u32, now: Instant) -> Pushed {
+        if kind == MediaKind::Script {
+            // Script data is not media on the timeline (the machine does not pass it here).
+            return Pushed { dropped: 0 };
+        }
         let ts = self.timeline(timestamp_ms);
         let mut dropped = 0;
         self.release(now);
@@ -67,8 +71,9 @@ impl JitterBuffer {
         self.frames.push_back(Entry { ts });
         self.newest = Some(self.newest.map_or(ts, |n| n.max(ts)));
         let per_kind = match kind {
-            FrameKind::Video => &mut self.newest_video,
-            FrameKind::Audio => &mut self.newest_audio,
+            MediaKind::Video => &mut self.newest_video,
+            MediaKind::Audio => &mut self.newest_audio,
+            MediaKind::Script => return Pushed { dropped },
         };
         *per_kind = Some(per_kind.map_or(ts, |n| n.max(ts)));
         Pushed { dropped }
@@ -117,10 +122,11 @@ impl JitterBuffer {
     }
 
     /// Buffered media time of one kind at `now`.
-    pub(super) fn level_kind(&self, kind: FrameKind, now: Instant) -> Duration {
+    pub(super) fn level_kind(&self, kind: MediaKind, now: Instant) -> Duration {
         match kind {
-            FrameKind::Video => self.level_of(self.newest_video, now),
-            FrameKind::Audio => self.level_of(self.newest_audio, now),
+            MediaKind::Video => self.level_of(self.newest_video, now),
+            MediaKind::Audio => self.level_of(self.newest_audio, now),
+            MediaKind::Script => Duration::ZERO,
         }
     }
 
@@ -204,7 +210,7 @@ mod tests {
         let t0 = Instant::now();
         let mut b = JitterBuffer::default();
         for ts in (0..=1000).step_by(100) {
-            b.push(FrameKind::Video, ts, t0);
+            b.push(MediaKind::Video, ts, t0);
         }
         assert_eq!(b.level(t0), Duration::from_millis(1000));
         b.run(t0);
@@ -217,7 +223,7 @@ mod tests {
         let t0 = Instant::now();
         let mut b = JitterBuffer::default();
         for ts in (0..=4000).step_by(100) {
-            b.push(FrameKind::Video, ts, t0);
+            b.push(MediaKind::Video, ts, t0);
         }
         b.run(t0);
         // 0 was played at t0; 100..2900 go; 3000..4000 stay.
@@ -230,25 +236,25 @@ mod tests {
     fn a_frame_behind_the_clock_is_dropped() {
         let t0 = Instant::now();
         let mut b = JitterBuffer::default();
-        b.push(FrameKind::Video, 1000, t0);
-        b.push(FrameKind::Video, 2000, t0);
+        b.push(MediaKind::Video, 1000, t0);
+        b.push(MediaKind::Video, 2000, t0);
         b.run(t0);
-        assert_eq!(b.push(FrameKind::Audio, 1100, at(t0, 500)).dropped, 1);
-        assert_eq!(b.push(FrameKind::Audio, 1600, at(t0, 500)).dropped, 0);
+        assert_eq!(b.push(MediaKind::Audio, 1100, at(t0, 500)).dropped, 1);
+        assert_eq!(b.push(MediaKind::Audio, 1600, at(t0, 500)).dropped, 0);
     }
 
     #[test]
     fn timestamps_wrap_and_jumps_continue_the_timeline() {
         let t0 = Instant::now();
         let mut b = JitterBuffer::default();
-        b.push(FrameKind::Video, u32::MAX - 40, t0);
-        b.push(FrameKind::Video, 9, t0);
+        b.push(MediaKind::Video, u32::MAX - 40, t0);
+        b.push(MediaKind::Video, 9, t0);
         assert_eq!(b.level(t0), Duration::from_millis(50));
         // A publisher restarting at 0 continues after the newest frame instead of looking 4 million seconds old.
         let mut b = JitterBuffer::default();
-        b.push(FrameKind::Video, 60_000, t0);
-        b.push(FrameKind::Video, 0, t0);
-        b.push(FrameKind::Video, 500, t0);
+        b.push(MediaKind::Video, 60_000, t0);
+        b.push(MediaKind::Video, 0, t0);
+        b.push(MediaKind::Video, 500, t0);
         assert_eq!(b.level(t0), Duration::from_millis(500));
     }
 
@@ -257,8 +263,18 @@ mod tests {
         let t0 = Instant::now();
         let mut b = JitterBuffer::default();
         let dropped: u64 = (0..MAX_FRAMES + 10)
-            .map(|_| b.push(FrameKind::Audio, 0, t0).dropped)
+            .map(|_| b.push(MediaKind::Audio, 0, t0).dropped)
             .sum();
         assert_eq!((dropped, b.len()), (10, MAX_FRAMES));
+    }
+
+    #[test]
+    fn script_data_is_not_buffered() {
+        let t0 = Instant::now();
+        let mut b = JitterBuffer::default();
+        b.push(MediaKind::Video, 0, t0);
+        assert_eq!(b.push(MediaKind::Script, 5000, t0).dropped, 0);
+        assert_eq!((b.len(), b.level(t0)), (1, Duration::ZERO));
+        assert_eq!(b.level_kind(MediaKind::Script, t0), Duration::ZERO);
     }
 }

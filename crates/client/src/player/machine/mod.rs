@@ -67,12 +67,13 @@ mod vocabulary;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use flv::MediaKind;
 use serde::{Deserialize, Serialize};
 
 use crate::status::player as code;
 use buffer::JitterBuffer;
 pub use config::{PlayMode, PlayerConfig};
-pub use vocabulary::{Action, Frame, FrameKind, Input, Output};
+pub use vocabulary::{Action, Frame, Input, Output};
 
 #[cfg(test)]
 mod tests;
@@ -218,7 +219,7 @@ impl PlayerMachine {
     }
 
     /// Buffered media time of one kind at `now` (live-player's `videoCache`/`audioCache`, in ms).
-    pub fn buffered_kind(&self, kind: FrameKind, now: Instant) -> Duration {
+    pub fn buffered_kind(&self, kind: MediaKind, now: Instant) -> Duration {
         self.buffer.level_kind(kind, now)
     }
 
@@ -286,6 +287,8 @@ impl PlayerMachine {
             Input::NotFound { detail } if self.phase == Phase::Requesting => {
                 self.not_found(detail, now)
             }
+            // Script data is not media: the machine has nothing to do with it.
+            Input::Frame(frame) if frame.kind == MediaKind::Script => {}
             Input::Frame(frame) if self.phase == Phase::Streaming => self.frame(frame, now),
             Input::StreamEnded { detail } if self.phase == Phase::Streaming => {
                 self.stream_ended(detail, now)

@@ -43,7 +43,7 @@ impl Sim {
         self.input(
             ms,
             Input::Frame(Frame {
-                kind: FrameKind::Video,
+                kind: MediaKind::Video,
                 keyframe,
                 timestamp_ms: ts,
                 width: keyframe.then_some(540),
@@ -217,7 +217,7 @@ fn rtc_audio_only_begins_after_a_second_of_audio() {
     });
     for ts in (0..=1000).step_by(100) {
         let frame = Frame {
-            kind: FrameKind::Audio,
+            kind: MediaKind::Audio,
             keyframe: false,
             timestamp_ms: ts,
             width: None,

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use super::{
-    Action, AttemptState, Frame, FrameKind, Output, Phase, PlayMode, PlayerMachine,
+    Action, AttemptState, Frame, MediaKind, Output, Phase, PlayMode, PlayerMachine,
     AUDIO_ONLY_START,
 };
 use crate::status::{player as code, StatusEvent};
@@ -73,12 +73,12 @@ impl PlayerMachine {
             }
             self.resolution = Some((w, h));
         }
-        let is_key = frame.kind == FrameKind::Video && frame.keyframe;
+        let is_key = frame.kind == MediaKind::Video && frame.keyframe;
         if is_key && !self.attempt.keyframe_seen {
             self.attempt.keyframe_seen = true;
             self.status(code::FIRST_I_FRAME, "first video keyframe received");
         }
-        if frame.kind == FrameKind::Video && !self.attempt.keyframe_seen {
+        if frame.kind == MediaKind::Video && !self.attempt.keyframe_seen {
             // Nothing can be decoded before the first keyframe.
             self.dropped += 1;
             return;
@@ -108,7 +108,7 @@ impl PlayerMachine {
         if self.playing {
             return;
         }
-        let audio_only_ready = frame.kind == FrameKind::Audio && !self.attempt.keyframe_seen && {
+        let audio_only_ready = frame.kind == MediaKind::Audio && !self.attempt.keyframe_seen && {
             let first = *self
                 .attempt
                 .first_audio_ts

@@ -1,24 +1,16 @@
 //! What goes into the machine and what comes out (snake_case names in the test vectors).
 
+use flv::MediaKind;
 use serde::{Deserialize, Serialize};
 
 use crate::status::StatusEvent;
 
-/// Audio or video.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FrameKind {
-    /// A video frame (sequence headers are not frames).
-    Video,
-    /// An audio frame (sequence headers are not frames).
-    Audio,
-}
-
 /// One received audio or video frame, as the machine needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Frame {
-    /// Audio or video.
-    pub kind: FrameKind,
+    /// Audio or video (`"audio"`, `"video"`; sequence headers are not frames). Script data is not media: the
+    /// machine ignores it.
+    pub kind: MediaKind,
     /// A video keyframe.
     #[serde(default)]
     pub keyframe: bool,

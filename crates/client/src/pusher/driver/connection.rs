@@ -10,7 +10,7 @@ use tracing::{debug, warn};
 
 use super::{Driver, Link};
 use crate::pusher::machine::Input;
-use crate::pusher::media::{empty_metadata, set_data_frame, with_sei, VideoConfig};
+use crate::pusher::media::{empty_metadata, with_sei, VideoConfig};
 
 /// Bytes handed to the session ahead of the socket: the rest waits in the send queue, where it can be dropped.
 const WRITE_AHEAD: usize = 64 * 1024;
@@ -132,8 +132,11 @@ impl Driver {
         };
         conn.session.set_chunk_size(self.opts.chunk_size);
         if let Some(m) = &self.headers.metadata {
-            conn.session
-                .send_media(MediaKind::Data, self.last_ts, &set_data_frame(m));
+            conn.session.send_media(
+                MediaKind::Script,
+                self.last_ts,
+                &flv::script::add_set_data_frame(m),
+            );
         }
         for (kind, header) in [
             (MediaKind::Video, &self.headers.video),
@@ -196,8 +199,11 @@ impl Driver {
         if paused && now >= conn.last_media + self.opts.paused_keepalive {
             // Paused: no audio or video, but the metadata again, so the server's no-data timeout keeps away.
             let meta = self.headers.metadata.clone().unwrap_or_else(empty_metadata);
-            conn.session
-                .send_media(MediaKind::Data, self.last_ts, &set_data_frame(&meta));
+            conn.session.send_media(
+                MediaKind::Script,
+                self.last_ts,
+                &flv::script::add_set_data_frame(&meta),
+            );
             conn.last_media = now;
             conn.collect(now);
         }

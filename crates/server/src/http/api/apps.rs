@@ -9,12 +9,11 @@ use axum::Json;
 use control::jwt::{self, Claims, Role};
 use control::store::{AppPatch, KeyKind, NewApp};
 use control::urls::{self, PlayUrls};
-use control::{App, AppPolicy};
+use control::{now_unix, App, AppPolicy};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{code, ApiError, ApiJson};
-use crate::stream::access::now_unix;
 use crate::Shared;
 
 /// An app with its keys (only the admin sees this).

@@ -10,14 +10,13 @@ use axum::extract::State;
 use axum::Json;
 use control::jwt::{self, Role};
 use control::urls::{self, PlayUrls};
-use control::App;
+use control::{now_unix, App};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 use utoipa::ToSchema;
 
 use super::apps::url_set;
 use super::error::{code, ApiError, ApiJson};
-use crate::stream::access::now_unix;
 use crate::Shared;
 
 /// `createInstance` options, as the SDK sends them.
@@ -135,7 +134,7 @@ async fn issue(
     )?;
     if shared
         .catalog
-        .forbidden(&app.id, &req.channel_id, crate::stream::access::now_ms())
+        .forbidden(&app.id, &req.channel_id, control::now_ms())
         .is_some()
     {
         return Err(ApiError::new(

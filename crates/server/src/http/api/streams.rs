@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use control::now_unix;
 use control::webhook_event::{EventKind, StreamEvent};
 use media::{StreamKey, StreamStats};
 use serde::{Deserialize, Serialize};
@@ -13,7 +14,6 @@ use tracing::info;
 use utoipa::ToSchema;
 
 use super::error::{code, ApiError, ApiJson};
-use crate::stream::access::now_unix;
 use crate::Shared;
 
 /// Every live stream.

@@ -24,7 +24,7 @@ use std::time::Duration;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use control::App;
+use control::{now_ms, App};
 use hls::ll::LlWindow;
 use hls::Segment;
 use media::{StartPolicy, StreamKey, SubscribeOptions};
@@ -33,7 +33,7 @@ use tokio::sync::watch;
 use tracing::{debug, info};
 
 use crate::settings::HlsSettings;
-use crate::stream::access::{self, now_ms};
+use crate::stream::access;
 use crate::stream::lifecycle::Protocol;
 use crate::Shared;
 

@@ -12,15 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use control::now_ms;
 use hls::ll::{LlConfig, LlSegmenter, LlWindow};
 use hls::{HlsError, Segmenter, SegmenterConfig};
-use media::{FrameKind, StreamKey, Subscriber};
+use media::{MediaKind, StreamKey, Subscriber};
 use tracing::{debug, info, warn};
 
 use super::viewers::expire_viewers;
 use super::{HlsStream, Window};
 use crate::settings::HlsSettings;
-use crate::stream::access::now_ms;
 use crate::Shared;
 
 /// Most frames [`Replay`] holds: a GOP longer than this (over 2.5 min at 25 fps with audio) replays from the
@@ -30,7 +30,7 @@ const REPLAY_MAX_FRAMES: usize = 8192;
 /// One frame as the task keeps it.
 #[derive(Clone)]
 struct Held {
-    kind: hls::FrameKind,
+    kind: MediaKind,
     timestamp: u32,
     payload: Bytes,
     /// Wall-clock milliseconds when the task received it.
@@ -50,12 +50,13 @@ impl Replay {
     fn push(&mut self, held: Held, sequence_header: bool, keyframe: bool, audio_window_ms: u64) {
         if sequence_header {
             match held.kind {
-                hls::FrameKind::Video => self.video_header = Some(held),
-                hls::FrameKind::Audio => self.audio_header = Some(held),
+                MediaKind::Video => self.video_header = Some(held),
+                MediaKind::Audio => self.audio_header = Some(held),
+                MediaKind::Script => {}
             }
             return;
         }
-        if held.kind == hls::FrameKind::Video && keyframe {
+        if held.kind == MediaKind::Video && keyframe {
             self.frames.clear();
         } else if self.video_header.is_none() {
             let oldest = held.received_ms.saturating_sub(audio_window_ms);
@@ -238,11 +239,10 @@ pub(super) async fn run(
             },
         };
         let f = frame.frame();
-        let kind = match f.kind {
-            FrameKind::Video => hls::FrameKind::Video,
-            FrameKind::Audio => hls::FrameKind::Audio,
-            FrameKind::Script => continue,
-        };
+        let kind = f.kind;
+        if kind == MediaKind::Script {
+            continue;
+        }
         let fresh = max_seq.is_none_or(|m| frame.seq() > m);
         max_seq = Some(max_seq.map_or(frame.seq(), |m| m.max(frame.seq())));
         let now = u64::try_from(now_ms()).unwrap_or(0);

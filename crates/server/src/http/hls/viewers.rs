@@ -13,14 +13,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::http::{header, HeaderMap};
-use control::App;
+use control::{now_ms, App};
 use media::StreamKey;
 use tracing::debug;
 
 use super::HlsStream;
 use crate::ops::address::address_key;
 use crate::settings::HlsSettings;
-use crate::stream::access::{self, now_ms};
+use crate::stream::access;
 use crate::stream::lifecycle::{self, PlaySession, Protocol};
 use crate::Shared;
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use control::store::{NewWebhook, Webhook};
 use control::webhook_event::{self, callback_url_for_log, EventKind, StreamEvent};
-use control::{App, Catalog};
+use control::{now_ms, now_unix, App, Catalog};
 use serde::Deserialize;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
@@ -29,7 +29,6 @@ use tracing::{debug, info, warn};
 
 use crate::ops::address::address_key;
 use crate::ops::metrics::Metrics;
-use crate::stream::access::{now_ms, now_unix};
 use refusals::{RefusedBudget, Verdict};
 
 /// How often the worker deletes old delivered and given-up rows.

@@ -9,16 +9,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use control::webhook_event::{errcode, EventKind, RecordFile, StreamEvent};
-use control::RecordFormat;
-use flv::TagType;
-use media::{FrameKind, StreamKey, Subscriber};
+use control::{now_unix, RecordFormat};
+use media::{MediaKind, StreamKey, Subscriber};
 use mp4::record::{format_path, FlvRecorder, Fmp4Recorder, NameVars};
 use mp4::RecordError;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::Recordings;
-use crate::stream::access::now_unix;
 use crate::Shared;
 
 /// The work of one recorder thread.
@@ -153,7 +151,12 @@ impl Recorder {
         })
     }
 
-    fn write_frame(&mut self, kind: TagType, ts: u32, payload: &Bytes) -> Result<(), RecordError> {
+    fn write_frame(
+        &mut self,
+        kind: MediaKind,
+        ts: u32,
+        payload: &Bytes,
+    ) -> Result<(), RecordError> {
         match self {
             Recorder::Flv(r) => r.write_frame(kind, ts, payload),
             Recorder::Mp4(r) => r.write_frame(kind, ts, payload),
@@ -182,30 +185,22 @@ impl Recorder {
     }
 }
 
-fn tag_type(kind: FrameKind) -> TagType {
-    match kind {
-        FrameKind::Video => TagType::Video,
-        FrameKind::Audio => TagType::Audio,
-        FrameKind::Script => TagType::Script,
-    }
-}
-
 impl FormatFile {
     /// Writes one frame, opening the first file or rotating first when it is time.
     fn write(
         &mut self,
         job: &Job,
-        kind: FrameKind,
+        kind: MediaKind,
         frame: &media::Frame,
     ) -> Result<(), RecordError> {
-        if kind == FrameKind::Video {
+        if kind == MediaKind::Video {
             self.seen_video = true;
         }
-        let media = kind != FrameKind::Script && !frame.sequence_header;
+        let media = kind != MediaKind::Script && !frame.sequence_header;
         let cut_point = match kind {
-            FrameKind::Video => frame.keyframe && !frame.sequence_header,
-            FrameKind::Audio => !self.seen_video,
-            FrameKind::Script => false,
+            MediaKind::Video => frame.keyframe && !frame.sequence_header,
+            MediaKind::Audio => !self.seen_video,
+            MediaKind::Script => false,
         };
         let recordings = &job.shared.recordings;
         match &mut self.open {
@@ -247,7 +242,7 @@ impl FormatFile {
         };
         match open
             .recorder
-            .write_frame(tag_type(kind), frame.timestamp, &frame.payload)
+            .write_frame(kind, frame.timestamp, &frame.payload)
         {
             Ok(()) => {}
             Err(RecordError::Io(e)) => return Err(RecordError::Io(e)),
@@ -403,16 +398,4 @@ fn create_file(
         ErrorKind::AlreadyExists,
         format!("every name {base}[-N].{} is taken", format.as_str()),
     )))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tag_types_follow_frame_kinds() {
-        assert_eq!(tag_type(FrameKind::Video), TagType::Video);
-        assert_eq!(tag_type(FrameKind::Audio), TagType::Audio);
-        assert_eq!(tag_type(FrameKind::Script), TagType::Script);
-    }
 }
