@@ -143,17 +143,8 @@ async fn run(target: Target, mut ctx: Ctx) {
         return;
     }
     match target {
-        Target::Rtmp {
-            app,
-            tc_url,
-            stream: name,
-            ..
-        } => rtmp::play(stream, &app, &tc_url, &name, ctx).await,
-        Target::Flv {
-            target,
-            host_header,
-            ..
-        } => flv::play(stream, &target, &host_header, ctx).await,
+        Target::Rtmp { url, name } => rtmp::play(stream, &url.app, &url.tc_url(), &name, ctx).await,
+        Target::Flv(url) => flv::play(stream, &url.target, &url.host_header(), ctx).await,
     }
 }
 
