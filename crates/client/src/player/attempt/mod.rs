@@ -144,7 +144,7 @@ async fn run(target: Target, mut ctx: Ctx) {
     }
     match target {
         Target::Rtmp { url, name } => rtmp::play(stream, &url.app, &url.tc_url(), &name, ctx).await,
-        Target::Flv(url) => flv::play(stream, &url.target, &url.host_header(), ctx).await,
+        Target::Flv(url) => flv::play(stream, &url, ctx).await,
     }
 }
 
