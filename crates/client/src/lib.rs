@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod connection;
 pub mod http_flv;
 pub mod managed;
 pub mod player;

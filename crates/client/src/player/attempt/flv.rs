@@ -6,7 +6,8 @@ use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant};
 
 use super::tracks::Tracks;
-use super::{close_gracefully, far_future, read_counted, Ctx, READ_BUF};
+use super::{far_future, read_counted, Ctx, CLOSE_WAIT, READ_BUF};
+use crate::connection::close_gracefully;
 use crate::http_flv::{request, Event, HttpFlvReader};
 use crate::player::machine::Input;
 use crate::url::HttpUrl;
@@ -19,7 +20,7 @@ const USER_AGENT: &str = "mplive-player";
 /// Plays the FLV stream at `url` until the driver closes the attempt or the response ends.
 pub(super) async fn play(mut stream: TcpStream, url: &HttpUrl, mut ctx: Ctx) {
     run(&mut stream, url, &mut ctx).await;
-    close_gracefully(stream, None).await;
+    close_gracefully(stream, None, CLOSE_WAIT).await;
 }
 
 async fn run(stream: &mut TcpStream, url: &HttpUrl, ctx: &mut Ctx) {
