@@ -8,6 +8,8 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use client::http_flv;
+use client::url::{HttpUrl, RtmpUrl};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::time::{sleep, sleep_until, Instant};
 
@@ -18,10 +20,11 @@ use super::procfs::{read_cpu, read_rss_kib, CpuTicks};
 use super::publisher::{self, Publish, PublisherStats};
 use super::report::{Report, Snapshot};
 use super::sendtable::SendTable;
-use super::url::{HttpUrl, RtmpUrl};
 use super::worker::{split, Share, Window, Workers, DEFAULT_WINDOW_NS};
 use super::{BenchArgs, Protocol};
 
+/// What the HTTP-FLV players say they are.
+const USER_AGENT: &str = "mplive-bench";
 /// Time the publisher has to reach `Publishing`.
 const PUBLISH_WAIT: Duration = Duration::from_secs(10);
 /// Delay between spawning the workers and their players' start, for the processes to come up.
@@ -70,17 +73,17 @@ pub(super) async fn resolve_target(args: &BenchArgs) -> Result<Target> {
             addr: resolve(&url.host, url.port).await?,
             app: url.app.clone(),
             tc_url: url.tc_url(),
-            name: url.stream_name(extra),
+            name: url.stream_name_with(extra),
         },
         Protocol::Flv => {
             let http = match &args.http_url {
                 Some(u) => HttpUrl::parse(u)?.with_query(extra),
-                None => HttpUrl::parse(&url.http_flv_url(args.http_port, extra))?,
+                None => url.http_flv_url(args.http_port, extra),
             };
             Target::Flv {
                 addr: resolve(&http.host, http.port).await?,
-                host: http.host_header(),
-                target: http.target,
+                url: http.to_string(),
+                request: http_flv::request(&http, USER_AGENT),
             }
         }
     })
@@ -90,7 +93,7 @@ pub(super) async fn resolve_target(args: &BenchArgs) -> Result<Target> {
 fn play_url(target: &Target) -> String {
     match target {
         Target::Rtmp { tc_url, name, .. } => format!("{tc_url}/{name}"),
-        Target::Flv { host, target, .. } => format!("http://{host}{target}"),
+        Target::Flv { url, .. } => url.clone(),
     }
 }
 
@@ -202,7 +205,7 @@ pub(super) async fn run(args: &BenchArgs) -> Result<Report> {
                 addr: resolve(&url.host, url.port).await?,
                 app: url.app.clone(),
                 tc_url: url.tc_url(),
-                name: url.stream_name(None),
+                name: url.stream_name(),
                 fixture: fixture.clone(),
                 table: table.clone(),
                 sinks: std::mem::take(&mut sinks),
