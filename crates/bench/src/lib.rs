@@ -1,5 +1,6 @@
-//! `mplive bench`: publish a fixture in real time and run many players against a server, then report connect
-//! and first-keyframe times, per-frame latency, throughput, and the server's CPU and memory cost.
+//! mplive's load tools. `mplive bench` (this module): publish a fixture in real time and run many players against
+//! a server, then report connect and first-keyframe times, per-frame latency, throughput, and the server's CPU
+//! and memory cost. `mplive room bench`: [`room`].
 //!
 //! Pieces: [`fixture`] loads the FLV file, [`publisher`] loops it over the client crate's RTMP connection
 //! driver (`client::connection::RtmpConnection`) and records each frame's send time in a
@@ -16,6 +17,7 @@ mod player;
 mod procfs;
 mod publisher;
 mod report;
+pub mod room;
 mod sendtable;
 mod stats;
 mod worker;
