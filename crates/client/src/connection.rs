@@ -171,16 +171,19 @@ impl RtmpConnection {
     }
 
     /// The session, for commands (`play`, `publish`, `send_media`, `set_chunk_size`) and its events.
+    #[inline]
     pub fn session(&mut self) -> &mut ClientSession {
         &mut self.session
     }
 
     /// The socket.
+    #[inline]
     pub fn stream(&self) -> &TcpStream {
         &self.stream
     }
 
     /// Writes what the session has to send.
+    #[inline]
     pub async fn flush(&mut self) -> Result<(), ConnectionError> {
         if let Some(out) = self.session.take_transmit() {
             self.stream
@@ -195,6 +198,7 @@ impl RtmpConnection {
     }
 
     /// Waits until the socket may have something to read.
+    #[inline]
     pub async fn readable(&self) -> Result<(), ConnectionError> {
         self.stream
             .readable()
@@ -206,6 +210,7 @@ impl RtmpConnection {
     }
 
     /// Reads what the socket has into `buf` without waiting and hands it to the session.
+    #[inline]
     pub fn try_read(
         &mut self,
         buf: &mut [u8],
