@@ -154,10 +154,15 @@ async fn send_loop(p: &Publish, stats: &PublisherStats, conn: &mut RtmpConnectio
 
 /// Reads what the server sent and fails on what ends a publish.
 fn service(conn: &mut RtmpConnection) -> Result<()> {
-    let read = with_buf(|buf| conn.try_read(buf, std::time::Instant::now()))?;
-    if read == ReadOutcome::Closed {
-        bail!("the server closed the publishing connection");
-    }
+    with_buf(|buf| match conn.try_read(buf)? {
+        ReadOutcome::Data(n) => conn.handle_input(&buf[..n], std::time::Instant::now()),
+        ReadOutcome::Closed => Err(ConnectionError::Closed),
+        ReadOutcome::WouldBlock => Ok(()),
+    })
+    .map_err(|e| match e {
+        ConnectionError::Closed => anyhow::anyhow!("the server closed the publishing connection"),
+        e => e.into(),
+    })?;
     while let Some(event) = conn.session().poll_event() {
         if let Some(e) = ConnectionError::from_event(event, "publish") {
             return Err(e.into());

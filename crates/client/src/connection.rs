@@ -5,8 +5,9 @@
 //! handshake and `connect(app, tcUrl)`; then the caller asks for `play` or `publish` on
 //! [`session`](RtmpConnection::session), writes with [`flush`](RtmpConnection::flush), waits with
 //! [`readable`](RtmpConnection::readable), reads with [`try_read`](RtmpConnection::try_read) into a buffer it owns
-//! (one per thread is enough: nothing is held across an await), and polls the session's events itself, so a
-//! receive loop costs no more than the session does. [`RtmpConnection::until_publishing`] drives a publish up to
+//! (one per thread is enough: nothing is held across an await), hands what arrived to
+//! [`handle_input`](RtmpConnection::handle_input) and polls the session's events itself, so a receive loop costs
+//! no more than the session does. [`RtmpConnection::until_publishing`] drives a publish up to
 //! NetStream.Publish.Start. [`RtmpConnection::close`] ends the stream with `deleteStream` and closes the way
 //! servers like: half-close, then wait for theirs.
 
@@ -101,7 +102,7 @@ impl ConnectionError {
 /// What a non-blocking read found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadOutcome {
-    /// This many bytes arrived and went to the session: poll its events.
+    /// This many bytes arrived at the start of the buffer.
     Data(usize),
     /// The server closed the connection.
     Closed,
@@ -209,25 +210,30 @@ impl RtmpConnection {
             })
     }
 
-    /// Reads what the socket has into `buf` without waiting and hands it to the session.
+    /// Reads what the socket has into `buf` without waiting. After `Data(n)`, hand `buf[..n]` to
+    /// [`handle_input`](Self::handle_input). (Two calls, so a caller takes the time of arrival only when data
+    /// arrived: a read that finds nothing, which follows every read that found something, costs no clock read.)
     #[inline]
-    pub fn try_read(
-        &mut self,
-        buf: &mut [u8],
-        now: std::time::Instant,
-    ) -> Result<ReadOutcome, ConnectionError> {
+    pub fn try_read(&self, buf: &mut [u8]) -> Result<ReadOutcome, ConnectionError> {
         match self.stream.try_read(buf) {
             Ok(0) => Ok(ReadOutcome::Closed),
-            Ok(n) => {
-                self.session.handle_input(&buf[..n], now)?;
-                Ok(ReadOutcome::Data(n))
-            }
+            Ok(n) => Ok(ReadOutcome::Data(n)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
             Err(source) => Err(ConnectionError::Io {
                 what: "read",
                 source,
             }),
         }
+    }
+
+    /// Hands bytes read from the socket to the session; poll its events next.
+    #[inline]
+    pub fn handle_input(
+        &mut self,
+        data: &[u8],
+        now: std::time::Instant,
+    ) -> Result<(), ConnectionError> {
+        Ok(self.session.handle_input(data, now)?)
     }
 
     /// Drives a `publish` (asked for on [`session`](Self::session)) until NetStream.Publish.Start, answering what
@@ -245,8 +251,10 @@ impl RtmpConnection {
             tokio::select! {
                 ready = self.readable() => {
                     ready?;
-                    if self.try_read(&mut buf, std::time::Instant::now())? == ReadOutcome::Closed {
-                        return Err(ConnectionError::Closed);
+                    match self.try_read(&mut buf)? {
+                        ReadOutcome::Data(n) => self.handle_input(&buf[..n], std::time::Instant::now())?,
+                        ReadOutcome::Closed => return Err(ConnectionError::Closed),
+                        ReadOutcome::WouldBlock => {}
                     }
                     while let Some(event) = self.session.poll_event() {
                         match event {

@@ -45,9 +45,13 @@ pub(super) async fn run(
         tokio::select! {
             ready = conn.readable() => {
                 ready.map_err(|e| e.to_string())?;
-                let recv_ns = mono_ns();
-                with_buf(|buf| match conn.try_read(buf, std::time::Instant::now()) {
-                    Ok(ReadOutcome::Data(n)) => on_read(conn.session(), n, name, recv_ns, t0, tracker, shared),
+                with_buf(|buf| match conn.try_read(buf) {
+                    Ok(ReadOutcome::Data(n)) => {
+                        let recv_ns = mono_ns();
+                        tracker.received(n);
+                        conn.handle_input(&buf[..n], std::time::Instant::now()).map_err(|e| e.to_string())?;
+                        on_read(conn.session(), name, recv_ns, t0, tracker, shared)
+                    }
                     Ok(ReadOutcome::Closed) => Err("the server closed the connection".into()),
                     Ok(ReadOutcome::WouldBlock) => Ok(()),
                     Err(e) => Err(e.to_string()),
@@ -68,18 +72,15 @@ pub(super) async fn run(
     }
 }
 
-/// Handles the session's events after a read of `n` bytes at `recv_ns`.
-#[allow(clippy::too_many_arguments)]
+/// Handles the session's events after a read at `recv_ns`.
 fn on_read(
     session: &mut ClientSession,
-    n: usize,
     name: &str,
     recv_ns: u64,
     t0: u64,
     tracker: &mut Tracker,
     shared: &PlayerShared,
 ) -> Result<(), String> {
-    tracker.received(n);
     while let Some(event) = session.poll_event() {
         match event {
             ClientEvent::Connected => {

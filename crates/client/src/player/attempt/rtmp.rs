@@ -62,11 +62,15 @@ async fn run(conn: &mut RtmpConnection, ctx: &mut Ctx, started: Instant) -> End 
         tokio::select! {
             _ = &mut ctx.close => return End::Close,
             ready = conn.readable() => {
-                let read = ready.and_then(|()| conn.try_read(&mut buf, std::time::Instant::now()));
+                let read = ready.and_then(|()| conn.try_read(&mut buf));
                 match read {
                     Ok(ReadOutcome::Data(n)) => {
                         ctx.received.fetch_add(n as u64, Ordering::Relaxed);
                         last_data = Instant::now();
+                        if let Err(e) = conn.handle_input(&buf[..n], last_data.into_std()) {
+                            ctx.report(failure(stage, detail(e))).await;
+                            return End::Done;
+                        }
                     }
                     Ok(ReadOutcome::WouldBlock) => continue,
                     Ok(ReadOutcome::Closed) => {
