@@ -1,23 +1,25 @@
-//! `mplive bench`: publish a fixture in real time and run many players against a server, then report connect
-//! and first-keyframe times, per-frame latency, throughput, and the server's CPU and memory cost.
+//! mplive's load tools. `mplive bench` (this module): publish a fixture in real time and run many players against
+//! a server, then report connect and first-keyframe times, per-frame latency, throughput, and the server's CPU
+//! and memory cost. `mplive room bench`: [`room`].
 //!
-//! Pieces: [`fixture`] loads the FLV file, [`publisher`] loops it over `rtmp::ClientSession` and records each
-//! frame's send time in a [`sendtable::SendTable`] keyed by payload content, [`player`] runs one lightweight
-//! task per player (RTMP or HTTP-FLV) that looks received frames up in that table, [`worker`] spreads players
-//! over child processes, [`parent`] runs the whole measurement and [`report`] prints it.
+//! Pieces: [`fixture`] loads the FLV file, [`publisher`] loops it over the client crate's RTMP connection
+//! driver (`client::connection::RtmpConnection`) and records each frame's send time in a
+//! [`sendtable::SendTable`] keyed by payload content, [`player`] runs one lightweight task per player (RTMP on
+//! the same driver, or HTTP-FLV through `client::http_flv::HttpFlvReader`) that looks received frames up in that
+//! table, [`worker`] spreads players over child processes, [`parent`] runs the whole measurement and [`report`]
+//! prints it. URLs are parsed by `client::url`.
 
 mod clock;
 mod fixture;
-mod http;
 mod net;
 mod parent;
 mod player;
 mod procfs;
 mod publisher;
 mod report;
+pub mod room;
 mod sendtable;
 mod stats;
-mod url;
 mod worker;
 
 use std::path::PathBuf;

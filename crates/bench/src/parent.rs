@@ -8,6 +8,8 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use client::http_flv;
+use client::url::{HttpUrl, RtmpUrl};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::time::{sleep, sleep_until, Instant};
 
@@ -15,13 +17,14 @@ use super::clock::mono_ns;
 use super::fixture::Fixture;
 use super::player::{run_players, PlayerPlan, PlayerShared, PlayersResult, Target, STOP_GRACE};
 use super::procfs::{read_cpu, read_rss_kib, CpuTicks};
-use super::publisher::{self, Publish, PublisherStats};
+use super::publisher::{self, Publish, PublisherStats, Sinks};
 use super::report::{Report, Snapshot};
 use super::sendtable::SendTable;
-use super::url::{HttpUrl, RtmpUrl};
 use super::worker::{split, Share, Window, Workers, DEFAULT_WINDOW_NS};
 use super::{BenchArgs, Protocol};
 
+/// What the HTTP-FLV players say they are.
+const USER_AGENT: &str = "mplive-bench";
 /// Time the publisher has to reach `Publishing`.
 const PUBLISH_WAIT: Duration = Duration::from_secs(10);
 /// Delay between spawning the workers and their players' start, for the processes to come up.
@@ -70,17 +73,17 @@ pub(super) async fn resolve_target(args: &BenchArgs) -> Result<Target> {
             addr: resolve(&url.host, url.port).await?,
             app: url.app.clone(),
             tc_url: url.tc_url(),
-            name: url.stream_name(extra),
+            name: url.stream_name_with(extra),
         },
         Protocol::Flv => {
             let http = match &args.http_url {
                 Some(u) => HttpUrl::parse(u)?.with_query(extra),
-                None => HttpUrl::parse(&url.http_flv_url(args.http_port, extra))?,
+                None => url.http_flv_url(args.http_port, extra),
             };
             Target::Flv {
                 addr: resolve(&http.host, http.port).await?,
-                host: http.host_header(),
-                target: http.target,
+                url: http.to_string(),
+                request: http_flv::request(&http, USER_AGENT),
             }
         }
     })
@@ -90,7 +93,7 @@ pub(super) async fn resolve_target(args: &BenchArgs) -> Result<Target> {
 fn play_url(target: &Target) -> String {
     match target {
         Target::Rtmp { tc_url, name, .. } => format!("{tc_url}/{name}"),
-        Target::Flv { host, target, .. } => format!("http://{host}{target}"),
+        Target::Flv { url, .. } => url.clone(),
     }
 }
 
@@ -125,6 +128,21 @@ impl Players {
             Players::Workers { workers, .. } => workers.pids(),
             _ => Vec::new(),
         }
+    }
+
+    /// Waits for the players to stop and merges what they saw.
+    async fn finish(self, requested: u32) -> Result<PlayersResult> {
+        Ok(match self {
+            Players::Here { shared, task } => {
+                let _ = task.await;
+                shared.result(requested)
+            }
+            Players::Workers { workers, shares } => {
+                let deadline = std::time::Instant::now() + STOP_GRACE + Duration::from_secs(10);
+                tokio::task::spawn_blocking(move || workers.finish(deadline, &shares)).await?
+            }
+            Players::None => PlayersResult::default(),
+        })
     }
 }
 
@@ -183,18 +201,8 @@ pub(super) async fn run(args: &BenchArgs) -> Result<Report> {
 
     // Worker channels exist before the publisher starts so the workers get every send time, burst included.
     let in_workers = args.processes > 1 && !args.publish_only;
-    let mut receivers = Vec::new();
-    let mut sinks = Vec::new();
-    if in_workers && fixture.is_some() {
-        for _ in 0..args.processes {
-            let (tx, rx) = mpsc::channel();
-            sinks.push(tx);
-            receivers.push(rx);
-        }
-    }
-
+    let (sinks, receivers) = worker_channels(in_workers && fixture.is_some(), args.processes);
     let pub_stats = Arc::new(PublisherStats::default());
-    let measure = Duration::from_secs(u64::from(args.seconds));
     let publishing = match &fixture {
         Some(fixture) => {
             let publish = Publish {
@@ -202,16 +210,16 @@ pub(super) async fn run(args: &BenchArgs) -> Result<Report> {
                 addr: resolve(&url.host, url.port).await?,
                 app: url.app.clone(),
                 tc_url: url.tc_url(),
-                name: url.stream_name(None),
+                name: url.stream_name(),
                 fixture: fixture.clone(),
                 table: table.clone(),
-                sinks: std::mem::take(&mut sinks),
+                sinks,
                 // An upper bound; the publisher is stopped as soon as the players are done.
                 stop: run_started
                     + PUBLISH_WAIT
                     + Duration::from_millis(args.warmup_ms)
                     + WORKER_STARTUP
-                    + measure
+                    + Duration::from_secs(u64::from(args.seconds))
                     + STOP_GRACE
                     + Duration::from_secs(10),
             };
@@ -221,120 +229,24 @@ pub(super) async fn run(args: &BenchArgs) -> Result<Report> {
     };
     // Stops the publisher however we leave.
     let _stop_publisher = StopOnDrop(pub_stats.clone());
-
     if publishing.is_some() {
-        bar.set_message("connecting the publisher");
-        let deadline = Instant::now() + PUBLISH_WAIT;
-        while !pub_stats.publishing.load(Ordering::Relaxed) {
-            if let Some(e) = pub_stats.error() {
-                bail!("publisher: {e}");
-            }
-            if Instant::now() >= deadline {
-                bail!("publisher: not publishing after {PUBLISH_WAIT:?}");
-            }
-            sleep(Duration::from_millis(10)).await;
-        }
-        bar.set_message("publishing; warming up");
-        sleep(Duration::from_millis(args.warmup_ms)).await;
-        if let Some(e) = pub_stats.error() {
-            bail!("publisher: {e}");
-        }
+        wait_for_publisher(args, &bar, &pub_stats).await?;
     }
 
-    // The measurement window.
-    let startup = if in_workers {
-        WORKER_STARTUP
-    } else {
-        Duration::from_millis(20)
-    };
-    let start = Instant::now() + startup;
-    let end = start + measure;
-    let start_ns = mono_ns() + u64::try_from(startup.as_nanos()).unwrap_or(0);
-    let end_ns = start_ns + u64::try_from(measure.as_nanos()).unwrap_or(0);
-    let players = if args.publish_only {
-        Players::None
-    } else if in_workers {
-        let shares = split(args.players, args.processes);
-        let mut rx = receivers.into_iter();
-        let worker_shares = shares
-            .iter()
-            .map(|&(first, count)| Share {
-                first,
-                count,
-                sends: rx.next(),
-            })
-            .collect::<Vec<_>>();
-        let workers = Workers::spawn(
-            args,
-            worker_shares,
-            &Window {
-                start_ns,
-                end_ns,
-                table_ns: window_ns,
-            },
-        )?;
-        Players::Workers { workers, shares }
-    } else {
-        let shared = Arc::new(PlayerShared::default());
-        let plan = Arc::new(PlayerPlan {
-            target: target.clone(),
-            table: fixture.as_ref().map(|_| table.clone()),
-            connect_timeout: Duration::from_millis(args.connect_timeout_ms),
-            ramp: Duration::from_millis(args.ramp_ms),
-            total: args.players,
-            first: 0,
-            count: args.players,
-            start,
-            end,
-        });
-        let task = tokio::spawn(run_players(plan, shared.clone()));
-        Players::Here { shared, task }
-    };
-
-    sleep_until(start).await;
+    let window = MeasureWindow::new(args, in_workers);
+    let table = fixture.as_ref().map(|_| table);
+    let players = start_players(
+        args, in_workers, receivers, &window, window_ns, &target, table,
+    )?;
+    sleep_until(window.start).await;
     // RSS at start: publisher running, players not yet connected.
     let first = snapshot(args.server_pid, &players.worker_pids());
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
-    while Instant::now() < end {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = sleep_until(end) => {}
-        }
-        let (playing, failed, bytes) = players.progress();
-        let secs = Instant::now()
-            .saturating_duration_since(start)
-            .as_secs_f64()
-            .max(0.001);
-        let mut msg = format!(
-            "{:.0}/{} s  playing {playing}/{}  failed {failed}  {:.1} Mbps",
-            secs.min(measure.as_secs_f64()),
-            args.seconds,
-            args.players,
-            bytes as f64 * 8.0 / secs / 1e6
-        );
-        if publishing.is_some() {
-            msg.push_str(&format!(
-                "  published {} frames",
-                pub_stats.frames.load(Ordering::Relaxed)
-            ));
-        }
-        bar.set_message(msg);
-    }
+    let published = publishing.is_some().then_some(&*pub_stats);
+    show_progress(args, &bar, &players, published, &window).await;
     // End of the window: every player still attached.
     let last = snapshot(args.server_pid, &players.worker_pids());
     bar.set_message("stopping players");
-
-    let players_result = match players {
-        Players::Here { shared, task } => {
-            let _ = task.await;
-            shared.result(args.players)
-        }
-        Players::Workers { workers, shares } => {
-            let deadline = std::time::Instant::now() + STOP_GRACE + Duration::from_secs(10);
-            tokio::task::spawn_blocking(move || workers.finish(deadline, &shares)).await?
-        }
-        Players::None => PlayersResult::default(),
-    };
+    let players_result = players.finish(args.players).await?;
     bar.finish_and_clear();
     // Let the publisher close its stream cleanly (it stops before its next frame).
     pub_stats.stop.store(true, Ordering::Relaxed);
@@ -357,6 +269,153 @@ pub(super) async fn run(args: &BenchArgs) -> Result<Report> {
         last,
         bench_threads,
     ))
+}
+
+/// One send-time channel per worker process when `wanted`: the publisher's ends and the workers'.
+fn worker_channels(wanted: bool, processes: u32) -> (Sinks, Vec<mpsc::Receiver<(u64, u64)>>) {
+    if !wanted {
+        return (Vec::new(), Vec::new());
+    }
+    (0..processes).map(|_| mpsc::channel()).unzip()
+}
+
+/// Waits until the publisher publishes, then for the warm-up.
+async fn wait_for_publisher(
+    args: &BenchArgs,
+    bar: &ProgressBar,
+    pub_stats: &PublisherStats,
+) -> Result<()> {
+    bar.set_message("connecting the publisher");
+    let deadline = Instant::now() + PUBLISH_WAIT;
+    while !pub_stats.publishing.load(Ordering::Relaxed) {
+        if let Some(e) = pub_stats.error() {
+            bail!("publisher: {e}");
+        }
+        if Instant::now() >= deadline {
+            bail!("publisher: not publishing after {PUBLISH_WAIT:?}");
+        }
+        sleep(Duration::from_millis(10)).await;
+    }
+    bar.set_message("publishing; warming up");
+    sleep(Duration::from_millis(args.warmup_ms)).await;
+    if let Some(e) = pub_stats.error() {
+        bail!("publisher: {e}");
+    }
+    Ok(())
+}
+
+/// The measurement window, as instants here and as CLOCK_MONOTONIC ns for the workers.
+struct MeasureWindow {
+    start: Instant,
+    end: Instant,
+    start_ns: u64,
+    end_ns: u64,
+    measure: Duration,
+}
+
+impl MeasureWindow {
+    /// The window of `--seconds`, starting once the players (in workers: the worker processes) can start.
+    fn new(args: &BenchArgs, in_workers: bool) -> Self {
+        let measure = Duration::from_secs(u64::from(args.seconds));
+        let startup = if in_workers {
+            WORKER_STARTUP
+        } else {
+            Duration::from_millis(20)
+        };
+        let start = Instant::now() + startup;
+        let start_ns = mono_ns() + u64::try_from(startup.as_nanos()).unwrap_or(0);
+        Self {
+            start,
+            end: start + measure,
+            start_ns,
+            end_ns: start_ns + u64::try_from(measure.as_nanos()).unwrap_or(0),
+            measure,
+        }
+    }
+}
+
+/// Starts the players: none (`--publish-only`), in worker processes, or as tasks here.
+fn start_players(
+    args: &BenchArgs,
+    in_workers: bool,
+    receivers: Vec<mpsc::Receiver<(u64, u64)>>,
+    window: &MeasureWindow,
+    window_ns: u64,
+    target: &Target,
+    table: Option<Arc<SendTable>>,
+) -> Result<Players> {
+    if args.publish_only {
+        return Ok(Players::None);
+    }
+    if in_workers {
+        let shares = split(args.players, args.processes);
+        let mut rx = receivers.into_iter();
+        let worker_shares = shares
+            .iter()
+            .map(|&(first, count)| Share {
+                first,
+                count,
+                sends: rx.next(),
+            })
+            .collect::<Vec<_>>();
+        let times = Window {
+            start_ns: window.start_ns,
+            end_ns: window.end_ns,
+            table_ns: window_ns,
+        };
+        let workers = Workers::spawn(args, worker_shares, &times)?;
+        return Ok(Players::Workers { workers, shares });
+    }
+    let shared = Arc::new(PlayerShared::default());
+    let plan = Arc::new(PlayerPlan {
+        target: target.clone(),
+        table,
+        connect_timeout: Duration::from_millis(args.connect_timeout_ms),
+        ramp: Duration::from_millis(args.ramp_ms),
+        total: args.players,
+        first: 0,
+        count: args.players,
+        start: window.start,
+        end: window.end,
+    });
+    let task = tokio::spawn(run_players(plan, shared.clone()));
+    Ok(Players::Here { shared, task })
+}
+
+/// Shows progress until the end of the window; `published` when the bench publishes.
+async fn show_progress(
+    args: &BenchArgs,
+    bar: &ProgressBar,
+    players: &Players,
+    published: Option<&PublisherStats>,
+    window: &MeasureWindow,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    while Instant::now() < window.end {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = sleep_until(window.end) => {}
+        }
+        let (playing, failed, bytes) = players.progress();
+        let secs = Instant::now()
+            .saturating_duration_since(window.start)
+            .as_secs_f64()
+            .max(0.001);
+        let mut msg = format!(
+            "{:.0}/{} s  playing {playing}/{}  failed {failed}  {:.1} Mbps",
+            secs.min(window.measure.as_secs_f64()),
+            args.seconds,
+            args.players,
+            bytes as f64 * 8.0 / secs / 1e6
+        );
+        if let Some(stats) = published {
+            msg.push_str(&format!(
+                "  published {} frames",
+                stats.frames.load(Ordering::Relaxed)
+            ));
+        }
+        bar.set_message(msg);
+    }
 }
 
 struct StopOnDrop(Arc<PublisherStats>);

@@ -1,4 +1,5 @@
-//! The publisher: loops the fixture in real time over `rtmp::ClientSession` and records what it sent when.
+//! The publisher: loops the fixture in real time over `client::connection::RtmpConnection` and records what it
+//! sent when.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -6,14 +7,13 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use rtmp::{ClientEvent, ClientSession, MediaKind, SessionConfig};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use client::connection::{connect, ConnectionError, ReadOutcome, RtmpConnection};
+use rtmp::{MediaKind, SessionConfig};
 use tokio::time::{sleep_until, Instant};
 
 use super::clock::mono_ns;
 use super::fixture::Fixture;
-use super::net::{close_gracefully, connect, read_now, ReadOutcome};
+use super::net::{with_buf, CLOSE_WAIT};
 use super::sendtable::{content_key, SendTable};
 
 /// Time allowed from TCP connect to `Publishing`.
@@ -72,34 +72,20 @@ pub(super) fn spawn(p: Publish, stats: Arc<PublisherStats>) -> Result<std::threa
 
 async fn publish(p: &Publish, stats: &PublisherStats) -> Result<()> {
     let deadline = (Instant::now() + PUBLISH_TIMEOUT).min(p.stop);
-    let mut stream = connect(p.addr, deadline)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    let mut session = ClientSession::new(SessionConfig::default(), std::time::Instant::now());
-    session.connect(&p.app, &p.tc_url);
-    session.publish(&p.name);
-    // Wait for Publishing, answering whatever the server sends.
-    while !stats.publishing.load(Ordering::Relaxed) {
-        flush(&mut stream, &mut session).await?;
-        let timer = session
-            .poll_timeout()
-            .map(Instant::from_std)
-            .unwrap_or(deadline)
-            .min(deadline);
-        tokio::select! {
-            ready = stream.readable() => {
-                ready?;
-                service(&stream, &mut session, stats)?;
-            }
-            _ = sleep_until(timer) => {
-                if Instant::now() >= deadline {
-                    bail!("not publishing {PUBLISH_TIMEOUT:?} after connecting");
-                }
-                session.handle_timeout(std::time::Instant::now())?;
-            }
+    let stream = connect(p.addr, deadline).await?;
+    let now = std::time::Instant::now();
+    let mut conn = RtmpConnection::start(stream, &p.app, &p.tc_url, SessionConfig::default(), now);
+    conn.session().publish(&p.name);
+    match conn.until_publishing(deadline).await {
+        Ok(_) => stats.publishing.store(true, Ordering::Relaxed),
+        Err(ConnectionError::Timeout { .. }) => {
+            bail!("not publishing {PUBLISH_TIMEOUT:?} after connecting")
         }
+        Err(ConnectionError::Closed) => bail!("the server closed the publishing connection"),
+        Err(e) => return Err(e.into()),
     }
     // A bigger chunk size than the default 128 means fewer chunk headers for the server to parse.
+    let session = conn.session();
     session.set_chunk_size(4096);
     if let Some(meta) = &p.fixture.metadata {
         // How encoders send metadata, and what nginx-rtmp expects.
@@ -108,8 +94,14 @@ async fn publish(p: &Publish, stats: &PublisherStats) -> Result<()> {
     for (kind, header) in &p.fixture.headers {
         session.send_media(*kind, 0, header);
     }
-    flush(&mut stream, &mut session).await?;
+    conn.flush().await?;
+    send_loop(p, stats, &mut conn).await?;
+    conn.close(CLOSE_WAIT).await;
+    Ok(())
+}
 
+/// Sends the fixture's frames on their schedule, in a loop, until `p.stop` or `stats.stop`.
+async fn send_loop(p: &Publish, stats: &PublisherStats, conn: &mut RtmpConnection) -> Result<()> {
     let start = Instant::now();
     let frames = &p.fixture.frames;
     let (mut index, mut lap, mut last_ts) = (0usize, 0u64, 0u32);
@@ -127,14 +119,14 @@ async fn publish(p: &Publish, stats: &PublisherStats) -> Result<()> {
         last_ts = ts;
         let due = start + Duration::from_millis(u64::from(ts));
         if due >= p.stop || stats.stop.load(Ordering::Relaxed) {
-            break;
+            return Ok(());
         }
         while Instant::now() < due {
             tokio::select! {
-                ready = stream.readable() => {
+                ready = conn.readable() => {
                     ready?;
-                    service(&stream, &mut session, stats)?;
-                    flush(&mut stream, &mut session).await?;
+                    service(conn)?;
+                    conn.flush().await?;
                 }
                 _ = sleep_until(due) => {}
             }
@@ -144,7 +136,7 @@ async fn publish(p: &Publish, stats: &PublisherStats) -> Result<()> {
             u64::try_from(lag.as_micros()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
-        session.send_media(frame.kind, ts, &frame.payload);
+        conn.session().send_media(frame.kind, ts, &frame.payload);
         let key = content_key(&frame.payload);
         // Recorded before the bytes are written, so a player can never see the frame before its send time.
         let sent_ns = mono_ns();
@@ -152,53 +144,30 @@ async fn publish(p: &Publish, stats: &PublisherStats) -> Result<()> {
         for sink in &p.sinks {
             let _ = sink.send((key, sent_ns));
         }
-        flush(&mut stream, &mut session).await?;
+        conn.flush().await?;
         stats.frames.fetch_add(1, Ordering::Relaxed);
         stats
             .bytes
             .fetch_add(frame.payload.len() as u64, Ordering::Relaxed);
         index += 1;
     }
-    session.close();
-    close_gracefully(stream, session.take_transmit()).await;
-    Ok(())
 }
 
-/// Reads what the server sent and handles the events a publisher cares about.
-fn service(stream: &TcpStream, session: &mut ClientSession, stats: &PublisherStats) -> Result<()> {
-    let outcome = read_now(stream, |data| -> Result<()> {
-        session.handle_input(data, std::time::Instant::now())?;
-        while let Some(event) = session.poll_output() {
-            match event {
-                ClientEvent::Publishing { .. } => stats.publishing.store(true, Ordering::Relaxed),
-                ClientEvent::ConnectRejected { code, description } => {
-                    bail!("connect rejected: {code} {description}")
-                }
-                ClientEvent::PublishRejected { code, description } => {
-                    bail!("publish rejected: {code} {description}")
-                }
-                ClientEvent::Status {
-                    level,
-                    code,
-                    description,
-                } if level == "error" => {
-                    bail!("status {code}: {description}")
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    })?;
-    match outcome {
-        ReadOutcome::Data(r) => r,
-        ReadOutcome::Closed => bail!("the server closed the publishing connection"),
+/// Reads what the server sent and fails on what ends a publish.
+fn service(conn: &mut RtmpConnection) -> Result<()> {
+    with_buf(|buf| match conn.try_read(buf)? {
+        ReadOutcome::Data(n) => conn.handle_input(&buf[..n], std::time::Instant::now()),
+        ReadOutcome::Closed => Err(ConnectionError::Closed),
         ReadOutcome::WouldBlock => Ok(()),
-    }
-}
-
-async fn flush(stream: &mut TcpStream, session: &mut ClientSession) -> Result<()> {
-    if let Some(out) = session.take_transmit() {
-        stream.write_all(&out).await?;
+    })
+    .map_err(|e| match e {
+        ConnectionError::Closed => anyhow::anyhow!("the server closed the publishing connection"),
+        e => e.into(),
+    })?;
+    while let Some(event) = conn.session().poll_output() {
+        if let Some(e) = ConnectionError::from_event(event, "publish") {
+            return Err(e.into());
+        }
     }
     Ok(())
 }

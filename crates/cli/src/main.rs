@@ -5,7 +5,6 @@ mod admin;
 mod play;
 mod push;
 mod room;
-mod room_bench;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -68,5 +67,17 @@ fn main() {
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Clap's own checks of every subcommand (unique argument and group names, ...), which otherwise run only
+    /// when that subcommand is used.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
     }
 }

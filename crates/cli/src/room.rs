@@ -51,7 +51,42 @@ enum RoomCommand {
         store: StoreArgs,
     },
     /// Load test: many rooms of many members over WebSockets on loopback; prints event latency and memory per room.
-    Bench(crate::room_bench::RoomBenchArgs),
+    Bench(RoomBenchCommand),
+}
+
+/// Flags of `mplive room bench`: the load tool's, then where the database is (members' session keys are
+/// written straight into it).
+#[derive(Debug, Args)]
+struct RoomBenchCommand {
+    #[command(flatten)]
+    bench: bench::room::RoomBenchArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// The room bench's way into the database named by the store flags.
+struct StoreKeys<'a>(&'a StoreArgs);
+
+impl bench::room::MemberKeys for StoreKeys<'_> {
+    async fn register(&self, app: &str, open_ids: &[String], key: &str) -> Result<()> {
+        let (store, _) = self.0.open().await?;
+        let app = match store.app(app).await? {
+            Some(app) => app,
+            None => {
+                store
+                    .create_app(&control::NewApp {
+                        name: app.to_string(),
+                        ..control::NewApp::default()
+                    })
+                    .await?
+            }
+        };
+        for open_id in open_ids {
+            store.put_room_session(&app.id, open_id, key).await?;
+        }
+        store.close().await;
+        Ok(())
+    }
 }
 
 #[derive(Serialize)]
@@ -141,6 +176,6 @@ pub fn run(args: RoomArgs) -> Result<()> {
                 session_key: session.session_key,
             })
         }),
-        RoomCommand::Bench(args) => crate::room_bench::run(args),
+        RoomCommand::Bench(args) => bench::room::run(args.bench, StoreKeys(&args.store)),
     }
 }

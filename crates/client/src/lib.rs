@@ -9,8 +9,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
-mod authority;
+pub mod connection;
+pub mod http_flv;
 pub mod managed;
 pub mod player;
 pub mod pusher;
 pub mod status;
+pub mod url;

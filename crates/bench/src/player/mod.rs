@@ -35,8 +35,10 @@ pub(super) enum Target {
     },
     Flv {
         addr: SocketAddr,
-        host: String,
-        target: String,
+        /// The URL, for the report.
+        url: String,
+        /// The GET request, the same for every player.
+        request: String,
     },
 }
 
@@ -243,11 +245,10 @@ pub(super) async fn run_players(plan: Arc<PlayerPlan>, shared: Arc<PlayerShared>
                     )
                     .await
                 }
-                Target::Flv { addr, host, target } => {
+                Target::Flv { addr, request, .. } => {
                     play_flv::run(
                         *addr,
-                        host,
-                        target,
+                        request,
                         connect_deadline,
                         stop,
                         &mut tracker,

@@ -1,14 +1,15 @@
-//! One RTMP player: `rtmp::ClientSession` over a tokio `TcpStream`.
+//! One RTMP player: `client::connection::RtmpConnection` over a tokio `TcpStream`, with a receive loop of its
+//! own that reads into the thread's shared buffer and hands frames straight to the tracker.
 
 use std::net::SocketAddr;
 
+use client::connection::{connect, ConnectionError, ReadOutcome, RtmpConnection};
 use rtmp::{ClientEvent, ClientSession, MediaKind, SessionConfig};
-use tokio::io::AsyncWriteExt;
 use tokio::time::{sleep_until, Instant};
 
 use super::{not_playing, PlayerShared, Tracker};
 use crate::clock::mono_ns;
-use crate::net::{close_gracefully, connect, read_now, ReadOutcome};
+use crate::net::{with_buf, CLOSE_WAIT};
 
 /// Plays `name` until `stop`. `Err` carries the reason the player failed.
 #[allow(clippy::too_many_arguments)]
@@ -23,36 +24,38 @@ pub(super) async fn run(
     shared: &PlayerShared,
 ) -> Result<(), String> {
     let t0 = mono_ns();
-    let mut stream = connect(addr, connect_deadline).await?;
-    let mut session = ClientSession::new(SessionConfig::default(), std::time::Instant::now());
-    session.connect(app, tc_url);
+    let stream = connect(addr, connect_deadline)
+        .await
+        .map_err(|e| e.to_string())?;
+    let now = std::time::Instant::now();
+    let mut conn = RtmpConnection::start(stream, app, tc_url, SessionConfig::default(), now);
     loop {
-        if let Some(out) = session.take_transmit() {
-            stream
-                .write_all(&out)
-                .await
-                .map_err(|e| format!("write: {e}"))?;
-        }
+        conn.flush().await.map_err(|e| e.to_string())?;
         let deadline = if tracker.is_playing() {
             stop
         } else {
             connect_deadline
         };
-        let timer = session
+        let timer = conn
+            .session()
             .poll_timeout()
             .map(Instant::from_std)
             .unwrap_or(deadline)
             .min(deadline);
         tokio::select! {
-            ready = stream.readable() => {
-                ready.map_err(|e| format!("read: {e}"))?;
-                let outcome = read_now(&stream, |data| on_bytes(&mut session, data, name, t0, tracker, shared))
-                    .map_err(|e| format!("read: {e}"))?;
-                match outcome {
-                    ReadOutcome::Data(r) => r?,
-                    ReadOutcome::Closed => return Err("the server closed the connection".into()),
-                    ReadOutcome::WouldBlock => {}
-                }
+            ready = conn.readable() => {
+                ready.map_err(|e| e.to_string())?;
+                with_buf(|buf| match conn.try_read(buf) {
+                    Ok(ReadOutcome::Data(n)) => {
+                        let recv_ns = mono_ns();
+                        tracker.received(n);
+                        conn.handle_input(&buf[..n], std::time::Instant::now()).map_err(|e| e.to_string())?;
+                        on_read(conn.session(), name, recv_ns, t0, tracker, shared)
+                    }
+                    Ok(ReadOutcome::Closed) => Err("the server closed the connection".into()),
+                    Ok(ReadOutcome::WouldBlock) => Ok(()),
+                    Err(e) => Err(e.to_string()),
+                })?;
             }
             _ = sleep_until(timer) => {
                 let now = Instant::now();
@@ -60,29 +63,24 @@ pub(super) async fn run(
                     if !tracker.is_playing() {
                         return Err(not_playing(connect_deadline, stop));
                     }
-                    session.close();
-                    close_gracefully(stream, session.take_transmit()).await;
+                    conn.close(CLOSE_WAIT).await;
                     return Ok(());
                 }
-                session.handle_timeout(now.into_std()).map_err(|e| format!("rtmp: {e}"))?;
+                conn.session().handle_timeout(now.into_std()).map_err(|e| format!("rtmp: {e}"))?;
             }
         }
     }
 }
 
-fn on_bytes(
+/// Handles the session's events after a read at `recv_ns`.
+fn on_read(
     session: &mut ClientSession,
-    data: &[u8],
     name: &str,
+    recv_ns: u64,
     t0: u64,
     tracker: &mut Tracker,
     shared: &PlayerShared,
 ) -> Result<(), String> {
-    let recv_ns = mono_ns();
-    tracker.received(data.len());
-    session
-        .handle_input(data, std::time::Instant::now())
-        .map_err(|e| format!("rtmp: {e}"))?;
     while let Some(event) = session.poll_output() {
         match event {
             ClientEvent::Connected => {
@@ -100,19 +98,12 @@ fn on_bytes(
                 payload,
                 timestamp,
             } => tracker.frame(false, timestamp, &payload, recv_ns, shared),
-            ClientEvent::ConnectRejected { code, description } => {
-                return Err(format!("connect rejected: {code} {description}"))
-            }
-            ClientEvent::PlayRejected { code, description } => {
-                return Err(format!("play rejected: {code} {description}"))
-            }
-            ClientEvent::Status {
-                level,
-                code,
-                description,
-            } if level == "error" => return Err(format!("status {code}: {description}")),
             ClientEvent::StreamEof => return Err("the server ended the stream (StreamEOF)".into()),
-            _ => {}
+            other => {
+                if let Some(e) = ConnectionError::from_event(other, "play") {
+                    return Err(e.to_string());
+                }
+            }
         }
     }
     tracker.end_of_read(recv_ns, shared);

@@ -44,7 +44,6 @@
 
 mod attempt;
 mod driver;
-mod http;
 pub mod machine;
 mod netstat;
 mod recording;

@@ -24,8 +24,9 @@ use super::publisher::Command;
 use super::queue::{Queued, SendQueue};
 use super::source::{SourceItem, SourceTag};
 use super::stats::{Meter, Snapshot};
-use super::{PublishOptions, PushEnd, PushUrl, PusherEvent};
+use super::{PublishOptions, PushEnd, PusherEvent};
 use crate::status::{pusher as status, StatusEvent};
+use crate::url::RtmpUrl;
 
 mod connection;
 
@@ -95,7 +96,7 @@ struct Headers {
 
 /// The push task: the machine, the connection, the send queue, and what the source said last.
 pub(crate) struct Driver {
-    url: PushUrl,
+    url: RtmpUrl,
     opts: PublishOptions,
     machine: PusherMachine,
     events: mpsc::Sender<PusherEvent>,
@@ -122,7 +123,7 @@ pub(crate) struct Driver {
 
 impl Driver {
     pub(crate) fn new(
-        url: PushUrl,
+        url: RtmpUrl,
         opts: PublishOptions,
         events: mpsc::Sender<PusherEvent>,
         commands: mpsc::UnboundedReceiver<Command>,
@@ -212,7 +213,7 @@ impl Driver {
                     stream,
                     &self.url.app,
                     &self.url.tc_url(),
-                    &self.url.publish_name(),
+                    &self.url.stream_name(),
                     self.opts.publish_timeout,
                 );
                 self.link = Link::Open(Box::new(conn));

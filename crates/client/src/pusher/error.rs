@@ -28,3 +28,12 @@ pub enum PushError {
     #[error("the push has ended")]
     Ended,
 }
+
+impl From<crate::url::UrlError> for PushError {
+    fn from(e: crate::url::UrlError) -> Self {
+        PushError::BadUrl {
+            url: e.url,
+            reason: e.reason,
+        }
+    }
+}

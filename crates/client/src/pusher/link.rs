@@ -9,7 +9,7 @@ use bytes::Bytes;
 use rtmp::{ClientSession, SessionConfig};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{lookup_host, TcpStream};
-use tokio::time::timeout;
+use tokio::time::{timeout, timeout_at};
 
 use super::machine::Input;
 
@@ -160,23 +160,18 @@ impl Conn {
     /// socket with unread data makes the kernel send a reset, which the server would log as an error.
     pub(crate) async fn close_gracefully(mut self, limit: Duration) {
         self.collect(Instant::now());
-        let _ = timeout(limit, async {
+        let deadline = tokio::time::Instant::now() + limit;
+        let flushed = timeout_at(deadline, async {
             while let Some(front) = self.out.pop_front() {
                 self.stream.write_all(&front[self.out_pos..]).await?;
                 self.out_pos = 0;
             }
-            self.stream.shutdown().await?;
-            let mut buf = [0u8; 4096];
-            loop {
-                self.stream.readable().await?;
-                match self.stream.try_read(&mut buf) {
-                    Ok(0) => return Ok::<(), io::Error>(()),
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
-                }
-            }
+            Ok::<(), io::Error>(())
         })
         .await;
+        if let Ok(Ok(())) = flushed {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            crate::connection::close_gracefully(self.stream, None, left).await;
+        }
     }
 }

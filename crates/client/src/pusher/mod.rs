@@ -47,7 +47,6 @@ mod publisher;
 mod queue;
 mod source;
 mod stats;
-mod url;
 
 pub use error::PushError;
 pub use machine::{MachineConfig, PusherState};
@@ -56,7 +55,6 @@ pub use mode::{AudioQuality, Mode, ModePreset, MODE_PRESETS};
 pub use publisher::{Publisher, PublisherHandle};
 pub use source::Source;
 pub use stats::NetStatus;
-pub use url::{PushUrl, DEFAULT_RTMP_PORT};
 
 use crate::status::StatusEvent;
 

@@ -5,7 +5,8 @@ use tokio::sync::mpsc;
 
 use super::driver::Driver;
 use super::source::{self, Source};
-use super::{PublishOptions, PushError, PushUrl, PusherEvent};
+use super::{PublishOptions, PushError, PusherEvent};
+use crate::url::RtmpUrl;
 
 /// Events waiting for the application; past this, net-status reports are dropped (status events too, with a
 /// warning) rather than letting a receiver nobody reads grow without limit.
@@ -43,7 +44,7 @@ impl Publisher {
         source: Source,
         opts: PublishOptions,
     ) -> Result<(PublisherHandle, mpsc::Receiver<PusherEvent>), PushError> {
-        let url = PushUrl::parse(url)?;
+        let url = RtmpUrl::parse(url)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| PushError::NoRuntime)?;
         let (commands_tx, commands) = mpsc::unbounded_channel();
         let (events, events_rx) = mpsc::channel(EVENT_QUEUE);

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -143,17 +143,8 @@ async fn run(target: Target, mut ctx: Ctx) {
         return;
     }
     match target {
-        Target::Rtmp {
-            app,
-            tc_url,
-            stream: name,
-            ..
-        } => rtmp::play(stream, &app, &tc_url, &name, ctx).await,
-        Target::Flv {
-            target,
-            host_header,
-            ..
-        } => flv::play(stream, &target, &host_header, ctx).await,
+        Target::Rtmp { url, name } => rtmp::play(stream, &url, &name, ctx).await,
+        Target::Flv(url) => flv::play(stream, &url, ctx).await,
     }
 }
 
@@ -190,18 +181,4 @@ async fn open(target: &Target, limit: Duration) -> Result<TcpStream, Input> {
 /// A deadline far enough away to stand for "never" in a `select!` whose branch is disabled.
 pub(super) fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400)
-}
-
-/// Sends `last`, half-closes and reads until the server closes too, for at most [`CLOSE_WAIT`].
-async fn close_gracefully(mut stream: TcpStream, last: Option<bytes::Bytes>) {
-    let _ = timeout(CLOSE_WAIT, async {
-        if let Some(bytes) = last {
-            stream.write_all(&bytes).await?;
-        }
-        stream.shutdown().await?;
-        let mut sink = [0u8; 4096];
-        while stream.read(&mut sink).await? > 0 {}
-        Ok::<(), io::Error>(())
-    })
-    .await;
 }

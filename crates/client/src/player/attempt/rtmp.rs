@@ -1,13 +1,16 @@
-//! An RTMP play: `rtmp::ClientSession` over the attempt's TCP connection.
+//! An RTMP play: `crate::connection::RtmpConnection` over the attempt's TCP connection.
+
+use std::sync::atomic::Ordering;
 
 use rtmp::{ClientEvent, ClientSession, MediaKind, SessionConfig};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant};
 
 use super::tracks::Tracks;
-use super::{close_gracefully, far_future, read_counted, Ctx, READ_BUF};
+use super::{far_future, Ctx, CLOSE_WAIT, READ_BUF};
+use crate::connection::{ConnectionError, ReadOutcome, RtmpConnection};
 use crate::player::machine::Input;
+use crate::url::RtmpUrl;
 
 /// Where the play stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,75 +29,67 @@ enum End {
     Done,
 }
 
-/// Plays `name` on `app` until the driver closes the attempt or the play ends.
-pub(super) async fn play(mut stream: TcpStream, app: &str, tc_url: &str, name: &str, mut ctx: Ctx) {
+/// Plays `name` on `url` until the driver closes the attempt or the play ends.
+pub(super) async fn play(stream: TcpStream, url: &RtmpUrl, name: &str, mut ctx: Ctx) {
     let started = Instant::now();
-    let mut session = ClientSession::new(SessionConfig::default(), std::time::Instant::now());
-    session.connect(app, tc_url);
-    session.play(name);
-    let end = run(&mut stream, &mut session, &mut ctx, started).await;
-    let last = match end {
-        End::Close => {
-            // deleteStream, so the server logs an orderly end of play.
-            session.close();
-            session.take_transmit()
-        }
-        End::Done => None,
-    };
-    close_gracefully(stream, last).await;
+    let tc_url = url.tc_url();
+    let now = std::time::Instant::now();
+    let mut conn = RtmpConnection::start(stream, &url.app, &tc_url, SessionConfig::default(), now);
+    conn.session().play(name);
+    match run(&mut conn, &mut ctx, started).await {
+        // deleteStream, so the server logs an orderly end of play.
+        End::Close => conn.close(CLOSE_WAIT).await,
+        End::Done => conn.abandon(CLOSE_WAIT).await,
+    }
 }
 
-async fn run(
-    stream: &mut TcpStream,
-    session: &mut ClientSession,
-    ctx: &mut Ctx,
-    started: Instant,
-) -> End {
+async fn run(conn: &mut RtmpConnection, ctx: &mut Ctx, started: Instant) -> End {
     let mut buf = vec![0u8; READ_BUF];
     let mut stage = Stage::Handshake;
     let mut tracks = Tracks::default();
     let mut last_data = Instant::now();
     loop {
-        if let Some(out) = session.take_transmit() {
-            if let Err(e) = stream.write_all(&out).await {
-                let detail = format!("write failed: {e}");
-                ctx.report(failure(stage, detail)).await;
-                return End::Done;
-            }
+        if let Err(e) = conn.flush().await {
+            ctx.report(failure(stage, detail(e))).await;
+            return End::Done;
         }
         let deadline = match stage {
             Stage::Playing => ctx.idle_deadline(last_data),
             _ => Some(started + ctx.limits.request),
         };
-        let session_deadline = session.poll_timeout().map(Instant::from_std);
+        let session_deadline = conn.session().poll_timeout().map(Instant::from_std);
         let wake = [deadline, session_deadline].into_iter().flatten().min();
         tokio::select! {
             _ = &mut ctx.close => return End::Close,
-            read = read_counted(stream, &mut buf, &ctx.received) => {
-                let n = match read {
-                    Ok(0) => {
+            ready = conn.readable() => {
+                let read = ready.and_then(|()| conn.try_read(&mut buf));
+                match read {
+                    Ok(ReadOutcome::Data(n)) => {
+                        ctx.received.fetch_add(n as u64, Ordering::Relaxed);
+                        last_data = Instant::now();
+                        if let Err(e) = conn.handle_input(&buf[..n], last_data.into_std()) {
+                            ctx.report(failure(stage, detail(e))).await;
+                            return End::Done;
+                        }
+                    }
+                    Ok(ReadOutcome::WouldBlock) => continue,
+                    Ok(ReadOutcome::Closed) => {
                         let detail = "the server closed the connection".to_string();
                         ctx.report(failure(stage, detail)).await;
                         return End::Done;
                     }
-                    Ok(n) => n,
                     Err(e) => {
-                        ctx.report(failure(stage, format!("read failed: {e}"))).await;
+                        ctx.report(failure(stage, detail(e))).await;
                         return End::Done;
                     }
-                };
-                last_data = Instant::now();
-                if let Err(e) = session.handle_input(&buf[..n], std::time::Instant::now()) {
-                    ctx.report(failure(stage, format!("RTMP: {e}"))).await;
-                    return End::Done;
                 }
-                if let Some(end) = events(session, &mut stage, &mut tracks, ctx).await {
+                if let Some(end) = events(conn.session(), &mut stage, &mut tracks, ctx).await {
                     return end;
                 }
             }
             _ = sleep_until(wake.unwrap_or_else(far_future)), if wake.is_some() => {
                 let now = Instant::now();
-                if let Err(e) = session.handle_timeout(now.into_std()) {
+                if let Err(e) = conn.session().handle_timeout(now.into_std()) {
                     ctx.report(failure(stage, format!("RTMP: {e}"))).await;
                     return End::Done;
                 }
@@ -108,6 +103,15 @@ async fn run(
                 }
             }
         }
+    }
+}
+
+/// The words the player has always used for a connection failure.
+fn detail(e: ConnectionError) -> String {
+    match e {
+        ConnectionError::Io { what, source } => format!("{what} failed: {source}"),
+        ConnectionError::Rtmp(e) => format!("RTMP: {e}"),
+        other => other.to_string(),
     }
 }
 
