@@ -60,7 +60,6 @@ pub(crate) struct Shared {
     flv_players: Arc<Semaphore>,
     max_flv_players: usize,
     shutdown: CancellationToken,
-    fanout: output::fanout::Fanout,
     send_buffer: usize,
     /// Apps, keys and forbids, read without waiting on the database.
     catalog: control::Catalog,
@@ -73,12 +72,14 @@ pub(crate) struct Shared {
     /// The longest validity a signed URL may claim (`max_url_ttl_secs`).
     max_url_ttl_secs: u64,
     max_body_bytes: usize,
-    /// HLS segmenters, one per stream played over HLS.
-    hls: http::hls::HlsStreams,
+    /// HLS settings and viewers per address (each stream's segmenter is in its entry).
+    hls: http::hls::Hls,
     /// Running recordings and where files go.
     recordings: output::record::Recordings,
     /// Multi-party rooms at `/rooms/v1/ws`.
     rooms: Arc<rooms_ws::RoomService>,
+    /// Told of every publish start and end, in this order (see [`stream::followers`]).
+    followers: Vec<Arc<dyn stream::followers::Follower>>,
 }
 
 /// A server that could not start.
@@ -281,7 +282,6 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         flv_players: Arc::new(Semaphore::new(settings.max_flv_players)),
         max_flv_players: settings.max_flv_players,
         shutdown,
-        fanout: output::fanout::Fanout::default(),
         send_buffer: settings.socket_send_buffer,
         catalog,
         admin: boot.admin,
@@ -291,12 +291,17 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         sdk_url_ttl: Duration::from_secs(settings.sdk_url_ttl_secs),
         max_url_ttl_secs: settings.max_url_ttl_secs,
         max_body_bytes: settings.max_body_bytes,
-        hls: http::hls::HlsStreams::new(settings.hls.clone()),
+        hls: http::hls::Hls::new(settings.hls.clone()),
         recordings: output::record::Recordings::new(
             &settings.record,
             &settings.data_dir,
             tracker.clone(),
         ),
+        followers: vec![
+            Arc::new(stream::followers::HlsAlways),
+            Arc::new(stream::followers::RecordPolicy),
+            rooms.clone(),
+        ],
         rooms,
     });
 

@@ -100,9 +100,7 @@ impl Conn {
                         .as_ref()
                         .is_some_and(|p| p.stream_id == stream_id)
                     {
-                        if let Some(p) = self.playing.take() {
-                            self.shared.fanout.leave(&p.key, &p.player);
-                        }
+                        self.playing = None;
                     }
                 }
                 ServerEvent::Unhandled {
@@ -154,12 +152,13 @@ impl Conn {
         match lifecycle::publish(&self.shared, request) {
             Ok(session) => {
                 let kicked = Box::pin(session.kicked());
+                let group = session.entry().players.clone();
                 self.publishing = Some(Publishing {
                     stream_id,
                     session,
                     kicked,
                     last_media: Instant::now(),
-                    group: None,
+                    group,
                     pushed: false,
                 });
                 self.session.accept_publish(stream_id);
@@ -228,13 +227,12 @@ impl Conn {
         }
         let earlier = std::mem::take(&mut self.batch);
         player.lock().queue_batch(earlier);
-        self.shared
-            .fanout
-            .join(&key, player.clone(), self.shared.merge_window);
+        let membership = play.entry.players.join(player.clone());
         self.playing = Some(Playing {
             stream_id,
             key,
             player,
+            _membership: membership,
             _session: play.session,
         });
     }

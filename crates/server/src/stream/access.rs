@@ -177,7 +177,7 @@ pub(crate) fn check_player_limit(shared: &Shared, app: &App) -> Result<(), Refus
         .filter(|s| s.app == app.name)
         .map(|s| s.players.rtmp + s.players.flv)
         .sum::<u64>()
-        + shared.hls.viewers_of_app(&app.name);
+        + crate::http::hls::viewers_of_app(shared, &app.name);
     if i64::try_from(players).unwrap_or(i64::MAX) >= max {
         return Err(Refusal::new(
             Reason::TooManyPlayers,

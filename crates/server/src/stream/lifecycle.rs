@@ -3,8 +3,9 @@
 //!
 //! Here, once for every protocol: access (names, catalog, signature, forbids, limits), the hub's one-publisher
 //! rule, the log line, `/metrics` refusals, the webhooks (`push_start` / `republish`, `push_refused`,
-//! `play_start`), the readers that follow a publish (the HLS muxer when always on, the recorder), and, when a
-//! session handle is dropped, its end (`push_end` with the errcode of its [`End`], `play_stop`).
+//! `play_start`), the readers that follow a publish ([`followers`](crate::stream::followers): the HLS muxer
+//! when always on, the recorder, the rooms), and, when a session handle is dropped, its end (`push_end` with
+//! the errcode of its [`End`], the followers told, `play_stop`).
 //! MediaMTX's path manager is the model: drivers depend on this narrow interface, not on each other.
 
 use std::net::SocketAddr;
@@ -17,6 +18,8 @@ use tracing::info;
 
 use crate::ops::webhooks::{self, Webhooks};
 use crate::stream::access::{self, PlayMode, Reason, Refusal};
+use crate::stream::entry::{self, StreamEntry};
+use crate::stream::followers::Published;
 use crate::Shared;
 
 /// The protocol a session speaks, as webhooks (`player_type`), metrics and logs name it.
@@ -92,6 +95,7 @@ impl End {
 pub(crate) struct PublishSession {
     shared: Arc<Shared>,
     publisher: Publisher,
+    entry: Arc<StreamEntry>,
     app: Arc<App>,
     peer: SocketAddr,
     /// Pairs the push start and end webhooks.
@@ -111,6 +115,11 @@ impl PublishSession {
     /// The stream published.
     pub(crate) fn key(&self) -> &StreamKey {
         self.publisher.key()
+    }
+
+    /// What the server keeps for the stream (its players' group, segmenter, recording).
+    pub(crate) fn entry(&self) -> &Arc<StreamEntry> {
+        &self.entry
     }
 
     /// Resolves when another publisher takes the stream over or the API kicks this one.
@@ -138,6 +147,19 @@ impl PublishSession {
 
 impl Drop for PublishSession {
     fn drop(&mut self) {
+        // A publisher that was taken over leaves a stream that is still published: its followers go on. One
+        // that was kicked through the API leaves a stream without a publisher, like one that stops.
+        let replaced = self.publisher.is_kicked()
+            && self
+                .shared
+                .registry
+                .get(self.publisher.key())
+                .is_some_and(|s| s.publisher.is_some());
+        if !replaced {
+            for follower in &self.shared.followers {
+                follower.unpublished(self.publisher.key());
+            }
+        }
         let (code, message) = self.end.errcode();
         let mut event = self.event(EventKind::PushEnd).with_error(code, &message);
         event.push_duration_ms =
@@ -178,10 +200,11 @@ fn start_publish(shared: &Arc<Shared>, req: Request<'_>) -> Result<PublishSessio
     })?;
     let key = publisher.key().clone();
     info!(peer = %req.peer, stream = %key, protocol = req.protocol.as_str(), "publish");
-    crate::http::hls::on_publish(shared, &key);
+    let entry = entry::of_publisher(shared, &publisher);
     let session = PublishSession {
         shared: shared.clone(),
         publisher,
+        entry,
         app,
         peer: req.peer,
         sequence: webhooks::new_sequence(),
@@ -195,7 +218,14 @@ fn start_publish(shared: &Arc<Shared>, req: Request<'_>) -> Result<PublishSessio
         EventKind::PushStart
     };
     shared.webhooks.emit(&session.app, session.event(kind));
-    crate::output::record::on_publish(shared, &key, &session.app);
+    let published = Published {
+        key: &key,
+        app: &session.app,
+        entry: &session.entry,
+    };
+    for follower in &shared.followers {
+        follower.published(shared, &published);
+    }
     Ok(session)
 }
 
@@ -225,6 +255,8 @@ pub(crate) struct Play {
     pub(crate) subscriber: Subscriber,
     /// Where it starts and how it is written.
     pub(crate) mode: PlayMode,
+    /// What the server keeps for the stream (the group its player joins).
+    pub(crate) entry: Arc<StreamEntry>,
     /// Ends the play when dropped.
     pub(crate) session: PlaySession,
 }
@@ -266,9 +298,11 @@ fn start_play(shared: &Shared, req: Request<'_>) -> Result<Play, Refusal> {
         .subscribe(&key, opts)
         .map_err(|e| Refusal::new(Reason::NotFound, e.to_string()))?;
     info!(peer = %req.peer, stream = %key, protocol = req.protocol.as_str(), rtc = mode.rtc, "play");
+    let entry = entry::of_subscriber(shared, &subscriber);
     Ok(Play {
         subscriber,
         mode,
+        entry,
         session: play_session(shared, app, req),
     })
 }

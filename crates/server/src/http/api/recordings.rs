@@ -226,7 +226,7 @@ pub(crate) async fn start_recording(
         }
         Err(e @ StartError::NoFormat) => return Err(ApiError::invalid("formats", e)),
     }
-    let formats = shared.recordings.formats(&key).unwrap_or_default();
+    let formats = record::formats(&shared, &key).unwrap_or_default();
     Ok(Json(RecordingState {
         app,
         stream,
@@ -243,10 +243,7 @@ pub(crate) async fn stop_recording(
     State(shared): State<Arc<Shared>>,
     UrlPath((app, stream)): UrlPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    if !shared
-        .recordings
-        .stop(&StreamKey::new(app.clone(), stream.clone()))
-    {
+    if !record::stop(&shared, &StreamKey::new(app.clone(), stream.clone())) {
         return Err(ApiError::new(
             code::NOT_FOUND,
             format!("{app}/{stream} is not being recorded"),

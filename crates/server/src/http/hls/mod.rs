@@ -8,8 +8,9 @@
 //! ([`task`]): a hub subscriber (protocol `hls`) feeding an [`hls::Segmenter`] once a classic playlist has been
 //! asked for and an [`hls::ll::LlSegmenter`] once an LL-HLS one has. The task publishes each window through a `watch` channel, so requests read a
 //! snapshot without touching the segmenters, and blocking requests wait on the channel; segments and parts are
-//! `Bytes`, so a snapshot is reference counts. The task stops when the stream ends, on shutdown, or after
-//! `hls.idle_timeout_secs` without a request, and then leaves the map, so the next request starts afresh.
+//! `Bytes`, so a snapshot is reference counts. The segmenter hangs off its stream's entry
+//! ([`crate::stream::entry`]). The task stops when the stream ends, on shutdown, or after
+//! `hls.idle_timeout_secs` without a request, and then leaves the entry, so the next request starts afresh.
 
 mod ll;
 mod task;
@@ -34,6 +35,7 @@ use tracing::{debug, info};
 
 use crate::settings::HlsSettings;
 use crate::stream::access::{self, now_ms};
+use crate::stream::entry::{self, StreamEntry};
 use crate::stream::lifecycle::Protocol;
 use crate::Shared;
 
@@ -44,49 +46,44 @@ use viewers::{admit, check, Viewer};
 /// The longest a playlist request waits for a live stream's first segment.
 const FIRST_SEGMENT_WAIT_MAX: Duration = Duration::from_secs(15);
 
-/// The HLS segmenters of the server, one per stream being played over HLS.
-pub(crate) struct HlsStreams {
+/// HLS as a whole: its settings and the viewers per address over every stream. Each stream's segmenter is in
+/// the stream's entry.
+pub(crate) struct Hls {
     settings: HlsSettings,
-    streams: Mutex<HashMap<StreamKey, Arc<HlsStream>>>,
     /// HLS viewers per address key, over every stream (for `hls.max_viewers_per_address`).
     addresses: Mutex<HashMap<IpAddr, usize>>,
 }
 
-impl HlsStreams {
-    pub(crate) fn new(settings: HlsSettings) -> HlsStreams {
-        HlsStreams {
+impl Hls {
+    pub(crate) fn new(settings: HlsSettings) -> Hls {
+        Hls {
             settings,
-            streams: Mutex::new(HashMap::new()),
             addresses: Mutex::new(HashMap::new()),
         }
     }
+}
 
-    /// Segment every live stream from its publish on (`hls.always`).
-    pub(crate) fn always(&self) -> bool {
-        self.settings.always
-    }
+/// HLS viewers of the streams of `app` now (for the app's `max_players`).
+pub(crate) fn viewers_of_app(shared: &Shared, app: &str) -> u64 {
+    viewers_where(shared, |key| key.app == app)
+}
 
-    /// HLS viewers of the streams of `app` now (for the app's `max_players`).
-    pub(crate) fn viewers_of_app(&self, app: &str) -> u64 {
-        let streams: Vec<Arc<HlsStream>> = self
-            .streams
-            .lock()
-            .iter()
-            .filter(|(key, _)| key.app == app)
-            .map(|(_, s)| s.clone())
-            .collect();
-        streams.iter().map(|s| s.viewers.lock().len() as u64).sum()
-    }
+/// HLS viewers of every stream now (the `mplive_players{protocol="hls"}` gauge).
+pub(crate) fn viewers_total(shared: &Shared) -> u64 {
+    viewers_where(shared, |_| true)
+}
 
-    /// HLS viewers of every stream now (the `mplive_players{protocol="hls"}` gauge).
-    pub(crate) fn viewers_total(&self) -> u64 {
-        let streams: Vec<Arc<HlsStream>> = self.streams.lock().values().cloned().collect();
-        streams.iter().map(|s| s.viewers.lock().len() as u64).sum()
-    }
+fn viewers_where(shared: &Shared, wanted: impl Fn(&StreamKey) -> bool) -> u64 {
+    entry::all(shared)
+        .iter()
+        .filter(|(key, _)| wanted(key))
+        .filter_map(|(_, e)| e.hls.lock().clone())
+        .map(|s| s.viewers.lock().len() as u64)
+        .sum()
 }
 
 /// One stream's segmenter as requests see it.
-struct HlsStream {
+pub(crate) struct HlsStream {
     window: watch::Sender<Arc<Window>>,
     /// The low-latency window (empty and never updated with `hls.low_latency = false`).
     ll: watch::Sender<Arc<LlWindow>>,
@@ -118,9 +115,18 @@ struct Window {
 /// Returns the stream's segmenter, starting one (and its hub subscriber) when there is none. `None` when the
 /// stream is not live.
 fn ensure(shared: &Arc<Shared>, key: &StreamKey) -> Option<Arc<HlsStream>> {
-    let hls = &shared.hls;
-    let mut streams = hls.streams.lock();
-    if let Some(stream) = streams.get(key) {
+    let entry = entry::of_key(shared, key)?;
+    ensure_in(shared, key, &entry)
+}
+
+/// [`ensure`] for a stream whose entry is at hand.
+fn ensure_in(
+    shared: &Arc<Shared>,
+    key: &StreamKey,
+    entry: &Arc<StreamEntry>,
+) -> Option<Arc<HlsStream>> {
+    let mut slot = entry.hls.lock();
+    if let Some(stream) = slot.as_ref() {
         stream.touch();
         return Some(stream.clone());
     }
@@ -145,11 +151,13 @@ fn ensure(shared: &Arc<Shared>, key: &StreamKey) -> Option<Arc<HlsStream>> {
         wants_classic: AtomicBool::new(false),
         wants_ll: AtomicBool::new(false),
     });
-    streams.insert(key.clone(), stream.clone());
+    *slot = Some(stream.clone());
+    drop(slot);
     info!(stream = %key, "HLS segmenter started");
     tokio::spawn(task::run(
         shared.clone(),
         key.clone(),
+        entry.clone(),
         stream.clone(),
         subscriber,
     ));
@@ -157,9 +165,9 @@ fn ensure(shared: &Arc<Shared>, key: &StreamKey) -> Option<Arc<HlsStream>> {
 }
 
 /// Starts the segmenter of a stream that was just published, when `hls.always` is set.
-pub(crate) fn on_publish(shared: &Arc<Shared>, key: &StreamKey) {
-    if shared.hls.always() {
-        if let Some(stream) = ensure(shared, key) {
+pub(crate) fn on_publish(shared: &Arc<Shared>, key: &StreamKey, entry: &Arc<StreamEntry>) {
+    if shared.hls.settings.always {
+        if let Some(stream) = ensure_in(shared, key, entry) {
             stream.wants_classic.store(true, Ordering::Relaxed);
             let ll = shared.hls.settings.low_latency;
             stream.wants_ll.store(ll, Ordering::Relaxed);
@@ -248,7 +256,7 @@ fn for_viewer(
         .map_err(|refusal| refused(shared, &refusal))?;
     let stream = match asks {
         Asks::Playlist => ensure(shared, key),
-        Asks::File => shared.hls.streams.lock().get(key).cloned(),
+        Asks::File => entry::of_key(shared, key).and_then(|e| e.hls.lock().clone()),
     }
     .ok_or_else(|| not_live(shared, key))?;
     stream.touch();

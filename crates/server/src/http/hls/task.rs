@@ -21,6 +21,7 @@ use super::viewers::expire_viewers;
 use super::{HlsStream, Window};
 use crate::settings::HlsSettings;
 use crate::stream::access::now_ms;
+use crate::stream::entry::StreamEntry;
 use crate::Shared;
 
 /// Most frames [`Replay`] holds: a GOP longer than this (over 2.5 min at 25 fps with audio) replays from the
@@ -202,6 +203,7 @@ impl Variants {
 pub(super) async fn run(
     shared: Arc<Shared>,
     key: StreamKey,
+    entry: Arc<StreamEntry>,
     stream: Arc<HlsStream>,
     mut sub: Subscriber,
 ) {
@@ -279,9 +281,9 @@ pub(super) async fn run(
     };
     variants.finish(&stream, u64::try_from(now_ms()).unwrap_or(0));
     {
-        let mut streams = shared.hls.streams.lock();
-        if streams.get(&key).is_some_and(|s| Arc::ptr_eq(s, &stream)) {
-            streams.remove(&key);
+        let mut slot = entry.hls.lock();
+        if slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, &stream)) {
+            *slot = None;
         }
     }
     expire_viewers(&shared, &key, &stream, true);

@@ -19,11 +19,14 @@ use tracing::{debug, error, info, warn};
 
 use super::Recordings;
 use crate::stream::access::now_unix;
+use crate::stream::entry::StreamEntry;
 use crate::Shared;
 
 /// The work of one recorder thread.
 pub(super) struct Job {
     pub(super) shared: Arc<Shared>,
+    /// The stream's entry, where this recording is registered while it runs.
+    pub(super) entry: Arc<StreamEntry>,
     pub(super) key: StreamKey,
     pub(super) formats: Vec<RecordFormat>,
     pub(super) stop: CancellationToken,
@@ -85,9 +88,9 @@ impl Job {
         // Unregistered before the files are closed: a publish of the same stream arriving meanwhile starts its own
         // recorder instead of finding this ending one and recording nothing.
         {
-            let mut active = self.shared.recordings.active.lock();
-            if active.get(&self.key).is_some_and(|a| a.id == self.id) {
-                active.remove(&self.key);
+            let mut active = self.entry.recording.lock();
+            if active.as_ref().is_some_and(|a| a.id == self.id) {
+                *active = None;
             }
         }
         for file in files.iter_mut().filter(|f| !f.failed) {

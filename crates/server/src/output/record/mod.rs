@@ -30,6 +30,7 @@ mod job;
 
 use job::Job;
 
+use crate::stream::entry::{self, StreamEntry};
 use crate::Shared;
 
 /// Recording settings (`[record]`).
@@ -107,9 +108,9 @@ pub(crate) enum StartError {
     NoFormat,
 }
 
-/// One running recording, as the API shows it.
+/// One running recording, kept in its stream's entry ([`crate::stream::entry::StreamEntry`]).
 #[derive(Debug, Clone)]
-struct Active {
+pub(crate) struct Recording {
     /// Tells the recorder thread to finish its files and stop.
     stop: CancellationToken,
     formats: Vec<RecordFormat>,
@@ -143,7 +144,6 @@ pub(crate) struct Recordings {
     template: String,
     segment: Duration,
     tracker: TaskTracker,
-    active: Mutex<HashMap<StreamKey, Active>>,
     /// Durations of closed files, by path relative to `dir`, for the listing: read once from the index file
     /// ([`DURATIONS_FILE`]) that every close appends to, so they outlive a restart.
     durations: Mutex<Option<HashMap<String, f64>>>,
@@ -162,7 +162,6 @@ impl Recordings {
             template: settings.template.clone(),
             segment: Duration::from_secs(settings.segment_secs.max(1)),
             tracker,
-            active: Mutex::new(HashMap::new()),
             durations: Mutex::new(None),
             next_id: Mutex::new(0),
         }
@@ -176,11 +175,6 @@ impl Recordings {
     /// The file name template.
     pub(crate) fn template(&self) -> &str {
         &self.template
-    }
-
-    /// The formats `key` is being recorded in, if it is.
-    pub(crate) fn formats(&self, key: &StreamKey) -> Option<Vec<RecordFormat>> {
-        self.active.lock().get(key).map(|a| a.formats.clone())
     }
 
     /// The duration of a closed file, in seconds (none for a file still being written, or cut by a crash).
@@ -210,18 +204,29 @@ impl Recordings {
             warn!(file = %path.display(), "recording durations index: {e}");
         }
     }
+}
 
-    /// Stops the recording of `key`; `false` if there was none. The files are closed by the recorder thread
-    /// shortly after.
-    pub(crate) fn stop(&self, key: &StreamKey) -> bool {
-        match self.active.lock().remove(key) {
-            Some(active) => {
-                info!(stream = %key, "recording stopped");
-                active.stop.cancel();
-                true
-            }
-            None => false,
+/// The formats `key` is being recorded in, if it is.
+pub(crate) fn formats(shared: &Shared, key: &StreamKey) -> Option<Vec<RecordFormat>> {
+    let entry = entry::of_key(shared, key)?;
+    let recording = entry.recording.lock();
+    recording.as_ref().map(|r| r.formats.clone())
+}
+
+/// Stops the recording of `key`; `false` if there was none. The files are closed by the recorder thread shortly
+/// after.
+pub(crate) fn stop(shared: &Shared, key: &StreamKey) -> bool {
+    let Some(entry) = entry::of_key(shared, key) else {
+        return false;
+    };
+    let stopped = entry.recording.lock().take();
+    match stopped {
+        Some(recording) => {
+            info!(stream = %key, "recording stopped");
+            recording.stop.cancel();
+            true
         }
+        None => false,
     }
 }
 
@@ -231,14 +236,25 @@ pub(crate) fn start(
     key: &StreamKey,
     formats: &[RecordFormat],
 ) -> Result<(), StartError> {
+    let entry = entry::of_key(shared, key).ok_or_else(|| StartError::NotLive(key.to_string()))?;
+    start_in(shared, key, entry, formats)
+}
+
+/// [`start`] for a stream whose entry is at hand.
+fn start_in(
+    shared: &Arc<Shared>,
+    key: &StreamKey,
+    entry: Arc<StreamEntry>,
+    formats: &[RecordFormat],
+) -> Result<(), StartError> {
     let mut formats = formats.to_vec();
     RecordFormat::normalize(&mut formats);
     if formats.is_empty() {
         return Err(StartError::NoFormat);
     }
     let recordings = &shared.recordings;
-    let mut active = recordings.active.lock();
-    if let Some(a) = active.get(key) {
+    let mut active = entry.recording.lock();
+    if let Some(a) = active.as_ref() {
         return Err(StartError::AlreadyRecording {
             stream: key.to_string(),
             formats: RecordFormat::join(&a.formats),
@@ -252,18 +268,16 @@ pub(crate) fn start(
         *next
     };
     let stop = CancellationToken::new();
-    active.insert(
-        key.clone(),
-        Active {
-            stop: stop.clone(),
-            formats: formats.clone(),
-            id,
-        },
-    );
+    *active = Some(Recording {
+        stop: stop.clone(),
+        formats: formats.clone(),
+        id,
+    });
     drop(active);
     info!(stream = %key, formats = %RecordFormat::join(&formats), dir = %recordings.dir.display(), "recording started");
     let job = Job {
         shared: shared.clone(),
+        entry,
         key: key.clone(),
         formats,
         stop,
@@ -297,11 +311,16 @@ fn subscribe(registry: &Registry, key: &StreamKey) -> Result<Subscriber, StartEr
 
 /// Starts the app's policy recording for a stream that was just published, if the policy asks for one. A stream
 /// already recorded (a republish within the grace) keeps its recorder.
-pub(crate) fn on_publish(shared: &Arc<Shared>, key: &StreamKey, app: &control::App) {
+pub(crate) fn on_publish(
+    shared: &Arc<Shared>,
+    key: &StreamKey,
+    entry: &Arc<StreamEntry>,
+    app: &control::App,
+) {
     if app.policy.record.is_empty() {
         return;
     }
-    match start(shared, key, &app.policy.record) {
+    match start_in(shared, key, entry.clone(), &app.policy.record) {
         Ok(()) | Err(StartError::AlreadyRecording { .. }) => {}
         Err(e) => warn!(stream = %key, "recording not started: {e}"),
     }
