@@ -17,6 +17,8 @@ use crate::stream::access;
 use crate::stream::lifecycle::{self, Protocol};
 
 impl Conn {
+    /// Acts on what the session decoded.
+    // Long on purpose: one arm per session event; each arm that does more than a line calls a method below.
     pub(super) fn handle_events(&mut self) {
         while let Some(event) = self.session.poll_event() {
             match event {

@@ -267,6 +267,7 @@ impl Settings {
     }
 
     /// Checks values that would make the server misbehave.
+    // Long on purpose: one flat list of independent checks, one per setting, in the order of the settings file.
     pub fn validate(&self) -> Result<(), SettingsError> {
         let r = &self.rtmp;
         if !(128..=0x7fff_ffff).contains(&r.out_chunk_size) {

@@ -200,6 +200,8 @@ impl Variants {
 }
 
 /// The segmenter task of one stream.
+// Long on purpose: the one loop of the task (frame, timer, shutdown), whose per-frame steps share the replay and
+// discontinuity state; the muxing itself is in `Variants`.
 pub(super) async fn run(
     shared: Arc<Shared>,
     key: StreamKey,
