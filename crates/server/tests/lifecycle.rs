@@ -402,7 +402,10 @@ async fn readers_follow_each_publish() {
         drop(publisher);
         let deadline = Instant::now() + Duration::from_secs(10);
         while server.registry().get(&key).is_some() {
-            assert!(Instant::now() < deadline, "round {round}: the stream did not end");
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the stream did not end"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -55,18 +55,18 @@ pub(crate) fn start(
         peer,
         protocol: Protocol::Flv,
     };
-    let play = lifecycle::play(shared, request).map_err(|r| Refusal {
+    let play = lifecycle::play(&shared.streams, request).map_err(|r| Refusal {
         status: r.http_status(),
         message: format!("{}\n", r.description()),
     })?;
-    let (has_audio, has_video) = match shared.registry.get(&key) {
+    let (has_audio, has_video) = match shared.streams.registry.get(&key) {
         Some(s) if s.video_codec.is_none() && s.audio_codec.is_some() => (true, false),
         _ => (true, true),
     };
     Ok(FlvStart {
         subscriber: play.subscriber,
         header: Bytes::copy_from_slice(&flv::encode_header(has_audio, has_video)),
-        policy: WritePolicy::new(play.mode.rtc, shared.merge_window),
+        policy: WritePolicy::new(play.mode.rtc, shared.streams.merge_window),
         key,
         entry: play.entry,
         _session: play.session,

@@ -231,11 +231,7 @@ impl RoomService {
 }
 
 impl crate::stream::followers::Follower for RoomService {
-    fn published(
-        &self,
-        _shared: &Arc<crate::Shared>,
-        publish: &crate::stream::followers::Published<'_>,
-    ) {
+    fn published(&self, publish: &crate::stream::followers::Published<'_>) {
         if publish.key.app == self.settings.media_app {
             self.publishes
                 .send(bridge::Change::Started(publish.key.name.clone()));

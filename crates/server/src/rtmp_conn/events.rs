@@ -33,6 +33,7 @@ impl Conn {
                     // Checked before the name is logged: a client may send megabytes of it.
                     if let Err(refusal) = access::check_names(&app, None) {
                         self.shared
+                            .streams
                             .metrics
                             .refused("connect", refusal.reason.as_str());
                         self.session.reject_connect(&refusal.description());
@@ -151,7 +152,7 @@ impl Conn {
             return;
         }
         let request = self.request(&app_name, &name, query.as_deref());
-        match lifecycle::publish(&self.shared, request) {
+        match lifecycle::publish(&self.shared.streams, request) {
             Ok(session) => {
                 let kicked = Box::pin(session.kicked());
                 let group = session.entry().players.clone();
@@ -197,7 +198,7 @@ impl Conn {
             return;
         }
         let request = self.request(&app_name, &name, query.as_deref());
-        let play = match lifecycle::play(&self.shared, request) {
+        let play = match lifecycle::play(&self.shared.streams, request) {
             Ok(play) => play,
             Err(refusal) => {
                 let description = refusal.description();
@@ -212,7 +213,7 @@ impl Conn {
             }
         };
         let key = StreamKey::new(app_name, name);
-        let policy = WritePolicy::new(play.mode.rtc, self.shared.merge_window);
+        let policy = WritePolicy::new(play.mode.rtc, self.shared.streams.merge_window);
         let player = Arc::new(DirectPlayer::new(
             self.writer.clone(),
             play.subscriber,

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use crate::http::hls::HlsStream;
 use crate::output::fanout::Group;
 use crate::output::record::Recording;
-use crate::Shared;
+use crate::stream::Streams;
 
 /// The server's state of one live stream.
 pub(crate) struct StreamEntry {
@@ -23,9 +23,9 @@ pub(crate) struct StreamEntry {
 }
 
 impl StreamEntry {
-    fn new(shared: &Shared) -> StreamEntry {
+    fn new(streams: &Streams) -> StreamEntry {
         StreamEntry {
-            players: Arc::new(Group::new(shared.merge_window)),
+            players: Arc::new(Group::new(streams.merge_window)),
             hls: Mutex::new(None),
             recording: Mutex::new(None),
         }
@@ -33,26 +33,28 @@ impl StreamEntry {
 }
 
 /// The entry of `key`; `None` when the stream is not live (not in the hub).
-pub(crate) fn of_key(shared: &Shared, key: &StreamKey) -> Option<Arc<StreamEntry>> {
-    shared.registry.attachment(key, || StreamEntry::new(shared))
+pub(crate) fn of_key(streams: &Streams, key: &StreamKey) -> Option<Arc<StreamEntry>> {
+    streams
+        .registry
+        .attachment(key, || StreamEntry::new(streams))
 }
 
 /// The entry of the stream `publisher` publishes.
-pub(crate) fn of_publisher(shared: &Shared, publisher: &Publisher) -> Arc<StreamEntry> {
+pub(crate) fn of_publisher(streams: &Streams, publisher: &Publisher) -> Arc<StreamEntry> {
     // Only the server attaches to its hub's streams, always this type: the fallback is never taken.
     publisher
-        .attachment(|| StreamEntry::new(shared))
-        .unwrap_or_else(|| Arc::new(StreamEntry::new(shared)))
+        .attachment(|| StreamEntry::new(streams))
+        .unwrap_or_else(|| Arc::new(StreamEntry::new(streams)))
 }
 
 /// The entry of the stream `subscriber` reads.
-pub(crate) fn of_subscriber(shared: &Shared, subscriber: &Subscriber) -> Arc<StreamEntry> {
+pub(crate) fn of_subscriber(streams: &Streams, subscriber: &Subscriber) -> Arc<StreamEntry> {
     subscriber
-        .attachment(|| StreamEntry::new(shared))
-        .unwrap_or_else(|| Arc::new(StreamEntry::new(shared)))
+        .attachment(|| StreamEntry::new(streams))
+        .unwrap_or_else(|| Arc::new(StreamEntry::new(streams)))
 }
 
 /// Every live stream's entry that exists, with its key.
-pub(crate) fn all(shared: &Shared) -> Vec<(StreamKey, Arc<StreamEntry>)> {
-    shared.registry.attachments::<StreamEntry>()
+pub(crate) fn all(streams: &Streams) -> Vec<(StreamKey, Arc<StreamEntry>)> {
+    streams.registry.attachments::<StreamEntry>()
 }

@@ -9,7 +9,6 @@ use control::App;
 use media::StreamKey;
 
 use crate::stream::entry::StreamEntry;
-use crate::Shared;
 
 /// A publish that just started.
 pub(crate) struct Published<'a> {
@@ -25,26 +24,8 @@ pub(crate) struct Published<'a> {
 /// not block (spawn the work).
 pub(crate) trait Follower: Send + Sync {
     /// A publisher attached to `publish.key` (a new stream, a return within the grace, or a takeover).
-    fn published(&self, shared: &Arc<Shared>, publish: &Published<'_>);
+    fn published(&self, publish: &Published<'_>);
 
     /// The stream's publisher left (unpublished, disconnected, kicked) and no other took its place.
     fn unpublished(&self, _key: &StreamKey) {}
-}
-
-/// The segmenter of every live stream from its publish on, with `hls.always`.
-pub(crate) struct HlsAlways;
-
-impl Follower for HlsAlways {
-    fn published(&self, shared: &Arc<Shared>, publish: &Published<'_>) {
-        crate::http::hls::on_publish(shared, publish.key, publish.entry);
-    }
-}
-
-/// The recording an app's policy asks for.
-pub(crate) struct RecordPolicy;
-
-impl Follower for RecordPolicy {
-    fn published(&self, shared: &Arc<Shared>, publish: &Published<'_>) {
-        crate::output::record::on_publish(shared, publish.key, publish.entry, publish.app);
-    }
 }

@@ -20,7 +20,7 @@ use crate::ops::webhooks::{self, Webhooks};
 use crate::stream::access::{self, PlayMode, Reason, Refusal};
 use crate::stream::entry::{self, StreamEntry};
 use crate::stream::followers::Published;
-use crate::Shared;
+use crate::stream::Streams;
 
 /// The protocol a session speaks, as webhooks (`player_type`), metrics and logs name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +93,7 @@ impl End {
 /// A running publish. The driver pushes frames through [`PublishSession::publisher`]; dropping the session
 /// ends the publish and sends `push_end` (normal unless [`PublishSession::end`] said otherwise).
 pub(crate) struct PublishSession {
-    shared: Arc<Shared>,
+    streams: Arc<Streams>,
     publisher: Publisher,
     entry: Arc<StreamEntry>,
     app: Arc<App>,
@@ -137,7 +137,7 @@ impl PublishSession {
         let mut event =
             webhooks::stream_event(kind, &key.app, &key.name, self.peer, self.param.as_deref());
         event.sequence = self.sequence.clone();
-        if let Some(stats) = self.shared.registry.get(key) {
+        if let Some(stats) = self.streams.registry.get(key) {
             event.width = stats.video_width;
             event.height = stats.video_height;
         }
@@ -151,12 +151,12 @@ impl Drop for PublishSession {
         // that was kicked through the API leaves a stream without a publisher, like one that stops.
         let replaced = self.publisher.is_kicked()
             && self
-                .shared
+                .streams
                 .registry
                 .get(self.publisher.key())
                 .is_some_and(|s| s.publisher.is_some());
         if !replaced {
-            for follower in &self.shared.followers {
+            for follower in self.streams.followers() {
                 follower.unpublished(self.publisher.key());
             }
         }
@@ -164,34 +164,34 @@ impl Drop for PublishSession {
         let mut event = self.event(EventKind::PushEnd).with_error(code, &message);
         event.push_duration_ms =
             Some(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(0));
-        self.shared.webhooks.emit(&self.app, event);
+        self.streams.webhooks.emit(&self.app, event);
     }
 }
 
 /// May `req` publish? On success the stream is the caller's until the session is dropped: `push_start` (or
 /// `republish` within the grace) is sent, and the readers that follow a publish are started. A refusal is counted,
 /// sent to the app's webhooks (`push_refused`, not for a bad name) and returned for the driver to answer.
-pub(crate) fn publish(shared: &Arc<Shared>, req: Request<'_>) -> Result<PublishSession, Refusal> {
-    let result = start_publish(shared, req);
+pub(crate) fn publish(streams: &Arc<Streams>, req: Request<'_>) -> Result<PublishSession, Refusal> {
+    let result = start_publish(streams, req);
     if let Err(refusal) = &result {
-        refused_publish(shared, req, refusal);
+        refused_publish(streams, req, refusal);
     }
     result
 }
 
-fn start_publish(shared: &Arc<Shared>, req: Request<'_>) -> Result<PublishSession, Refusal> {
-    let app = access::check_publish(shared, req.app, req.stream, req.query)?;
+fn start_publish(streams: &Arc<Streams>, req: Request<'_>) -> Result<PublishSession, Refusal> {
+    let app = access::check_publish(streams, req.app, req.stream, req.query)?;
     let key = StreamKey::new(req.app, req.stream);
     let info = PublisherInfo {
         remote_addr: req.peer.to_string(),
         protocol: req.protocol.as_str(),
         republish_grace: access::republish_grace(&app),
     };
-    let in_grace = shared
+    let in_grace = streams
         .registry
         .get(&key)
         .is_some_and(|s| s.publisher.is_none());
-    let publisher = shared.registry.publish(key, info).map_err(|e| {
+    let publisher = streams.registry.publish(key, info).map_err(|e| {
         let reason = match e {
             PublishError::AlreadyPublishing { .. } => Reason::StreamBusy,
             _ => Reason::TooManyStreams,
@@ -200,9 +200,9 @@ fn start_publish(shared: &Arc<Shared>, req: Request<'_>) -> Result<PublishSessio
     })?;
     let key = publisher.key().clone();
     info!(peer = %req.peer, stream = %key, protocol = req.protocol.as_str(), "publish");
-    let entry = entry::of_publisher(shared, &publisher);
+    let entry = entry::of_publisher(streams, &publisher);
     let session = PublishSession {
-        shared: shared.clone(),
+        streams: streams.clone(),
         publisher,
         entry,
         app,
@@ -217,25 +217,25 @@ fn start_publish(shared: &Arc<Shared>, req: Request<'_>) -> Result<PublishSessio
     } else {
         EventKind::PushStart
     };
-    shared.webhooks.emit(&session.app, session.event(kind));
+    streams.webhooks.emit(&session.app, session.event(kind));
     let published = Published {
         key: &key,
         app: &session.app,
         entry: &session.entry,
     };
-    for follower in &shared.followers {
-        follower.published(shared, &published);
+    for follower in streams.followers() {
+        follower.published(&published);
     }
     Ok(session)
 }
 
-fn refused_publish(shared: &Shared, req: Request<'_>, refusal: &Refusal) {
-    shared.metrics.refused("publish", refusal.reason.as_str());
+fn refused_publish(streams: &Streams, req: Request<'_>, refusal: &Refusal) {
+    streams.metrics.refused("publish", refusal.reason.as_str());
     // A name that breaks the rules is stored nowhere, not even in a webhook.
     if !refusal.reason.has_webhook() {
         return;
     }
-    if let Some(app) = shared.catalog.app(req.app) {
+    if let Some(app) = streams.catalog.app(req.app) {
         let event = webhooks::stream_event(
             EventKind::PushRefused,
             &app.name,
@@ -244,7 +244,7 @@ fn refused_publish(shared: &Shared, req: Request<'_>, refusal: &Refusal) {
             req.query,
         )
         .with_error(refusal.reason.errcode(), &refusal.description());
-        shared.webhooks.emit(&app, event);
+        streams.webhooks.emit(&app, event);
     }
 }
 
@@ -278,49 +278,49 @@ impl Drop for PlaySession {
 
 /// May `req` play? Checks access and the player limit, subscribes to the live stream and sends `play_start`.
 /// A refusal (or a stream that is not live) is counted and returned for the driver to answer.
-pub(crate) fn play(shared: &Shared, req: Request<'_>) -> Result<Play, Refusal> {
-    let result = start_play(shared, req);
+pub(crate) fn play(streams: &Streams, req: Request<'_>) -> Result<Play, Refusal> {
+    let result = start_play(streams, req);
     if let Err(refusal) = &result {
-        shared.metrics.refused("play", refusal.reason.as_str());
+        streams.metrics.refused("play", refusal.reason.as_str());
     }
     result
 }
 
-fn start_play(shared: &Shared, req: Request<'_>) -> Result<Play, Refusal> {
-    let (app, mode) = access::check_play(shared, req.app, req.stream, req.query)?;
+fn start_play(streams: &Streams, req: Request<'_>) -> Result<Play, Refusal> {
+    let (app, mode) = access::check_play(streams, req.app, req.stream, req.query)?;
     let key = StreamKey::new(req.app, req.stream);
     let opts = media::SubscribeOptions {
         start: mode.start,
         protocol: req.protocol.as_str(),
     };
-    let subscriber = shared
+    let subscriber = streams
         .registry
         .subscribe(&key, opts)
         .map_err(|e| Refusal::new(Reason::NotFound, e.to_string()))?;
     info!(peer = %req.peer, stream = %key, protocol = req.protocol.as_str(), rtc = mode.rtc, "play");
-    let entry = entry::of_subscriber(shared, &subscriber);
+    let entry = entry::of_subscriber(streams, &subscriber);
     Ok(Play {
         subscriber,
         mode,
         entry,
-        session: play_session(shared, app, req),
+        session: play_session(streams, app, req),
     })
 }
 
 /// An HLS viewer, admitted by the HLS server (which checked access and limits when the client's first answer
 /// was a success): the log line, `play_start` now, and the session whose drop sends `play_stop`. The hub does
 /// not serve it: the stream's segmenter does.
-pub(crate) fn viewer(shared: &Shared, app: Arc<App>, req: Request<'_>) -> PlaySession {
+pub(crate) fn viewer(streams: &Streams, app: Arc<App>, req: Request<'_>) -> PlaySession {
     info!(
         peer = %req.peer,
         stream = %format_args!("{}/{}", req.app, req.stream),
         protocol = req.protocol.as_str(),
         "play"
     );
-    play_session(shared, app, req)
+    play_session(streams, app, req)
 }
 
-fn play_session(shared: &Shared, app: Arc<App>, req: Request<'_>) -> PlaySession {
+fn play_session(streams: &Streams, app: Arc<App>, req: Request<'_>) -> PlaySession {
     let ip = req.peer.ip().to_string();
     let start = webhooks::stream_event(
         EventKind::PlayStart,
@@ -330,11 +330,11 @@ fn play_session(shared: &Shared, app: Arc<App>, req: Request<'_>) -> PlaySession
         req.query,
     )
     .with_player(req.protocol.as_str(), &ip);
-    shared.webhooks.emit(&app, start);
+    streams.webhooks.emit(&app, start);
     let stop = webhooks::stream_event(EventKind::PlayStop, req.app, req.stream, req.peer, None)
         .with_player(req.protocol.as_str(), &ip);
     PlaySession {
-        webhooks: shared.webhooks.clone(),
+        webhooks: streams.webhooks.clone(),
         app,
         stop: Some(stop),
     }

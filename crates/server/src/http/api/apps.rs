@@ -249,6 +249,7 @@ pub(crate) struct TokenView {
 
 pub(super) fn app_or_404(shared: &Shared, app: &str) -> Result<Arc<App>, ApiError> {
     shared
+        .streams
         .catalog
         .app_by_id_or_name(app)
         .ok_or_else(|| ApiError::unknown_app(app))
@@ -271,7 +272,7 @@ fn ttl(field: &str, ttl: Option<i64>) -> Result<u64, ApiError> {
 pub(crate) async fn list_apps(
     State(shared): State<Arc<Shared>>,
 ) -> Result<Json<AppList>, ApiError> {
-    let apps = shared.catalog.store().apps().await?;
+    let apps = shared.streams.catalog.store().apps().await?;
     Ok(Json(AppList {
         apps: apps.iter().map(AppView::from).collect(),
     }))
@@ -293,8 +294,8 @@ pub(crate) async fn create_app(
         policy,
         callback_urls,
     };
-    let app = shared.catalog.store().create_app(&new).await?;
-    shared.catalog.reload().await?;
+    let app = shared.streams.catalog.store().create_app(&new).await?;
+    shared.streams.catalog.reload().await?;
     Ok((StatusCode::CREATED, Json(AppView::from(&app))).into_response())
 }
 
@@ -307,6 +308,7 @@ pub(crate) async fn get_app(
     Path(app): Path<String>,
 ) -> Result<Json<AppView>, ApiError> {
     let app = shared
+        .streams
         .catalog
         .store()
         .app(&app)
@@ -325,8 +327,13 @@ pub(crate) async fn update_app(
     ApiJson(req): ApiJson<PolicyPatch>,
 ) -> Result<Json<AppView>, ApiError> {
     let patch = req.into_patch()?;
-    let app = shared.catalog.store().update_app(&app, &patch).await?;
-    shared.catalog.reload().await?;
+    let app = shared
+        .streams
+        .catalog
+        .store()
+        .update_app(&app, &patch)
+        .await?;
+    shared.streams.catalog.reload().await?;
     Ok(Json(AppView::from(&app)))
 }
 
@@ -337,10 +344,10 @@ pub(crate) async fn delete_app(
     State(shared): State<Arc<Shared>>,
     Path(app): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !shared.catalog.store().delete_app(&app).await? {
+    if !shared.streams.catalog.store().delete_app(&app).await? {
         return Err(ApiError::unknown_app(&app));
     }
-    shared.catalog.reload().await?;
+    shared.streams.catalog.reload().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -357,8 +364,13 @@ pub(crate) async fn rotate_key(
         .key
         .parse()
         .map_err(|_| ApiError::invalid("key", "expected push, play, callback or secret"))?;
-    let app = shared.catalog.store().rotate_key(&app, which).await?;
-    shared.catalog.reload().await?;
+    let app = shared
+        .streams
+        .catalog
+        .store()
+        .rotate_key(&app, which)
+        .await?;
+    shared.streams.catalog.reload().await?;
     Ok(Json(AppView::from(&app)))
 }
 

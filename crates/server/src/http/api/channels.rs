@@ -51,7 +51,7 @@ pub(crate) async fn list_channels(
     Path(app): Path<String>,
 ) -> Result<Json<ChannelList>, ApiError> {
     let app = app_or_404(&shared, &app)?;
-    let channels = shared.catalog.store().channels(&app.id).await?;
+    let channels = shared.streams.catalog.store().channels(&app.id).await?;
     Ok(Json(ChannelList {
         channels: channels
             .into_iter()
@@ -62,6 +62,7 @@ pub(crate) async fn list_channels(
 
 fn channel_view(shared: &Shared, app: &App, c: control::store::Channel) -> ChannelView {
     let live = shared
+        .streams
         .registry
         .get(&media::StreamKey::new(app.name.clone(), c.channel.clone()))
         .is_some_and(|s| s.publisher.is_some());
@@ -87,6 +88,7 @@ pub(crate) async fn create_channel(
         return Err(ApiError::invalid("title", "longer than 256 bytes"));
     }
     let c = shared
+        .streams
         .catalog
         .store()
         .create_channel(&app.id, &req.channel_id, req.title.as_deref())
@@ -105,6 +107,7 @@ pub(crate) async fn get_channel(
 ) -> Result<Json<ChannelView>, ApiError> {
     let app = app_or_404(&shared, &app)?;
     let c = shared
+        .streams
         .catalog
         .store()
         .channel(&app.id, &channel)
@@ -129,6 +132,7 @@ pub(crate) async fn delete_channel(
 ) -> Result<Response, ApiError> {
     let app = app_or_404(&shared, &app)?;
     if !shared
+        .streams
         .catalog
         .store()
         .delete_channel(&app.id, &channel)

@@ -151,9 +151,9 @@ fn unauthorized(what: &str) -> Response {
 
 /// `GET /metrics`: Prometheus text.
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    let text = shared.metrics.render(
-        &shared.registry.totals(),
-        crate::http::hls::viewers_total(&shared),
+    let text = shared.streams.metrics.render(
+        &shared.streams.registry.totals(),
+        crate::http::hls::viewers_total(&shared.streams),
     );
     (
         [(
@@ -204,6 +204,7 @@ async fn webhook_log(
     let app_id = match &q.app {
         Some(a) => Some(
             shared
+                .streams
                 .catalog
                 .app_by_id_or_name(a)
                 .ok_or_else(|| ApiError::unknown_app(a))?
@@ -213,6 +214,7 @@ async fn webhook_log(
         None => None,
     };
     let deliveries = shared
+        .streams
         .catalog
         .store()
         .webhook_log(app_id.as_deref(), limit)

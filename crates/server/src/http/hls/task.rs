@@ -18,11 +18,11 @@ use media::{FrameKind, StreamKey, Subscriber};
 use tracing::{debug, info, warn};
 
 use super::viewers::expire_viewers;
+use super::Hls;
 use super::{HlsStream, Window};
 use crate::settings::HlsSettings;
 use crate::stream::access::now_ms;
 use crate::stream::entry::StreamEntry;
-use crate::Shared;
 
 /// Most frames [`Replay`] holds: a GOP longer than this (over 2.5 min at 25 fps with audio) replays from the
 /// middle, and the new variant starts at the next keyframe.
@@ -203,13 +203,13 @@ impl Variants {
 // Long on purpose: the one loop of the task (frame, timer, shutdown), whose per-frame steps share the replay and
 // discontinuity state; the muxing itself is in `Variants`.
 pub(super) async fn run(
-    shared: Arc<Shared>,
+    hls: Arc<Hls>,
     key: StreamKey,
     entry: Arc<StreamEntry>,
     stream: Arc<HlsStream>,
     mut sub: Subscriber,
 ) {
-    let settings = shared.hls.settings.clone();
+    let settings = hls.settings.clone();
     let idle_ms =
         i64::try_from(settings.idle_timeout_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let audio_window_ms = settings.target_duration_ms;
@@ -227,9 +227,9 @@ pub(super) async fn run(
     let mut media_since_headers = false;
     let why = loop {
         let frame = tokio::select! {
-            _ = shared.shutdown.cancelled() => break "shutdown",
+            _ = hls.shutdown.cancelled() => break "shutdown",
             _ = tick.tick() => {
-                expire_viewers(&shared, &key, &stream, false);
+                expire_viewers(&hls, &key, &stream, false);
                 let idle = now_ms() - stream.last_request_ms.load(Ordering::Relaxed);
                 if !settings.always && idle > idle_ms {
                     break "idle";
@@ -288,7 +288,7 @@ pub(super) async fn run(
             *slot = None;
         }
     }
-    expire_viewers(&shared, &key, &stream, true);
+    expire_viewers(&hls, &key, &stream, true);
     info!(stream = %key, reason = why, "HLS segmenter stopped");
 }
 

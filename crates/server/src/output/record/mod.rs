@@ -31,7 +31,8 @@ mod job;
 use job::Job;
 
 use crate::stream::entry::{self, StreamEntry};
-use crate::Shared;
+use crate::stream::followers::{Follower, Published};
+use crate::stream::Streams;
 
 /// Recording settings (`[record]`).
 #[derive(Debug, Clone, Deserialize)]
@@ -140,6 +141,8 @@ fn read_durations(path: &Path) -> HashMap<String, f64> {
 
 /// Every running recording, and what is needed to start more.
 pub(crate) struct Recordings {
+    streams: Arc<Streams>,
+    shutdown: CancellationToken,
     dir: PathBuf,
     template: String,
     segment: Duration,
@@ -153,8 +156,16 @@ pub(crate) struct Recordings {
 impl Recordings {
     /// Recordings into `settings.dir` (or `{data_dir}/recordings`); threads are tracked by `tracker` so shutdown
     /// waits for the files to be closed.
-    pub(crate) fn new(settings: &RecordSettings, data_dir: &Path, tracker: TaskTracker) -> Self {
-        Recordings {
+    pub(crate) fn new(
+        settings: &RecordSettings,
+        data_dir: &Path,
+        streams: Arc<Streams>,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Arc<Recordings> {
+        Arc::new(Recordings {
+            streams,
+            shutdown,
             dir: settings
                 .dir
                 .clone()
@@ -164,7 +175,7 @@ impl Recordings {
             tracker,
             durations: Mutex::new(None),
             next_id: Mutex::new(0),
-        }
+        })
     }
 
     /// The recordings directory.
@@ -207,16 +218,16 @@ impl Recordings {
 }
 
 /// The formats `key` is being recorded in, if it is.
-pub(crate) fn formats(shared: &Shared, key: &StreamKey) -> Option<Vec<RecordFormat>> {
-    let entry = entry::of_key(shared, key)?;
+pub(crate) fn formats(recordings: &Recordings, key: &StreamKey) -> Option<Vec<RecordFormat>> {
+    let entry = entry::of_key(&recordings.streams, key)?;
     let recording = entry.recording.lock();
     recording.as_ref().map(|r| r.formats.clone())
 }
 
 /// Stops the recording of `key`; `false` if there was none. The files are closed by the recorder thread shortly
 /// after.
-pub(crate) fn stop(shared: &Shared, key: &StreamKey) -> bool {
-    let Some(entry) = entry::of_key(shared, key) else {
+pub(crate) fn stop(recordings: &Recordings, key: &StreamKey) -> bool {
+    let Some(entry) = entry::of_key(&recordings.streams, key) else {
         return false;
     };
     let stopped = entry.recording.lock().take();
@@ -232,17 +243,18 @@ pub(crate) fn stop(shared: &Shared, key: &StreamKey) -> bool {
 
 /// Starts recording `key` in `formats` unless it is already recorded.
 pub(crate) fn start(
-    shared: &Arc<Shared>,
+    recordings: &Arc<Recordings>,
     key: &StreamKey,
     formats: &[RecordFormat],
 ) -> Result<(), StartError> {
-    let entry = entry::of_key(shared, key).ok_or_else(|| StartError::NotLive(key.to_string()))?;
-    start_in(shared, key, entry, formats)
+    let entry = entry::of_key(&recordings.streams, key)
+        .ok_or_else(|| StartError::NotLive(key.to_string()))?;
+    start_in(recordings, key, entry, formats)
 }
 
 /// [`start`] for a stream whose entry is at hand.
 fn start_in(
-    shared: &Arc<Shared>,
+    recordings: &Arc<Recordings>,
     key: &StreamKey,
     entry: Arc<StreamEntry>,
     formats: &[RecordFormat],
@@ -252,7 +264,6 @@ fn start_in(
     if formats.is_empty() {
         return Err(StartError::NoFormat);
     }
-    let recordings = &shared.recordings;
     let mut active = entry.recording.lock();
     if let Some(a) = active.as_ref() {
         return Err(StartError::AlreadyRecording {
@@ -261,7 +272,7 @@ fn start_in(
         });
     }
     // Subscribed under the lock, so two publishes racing cannot both start a recorder.
-    let subscriber = subscribe(&shared.registry, key)?;
+    let subscriber = subscribe(&recordings.streams.registry, key)?;
     let id = {
         let mut next = recordings.next_id.lock();
         *next += 1;
@@ -276,7 +287,7 @@ fn start_in(
     drop(active);
     info!(stream = %key, formats = %RecordFormat::join(&formats), dir = %recordings.dir.display(), "recording started");
     let job = Job {
-        shared: shared.clone(),
+        recordings: recordings.clone(),
         entry,
         key: key.clone(),
         formats,
@@ -311,18 +322,16 @@ fn subscribe(registry: &Registry, key: &StreamKey) -> Result<Subscriber, StartEr
 
 /// Starts the app's policy recording for a stream that was just published, if the policy asks for one. A stream
 /// already recorded (a republish within the grace) keeps its recorder.
-pub(crate) fn on_publish(
-    shared: &Arc<Shared>,
-    key: &StreamKey,
-    entry: &Arc<StreamEntry>,
-    app: &control::App,
-) {
-    if app.policy.record.is_empty() {
-        return;
-    }
-    match start_in(shared, key, entry.clone(), &app.policy.record) {
-        Ok(()) | Err(StartError::AlreadyRecording { .. }) => {}
-        Err(e) => warn!(stream = %key, "recording not started: {e}"),
+impl Follower for Arc<Recordings> {
+    fn published(&self, publish: &Published<'_>) {
+        let (key, app) = (publish.key, publish.app);
+        if app.policy.record.is_empty() {
+            return;
+        }
+        match start_in(self, key, publish.entry.clone(), &app.policy.record) {
+            Ok(()) | Err(StartError::AlreadyRecording { .. }) => {}
+            Err(e) => warn!(stream = %key, "recording not started: {e}"),
+        }
     }
 }
 
