@@ -67,9 +67,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+mod attachment;
 mod config;
 mod error;
-mod events;
 mod frame;
 mod gop;
 mod key;
@@ -83,7 +83,6 @@ mod subscriber;
 
 pub use config::HubConfig;
 pub use error::{PublishError, SubscribeError, SubscriberEnd};
-pub use events::PublishEvent;
 pub use frame::{EncodingSlot, Frame, MediaFrame, MediaKind, MAX_ENCODING_SLOTS};
 pub use key::StreamKey;
 pub use publisher::{Publisher, PublisherInfo};

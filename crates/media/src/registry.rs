@@ -12,7 +12,6 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::error::{PublishError, SubscribeError};
-use crate::events::{PublishEvent, PUBLISH_EVENTS_CAPACITY};
 use crate::key::StreamKey;
 use crate::publisher::{Publisher, PublisherInfo};
 use crate::stats::{StreamStats, Totals};
@@ -31,7 +30,6 @@ pub(crate) struct Inner {
     config: HubConfig,
     streams: Mutex<HashMap<StreamKey, Arc<Stream>>>,
     retired: Retired,
-    events: tokio::sync::broadcast::Sender<PublishEvent>,
 }
 
 impl Registry {
@@ -42,7 +40,6 @@ impl Registry {
                 config: config.normalized(),
                 streams: Mutex::new(HashMap::new()),
                 retired: Retired::default(),
-                events: tokio::sync::broadcast::channel(PUBLISH_EVENTS_CAPACITY).0,
             }),
         }
     }
@@ -92,8 +89,6 @@ impl Registry {
         let (session, kicked) = stream.attach(&mut st, info, now);
         drop(st);
         drop(map);
-        // No receiver is not an error: nobody follows the hub.
-        let _ = inner.events.send(PublishEvent::Started(key));
         Ok(Publisher::new(
             Arc::clone(&stream),
             Arc::downgrade(inner),
@@ -161,7 +156,6 @@ impl Registry {
         let session = publisher.session;
         publisher.kick();
         self.inner.end_session(&mut map, &stream, &mut st, session);
-        let _ = self.inner.events.send(PublishEvent::Stopped(key.clone()));
         true
     }
 
@@ -197,10 +191,26 @@ impl Registry {
         &self.inner.config
     }
 
-    /// Follows publish starts and stops from now on. A receiver that falls more than 1024 events behind gets
-    /// `Lagged` and should resynchronize from [`Registry::list`].
-    pub fn publish_events(&self) -> tokio::sync::broadcast::Receiver<PublishEvent> {
-        self.inner.events.subscribe()
+    /// What the hub's user keeps with the live stream `key` (created by `init` on first use; see
+    /// [`Publisher::attachment`]). It lives as long as the stream does: a stream that leaves the hub and is
+    /// published again starts with a new one. `None` when the stream is not in the hub, or when a value of
+    /// another type was attached to it first (one user, one type).
+    pub fn attachment<T: std::any::Any + Send + Sync>(
+        &self,
+        key: &StreamKey,
+        init: impl FnOnce() -> T,
+    ) -> Option<Arc<T>> {
+        let stream = self.inner.streams.lock().get(key).cloned()?;
+        stream.attachment.get_or_init(init)
+    }
+
+    /// Every stream in the hub that has an attachment of type `T`, with it.
+    pub fn attachments<T: std::any::Any + Send + Sync>(&self) -> Vec<(StreamKey, Arc<T>)> {
+        let streams: Vec<Arc<Stream>> = self.inner.streams.lock().values().cloned().collect();
+        streams
+            .iter()
+            .filter_map(|s| Some((s.key.clone(), s.attachment.get::<T>()?)))
+            .collect()
     }
 }
 
@@ -216,7 +226,6 @@ impl Inner {
         st.publisher = None;
         info!(stream = %stream.key, "publisher left");
         self.end_session(&mut map, stream, &mut st, session);
-        let _ = self.events.send(PublishEvent::Stopped(stream.key.clone()));
     }
 
     /// A subscriber left; a stream with neither publisher nor subscribers goes away at once.

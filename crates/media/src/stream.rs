@@ -12,6 +12,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
+use crate::attachment::Slot;
 use crate::frame::{kind_index, Frame, MediaFrame, MediaKind};
 use crate::gop::GopCache;
 use crate::key::StreamKey;
@@ -31,6 +32,8 @@ pub(crate) struct Stream {
     pub(crate) lag: LagBounds,
     pub(crate) bytes_out: AtomicU64,
     pub(crate) dropped_frames: AtomicU64,
+    /// What the hub's user keeps with this stream (see [`Registry::attachment`](crate::Registry::attachment)).
+    pub(crate) attachment: Slot,
     created_at: Instant,
 }
 
@@ -138,6 +141,7 @@ impl Stream {
             lag,
             bytes_out: AtomicU64::new(0),
             dropped_frames: AtomicU64::new(0),
+            attachment: Slot::default(),
             created_at: Instant::now(),
         }
     }

@@ -119,6 +119,16 @@ impl Subscriber {
     pub fn key(&self) -> &StreamKey {
         &self.stream.key
     }
+
+    /// What the hub's user keeps with this stream, created by `init` on first use (see
+    /// [`Registry::attachment`](crate::Registry::attachment)); without a lookup in the hub's map. `None` only
+    /// when a value of another type was attached first.
+    pub fn attachment<T: std::any::Any + Send + Sync>(
+        &self,
+        init: impl FnOnce() -> T,
+    ) -> Option<Arc<T>> {
+        self.stream.attachment.get_or_init(init)
+    }
 }
 
 impl Drop for Subscriber {

@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -267,35 +268,54 @@ async fn a_publisher_can_bring_its_own_grace() {
     );
 }
 
+/// What a server attaches to a stream is found through the hub, the publisher and subscribers alike, is created
+/// once, and goes away with the stream: the next publish of the same name starts with a new one.
 #[tokio::test]
-async fn publish_events_follow_publish_unpublish_and_kick() {
-    use media::PublishEvent;
-    let hub = Registry::new(HubConfig::default());
-    let mut events = hub.publish_events();
-    let key = StreamKey::new("room", "g_a");
+async fn an_attachment_lives_as_long_as_its_stream() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let hub = Registry::new(HubConfig {
+        republish_grace: std::time::Duration::ZERO,
+        ..HubConfig::default()
+    });
+    let key = StreamKey::new("live", "cam");
     let info = || media::PublisherInfo {
         remote_addr: "127.0.0.1:1".into(),
         protocol: "rtmp",
         republish_grace: None,
         started_at_ms: 0,
     };
+    assert!(
+        hub.attachment(&key, AtomicU32::default).is_none(),
+        "no stream, no attachment"
+    );
     let publisher = hub.publish(key.clone(), info()).unwrap();
+    let first = publisher.attachment(|| AtomicU32::new(7)).unwrap();
+    first.fetch_add(1, Ordering::Relaxed);
+    let again = hub.attachment(&key, || AtomicU32::new(100)).unwrap();
+    assert!(Arc::ptr_eq(&first, &again), "created once");
+    let sub = hub.subscribe(&key, SubscribeOptions::new("rtmp")).unwrap();
     assert_eq!(
-        events.recv().await.unwrap(),
-        PublishEvent::Started(key.clone())
+        sub.attachment(AtomicU32::default)
+            .unwrap()
+            .load(Ordering::Relaxed),
+        8
     );
+    assert!(
+        hub.attachment(&key, || String::from("other type"))
+            .is_none(),
+        "one type per stream"
+    );
+    assert_eq!(hub.attachments::<AtomicU32>().len(), 1);
+    drop(sub);
     drop(publisher);
-    assert_eq!(
-        events.recv().await.unwrap(),
-        PublishEvent::Stopped(key.clone())
+    assert!(
+        hub.attachments::<AtomicU32>().is_empty(),
+        "gone with the stream"
     );
-    let _publisher = hub.publish(key.clone(), info()).unwrap();
-    assert_eq!(
-        events.recv().await.unwrap(),
-        PublishEvent::Started(key.clone())
-    );
-    assert!(hub.kick(&key));
-    assert_eq!(events.recv().await.unwrap(), PublishEvent::Stopped(key));
+    let publisher = hub.publish(key.clone(), info()).unwrap();
+    let fresh = publisher.attachment(|| AtomicU32::new(1)).unwrap();
+    assert!(!Arc::ptr_eq(&first, &fresh));
+    assert_eq!(fresh.load(Ordering::Relaxed), 1);
 }
 
 /// Each grace timer belongs to its publish session: when a publisher comes back and leaves again, the first

@@ -49,36 +49,31 @@ pub use output::record::RecordSettings;
 pub use rooms_ws::RoomsSettings;
 pub use settings::{HlsSettings, RtmpSettings, Settings, SettingsError};
 
-/// State shared by every connection and request.
+/// What the entry points (the RTMP and HTTP connection drivers, the HTTP handlers) are handed: the services they
+/// call and their own settings. The services themselves (streams, HLS, recording, rooms) hold only the handles
+/// they use, never this.
 pub(crate) struct Shared {
-    registry: Registry,
+    /// The stream service: hub, access, webhooks, metrics, the followers of a publish.
+    streams: Arc<stream::Streams>,
+    /// HLS playback (each stream's segmenter is in its entry).
+    hls: Arc<http::hls::Hls>,
+    /// Running recordings and where files go.
+    recordings: Arc<output::record::Recordings>,
+    /// Multi-party rooms at `/rooms/v1/ws`.
+    rooms: Arc<rooms_ws::RoomService>,
     session_config: rtmp::SessionConfig,
-    merge_window: Duration,
     publisher_timeout: Duration,
     idle_timeout: Duration,
     http_header_timeout: Duration,
     flv_players: Arc<Semaphore>,
     max_flv_players: usize,
     shutdown: CancellationToken,
-    fanout: output::fanout::Fanout,
     send_buffer: usize,
-    /// Apps, keys and forbids, read without waiting on the database.
-    catalog: control::Catalog,
     admin: control::AdminAuth,
-    metrics: Arc<ops::metrics::Metrics>,
-    webhooks: ops::webhooks::Webhooks,
     /// Host and ports of the URLs handed out.
     url_base: control::urls::UrlBase,
     sdk_url_ttl: Duration,
-    /// The longest validity a signed URL may claim (`max_url_ttl_secs`).
-    max_url_ttl_secs: u64,
     max_body_bytes: usize,
-    /// HLS segmenters, one per stream played over HLS.
-    hls: http::hls::HlsStreams,
-    /// Running recordings and where files go.
-    recordings: output::record::Recordings,
-    /// Multi-party rooms at `/rooms/v1/ws`.
-    rooms: Arc<rooms_ws::RoomService>,
 }
 
 /// A server that could not start.
@@ -130,7 +125,7 @@ impl RunningServer {
 
     /// Apps and keys as the server sees them.
     pub fn catalog(&self) -> &control::Catalog {
-        &self.shared.catalog
+        &self.shared.streams.catalog
     }
 
     /// The host and ports this server puts in the URLs it hands out.
@@ -150,7 +145,7 @@ impl RunningServer {
 
     /// The stream hub.
     pub fn registry(&self) -> &Registry {
-        &self.shared.registry
+        &self.shared.streams.registry
     }
 
     /// Stops accepting, closes every connection and recording and waits for them, at most the shutdown timeout;
@@ -158,7 +153,7 @@ impl RunningServer {
     pub async fn shutdown(self) {
         self.shared.shutdown.cancel();
         self.tracker.close();
-        let store = self.shared.catalog.store().clone();
+        let store = self.shared.streams.catalog.store().clone();
         if tokio::time::timeout(self.shutdown_timeout, self.tracker.wait())
             .await
             .is_err()
@@ -168,6 +163,8 @@ impl RunningServer {
                 self.shutdown_timeout.as_secs()
             );
         }
+        // The followers hold the stream service and it holds them: let both go.
+        self.shared.streams.unfollow_all();
         let (stop, webhook_tasks) = self.webhook_tasks;
         stop.cancel();
         webhook_tasks.close();
@@ -207,34 +204,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         _ => None,
     };
     let acceptor = certificates.as_ref().map(|c| c.acceptor()).transpose()?;
-    let rtmp_listener = TcpListener::bind(settings.rtmp_addr)
-        .await
-        .map_err(|source| ServerError::Bind {
-            what: "RTMP",
-            addr: settings.rtmp_addr,
-            source,
-        })?;
-    let http_listener = TcpListener::bind(settings.http_addr)
-        .await
-        .map_err(|source| ServerError::Bind {
-            what: "HTTP",
-            addr: settings.http_addr,
-            source,
-        })?;
-    let rtmp_addr = rtmp_listener
-        .local_addr()
-        .map_err(|source| ServerError::Bind {
-            what: "RTMP",
-            addr: settings.rtmp_addr,
-            source,
-        })?;
-    let http_addr = http_listener
-        .local_addr()
-        .map_err(|source| ServerError::Bind {
-            what: "HTTP",
-            addr: settings.http_addr,
-            source,
-        })?;
+    let listeners = Listeners::bind(&settings).await?;
 
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -247,96 +217,24 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
             let _ = refresh.await;
         }
     });
-    let metrics = Arc::new(ops::metrics::Metrics::default());
     let webhook_tasks = (CancellationToken::new(), TaskTracker::new());
-    let webhooks = ops::webhooks::Webhooks::start(
-        &settings.webhooks,
-        catalog.clone(),
-        metrics.clone(),
-        webhook_tasks.0.clone(),
-        &webhook_tasks.1,
-    );
     let url_base = control::urls::UrlBase {
         host: settings.public_host.clone(),
-        rtmp_port: rtmp_addr.port(),
-        http_port: http_addr.port(),
+        rtmp_port: listeners.rtmp_addr.port(),
+        http_port: listeners.http_addr.port(),
         https: certificates.is_some(),
     };
-    let registry = Registry::new(settings.hub.clone());
-    let rooms = rooms_ws::RoomService::start(
-        settings.rooms.clone(),
-        catalog.clone(),
-        url_base.clone(),
-        registry.clone(),
-        shutdown.clone(),
-        &tracker,
-    );
-    let shared = Arc::new(Shared {
-        registry,
-        session_config: settings.rtmp.session_config(),
-        merge_window: settings.merge_window(),
-        publisher_timeout: Duration::from_secs(settings.publisher_timeout_secs),
-        idle_timeout: Duration::from_secs(settings.idle_timeout_secs),
-        http_header_timeout: Duration::from_secs(settings.http_header_timeout_secs.max(1)),
-        flv_players: Arc::new(Semaphore::new(settings.max_flv_players)),
-        max_flv_players: settings.max_flv_players,
-        shutdown,
-        fanout: output::fanout::Fanout::default(),
-        send_buffer: settings.socket_send_buffer,
+    let shared = Arc::new(services(
+        &settings,
         catalog,
-        admin: boot.admin,
-        metrics,
-        webhooks,
+        boot.admin,
         url_base,
-        sdk_url_ttl: Duration::from_secs(settings.sdk_url_ttl_secs),
-        max_url_ttl_secs: settings.max_url_ttl_secs,
-        max_body_bytes: settings.max_body_bytes,
-        hls: http::hls::HlsStreams::new(settings.hls.clone()),
-        recordings: output::record::Recordings::new(
-            &settings.record,
-            &settings.data_dir,
-            tracker.clone(),
-        ),
-        rooms,
-    });
-
-    tracker.spawn(accept_loop(
-        rtmp_listener,
-        shared.clone(),
-        tracker.clone(),
-        ConnectionLimit {
-            what: "RTMP",
-            setting: "max_rtmp_connections",
-            max: settings.max_rtmp_connections,
-        },
-        rtmp_conn::serve,
+        &shutdown,
+        &tracker,
+        &webhook_tasks,
     ));
-    let router = router(shared.clone());
-    let http_limit = ConnectionLimit {
-        what: "HTTP",
-        setting: "max_http_connections",
-        max: settings.max_http_connections,
-    };
-    // Two loops rather than one branching per connection: a plain-HTTP connection's task then stays the size it
-    // was, without room for a TLS handshake it never does.
-    match acceptor {
-        Some(acceptor) => tracker.spawn(accept_loop(
-            http_listener,
-            shared.clone(),
-            tracker.clone(),
-            http_limit,
-            move |socket, peer, shared| {
-                http::conn::serve_tls(socket, peer, shared, router.clone(), acceptor.clone())
-            },
-        )),
-        None => tracker.spawn(accept_loop(
-            http_listener,
-            shared.clone(),
-            tracker.clone(),
-            http_limit,
-            move |socket, peer, shared| http::conn::serve(socket, peer, shared, router.clone()),
-        )),
-    };
+    let (rtmp_addr, http_addr) = (listeners.rtmp_addr, listeners.http_addr);
+    listeners.serve(&settings, &shared, &tracker, acceptor);
     if let Some(certificates) = certificates.filter(|_| settings.tls_reload_secs > 0) {
         tracker.spawn(http::tls::watch(
             certificates,
@@ -354,6 +252,152 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         shutdown_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
         new_admin_token: boot.new_admin_token,
     })
+}
+
+/// Builds the services, each with the handles it uses, and the state the entry points are handed.
+fn services(
+    settings: &Settings,
+    catalog: control::Catalog,
+    admin: control::AdminAuth,
+    url_base: control::urls::UrlBase,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+    webhook_tasks: &(CancellationToken, TaskTracker),
+) -> Shared {
+    let metrics = Arc::new(ops::metrics::Metrics::default());
+    let webhooks = ops::webhooks::Webhooks::start(
+        &settings.webhooks,
+        catalog.clone(),
+        metrics.clone(),
+        webhook_tasks.0.clone(),
+        &webhook_tasks.1,
+    );
+    let registry = Registry::new(settings.hub.clone());
+    let streams = Arc::new(stream::Streams::new(
+        registry.clone(),
+        catalog.clone(),
+        webhooks,
+        metrics,
+        settings.merge_window(),
+        settings.max_url_ttl_secs,
+    ));
+    let hls = http::hls::Hls::new(settings.hls.clone(), streams.clone(), shutdown.clone());
+    let recordings = output::record::Recordings::new(
+        &settings.record,
+        &settings.data_dir,
+        streams.clone(),
+        shutdown.clone(),
+        tracker.clone(),
+    );
+    let rooms = rooms_ws::RoomService::start(
+        settings.rooms.clone(),
+        catalog,
+        url_base.clone(),
+        registry,
+        shutdown.clone(),
+        tracker,
+    );
+    // The order in which a publish is followed: HLS first (its segmenter wants the stream's first frames), then
+    // the recorder, then the rooms (which only tell members).
+    streams.follow(Arc::new(hls.clone()));
+    streams.follow(Arc::new(recordings.clone()));
+    streams.follow(rooms.clone());
+    Shared {
+        streams,
+        hls,
+        recordings,
+        rooms,
+        session_config: settings.rtmp.session_config(),
+        publisher_timeout: Duration::from_secs(settings.publisher_timeout_secs),
+        idle_timeout: Duration::from_secs(settings.idle_timeout_secs),
+        http_header_timeout: Duration::from_secs(settings.http_header_timeout_secs.max(1)),
+        flv_players: Arc::new(Semaphore::new(settings.max_flv_players)),
+        max_flv_players: settings.max_flv_players,
+        shutdown: shutdown.clone(),
+        send_buffer: settings.socket_send_buffer,
+        admin,
+        url_base,
+        sdk_url_ttl: Duration::from_secs(settings.sdk_url_ttl_secs),
+        max_body_bytes: settings.max_body_bytes,
+    }
+}
+
+/// The two bound listeners.
+struct Listeners {
+    rtmp: TcpListener,
+    http: TcpListener,
+    rtmp_addr: SocketAddr,
+    http_addr: SocketAddr,
+}
+
+impl Listeners {
+    async fn bind(settings: &Settings) -> Result<Listeners, ServerError> {
+        let bind = |what: &'static str, addr: SocketAddr| async move {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind { what, addr, source })?;
+            let bound =
+                listener
+                    .local_addr()
+                    .map_err(|source| ServerError::Bind { what, addr, source })?;
+            Ok::<_, ServerError>((listener, bound))
+        };
+        let (rtmp, rtmp_addr) = bind("RTMP", settings.rtmp_addr).await?;
+        let (http, http_addr) = bind("HTTP", settings.http_addr).await?;
+        Ok(Listeners {
+            rtmp,
+            http,
+            rtmp_addr,
+            http_addr,
+        })
+    }
+
+    /// Spawns both accept loops.
+    fn serve(
+        self,
+        settings: &Settings,
+        shared: &Arc<Shared>,
+        tracker: &TaskTracker,
+        acceptor: Option<tokio_rustls::TlsAcceptor>,
+    ) {
+        tracker.spawn(accept_loop(
+            self.rtmp,
+            shared.clone(),
+            tracker.clone(),
+            ConnectionLimit {
+                what: "RTMP",
+                setting: "max_rtmp_connections",
+                max: settings.max_rtmp_connections,
+            },
+            rtmp_conn::serve,
+        ));
+        let router = router(shared.clone());
+        let http_limit = ConnectionLimit {
+            what: "HTTP",
+            setting: "max_http_connections",
+            max: settings.max_http_connections,
+        };
+        // Two loops rather than one branching per connection: a plain-HTTP connection's task then stays the size
+        // it was, without room for a TLS handshake it never does.
+        match acceptor {
+            Some(acceptor) => tracker.spawn(accept_loop(
+                self.http,
+                shared.clone(),
+                tracker.clone(),
+                http_limit,
+                move |socket, peer, shared| {
+                    http::conn::serve_tls(socket, peer, shared, router.clone(), acceptor.clone())
+                },
+            )),
+            None => tracker.spawn(accept_loop(
+                self.http,
+                shared.clone(),
+                tracker.clone(),
+                http_limit,
+                move |socket, peer, shared| http::conn::serve(socket, peer, shared, router.clone()),
+            )),
+        };
+    }
 }
 
 /// The HTTP routes: HTTP-FLV and HLS playback and the JSON API.

@@ -366,3 +366,57 @@ async fn play_refusals_are_the_same_on_rtmp_and_http_flv() {
     wait_for_webhook(&server, "play_stop", 0).await;
     server.shutdown().await;
 }
+
+/// The readers that follow a publish (the HLS segmenter with `hls.always`, the app's recording) are attached by
+/// the lifecycle when the publish starts, go when the stream ends, and are attached afresh to the next publish of
+/// the same name; the session's end sends `push_end`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_follow_each_publish() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings {
+        rtmp_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: dir.path().join("data"),
+        ..Settings::default()
+    };
+    settings.admin_token = Some(ADMIN_TOKEN.to_string());
+    settings.hls.always = true;
+    settings.hub.republish_grace = Duration::ZERO;
+    let server = server::start(settings).await.expect("server starts");
+    patch(
+        &server,
+        AppPatch {
+            push_auth: Some(false),
+            record: Some(vec![control::RecordFormat::Flv]),
+            callback_urls: Some(vec!["http://127.0.0.1:9/hook".into()]),
+            ..AppPatch::default()
+        },
+    )
+    .await;
+    let key = media::StreamKey::new("live", "followed");
+    for round in 0..2 {
+        let mut publisher = RtmpClient::connect(server.rtmp_addr(), "live/followed", true).await;
+        assert_eq!(publisher.outcome().await, None, "round {round}");
+        publisher.push_some().await;
+        let stats = server.registry().get(&key).expect("live");
+        // Subscribers that are neither RTMP nor HTTP-FLV players: the segmenter ("hls") and the recorder.
+        assert_eq!(stats.players.other, 2, "round {round}: {:?}", stats.players);
+        drop(publisher);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.registry().get(&key).is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the stream did not end"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    wait_for_webhook(&server, "push_end", 0).await;
+    let ends = webhooks(&server)
+        .await
+        .iter()
+        .filter(|(e, _)| e == "push_end")
+        .count();
+    assert_eq!(ends, 2);
+    server.shutdown().await;
+}

@@ -17,6 +17,7 @@ use tracing::debug;
 use crate::http::conn::FlvRequest;
 use crate::output::batch::WritePolicy;
 use crate::output::fanout::{Delivery, DirectPlayer, OutputFormat, SERVICE_INTERVAL};
+use crate::stream::entry::StreamEntry;
 use crate::stream::lifecycle::{self, PlaySession, Protocol};
 use crate::Shared;
 
@@ -33,6 +34,8 @@ pub(crate) struct FlvStart {
     pub(crate) header: Bytes,
     pub(crate) policy: WritePolicy,
     pub(crate) key: StreamKey,
+    /// The stream's entry (its players' group).
+    pub(crate) entry: Arc<StreamEntry>,
     /// Sends the play-stop webhook when the play ends (dropped).
     pub(crate) _session: PlaySession,
 }
@@ -52,19 +55,20 @@ pub(crate) fn start(
         peer,
         protocol: Protocol::Flv,
     };
-    let play = lifecycle::play(shared, request).map_err(|r| Refusal {
+    let play = lifecycle::play(&shared.streams, request).map_err(|r| Refusal {
         status: r.http_status(),
         message: format!("{}\n", r.description()),
     })?;
-    let (has_audio, has_video) = match shared.registry.get(&key) {
+    let (has_audio, has_video) = match shared.streams.registry.get(&key) {
         Some(s) if s.video_codec.is_none() && s.audio_codec.is_some() => (true, false),
         _ => (true, true),
     };
     Ok(FlvStart {
         subscriber: play.subscriber,
         header: Bytes::copy_from_slice(&flv::encode_header(has_audio, has_video)),
-        policy: WritePolicy::new(play.mode.rtc, shared.merge_window),
+        policy: WritePolicy::new(play.mode.rtc, shared.streams.merge_window),
         key,
+        entry: play.entry,
         _session: play.session,
     })
 }
@@ -115,11 +119,9 @@ pub(crate) async fn serve(
         ));
         out.queue(flv.header);
     }
-    shared
-        .fanout
-        .join(&flv.key, player.clone(), shared.merge_window);
+    let membership = flv.entry.players.join(player.clone());
     let reason = run(&rd, &writer, &player, &shared).await;
-    shared.fanout.leave(&flv.key, &player);
+    drop(membership);
     debug!(%peer, stream = %flv.key, "HTTP-FLV play ended: {reason}");
 }
 

@@ -48,7 +48,7 @@ pub(crate) async fn play(
     if let Some(name) = file.strip_suffix(".m3u8") {
         let name = name.to_string();
         let client = crate::http::hls::Client::new(peer, &headers);
-        return crate::http::hls::playlist(shared, app, &name, query, client).await;
+        return crate::http::hls::playlist(shared.hls.clone(), app, &name, query, client).await;
     }
     let Some(name) = file.strip_suffix(".flv") else {
         return (

@@ -46,6 +46,7 @@ impl Metrics {
     }
 
     /// The exposition text.
+    // Long on purpose: one metric family after another, in the order `/metrics` shows them.
     pub(crate) fn render(&self, totals: &Totals, hls_viewers: u64) -> String {
         let mut out = String::with_capacity(2048);
         let mut gauge = |name: &str, help: &str, value: u64| {

@@ -13,12 +13,12 @@
 //! Each player's connection task also services it on a slow timer, which ends the play after the republish grace
 //! and delivers frames when no publisher is pushing.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use media::{StreamKey, Subscriber};
+use media::Subscriber;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -48,87 +48,49 @@ pub(crate) const SERVICE_INTERVAL: Duration = Duration::from_secs(1);
 /// drains, so a slow socket shows up as hub backlog (dropped to the next keyframe there), not as memory here.
 const PLAYER_HIGH_WATER: usize = 512 * 1024;
 
-/// The delivery groups of all streams that have players.
-#[derive(Default)]
-pub(crate) struct Fanout {
-    groups: RwLock<HashMap<StreamKey, Arc<Group>>>,
-}
-
-impl Fanout {
-    /// The group of `key`, if it has players.
-    pub(crate) fn get(&self, key: &StreamKey) -> Option<Arc<Group>> {
-        self.groups
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned()
-    }
-
-    /// Adds a player to the group of `key` (created on demand).
-    pub(crate) fn join(&self, key: &StreamKey, player: Arc<DirectPlayer>, merge_window: Duration) {
-        let mut groups = self.groups.write().unwrap_or_else(|e| e.into_inner());
-        let group = groups.entry(key.clone()).or_insert_with(|| {
-            let group = Arc::new(Group::new(merge_window));
-            tokio::spawn(merge_timer(Arc::downgrade(&group)));
-            group
-        });
-        let list = match player.policy {
-            WritePolicy::Immediate => &group.rtc,
-            WritePolicy::Merged(_) => &group.live,
-        };
-        lock(list).push(player);
-    }
-
-    /// Removes a player; the group goes when its last player does.
-    pub(crate) fn leave(&self, key: &StreamKey, player: &Arc<DirectPlayer>) {
-        let mut groups = self.groups.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(group) = groups.get(key) {
-            let mut rtc = lock(&group.rtc);
-            let mut live = lock(&group.live);
-            rtc.retain(|p| !Arc::ptr_eq(p, player));
-            live.retain(|p| !Arc::ptr_eq(p, player));
-            if rtc.is_empty() && live.is_empty() {
-                group
-                    .detached
-                    .store(true, std::sync::atomic::Ordering::Release);
-                group.merge_due.notify_one();
-                drop((rtc, live));
-                groups.remove(key);
-            }
-        }
-    }
-}
-
-/// The players of one stream.
+/// The players of one stream, kept in the stream's entry ([`crate::stream::entry::StreamEntry`]).
 pub(crate) struct Group {
     /// Players written at every push (`?mode=rtc`).
     rtc: Mutex<Vec<Arc<DirectPlayer>>>,
-    /// Players written once per merge window.
+    /// Players written once per merge window. Its lock also guards starting and ending the merge timer.
     live: Mutex<Vec<Arc<DirectPlayer>>>,
     merge_window: Duration,
     /// When the oldest frame not yet written to the `live` players was pushed.
     merged_since: Mutex<Option<Instant>>,
-    /// Wakes the group's merge timer when a merge window opens (or the group goes).
+    /// Wakes the group's merge timer when a merge window opens (or its last `live` player leaves).
     merge_due: Notify,
-    /// Removed from [`Fanout`]: a publisher holding it must look the stream's group up again.
-    detached: std::sync::atomic::AtomicBool,
+    /// The merge timer task runs (only while there are `live` players). Changed under the `live` lock.
+    timer_running: std::sync::atomic::AtomicBool,
 }
 
 impl Group {
-    fn new(merge_window: Duration) -> Group {
+    pub(crate) fn new(merge_window: Duration) -> Group {
         Group {
             rtc: Mutex::new(Vec::new()),
             live: Mutex::new(Vec::new()),
             merge_window,
             merged_since: Mutex::new(None),
             merge_due: Notify::new(),
-            detached: std::sync::atomic::AtomicBool::new(false),
+            timer_running: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// Whether this group was removed from the registry of groups.
-    pub(crate) fn is_detached(&self) -> bool {
-        self.detached.load(std::sync::atomic::Ordering::Acquire)
+    /// Adds a player; it leaves when the returned membership is dropped.
+    pub(crate) fn join(self: &Arc<Self>, player: Arc<DirectPlayer>) -> Membership {
+        match player.policy {
+            WritePolicy::Immediate => lock(&self.rtc).push(player.clone()),
+            WritePolicy::Merged(_) => {
+                let mut live = lock(&self.live);
+                live.push(player.clone());
+                if !self.timer_running.swap(true, Ordering::AcqRel) {
+                    tokio::spawn(merge_timer(Arc::downgrade(self)));
+                }
+            }
+        }
+        Membership {
+            group: self.clone(),
+            player,
+        }
     }
 
     /// Called by the publisher's task after pushing frames: `rtc` players get them now, and the first push of a
@@ -145,6 +107,25 @@ impl Group {
     }
 }
 
+/// A player's place in its stream's [`Group`]; dropping it removes the player.
+pub(crate) struct Membership {
+    group: Arc<Group>,
+    player: Arc<DirectPlayer>,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        let group = &self.group;
+        lock(&group.rtc).retain(|p| !Arc::ptr_eq(p, &self.player));
+        let mut live = lock(&group.live);
+        live.retain(|p| !Arc::ptr_eq(p, &self.player));
+        if live.is_empty() {
+            // The timer looks at the list under this lock and ends when it is empty.
+            group.merge_due.notify_one();
+        }
+    }
+}
+
 /// Delivers to each player of `list`, skipping those whose own task is finishing a blocked write.
 fn deliver(list: &Mutex<Vec<Arc<DirectPlayer>>>) {
     let players = lock(list);
@@ -158,32 +139,34 @@ fn deliver(list: &Mutex<Vec<Arc<DirectPlayer>>>) {
     }
 }
 
-/// One task per group: once per merge window, writes what collected to all `live` players at once. Ends when the
-/// group is dropped or detached.
+/// One task per group while it has `live` players: once per merge window, writes what collected to all of them at
+/// once. Ends when the last `live` player leaves (a later one starts a new task) or the group is dropped.
 async fn merge_timer(group: std::sync::Weak<Group>) {
     loop {
-        let (due, notified) = {
+        let due = {
             let Some(g) = group.upgrade() else { return };
-            if g.is_detached() {
+            let live = lock(&g.live);
+            if live.is_empty() {
+                g.timer_running.store(false, Ordering::Release);
                 return;
             }
+            drop(live);
             let since = *lock(&g.merged_since);
-            match since {
-                Some(t) => (Some(t + g.merge_window), None),
-                None => (None, Some(g.clone())),
-            }
+            since.map(|t| t + g.merge_window)
         };
-        match (due, notified) {
-            (Some(due), _) => {
+        match due {
+            Some(due) => {
                 tokio::time::sleep_until(due).await;
                 let Some(g) = group.upgrade() else { return };
                 *lock(&g.merged_since) = None;
                 deliver(&g.live);
             }
-            // notify_one keeps a permit, so a window opened since the look above is not missed; a detached
-            // group is notified too, and the next look ends the task.
-            (None, Some(g)) => g.merge_due.notified().await,
-            (None, None) => return,
+            None => {
+                // notify_one keeps a permit, so a window opened (or a last player gone) since the look above is
+                // not missed.
+                let Some(g) = group.upgrade() else { return };
+                g.merge_due.notified().await;
+            }
         }
     }
 }

@@ -47,6 +47,8 @@ pub(crate) struct RoomService {
     places: Arc<Semaphore>,
     catalog: control::Catalog,
     shutdown: CancellationToken,
+    /// Publish starts and ends of the media app's streams, for the hub bridge.
+    publishes: bridge::Publishes,
 }
 
 impl RoomService {
@@ -62,6 +64,7 @@ impl RoomService {
         let urls = urls::RoomUrls::new(catalog.clone(), url_base, &settings);
         // `core_config` leaves `rng_seed` unset: the core draws its resume-token secret from OS entropy.
         let core = Rooms::new(settings.core_config(), MemoryStore::new(), Box::new(urls));
+        let (publishes, changes) = bridge::Publishes::channel();
         let service = Arc::new(RoomService {
             core: Mutex::new(core),
             senders: Mutex::new(HashMap::new()),
@@ -71,9 +74,10 @@ impl RoomService {
             settings,
             catalog,
             shutdown,
+            publishes,
         });
         tracker.spawn(service.clone().run_timers());
-        tracker.spawn(bridge::run(service.clone(), registry));
+        tracker.spawn(bridge::run(service.clone(), registry, changes));
         service
     }
 
@@ -217,5 +221,21 @@ impl RoomService {
     /// Takes a place under `rooms.max_connections`.
     pub(crate) fn place(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
         self.places.clone().try_acquire_owned().ok()
+    }
+}
+
+impl crate::stream::followers::Follower for RoomService {
+    fn published(&self, publish: &crate::stream::followers::Published<'_>) {
+        if publish.key.app == self.settings.media_app {
+            self.publishes
+                .send(bridge::Change::Started(publish.key.name.clone()));
+        }
+    }
+
+    fn unpublished(&self, key: &media::StreamKey) {
+        if key.app == self.settings.media_app {
+            self.publishes
+                .send(bridge::Change::Stopped(key.name.clone()));
+        }
     }
 }

@@ -89,6 +89,7 @@ impl RoomsSettings {
     }
 
     /// Checks the values that would make rooms misbehave.
+    // Long on purpose: a table of bounds, one row per setting, then the few checks that relate two settings.
     pub(crate) fn validate(&self) -> Result<(), SettingsError> {
         let checks: [(&'static str, u64, u64, u64, &'static str); 10] = [
             (

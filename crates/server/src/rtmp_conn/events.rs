@@ -17,6 +17,8 @@ use crate::stream::access;
 use crate::stream::lifecycle::{self, Protocol};
 
 impl Conn {
+    /// Acts on what the session decoded.
+    // Long on purpose: one arm per session event; each arm that does more than a line calls a method below.
     pub(super) fn handle_events(&mut self) {
         while let Some(event) = self.session.poll_output() {
             match event {
@@ -31,6 +33,7 @@ impl Conn {
                     // Checked before the name is logged: a client may send megabytes of it.
                     if let Err(refusal) = access::check_names(&app, None) {
                         self.shared
+                            .streams
                             .metrics
                             .refused("connect", refusal.reason.as_str());
                         self.session.reject_connect(&refusal.description());
@@ -95,9 +98,7 @@ impl Conn {
                         .as_ref()
                         .is_some_and(|p| p.stream_id == stream_id)
                     {
-                        if let Some(p) = self.playing.take() {
-                            self.shared.fanout.leave(&p.key, &p.player);
-                        }
+                        self.playing = None;
                     }
                 }
                 ServerEvent::Unhandled {
@@ -146,15 +147,16 @@ impl Conn {
             return;
         }
         let request = self.request(&app_name, &name, query.as_deref());
-        match lifecycle::publish(&self.shared, request) {
+        match lifecycle::publish(&self.shared.streams, request) {
             Ok(session) => {
                 let kicked = Box::pin(session.kicked());
+                let group = session.entry().players.clone();
                 self.publishing = Some(Publishing {
                     stream_id,
                     session,
                     kicked,
                     last_media: Instant::now(),
-                    group: None,
+                    group,
                     pushed: false,
                 });
                 self.session.accept_publish(stream_id);
@@ -191,7 +193,7 @@ impl Conn {
             return;
         }
         let request = self.request(&app_name, &name, query.as_deref());
-        let play = match lifecycle::play(&self.shared, request) {
+        let play = match lifecycle::play(&self.shared.streams, request) {
             Ok(play) => play,
             Err(refusal) => {
                 let description = refusal.description();
@@ -206,7 +208,7 @@ impl Conn {
             }
         };
         let key = StreamKey::new(app_name, name);
-        let policy = WritePolicy::new(play.mode.rtc, self.shared.merge_window);
+        let policy = WritePolicy::new(play.mode.rtc, self.shared.streams.merge_window);
         let player = Arc::new(DirectPlayer::new(
             self.writer.clone(),
             play.subscriber,
@@ -223,13 +225,12 @@ impl Conn {
         }
         let earlier = std::mem::take(&mut self.batch);
         player.lock().queue_batch(earlier);
-        self.shared
-            .fanout
-            .join(&key, player.clone(), self.shared.merge_window);
+        let membership = play.entry.players.join(player.clone());
         self.playing = Some(Playing {
             stream_id,
             key,
             player,
+            _membership: membership,
             _session: play.session,
         });
     }

@@ -22,7 +22,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use tracing::{debug, info, warn};
 
 use crate::output::batch::Batch;
-use crate::output::fanout::{Delivery, DirectPlayer, Group, SERVICE_INTERVAL};
+use crate::output::fanout::{Delivery, DirectPlayer, Group, Membership, SERVICE_INTERVAL};
 use crate::stream::lifecycle::{End, PlaySession, PublishSession};
 use crate::Shared;
 
@@ -39,8 +39,8 @@ struct Publishing {
     session: PublishSession,
     kicked: Kicked,
     last_media: Instant,
-    /// The RTMP players of this stream, looked up again when it goes away.
-    group: Option<Arc<Group>>,
+    /// The RTMP and HTTP-FLV players of this stream, written after each push.
+    group: Arc<Group>,
     pushed: bool,
 }
 
@@ -48,6 +48,8 @@ struct Playing {
     stream_id: u32,
     key: StreamKey,
     player: Arc<DirectPlayer>,
+    /// The player's place among its stream's players; dropping it leaves (before the session's `play_stop`).
+    _membership: Membership,
     /// Dropping it sends `play_stop`.
     _session: PlaySession,
 }
@@ -121,9 +123,7 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: Arc<Share
         closing: None,
     };
     let reason = conn.run(rd).await;
-    if let Some(p) = &conn.playing {
-        conn.shared.fanout.leave(&p.key, &p.player);
-    }
+    conn.playing = None;
     if let Some(p) = &mut conn.publishing {
         p.session.set_end(reason.as_end());
     }
@@ -259,12 +259,7 @@ impl Conn {
         if !std::mem::take(&mut p.pushed) {
             return;
         }
-        if p.group.as_ref().is_none_or(|g| g.is_detached()) {
-            p.group = self.shared.fanout.get(p.session.key());
-        }
-        if let Some(group) = &p.group {
-            group.on_push(self.last_input);
-        }
+        p.group.on_push(self.last_input);
     }
 
     /// Waits for the next thing to do: input, our player needing service, a timer, a takeover or shutdown.

@@ -13,7 +13,7 @@ use control::{now_ms, now_unix, txsecret, App};
 use media::StartPolicy;
 
 pub(crate) use crate::stream::refusal::{Reason, Refusal};
-use crate::Shared;
+use crate::stream::Streams;
 
 /// How a player of an app starts and is written to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,16 +56,17 @@ pub(crate) fn check_names(app: &str, stream: Option<&str>) -> Result<(), Refusal
 
 /// The `txSecret`/`txTime` pair of `query` signs `stream` with `key`, and expires within `max_url_ttl_secs`.
 fn verify_signature(
-    shared: &Shared,
+    streams: &Streams,
     key: &str,
     stream: &str,
     query: Option<&str>,
 ) -> Result<(), Refusal> {
-    txsecret::verify(key, stream, query, now_unix(), shared.max_url_ttl_secs).map_err(Refusal::from)
+    txsecret::verify(key, stream, query, now_unix(), streams.max_url_ttl_secs)
+        .map_err(Refusal::from)
 }
 
-fn app_of(shared: &Shared, app: &str) -> Result<Arc<App>, Refusal> {
-    shared.catalog.app(app).ok_or_else(|| {
+fn app_of(streams: &Streams, app: &str) -> Result<Arc<App>, Refusal> {
+    streams.catalog.app(app).ok_or_else(|| {
         Refusal::new(
             Reason::UnknownApp,
             format!("no app named {app:?}: create it with `mplive app create {app}` or use an existing app"),
@@ -76,17 +77,17 @@ fn app_of(shared: &Shared, app: &str) -> Result<Arc<App>, Refusal> {
 /// May this connection publish `app/stream`? Checks the app, the signature (when the app's push auth is on),
 /// forbids and the app's stream limit. The hub still refuses a second publisher (`stream_busy`).
 pub(crate) fn check_publish(
-    shared: &Shared,
+    streams: &Streams,
     app: &str,
     stream: &str,
     query: Option<&str>,
 ) -> Result<Arc<App>, Refusal> {
     check_names(app, Some(stream))?;
-    let app = app_of(shared, app)?;
+    let app = app_of(streams, app)?;
     if app.policy.push_auth {
-        verify_signature(shared, &app.push_key, stream, query)?;
+        verify_signature(streams, &app.push_key, stream, query)?;
     }
-    if let Some(forbid) = shared.catalog.forbidden(&app.id, stream, now_ms()) {
+    if let Some(forbid) = streams.catalog.forbidden(&app.id, stream, now_ms()) {
         let secs = (forbid.until_ms - now_ms()).max(0) / 1000;
         return Err(Refusal::new(
             Reason::Forbidden,
@@ -102,7 +103,7 @@ pub(crate) fn check_publish(
         ));
     }
     if let Some(max) = app.policy.max_streams {
-        let live = shared
+        let live = streams
             .registry
             .list()
             .iter()
@@ -124,13 +125,13 @@ pub(crate) fn check_publish(
 /// May this client play `app/stream`? Checks the app, the signature (when play auth is on) and the app's player
 /// limit, and picks the play mode from the query (`mode=rtc|live`) or the app's low-latency policy.
 pub(crate) fn check_play(
-    shared: &Shared,
+    streams: &Streams,
     app: &str,
     stream: &str,
     query: Option<&str>,
 ) -> Result<(Arc<App>, PlayMode), Refusal> {
-    let app = check_play_signature(shared, app, stream, query)?;
-    check_player_limit(shared, &app)?;
+    let app = check_play_signature(streams, app, stream, query)?;
+    check_player_limit(streams, &app)?;
     let mode = play_mode(&app.policy, query);
     Ok((app, mode))
 }
@@ -139,32 +140,32 @@ pub(crate) fn check_play(
 /// this on every request (a signature that expires ends segment requests too), and the player limit only when a
 /// new viewer appears.
 pub(crate) fn check_play_signature(
-    shared: &Shared,
+    streams: &Streams,
     app: &str,
     stream: &str,
     query: Option<&str>,
 ) -> Result<Arc<App>, Refusal> {
     check_names(app, Some(stream))?;
-    let app = app_of(shared, app)?;
+    let app = app_of(streams, app)?;
     if app.policy.play_auth {
-        verify_signature(shared, &app.play_key, stream, query)?;
+        verify_signature(streams, &app.play_key, stream, query)?;
     }
     Ok(app)
 }
 
 /// The app's `max_players` leaves room for one more: RTMP and HTTP-FLV players on the hub, and HLS viewers.
-pub(crate) fn check_player_limit(shared: &Shared, app: &App) -> Result<(), Refusal> {
+pub(crate) fn check_player_limit(streams: &Streams, app: &App) -> Result<(), Refusal> {
     let Some(max) = app.policy.max_players else {
         return Ok(());
     };
-    let players: u64 = shared
+    let players: u64 = streams
         .registry
         .list()
         .iter()
         .filter(|s| s.app == app.name)
         .map(|s| s.players.rtmp + s.players.flv)
         .sum::<u64>()
-        + shared.hls.viewers_of_app(&app.name);
+        + crate::http::hls::viewers_of_app(streams, &app.name);
     if i64::try_from(players).unwrap_or(i64::MAX) >= max {
         return Err(Refusal::new(
             Reason::TooManyPlayers,

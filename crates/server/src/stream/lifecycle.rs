@@ -3,8 +3,9 @@
 //!
 //! Here, once for every protocol: access (names, catalog, signature, forbids, limits), the hub's one-publisher
 //! rule, the log line, `/metrics` refusals, the webhooks (`push_start` / `republish`, `push_refused`,
-//! `play_start`), the readers that follow a publish (the HLS muxer when always on, the recorder), and, when a
-//! session handle is dropped, its end (`push_end` with the errcode of its [`End`], `play_stop`).
+//! `play_start`), the readers that follow a publish ([`followers`](crate::stream::followers): the HLS muxer
+//! when always on, the recorder, the rooms), and, when a session handle is dropped, its end (`push_end` with
+//! the errcode of its [`End`], the followers told, `play_stop`).
 //! MediaMTX's path manager is the model: drivers depend on this narrow interface, not on each other.
 
 use std::net::SocketAddr;
@@ -17,7 +18,9 @@ use tracing::info;
 
 use crate::ops::webhooks::{self, Webhooks};
 use crate::stream::access::{self, PlayMode, Reason, Refusal};
-use crate::Shared;
+use crate::stream::entry::{self, StreamEntry};
+use crate::stream::followers::Published;
+use crate::stream::Streams;
 
 /// The protocol a session speaks, as webhooks (`player_type`), metrics and logs name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,8 +93,9 @@ impl End {
 /// A running publish. The driver pushes frames through [`PublishSession::publisher`]; dropping the session
 /// ends the publish and sends `push_end` (normal unless [`PublishSession::end`] said otherwise).
 pub(crate) struct PublishSession {
-    shared: Arc<Shared>,
+    streams: Arc<Streams>,
     publisher: Publisher,
+    entry: Arc<StreamEntry>,
     app: Arc<App>,
     peer: SocketAddr,
     /// Pairs the push start and end webhooks.
@@ -113,6 +117,11 @@ impl PublishSession {
         self.publisher.key()
     }
 
+    /// What the server keeps for the stream (its players' group, segmenter, recording).
+    pub(crate) fn entry(&self) -> &Arc<StreamEntry> {
+        &self.entry
+    }
+
     /// Resolves when another publisher takes the stream over or the API kicks this one.
     pub(crate) fn kicked(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         self.publisher.kicked()
@@ -128,7 +137,7 @@ impl PublishSession {
         let mut event =
             webhooks::stream_event(kind, &key.app, &key.name, self.peer, self.param.as_deref());
         event.sequence = self.sequence.clone();
-        if let Some(stats) = self.shared.registry.get(key) {
+        if let Some(stats) = self.streams.registry.get(key) {
             event.width = stats.video_width;
             event.height = stats.video_height;
         }
@@ -138,27 +147,40 @@ impl PublishSession {
 
 impl Drop for PublishSession {
     fn drop(&mut self) {
+        // A publisher that was taken over leaves a stream that is still published: its followers go on. One
+        // that was kicked through the API leaves a stream without a publisher, like one that stops.
+        let replaced = self.publisher.is_kicked()
+            && self
+                .streams
+                .registry
+                .get(self.publisher.key())
+                .is_some_and(|s| s.publisher.is_some());
+        if !replaced {
+            for follower in self.streams.followers() {
+                follower.unpublished(self.publisher.key());
+            }
+        }
         let (code, message) = self.end.errcode();
         let mut event = self.event(EventKind::PushEnd).with_error(code, &message);
         event.push_duration_ms =
             Some(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(0));
-        self.shared.webhooks.emit(&self.app, event);
+        self.streams.webhooks.emit(&self.app, event);
     }
 }
 
 /// May `req` publish? On success the stream is the caller's until the session is dropped: `push_start` (or
 /// `republish` within the grace) is sent, and the readers that follow a publish are started. A refusal is counted,
 /// sent to the app's webhooks (`push_refused`, not for a bad name) and returned for the driver to answer.
-pub(crate) fn publish(shared: &Arc<Shared>, req: Request<'_>) -> Result<PublishSession, Refusal> {
-    let result = start_publish(shared, req);
+pub(crate) fn publish(streams: &Arc<Streams>, req: Request<'_>) -> Result<PublishSession, Refusal> {
+    let result = start_publish(streams, req);
     if let Err(refusal) = &result {
-        refused_publish(shared, req, refusal);
+        refused_publish(streams, req, refusal);
     }
     result
 }
 
-fn start_publish(shared: &Arc<Shared>, req: Request<'_>) -> Result<PublishSession, Refusal> {
-    let app = access::check_publish(shared, req.app, req.stream, req.query)?;
+fn start_publish(streams: &Arc<Streams>, req: Request<'_>) -> Result<PublishSession, Refusal> {
+    let app = access::check_publish(streams, req.app, req.stream, req.query)?;
     let key = StreamKey::new(req.app, req.stream);
     let info = PublisherInfo {
         remote_addr: req.peer.to_string(),
@@ -166,11 +188,11 @@ fn start_publish(shared: &Arc<Shared>, req: Request<'_>) -> Result<PublishSessio
         republish_grace: access::republish_grace(&app),
         started_at_ms: u64::try_from(control::now_ms()).unwrap_or(0),
     };
-    let in_grace = shared
+    let in_grace = streams
         .registry
         .get(&key)
         .is_some_and(|s| s.publisher.is_none());
-    let publisher = shared.registry.publish(key, info).map_err(|e| {
+    let publisher = streams.registry.publish(key, info).map_err(|e| {
         let reason = match e {
             PublishError::AlreadyPublishing { .. } => Reason::StreamBusy,
             _ => Reason::TooManyStreams,
@@ -179,10 +201,11 @@ fn start_publish(shared: &Arc<Shared>, req: Request<'_>) -> Result<PublishSessio
     })?;
     let key = publisher.key().clone();
     info!(peer = %req.peer, stream = %key, protocol = req.protocol.as_str(), "publish");
-    crate::http::hls::on_publish(shared, &key);
+    let entry = entry::of_publisher(streams, &publisher);
     let session = PublishSession {
-        shared: shared.clone(),
+        streams: streams.clone(),
         publisher,
+        entry,
         app,
         peer: req.peer,
         sequence: webhooks::new_sequence(),
@@ -195,18 +218,25 @@ fn start_publish(shared: &Arc<Shared>, req: Request<'_>) -> Result<PublishSessio
     } else {
         EventKind::PushStart
     };
-    shared.webhooks.emit(&session.app, session.event(kind));
-    crate::output::record::on_publish(shared, &key, &session.app);
+    streams.webhooks.emit(&session.app, session.event(kind));
+    let published = Published {
+        key: &key,
+        app: &session.app,
+        entry: &session.entry,
+    };
+    for follower in streams.followers() {
+        follower.published(&published);
+    }
     Ok(session)
 }
 
-fn refused_publish(shared: &Shared, req: Request<'_>, refusal: &Refusal) {
-    shared.metrics.refused("publish", refusal.reason.as_str());
+fn refused_publish(streams: &Streams, req: Request<'_>, refusal: &Refusal) {
+    streams.metrics.refused("publish", refusal.reason.as_str());
     // A name that breaks the rules is stored nowhere, not even in a webhook.
     if !refusal.reason.has_webhook() {
         return;
     }
-    if let Some(app) = shared.catalog.app(req.app) {
+    if let Some(app) = streams.catalog.app(req.app) {
         let event = webhooks::stream_event(
             EventKind::PushRefused,
             &app.name,
@@ -215,7 +245,7 @@ fn refused_publish(shared: &Shared, req: Request<'_>, refusal: &Refusal) {
             req.query,
         )
         .with_error(refusal.reason.errcode(), &refusal.description());
-        shared.webhooks.emit(&app, event);
+        streams.webhooks.emit(&app, event);
     }
 }
 
@@ -226,6 +256,8 @@ pub(crate) struct Play {
     pub(crate) subscriber: Subscriber,
     /// Where it starts and how it is written.
     pub(crate) mode: PlayMode,
+    /// What the server keeps for the stream (the group its player joins).
+    pub(crate) entry: Arc<StreamEntry>,
     /// Ends the play when dropped.
     pub(crate) session: PlaySession,
 }
@@ -247,47 +279,49 @@ impl Drop for PlaySession {
 
 /// May `req` play? Checks access and the player limit, subscribes to the live stream and sends `play_start`.
 /// A refusal (or a stream that is not live) is counted and returned for the driver to answer.
-pub(crate) fn play(shared: &Shared, req: Request<'_>) -> Result<Play, Refusal> {
-    let result = start_play(shared, req);
+pub(crate) fn play(streams: &Streams, req: Request<'_>) -> Result<Play, Refusal> {
+    let result = start_play(streams, req);
     if let Err(refusal) = &result {
-        shared.metrics.refused("play", refusal.reason.as_str());
+        streams.metrics.refused("play", refusal.reason.as_str());
     }
     result
 }
 
-fn start_play(shared: &Shared, req: Request<'_>) -> Result<Play, Refusal> {
-    let (app, mode) = access::check_play(shared, req.app, req.stream, req.query)?;
+fn start_play(streams: &Streams, req: Request<'_>) -> Result<Play, Refusal> {
+    let (app, mode) = access::check_play(streams, req.app, req.stream, req.query)?;
     let key = StreamKey::new(req.app, req.stream);
     let opts = media::SubscribeOptions {
         start: mode.start,
         protocol: req.protocol.as_str(),
     };
-    let subscriber = shared
+    let subscriber = streams
         .registry
         .subscribe(&key, opts)
         .map_err(|e| Refusal::new(Reason::NotFound, e.to_string()))?;
     info!(peer = %req.peer, stream = %key, protocol = req.protocol.as_str(), rtc = mode.rtc, "play");
+    let entry = entry::of_subscriber(streams, &subscriber);
     Ok(Play {
         subscriber,
         mode,
-        session: play_session(shared, app, req),
+        entry,
+        session: play_session(streams, app, req),
     })
 }
 
 /// An HLS viewer, admitted by the HLS server (which checked access and limits when the client's first answer
 /// was a success): the log line, `play_start` now, and the session whose drop sends `play_stop`. The hub does
 /// not serve it: the stream's segmenter does.
-pub(crate) fn viewer(shared: &Shared, app: Arc<App>, req: Request<'_>) -> PlaySession {
+pub(crate) fn viewer(streams: &Streams, app: Arc<App>, req: Request<'_>) -> PlaySession {
     info!(
         peer = %req.peer,
         stream = %format_args!("{}/{}", req.app, req.stream),
         protocol = req.protocol.as_str(),
         "play"
     );
-    play_session(shared, app, req)
+    play_session(streams, app, req)
 }
 
-fn play_session(shared: &Shared, app: Arc<App>, req: Request<'_>) -> PlaySession {
+fn play_session(streams: &Streams, app: Arc<App>, req: Request<'_>) -> PlaySession {
     let ip = req.peer.ip().to_string();
     let start = webhooks::stream_event(
         EventKind::PlayStart,
@@ -297,11 +331,11 @@ fn play_session(shared: &Shared, app: Arc<App>, req: Request<'_>) -> PlaySession
         req.query,
     )
     .with_player(req.protocol.as_str(), &ip);
-    shared.webhooks.emit(&app, start);
+    streams.webhooks.emit(&app, start);
     let stop = webhooks::stream_event(EventKind::PlayStop, req.app, req.stream, req.peer, None)
         .with_player(req.protocol.as_str(), &ip);
     PlaySession {
-        webhooks: shared.webhooks.clone(),
+        webhooks: streams.webhooks.clone(),
         app,
         stop: Some(stop),
     }

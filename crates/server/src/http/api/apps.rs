@@ -1,4 +1,5 @@
-//! Apps (tenants and RTMP application names), their channels, and the signed URLs and SDK tokens they issue.
+//! Apps (tenants and RTMP application names), and the signed URLs and SDK tokens they issue. Their channels are
+//! in `channels`.
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use control::{now_unix, App, AppPolicy};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use super::error::{code, ApiError, ApiJson};
+use super::error::{ApiError, ApiJson};
 use crate::Shared;
 
 /// An app with its keys (only the admin sees this).
@@ -199,34 +200,6 @@ pub(crate) struct RotateKey {
     pub(crate) key: String,
 }
 
-/// A channel: a named stream of an app.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ChannelView {
-    pub(crate) channel_id: String,
-    pub(crate) title: Option<String>,
-    pub(crate) created_ms: i64,
-    /// Whether it is being published now.
-    pub(crate) live: bool,
-}
-
-/// Every channel of an app.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ChannelList {
-    pub(crate) channels: Vec<ChannelView>,
-}
-
-/// A new channel.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct CreateChannel {
-    /// 1-128 of `A-Z a-z 0-9 _ . -`.
-    #[schema(pattern = "^[A-Za-z0-9_.-]{1,128}$")]
-    pub(crate) channel_id: String,
-    #[schema(max_length = 256)]
-    pub(crate) title: Option<String>,
-}
-
 /// Ask for signed URLs of a stream.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -273,8 +246,9 @@ pub(crate) struct TokenView {
     pub(crate) expires_at: u64,
 }
 
-fn app_or_404(shared: &Shared, app: &str) -> Result<Arc<App>, ApiError> {
+pub(super) fn app_or_404(shared: &Shared, app: &str) -> Result<Arc<App>, ApiError> {
     shared
+        .streams
         .catalog
         .app_by_id_or_name(app)
         .ok_or_else(|| ApiError::unknown_app(app))
@@ -297,7 +271,7 @@ fn ttl(field: &str, ttl: Option<i64>) -> Result<u64, ApiError> {
 pub(crate) async fn list_apps(
     State(shared): State<Arc<Shared>>,
 ) -> Result<Json<AppList>, ApiError> {
-    let apps = shared.catalog.store().apps().await?;
+    let apps = shared.streams.catalog.store().apps().await?;
     Ok(Json(AppList {
         apps: apps.iter().map(AppView::from).collect(),
     }))
@@ -319,8 +293,8 @@ pub(crate) async fn create_app(
         policy,
         callback_urls,
     };
-    let app = shared.catalog.store().create_app(&new).await?;
-    shared.catalog.reload().await?;
+    let app = shared.streams.catalog.store().create_app(&new).await?;
+    shared.streams.catalog.reload().await?;
     Ok((StatusCode::CREATED, Json(AppView::from(&app))).into_response())
 }
 
@@ -333,6 +307,7 @@ pub(crate) async fn get_app(
     Path(app): Path<String>,
 ) -> Result<Json<AppView>, ApiError> {
     let app = shared
+        .streams
         .catalog
         .store()
         .app(&app)
@@ -351,8 +326,13 @@ pub(crate) async fn update_app(
     ApiJson(req): ApiJson<PolicyPatch>,
 ) -> Result<Json<AppView>, ApiError> {
     let patch = req.into_patch()?;
-    let app = shared.catalog.store().update_app(&app, &patch).await?;
-    shared.catalog.reload().await?;
+    let app = shared
+        .streams
+        .catalog
+        .store()
+        .update_app(&app, &patch)
+        .await?;
+    shared.streams.catalog.reload().await?;
     Ok(Json(AppView::from(&app)))
 }
 
@@ -363,10 +343,10 @@ pub(crate) async fn delete_app(
     State(shared): State<Arc<Shared>>,
     Path(app): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !shared.catalog.store().delete_app(&app).await? {
+    if !shared.streams.catalog.store().delete_app(&app).await? {
         return Err(ApiError::unknown_app(&app));
     }
-    shared.catalog.reload().await?;
+    shared.streams.catalog.reload().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -383,8 +363,13 @@ pub(crate) async fn rotate_key(
         .key
         .parse()
         .map_err(|_| ApiError::invalid("key", "expected push, play, callback or secret"))?;
-    let app = shared.catalog.store().rotate_key(&app, which).await?;
-    shared.catalog.reload().await?;
+    let app = shared
+        .streams
+        .catalog
+        .store()
+        .rotate_key(&app, which)
+        .await?;
+    shared.streams.catalog.reload().await?;
     Ok(Json(AppView::from(&app)))
 }
 
@@ -446,104 +431,4 @@ pub(crate) async fn mint_token(
         token: jwt::mint(app.secret.as_bytes(), &claims),
         expires_at: exp,
     }))
-}
-
-/// Every channel of an app.
-#[utoipa::path(get, path = "/v1/apps/{app}/channels", tag = "channels", params(("app" = String, Path)),
-    responses((status = 200, body = ChannelList), (status = 404, body = ApiError), (status = 401, body = ApiError)),
-    security(("admin" = [])))]
-pub(crate) async fn list_channels(
-    State(shared): State<Arc<Shared>>,
-    Path(app): Path<String>,
-) -> Result<Json<ChannelList>, ApiError> {
-    let app = app_or_404(&shared, &app)?;
-    let channels = shared.catalog.store().channels(&app.id).await?;
-    Ok(Json(ChannelList {
-        channels: channels
-            .into_iter()
-            .map(|c| channel_view(&shared, &app, c))
-            .collect(),
-    }))
-}
-
-fn channel_view(shared: &Shared, app: &App, c: control::store::Channel) -> ChannelView {
-    let live = shared
-        .registry
-        .get(&media::StreamKey::new(app.name.clone(), c.channel.clone()))
-        .is_some_and(|s| s.publisher.is_some());
-    ChannelView {
-        channel_id: c.channel,
-        title: c.title,
-        created_ms: c.created_ms,
-        live,
-    }
-}
-
-/// Creates a channel.
-#[utoipa::path(post, path = "/v1/apps/{app}/channels", tag = "channels", params(("app" = String, Path)), request_body = CreateChannel,
-    responses((status = 201, body = ChannelView), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 401, body = ApiError)),
-    security(("admin" = [])))]
-pub(crate) async fn create_channel(
-    State(shared): State<Arc<Shared>>,
-    Path(app): Path<String>,
-    ApiJson(req): ApiJson<CreateChannel>,
-) -> Result<Response, ApiError> {
-    let app = app_or_404(&shared, &app)?;
-    if req.title.as_ref().is_some_and(|t| t.len() > 256) {
-        return Err(ApiError::invalid("title", "longer than 256 bytes"));
-    }
-    let c = shared
-        .catalog
-        .store()
-        .create_channel(&app.id, &req.channel_id, req.title.as_deref())
-        .await?;
-    Ok((StatusCode::CREATED, Json(channel_view(&shared, &app, c))).into_response())
-}
-
-/// One channel.
-#[utoipa::path(get, path = "/v1/apps/{app}/channels/{channel}", tag = "channels",
-    params(("app" = String, Path), ("channel" = String, Path)),
-    responses((status = 200, body = ChannelView), (status = 404, body = ApiError), (status = 401, body = ApiError)),
-    security(("admin" = [])))]
-pub(crate) async fn get_channel(
-    State(shared): State<Arc<Shared>>,
-    Path((app, channel)): Path<(String, String)>,
-) -> Result<Json<ChannelView>, ApiError> {
-    let app = app_or_404(&shared, &app)?;
-    let c = shared
-        .catalog
-        .store()
-        .channel(&app.id, &channel)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                code::CHANNEL_NOT_FOUND,
-                format!("app {} has no channel {channel:?}", app.name),
-            )
-        })?;
-    Ok(Json(channel_view(&shared, &app, c)))
-}
-
-/// Deletes a channel (a live stream on it goes on).
-#[utoipa::path(delete, path = "/v1/apps/{app}/channels/{channel}", tag = "channels",
-    params(("app" = String, Path), ("channel" = String, Path)),
-    responses((status = 204), (status = 404, body = ApiError), (status = 401, body = ApiError)),
-    security(("admin" = [])))]
-pub(crate) async fn delete_channel(
-    State(shared): State<Arc<Shared>>,
-    Path((app, channel)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    let app = app_or_404(&shared, &app)?;
-    if !shared
-        .catalog
-        .store()
-        .delete_channel(&app.id, &channel)
-        .await?
-    {
-        return Err(ApiError::new(
-            code::CHANNEL_NOT_FOUND,
-            format!("app {} has no channel {channel:?}", app.name),
-        ));
-    }
-    Ok(StatusCode::NO_CONTENT.into_response())
 }

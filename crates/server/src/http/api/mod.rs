@@ -4,6 +4,7 @@
 //! Every error is `{code, message}` ([`error::ApiError`]); bodies are bounded by `max_body_bytes`.
 
 mod apps;
+mod channels;
 pub(crate) mod error;
 mod recordings;
 mod rooms;
@@ -32,7 +33,7 @@ use error::{code, ApiError};
         streams::list_streams, streams::get_stream, streams::kick, streams::forbid, streams::unforbid,
         apps::list_apps, apps::create_app, apps::get_app, apps::update_app, apps::delete_app, apps::rotate_key,
         apps::sign_urls, apps::mint_token,
-        apps::list_channels, apps::create_channel, apps::get_channel, apps::delete_channel,
+        channels::list_channels, channels::create_channel, channels::get_channel, channels::delete_channel,
         sdk::instance, sdk::refresh, sdk::player_instance, sdk::player_refresh,
         webhook_log,
         recordings::list_recordings, recordings::start_recording, recordings::stop_recording,
@@ -81,11 +82,11 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/v1/apps/{app}/tokens", post(apps::mint_token))
         .route(
             "/v1/apps/{app}/channels",
-            get(apps::list_channels).post(apps::create_channel),
+            get(channels::list_channels).post(channels::create_channel),
         )
         .route(
             "/v1/apps/{app}/channels/{channel}",
-            get(apps::get_channel).delete(apps::delete_channel),
+            get(channels::get_channel).delete(channels::delete_channel),
         )
         .route(
             "/v1/apps/{app}/room-sessions",
@@ -150,9 +151,10 @@ fn unauthorized(what: &str) -> Response {
 
 /// `GET /metrics`: Prometheus text.
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    let text = shared
-        .metrics
-        .render(&shared.registry.totals(), shared.hls.viewers_total());
+    let text = shared.streams.metrics.render(
+        &shared.streams.registry.totals(),
+        crate::http::hls::viewers_total(&shared.streams),
+    );
     (
         [(
             header::CONTENT_TYPE,
@@ -202,6 +204,7 @@ async fn webhook_log(
     let app_id = match &q.app {
         Some(a) => Some(
             shared
+                .streams
                 .catalog
                 .app_by_id_or_name(a)
                 .ok_or_else(|| ApiError::unknown_app(a))?
@@ -211,6 +214,7 @@ async fn webhook_log(
         None => None,
     };
     let deliveries = shared
+        .streams
         .catalog
         .store()
         .webhook_log(app_id.as_deref(), limit)

@@ -202,11 +202,12 @@ pub(crate) async fn start_recording(
     UrlPath((app, stream)): UrlPath<(String, String)>,
     ApiJson(req): ApiJson<RecordRequest>,
 ) -> Result<Json<RecordingState>, ApiError> {
-    if shared.catalog.app(&app).is_none() {
+    if shared.streams.catalog.app(&app).is_none() {
         return Err(ApiError::unknown_app(&app));
     }
     let key = StreamKey::new(app.clone(), stream.clone());
     if shared
+        .streams
         .registry
         .get(&key)
         .is_none_or(|s| s.publisher.is_none())
@@ -216,7 +217,7 @@ pub(crate) async fn start_recording(
             format!("stream {app}/{stream} is not live"),
         ));
     }
-    match record::start(&shared, &key, &req.formats) {
+    match record::start(&shared.recordings, &key, &req.formats) {
         Ok(()) => {}
         Err(e @ StartError::NotLive(_)) => {
             return Err(ApiError::new(code::STREAM_NOT_LIVE, e.to_string()))
@@ -226,7 +227,7 @@ pub(crate) async fn start_recording(
         }
         Err(e @ StartError::NoFormat) => return Err(ApiError::invalid("formats", e)),
     }
-    let formats = shared.recordings.formats(&key).unwrap_or_default();
+    let formats = record::formats(&shared.recordings, &key).unwrap_or_default();
     Ok(Json(RecordingState {
         app,
         stream,
@@ -243,10 +244,10 @@ pub(crate) async fn stop_recording(
     State(shared): State<Arc<Shared>>,
     UrlPath((app, stream)): UrlPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    if !shared
-        .recordings
-        .stop(&StreamKey::new(app.clone(), stream.clone()))
-    {
+    if !record::stop(
+        &shared.recordings,
+        &StreamKey::new(app.clone(), stream.clone()),
+    ) {
         return Err(ApiError::new(
             code::NOT_FOUND,
             format!("{app}/{stream} is not being recorded"),

@@ -42,6 +42,7 @@ pub(crate) struct RoomSessionView {
 
 fn app_id(shared: &Shared, app: &str) -> Result<String, ApiError> {
     shared
+        .streams
         .catalog
         .app_by_id_or_name(app)
         .map(|a| a.id.clone())
@@ -61,6 +62,7 @@ pub(crate) async fn create_room_session(
 ) -> Result<Json<RoomSessionView>, ApiError> {
     let app_id = app_id(&shared, &app)?;
     let session = shared
+        .streams
         .catalog
         .store()
         .create_room_session(&app_id, &req.open_id)
@@ -87,6 +89,7 @@ pub(crate) async fn put_room_session(
 ) -> Result<Json<RoomSessionView>, ApiError> {
     let app_id = app_id(&shared, &app)?;
     let session = shared
+        .streams
         .catalog
         .store()
         .put_room_session(&app_id, &open_id, &req.session_key)

@@ -96,6 +96,7 @@ fn authorize(
     role: Role,
 ) -> Result<(Arc<App>, u64), ApiError> {
     let app = shared
+        .streams
         .catalog
         .app_by_id_or_name(app_id)
         .ok_or_else(|| ApiError::unknown_app(app_id))?;
@@ -133,6 +134,7 @@ async fn issue(
         Role::Publisher,
     )?;
     if shared
+        .streams
         .catalog
         .forbidden(&app.id, &req.channel_id, control::now_ms())
         .is_some()
@@ -146,6 +148,7 @@ async fn issue(
         ));
     }
     shared
+        .streams
         .catalog
         .store()
         .ensure_channel(&app.id, &req.channel_id)

@@ -72,7 +72,7 @@ fn not_live(app: &str, stream: &str) -> ApiError {
     security(("admin" = [])))]
 pub(crate) async fn list_streams(State(shared): State<Arc<Shared>>) -> Json<StreamList> {
     Json(StreamList {
-        streams: shared.registry.list(),
+        streams: shared.streams.registry.list(),
     })
 }
 
@@ -86,6 +86,7 @@ pub(crate) async fn get_stream(
     Path((app, stream)): Path<(String, String)>,
 ) -> Result<Json<StreamStats>, ApiError> {
     shared
+        .streams
         .registry
         .get(&StreamKey::new(app.clone(), stream.clone()))
         .map(Json)
@@ -110,12 +111,13 @@ pub(crate) async fn kick(
 /// Kicks and sends the `kick` webhook; `false` when the stream had no publisher.
 fn kick_publisher(shared: &Shared, app: &str, stream: &str, why: &str) -> bool {
     let kicked = shared
+        .streams
         .registry
         .kick(&StreamKey::new(app.to_string(), stream.to_string()));
     if kicked {
         info!(%app, %stream, "publisher kicked: {why}");
-        if let Some(a) = shared.catalog.app(app) {
-            shared.webhooks.emit(
+        if let Some(a) = shared.streams.catalog.app(app) {
+            shared.streams.webhooks.emit(
                 &a,
                 StreamEvent::new(EventKind::Kick, app, stream, now_unix()).with_error(0, why),
             );
@@ -136,6 +138,7 @@ pub(crate) async fn forbid(
     ApiJson(req): ApiJson<ForbidRequest>,
 ) -> Result<Json<ForbidView>, ApiError> {
     let a = shared
+        .streams
         .catalog
         .app(&app)
         .ok_or_else(|| ApiError::unknown_app(&app))?;
@@ -169,11 +172,12 @@ pub(crate) async fn forbid(
     }
     let until_ms = until.saturating_mul(1000);
     shared
+        .streams
         .catalog
         .store()
         .forbid(&a.id, &stream, until_ms, req.reason.as_deref())
         .await?;
-    shared.catalog.reload().await?;
+    shared.streams.catalog.reload().await?;
     let kicked = kick_publisher(&shared, &app, &stream, "forbidden through the API");
     Ok(Json(ForbidView {
         app,
@@ -194,15 +198,22 @@ pub(crate) async fn unforbid(
     Path((app, stream)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let a = shared
+        .streams
         .catalog
         .app(&app)
         .ok_or_else(|| ApiError::unknown_app(&app))?;
-    if !shared.catalog.store().unforbid(&a.id, &stream).await? {
+    if !shared
+        .streams
+        .catalog
+        .store()
+        .unforbid(&a.id, &stream)
+        .await?
+    {
         return Err(ApiError::new(
             code::NOT_FOUND,
             format!("{app}/{stream} is not forbidden"),
         ));
     }
-    shared.catalog.reload().await?;
+    shared.streams.catalog.reload().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

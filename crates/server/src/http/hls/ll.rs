@@ -12,6 +12,7 @@ use bytes::Bytes;
 use hls::ll::{BlockingRequest, LlUris};
 use media::StreamKey;
 
+use super::Hls;
 use super::{
     answered, blocking_wait, first_segment_wait, for_viewer, no_segment_yet, with_headers, Asks,
     Client, HlsStream,
@@ -55,14 +56,14 @@ fn blocking_params(query: Option<&str>) -> Result<(Option<BlockingRequest>, Stri
 /// with `_HLS_msn` (and `_HLS_part`) it is held until the playlist holds that segment (part), at most three
 /// target durations (then 503).
 pub(super) async fn ll_playlist(
-    shared: Arc<Shared>,
+    hls: Arc<Hls>,
     app: String,
     name: String,
     query: Option<String>,
     client: Client,
 ) -> Response {
     let key = StreamKey::new(app, name);
-    if !shared.hls.settings.low_latency {
+    if !hls.settings.low_latency {
         return (
             StatusCode::NOT_FOUND,
             format!("not_found: low-latency HLS is off on this server (hls.low_latency); play {key}.m3u8\n"),
@@ -74,7 +75,7 @@ pub(super) async fn ll_playlist(
         Err(message) => return (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response(),
     };
     let asking = match for_viewer(
-        &shared,
+        &hls,
         &key,
         query.as_deref(),
         &client,
@@ -84,9 +85,9 @@ pub(super) async fn ll_playlist(
         Ok(a) => a,
         Err(response) => return response,
     };
-    let response = ll_playlist_answer(&shared, &key, &asking.stream, request, &echo).await;
+    let response = ll_playlist_answer(&hls, &key, &asking.stream, request, &echo).await;
     answered(
-        &shared,
+        &hls,
         asking,
         &key,
         &client,
@@ -98,14 +99,14 @@ pub(super) async fn ll_playlist(
 
 /// The LL-HLS playlist of a running segmenter, held until it satisfies `request`.
 async fn ll_playlist_answer(
-    shared: &Shared,
+    hls: &Hls,
     key: &StreamKey,
     stream: &HlsStream,
     request: Option<BlockingRequest>,
     echo: &str,
 ) -> Response {
     let mut rx = stream.ll.subscribe();
-    let wait = first_segment_wait(&shared.hls.settings);
+    let wait = first_segment_wait(&hls.settings);
     let _ = tokio::time::timeout(wait, rx.wait_for(|w| !w.segments.is_empty() || w.ended)).await;
     if rx.borrow().segments.is_empty() {
         return no_segment_yet(key);
@@ -122,7 +123,7 @@ async fn ll_playlist_answer(
             )
                 .into_response();
         }
-        let wait = blocking_wait(&shared.hls.settings);
+        let wait = blocking_wait(&hls.settings);
         let waited =
             tokio::time::timeout(wait, rx.wait_for(|w| w.satisfies(request) || w.ended)).await;
         if waited.is_err() {
@@ -187,6 +188,7 @@ pub(crate) async fn ll_file(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
+    let hls = shared.hls.clone();
     let Some(wanted) = LlFile::parse(&file) else {
         return (
             StatusCode::NOT_FOUND,
@@ -197,7 +199,7 @@ pub(crate) async fn ll_file(
     let client = Client::new(peer, &headers);
     let key = StreamKey::new(app, name);
     let asking = match for_viewer(
-        &shared,
+        &hls,
         &key,
         query.as_deref(),
         &client,
@@ -207,9 +209,9 @@ pub(crate) async fn ll_file(
         Ok(a) => a,
         Err(response) => return response,
     };
-    let response = ll_file_answer(&shared, &key, &asking.stream, wanted).await;
+    let response = ll_file_answer(&hls, &key, &asking.stream, wanted).await;
     answered(
-        &shared,
+        &hls,
         asking,
         &key,
         &client,
@@ -221,7 +223,7 @@ pub(crate) async fn ll_file(
 
 /// An LL-HLS file of a running segmenter, or 404 when it is not (or no longer) in the window.
 async fn ll_file_answer(
-    shared: &Shared,
+    hls: &Hls,
     key: &StreamKey,
     stream: &HlsStream,
     wanted: LlFile,
@@ -271,7 +273,7 @@ async fn ll_file_answer(
                 !window.satisfies(request) && !window.too_far_ahead(request) && !window.ended
             };
             if ahead {
-                let wait = blocking_wait(&shared.hls.settings);
+                let wait = blocking_wait(&hls.settings);
                 let _ =
                     tokio::time::timeout(wait, rx.wait_for(|w| w.satisfies(request) || w.ended))
                         .await;

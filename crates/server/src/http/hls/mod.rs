@@ -8,8 +8,9 @@
 //! ([`task`]): a hub subscriber (protocol `hls`) feeding an [`hls::Segmenter`] once a classic playlist has been
 //! asked for and an [`hls::ll::LlSegmenter`] once an LL-HLS one has. The task publishes each window through a `watch` channel, so requests read a
 //! snapshot without touching the segmenters, and blocking requests wait on the channel; segments and parts are
-//! `Bytes`, so a snapshot is reference counts. The task stops when the stream ends, on shutdown, or after
-//! `hls.idle_timeout_secs` without a request, and then leaves the map, so the next request starts afresh.
+//! `Bytes`, so a snapshot is reference counts. The segmenter hangs off its stream's entry
+//! ([`crate::stream::entry`]). The task stops when the stream ends, on shutdown, or after
+//! `hls.idle_timeout_secs` without a request, and then leaves the entry, so the next request starts afresh.
 
 mod ll;
 mod task;
@@ -30,11 +31,15 @@ use hls::Segment;
 use media::{StartPolicy, StreamKey, SubscribeOptions};
 use parking_lot::Mutex;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use crate::settings::HlsSettings;
 use crate::stream::access;
+use crate::stream::entry::{self, StreamEntry};
+use crate::stream::followers::{Follower, Published};
 use crate::stream::lifecycle::Protocol;
+use crate::stream::Streams;
 use crate::Shared;
 
 pub(crate) use ll::ll_file;
@@ -44,49 +49,59 @@ use viewers::{admit, check, Viewer};
 /// The longest a playlist request waits for a live stream's first segment.
 const FIRST_SEGMENT_WAIT_MAX: Duration = Duration::from_secs(15);
 
-/// The HLS segmenters of the server, one per stream being played over HLS.
-pub(crate) struct HlsStreams {
+/// The HLS service: its settings, the stream service, and the viewers per address over every stream. Each
+/// stream's segmenter is in the stream's entry.
+pub(crate) struct Hls {
     settings: HlsSettings,
-    streams: Mutex<HashMap<StreamKey, Arc<HlsStream>>>,
+    streams: Arc<Streams>,
+    shutdown: CancellationToken,
     /// HLS viewers per address key, over every stream (for `hls.max_viewers_per_address`).
     addresses: Mutex<HashMap<IpAddr, usize>>,
 }
 
-impl HlsStreams {
-    pub(crate) fn new(settings: HlsSettings) -> HlsStreams {
-        HlsStreams {
+impl Hls {
+    pub(crate) fn new(
+        settings: HlsSettings,
+        streams: Arc<Streams>,
+        shutdown: CancellationToken,
+    ) -> Arc<Hls> {
+        Arc::new(Hls {
             settings,
-            streams: Mutex::new(HashMap::new()),
+            streams,
+            shutdown,
             addresses: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Segment every live stream from its publish on (`hls.always`).
-    pub(crate) fn always(&self) -> bool {
-        self.settings.always
-    }
-
-    /// HLS viewers of the streams of `app` now (for the app's `max_players`).
-    pub(crate) fn viewers_of_app(&self, app: &str) -> u64 {
-        let streams: Vec<Arc<HlsStream>> = self
-            .streams
-            .lock()
-            .iter()
-            .filter(|(key, _)| key.app == app)
-            .map(|(_, s)| s.clone())
-            .collect();
-        streams.iter().map(|s| s.viewers.lock().len() as u64).sum()
-    }
-
-    /// HLS viewers of every stream now (the `mplive_players{protocol="hls"}` gauge).
-    pub(crate) fn viewers_total(&self) -> u64 {
-        let streams: Vec<Arc<HlsStream>> = self.streams.lock().values().cloned().collect();
-        streams.iter().map(|s| s.viewers.lock().len() as u64).sum()
+        })
     }
 }
 
+/// With `hls.always`, every live stream is segmented from its publish on.
+impl Follower for Arc<Hls> {
+    fn published(&self, publish: &Published<'_>) {
+        on_publish(self, publish.key, publish.entry);
+    }
+}
+
+/// HLS viewers of the streams of `app` now (for the app's `max_players`).
+pub(crate) fn viewers_of_app(streams: &Streams, app: &str) -> u64 {
+    viewers_where(streams, |key| key.app == app)
+}
+
+/// HLS viewers of every stream now (the `mplive_players{protocol="hls"}` gauge).
+pub(crate) fn viewers_total(streams: &Streams) -> u64 {
+    viewers_where(streams, |_| true)
+}
+
+fn viewers_where(streams: &Streams, wanted: impl Fn(&StreamKey) -> bool) -> u64 {
+    entry::all(streams)
+        .iter()
+        .filter(|(key, _)| wanted(key))
+        .filter_map(|(_, e)| e.hls.lock().clone())
+        .map(|s| s.viewers.lock().len() as u64)
+        .sum()
+}
+
 /// One stream's segmenter as requests see it.
-struct HlsStream {
+pub(crate) struct HlsStream {
     window: watch::Sender<Arc<Window>>,
     /// The low-latency window (empty and never updated with `hls.low_latency = false`).
     ll: watch::Sender<Arc<LlWindow>>,
@@ -117,10 +132,15 @@ struct Window {
 
 /// Returns the stream's segmenter, starting one (and its hub subscriber) when there is none. `None` when the
 /// stream is not live.
-fn ensure(shared: &Arc<Shared>, key: &StreamKey) -> Option<Arc<HlsStream>> {
-    let hls = &shared.hls;
-    let mut streams = hls.streams.lock();
-    if let Some(stream) = streams.get(key) {
+fn ensure(hls: &Arc<Hls>, key: &StreamKey) -> Option<Arc<HlsStream>> {
+    let entry = entry::of_key(&hls.streams, key)?;
+    ensure_in(hls, key, &entry)
+}
+
+/// [`ensure`] for a stream whose entry is at hand.
+fn ensure_in(hls: &Arc<Hls>, key: &StreamKey, entry: &Arc<StreamEntry>) -> Option<Arc<HlsStream>> {
+    let mut slot = entry.hls.lock();
+    if let Some(stream) = slot.as_ref() {
         stream.touch();
         return Some(stream.clone());
     }
@@ -128,7 +148,7 @@ fn ensure(shared: &Arc<Shared>, key: &StreamKey) -> Option<Arc<HlsStream>> {
         start: StartPolicy::Gop,
         protocol: "hls",
     };
-    let subscriber = match shared.registry.subscribe(key, options) {
+    let subscriber = match hls.streams.registry.subscribe(key, options) {
         Ok(s) => s,
         Err(e) => {
             debug!(stream = %key, "no HLS segmenter: {e}");
@@ -145,11 +165,13 @@ fn ensure(shared: &Arc<Shared>, key: &StreamKey) -> Option<Arc<HlsStream>> {
         wants_classic: AtomicBool::new(false),
         wants_ll: AtomicBool::new(false),
     });
-    streams.insert(key.clone(), stream.clone());
+    *slot = Some(stream.clone());
+    drop(slot);
     info!(stream = %key, "HLS segmenter started");
     tokio::spawn(task::run(
-        shared.clone(),
+        hls.clone(),
         key.clone(),
+        entry.clone(),
         stream.clone(),
         subscriber,
     ));
@@ -157,29 +179,29 @@ fn ensure(shared: &Arc<Shared>, key: &StreamKey) -> Option<Arc<HlsStream>> {
 }
 
 /// Starts the segmenter of a stream that was just published, when `hls.always` is set.
-pub(crate) fn on_publish(shared: &Arc<Shared>, key: &StreamKey) {
-    if shared.hls.always() {
-        if let Some(stream) = ensure(shared, key) {
+fn on_publish(hls: &Arc<Hls>, key: &StreamKey, entry: &Arc<StreamEntry>) {
+    if hls.settings.always {
+        if let Some(stream) = ensure_in(hls, key, entry) {
             stream.wants_classic.store(true, Ordering::Relaxed);
-            let ll = shared.hls.settings.low_latency;
+            let ll = hls.settings.low_latency;
             stream.wants_ll.store(ll, Ordering::Relaxed);
         }
     }
 }
 
-fn refused(shared: &Shared, refusal: &access::Refusal) -> Response {
-    shared.metrics.refused("play", refusal.reason.as_str());
+fn refused(hls: &Hls, refusal: &access::Refusal) -> Response {
+    hls.streams.metrics.refused("play", refusal.reason.as_str());
     let status = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::FORBIDDEN);
     (status, format!("{}\n", refusal.description())).into_response()
 }
 
 /// A request for a stream that is not live: counted like an RTMP or HTTP-FLV play of one.
-fn not_live(shared: &Shared, key: &StreamKey) -> Response {
+fn not_live(hls: &Hls, key: &StreamKey) -> Response {
     let refusal = access::Refusal::new(
         access::Reason::NotFound,
         format!("stream {key} is not live"),
     );
-    refused(shared, &refusal)
+    refused(hls, &refusal)
 }
 
 fn with_headers(
@@ -237,20 +259,20 @@ struct Asking {
 /// counted as a viewer only by [`answered`], when the answer is a success.
 #[allow(clippy::result_large_err)] // the error is the response itself, sent at once
 fn for_viewer(
-    shared: &Arc<Shared>,
+    hls: &Arc<Hls>,
     key: &StreamKey,
     query: Option<&str>,
     client: &Client,
     variant: Protocol,
     asks: Asks,
 ) -> Result<Asking, Response> {
-    let app = access::check_play_signature(shared, &key.app, &key.name, query)
-        .map_err(|refusal| refused(shared, &refusal))?;
+    let app = access::check_play_signature(&hls.streams, &key.app, &key.name, query)
+        .map_err(|refusal| refused(hls, &refusal))?;
     let stream = match asks {
-        Asks::Playlist => ensure(shared, key),
-        Asks::File => shared.hls.streams.lock().get(key).cloned(),
+        Asks::Playlist => ensure(hls, key),
+        Asks::File => entry::of_key(&hls.streams, key).and_then(|e| e.hls.lock().clone()),
     }
-    .ok_or_else(|| not_live(shared, key))?;
+    .ok_or_else(|| not_live(hls, key))?;
     stream.touch();
     if asks == Asks::Playlist {
         let wanted = if variant == Protocol::LlHls {
@@ -260,7 +282,7 @@ fn for_viewer(
         };
         wanted.store(true, Ordering::Relaxed);
     }
-    check(shared, &stream, &app, client).map_err(|r| refused(shared, &r))?;
+    check(hls, &stream, &app, client).map_err(|r| refused(hls, &r))?;
     Ok(Asking { stream, app })
 }
 
@@ -268,7 +290,7 @@ fn for_viewer(
 /// sent); an error answer counts nobody. A new viewer that no longer fits (someone took the last place while
 /// this request waited) gets the refusal instead.
 fn answered(
-    shared: &Shared,
+    hls: &Hls,
     asking: Asking,
     key: &StreamKey,
     client: &Client,
@@ -279,24 +301,16 @@ fn answered(
     if !response.status().is_success() {
         return response;
     }
-    match admit(
-        shared,
-        &asking.stream,
-        asking.app,
-        key,
-        client,
-        variant,
-        query,
-    ) {
+    match admit(hls, &asking.stream, asking.app, key, client, variant, query) {
         Ok(()) => response,
-        Err(refusal) => refused(shared, &refusal),
+        Err(refusal) => refused(hls, &refusal),
     }
 }
 
 /// `GET /{app}/{stream}.m3u8` (dispatched from the `/{app}/{file}` route): the live media playlist. Waits for
 /// the first segment of a stream that is live but has none yet.
 pub(crate) async fn playlist(
-    shared: Arc<Shared>,
+    hls: Arc<Hls>,
     app: String,
     name: &str,
     query: Option<String>,
@@ -304,7 +318,7 @@ pub(crate) async fn playlist(
 ) -> Response {
     let key = StreamKey::new(app, name.to_string());
     let asking = match for_viewer(
-        &shared,
+        &hls,
         &key,
         query.as_deref(),
         &client,
@@ -314,9 +328,9 @@ pub(crate) async fn playlist(
         Ok(a) => a,
         Err(response) => return response,
     };
-    let response = classic_playlist(&shared, &key, &asking.stream, query.as_deref()).await;
+    let response = classic_playlist(&hls, &key, &asking.stream, query.as_deref()).await;
     answered(
-        &shared,
+        &hls,
         asking,
         &key,
         &client,
@@ -328,14 +342,14 @@ pub(crate) async fn playlist(
 
 /// The classic playlist of a running segmenter, once it has a segment.
 async fn classic_playlist(
-    shared: &Shared,
+    hls: &Hls,
     key: &StreamKey,
     stream: &HlsStream,
     query: Option<&str>,
 ) -> Response {
     let mut rx = stream.window.subscribe();
     // A timeout or a closed channel both leave the latest snapshot to answer with.
-    let wait = first_segment_wait(&shared.hls.settings);
+    let wait = first_segment_wait(&hls.settings);
     let _ = tokio::time::timeout(wait, rx.wait_for(|w| !w.segments.is_empty() || w.ended)).await;
     let window = rx.borrow().clone();
     if window.segments.is_empty() {
@@ -344,7 +358,7 @@ async fn classic_playlist(
     let text = hls::playlist::render(
         &window.segments,
         window.discontinuity_sequence,
-        shared.hls.settings.target_duration_ms,
+        hls.settings.target_duration_ms,
         &format!("{}/", key.name),
         query,
     );
@@ -363,9 +377,10 @@ pub(crate) async fn segment(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
+    let hls = shared.hls.clone();
     let client = Client::new(peer, &headers);
     if file == "ll.m3u8" {
-        return ll::ll_playlist(shared, app, name, query, client).await;
+        return ll::ll_playlist(hls, app, name, query, client).await;
     }
     let Some(sequence) = file.strip_suffix(".ts").and_then(|s| s.parse::<u64>().ok()) else {
         return (
@@ -376,7 +391,7 @@ pub(crate) async fn segment(
     };
     let key = StreamKey::new(app, name);
     let asking = match for_viewer(
-        &shared,
+        &hls,
         &key,
         query.as_deref(),
         &client,
@@ -401,7 +416,7 @@ pub(crate) async fn segment(
             .into_response(),
     };
     answered(
-        &shared,
+        &hls,
         asking,
         &key,
         &client,

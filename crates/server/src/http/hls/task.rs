@@ -19,9 +19,10 @@ use media::{MediaKind, StreamKey, Subscriber};
 use tracing::{debug, info, warn};
 
 use super::viewers::expire_viewers;
+use super::Hls;
 use super::{HlsStream, Window};
 use crate::settings::HlsSettings;
-use crate::Shared;
+use crate::stream::entry::StreamEntry;
 
 /// Most frames [`Replay`] holds: a GOP longer than this (over 2.5 min at 25 fps with audio) replays from the
 /// middle, and the new variant starts at the next keyframe.
@@ -200,13 +201,16 @@ impl Variants {
 }
 
 /// The segmenter task of one stream.
+// Long on purpose: the one loop of the task (frame, timer, shutdown), whose per-frame steps share the replay and
+// discontinuity state; the muxing itself is in `Variants`.
 pub(super) async fn run(
-    shared: Arc<Shared>,
+    hls: Arc<Hls>,
     key: StreamKey,
+    entry: Arc<StreamEntry>,
     stream: Arc<HlsStream>,
     mut sub: Subscriber,
 ) {
-    let settings = shared.hls.settings.clone();
+    let settings = hls.settings.clone();
     let idle_ms =
         i64::try_from(settings.idle_timeout_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let audio_window_ms = settings.target_duration_ms;
@@ -224,9 +228,9 @@ pub(super) async fn run(
     let mut media_since_headers = false;
     let why = loop {
         let frame = tokio::select! {
-            _ = shared.shutdown.cancelled() => break "shutdown",
+            _ = hls.shutdown.cancelled() => break "shutdown",
             _ = tick.tick() => {
-                expire_viewers(&shared, &key, &stream, false);
+                expire_viewers(&hls, &key, &stream, false);
                 let idle = now_ms() - stream.last_request_ms.load(Ordering::Relaxed);
                 if !settings.always && idle > idle_ms {
                     break "idle";
@@ -279,12 +283,12 @@ pub(super) async fn run(
     };
     variants.finish(&stream, u64::try_from(now_ms()).unwrap_or(0));
     {
-        let mut streams = shared.hls.streams.lock();
-        if streams.get(&key).is_some_and(|s| Arc::ptr_eq(s, &stream)) {
-            streams.remove(&key);
+        let mut slot = entry.hls.lock();
+        if slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, &stream)) {
+            *slot = None;
         }
     }
-    expire_viewers(&shared, &key, &stream, true);
+    expire_viewers(&hls, &key, &stream, true);
     info!(stream = %key, reason = why, "HLS segmenter stopped");
 }
 

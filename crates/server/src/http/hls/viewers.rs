@@ -17,12 +17,12 @@ use control::{now_ms, App};
 use media::StreamKey;
 use tracing::debug;
 
+use super::Hls;
 use super::HlsStream;
 use crate::ops::address::address_key;
 use crate::settings::HlsSettings;
 use crate::stream::access;
 use crate::stream::lifecycle::{self, PlaySession, Protocol};
-use crate::Shared;
 
 /// Who is asking: HTTP requests are not sessions, so an HLS viewer is a client address and `User-Agent` that keep
 /// asking for the stream. Two players in one browser on one address count as one viewer.
@@ -74,8 +74,8 @@ fn over_address_limit(address: IpAddr, viewers: usize, max: usize) -> access::Re
 }
 
 /// Whether `address` has room for one more viewer; `count` is its viewers now.
-fn address_room(shared: &Shared, address: IpAddr, count: usize) -> Result<(), access::Refusal> {
-    let max = shared.hls.settings.max_viewers_per_address;
+fn address_room(hls: &Hls, address: IpAddr, count: usize) -> Result<(), access::Refusal> {
+    let max = hls.settings.max_viewers_per_address;
     if max != 0 && count >= max {
         return Err(over_address_limit(address, count, max));
     }
@@ -85,7 +85,7 @@ fn address_room(shared: &Shared, address: IpAddr, count: usize) -> Result<(), ac
 /// Before a request is answered: refuses a client that is not a viewer yet when there is no room for it (the
 /// app's `max_players`, `hls.max_viewers_per_address`). Counts nothing; see [`admit`].
 pub(super) fn check(
-    shared: &Shared,
+    hls: &Hls,
     stream: &HlsStream,
     app: &App,
     client: &Client,
@@ -94,22 +94,16 @@ pub(super) fn check(
         return Ok(());
     }
     let address = address_key(client.peer.ip());
-    let count = shared
-        .hls
-        .addresses
-        .lock()
-        .get(&address)
-        .copied()
-        .unwrap_or(0);
-    address_room(shared, address, count)?;
-    access::check_player_limit(shared, app)
+    let count = hls.addresses.lock().get(&address).copied().unwrap_or(0);
+    address_room(hls, address, count)?;
+    access::check_player_limit(&hls.streams, app)
 }
 
 /// Counts the request's client as a viewer of `stream`; called only when a successful answer is about to be sent.
 /// A new one must fit in the app's `max_players` and its address's `hls.max_viewers_per_address`, and gets a
 /// `play_start` webhook (its `play_stop` follows once it stops asking, or when the stream ends).
 pub(super) fn admit(
-    shared: &Shared,
+    hls: &Hls,
     stream: &HlsStream,
     app: Arc<App>,
     key: &StreamKey,
@@ -124,7 +118,7 @@ pub(super) fn admit(
         return Ok(());
     }
     // Not under the viewers lock: counting the app's viewers takes the streams' locks.
-    access::check_player_limit(shared, &app)?;
+    access::check_player_limit(&hls.streams, &app)?;
     let address = address_key(client.peer.ip());
     let mut viewers = stream.viewers.lock();
     if viewers.contains_key(&id) {
@@ -133,9 +127,9 @@ pub(super) fn admit(
     {
         // Checked and counted under the viewers lock (always taken before this one), so two first requests of
         // one address cannot both take its last place.
-        let mut addresses = shared.hls.addresses.lock();
+        let mut addresses = hls.addresses.lock();
         let count = addresses.entry(address).or_insert(0);
-        address_room(shared, address, *count)?;
+        address_room(hls, address, *count)?;
         *count += 1;
     }
     let request = lifecycle::Request {
@@ -149,7 +143,7 @@ pub(super) fn admit(
         id,
         Viewer {
             last_seen_ms: now,
-            _session: lifecycle::viewer(shared, app, request),
+            _session: lifecycle::viewer(&hls.streams, app, request),
             address,
         },
     );
@@ -157,8 +151,8 @@ pub(super) fn admit(
 }
 
 /// Ends the viewers that have not asked within the timeout (all of them with `all`), with their `play_stop`.
-pub(super) fn expire_viewers(shared: &Shared, key: &StreamKey, stream: &HlsStream, all: bool) {
-    let limit = now_ms() - viewer_timeout_ms(&shared.hls.settings);
+pub(super) fn expire_viewers(hls: &Hls, key: &StreamKey, stream: &HlsStream, all: bool) {
+    let limit = now_ms() - viewer_timeout_ms(&hls.settings);
     let gone: Vec<Viewer> = {
         let mut viewers = stream.viewers.lock();
         let ids: Vec<u64> = viewers
@@ -169,7 +163,7 @@ pub(super) fn expire_viewers(shared: &Shared, key: &StreamKey, stream: &HlsStrea
         ids.iter().filter_map(|id| viewers.remove(id)).collect()
     };
     if !gone.is_empty() {
-        let mut addresses = shared.hls.addresses.lock();
+        let mut addresses = hls.addresses.lock();
         for v in &gone {
             if let Some(count) = addresses.get_mut(&v.address) {
                 *count = count.saturating_sub(1);

@@ -17,11 +17,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::Recordings;
-use crate::Shared;
+use crate::stream::entry::StreamEntry;
 
 /// The work of one recorder thread.
 pub(super) struct Job {
-    pub(super) shared: Arc<Shared>,
+    pub(super) recordings: Arc<Recordings>,
+    /// The stream's entry, where this recording is registered while it runs.
+    pub(super) entry: Arc<StreamEntry>,
     pub(super) key: StreamKey,
     pub(super) formats: Vec<RecordFormat>,
     pub(super) stop: CancellationToken,
@@ -43,7 +45,7 @@ impl Job {
                 refused: 0,
             })
             .collect();
-        let shutdown = self.shared.shutdown.clone();
+        let shutdown = self.recordings.shutdown.clone();
         loop {
             if self.stop.is_cancelled() || shutdown.is_cancelled() {
                 break;
@@ -83,9 +85,9 @@ impl Job {
         // Unregistered before the files are closed: a publish of the same stream arriving meanwhile starts its own
         // recorder instead of finding this ending one and recording nothing.
         {
-            let mut active = self.shared.recordings.active.lock();
-            if active.get(&self.key).is_some_and(|a| a.id == self.id) {
-                active.remove(&self.key);
+            let mut active = self.entry.recording.lock();
+            if active.as_ref().is_some_and(|a| a.id == self.id) {
+                *active = None;
             }
         }
         for file in files.iter_mut().filter(|f| !f.failed) {
@@ -96,7 +98,7 @@ impl Job {
 
     /// Sends `record_done` for a closed file.
     fn report(&self, file: RecordFile, error: Option<&str>) {
-        let Some(app) = self.shared.catalog.app(&self.key.app) else {
+        let Some(app) = self.recordings.streams.catalog.app(&self.key.app) else {
             return;
         };
         let mut event = StreamEvent::new(
@@ -109,7 +111,7 @@ impl Job {
         if let Some(why) = error {
             event = event.with_error(errcode::RECORD_ERROR, why);
         }
-        self.shared.webhooks.emit(&app, event);
+        self.recordings.streams.webhooks.emit(&app, event);
     }
 }
 
@@ -202,7 +204,7 @@ impl FormatFile {
             MediaKind::Audio => !self.seen_video,
             MediaKind::Script => false,
         };
-        let recordings = &job.shared.recordings;
+        let recordings = &job.recordings;
         match &mut self.open {
             None => {
                 let (file, relative, start_unix) = create_file(recordings, &job.key, self.format)?;
@@ -274,7 +276,7 @@ impl FormatFile {
     ) -> RecordFile {
         let duration_ms = first_ms.map_or(0, |first| last_ms.wrapping_sub(first));
         let secs = f64::from(duration_ms) / 1000.0;
-        job.shared.recordings.remember_duration(relative, secs);
+        job.recordings.remember_duration(relative, secs);
         RecordFile {
             file_path: relative.to_owned(),
             file_format: format.as_str().to_owned(),
@@ -295,7 +297,7 @@ impl FormatFile {
             Err(e) => {
                 error!(stream = %job.key, format = %self.format, file = %open.relative, "closing the recording failed: {e}");
                 (
-                    file_size(&job.shared.recordings.dir.join(&open.relative)),
+                    file_size(&job.recordings.dir.join(&open.relative)),
                     Some(e.to_string()),
                 )
             }
@@ -331,7 +333,7 @@ impl FormatFile {
             );
             return;
         };
-        let size = file_size(&job.shared.recordings.dir.join(&open.relative));
+        let size = file_size(&job.recordings.dir.join(&open.relative));
         let file = Self::record_file(
             self.format,
             job,

@@ -30,7 +30,9 @@ mod job;
 
 use job::Job;
 
-use crate::Shared;
+use crate::stream::entry::{self, StreamEntry};
+use crate::stream::followers::{Follower, Published};
+use crate::stream::Streams;
 
 /// Recording settings (`[record]`).
 #[derive(Debug, Clone, Deserialize)]
@@ -107,9 +109,9 @@ pub(crate) enum StartError {
     NoFormat,
 }
 
-/// One running recording, as the API shows it.
+/// One running recording, kept in its stream's entry ([`crate::stream::entry::StreamEntry`]).
 #[derive(Debug, Clone)]
-struct Active {
+pub(crate) struct Recording {
     /// Tells the recorder thread to finish its files and stop.
     stop: CancellationToken,
     formats: Vec<RecordFormat>,
@@ -139,11 +141,12 @@ fn read_durations(path: &Path) -> HashMap<String, f64> {
 
 /// Every running recording, and what is needed to start more.
 pub(crate) struct Recordings {
+    streams: Arc<Streams>,
+    shutdown: CancellationToken,
     dir: PathBuf,
     template: String,
     segment: Duration,
     tracker: TaskTracker,
-    active: Mutex<HashMap<StreamKey, Active>>,
     /// Durations of closed files, by path relative to `dir`, for the listing: read once from the index file
     /// ([`DURATIONS_FILE`]) that every close appends to, so they outlive a restart.
     durations: Mutex<Option<HashMap<String, f64>>>,
@@ -153,8 +156,16 @@ pub(crate) struct Recordings {
 impl Recordings {
     /// Recordings into `settings.dir` (or `{data_dir}/recordings`); threads are tracked by `tracker` so shutdown
     /// waits for the files to be closed.
-    pub(crate) fn new(settings: &RecordSettings, data_dir: &Path, tracker: TaskTracker) -> Self {
-        Recordings {
+    pub(crate) fn new(
+        settings: &RecordSettings,
+        data_dir: &Path,
+        streams: Arc<Streams>,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Arc<Recordings> {
+        Arc::new(Recordings {
+            streams,
+            shutdown,
             dir: settings
                 .dir
                 .clone()
@@ -162,10 +173,9 @@ impl Recordings {
             template: settings.template.clone(),
             segment: Duration::from_secs(settings.segment_secs.max(1)),
             tracker,
-            active: Mutex::new(HashMap::new()),
             durations: Mutex::new(None),
             next_id: Mutex::new(0),
-        }
+        })
     }
 
     /// The recordings directory.
@@ -176,11 +186,6 @@ impl Recordings {
     /// The file name template.
     pub(crate) fn template(&self) -> &str {
         &self.template
-    }
-
-    /// The formats `key` is being recorded in, if it is.
-    pub(crate) fn formats(&self, key: &StreamKey) -> Option<Vec<RecordFormat>> {
-        self.active.lock().get(key).map(|a| a.formats.clone())
     }
 
     /// The duration of a closed file, in seconds (none for a file still being written, or cut by a crash).
@@ -210,25 +215,48 @@ impl Recordings {
             warn!(file = %path.display(), "recording durations index: {e}");
         }
     }
+}
 
-    /// Stops the recording of `key`; `false` if there was none. The files are closed by the recorder thread
-    /// shortly after.
-    pub(crate) fn stop(&self, key: &StreamKey) -> bool {
-        match self.active.lock().remove(key) {
-            Some(active) => {
-                info!(stream = %key, "recording stopped");
-                active.stop.cancel();
-                true
-            }
-            None => false,
+/// The formats `key` is being recorded in, if it is.
+pub(crate) fn formats(recordings: &Recordings, key: &StreamKey) -> Option<Vec<RecordFormat>> {
+    let entry = entry::of_key(&recordings.streams, key)?;
+    let recording = entry.recording.lock();
+    recording.as_ref().map(|r| r.formats.clone())
+}
+
+/// Stops the recording of `key`; `false` if there was none. The files are closed by the recorder thread shortly
+/// after.
+pub(crate) fn stop(recordings: &Recordings, key: &StreamKey) -> bool {
+    let Some(entry) = entry::of_key(&recordings.streams, key) else {
+        return false;
+    };
+    let stopped = entry.recording.lock().take();
+    match stopped {
+        Some(recording) => {
+            info!(stream = %key, "recording stopped");
+            recording.stop.cancel();
+            true
         }
+        None => false,
     }
 }
 
 /// Starts recording `key` in `formats` unless it is already recorded.
 pub(crate) fn start(
-    shared: &Arc<Shared>,
+    recordings: &Arc<Recordings>,
     key: &StreamKey,
+    formats: &[RecordFormat],
+) -> Result<(), StartError> {
+    let entry = entry::of_key(&recordings.streams, key)
+        .ok_or_else(|| StartError::NotLive(key.to_string()))?;
+    start_in(recordings, key, entry, formats)
+}
+
+/// [`start`] for a stream whose entry is at hand.
+fn start_in(
+    recordings: &Arc<Recordings>,
+    key: &StreamKey,
+    entry: Arc<StreamEntry>,
     formats: &[RecordFormat],
 ) -> Result<(), StartError> {
     let mut formats = formats.to_vec();
@@ -236,34 +264,31 @@ pub(crate) fn start(
     if formats.is_empty() {
         return Err(StartError::NoFormat);
     }
-    let recordings = &shared.recordings;
-    let mut active = recordings.active.lock();
-    if let Some(a) = active.get(key) {
+    let mut active = entry.recording.lock();
+    if let Some(a) = active.as_ref() {
         return Err(StartError::AlreadyRecording {
             stream: key.to_string(),
             formats: RecordFormat::join(&a.formats),
         });
     }
     // Subscribed under the lock, so two publishes racing cannot both start a recorder.
-    let subscriber = subscribe(&shared.registry, key)?;
+    let subscriber = subscribe(&recordings.streams.registry, key)?;
     let id = {
         let mut next = recordings.next_id.lock();
         *next += 1;
         *next
     };
     let stop = CancellationToken::new();
-    active.insert(
-        key.clone(),
-        Active {
-            stop: stop.clone(),
-            formats: formats.clone(),
-            id,
-        },
-    );
+    *active = Some(Recording {
+        stop: stop.clone(),
+        formats: formats.clone(),
+        id,
+    });
     drop(active);
     info!(stream = %key, formats = %RecordFormat::join(&formats), dir = %recordings.dir.display(), "recording started");
     let job = Job {
-        shared: shared.clone(),
+        recordings: recordings.clone(),
+        entry,
         key: key.clone(),
         formats,
         stop,
@@ -297,13 +322,16 @@ fn subscribe(registry: &Registry, key: &StreamKey) -> Result<Subscriber, StartEr
 
 /// Starts the app's policy recording for a stream that was just published, if the policy asks for one. A stream
 /// already recorded (a republish within the grace) keeps its recorder.
-pub(crate) fn on_publish(shared: &Arc<Shared>, key: &StreamKey, app: &control::App) {
-    if app.policy.record.is_empty() {
-        return;
-    }
-    match start(shared, key, &app.policy.record) {
-        Ok(()) | Err(StartError::AlreadyRecording { .. }) => {}
-        Err(e) => warn!(stream = %key, "recording not started: {e}"),
+impl Follower for Arc<Recordings> {
+    fn published(&self, publish: &Published<'_>) {
+        let (key, app) = (publish.key, publish.app);
+        if app.policy.record.is_empty() {
+            return;
+        }
+        match start_in(self, key, publish.entry.clone(), &app.policy.record) {
+            Ok(()) | Err(StartError::AlreadyRecording { .. }) => {}
+            Err(e) => warn!(stream = %key, "recording not started: {e}"),
+        }
     }
 }
 

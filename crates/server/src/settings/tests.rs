@@ -1,0 +1,96 @@
+//! Settings checks and the `Debug` output that hides secrets.
+
+use super::*;
+
+#[test]
+fn empty_toml_is_defaults() {
+    let s = Settings::from_toml("").unwrap();
+    assert_eq!(s.rtmp_addr.port(), 1935);
+    assert_eq!(s.http_addr.port(), 8080);
+    assert_eq!(s.publisher_timeout_secs, 70);
+}
+
+#[test]
+fn unknown_key_is_refused() {
+    let err = Settings::from_toml("rtmp_adr = \"0.0.0.0:1\"").unwrap_err();
+    assert!(err.to_string().contains("rtmp_adr"), "{err}");
+}
+
+#[test]
+fn tls_needs_both_files() {
+    let err = Settings::from_toml("tls_cert = \"c.pem\"").unwrap_err();
+    assert!(err.to_string().contains("tls_key is not"), "{err}");
+    let err = Settings::from_toml("tls_key = \"k.pem\"").unwrap_err();
+    assert!(err.to_string().contains("tls_cert is not"), "{err}");
+    let s = Settings::from_toml("tls_cert = \"c.pem\"\ntls_key = \"k.pem\"").unwrap();
+    assert_eq!(s.tls_reload_secs, 5);
+}
+
+#[test]
+fn rooms_settings_have_defaults_and_bounds() {
+    let s = Settings::from_toml("").unwrap();
+    assert_eq!(
+        (s.rooms.max_members, s.rooms.daily_room_quota),
+        (10, 100_000)
+    );
+    assert_eq!(
+        (s.rooms.heartbeat_interval_ms, s.rooms.missed_heartbeats),
+        (7000, 3)
+    );
+    assert_eq!(s.rooms.media_app, "room");
+    assert_eq!(s.rooms.core_config().max_nonce_chars, 32);
+    let s = Settings::from_toml(
+        "[rooms]\nmax_members = 4\nmedia_app = \"calls\"\nmax_nonce_chars = 40",
+    )
+    .unwrap();
+    assert_eq!(s.rooms.core_config().max_members, 4);
+    assert_eq!(s.rooms.core_config().max_nonce_chars, 40);
+    for (bad, field) in [
+        ("max_members = 0", "rooms.max_members"),
+        ("missed_heartbeats = 0", "rooms.missed_heartbeats"),
+        ("media_app = \"a/b\"", "rooms.media_app"),
+        ("speaker_threshold = 101", "rooms.speaker_threshold"),
+        ("max_nonce_chars = 65", "rooms.max_nonce_chars"),
+        ("max_nonce_chars = 0", "rooms.max_nonce_chars"),
+    ] {
+        let err = Settings::from_toml(&format!("[rooms]\n{bad}")).unwrap_err();
+        assert!(err.to_string().contains(field), "{bad}: {err}");
+    }
+    assert!(Settings::from_toml("[rooms]\nmax_memebrs = 3").is_err());
+}
+
+#[test]
+fn hls_settings_have_defaults_and_bounds() {
+    let s = Settings::from_toml("").unwrap();
+    assert_eq!((s.hls.target_duration_ms, s.hls.window), (2000, 6));
+    assert_eq!((s.hls.idle_timeout_secs, s.hls.always), (30, false));
+    let s = Settings::from_toml("[hls]\nwindow = 3\nalways = true").unwrap();
+    assert!(s.hls.always && s.hls.window == 3);
+    let err = Settings::from_toml("[hls]\nwindow = 0").unwrap_err();
+    assert!(err.to_string().contains("hls.window"), "{err}");
+    let err = Settings::from_toml("[hls]\ntarget = 2").unwrap_err();
+    assert!(err.to_string().contains("target"), "{err}");
+}
+
+#[test]
+fn bad_chunk_size_names_the_setting() {
+    let err = Settings::from_toml("[rtmp]\nout_chunk_size = 0").unwrap_err();
+    assert!(err.to_string().contains("rtmp.out_chunk_size"), "{err}");
+}
+
+mod debug {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_admin_token_and_the_database_password() {
+        let s = Settings {
+            admin_token: Some("very-secret-token".into()),
+            database_url: Some("postgres://mplive:hunter2@db/mplive".into()),
+            ..Settings::default()
+        };
+        let text = format!("{s:?}");
+        assert!(!text.contains("very-secret-token"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("rtmp_addr"));
+    }
+}

@@ -1,0 +1,60 @@
+//! What the server keeps per live stream, in one place: hung off the hub's stream (`media` attachments), so it
+//! is found from the stream's key, its publisher or any subscriber without another map, and goes away with the
+//! stream. A stream published again after it ended starts with a new entry.
+
+use std::sync::Arc;
+
+use media::{Publisher, StreamKey, Subscriber};
+use parking_lot::Mutex;
+
+use crate::http::hls::HlsStream;
+use crate::output::fanout::Group;
+use crate::output::record::Recording;
+use crate::stream::Streams;
+
+/// The server's state of one live stream.
+pub(crate) struct StreamEntry {
+    /// The RTMP and HTTP-FLV players its publisher writes to.
+    pub(crate) players: Arc<Group>,
+    /// Its HLS segmenter, while one runs.
+    pub(crate) hls: Mutex<Option<Arc<HlsStream>>>,
+    /// Its recording, while one runs.
+    pub(crate) recording: Mutex<Option<Recording>>,
+}
+
+impl StreamEntry {
+    fn new(streams: &Streams) -> StreamEntry {
+        StreamEntry {
+            players: Arc::new(Group::new(streams.merge_window)),
+            hls: Mutex::new(None),
+            recording: Mutex::new(None),
+        }
+    }
+}
+
+/// The entry of `key`; `None` when the stream is not live (not in the hub).
+pub(crate) fn of_key(streams: &Streams, key: &StreamKey) -> Option<Arc<StreamEntry>> {
+    streams
+        .registry
+        .attachment(key, || StreamEntry::new(streams))
+}
+
+/// The entry of the stream `publisher` publishes.
+pub(crate) fn of_publisher(streams: &Streams, publisher: &Publisher) -> Arc<StreamEntry> {
+    // Only the server attaches to its hub's streams, always this type: the fallback is never taken.
+    publisher
+        .attachment(|| StreamEntry::new(streams))
+        .unwrap_or_else(|| Arc::new(StreamEntry::new(streams)))
+}
+
+/// The entry of the stream `subscriber` reads.
+pub(crate) fn of_subscriber(streams: &Streams, subscriber: &Subscriber) -> Arc<StreamEntry> {
+    subscriber
+        .attachment(|| StreamEntry::new(streams))
+        .unwrap_or_else(|| Arc::new(StreamEntry::new(streams)))
+}
+
+/// Every live stream's entry that exists, with its key.
+pub(crate) fn all(streams: &Streams) -> Vec<(StreamKey, Arc<StreamEntry>)> {
+    streams.registry.attachments::<StreamEntry>()
+}
