@@ -8,7 +8,9 @@
 # started here is stopped on exit.
 #
 # usage: bench/side-by-side.sh [--players N] [--seconds S] [--ramp-ms MS] [--processes K] [--no-docs]
-# env:   PLAYERS, BENCH_SECONDS, RAMP_MS, PROCESSES, SERVER_CPU, BENCH_CPU, CARGO_TARGET_DIR
+# env:   PLAYERS, BENCH_SECONDS, RAMP_MS, PROCESSES, SERVER_CPU, BENCH_CPU, CARGO_TARGET_DIR,
+#        MPLIVE_SERVER (another `mplive` binary to serve with, e.g. an older build for a before/after comparison;
+#        the bench is always the one built here)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -73,6 +75,8 @@ timeout 3600 cargo build --release -p mplive-cli --quiet
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 MPLIVE=$TARGET_DIR/release/mplive
 [ -x "$MPLIVE" ] || { echo "no $MPLIVE after the build" >&2; exit 1; }
+SERVER_BIN=${MPLIVE_SERVER:-$MPLIVE}
+[ -x "$SERVER_BIN" ] || { echo "MPLIVE_SERVER=$SERVER_BIN is not an executable" >&2; exit 2; }
 
 # --- housekeeping --------------------------------------------------------------------------------------------
 TMP=$(mktemp -d /tmp/mplive-side-by-side.XXXXXX)
@@ -187,7 +191,7 @@ stop_server
 # --- mplive --------------------------------------------------------------------------------------------------
 start_mplive() {
   rm -f "$TMP/ready.json"
-  MPLIVE_LOG=warn taskset -c "$SERVER_CPU" "$MPLIVE" serve --rtmp-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 \
+  MPLIVE_LOG=warn taskset -c "$SERVER_CPU" "$SERVER_BIN" serve --rtmp-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 \
     --data-dir "$TMP/mplive-data" --ready-file "$TMP/ready.json" >"$TMP/mplive.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do [ -s "$TMP/ready.json" ] && break; sleep 0.1; done
@@ -196,9 +200,9 @@ start_mplive() {
   HTTP_ADDR=$(jq -r .http "$TMP/ready.json")
 }
 # nginx-rtmp checks nothing; open mplive's app `live` too, so both do the same work per publish.
-"$MPLIVE" app set live --push-auth off --data-dir "$TMP/mplive-data" >/dev/null
-record "$MPLIVE app set live --push-auth off --data-dir $TMP/mplive-data"
-record "MPLIVE_LOG=warn taskset -c $SERVER_CPU $MPLIVE serve --rtmp-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --data-dir $TMP/mplive-data --ready-file $TMP/ready.json  # restarted for each row"
+"$SERVER_BIN" app set live --push-auth off --data-dir "$TMP/mplive-data" >/dev/null
+record "$SERVER_BIN app set live --push-auth off --data-dir $TMP/mplive-data"
+record "MPLIVE_LOG=warn taskset -c $SERVER_CPU $SERVER_BIN serve --rtmp-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --data-dir $TMP/mplive-data --ready-file $TMP/ready.json  # restarted for each row"
 for protocol in rtmp flv; do
   for mode in live rtc; do
     log "mplive $mode $protocol"
@@ -242,7 +246,7 @@ row() { # server label
 {
   echo "<!-- bench:begin -->"
   echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), Linux $(uname -r)); server pinned to core $SERVER_CPU, bench to core $BENCH_CPU."
-  echo "$("$MPLIVE" --version), $(nginx -v 2>&1 | sed 's/^nginx version: //') with libnginx-mod-rtmp."
+  echo "$("$SERVER_BIN" --version) (server$([ "$SERVER_BIN" = "$MPLIVE" ] || echo " $SERVER_BIN")), $(nginx -v 2>&1 | sed 's/^nginx version: //') with libnginx-mod-rtmp."
   echo "Fixture \`$FIXTURE\`: 1 Mbps H.264 540x960 25 fps, 1 s GOP + 64 kbps AAC, published in real time by the bench;"
   echo "$PLAYERS players started over $RAMP_MS ms, measured for $BENCH_SECONDS s from the first player's start."
   echo
