@@ -32,6 +32,16 @@ pub struct ServeArgs {
     /// Database URL, e.g. postgres://user:pass@host/db [default: SQLite file in the data directory]
     #[arg(long, env = "MPLIVE_DATABASE_URL")]
     database_url: Option<String>,
+    /// Redis URL, e.g. redis://127.0.0.1:6379: cluster mode (needs a postgres:// --database-url shared by the
+    /// nodes) [default: one node, no Redis]
+    #[arg(long, env = "MPLIVE_REDIS_URL")]
+    redis_url: Option<String>,
+    /// This node's id in the cluster [default: host name and HTTP port]
+    #[arg(long, env = "MPLIVE_NODE_ID")]
+    node_id: Option<String>,
+    /// Host name or IP other nodes and clients reach this node at [default: --public-host]
+    #[arg(long, env = "MPLIVE_ADVERTISE_HOST")]
+    advertise_host: Option<String>,
     /// PEM certificate chain: serve HTTPS instead of HTTP (needs --tls-key)
     #[arg(long, value_name = "FILE", env = "MPLIVE_TLS_CERT")]
     tls_cert: Option<PathBuf>,
@@ -83,6 +93,18 @@ impl ServeArgs {
         if let Some(k) = &self.tls_key {
             settings.tls_key = Some(k.clone());
         }
+        if let Some(u) = &self.redis_url {
+            settings.cluster.redis_url = Some(u.clone());
+        }
+        if let Some(n) = &self.node_id {
+            settings.cluster.node_id = Some(n.clone());
+        }
+        if let Some(h) = &self.advertise_host {
+            settings.cluster.advertise_host = Some(h.clone());
+        }
+        settings.cluster.secret = std::env::var("MPLIVE_CLUSTER_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty());
         settings.validate()?;
         Ok(settings)
     }

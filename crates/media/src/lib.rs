@@ -47,6 +47,7 @@
 //!     protocol: "rtmp",
 //!     republish_grace: None,
 //!     started_at_ms: 1_700_000_000_000,
+//!     relay: false,
 //! };
 //! let mut publisher = hub.publish(key.clone(), info).unwrap();
 //! let mut player = hub.subscribe(&key, SubscribeOptions::new("flv")).unwrap();

@@ -24,6 +24,9 @@ pub struct PublisherInfo {
     /// When the publish started, in Unix milliseconds (the stream's `started_at_ms`): the caller reads the wall
     /// clock, the hub does not.
     pub started_at_ms: u64,
+    /// A relay of the stream from another node of a cluster, not a client: any other publish of the stream
+    /// replaces it at once (the real publisher moved here), whether it is idle or not.
+    pub relay: bool,
 }
 
 /// The right to push frames into a stream, owned by the publishing connection. Dropping it unpublishes (the

@@ -71,13 +71,16 @@ impl Registry {
         let mut st = stream.state.lock();
         if let Some(current) = &st.publisher {
             let idle = now.saturating_duration_since(current.last_push);
-            if idle < inner.config.publisher_idle_takeover {
+            if current.info.relay && !info.relay {
+                info!(stream = %key, addr = %info.remote_addr, "publisher replaces the stream's relay from another node");
+            } else if idle < inner.config.publisher_idle_takeover {
                 info!(stream = %key, addr = %info.remote_addr, "publish refused: already publishing");
                 return Err(PublishError::AlreadyPublishing {
                     key: key.to_string(),
                 });
+            } else {
+                info!(stream = %key, addr = %info.remote_addr, idle_ms = idle.as_millis(), "idle publisher taken over");
             }
-            info!(stream = %key, addr = %info.remote_addr, idle_ms = idle.as_millis(), "idle publisher taken over");
             if let Some(old) = st.publisher.take() {
                 old.kick();
             }
@@ -178,6 +181,7 @@ impl Registry {
             t.players.flv += s.players.flv;
             t.players.other += s.players.other;
             t.players.total += s.players.total;
+            t.players.relays += s.players.relays;
             t.bytes_in += s.bytes_in;
             t.bytes_out += s.bytes_out;
             t.frames_in += s.frames_in;

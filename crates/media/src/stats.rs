@@ -66,10 +66,12 @@ pub struct PlayerStats {
     pub rtmp: u64,
     /// Subscribers that said `"flv"`.
     pub flv: u64,
-    /// Every other subscriber (HLS segmenter, recorder, relay, ...).
+    /// Every other subscriber (HLS segmenter, recorder, ...).
     pub other: u64,
-    /// All subscribers.
+    /// All subscribers but relays.
     pub total: u64,
+    /// Other nodes' relays of the stream (subscribers that said `"relay"`): not viewers, not in `total`.
+    pub relays: u64,
 }
 
 /// The hub's totals ([`Registry::totals`](crate::Registry::totals)).

@@ -43,6 +43,8 @@ pub(crate) enum Protocol {
     Rtmp,
     Flv,
     Other,
+    /// Another node's relay of the stream: not a viewer, so not in `total`.
+    Relay,
 }
 
 impl Protocol {
@@ -50,6 +52,7 @@ impl Protocol {
         match name {
             "rtmp" => Protocol::Rtmp,
             "flv" => Protocol::Flv,
+            "relay" => Protocol::Relay,
             _ => Protocol::Other,
         }
     }
@@ -59,7 +62,7 @@ impl Protocol {
 #[derive(Debug)]
 pub(crate) struct PublisherSlot {
     pub(crate) session: u64,
-    info: PublisherInfo,
+    pub(crate) info: PublisherInfo,
     pub(crate) last_push: Instant,
     kick: watch::Sender<bool>,
 }
@@ -280,13 +283,15 @@ impl State {
 
     pub(crate) fn add_player(&mut self, protocol: Protocol) {
         *self.player_counter(protocol) += 1;
-        self.players.total += 1;
+        self.players.total += u64::from(protocol != Protocol::Relay);
     }
 
     pub(crate) fn remove_player(&mut self, protocol: Protocol) {
         let counter = self.player_counter(protocol);
         *counter = counter.saturating_sub(1);
-        self.players.total = self.players.total.saturating_sub(1);
+        if protocol != Protocol::Relay {
+            self.players.total = self.players.total.saturating_sub(1);
+        }
     }
 
     fn player_counter(&mut self, protocol: Protocol) -> &mut u64 {
@@ -294,6 +299,7 @@ impl State {
             Protocol::Rtmp => &mut self.players.rtmp,
             Protocol::Flv => &mut self.players.flv,
             Protocol::Other => &mut self.players.other,
+            Protocol::Relay => &mut self.players.relays,
         }
     }
 }

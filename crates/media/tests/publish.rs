@@ -283,6 +283,7 @@ async fn an_attachment_lives_as_long_as_its_stream() {
         protocol: "rtmp",
         republish_grace: None,
         started_at_ms: 0,
+        relay: false,
     };
     assert!(
         hub.attachment(&key, AtomicU32::default).is_none(),
@@ -373,4 +374,31 @@ async fn grace_ends_the_stream_after_the_registry_is_gone() {
     assert_eq!(sub.try_recv().map(|f| f.is_none()), Ok(true));
     sleep(Duration::from_secs(2)).await;
     assert_eq!(sub.try_recv().unwrap_err(), SubscriberEnd::Ended);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_publisher_replaces_a_relay_at_once_and_relays_are_not_viewers() {
+    let hub = Registry::new(HubConfig::default());
+    let mut relay = hub
+        .publish(
+            key(),
+            media::PublisherInfo {
+                relay: true,
+                ..info("10.0.0.9:1935")
+            },
+        )
+        .expect("relay publishes");
+    relay.push(video(0, true, 100));
+    let viewer = subscribe(&hub, flv());
+    let edge = subscribe(&hub, SubscribeOptions::new("relay"));
+    let players = hub.get(&key()).expect("live").players;
+    assert_eq!((players.total, players.relays), (1, 1), "{players:?}");
+    // Not idle, yet replaced: the real publisher moved to this node.
+    let _real = hub
+        .publish(key(), info("10.0.0.2:1935"))
+        .expect("a publisher replaces the relay");
+    assert!(relay.is_kicked());
+    assert_eq!(hub.get(&key()).expect("live").players.total, 1);
+    drop((viewer, edge));
+    assert_eq!(hub.get(&key()).expect("live").players.relays, 0);
 }

@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+mod cluster;
 mod http;
 mod ops;
 mod output;
@@ -42,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+pub use cluster::{ClusterSettings, JoinError};
 pub use http::tls::TlsError;
 pub use ops::webhooks::WebhookSettings;
 pub use output::batch::WritePolicy;
@@ -102,6 +104,9 @@ pub enum ServerError {
     /// HTTPS is configured but its certificate or key cannot be used.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// Cluster mode is on but Redis could not be used.
+    #[error(transparent)]
+    Cluster(#[from] JoinError),
 }
 
 /// A started server: its bound addresses, its hub, and a handle to stop it.
@@ -187,6 +192,9 @@ impl RunningServer {
 /// so a bad file fails here, and are checked for changes every `tls_reload_secs`.
 pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
     settings.validate()?;
+    settings
+        .cluster
+        .require_shared_database(settings.database_url.as_deref())?;
     let store = control::Store::open(&settings.database_url()).await?;
     let boot =
         control::bootstrap(&store, &settings.data_dir, settings.admin_token.as_deref()).await?;
@@ -224,15 +232,19 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         http_port: listeners.http_addr.port(),
         https: certificates.is_some(),
     };
-    let shared = Arc::new(services(
-        &settings,
-        catalog,
-        boot.admin,
-        url_base,
-        &shutdown,
-        &tracker,
-        &webhook_tasks,
-    ));
+    let shared = Arc::new(
+        services(
+            &settings,
+            &listeners,
+            catalog,
+            boot.admin,
+            url_base,
+            &shutdown,
+            &tracker,
+            &webhook_tasks,
+        )
+        .await?,
+    );
     let (rtmp_addr, http_addr) = (listeners.rtmp_addr, listeners.http_addr);
     listeners.serve(&settings, &shared, &tracker, acceptor);
     if let Some(certificates) = certificates.filter(|_| settings.tls_reload_secs > 0) {
@@ -254,16 +266,19 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
     })
 }
 
-/// Builds the services, each with the handles it uses, and the state the entry points are handed.
-fn services(
+/// Builds the services, each with the handles it uses, and the state the entry points are handed. In cluster
+/// mode this node joins the cluster first (a Redis that does not answer fails the start).
+#[allow(clippy::too_many_arguments)] // one call site; each argument is a distinct service handle
+async fn services(
     settings: &Settings,
+    listeners: &Listeners,
     catalog: control::Catalog,
     admin: control::AdminAuth,
     url_base: control::urls::UrlBase,
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
     webhook_tasks: &(CancellationToken, TaskTracker),
-) -> Shared {
+) -> Result<Shared, ServerError> {
     let metrics = Arc::new(ops::metrics::Metrics::default());
     let webhooks = ops::webhooks::Webhooks::start(
         &settings.webhooks,
@@ -273,6 +288,37 @@ fn services(
         &webhook_tasks.1,
     );
     let registry = Registry::new(settings.hub.clone());
+    let cluster = if settings.cluster.enabled() {
+        let host = settings
+            .cluster
+            .advertise_host
+            .clone()
+            .unwrap_or_else(|| settings.public_host.clone());
+        let host = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        Some(
+            cluster::Cluster::join(cluster::Join {
+                settings: &settings.cluster,
+                node: settings
+                    .cluster
+                    .node_id_or_default(listeners.http_addr.port()),
+                rtmp: format!("{host}:{}", listeners.rtmp_addr.port()),
+                http: format!("{host}:{}", listeners.http_addr.port()),
+                registry: registry.clone(),
+                catalog: catalog.clone(),
+                metrics: metrics.clone(),
+                session_config: settings.rtmp.session_config(),
+                shutdown: shutdown.clone(),
+                tracker: tracker.clone(),
+            })
+            .await?,
+        )
+    } else {
+        None
+    };
     let streams = Arc::new(stream::Streams::new(
         registry.clone(),
         catalog.clone(),
@@ -280,6 +326,7 @@ fn services(
         metrics,
         settings.merge_window(),
         settings.max_url_ttl_secs,
+        cluster,
     ));
     let hls = http::hls::Hls::new(settings.hls.clone(), streams.clone(), shutdown.clone());
     let recordings = output::record::Recordings::new(
@@ -302,7 +349,7 @@ fn services(
     streams.follow(Arc::new(hls.clone()));
     streams.follow(Arc::new(recordings.clone()));
     streams.follow(rooms.clone());
-    Shared {
+    Ok(Shared {
         streams,
         hls,
         recordings,
@@ -319,7 +366,7 @@ fn services(
         url_base,
         sdk_url_ttl: Duration::from_secs(settings.sdk_url_ttl_secs),
         max_body_bytes: settings.max_body_bytes,
-    }
+    })
 }
 
 /// The two bound listeners.

@@ -80,6 +80,7 @@ pub fn info(addr: &str) -> PublisherInfo {
         protocol: "rtmp",
         republish_grace: None,
         started_at_ms: STARTED_AT_MS,
+        relay: false,
     }
 }
 

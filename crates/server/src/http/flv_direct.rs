@@ -42,7 +42,7 @@ pub(crate) struct FlvStart {
 
 /// Asks the lifecycle for the play and prepares the FLV header: shared by the direct path and the router's
 /// fallback.
-pub(crate) fn start(
+pub(crate) async fn start(
     shared: &Shared,
     key: StreamKey,
     query: Option<&str>,
@@ -55,10 +55,12 @@ pub(crate) fn start(
         peer,
         protocol: Protocol::Flv,
     };
-    let play = lifecycle::play(&shared.streams, request).map_err(|r| Refusal {
-        status: r.http_status(),
-        message: format!("{}\n", r.description()),
-    })?;
+    let play = lifecycle::play(&shared.streams, request)
+        .await
+        .map_err(|r| Refusal {
+            status: r.http_status(),
+            message: format!("{}\n", r.description()),
+        })?;
     let (has_audio, has_video) = match shared.streams.registry.get(&key) {
         Some(s) if s.video_codec.is_none() && s.audio_codec.is_some() => (true, false),
         _ => (true, true),
@@ -95,7 +97,7 @@ pub(crate) async fn serve(
         return;
     };
     let key = StreamKey::new(request.app, request.stream);
-    let flv = match start(&shared, key, request.query.as_deref(), peer) {
+    let flv = match start(&shared, key, request.query.as_deref(), peer).await {
         Ok(s) => s,
         Err(refusal) => {
             refuse(socket, refusal).await;

@@ -70,7 +70,7 @@ pub(crate) async fn play(
         )
             .into_response();
     };
-    let start = match flv_direct::start(&shared, key, query.as_deref(), peer) {
+    let start = match flv_direct::start(&shared, key, query.as_deref(), peer).await {
         Ok(s) => s,
         Err(refusal) => {
             let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::NOT_FOUND);

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use media::Totals;
 use parking_lot::Mutex;
@@ -19,6 +19,14 @@ pub(crate) struct Metrics {
     webhook_attempts_failed: AtomicU64,
     webhooks_given_up: AtomicU64,
     webhooks_suppressed: AtomicU64,
+    /// Cluster mode is on: the cluster families are rendered.
+    cluster: AtomicBool,
+    /// Live nodes as this node last read them from Redis.
+    cluster_nodes: AtomicU64,
+    /// Whether Redis answered this node's last request.
+    cluster_up: AtomicBool,
+    /// Relays this node runs now (streams pulled from another node).
+    cluster_relays: AtomicU64,
 }
 
 impl Metrics {
@@ -45,6 +53,30 @@ impl Metrics {
         self.webhooks_suppressed.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Sets whether Redis answers (and turns the cluster families on).
+    pub(crate) fn set_cluster_up(&self, up: bool) {
+        self.cluster.store(true, Ordering::Relaxed);
+        self.cluster_up.store(up, Ordering::Relaxed);
+    }
+
+    /// Sets the number of live nodes read from Redis.
+    pub(crate) fn set_cluster_nodes(&self, nodes: u64) {
+        self.cluster_nodes.store(nodes, Ordering::Relaxed);
+    }
+
+    /// Counts a relay starting (`+1`) or ending (`-1`).
+    pub(crate) fn relay_running(&self, running: bool) {
+        if running {
+            self.cluster_relays.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let _ = self
+                .cluster_relays
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    Some(n.saturating_sub(1))
+                });
+        }
+    }
+
     /// The exposition text.
     // Long on purpose: one metric family after another, in the order `/metrics` shows them.
     pub(crate) fn render(&self, totals: &Totals, hls_viewers: u64) -> String {
@@ -65,6 +97,23 @@ impl Metrics {
             "Streams with a publisher now.",
             totals.publishers,
         );
+        if self.cluster.load(Ordering::Relaxed) {
+            gauge(
+                "mplive_nodes",
+                "Live nodes of the cluster, as this node last read them from Redis.",
+                self.cluster_nodes.load(Ordering::Relaxed),
+            );
+            gauge(
+                "mplive_cluster_redis_up",
+                "1 when Redis answered this node's last request, 0 when it did not.",
+                u64::from(self.cluster_up.load(Ordering::Relaxed)),
+            );
+            gauge(
+                "mplive_relays",
+                "Streams this node pulls from the node that holds them, for its own players.",
+                self.cluster_relays.load(Ordering::Relaxed),
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP mplive_players Players now, by protocol.\n# TYPE mplive_players gauge"

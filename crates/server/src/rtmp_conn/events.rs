@@ -16,11 +16,28 @@ use crate::output::fanout::{DirectPlayer, OutputFormat};
 use crate::stream::access;
 use crate::stream::lifecycle::{self, Protocol};
 
+/// A `publish` or `play` the connection has to answer.
+pub(super) enum Pending {
+    Publish {
+        stream_id: u32,
+        name: String,
+        query: Option<String>,
+    },
+    Play {
+        stream_id: u32,
+        name: String,
+        query: Option<String>,
+    },
+}
+
 impl Conn {
     /// Acts on what the session decoded.
     // Long on purpose: one arm per session event; each arm that does more than a line calls a method below.
     pub(super) fn handle_events(&mut self) {
-        while let Some(event) = self.session.poll_output() {
+        while self.pending.is_none() {
+            let Some(event) = self.session.poll_output() else {
+                return;
+            };
             match event {
                 ServerEvent::Connect { app, tc_url, query } => {
                     self.connect_query = query;
@@ -58,13 +75,25 @@ impl Conn {
                     name,
                     query,
                     ..
-                } => self.on_publish(stream_id, name, query),
+                } => {
+                    self.pending = Some(Pending::Publish {
+                        stream_id,
+                        name,
+                        query,
+                    })
+                }
                 ServerEvent::Play {
                     stream_id,
                     name,
                     query,
                     ..
-                } => self.on_play(stream_id, name, query),
+                } => {
+                    self.pending = Some(Pending::Play {
+                        stream_id,
+                        name,
+                        query,
+                    })
+                }
                 ServerEvent::Media {
                     stream_id,
                     kind,
@@ -119,7 +148,23 @@ impl Conn {
         }
     }
 
-    fn on_publish(&mut self, stream_id: u32, name: String, query: Option<String>) {
+    /// Answers a publish or play: events after it wait in the session until this is done.
+    pub(super) async fn answer(&mut self, request: Pending) {
+        match request {
+            Pending::Publish {
+                stream_id,
+                name,
+                query,
+            } => self.on_publish(stream_id, name, query).await,
+            Pending::Play {
+                stream_id,
+                name,
+                query,
+            } => self.on_play(stream_id, name, query).await,
+        }
+    }
+
+    async fn on_publish(&mut self, stream_id: u32, name: String, query: Option<String>) {
         let Some(app_name) = self.app.clone() else {
             self.session.reject_publish(
                 stream_id,
@@ -147,7 +192,7 @@ impl Conn {
             return;
         }
         let request = self.request(&app_name, &name, query.as_deref());
-        match lifecycle::publish(&self.shared.streams, request) {
+        match lifecycle::publish(&self.shared.streams, request).await {
             Ok(session) => {
                 let kicked = Box::pin(session.kicked());
                 let group = session.entry().players.clone();
@@ -177,7 +222,7 @@ impl Conn {
         }
     }
 
-    fn on_play(&mut self, stream_id: u32, name: String, query: Option<String>) {
+    async fn on_play(&mut self, stream_id: u32, name: String, query: Option<String>) {
         let Some(app_name) = self.app.clone() else {
             self.session
                 .reject_play(stream_id, "NetStream.Play.Failed", "play before connect");
@@ -193,7 +238,7 @@ impl Conn {
             return;
         }
         let request = self.request(&app_name, &name, query.as_deref());
-        let play = match lifecycle::play(&self.shared.streams, request) {
+        let play = match lifecycle::play(&self.shared.streams, request).await {
             Ok(play) => play,
             Err(refusal) => {
                 let description = refusal.description();

@@ -102,6 +102,8 @@ struct Conn {
     last_input: Instant,
     /// Set when the connection should end once its output is written.
     closing: Option<Close>,
+    /// A publish or play decoded but not answered yet (the lifecycle is asynchronous).
+    pending: Option<events::Pending>,
 }
 
 /// Drives one accepted RTMP connection until it ends.
@@ -121,6 +123,7 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: Arc<Share
         batch: Batch::default(),
         last_input: now,
         closing: None,
+        pending: None,
     };
     let reason = conn.run(rd).await;
     conn.playing = None;
@@ -157,6 +160,10 @@ impl Conn {
                 Wake::Readable(Ok(())) => {
                     if let Some(reason) = self.read_input(&rd) {
                         return reason;
+                    }
+                    while let Some(request) = self.pending.take() {
+                        self.answer(request).await;
+                        self.handle_events();
                     }
                 }
                 Wake::Readable(Err(e)) => return Close::Error(format!("read failed: {e}")),
@@ -243,7 +250,9 @@ impl Conn {
                 break;
             }
             self.handle_events();
-            if self.closing.is_some() {
+            // A publish or play waits on the lifecycle (the cluster may be asked): nothing more is read or
+            // handled until the run loop has answered it.
+            if self.closing.is_some() || self.pending.is_some() {
                 break;
             }
         }

@@ -86,6 +86,8 @@ pub struct Settings {
     /// How often the TLS files are checked for changes, in seconds; changed files are loaded for new connections
     /// (default 5; 0 never checks; at most 86 400).
     pub tls_reload_secs: u64,
+    /// Cluster mode (`[cluster]`): off unless `cluster.redis_url` is set.
+    pub cluster: crate::cluster::ClusterSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -129,6 +131,7 @@ impl std::fmt::Debug for Settings {
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
             .field("tls_reload_secs", &self.tls_reload_secs)
+            .field("cluster", &self.cluster)
             .finish()
     }
 }
@@ -253,6 +256,7 @@ impl Default for Settings {
             tls_cert: None,
             tls_key: None,
             tls_reload_secs: 5,
+            cluster: crate::cluster::ClusterSettings::default(),
         }
     }
 }
@@ -398,6 +402,7 @@ impl Settings {
                 expected,
             });
         }
+        self.cluster.validate()?;
         if self.webhooks.max_attempts == 0 {
             return Err(SettingsError::Invalid {
                 field: "webhooks.max_attempts",
@@ -438,6 +443,9 @@ pub enum SettingsError {
         /// What would be accepted.
         expected: &'static str,
     },
+    /// Cluster mode asked for with the embedded SQLite database.
+    #[error("cluster mode (redis_url, --redis-url) needs a database every node shares: set database_url (--database-url) to postgres://...; SQLite is one node's file")]
+    ClusterNeedsPostgres,
     /// Only one of the two TLS files is set.
     #[error("{set} is set but {missing} is not: HTTPS needs both the certificate chain (tls_cert, --tls-cert) and its private key (tls_key, --tls-key); set both, or neither for plain HTTP")]
     TlsHalf {

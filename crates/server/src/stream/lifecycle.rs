@@ -104,6 +104,9 @@ pub(crate) struct PublishSession {
     /// The query the publisher sent, for webhooks (credentials masked there).
     param: Option<String>,
     end: End,
+    /// The stream's claim in the cluster, released when the publish ends (after the hub's publisher, by field
+    /// order: a new publish on another node must not find the stream still published here).
+    _claim: Option<crate::cluster::claims::ClaimGuard>,
 }
 
 impl PublishSession {
@@ -171,22 +174,34 @@ impl Drop for PublishSession {
 /// May `req` publish? On success the stream is the caller's until the session is dropped: `push_start` (or
 /// `republish` within the grace) is sent, and the readers that follow a publish are started. A refusal is counted,
 /// sent to the app's webhooks (`push_refused`, not for a bad name) and returned for the driver to answer.
-pub(crate) fn publish(streams: &Arc<Streams>, req: Request<'_>) -> Result<PublishSession, Refusal> {
-    let result = start_publish(streams, req);
+pub(crate) async fn publish(
+    streams: &Arc<Streams>,
+    req: Request<'_>,
+) -> Result<PublishSession, Refusal> {
+    let result = start_publish(streams, req).await;
     if let Err(refusal) = &result {
         refused_publish(streams, req, refusal);
     }
     result
 }
 
-fn start_publish(streams: &Arc<Streams>, req: Request<'_>) -> Result<PublishSession, Refusal> {
+async fn start_publish(
+    streams: &Arc<Streams>,
+    req: Request<'_>,
+) -> Result<PublishSession, Refusal> {
     let app = access::check_publish(streams, req.app, req.stream, req.query)?;
     let key = StreamKey::new(req.app, req.stream);
+    // Cluster-wide first: the local hub is touched only by the publish that holds the stream's claim.
+    let claim = match &streams.cluster {
+        Some(cluster) => Some(cluster.claim(&key).await?),
+        None => None,
+    };
     let info = PublisherInfo {
         remote_addr: req.peer.to_string(),
         protocol: req.protocol.as_str(),
         republish_grace: access::republish_grace(&app),
         started_at_ms: u64::try_from(control::now_ms()).unwrap_or(0),
+        relay: false,
     };
     let in_grace = streams
         .registry
@@ -212,6 +227,7 @@ fn start_publish(streams: &Arc<Streams>, req: Request<'_>) -> Result<PublishSess
         started: std::time::Instant::now(),
         param: req.query.map(str::to_owned),
         end: End::Normal,
+        _claim: claim,
     };
     let kind = if in_grace {
         EventKind::Republish
@@ -279,17 +295,26 @@ impl Drop for PlaySession {
 
 /// May `req` play? Checks access and the player limit, subscribes to the live stream and sends `play_start`.
 /// A refusal (or a stream that is not live) is counted and returned for the driver to answer.
-pub(crate) fn play(streams: &Streams, req: Request<'_>) -> Result<Play, Refusal> {
-    let result = start_play(streams, req);
+pub(crate) async fn play(streams: &Streams, req: Request<'_>) -> Result<Play, Refusal> {
+    let result = start_play(streams, req).await;
     if let Err(refusal) = &result {
         streams.metrics.refused("play", refusal.reason.as_str());
     }
     result
 }
 
-fn start_play(streams: &Streams, req: Request<'_>) -> Result<Play, Refusal> {
+async fn start_play(streams: &Streams, req: Request<'_>) -> Result<Play, Refusal> {
+    if let Some(cluster) = &streams.cluster {
+        if let Some(credential) = crate::cluster::credential::find(req.query) {
+            return relay_play(streams, cluster, req, credential);
+        }
+    }
     let (app, mode) = access::check_play(streams, req.app, req.stream, req.query)?;
     let key = StreamKey::new(req.app, req.stream);
+    // On a node that does not hold the stream, a relay from the node that does brings it into the local hub.
+    if let Some(cluster) = &streams.cluster {
+        cluster.pull(&key).await?;
+    }
     let opts = media::SubscribeOptions {
         start: mode.start,
         protocol: req.protocol.as_str(),
@@ -305,6 +330,52 @@ fn start_play(streams: &Streams, req: Request<'_>) -> Result<Play, Refusal> {
         mode,
         entry,
         session: play_session(streams, app, req),
+    })
+}
+
+/// Another node's relay of a stream held here: admitted on the cluster credential instead of the app's play key,
+/// served every frame at once from the cached GOP (the edge's hub caches it again), and no viewer: no webhooks,
+/// outside `max_players` and the player counts.
+fn relay_play(
+    streams: &Streams,
+    cluster: &crate::cluster::Cluster,
+    req: Request<'_>,
+    credential: &str,
+) -> Result<Play, Refusal> {
+    access::check_names(req.app, Some(req.stream))?;
+    if !cluster.verify_relay(credential, req.app, req.stream) {
+        return Err(Refusal::new(
+            Reason::SignatureBad,
+            "the cluster credential (mplive_relay) is not valid: only the cluster's nodes can make one",
+        ));
+    }
+    let app = streams
+        .catalog
+        .app(req.app)
+        .ok_or_else(|| Refusal::new(Reason::UnknownApp, format!("no app named {}", req.app)))?;
+    let key = StreamKey::new(req.app, req.stream);
+    let opts = media::SubscribeOptions {
+        start: media::StartPolicy::Gop,
+        protocol: crate::cluster::relay::PROTOCOL,
+    };
+    let subscriber = streams
+        .registry
+        .subscribe(&key, opts)
+        .map_err(|e| Refusal::new(Reason::NotFound, e.to_string()))?;
+    info!(peer = %req.peer, stream = %key, "relay to another node");
+    let entry = entry::of_subscriber(streams, &subscriber);
+    Ok(Play {
+        subscriber,
+        mode: PlayMode {
+            rtc: true,
+            start: media::StartPolicy::Gop,
+        },
+        entry,
+        session: PlaySession {
+            webhooks: streams.webhooks.clone(),
+            app,
+            stop: None,
+        },
     })
 }
 

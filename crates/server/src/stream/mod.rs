@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
+use crate::cluster::Cluster;
 use crate::ops::metrics::Metrics;
 use crate::ops::webhooks::Webhooks;
 use followers::Follower;
@@ -33,6 +34,8 @@ pub(crate) struct Streams {
     pub(crate) max_url_ttl_secs: u64,
     /// Told of every publish start and end, in this order; emptied at shutdown (followers hold the service).
     followers: RwLock<Vec<Arc<dyn Follower>>>,
+    /// Cluster mode: claims each publish cluster-wide and pulls a stream held by another node for a local play.
+    pub(crate) cluster: Option<Arc<Cluster>>,
 }
 
 impl Streams {
@@ -43,6 +46,7 @@ impl Streams {
         metrics: Arc<Metrics>,
         merge_window: Duration,
         max_url_ttl_secs: u64,
+        cluster: Option<Arc<Cluster>>,
     ) -> Streams {
         Streams {
             registry,
@@ -52,6 +56,7 @@ impl Streams {
             merge_window,
             max_url_ttl_secs,
             followers: RwLock::new(Vec::new()),
+            cluster,
         }
     }
 

@@ -32,12 +32,15 @@ pub(crate) enum Reason {
     TooManyViewersPerAddress,
     /// The stream to play is not live.
     NotFound,
+    /// Cluster mode cannot decide now: Redis does not answer, or the node that holds the stream cannot be
+    /// reached. Local streams go on; this publish or play is refused until the cluster answers again.
+    ClusterUnavailable,
 }
 
 impl Reason {
     /// Every reason, for tests and documentation.
     #[cfg(test)]
-    pub(crate) const ALL: [Reason; 12] = [
+    pub(crate) const ALL: [Reason; 13] = [
         Reason::BadName,
         Reason::UnknownApp,
         Reason::SignatureMissing,
@@ -50,6 +53,7 @@ impl Reason {
         Reason::TooManyPlayers,
         Reason::TooManyViewersPerAddress,
         Reason::NotFound,
+        Reason::ClusterUnavailable,
     ];
 
     /// The stable name: the start of the RTMP status description and HTTP body, the log, the metrics label.
@@ -67,6 +71,7 @@ impl Reason {
             Reason::TooManyPlayers => "too_many_players",
             Reason::TooManyViewersPerAddress => "too_many_viewers_per_address",
             Reason::NotFound => "not_found",
+            Reason::ClusterUnavailable => "cluster_unavailable",
         }
     }
 
@@ -79,7 +84,7 @@ impl Reason {
             Reason::StreamBusy => 409,
             // The client's own doing, and over once one of its viewers stops asking: not the 503 of a full app.
             Reason::TooManyViewersPerAddress => 429,
-            Reason::TooManyStreams | Reason::TooManyPlayers => 503,
+            Reason::TooManyStreams | Reason::TooManyPlayers | Reason::ClusterUnavailable => 503,
             Reason::SignatureBad
             | Reason::SignatureExpired
             | Reason::SignatureTtlTooLong
@@ -120,7 +125,7 @@ impl Reason {
             Reason::StreamBusy => errcode::STREAM_BUSY,
             Reason::TooManyStreams => errcode::TOO_MANY_STREAMS,
             Reason::TooManyPlayers | Reason::TooManyViewersPerAddress => errcode::TOO_MANY_PLAYERS,
-            Reason::NotFound => errcode::OTHER,
+            Reason::NotFound | Reason::ClusterUnavailable => errcode::OTHER,
         }
     }
 
@@ -186,7 +191,10 @@ mod tests {
         for r in Reason::ALL {
             assert!(names.insert(r.as_str()), "{r:?} shares its name");
             // The signature checker, the token checker and the server name reasons the same way for webhooks.
-            if r != Reason::NotFound && r != Reason::TooManyViewersPerAddress {
+            if !matches!(
+                r,
+                Reason::NotFound | Reason::TooManyViewersPerAddress | Reason::ClusterUnavailable
+            ) {
                 assert_eq!(errcode::for_reason(r.as_str()), r.errcode(), "{r:?}");
             }
             assert!((400..600).contains(&r.http_status()), "{r:?}");

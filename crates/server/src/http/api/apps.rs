@@ -295,6 +295,9 @@ pub(crate) async fn create_app(
     };
     let app = shared.streams.catalog.store().create_app(&new).await?;
     shared.streams.catalog.reload().await?;
+    if let Some(cluster) = &shared.streams.cluster {
+        cluster.catalog_changed().await;
+    }
     Ok((StatusCode::CREATED, Json(AppView::from(&app))).into_response())
 }
 
@@ -333,6 +336,9 @@ pub(crate) async fn update_app(
         .update_app(&app, &patch)
         .await?;
     shared.streams.catalog.reload().await?;
+    if let Some(cluster) = &shared.streams.cluster {
+        cluster.catalog_changed().await;
+    }
     Ok(Json(AppView::from(&app)))
 }
 
@@ -347,6 +353,9 @@ pub(crate) async fn delete_app(
         return Err(ApiError::unknown_app(&app));
     }
     shared.streams.catalog.reload().await?;
+    if let Some(cluster) = &shared.streams.cluster {
+        cluster.catalog_changed().await;
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -370,6 +379,9 @@ pub(crate) async fn rotate_key(
         .rotate_key(&app, which)
         .await?;
     shared.streams.catalog.reload().await?;
+    if let Some(cluster) = &shared.streams.cluster {
+        cluster.catalog_changed().await;
+    }
     Ok(Json(AppView::from(&app)))
 }
 
@@ -390,7 +402,17 @@ pub(crate) async fn sign_urls(
 
 /// The URLs of `stream`, signed as the app's policy asks.
 pub(crate) fn url_set(shared: &Shared, app: &App, stream: &str, expires_at: u64) -> UrlSet {
-    let urls = urls::app_urls(&shared.url_base, app, stream, expires_at);
+    url_set_at(&shared.url_base, app, stream, expires_at)
+}
+
+/// [`url_set`] for the node at `base`.
+pub(crate) fn url_set_at(
+    base: &control::urls::UrlBase,
+    app: &App,
+    stream: &str,
+    expires_at: u64,
+) -> UrlSet {
+    let urls = urls::app_urls(base, app, stream, expires_at);
     UrlSet {
         push: urls.push,
         play: urls.play,

@@ -44,6 +44,7 @@ pub(crate) mod code {
     pub(crate) const BODY_TOO_LARGE: u32 = 41300;
     pub(crate) const UNSUPPORTED_MEDIA_TYPE: u32 = 41500;
     pub(crate) const INTERNAL: u32 = 50000;
+    pub(crate) const CLUSTER_UNAVAILABLE: u32 = 50300;
 }
 
 impl ApiError {
@@ -100,6 +101,15 @@ impl From<StoreError> for ApiError {
                 )
             }
         }
+    }
+}
+
+impl From<crate::cluster::store::StoreError> for ApiError {
+    fn from(e: crate::cluster::store::StoreError) -> ApiError {
+        ApiError::new(
+            code::CLUSTER_UNAVAILABLE,
+            format!("the cluster's Redis does not answer ({e}); this node's own streams go on, retry shortly"),
+        )
     }
 }
 

@@ -31,6 +31,7 @@ use error::{code, ApiError};
     info(title = "mplive API", description = "Admin API (bearer admin token) and the SDK endpoints of mplive."),
     paths(
         streams::list_streams, streams::get_stream, streams::kick, streams::forbid, streams::unforbid,
+        nodes,
         apps::list_apps, apps::create_app, apps::get_app, apps::update_app, apps::delete_app, apps::rotate_key,
         apps::sign_urls, apps::mint_token,
         channels::list_channels, channels::create_channel, channels::get_channel, channels::delete_channel,
@@ -63,6 +64,7 @@ pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
 /// The API routes, with their body limit and the admin check on `/v1`.
 pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     let admin = Router::new()
+        .route("/v1/nodes", get(nodes))
         .route("/v1/streams", get(streams::list_streams))
         .route("/v1/streams/{app}/{stream}", get(streams::get_stream))
         .route("/v1/streams/{app}/{stream}/kick", post(streams::kick))
@@ -163,6 +165,40 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// The nodes of the cluster (empty with `cluster: false` on a server without `--redis-url`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct NodesView {
+    /// Whether cluster mode is on.
+    cluster: bool,
+    /// This node's id (cluster mode only).
+    this_node: Option<String>,
+    /// Every live node, sorted by id: `id`, `rtmp` and `http` (advertised `host:port`), `version`,
+    /// `startedAtMs`, `load` (`streams`, `players`, `egressMbps`, `cpuPercent`) and its `streams`.
+    #[schema(value_type = Vec<Object>)]
+    nodes: Vec<crate::cluster::store::NodeRecord>,
+}
+
+/// The live nodes of the cluster, with their addresses and load, as Redis has them now.
+#[utoipa::path(get, path = "/v1/nodes", tag = "cluster",
+    responses((status = 200, body = NodesView), (status = 401, body = ApiError), (status = 503, body = ApiError)),
+    security(("admin" = [])))]
+async fn nodes(State(shared): State<Arc<Shared>>) -> Result<Json<NodesView>, ApiError> {
+    let Some(cluster) = &shared.streams.cluster else {
+        return Ok(Json(NodesView {
+            cluster: false,
+            this_node: None,
+            nodes: Vec::new(),
+        }));
+    };
+    let list = cluster.node_list().await?;
+    Ok(Json(NodesView {
+        cluster: true,
+        this_node: Some(list.this_node),
+        nodes: list.nodes,
+    }))
 }
 
 /// Filters of the delivery log.

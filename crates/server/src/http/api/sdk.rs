@@ -154,7 +154,15 @@ async fn issue(
         .ensure_channel(&app.id, &req.channel_id)
         .await?;
     let expires_at = now + shared.sdk_url_ttl.as_secs();
-    let urls = url_set(shared, &app, &req.channel_id, expires_at);
+    // In a cluster, the publisher goes to the least loaded live node (its SDK asks again before each reconnect,
+    // so a dead node's publisher is sent to a live one).
+    let urls = match &shared.streams.cluster {
+        Some(cluster) => {
+            let base = cluster.publish_base(&shared.url_base).await;
+            super::apps::url_set_at(&base, &app, &req.channel_id, expires_at)
+        }
+        None => url_set(shared, &app, &req.channel_id, expires_at),
+    };
     info!(app = %app.name, channel = %req.channel_id, account = %crate::ops::log_value::clip(&req.account_id), "SDK publisher {what}");
     Ok(Json(Instance {
         url: urls.push,

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use control::now_unix;
 use control::webhook_event::{EventKind, StreamEvent};
-use media::{StreamKey, StreamStats};
+use media::StreamKey;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 use utoipa::ToSchema;
@@ -21,8 +21,10 @@ use crate::Shared;
 pub(crate) struct StreamList {
     /// Streams, sorted by app and name, with statistics (`videoBitrate`, `audioBitrate`, `videoFPS`, `videoGOP`,
     /// `videoWidth`, `videoHeight`, players per protocol, bytes in/out, dropped frames, ...).
+    /// In cluster mode, every stream of every node, each with `origin` (the node holding its publisher),
+    /// `clusterPlayers` (summed over nodes) and `nodes` (each node's players of it).
     #[schema(value_type = Vec<Object>)]
-    pub(crate) streams: Vec<StreamStats>,
+    pub(crate) streams: Vec<serde_json::Value>,
 }
 
 /// `POST .../forbid` body: until when publishing is refused.
@@ -68,28 +70,48 @@ fn not_live(app: &str, stream: &str) -> ApiError {
 
 /// Every live stream (and those waiting for their publisher to come back).
 #[utoipa::path(get, path = "/v1/streams", tag = "streams",
-    responses((status = 200, body = StreamList), (status = 401, body = ApiError)),
+    responses((status = 200, body = StreamList), (status = 401, body = ApiError), (status = 503, body = ApiError)),
     security(("admin" = [])))]
-pub(crate) async fn list_streams(State(shared): State<Arc<Shared>>) -> Json<StreamList> {
-    Json(StreamList {
-        streams: shared.streams.registry.list(),
-    })
+pub(crate) async fn list_streams(
+    State(shared): State<Arc<Shared>>,
+) -> Result<Json<StreamList>, ApiError> {
+    let streams = match &shared.streams.cluster {
+        Some(cluster) => cluster.streams().await?,
+        None => shared
+            .streams
+            .registry
+            .list()
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap_or_default())
+            .collect(),
+    };
+    Ok(Json(StreamList { streams }))
 }
 
 /// One stream's statistics.
 #[utoipa::path(get, path = "/v1/streams/{app}/{stream}", tag = "streams",
     params(("app" = String, Path), ("stream" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, body = ApiError), (status = 401, body = ApiError)),
+    responses((status = 200, body = Object), (status = 404, body = ApiError), (status = 401, body = ApiError),
+        (status = 503, body = ApiError)),
     security(("admin" = [])))]
 pub(crate) async fn get_stream(
     State(shared): State<Arc<Shared>>,
     Path((app, stream)): Path<(String, String)>,
-) -> Result<Json<StreamStats>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Some(cluster) = &shared.streams.cluster {
+        return cluster
+            .streams()
+            .await?
+            .into_iter()
+            .find(|s| s["app"] == app.as_str() && s["stream"] == stream.as_str())
+            .map(Json)
+            .ok_or_else(|| not_live(&app, &stream));
+    }
     shared
         .streams
         .registry
         .get(&StreamKey::new(app.clone(), stream.clone()))
-        .map(Json)
+        .map(|s| Json(serde_json::to_value(s).unwrap_or_default()))
         .ok_or_else(|| not_live(&app, &stream))
 }
 
@@ -102,18 +124,33 @@ pub(crate) async fn kick(
     State(shared): State<Arc<Shared>>,
     Path((app, stream)): Path<(String, String)>,
 ) -> Result<Json<KickResult>, ApiError> {
-    if !kick_publisher(&shared, &app, &stream, "kicked through the API") {
+    if !kick_publisher(&shared, &app, &stream, "kick", "kicked through the API").await? {
         return Err(not_live(&app, &stream));
     }
     Ok(Json(KickResult { kicked: true }))
 }
 
-/// Kicks and sends the `kick` webhook; `false` when the stream had no publisher.
-fn kick_publisher(shared: &Shared, app: &str, stream: &str, why: &str) -> bool {
-    let kicked = shared
-        .streams
-        .registry
-        .kick(&StreamKey::new(app.to_string(), stream.to_string()));
+/// Kicks (on this node, or in cluster mode on the node that holds the publisher) and sends the `kick` webhook;
+/// `false` when the stream had no publisher.
+async fn kick_publisher(
+    shared: &Shared,
+    app: &str,
+    stream: &str,
+    reason: &str,
+    why: &str,
+) -> Result<bool, ApiError> {
+    let key = StreamKey::new(app.to_string(), stream.to_string());
+    let kicked = match &shared.streams.cluster {
+        Some(cluster) if cluster.kick_local_publisher(&key) => true,
+        Some(cluster) => match cluster.kick_remote(&key, reason).await? {
+            Some(node) => {
+                info!(%app, %stream, %node, "publisher on another node told to stop: {why}");
+                true
+            }
+            None => false,
+        },
+        None => shared.streams.registry.kick(&key),
+    };
     if kicked {
         info!(%app, %stream, "publisher kicked: {why}");
         if let Some(a) = shared.streams.catalog.app(app) {
@@ -123,7 +160,7 @@ fn kick_publisher(shared: &Shared, app: &str, stream: &str, why: &str) -> bool {
             );
         }
     }
-    kicked
+    Ok(kicked)
 }
 
 /// Drops the publisher at once and refuses publishing until `until`.
@@ -178,7 +215,17 @@ pub(crate) async fn forbid(
         .forbid(&a.id, &stream, until_ms, req.reason.as_deref())
         .await?;
     shared.streams.catalog.reload().await?;
-    let kicked = kick_publisher(&shared, &app, &stream, "forbidden through the API");
+    if let Some(cluster) = &shared.streams.cluster {
+        cluster.catalog_changed().await;
+    }
+    let kicked = kick_publisher(
+        &shared,
+        &app,
+        &stream,
+        "forbid",
+        "forbidden through the API",
+    )
+    .await?;
     Ok(Json(ForbidView {
         app,
         stream,
@@ -215,5 +262,8 @@ pub(crate) async fn unforbid(
         ));
     }
     shared.streams.catalog.reload().await?;
+    if let Some(cluster) = &shared.streams.cluster {
+        cluster.catalog_changed().await;
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }

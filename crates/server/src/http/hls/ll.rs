@@ -81,7 +81,9 @@ pub(super) async fn ll_playlist(
         &client,
         Protocol::LlHls,
         Asks::Playlist,
-    ) {
+    )
+    .await
+    {
         Ok(a) => a,
         Err(response) => return response,
     };
@@ -205,7 +207,9 @@ pub(crate) async fn ll_file(
         &client,
         Protocol::LlHls,
         Asks::File,
-    ) {
+    )
+    .await
+    {
         Ok(a) => a,
         Err(response) => return response,
     };

@@ -258,7 +258,7 @@ struct Asking {
 /// segmenter, and refuses a new client there is no room for. The error is the response to send. The client is
 /// counted as a viewer only by [`answered`], when the answer is a success.
 #[allow(clippy::result_large_err)] // the error is the response itself, sent at once
-fn for_viewer(
+async fn for_viewer(
     hls: &Arc<Hls>,
     key: &StreamKey,
     query: Option<&str>,
@@ -268,6 +268,10 @@ fn for_viewer(
 ) -> Result<Asking, Response> {
     let app = access::check_play_signature(&hls.streams, &key.app, &key.name, query)
         .map_err(|refusal| refused(hls, &refusal))?;
+    // On a node that does not hold the stream, its relay feeds the local segmenter.
+    if let (Some(cluster), Asks::Playlist) = (&hls.streams.cluster, asks) {
+        cluster.pull(key).await.map_err(|r| refused(hls, &r))?;
+    }
     let stream = match asks {
         Asks::Playlist => ensure(hls, key),
         Asks::File => entry::of_key(&hls.streams, key).and_then(|e| e.hls.lock().clone()),
@@ -324,7 +328,9 @@ pub(crate) async fn playlist(
         &client,
         Protocol::Hls,
         Asks::Playlist,
-    ) {
+    )
+    .await
+    {
         Ok(a) => a,
         Err(response) => return response,
     };
@@ -397,7 +403,9 @@ pub(crate) async fn segment(
         &client,
         Protocol::Hls,
         Asks::File,
-    ) {
+    )
+    .await
+    {
         Ok(a) => a,
         Err(response) => return response,
     };

@@ -1,0 +1,566 @@
+//! Cluster mode against the real engines: three `mplive serve` nodes on loopback sharing one PostgreSQL database
+//! and one redis-server (`MPLIVE_TEST_POSTGRES_URL`, `MPLIVE_TEST_REDIS_URL`, both started by ./scripts/test),
+//! driven by ffmpeg, ffprobe, rtmpdump and `mplive push`.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+/// The Redis and PostgreSQL of the test run, or `None` (the test is skipped, or fails when peers are required).
+fn engines(test: &str) -> Option<(String, String)> {
+    let redis = std::env::var("MPLIVE_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let Some(redis) = redis else {
+        peers::skip_for_missing_peer(
+            test,
+            "Redis (MPLIVE_TEST_REDIS_URL; scripts/redis.sh)",
+            None,
+        );
+        return None;
+    };
+    let postgres = Db::all().into_iter().find_map(|db| match db {
+        Db::Postgres(url) => Some(url),
+        Db::Sqlite => None,
+    })?;
+    Some((redis, postgres))
+}
+
+/// Three nodes (`{prefix}-a`, `-b`, `-c`) of one cluster, with short heartbeats so a killed node leaves fast.
+struct Cluster {
+    nodes: Vec<Server>,
+    prefix: String,
+}
+
+impl Cluster {
+    fn start(test: &str, extra: &str) -> Option<Cluster> {
+        let (redis, postgres) = engines(test)?;
+        let prefix = format!("t{}{}", std::process::id(), rand_suffix());
+        let nodes = ["a", "b", "c"]
+            .iter()
+            .map(|n| {
+                Server::start_with(Options {
+                    config: format!(
+                        "[cluster]\nredis_url = \"{redis}\"\nnode_id = \"{prefix}-{n}\"\nheartbeat_ms = 300\n\
+                         node_ttl_ms = 1200\nclaim_ttl_ms = 1200\nrelay_linger_ms = 1000\n{extra}"
+                    ),
+                    db: Db::Postgres(postgres.clone()),
+                    ..Options::default()
+                })
+            })
+            .collect();
+        Some(Cluster { nodes, prefix })
+    }
+
+    fn node(&self, i: usize) -> &Server {
+        &self.nodes[i]
+    }
+
+    fn id(&self, i: usize) -> String {
+        format!("{}-{}", self.prefix, ["a", "b", "c"][i])
+    }
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        % 100_000
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+/// Polls `GET path` on `server` until `ok` holds for the JSON body; returns it.
+fn wait_api(server: &Server, path: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = server.get(path);
+        if status == 200 {
+            let v = json(&body);
+            if ok(&v) {
+                return v;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: GET {path} answered {status} {body}; log:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The cluster view of one stream on `server`, once its origin is `origin`.
+fn wait_origin(server: &Server, stream: &str, origin: &str) -> Value {
+    wait_api(
+        server,
+        &format!("/v1/streams/live/{stream}"),
+        &format!("{stream} live on {origin}"),
+        |v| v["origin"] == origin && v["state"] == "live",
+    )
+}
+
+/// Waits until no node lists `stream` any more.
+fn wait_gone(server: &Server, stream: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.get(&format!("/v1/streams/live/{stream}")).0 != 404 {
+        assert!(
+            Instant::now() < deadline,
+            "{stream} still listed; log:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// An HTTP-FLV player in a thread: the arrival time and timestamp of every video tag, until dropped.
+struct FlvPlayer {
+    tags: Arc<Mutex<Vec<(Instant, u32, bool)>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FlvPlayer {
+    fn start(http: &str, path: &str) -> FlvPlayer {
+        let mut socket = TcpStream::connect(http).unwrap();
+        write!(socket, "GET {path} HTTP/1.1\r\nHost: {http}\r\n\r\n").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let tags = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (t, s) = (tags.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 16384];
+            let mut body_at = None;
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                let n = match socket.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(_) => continue,
+                };
+                buf.extend_from_slice(&chunk[..n]);
+                if body_at.is_none() {
+                    match buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        Some(i) => body_at = Some(i + 4 + 13),
+                        None => continue,
+                    }
+                }
+                // Whole tags from `pos` on: 11-byte header, body, 4-byte previous size.
+                let mut pos = body_at.unwrap();
+                while buf.len() >= pos + 11 {
+                    let size =
+                        u32::from_be_bytes([0, buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
+                    if buf.len() < pos + 11 + size + 4 {
+                        break;
+                    }
+                    let ts = u32::from_be_bytes([
+                        buf[pos + 7],
+                        buf[pos + 4],
+                        buf[pos + 5],
+                        buf[pos + 6],
+                    ]);
+                    if buf[pos] == 9 && size > 0 {
+                        let key = buf[pos + 11] >> 4 == 1;
+                        t.lock().unwrap().push((Instant::now(), ts, key));
+                    }
+                    pos += 11 + size + 4;
+                }
+                buf.drain(..pos);
+                body_at = Some(0);
+            }
+        });
+        FlvPlayer { tags, stop }
+    }
+
+    fn tags(&self) -> Vec<(Instant, u32, bool)> {
+        self.tags.lock().unwrap().clone()
+    }
+
+    /// Waits for `n` video tags; returns the time of the first.
+    fn wait_frames(&self, n: usize, limit: Duration) -> Instant {
+        let deadline = Instant::now() + limit;
+        loop {
+            let tags = self.tags();
+            if tags.len() >= n {
+                return tags[0].0;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {n} video tags within {limit:?}",
+                tags.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for FlvPlayer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// ffmpeg pushes to A; B serves HTTP-FLV (ffmpeg decodes it) and HLS (ffprobe), C serves RTMP (ffmpeg decodes,
+/// rtmpdump plays); the edges' first frame is as quick as the origin's (their own GOP cache); relays are not
+/// viewers; `GET /v1/streams` on B shows the origin and every node's players.
+#[test]
+fn push_to_any_node_and_play_from_any_node() {
+    let Some(cluster) = Cluster::start("push_to_any_node_and_play_from_any_node", "") else {
+        return;
+    };
+    require("rtmpdump");
+    let (a, b, c) = (cluster.node(0), cluster.node(1), cluster.node(2));
+    let fixture = fixture_av();
+    let _push = ffmpeg_push(&fixture, &a.rtmp_url("live/anywhere"));
+    a.wait_live("live/anywhere");
+
+    let nodes = wait_api(c, "/v1/nodes", "three nodes", |v| {
+        v["nodes"].as_array().is_some_and(|n| {
+            n.iter()
+                .filter(|n| n["id"].as_str().unwrap_or("").starts_with(&cluster.prefix))
+                .count()
+                == 3
+        })
+    });
+    assert_eq!(nodes["cluster"], true, "{nodes}");
+    assert_eq!(nodes["thisNode"], cluster.id(2).as_str(), "{nodes}");
+
+    ffmpeg_decode(&b.http_url("live/anywhere.flv"), 3);
+    ffmpeg_decode(&c.rtmp_url("live/anywhere"), 3);
+    let codecs = ffprobe_codecs(&b.http_url("live/anywhere.m3u8"));
+    assert!(
+        codecs.contains("h264") && codecs.contains("aac"),
+        "HLS from the edge: {codecs}"
+    );
+
+    // rtmpdump's --stop counts from timestamp 0 and the stream is older than that: it is stopped after 3 s.
+    let dump_file = cluster.node(2).dir.path().join("dump.flv");
+    run_with_timeout(
+        Command::new("rtmpdump")
+            .args(["-q", "--live", "-r", &c.rtmp_url("live/anywhere"), "-o"])
+            .arg(&dump_file),
+        Duration::from_secs(3),
+    );
+    let dump = std::fs::read(&dump_file).unwrap_or_default();
+    assert!(
+        dump.len() > 10_000 && dump.starts_with(b"FLV"),
+        "rtmpdump played {} bytes from the edge",
+        dump.len()
+    );
+
+    // First frame: a new player on the origin and on an edge whose relay runs both start from a cached GOP.
+    let first_frame = |server: &Server| {
+        let asked = Instant::now();
+        let player = FlvPlayer::start(&server.http, "/live/anywhere.flv");
+        let first = player.wait_frames(1, Duration::from_secs(10));
+        let tags = player.tags();
+        assert!(tags[0].2, "the first video tag is a keyframe");
+        first - asked
+    };
+    let _keep_relay = FlvPlayer::start(&b.http, "/live/anywhere.flv");
+    let origin = first_frame(a);
+    let edge = first_frame(b);
+    eprintln!("first keyframe: origin {origin:?}, edge {edge:?}");
+    assert!(
+        edge < origin + Duration::from_millis(300),
+        "the edge's first frame ({edge:?}) is as quick as the origin's ({origin:?})"
+    );
+
+    // B's player is counted on B, and in the sum, by every node's API.
+    let view = wait_api(
+        b,
+        "/v1/streams/live/anywhere",
+        "players summed over nodes",
+        |v| {
+            v["origin"] == cluster.id(0).as_str()
+                && v["clusterPlayers"].as_u64() >= Some(1)
+                && v["nodes"].as_array().is_some_and(|nodes| {
+                    nodes.iter().any(|n| {
+                        n["node"] == cluster.id(1).as_str() && n["players"].as_u64() >= Some(1)
+                    })
+                })
+        },
+    );
+    eprintln!("cluster view of the stream: {view}");
+    // On the origin the relays are not viewers.
+    let local = json(&a.get("/v1/streams/live/anywhere").1);
+    let origin_row = local["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == cluster.id(0).as_str())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(origin_row["players"], 0, "relays are not viewers: {local}");
+    assert!(local["players"]["relays"].as_u64() >= Some(1), "{local}");
+    let list = json(&c.get("/v1/streams").1);
+    assert!(
+        list["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["stream"] == "anywhere" && s["origin"] == cluster.id(0).as_str()),
+        "{list}"
+    );
+    let metrics = c.get("/metrics").1;
+    assert!(metrics.contains("mplive_nodes "), "{metrics}");
+    assert!(metrics.contains("mplive_relays 1"), "{metrics}");
+}
+
+/// One publisher per stream in the whole cluster: a second publisher on B is refused while A's publishes, with
+/// the busy reason; a publisher gone idle on A is taken over from B, and A drops it.
+#[test]
+fn one_publisher_per_stream_cluster_wide() {
+    let Some(cluster) = Cluster::start(
+        "one_publisher_per_stream_cluster_wide",
+        "[hub]\npublisher_idle_takeover_ms = 1500\n",
+    ) else {
+        return;
+    };
+    let (a, b) = (cluster.node(0), cluster.node(1));
+    let fixture = fixture_av();
+    let mut first = pusher::TagPusher::publish(&a.rtmp, "live", "busy", &fixture);
+    first.send_while(|t| t.ts < 2000);
+    wait_origin(b, "busy", &cluster.id(0));
+
+    let (out, timed_out) = run_with_timeout(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-re", "-i"])
+            .arg(&fixture)
+            .args([
+                "-t",
+                "3",
+                "-c",
+                "copy",
+                "-f",
+                "flv",
+                &b.rtmp_url("live/busy"),
+            ]),
+        Duration::from_secs(20),
+    );
+    assert!(
+        !timed_out && !out.status.success(),
+        "the second publisher is refused"
+    );
+    let log = b.log();
+    assert!(
+        log.contains("stream_busy"),
+        "B logs the reason; log:\n{log}"
+    );
+    assert!(
+        log.contains(&format!("node {}", cluster.id(0))),
+        "B names the holder; log:\n{log}"
+    );
+
+    // A's publisher stops sending (but stays connected): after the idle takeover time B may take the stream.
+    std::thread::sleep(Duration::from_millis(2500));
+    let _second = ffmpeg_push(&fixture, &b.rtmp_url("live/busy"));
+    wait_origin(a, "busy", &cluster.id(1));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !a.log().contains("publisher taken over by another node") {
+        assert!(
+            Instant::now() < deadline,
+            "A drops its idle publisher; log:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Kick and forbid through C's API end a publish that A holds; the forbid reaches every node at once.
+#[test]
+fn kick_and_forbid_through_any_node() {
+    let Some(cluster) = Cluster::start("kick_and_forbid_through_any_node", "") else {
+        return;
+    };
+    let (a, c) = (cluster.node(0), cluster.node(2));
+    let fixture = fixture_av();
+    let mut push = ffmpeg_push(&fixture, &a.rtmp_url("live/kickme"));
+    a.wait_live("live/kickme");
+    wait_origin(c, "kickme", &cluster.id(0));
+    let (status, body) = c.api("POST", "/v1/streams/live/kickme/kick", None);
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while push.0.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the kicked publisher on A is disconnected; A's log:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    wait_gone(c, "kickme");
+    let _push = ffmpeg_push(&fixture, &a.rtmp_url("live/kickme"));
+    wait_origin(c, "kickme", &cluster.id(0));
+    let (status, body) = c.api(
+        "POST",
+        "/v1/streams/live/kickme/forbid",
+        Some(r#"{"seconds": 60, "reason": "test"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["kicked"], true, "{body}");
+    // A refuses the stream at once (the forbid reached it through Redis, not its periodic refresh).
+    let (out, _) = run_with_timeout(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-re", "-i"])
+            .arg(&fixture)
+            .args([
+                "-t",
+                "2",
+                "-c",
+                "copy",
+                "-f",
+                "flv",
+                &a.rtmp_url("live/kickme"),
+            ]),
+        Duration::from_secs(20),
+    );
+    assert!(!out.status.success(), "a forbidden stream is refused on A");
+    assert!(a.log().contains("forbidden"), "A's log:\n{}", a.log());
+    let (status, body) = c.get("/v1/streams/live/kickme");
+    assert_eq!(status, 404, "{body}");
+}
+
+/// Exactly one push_start and one push_end per publish session with three nodes running and players on the
+/// edges; relays send none, and every real viewer has its play_start from the node that serves it.
+#[test]
+fn webhooks_once_per_session_across_nodes() {
+    let Some(cluster) = Cluster::start("webhooks_once_per_session_across_nodes", "") else {
+        return;
+    };
+    let (a, b, c) = (cluster.node(0), cluster.node(1), cluster.node(2));
+    let receiver = Receiver::start();
+    a.cli_ok(&["app", "set", "live", "--callback-url", &receiver.url()]);
+    std::thread::sleep(Duration::from_millis(600));
+    let fixture = fixture_av();
+    let push = ffmpeg_push(&fixture, &a.rtmp_url("live/hooks"));
+    a.wait_live("live/hooks");
+    ffmpeg_decode(&b.http_url("live/hooks.flv"), 2);
+    ffmpeg_decode(&c.rtmp_url("live/hooks"), 2);
+    drop(push);
+    receiver.wait_for("push_end", 1);
+    receiver.wait_for("play_stop", 2);
+    std::thread::sleep(Duration::from_secs(2));
+    let bodies = receiver.bodies.lock().unwrap().clone();
+    let count = |event: &str| {
+        bodies
+            .iter()
+            .filter(|v| v["event"] == event && v["stream_id"] == "hooks")
+            .count()
+    };
+    assert_eq!(count("push_start"), 1, "{bodies:?}");
+    assert_eq!(count("push_end"), 1, "{bodies:?}");
+    assert_eq!(
+        count("play_start"),
+        2,
+        "the two viewers, not the relays: {bodies:?}"
+    );
+}
+
+/// The origin is killed (`kill -9`) while the managed publisher (`mplive push --api`, the Vhall SDK's behaviour)
+/// publishes there: the SDK endpoint hands it a live node, it publishes there, and the players on the surviving
+/// edges keep their connections and see monotonic timestamps, the first frame within 5 s of the new publish.
+#[test]
+fn the_origin_dies_and_the_stream_moves_with_its_players() {
+    let Some(mut cluster) =
+        Cluster::start("the_origin_dies_and_the_stream_moves_with_its_players", "")
+    else {
+        return;
+    };
+    let b = cluster.node(1);
+    let token = b.cli_ok(&[
+        "token",
+        "--app",
+        "live",
+        "--channel",
+        "moves",
+        "--account",
+        "alice",
+    ]);
+    let fixture = fixture_av();
+    // The SDK endpoint of B picks the least loaded node: all idle, the lowest id, A.
+    let _push = Peer(
+        Command::new(env!("CARGO_BIN_EXE_mplive"))
+            .args(["push", "--api", &format!("http://{}", b.http)])
+            .args(["--app", "live", "--channel", "moves", "--account", "alice"])
+            .args(["--token", token.trim(), "--source"])
+            .arg(&fixture)
+            .args([
+                "--reconnect-every",
+                "1",
+                "--retry-interval-ms",
+                "300",
+                "--retries",
+                "30",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mplive push"),
+    );
+    wait_origin(b, "moves", &cluster.id(0));
+    let on_b = FlvPlayer::start(&cluster.node(1).http, "/live/moves.flv");
+    let on_c = FlvPlayer::start(&cluster.node(2).http, "/live/moves.flv");
+    on_b.wait_frames(20, Duration::from_secs(10));
+    on_c.wait_frames(20, Duration::from_secs(10));
+
+    let killed = Instant::now();
+    cluster.nodes[0].kill();
+    let b = cluster.node(1);
+    let moved = wait_api(
+        b,
+        "/v1/streams/live/moves",
+        "the stream on a surviving node",
+        |v| v["origin"] != cluster.id(0).as_str() && !v["origin"].is_null() && v["state"] == "live",
+    );
+    let republished = Instant::now();
+    eprintln!(
+        "publish moved to {} after {:?}",
+        moved["origin"],
+        republished - killed
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    for (name, player) in [("B", &on_b), ("C", &on_c)] {
+        let tags = player.tags();
+        let after: Vec<_> = tags.iter().filter(|t| t.0 > republished).collect();
+        assert!(
+            after.len() > 25,
+            "{name}'s player plays on after the move: {} frames",
+            after.len()
+        );
+        for w in tags.windows(2) {
+            assert!(
+                w[1].1 >= w[0].1,
+                "{name}: timestamps monotonic: {} then {}",
+                w[0].1,
+                w[1].1
+            );
+        }
+        // The stall: the longest wait between two frames; it ends within 5 s of the new publish.
+        let (gap, resumed) = tags
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0, w[1].0))
+            .max_by_key(|g| g.0)
+            .unwrap();
+        eprintln!(
+            "{name}: longest gap {gap:?}, resumed {:?} after the new publish",
+            resumed.saturating_duration_since(republished)
+        );
+        assert!(
+            resumed.saturating_duration_since(republished) <= Duration::from_secs(5),
+            "{name}: frames again within 5 s of the new publish (gap {gap:?})"
+        );
+    }
+}
