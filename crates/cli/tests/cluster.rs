@@ -42,8 +42,13 @@ struct Cluster {
 impl Cluster {
     fn start(test: &str, extra: &str) -> Option<Cluster> {
         let (redis, postgres) = engines(test)?;
+        Some(Cluster::start_on(&redis, &postgres, 3, extra))
+    }
+
+    /// `count` nodes on this Redis and PostgreSQL.
+    fn start_on(redis: &str, postgres: &str, count: usize, extra: &str) -> Cluster {
         let prefix = format!("t{}{}", std::process::id(), rand_suffix());
-        let nodes = ["a", "b", "c"]
+        let nodes = ["a", "b", "c"][..count]
             .iter()
             .map(|n| {
                 Server::start_with(Options {
@@ -51,12 +56,12 @@ impl Cluster {
                         "[cluster]\nredis_url = \"{redis}\"\nnode_id = \"{prefix}-{n}\"\nheartbeat_ms = 300\n\
                          node_ttl_ms = 1200\nclaim_ttl_ms = 1200\nrelay_linger_ms = 1000\n{extra}"
                     ),
-                    db: Db::Postgres(postgres.clone()),
+                    db: Db::Postgres(postgres.to_string()),
                     ..Options::default()
                 })
             })
             .collect();
-        Some(Cluster { nodes, prefix })
+        Cluster { nodes, prefix }
     }
 
     fn node(&self, i: usize) -> &Server {
@@ -563,4 +568,164 @@ fn the_origin_dies_and_the_stream_moves_with_its_players() {
             "{name}: frames again within 5 s of the new publish (gap {gap:?})"
         );
     }
+}
+
+/// A redis-server of one test's own (so it can be stopped and restarted without disturbing the others), on a
+/// fixed port so that it comes back at the same address.
+struct OwnRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl OwnRedis {
+    fn start(port: u16) -> OwnRedis {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        OwnRedis { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Redis stopped under load: the streams a node holds keep playing (locally and through an edge's relay, which
+/// talks to the origin directly), what needs Redis is refused with `cluster_unavailable`, and once Redis is back
+/// (empty) the nodes register again and the claims come back, so one publisher per stream holds again.
+#[test]
+fn redis_stops_and_comes_back_under_load() {
+    let Some((_, postgres)) = engines("redis_stops_and_comes_back_under_load") else {
+        return;
+    };
+    require("redis-server");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut redis = OwnRedis::start(port);
+    let cluster = Cluster::start_on(&redis.url(), &postgres, 2, "");
+    let (a, b) = (cluster.node(0), cluster.node(1));
+    let fixture = fixture_av();
+    let _push = ffmpeg_push(&fixture, &a.rtmp_url("live/steady"));
+    a.wait_live("live/steady");
+    let local = FlvPlayer::start(&a.http, "/live/steady.flv");
+    let remote = FlvPlayer::start(&b.http, "/live/steady.flv");
+    local.wait_frames(10, Duration::from_secs(10));
+    remote.wait_frames(10, Duration::from_secs(10));
+
+    redis.kill();
+    std::thread::sleep(Duration::from_secs(3));
+    let (before_local, before_remote) = (local.tags().len(), remote.tags().len());
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        local.tags().len() > before_local + 25,
+        "the origin's player plays on without Redis"
+    );
+    assert!(
+        remote.tags().len() > before_remote + 25,
+        "the edge's player plays on without Redis"
+    );
+    let metrics = a.get("/metrics").1;
+    assert!(metrics.contains("mplive_cluster_redis_up 0"), "{metrics}");
+    // A new publish cannot be decided without Redis: refused with the reason.
+    let (out, _) = run_with_timeout(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-re", "-i"])
+            .arg(&fixture)
+            .args([
+                "-t",
+                "2",
+                "-c",
+                "copy",
+                "-f",
+                "flv",
+                &b.rtmp_url("live/other"),
+            ]),
+        Duration::from_secs(20),
+    );
+    assert!(!out.status.success(), "a publish without Redis is refused");
+    assert!(
+        b.log().contains("cluster_unavailable"),
+        "B's log:\n{}",
+        b.log()
+    );
+    assert!(
+        a.log().contains("Redis does not answer"),
+        "A's log:\n{}",
+        a.log()
+    );
+
+    let _redis = OwnRedis::start(port);
+    wait_origin(b, "steady", &cluster.id(0));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !a.log().contains("claim restored") {
+        assert!(
+            Instant::now() < deadline,
+            "A restores its claim; log:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        a.log().contains("Redis answers again"),
+        "A's log:\n{}",
+        a.log()
+    );
+    // The claim holds again: a second publisher on B is refused as busy.
+    let (out, _) = run_with_timeout(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-re", "-i"])
+            .arg(&fixture)
+            .args([
+                "-t",
+                "2",
+                "-c",
+                "copy",
+                "-f",
+                "flv",
+                &b.rtmp_url("live/steady"),
+            ]),
+        Duration::from_secs(20),
+    );
+    assert!(
+        !out.status.success(),
+        "the restored claim refuses a second publisher"
+    );
+    assert!(b.log().contains("stream_busy"), "B's log:\n{}", b.log());
+    assert!(
+        local.tags().len() > before_local + 50,
+        "and the origin's player never stopped"
+    );
 }
