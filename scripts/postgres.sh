@@ -4,7 +4,8 @@
 #   scripts/postgres.sh start DIR   create a cluster in DIR (must not hold one yet, or hold one of ours) and start
 #                                   it on a free port of 127.0.0.1; prints one line, the URL
 #                                   postgres://mplive@127.0.0.1:PORT/postgres (trust auth, superuser mplive)
-#   scripts/postgres.sh stop DIR    stop it (DIR stays; remove it yourself)
+#   scripts/postgres.sh stop DIR    stop it (DIR stays; remove it yourself; `start DIR` starts it again)
+#   PG_PORT=N scripts/postgres.sh start DIR   the same on port N (to come back at the same address)
 #
 # Durability is traded for speed (fsync off): never point this at data you care about. As root, the server runs
 # as the `postgres` user (initdb refuses root), so DIR is created owned by it.
@@ -72,7 +73,8 @@ start)
   # A port that is free now. Another program may take it before the server binds: then the start fails, so try
   # a few ports.
   for attempt in 1 2 3 4 5; do
-    port=$(free_port)
+    # PG_PORT pins the port, so a test can stop the server and start it again at the same address.
+    port=${PG_PORT:-$(free_port)}
     opts="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off"
     opts="$opts -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=16MB -c max_connections=200"
     if as_owner "$bindir/pg_ctl" -D "$data" -l "$log" -o "$opts" -w -t 30 start >/dev/null 2>&1; then

@@ -7,47 +7,8 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::Duration;
-
-use common::{ffmpeg_push, fixture_av, peers, run_with_timeout, Server};
-
-fn browser_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let ready = dir.join("node_modules/hls.js").exists()
-        && dir.join("node_modules/playwright-core").exists()
-        && std::path::Path::new(&chromium).exists();
-    if ready {
-        return Some(dir);
-    }
-    peers::skip_for_missing_peer(
-        "browser test",
-        "Chromium or tests/browser/node_modules",
-        Some("MPLIVE_REQUIRE_BROWSER"),
-    );
-    None
-}
-
-/// Runs hls.js on `url` for `seconds` and returns its JSON report.
-fn hlsjs(dir: &PathBuf, url: &str, seconds: u32, low_latency: bool) -> serde_json::Value {
-    let mut cmd = Command::new("node");
-    cmd.current_dir(dir)
-        .arg("hlsjs.mjs")
-        .arg(url)
-        .args(["--seconds", &seconds.to_string()]);
-    if low_latency {
-        cmd.arg("--low-latency");
-    }
-    let (out, timed_out) = run_with_timeout(&mut cmd, Duration::from_secs(u64::from(seconds) + 60));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!timed_out, "hls.js run hung: {stderr}");
-    assert!(out.status.success(), "hls.js on {url} failed: {stderr}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("report {line:?}: {e}; stderr: {stderr}"))
-}
+use common::browser::{browser_dir, hlsjs};
+use common::{ffmpeg_push, fixture_av, Server};
 
 #[test]
 fn hlsjs_plays_classic_and_low_latency_hls_in_chromium() {

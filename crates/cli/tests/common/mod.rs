@@ -1,6 +1,7 @@
 //! Test harness for interop tests: starts `mplive serve` on free ports, makes FLV fixtures with ffmpeg, runs peers.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod pusher;
 
 use std::io::{BufRead, BufReader, Read, Write};

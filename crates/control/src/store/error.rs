@@ -157,6 +157,23 @@ impl StoreError {
                 | StoreError::WebhookNotFound { .. }
         )
     }
+
+    /// The database did not answer: a connection could not be made or was lost, or none was free within the
+    /// pool's wait. The request itself may be fine; it can be retried once the database is back.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            StoreError::Connect { .. } => true,
+            StoreError::Database(e) => matches!(
+                e,
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::WorkerCrashed
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// `err` and its causes joined by `: `, for one-line logs.

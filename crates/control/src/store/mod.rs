@@ -103,6 +103,9 @@ impl fmt::Debug for Store {
 const ADMIN_TOKEN_KEY: &str = "admin_token_sha256";
 /// How long connecting, or waiting for a free connection of the pool, may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one query waits for a pooled connection: a database that is down answers an API write with a clear
+/// error within this, not after the client gave up.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a SQLite connection waits for another process's write lock before failing.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5000;
 
@@ -160,7 +163,7 @@ impl Store {
         // Closing the probe is courtesy; a failure to say goodbye changes nothing.
         let _ = probe.close().await;
         let pool = options
-            .acquire_timeout(CONNECT_TIMEOUT)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await
             .map_err(connect_err)?;

@@ -56,12 +56,20 @@ impl Cluster {
         let (egress_mbps, cpu_percent) = meter.rates(totals.bytes_out);
         let mut streams = Vec::new();
         let mut players = 0;
+        let entries: std::collections::HashMap<_, _> = self
+            .registry
+            .attachments::<crate::stream::entry::StreamEntry>()
+            .into_iter()
+            .collect();
         for s in self.registry.list() {
+            let hls = entries
+                .get(&media::StreamKey::new(s.app.clone(), s.stream.clone()))
+                .map_or(0, |e| crate::http::hls::viewers_of(e));
             let origin = s
                 .publisher
                 .as_ref()
                 .is_some_and(|p| p.protocol != super::relay::PROTOCOL);
-            let viewers = s.players.rtmp + s.players.flv;
+            let viewers = s.players.rtmp + s.players.flv + hls;
             players += viewers;
             streams.push(NodeStream {
                 app: s.app.clone(),
@@ -70,7 +78,7 @@ impl Cluster {
                 players: viewers,
                 rtmp_players: s.players.rtmp,
                 flv_players: s.players.flv,
-                hls_players: 0,
+                hls_players: hls,
                 stats: origin.then(|| serde_json::to_value(&s).unwrap_or_default()),
             });
         }

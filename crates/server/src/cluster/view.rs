@@ -17,6 +17,9 @@ pub(crate) struct NodeList {
     pub(crate) nodes: Vec<NodeRecord>,
 }
 
+/// One stream as the nodes' records tell it: the origin's statistics, the origin, each node's players.
+type Gathered = (Option<Value>, Option<String>, Vec<Value>);
+
 /// Splits an advertised `host:port` (`[v6]:port` too).
 fn host_port(addr: &str) -> Option<(String, u16)> {
     let (host, port) = addr.rsplit_once(':')?;
@@ -63,8 +66,7 @@ impl Cluster {
     /// players of it). Sorted by app and stream.
     pub(crate) async fn streams(&self) -> Result<Vec<Value>, StoreError> {
         let nodes = self.store.nodes().await?;
-        let mut streams: BTreeMap<(String, String), (Option<Value>, Option<String>, Vec<Value>)> =
-            BTreeMap::new();
+        let mut streams: BTreeMap<(String, String), Gathered> = BTreeMap::new();
         for node in &nodes {
             for s in &node.streams {
                 let entry = streams

@@ -45,6 +45,7 @@ pub(crate) mod code {
     pub(crate) const UNSUPPORTED_MEDIA_TYPE: u32 = 41500;
     pub(crate) const INTERNAL: u32 = 50000;
     pub(crate) const CLUSTER_UNAVAILABLE: u32 = 50300;
+    pub(crate) const DATABASE_UNAVAILABLE: u32 = 50301;
 }
 
 impl ApiError {
@@ -93,6 +94,14 @@ impl From<StoreError> for ApiError {
                 ApiError::new(code::INVALID_FIELD, e.to_string())
             }
             _ if e.to_string().contains("exists") => ApiError::new(code::CONFLICT, e.to_string()),
+            _ if e.is_unreachable() => {
+                warn!("database unreachable: {e}");
+                ApiError::new(
+                    code::DATABASE_UNAVAILABLE,
+                    "the database does not answer: changes cannot be saved now (streams go on with the apps \
+                     and keys already loaded); retry when it is back",
+                )
+            }
             _ => {
                 warn!("database error: {e}");
                 ApiError::new(

@@ -91,6 +91,15 @@ pub(crate) fn viewers_total(streams: &Streams) -> u64 {
     viewers_where(streams, |_| true)
 }
 
+/// HLS viewers of one stream's entry now.
+pub(crate) fn viewers_of(entry: &StreamEntry) -> u64 {
+    entry
+        .hls
+        .lock()
+        .as_ref()
+        .map_or(0, |s| s.viewers.lock().len() as u64)
+}
+
 fn viewers_where(streams: &Streams, wanted: impl Fn(&StreamKey) -> bool) -> u64 {
     entry::all(streams)
         .iter()
