@@ -115,6 +115,19 @@ fn wait_origin(server: &Server, stream: &str, origin: &str) -> Value {
     )
 }
 
+/// ffmpeg publishes the fixture to `url` for `secs` seconds (or until refused); its output.
+fn ffmpeg_push_for(fixture: &std::path::Path, url: &str, secs: u32) -> std::process::Output {
+    let (out, timed_out) = run_with_timeout(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-re", "-i"])
+            .arg(fixture)
+            .args(["-t", &secs.to_string(), "-c", "copy", "-f", "flv", url]),
+        Duration::from_secs(u64::from(secs) + 20),
+    );
+    assert!(!timed_out, "ffmpeg publishing to {url} hung");
+    out
+}
+
 /// Waits until no node lists `stream` any more.
 fn wait_gone(server: &Server, stream: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -350,25 +363,8 @@ fn one_publisher_per_stream_cluster_wide() {
     first.send_while(|t| t.ts < 2000);
     wait_origin(b, "busy", &cluster.id(0));
 
-    let (out, timed_out) = run_with_timeout(
-        Command::new("ffmpeg")
-            .args(["-v", "error", "-re", "-i"])
-            .arg(&fixture)
-            .args([
-                "-t",
-                "3",
-                "-c",
-                "copy",
-                "-f",
-                "flv",
-                &b.rtmp_url("live/busy"),
-            ]),
-        Duration::from_secs(20),
-    );
-    assert!(
-        !timed_out && !out.status.success(),
-        "the second publisher is refused"
-    );
+    let out = ffmpeg_push_for(&fixture, &b.rtmp_url("live/busy"), 3);
+    assert!(!out.status.success(), "the second publisher is refused");
     let log = b.log();
     assert!(
         log.contains("stream_busy"),
@@ -428,21 +424,7 @@ fn kick_and_forbid_through_any_node() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["kicked"], true, "{body}");
     // A refuses the stream at once (the forbid reached it through Redis, not its periodic refresh).
-    let (out, _) = run_with_timeout(
-        Command::new("ffmpeg")
-            .args(["-v", "error", "-re", "-i"])
-            .arg(&fixture)
-            .args([
-                "-t",
-                "2",
-                "-c",
-                "copy",
-                "-f",
-                "flv",
-                &a.rtmp_url("live/kickme"),
-            ]),
-        Duration::from_secs(20),
-    );
+    let out = ffmpeg_push_for(&fixture, &a.rtmp_url("live/kickme"), 2);
     assert!(!out.status.success(), "a forbidden stream is refused on A");
     assert!(a.log().contains("forbidden"), "A's log:\n{}", a.log());
     let (status, body) = c.get("/v1/streams/live/kickme");
@@ -671,21 +653,7 @@ fn redis_stops_and_comes_back_under_load() {
     let metrics = a.get("/metrics").1;
     assert!(metrics.contains("mplive_cluster_redis_up 0"), "{metrics}");
     // A new publish cannot be decided without Redis: refused with the reason.
-    let (out, _) = run_with_timeout(
-        Command::new("ffmpeg")
-            .args(["-v", "error", "-re", "-i"])
-            .arg(&fixture)
-            .args([
-                "-t",
-                "2",
-                "-c",
-                "copy",
-                "-f",
-                "flv",
-                &b.rtmp_url("live/other"),
-            ]),
-        Duration::from_secs(20),
-    );
+    let out = ffmpeg_push_for(&fixture, &b.rtmp_url("live/other"), 2);
     assert!(!out.status.success(), "a publish without Redis is refused");
     assert!(
         b.log().contains("cluster_unavailable"),
@@ -715,21 +683,7 @@ fn redis_stops_and_comes_back_under_load() {
         a.log()
     );
     // The claim holds again: a second publisher on B is refused as busy.
-    let (out, _) = run_with_timeout(
-        Command::new("ffmpeg")
-            .args(["-v", "error", "-re", "-i"])
-            .arg(&fixture)
-            .args([
-                "-t",
-                "2",
-                "-c",
-                "copy",
-                "-f",
-                "flv",
-                &b.rtmp_url("live/steady"),
-            ]),
-        Duration::from_secs(20),
-    );
+    let out = ffmpeg_push_for(&fixture, &b.rtmp_url("live/steady"), 2);
     assert!(
         !out.status.success(),
         "the restored claim refuses a second publisher"
@@ -780,7 +734,7 @@ fn postgres_stops_and_comes_back() {
         l.local_addr().unwrap().port()
     };
     let postgres = postgres_script("start", &pg_dir, port);
-    struct Stop<'a>(&'a std::path::Path, u16);
+    struct Stop<'a>(&'a std::path::Path);
     impl Drop for Stop<'_> {
         fn drop(&mut self) {
             let script =
@@ -792,7 +746,7 @@ fn postgres_stops_and_comes_back() {
                 .output();
         }
     }
-    let _stop = Stop(&pg_dir, port);
+    let _stop = Stop(&pg_dir);
     let cluster = Cluster::start_on(&redis, &postgres, 2, "");
     let (a, b) = (cluster.node(0), cluster.node(1));
     let receiver = Receiver::start();
