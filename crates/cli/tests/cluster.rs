@@ -427,8 +427,7 @@ fn kick_and_forbid_through_any_node() {
     let out = ffmpeg_push_for(&fixture, &a.rtmp_url("live/kickme"), 2);
     assert!(!out.status.success(), "a forbidden stream is refused on A");
     assert!(a.log().contains("forbidden"), "A's log:\n{}", a.log());
-    let (status, body) = c.get("/v1/streams/live/kickme");
-    assert_eq!(status, 404, "{body}");
+    wait_gone(c, "kickme");
 }
 
 /// Exactly one push_start and one push_end per publish session with three nodes running and players on the

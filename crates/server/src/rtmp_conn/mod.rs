@@ -362,7 +362,7 @@ impl Conn {
             Close::PlayEnded => debug!(peer = %self.peer, %stream, role, "play ended"),
             Close::Shutdown => debug!(peer = %self.peer, %stream, role, "closed for shutdown"),
             Close::Kicked => {
-                info!(peer = %self.peer, %stream, role, "closed: another publisher took over")
+                info!(peer = %self.peer, %stream, role, "closed: kicked (through the API, a forbid, or another publisher took over)")
             }
             Close::Refused(why) => info!(peer = %self.peer, %stream, role, "refused: {why}"),
             Close::Timeout(why) => info!(peer = %self.peer, %stream, role, "closed: {why}"),
