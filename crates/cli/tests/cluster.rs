@@ -45,16 +45,20 @@ impl Cluster {
         Some(Cluster::start_on(&redis, &postgres, 3, extra))
     }
 
-    /// `count` nodes on this Redis and PostgreSQL.
+    /// `count` nodes on this Redis and PostgreSQL. Each cluster takes one of Redis's databases 1-15 (pub/sub is
+    /// shared by all, which the nodes tolerate: they act only on the streams they hold), so that a claim left by an
+    /// earlier run of the same test on the same Redis does not meet this one.
     fn start_on(redis: &str, postgres: &str, count: usize, extra: &str) -> Cluster {
-        let prefix = format!("t{}{}", std::process::id(), rand_suffix());
+        let suffix = rand_suffix();
+        let prefix = format!("t{}{suffix}", std::process::id());
+        let redis = format!("{}/{}", redis.trim_end_matches('/'), 1 + suffix % 15);
         let nodes = ["a", "b", "c"][..count]
             .iter()
             .map(|n| {
                 Server::start_with(Options {
                     config: format!(
                         "[cluster]\nredis_url = \"{redis}\"\nnode_id = \"{prefix}-{n}\"\nheartbeat_ms = 300\n\
-                         node_ttl_ms = 1200\nclaim_ttl_ms = 1200\nrelay_linger_ms = 1000\n{extra}"
+                         node_ttl_ms = 1200\nclaim_ttl_ms = 8000\nrelay_linger_ms = 1000\n{extra}"
                     ),
                     db: Db::Postgres(postgres.to_string()),
                     ..Options::default()
@@ -254,6 +258,8 @@ fn push_to_any_node_and_play_from_any_node() {
     assert_eq!(nodes["cluster"], true, "{nodes}");
     assert_eq!(nodes["thisNode"], cluster.id(2).as_str(), "{nodes}");
 
+    // A player that stays on B keeps its relay running for what follows.
+    let _keep_relay = FlvPlayer::start(&b.http, "/live/anywhere.flv");
     ffmpeg_decode(&b.http_url("live/anywhere.flv"), 3);
     // hls.js in Chromium plays the edge's HLS, cut by the edge's own segmenter from the relay.
     if let Some(dir) = browser::browser_dir() {
@@ -297,7 +303,6 @@ fn push_to_any_node_and_play_from_any_node() {
         assert!(tags[0].2, "the first video tag is a keyframe");
         first - asked
     };
-    let _keep_relay = FlvPlayer::start(&b.http, "/live/anywhere.flv");
     let origin = first_frame(a);
     let edge = first_frame(b);
     eprintln!("first keyframe: origin {origin:?}, edge {edge:?}");
@@ -322,17 +327,20 @@ fn push_to_any_node_and_play_from_any_node() {
         },
     );
     eprintln!("cluster view of the stream: {view}");
-    // On the origin the relays are not viewers.
-    let local = json(&a.get("/v1/streams/live/anywhere").1);
-    let origin_row = local["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["node"] == cluster.id(0).as_str())
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(origin_row["players"], 0, "relays are not viewers: {local}");
-    assert!(local["players"]["relays"].as_u64() >= Some(1), "{local}");
+    // On the origin the relays are not viewers (once the origin's own test players above have gone).
+    let origin = cluster.id(0);
+    wait_api(
+        a,
+        "/v1/streams/live/anywhere",
+        "relays not counted as viewers",
+        |v| {
+            let row = v["nodes"]
+                .as_array()
+                .and_then(|nodes| nodes.iter().find(|n| n["node"] == origin.as_str()).cloned())
+                .unwrap_or_default();
+            row["players"] == 0 && v["players"]["relays"].as_u64() >= Some(1)
+        },
+    );
     let list = json(&c.get("/v1/streams").1);
     assert!(
         list["streams"]
@@ -477,6 +485,9 @@ fn the_origin_dies_and_the_stream_moves_with_its_players() {
         return;
     };
     let b = cluster.node(1);
+    let receiver = Receiver::start();
+    b.cli_ok(&["app", "set", "live", "--callback-url", &receiver.url()]);
+    std::thread::sleep(Duration::from_millis(600));
     let token = b.cli_ok(&[
         "token",
         "--app",
@@ -559,6 +570,38 @@ fn the_origin_dies_and_the_stream_moves_with_its_players() {
             resumed.saturating_duration_since(republished) <= Duration::from_secs(5),
             "{name}: frames again within 5 s of the new publish (gap {gap:?})"
         );
+    }
+    // The killed node's session is ended by the node that took the stream over: one push_end per session.
+    std::thread::sleep(Duration::from_secs(1));
+    let bodies = receiver.bodies.lock().unwrap().clone();
+    let moves: Vec<_> = bodies
+        .iter()
+        .filter(|v| v["stream_id"] == "moves")
+        .collect();
+    let sessions: std::collections::HashSet<_> = moves
+        .iter()
+        .filter(|v| v["event"] == "push_start" || v["event"] == "republish")
+        .filter_map(|v| v["sequence"].as_str())
+        .collect();
+    let ends: Vec<_> = moves.iter().filter(|v| v["event"] == "push_end").collect();
+    let on_behalf: Vec<_> = ends
+        .iter()
+        .filter(|v| {
+            v["errmsg"].as_str().unwrap_or("").contains("is gone")
+                && v["sequence"].as_str().is_some_and(|q| sessions.contains(q))
+        })
+        .collect();
+    assert_eq!(
+        on_behalf.len(),
+        1,
+        "the killed node's session is ended once: {moves:?}"
+    );
+    for session in &sessions {
+        let n = ends
+            .iter()
+            .filter(|v| v["sequence"].as_str() == Some(*session))
+            .count();
+        assert!(n <= 1, "session {session} ended {n} times: {moves:?}");
     }
 }
 

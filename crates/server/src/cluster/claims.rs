@@ -60,14 +60,19 @@ impl Drop for ClaimGuard {
 }
 
 impl Cluster {
-    /// Claims `key` for a publish on this node. Refused with `stream_busy` while another node's publisher holds
-    /// it and is not idle, and with `cluster_unavailable` when Redis does not answer. Taking over an idle (or
-    /// dead) node's claim tells that node to drop its publisher.
-    pub(crate) async fn claim(self: &Arc<Self>, key: &StreamKey) -> Result<ClaimGuard, Refusal> {
+    /// Claims `key` for the publish `session` (its webhook sequence) on this node. Refused with `stream_busy`
+    /// while another node's publisher holds it and is not idle, and with `cluster_unavailable` when Redis does
+    /// not answer. Taking over an idle (or dead) node's claim tells that node to drop its publisher; the claim of
+    /// a node that is gone comes back too, so that its session can be ended on its behalf.
+    pub(crate) async fn claim(
+        self: &Arc<Self>,
+        key: &StreamKey,
+        session: &str,
+    ) -> Result<(ClaimGuard, Option<Claim>), Refusal> {
         let now = Self::now_ms();
         let claim = Claim {
             node: self.node.clone(),
-            session: format!("{:032x}", rand::random::<u128>()),
+            session: session.to_string(),
             claimed_at_ms: now,
             media_at_ms: now,
         };
@@ -87,6 +92,7 @@ impl Cluster {
                 )
             })?;
         self.redis_answered(true, "claim", None);
+        let mut orphan = None;
         match outcome {
             ClaimOutcome::Claimed => {}
             ClaimOutcome::Busy { holder } => {
@@ -108,6 +114,10 @@ impl Cluster {
                 if let Err(e) = self.store.send(&message).await {
                     warn!(stream = %name, "cluster: could not tell node {} to drop its publisher ({e}); its claim refresh will", from.node);
                 }
+                // A node that is gone cannot end its own session; a live one ends it when it drops its publisher.
+                if matches!(self.store.node(&from.node).await, Ok(None)) {
+                    orphan = Some(from);
+                }
             }
         }
         self.claims.lock().insert(
@@ -117,11 +127,14 @@ impl Cluster {
                 bytes_in: 0,
             },
         );
-        Ok(ClaimGuard {
-            cluster: self.clone(),
-            key: key.clone(),
-            session: claim.session,
-        })
+        Ok((
+            ClaimGuard {
+                cluster: self.clone(),
+                key: key.clone(),
+                session: claim.session,
+            },
+            orphan,
+        ))
     }
 
     fn claim_ttl(&self) -> Duration {
@@ -191,9 +204,9 @@ impl Cluster {
     }
 }
 
-/// Refreshes the claims every third of their TTL until shutdown.
+/// Refreshes the claims every heartbeat until shutdown.
 pub(super) async fn refresher(cluster: Arc<Cluster>) {
-    let every = cluster.claim_ttl() / 3;
+    let every = Duration::from_millis(cluster.settings.heartbeat_ms);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

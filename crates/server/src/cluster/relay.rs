@@ -41,8 +41,8 @@ enum Ended {
     Idle,
     /// The node is shutting down.
     Shutdown,
-    /// The origin could not be reached, refused, or went away.
-    Failed(String),
+    /// The origin could not be reached, refused, or went away; `playing` when it had been relaying.
+    Failed { why: String, playing: bool },
 }
 
 impl Cluster {
@@ -143,19 +143,16 @@ impl Cluster {
     }
 
     /// After the origin went away: the address of the stream's node once Redis names a live one, while this
-    /// node still has readers waiting in the grace. `None` when there is nothing left to relay.
+    /// node still has readers waiting in the grace. `None` when there is nothing left to relay. The address just
+    /// lost is tried again only a second after the loss, and lookups are 200 ms apart: a dead origin whose record
+    /// has not expired yet must not be hammered.
     async fn find_origin(&self, key: &StreamKey, lost: &str) -> Option<String> {
-        let grace = self.registry.config().republish_grace;
-        let deadline = Instant::now() + grace;
-        let mut first = true;
-        while Instant::now() < deadline {
-            if !first {
-                tokio::select! {
-                    _ = self.shutdown.cancelled() => return None,
-                    _ = sleep(Duration::from_millis(200)) => {}
-                }
+        let lost_at = Instant::now();
+        let deadline = lost_at + self.registry.config().republish_grace;
+        loop {
+            if Instant::now() >= deadline {
+                return None;
             }
-            first = false;
             let stream = self.registry.get(key)?;
             if stream
                 .publisher
@@ -164,28 +161,25 @@ impl Cluster {
             {
                 return None;
             }
-            let holder = match self.store.holder(&key.to_string()).await {
-                Ok(Some(h)) => h,
-                Ok(None) => continue,
+            match self.store.holder(&key.to_string()).await {
+                Ok(Some(holder)) if holder.node == self.node => return None,
+                Ok(Some(holder)) => {
+                    if let Ok(Some(node)) = self.store.node(&holder.node).await {
+                        if node.rtmp != lost || lost_at.elapsed() >= Duration::from_secs(1) {
+                            return Some(node.rtmp);
+                        }
+                    }
+                }
+                Ok(None) => {}
                 Err(e) => {
                     debug!(stream = %key, "cluster: relay cannot look up the stream ({e}); retrying");
-                    continue;
                 }
-            };
-            if holder.node == self.node {
-                return None;
             }
-            match self.store.node(&holder.node).await {
-                // The same address as the one just lost: worth a retry only once that node's record is fresh.
-                Ok(Some(node))
-                    if node.rtmp != lost || holder.media_at_ms > Self::now_ms() - 1000 =>
-                {
-                    return Some(node.rtmp)
-                }
-                _ => continue,
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return None,
+                _ = sleep(Duration::from_millis(200)) => {}
             }
         }
-        None
     }
 
     /// Players on this node that read `key` (relays of other nodes included, though they pull from origins).
@@ -217,7 +211,7 @@ async fn run(
                 break;
             }
             Ended::Shutdown => break,
-            Ended::Failed(why) => {
+            Ended::Failed { why, playing } => {
                 if started.borrow().is_none() {
                     warn!(stream = %key, %origin, "cluster: relay could not start: {why}");
                     started.send_replace(Some(Err(format!(
@@ -225,7 +219,11 @@ async fn run(
                     ))));
                     break;
                 }
-                warn!(stream = %key, %origin, "cluster: relay lost its origin ({why}); players wait in the grace while the stream's node is looked up");
+                if playing {
+                    warn!(stream = %key, %origin, "cluster: relay lost its origin ({why}); players wait in the grace while the stream's node is looked up");
+                } else {
+                    debug!(stream = %key, %origin, "cluster: relay could not reach the stream's node again ({why}); looking it up");
+                }
                 match cluster.find_origin(&key, &origin).await {
                     Some(next) => {
                         info!(stream = %key, from = %origin, to = %next, "cluster: relay follows the stream");
@@ -245,6 +243,10 @@ async fn run(
     cluster.metrics.relay_running(false);
 }
 
+fn failed(why: String, playing: bool) -> Ended {
+    Ended::Failed { why, playing }
+}
+
 /// One connection to the origin: connect, play with the credential, publish what arrives into the local hub.
 // Long on purpose: one receive loop with its four wake-ups (data, kicked, linger tick, session timer), as the
 // RTMP connection driver has.
@@ -257,8 +259,8 @@ async fn relay_once(
     let wait = Duration::from_millis(cluster.settings.relay_start_timeout_ms);
     let mut socket = match timeout(wait, TcpStream::connect(origin)).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Ended::Failed(format!("connect: {e}")),
-        Err(_) => return Ended::Failed("connect: timed out".into()),
+        Ok(Err(e)) => return failed(format!("connect: {e}"), false),
+        Err(_) => return failed("connect: timed out".into(), false),
     };
     let _ = socket.set_nodelay(true);
     let mut session = ClientSession::new(cluster.session_config.clone(), std::time::Instant::now());
@@ -274,7 +276,7 @@ async fn relay_once(
     loop {
         if let Some(out) = session.take_transmit() {
             if let Err(e) = socket.write_all(&out).await {
-                return Ended::Failed(format!("write: {e}"));
+                return failed(format!("write: {e}"), publisher.is_some());
             }
         }
         let timer = session
@@ -293,19 +295,19 @@ async fn relay_once(
             _ = kicked => return Ended::Replaced,
             read = tokio::io::AsyncReadExt::read_buf(&mut socket, &mut buf) => {
                 match read {
-                    Ok(0) => return Ended::Failed("the origin closed the connection".into()),
+                    Ok(0) => return failed("the origin closed the connection".into(), publisher.is_some()),
                     Ok(_) => {}
-                    Err(e) => return Ended::Failed(format!("read: {e}")),
+                    Err(e) => return failed(format!("read: {e}"), publisher.is_some()),
                 }
                 if let Err(e) = session.handle_input(&buf, std::time::Instant::now()) {
-                    return Ended::Failed(format!("rtmp: {e}"));
+                    return failed(format!("rtmp: {e}"), publisher.is_some());
                 }
                 buf.clear();
             }
             _ = linger.tick() => {
                 if publisher.is_none() {
                     if Instant::now() >= deadline {
-                        return Ended::Failed(format!("no answer to play within {} ms", wait.as_millis()));
+                        return failed(format!("no answer to play within {} ms", wait.as_millis()), publisher.is_some());
                     }
                     continue;
                 }
@@ -318,7 +320,7 @@ async fn relay_once(
             }
             _ = tokio::time::sleep_until(timer) => {
                 if let Err(e) = session.handle_timeout(std::time::Instant::now()) {
-                    return Ended::Failed(format!("rtmp: {e}"));
+                    return failed(format!("rtmp: {e}"), publisher.is_some());
                 }
             }
         }
@@ -349,14 +351,17 @@ async fn relay_once(
                 }
                 ClientEvent::ConnectRejected { code, description }
                 | ClientEvent::PlayRejected { code, description } => {
-                    return Ended::Failed(format!("refused: {code} {description}"));
+                    return failed(
+                        format!("refused: {code} {description}"),
+                        publisher.is_some(),
+                    );
                 }
                 ClientEvent::Status {
                     level,
                     code,
                     description,
                 } if level == "error" => {
-                    return Ended::Failed(format!("{code} {description}"));
+                    return failed(format!("{code} {description}"), publisher.is_some());
                 }
                 _ => {}
             }

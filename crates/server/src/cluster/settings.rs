@@ -24,8 +24,11 @@ pub struct ClusterSettings {
     /// How long a node's record lives without a heartbeat, in milliseconds (default 3000): a dead node leaves
     /// the list, and its streams may be published elsewhere, this long after it died.
     pub node_ttl_ms: u64,
-    /// How long a stream's claim lives without a refresh, in milliseconds (default 3000); refreshed every third of
-    /// it while the publisher is connected.
+    /// How long a stream's claim outlives its last refresh in Redis, in milliseconds (default 30 000; refreshed
+    /// every `heartbeat_ms` while the publisher is connected). It does not delay a takeover: the claim of a node
+    /// whose record expired, or whose publisher sent nothing for the hub's `publisher_idle_takeover_ms`, is taken
+    /// over at once. It keeps a dead node's claim long enough for the node that takes the stream over to end the
+    /// dead node's session (its `push_end`).
     pub claim_ttl_ms: u64,
     /// How long a relay stays after its node's last local reader left, in milliseconds (default 5000), so a
     /// player that reconnects finds it running.
@@ -47,7 +50,7 @@ impl Default for ClusterSettings {
             advertise_host: None,
             heartbeat_ms: 1000,
             node_ttl_ms: 3000,
-            claim_ttl_ms: 3000,
+            claim_ttl_ms: 30_000,
             relay_linger_ms: 5000,
             relay_start_timeout_ms: 3000,
             secret: None,
@@ -156,8 +159,8 @@ impl ClusterSettings {
             (
                 "cluster.claim_ttl_ms",
                 self.claim_ttl_ms,
-                300,
-                "at least 300",
+                self.node_ttl_ms,
+                "at least cluster.node_ttl_ms",
             ),
             ("cluster.relay_linger_ms", self.relay_linger_ms, 0, "any"),
             (

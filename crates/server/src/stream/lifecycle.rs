@@ -191,10 +191,14 @@ async fn start_publish(
 ) -> Result<PublishSession, Refusal> {
     let app = access::check_publish(streams, req.app, req.stream, req.query)?;
     let key = StreamKey::new(req.app, req.stream);
+    let sequence = webhooks::new_sequence();
     // Cluster-wide first: the local hub is touched only by the publish that holds the stream's claim.
-    let claim = match &streams.cluster {
-        Some(cluster) => Some(cluster.claim(&key).await?),
-        None => None,
+    let (claim, orphan) = match &streams.cluster {
+        Some(cluster) => {
+            let (claim, orphan) = cluster.claim(&key, &sequence).await?;
+            (Some(claim), orphan)
+        }
+        None => (None, None),
     };
     let info = PublisherInfo {
         remote_addr: req.peer.to_string(),
@@ -223,12 +227,15 @@ async fn start_publish(
         entry,
         app,
         peer: req.peer,
-        sequence: webhooks::new_sequence(),
+        sequence,
         started: std::time::Instant::now(),
         param: req.query.map(str::to_owned),
         end: End::Normal,
         _claim: claim,
     };
+    if let Some(orphan) = orphan {
+        end_orphan(streams, &session.app, &key, &orphan);
+    }
     let kind = if in_grace {
         EventKind::Republish
     } else {
@@ -244,6 +251,25 @@ async fn start_publish(
         follower.published(&published);
     }
     Ok(session)
+}
+
+/// Sends the `push_end` of a session whose node died (its claim was taken over here): exactly one per session,
+/// even when the node that held it cannot send it.
+fn end_orphan(
+    streams: &Streams,
+    app: &App,
+    key: &StreamKey,
+    orphan: &crate::cluster::store::Claim,
+) {
+    let mut event = StreamEvent::new(EventKind::PushEnd, &key.app, &key.name, control::now_unix())
+        .with_error(
+            errcode::CONNECTION_ERROR,
+            &format!("node {} that held the publish is gone", orphan.node),
+        );
+    event.sequence = orphan.session.clone();
+    event.push_duration_ms = u64::try_from(control::now_ms() - orphan.claimed_at_ms).ok();
+    info!(stream = %key, node = %orphan.node, "push_end sent for the publish of a node that is gone");
+    streams.webhooks.emit(app, event);
 }
 
 fn refused_publish(streams: &Streams, req: Request<'_>, refusal: &Refusal) {

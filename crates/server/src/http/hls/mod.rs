@@ -201,7 +201,17 @@ fn on_publish(hls: &Arc<Hls>, key: &StreamKey, entry: &Arc<StreamEntry>) {
 fn refused(hls: &Hls, refusal: &access::Refusal) -> Response {
     hls.streams.metrics.refused("play", refusal.reason.as_str());
     let status = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::FORBIDDEN);
-    (status, format!("{}\n", refusal.description())).into_response()
+    // A browser player (hls.js) reads the status of a refusal only when CORS allows it; otherwise it sees a
+    // network error and cannot tell "not live yet" (retry) from a broken server.
+    (
+        status,
+        [(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        )],
+        format!("{}\n", refusal.description()),
+    )
+        .into_response()
 }
 
 /// A request for a stream that is not live: counted like an RTMP or HTTP-FLV play of one.
