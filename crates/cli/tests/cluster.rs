@@ -571,6 +571,38 @@ fn the_origin_dies_and_the_stream_moves_with_its_players() {
             "{name}: frames again within 5 s of the new publish (gap {gap:?})"
         );
     }
+    // A viewer's SDK instance points at a live node (any node plays any stream), never at the dead one.
+    let viewer = b.cli_ok(&[
+        "token",
+        "--app",
+        "live",
+        "--channel",
+        "moves",
+        "--account",
+        "bob",
+        "--role",
+        "viewer",
+    ]);
+    let body = serde_json::json!({"appId": "live", "channelId": "moves", "accountId": "bob", "token": viewer.trim()});
+    let (status, answer) = http_request(
+        &b.http,
+        "POST",
+        "/sdk/v1/player/instance",
+        &[("Content-Type", "application/json")],
+        Some(&body.to_string()),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let flv = json(&answer)["playUrls"]["flv"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let live_http: Vec<&str> = cluster.nodes[1..].iter().map(|n| n.http.as_str()).collect();
+    assert!(
+        live_http.iter().any(|h| flv.contains(h)),
+        "the viewer is sent to a live node ({live_http:?}): {flv}"
+    );
+    ffmpeg_decode(&flv, 2);
+
     // The killed node's session is ended by the node that took the stream over: one push_end per session.
     std::thread::sleep(Duration::from_secs(1));
     let bodies = receiver.bodies.lock().unwrap().clone();

@@ -36,10 +36,10 @@ impl Cluster {
         })
     }
 
-    /// The URL base of the node a new publisher should go to: the live node with the fewest streams and players
+    /// The URL base of the node a new publisher or viewer should go to: the live node with the fewest streams and players
     /// (the lowest id on a tie), keeping `base`'s scheme. `base` itself when Redis does not
     /// answer, so the SDK endpoints keep working on one node's knowledge.
-    pub(crate) async fn publish_base(&self, base: &UrlBase) -> UrlBase {
+    pub(crate) async fn least_loaded_base(&self, base: &UrlBase) -> UrlBase {
         let nodes = match self.store.nodes().await {
             Ok(nodes) => nodes,
             Err(_) => return base.clone(),

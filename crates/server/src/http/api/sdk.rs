@@ -158,7 +158,7 @@ async fn issue(
     // so a dead node's publisher is sent to a live one).
     let urls = match &shared.streams.cluster {
         Some(cluster) => {
-            let base = cluster.publish_base(&shared.url_base).await;
+            let base = cluster.least_loaded_base(&shared.url_base).await;
             super::apps::url_set_at(&base, &app, &req.channel_id, expires_at)
         }
         None => url_set(shared, &app, &req.channel_id, expires_at),
@@ -215,7 +215,7 @@ pub(crate) async fn player_instance(
     State(shared): State<Arc<Shared>>,
     ApiJson(req): ApiJson<PlayerRequest>,
 ) -> Result<Json<PlayerInstance>, ApiError> {
-    play(&shared, req, "instance")
+    play(&shared, req, "instance").await
 }
 
 /// `POST /sdk/v1/player/refresh`: the same checks, freshly signed URLs (the SDK calls it before every restart).
@@ -226,10 +226,14 @@ pub(crate) async fn player_refresh(
     State(shared): State<Arc<Shared>>,
     ApiJson(req): ApiJson<PlayerRequest>,
 ) -> Result<Json<PlayerInstance>, ApiError> {
-    play(&shared, req, "refresh")
+    play(&shared, req, "refresh").await
 }
 
-fn play(shared: &Shared, req: PlayerRequest, what: &str) -> Result<Json<PlayerInstance>, ApiError> {
+async fn play(
+    shared: &Shared,
+    req: PlayerRequest,
+    what: &str,
+) -> Result<Json<PlayerInstance>, ApiError> {
     // Role::Viewer: a viewer token, or a publisher's (a publisher may also watch, see Role::grants); never a
     // room member's. The channel is not created and need not be live: a player may wait for its publisher.
     let (app, now) = authorize(
@@ -241,7 +245,12 @@ fn play(shared: &Shared, req: PlayerRequest, what: &str) -> Result<Json<PlayerIn
         Role::Viewer,
     )?;
     let expires_at = now + shared.sdk_url_ttl.as_secs();
-    let play_urls = urls::app_urls(&shared.url_base, &app, &req.channel_id, expires_at).play;
+    // In a cluster any node plays any stream (through its relay): the viewer goes to the least loaded one.
+    let base = match &shared.streams.cluster {
+        Some(cluster) => cluster.least_loaded_base(&shared.url_base).await,
+        None => shared.url_base.clone(),
+    };
+    let play_urls = urls::app_urls(&base, &app, &req.channel_id, expires_at).play;
     info!(app = %app.name, channel = %req.channel_id, account = %crate::ops::log_value::clip(&req.account_id), "SDK player {what}");
     Ok(Json(PlayerInstance {
         play_urls,
