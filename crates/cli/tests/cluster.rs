@@ -311,6 +311,21 @@ fn push_to_any_node_and_play_from_any_node() {
         "the edge's first frame ({edge:?}) is as quick as the origin's ({origin:?})"
     );
 
+    // The edge writes each frame as it arrives (the relay drives its players' fan-out), not in bursts: the
+    // fixture has 25 fps video, so no gap near the players' 1 s fallback timer.
+    let tags = _keep_relay.tags();
+    let steady: Vec<_> = tags.iter().skip(tags.len() / 4).collect();
+    let widest = steady
+        .windows(2)
+        .map(|w| w[1].0 - w[0].0)
+        .max()
+        .unwrap_or_default();
+    assert!(
+        steady.len() > 50 && widest < Duration::from_millis(600),
+        "edge player: {} frames, widest gap {widest:?}",
+        steady.len()
+    );
+
     // B's player is counted on B, and in the sum, by every node's API.
     let view = wait_api(
         b,

@@ -311,6 +311,7 @@ async fn services(
                 catalog: catalog.clone(),
                 metrics: metrics.clone(),
                 session_config: settings.rtmp.session_config(),
+                merge_window: settings.merge_window(),
                 shutdown: shutdown.clone(),
                 tracker: tracker.clone(),
             })

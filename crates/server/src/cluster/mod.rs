@@ -49,6 +49,8 @@ pub(crate) struct Cluster {
     catalog: control::Catalog,
     metrics: Arc<Metrics>,
     session_config: rtmp::SessionConfig,
+    /// The `live` players' merge window, for the players' group of a relayed stream.
+    merge_window: Duration,
     /// The streams this node publishes, with their claim.
     claims: Mutex<HashMap<StreamKey, claims::LocalClaim>>,
     /// The relays running (or starting) on this node.
@@ -69,6 +71,7 @@ pub(crate) struct Join<'a> {
     pub(crate) catalog: control::Catalog,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) session_config: rtmp::SessionConfig,
+    pub(crate) merge_window: Duration,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tracker: TaskTracker,
 }
@@ -116,6 +119,7 @@ impl Cluster {
             catalog: join.catalog,
             metrics: join.metrics,
             session_config: join.session_config,
+            merge_window: join.merge_window,
             claims: Mutex::new(HashMap::new()),
             relays: Mutex::new(HashMap::new()),
             up: AtomicBool::new(true),

@@ -269,6 +269,9 @@ async fn relay_once(
     session.play(&format!("{}?{credential}", key.name));
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut publisher = None;
+    // The stream's RTMP and HTTP-FLV players, written after each batch of pushes (publisher-driven fan-out, as
+    // the RTMP connection driver does): without it they would wait for their own fallback timer.
+    let mut players = None;
     let deadline = Instant::now() + wait;
     let mut linger = tokio::time::interval(Duration::from_millis(250));
     let mut idle_since: Option<Instant> = None;
@@ -324,6 +327,7 @@ async fn relay_once(
                 }
             }
         }
+        let mut pushed = false;
         while let Some(event) = session.poll_output() {
             match event {
                 ClientEvent::Media {
@@ -333,6 +337,7 @@ async fn relay_once(
                 } => {
                     if let Some(p) = publisher.as_mut() {
                         p.push(Frame::new(kind, timestamp, payload));
+                        pushed = true;
                     }
                 }
                 ClientEvent::Playing { .. } => {
@@ -344,7 +349,14 @@ async fn relay_once(
                         relay: true,
                     };
                     match cluster.registry.publish(key.clone(), info) {
-                        Ok(p) => publisher = Some(p),
+                        Ok(p) => {
+                            players = Some(
+                                crate::stream::entry::of_relay(cluster.merge_window, &p)
+                                    .players
+                                    .clone(),
+                            );
+                            publisher = Some(p);
+                        }
                         Err(_) => return Ended::Replaced,
                     }
                     started.send_replace(Some(Ok(())));
@@ -364,6 +376,11 @@ async fn relay_once(
                     return failed(format!("{code} {description}"), publisher.is_some());
                 }
                 _ => {}
+            }
+        }
+        if pushed {
+            if let Some(players) = &players {
+                players.on_push(Instant::now());
             }
         }
     }

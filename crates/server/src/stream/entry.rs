@@ -3,6 +3,7 @@
 //! stream. A stream published again after it ended starts with a new entry.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use media::{Publisher, StreamKey, Subscriber};
 use parking_lot::Mutex;
@@ -24,8 +25,12 @@ pub(crate) struct StreamEntry {
 
 impl StreamEntry {
     fn new(streams: &Streams) -> StreamEntry {
+        StreamEntry::merging(streams.merge_window)
+    }
+
+    fn merging(merge_window: Duration) -> StreamEntry {
         StreamEntry {
-            players: Arc::new(Group::new(streams.merge_window)),
+            players: Arc::new(Group::new(merge_window)),
             hls: Mutex::new(None),
             recording: Mutex::new(None),
         }
@@ -45,6 +50,14 @@ pub(crate) fn of_publisher(streams: &Streams, publisher: &Publisher) -> Arc<Stre
     publisher
         .attachment(|| StreamEntry::new(streams))
         .unwrap_or_else(|| Arc::new(StreamEntry::new(streams)))
+}
+
+/// [`of_publisher`] for a publisher that is not a client (the cluster relay), which knows the merge window but not
+/// the stream service.
+pub(crate) fn of_relay(merge_window: Duration, publisher: &Publisher) -> Arc<StreamEntry> {
+    publisher
+        .attachment(|| StreamEntry::merging(merge_window))
+        .unwrap_or_else(|| Arc::new(StreamEntry::merging(merge_window)))
 }
 
 /// The entry of the stream `subscriber` reads.
