@@ -37,15 +37,20 @@ impl Cluster {
     }
 
     /// The URL base of the node a new publisher or viewer should go to: the live node with the fewest streams and players
-    /// (the lowest id on a tie), keeping `base`'s scheme. `base` itself when Redis does not
+    /// (the lowest id on a tie) among those whose last heartbeat is recent, keeping `base`'s scheme. `base` itself when Redis does not
     /// answer, so the SDK endpoints keep working on one node's knowledge.
     pub(crate) async fn least_loaded_base(&self, base: &UrlBase) -> UrlBase {
         let nodes = match self.store.nodes().await {
             Ok(nodes) => nodes,
             Err(_) => return base.clone(),
         };
+        // A node that missed two heartbeats (killed, most likely) is listed until its record expires, but a client
+        // sent there would fail and come back only at its next refresh.
+        let fresh_since = Self::now_ms()
+            - i64::try_from(self.settings.heartbeat_ms.saturating_mul(2) + 500).unwrap_or(i64::MAX);
         let best = nodes
             .iter()
+            .filter(|n| n.heartbeat_at_ms >= fresh_since || n.id == self.node)
             .min_by_key(|n| (n.load.streams + n.load.players, n.id.clone()));
         let Some(best) = best else {
             return base.clone();

@@ -20,6 +20,10 @@ pub(crate) struct NodeRecord {
     pub(crate) version: String,
     /// When it started, Unix ms.
     pub(crate) started_at_ms: i64,
+    /// When the node wrote this record, Unix ms (its clock): a record whose node missed heartbeats is still
+    /// listed until its TTL, but is not worth sending a new client to.
+    #[serde(default)]
+    pub(crate) heartbeat_at_ms: i64,
     /// How busy it is.
     pub(crate) load: NodeLoad,
     /// The streams it carries (published there, or relayed in).

@@ -47,6 +47,7 @@ fn record(id: &str) -> NodeRecord {
         http: "127.0.0.1:8080".to_owned(),
         version: "test".to_owned(),
         started_at_ms: now_ms(),
+        heartbeat_at_ms: now_ms(),
         load: NodeLoad {
             streams: 1,
             players: 3,
