@@ -122,9 +122,9 @@ pub(super) async fn heartbeat(cluster: Arc<Cluster>) {
                 continue;
             }
         }
-        match cluster.store.nodes().await {
-            Ok(nodes) => cluster.metrics.set_cluster_nodes(nodes.len() as u64),
-            Err(e) => warn!("cluster: cannot list the nodes: {e}"),
+        match cluster.store.node_count().await {
+            Ok(count) => cluster.metrics.set_cluster_nodes(count),
+            Err(e) => warn!("cluster: cannot count the nodes: {e}"),
         }
     }
     cluster.leave().await;

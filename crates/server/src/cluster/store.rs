@@ -156,6 +156,16 @@ impl Store {
         Ok(nodes)
     }
 
+    /// How many nodes are live, by their expiry in the listing set (Redis's clock): one command, however many
+    /// nodes and however large their records, for the heartbeat's `mplive_nodes`.
+    pub(crate) async fn node_count(&self) -> Result<u64, StoreError> {
+        Script::new(scripts::COUNT_NODES)
+            .key(nodes_key())
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| StoreError::Redis(format!("count nodes in {}", nodes_key()), e))
+    }
+
     /// Node `id`'s record, if it is alive.
     pub(crate) async fn node(&self, id: &str) -> Result<Option<NodeRecord>, StoreError> {
         let key = node_key(id);

@@ -41,6 +41,13 @@ end
 return out
 "#;
 
+/// Counts the live nodes: members of the set whose expiry (Redis's clock) is still ahead. KEYS[1] the set.
+pub(super) const COUNT_NODES: &str = r#"
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZCOUNT', KEYS[1], '(' .. now_ms, '+inf')
+"#;
+
 /// Claims a stream (see `Store::claim` for the rules).
 ///
 /// KEYS[1] the stream key. ARGV[1] node, ARGV[2] session, ARGV[3] claimed_at_ms (the caller's now), ARGV[4]
