@@ -45,13 +45,25 @@ impl Cluster {
         Some(Cluster::start_on(&redis, &postgres, 3, extra))
     }
 
-    /// `count` nodes on this Redis and PostgreSQL. Each cluster takes one of Redis's databases 1-15 (pub/sub is
-    /// shared by all, which the nodes tolerate: they act only on the streams they hold), so that a claim left by an
-    /// earlier run of the same test on the same Redis does not meet this one.
+    /// `count` nodes on this Redis and PostgreSQL. Each cluster takes its own of Redis's databases 1-15, so that the
+    /// clusters of tests running at once do not see each other's nodes and claims (pub/sub is shared by all, which
+    /// the nodes tolerate: they act only on the streams they hold).
     fn start_on(redis: &str, postgres: &str, count: usize, extra: &str) -> Cluster {
         let suffix = rand_suffix();
         let prefix = format!("t{}{suffix}", std::process::id());
-        let redis = format!("{}/{}", redis.trim_end_matches('/'), 1 + suffix % 15);
+        // Distinct for every cluster of this run (the tests run at once, and a node lists every node of its
+        // database); offset by the process id so that a quick rerun does not meet the last run's claims.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            n < 15,
+            "Redis has 15 spare databases: more clusters than that need another scheme"
+        );
+        let redis = format!(
+            "{}/{}",
+            redis.trim_end_matches('/'),
+            1 + (std::process::id() + n) % 15
+        );
         let nodes = ["a", "b", "c"][..count]
             .iter()
             .map(|n| {
@@ -591,7 +603,14 @@ fn the_origin_dies_and_the_stream_moves_with_its_players() {
             "{name}: frames again within 5 s of the new publish (gap {gap:?})"
         );
     }
-    // A viewer's SDK instance points at a live node (any node plays any stream), never at the dead one.
+    // Once the dead node's record is gone (or stale), a viewer's SDK instance points at a live node: any node plays
+    // any stream.
+    let dead = cluster.id(0);
+    wait_api(b, "/v1/nodes", "the killed node leaves the list", |v| {
+        v["nodes"]
+            .as_array()
+            .is_some_and(|nodes| nodes.iter().all(|n| n["id"] != dead.as_str()))
+    });
     let viewer = b.cli_ok(&[
         "token",
         "--app",
