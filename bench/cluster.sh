@@ -40,17 +40,7 @@ MPLIVE=$(cd "$(dirname "$MPLIVE")" && pwd)/$(basename "$MPLIVE")
 for t in jq taskset redis-server python3; do
   command -v "$t" >/dev/null || { echo "$t is needed" >&2; exit 1; }
 done
-if [ ! -s "$FIXTURE" ]; then
-  command -v ffmpeg >/dev/null || { echo "no $FIXTURE and no ffmpeg to make it (bench/side-by-side.sh makes it)" >&2; exit 1; }
-  echo "== generating $FIXTURE" >&2
-  mkdir -p "$(dirname "$FIXTURE")"
-  timeout 300 ffmpeg -hide_banner -loglevel error -y \
-    -f lavfi -i testsrc2=size=540x960:rate=25 -f lavfi -i sine=frequency=440:sample_rate=44100 -t 30 \
-    -c:v libx264 -preset veryfast -tune zerolatency -b:v 1000k -maxrate 1000k -bufsize 1000k \
-    -g 25 -keyint_min 25 -sc_threshold 0 -pix_fmt yuv420p -c:a aac -b:a 64k -ar 44100 \
-    -f flv "$FIXTURE.tmp"
-  mv "$FIXTURE.tmp" "$FIXTURE"
-fi
+bench/make-fixture.sh "$FIXTURE"
 
 log() { echo "== $*" >&2; }
 TMP=$(mktemp -d /tmp/mplive-cluster-bench.XXXXXX)

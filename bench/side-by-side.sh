@@ -58,16 +58,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # --- fixture: 1 Mbps H.264 + AAC, 540x960, 25 fps, 1 s GOP (like live-pusher HD) --------------------------
-if [ ! -s "$FIXTURE" ]; then
-  log "generating $FIXTURE"
-  mkdir -p "$(dirname "$FIXTURE")"
-  timeout 300 ffmpeg -hide_banner -loglevel error -y \
-    -f lavfi -i testsrc2=size=540x960:rate=25 -f lavfi -i sine=frequency=440:sample_rate=44100 -t 30 \
-    -c:v libx264 -preset veryfast -tune zerolatency -b:v 1000k -maxrate 1000k -bufsize 1000k \
-    -g 25 -keyint_min 25 -sc_threshold 0 -pix_fmt yuv420p -c:a aac -b:a 64k -ar 44100 \
-    -f flv "$FIXTURE.tmp"
-  mv "$FIXTURE.tmp" "$FIXTURE"
-fi
+bench/make-fixture.sh "$FIXTURE"
 
 # --- mplive ------------------------------------------------------------------------------------------------
 log "building mplive (release)"

@@ -306,6 +306,23 @@ fn push_to_any_node_and_play_from_any_node() {
         dump.len()
     );
 
+    // A relay credential not made with the cluster's secret is refused (and is no way around play auth).
+    let forged = a.rtmp_url("live/anywhere?mplive_relay=9999999999.00");
+    let (out, timed_out) = run_with_timeout(
+        Command::new("ffprobe").args(["-v", "error", "-rw_timeout", "5000000", &forged]),
+        Duration::from_secs(20),
+    );
+    assert!(
+        !timed_out && !out.status.success(),
+        "a forged relay credential plays nothing"
+    );
+    assert!(
+        a.log()
+            .contains("the cluster credential (mplive_relay) is not valid"),
+        "A says why; log:\n{}",
+        a.log()
+    );
+
     // First frame: a new player on the origin and on an edge whose relay runs both start from a cached GOP.
     let first_frame = |server: &Server| {
         let asked = Instant::now();

@@ -69,7 +69,7 @@ impl Cluster {
         key: &StreamKey,
         session: &str,
     ) -> Result<(ClaimGuard, Option<Claim>), Refusal> {
-        let now = Self::now_ms();
+        let now = control::now_ms();
         let claim = Claim {
             node: self.node.clone(),
             session: session.to_string(),
@@ -157,7 +157,7 @@ impl Cluster {
             .collect();
         for (key, claim) in claims {
             let bytes_in = self.registry.get(&key).map_or(0, |s| s.bytes_in);
-            let flowed = (bytes_in != claim.bytes_in).then(Self::now_ms);
+            let flowed = (bytes_in != claim.bytes_in).then(control::now_ms);
             let name = key.to_string();
             let outcome = match self
                 .store

@@ -167,9 +167,4 @@ impl Cluster {
             _ => {}
         }
     }
-
-    /// The node's clock in Unix milliseconds.
-    fn now_ms() -> i64 {
-        control::now_ms()
-    }
 }

@@ -88,7 +88,7 @@ impl Cluster {
             http: self.http.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             started_at_ms: self.started_at_ms,
-            heartbeat_at_ms: Self::now_ms(),
+            heartbeat_at_ms: control::now_ms(),
             load: NodeLoad {
                 streams: totals.streams,
                 players,

@@ -20,8 +20,9 @@ mod scripts;
 #[cfg(test)]
 mod tests;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use control::now_ms;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
@@ -345,13 +346,6 @@ fn control_channel() -> String {
 /// A TTL in whole ms, at least 1: `PX 0` is an error in Redis, and a zero TTL would mean "gone at once" anyway.
 fn ttl_ms(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
-}
-
-/// Now, Unix ms, on this node's clock (the clock claim times are measured with).
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Parses the node record read at `key`.

@@ -46,7 +46,7 @@ impl Cluster {
         };
         // A node that missed two heartbeats (killed, most likely) is listed until its record expires, but a client
         // sent there would fail and come back only at its next refresh.
-        let fresh_since = Self::now_ms()
+        let fresh_since = control::now_ms()
             - i64::try_from(self.settings.heartbeat_ms.saturating_mul(2) + 500).unwrap_or(i64::MAX);
         let best = nodes
             .iter()

@@ -195,7 +195,8 @@ async fn start_publish(
     // Cluster-wide first: the local hub is touched only by the publish that holds the stream's claim.
     let (claim, orphan) = match &streams.cluster {
         Some(cluster) => {
-            let (claim, orphan) = cluster.claim(&key, &sequence).await?;
+            // Boxed for the same reason as the play's pull: the connection task keeps its size.
+            let (claim, orphan) = Box::pin(cluster.claim(&key, &sequence)).await?;
             (Some(claim), orphan)
         }
         None => (None, None),
@@ -338,8 +339,10 @@ async fn start_play(streams: &Streams, req: Request<'_>) -> Result<Play, Refusal
     let (app, mode) = access::check_play(streams, req.app, req.stream, req.query)?;
     let key = StreamKey::new(req.app, req.stream);
     // On a node that does not hold the stream, a relay from the node that does brings it into the local hub.
+    // Boxed: the pull's future (Redis calls, a relay's start) is large and rarely awaited; inline, it would grow
+    // every player's connection task by its size for the task's whole life.
     if let Some(cluster) = &streams.cluster {
-        cluster.pull(&key).await?;
+        Box::pin(cluster.pull(&key)).await?;
     }
     let opts = media::SubscribeOptions {
         start: mode.start,

@@ -287,9 +287,13 @@ async fn for_viewer(
 ) -> Result<Asking, Response> {
     let app = access::check_play_signature(&hls.streams, &key.app, &key.name, query)
         .map_err(|refusal| refused(hls, &refusal))?;
-    // On a node that does not hold the stream, its relay feeds the local segmenter.
+    // On a node that does not hold the stream, its relay feeds the local segmenter. A running segmenter means the
+    // stream is here (it keeps a relay alive as a reader): playlist reloads skip the cluster's bookkeeping.
     if let (Some(cluster), Asks::Playlist) = (&hls.streams.cluster, asks) {
-        cluster.pull(key).await.map_err(|r| refused(hls, &r))?;
+        let segmenting = entry::of_key(&hls.streams, key).is_some_and(|e| e.hls.lock().is_some());
+        if !segmenting {
+            cluster.pull(key).await.map_err(|r| refused(hls, &r))?;
+        }
     }
     let stream = match asks {
         Asks::Playlist => ensure(hls, key),
