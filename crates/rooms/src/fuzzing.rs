@@ -27,8 +27,9 @@ const UNIX: u64 = 1_700_000_000;
 /// Runs `data` through a core in which members `a` and `b` of group `g` have joined (connections 0 and 1; 2 and 3
 /// are open, not joined). Each line of `data` is one message: its first byte picks the connection (mod 4) and,
 /// when it has the top bit set, first advances the clock by (byte & 0x3f) * 250 ms; the rest is the text (lossy
-/// UTF-8). Session-key lookups are answered with the openId as the key. After every message the core must agree
-/// with its store. Returns the number of messages the core sent.
+/// UTF-8). Session-key lookups are answered with the openId as the key, store work with a [`MemoryStore`] in the
+/// order emitted. After every message the core must agree with its store. Returns the number of messages the core
+/// sent.
 pub fn messages(data: &[u8]) -> usize {
     let start = Instant::now();
     let mut now = start;
@@ -38,9 +39,9 @@ pub fn messages(data: &[u8]) -> usize {
             rng_seed: Some(9),
             ..Config::default()
         },
-        MemoryStore::new(),
         Box::new(Urls),
     );
+    let mut store = MemoryStore::new();
     let mut sent = 0;
     for conn in 0..4 {
         rooms.handle_input(Input::Open { conn }, now);
@@ -66,7 +67,7 @@ pub fn messages(data: &[u8]) -> usize {
             unix_secs: UNIX,
         };
         rooms.handle_input(input, now);
-        sent += drain(&mut rooms, now);
+        sent += drain(&mut rooms, &mut store, now);
     }
     for line in data.split(|b| *b == b'\n') {
         let Some((&first, text)) = line.split_first() else {
@@ -83,13 +84,13 @@ pub fn messages(data: &[u8]) -> usize {
             unix_secs: unix,
         };
         rooms.handle_input(input, now);
-        sent += drain(&mut rooms, now);
-        check(&rooms);
+        sent += drain(&mut rooms, &mut store, now);
+        check(&rooms, &store);
     }
     sent
 }
 
-fn drain(rooms: &mut Rooms<MemoryStore>, now: Instant) -> usize {
+fn drain(rooms: &mut Rooms, store: &mut MemoryStore, now: Instant) -> usize {
     let mut sent = 0;
     while let Some(out) = rooms.poll_output() {
         match out {
@@ -103,14 +104,19 @@ fn drain(rooms: &mut Rooms<MemoryStore>, now: Instant) -> usize {
                 let key = SessionKey::Found(open_id);
                 rooms.handle_input(Input::SessionKey { conn, key }, now)
             }
+            store_work => {
+                if let Some(answer) = store.apply(&store_work) {
+                    rooms.handle_input(answer, now);
+                }
+            }
         }
     }
     sent
 }
 
-fn check(rooms: &Rooms<MemoryStore>) {
+fn check(rooms: &Rooms, store: &MemoryStore) {
     let mut in_store = 0;
-    for (key, members) in rooms.store().rooms() {
+    for (key, members) in store.rooms() {
         assert!(!members.is_empty(), "an empty room exists");
         assert!(
             members.len() <= rooms.config().max_members,

@@ -1,11 +1,19 @@
 //! Where room membership, the daily quota and the replay memory (used signatures and nonces) live.
 //!
-//! The core ([`crate::Rooms`]) owns the rules and the per-connection state; a [`RoomStore`] owns the data that
-//! several nodes would have to share. Every method is one atomic step (check and change together), the shape a
-//! Redis implementation needs: each maps to one script, so a remote store can back it. [`MemoryStore`] is the
-//! in-process implementation.
+//! The core ([`crate::Rooms`]) owns the rules and the per-connection state; the store owns the data that several
+//! nodes would have to share. The core never calls the store: store work leaves it as outputs
+//! ([`Output::Admit`], [`Output::RemoveMember`], [`Output::EndRoom`]) and the answer to an admit comes back as
+//! [`Input::Admitted`], so the store may be remote and asynchronous (Redis in cluster mode). Each request is one
+//! atomic step (check and change together; an [`Admit`] is the replay check then the membership add), the shape a
+//! Redis implementation needs: each maps to one script. The caller must apply the requests in the order the core
+//! emitted them.
+//!
+//! [`MemoryStore`] is the in-process store; [`MemoryStore::apply`] answers the core's outputs with it (tests and
+//! the single-node server).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+
+use crate::core::{Input, Output};
 
 /// A room: one group of one app.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49,7 +57,7 @@ pub enum AddRefused {
 pub struct StoreError(pub String);
 
 /// The bounds an `add_member` must hold.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AddLimits {
     /// Members per room.
     pub max_members: usize,
@@ -68,7 +76,7 @@ pub struct Added {
     pub already_member: bool,
 }
 
-/// A signed join to remember: what [`RoomStore::use_signature`] checks and records.
+/// A signed join to remember: what [`MemoryStore::use_signature`] checks and records.
 #[derive(Debug, Clone, Copy)]
 pub struct SignatureUse<'a> {
     /// The app (its name); the per-app bound counts here.
@@ -79,6 +87,38 @@ pub struct SignatureUse<'a> {
     pub mac: &'a [u8; 32],
     /// Until when (Unix seconds) the entry is kept; at or after it, it is forgotten.
     pub expires_unix: u64,
+}
+
+/// A join the core asks the store to admit ([`Output::Admit`]): replay check first, then the membership add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admit {
+    /// The room to join.
+    pub room: RoomKey,
+    /// The joining user.
+    pub open_id: String,
+    /// The join's `nonceStr` (remembered per app).
+    pub nonce: String,
+    /// The verified HMAC-SHA256 of the join (remembered across apps).
+    pub mac: [u8; 32],
+    /// Until when (Unix seconds) the signature and nonce are remembered.
+    pub expires_unix: u64,
+    /// The wall clock of the join (Unix seconds); entries expiring at or before it are forgotten first.
+    pub now_unix: u64,
+    /// Config::max_nonces_per_app.
+    pub max_per_app: usize,
+    /// The bounds of the membership add.
+    pub limits: AddLimits,
+}
+
+/// Why the store did not admit a join.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitRefused {
+    /// The replay memory refused it (never `ReplayCheck::Fresh`).
+    #[error("replay: {0:?}")]
+    Replay(ReplayCheck),
+    /// The membership add refused it (AddRefused::Backend = the store failed).
+    #[error(transparent)]
+    Add(AddRefused),
 }
 
 /// Replay bookkeeping outcome.
@@ -93,42 +133,6 @@ pub enum ReplayCheck {
     NonceReused,
     /// The app already has the most entries the store keeps in the window.
     CacheFull,
-}
-
-/// The shared data of the rooms. See the module docs for the atomicity each method promises.
-pub trait RoomStore {
-    /// Members of a room in join order; empty when the room does not exist.
-    fn members(&self, room: &RoomKey) -> Result<Vec<String>, StoreError>;
-
-    /// Adds `open_id` at the end of the room, opening the room if it has no members (counting it against the
-    /// app's quota for `limits.day`). Refuses when the room is full, the quota is used, or the openId is in another
-    /// room of the app. Adding a member already in this room changes nothing and says so.
-    fn add_member(
-        &mut self,
-        room: &RoomKey,
-        open_id: &str,
-        limits: AddLimits,
-    ) -> Result<Added, AddRefused>;
-
-    /// Removes `open_id` from the room; returns whether it was there. The room ends with its last member.
-    fn remove_member(&mut self, room: &RoomKey, open_id: &str) -> Result<bool, StoreError>;
-
-    /// Records an accepted join's MAC (across all apps) and its nonce (per app) until `used.expires_unix`,
-    /// unless either is already recorded; then nothing is recorded and the answer says which. Entries whose
-    /// expiry is at or before `now_unix` are forgotten first. At most `max_per_app` entries are kept per app.
-    ///
-    /// The MAC is kept across apps, not per app: a re-split can move characters into the `appId` too, and one
-    /// openId may have the same session key in two apps (keys can be registered), so per-app memory would leave
-    /// that split open. A MAC collision between honest joins is a 2^-256 event.
-    fn use_signature(
-        &mut self,
-        used: SignatureUse<'_>,
-        now_unix: u64,
-        max_per_app: usize,
-    ) -> Result<ReplayCheck, StoreError>;
-
-    /// Number of rooms with members (for metrics and tests).
-    fn room_count(&self) -> usize;
 }
 
 /// Rooms, quotas and the replay memory in this process.
@@ -197,14 +201,67 @@ impl MemoryStore {
     pub fn used_count(&self, app: &str) -> usize {
         self.replay.per_app.get(app).copied().unwrap_or(0)
     }
-}
 
-impl RoomStore for MemoryStore {
-    fn members(&self, room: &RoomKey) -> Result<Vec<String>, StoreError> {
+    /// Answers one output of the core: for [`Output::Admit`] the answer to feed back ([`Input::Admitted`]); a
+    /// [`Output::RemoveMember`] or [`Output::EndRoom`] is carried out and answers nothing; any other output is not
+    /// store work and is ignored (`None`). Call it on every output, in the order [`crate::Rooms::poll_output`]
+    /// gives them, and feed an answer back before polling on: that is the order a shared store must see.
+    pub fn apply(&mut self, output: &Output) -> Option<Input<'static>> {
+        match output {
+            Output::Admit { conn, admit } => Some(Input::Admitted {
+                conn: *conn,
+                result: self.admit(admit),
+            }),
+            Output::RemoveMember { room, open_id } => {
+                // The in-process store cannot fail; the result only says whether it was there.
+                let _ = self.remove_member(room, open_id);
+                None
+            }
+            Output::EndRoom { room } => {
+                self.end_room(room);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Admits a join: [`use_signature`](Self::use_signature), then, when the signature and nonce are fresh,
+    /// [`add_member`](Self::add_member). A refused add leaves the signature remembered (it was spent by a
+    /// verified join, as a refused join's always was).
+    pub fn admit(&mut self, admit: &Admit) -> Result<Added, AdmitRefused> {
+        let used = SignatureUse {
+            app: &admit.room.app,
+            nonce: &admit.nonce,
+            mac: &admit.mac,
+            expires_unix: admit.expires_unix,
+        };
+        match self.use_signature(used, admit.now_unix, admit.max_per_app) {
+            Ok(ReplayCheck::Fresh) => {}
+            Ok(refused) => return Err(AdmitRefused::Replay(refused)),
+            // Spelled as before the admit existed ("room store: ..."), so the client's message is unchanged.
+            Err(e) => return Err(AdmitRefused::Add(AddRefused::Backend(e.to_string()))),
+        }
+        self.add_member(&admit.room, &admit.open_id, admit.limits)
+            .map_err(AdmitRefused::Add)
+    }
+
+    /// The room ended on the core: drops the room and every membership that still points at it (whatever the
+    /// store holds for it is stale by then).
+    pub fn end_room(&mut self, room: &RoomKey) {
+        self.rooms.remove(room);
+        self.member_of
+            .retain(|(app, _), group| !(*app == room.app && *group == room.group));
+    }
+
+    /// Members of a room in join order; empty when the room does not exist.
+    pub fn members(&self, room: &RoomKey) -> Result<Vec<String>, StoreError> {
         Ok(self.rooms.get(room).cloned().unwrap_or_default())
     }
 
-    fn add_member(
+    /// Adds `open_id` at the end of the room, opening the room if it has no members (counting it against the
+    /// app's quota for `limits.day`). Refuses when the room is full, the quota is used, or the openId is in another
+    /// room of the app. Adding a member already in this room changes nothing and says so.
+    pub fn add_member(
         &mut self,
         room: &RoomKey,
         open_id: &str,
@@ -258,7 +315,8 @@ impl RoomStore for MemoryStore {
         })
     }
 
-    fn remove_member(&mut self, room: &RoomKey, open_id: &str) -> Result<bool, StoreError> {
+    /// Removes `open_id` from the room; returns whether it was there. The room ends with its last member.
+    pub fn remove_member(&mut self, room: &RoomKey, open_id: &str) -> Result<bool, StoreError> {
         let Some(members) = self.rooms.get_mut(room) else {
             return Ok(false);
         };
@@ -274,7 +332,14 @@ impl RoomStore for MemoryStore {
         Ok(true)
     }
 
-    fn use_signature(
+    /// Records an accepted join's MAC (across all apps) and its nonce (per app) until `used.expires_unix`,
+    /// unless either is already recorded; then nothing is recorded and the answer says which. Entries whose
+    /// expiry is at or before `now_unix` are forgotten first. At most `max_per_app` entries are kept per app.
+    ///
+    /// The MAC is kept across apps, not per app: a re-split can move characters into the `appId` too, and one
+    /// openId may have the same session key in two apps (keys can be registered), so per-app memory would leave
+    /// that split open. A MAC collision between honest joins is a 2^-256 event.
+    pub fn use_signature(
         &mut self,
         used: SignatureUse<'_>,
         now_unix: u64,
@@ -305,7 +370,8 @@ impl RoomStore for MemoryStore {
         Ok(ReplayCheck::Fresh)
     }
 
-    fn room_count(&self) -> usize {
+    /// Number of rooms with members (for metrics and tests).
+    pub fn room_count(&self) -> usize {
         self.rooms.len()
     }
 }
@@ -404,5 +470,87 @@ mod tests {
         );
         assert_eq!(s.use_signature(used("b", "n1", &m1, 700), 401, 2), fresh);
         assert_eq!(s.used_count("a"), 2);
+    }
+
+    fn admit(group: &str, open_id: &str, nonce: &str, mac: u8) -> Admit {
+        Admit {
+            room: key(group),
+            open_id: open_id.into(),
+            nonce: nonce.into(),
+            mac: [mac; 32],
+            expires_unix: 400,
+            now_unix: 100,
+            max_per_app: 10,
+            limits: LIMITS,
+        }
+    }
+
+    #[test]
+    fn admit_checks_the_replay_memory_then_adds() {
+        let mut s = MemoryStore::new();
+        assert!(s.admit(&admit("g", "a", "n1", 1)).unwrap().opened);
+        assert_eq!(
+            s.admit(&admit("g", "b", "n1", 2)),
+            Err(AdmitRefused::Replay(ReplayCheck::NonceReused))
+        );
+        assert_eq!(
+            s.admit(&admit("h", "b", "n2", 1)),
+            Err(AdmitRefused::Replay(ReplayCheck::SignatureReused))
+        );
+        assert_eq!(
+            s.admit(&admit("h", "a", "n3", 3)),
+            Err(AdmitRefused::Add(AddRefused::InOtherRoom {
+                group: "g".into()
+            }))
+        );
+        // A refused add still spent the signature (it was verified).
+        assert_eq!(s.used_count("app"), 2);
+        assert_eq!(s.members(&key("g")).unwrap(), ["a"]);
+    }
+
+    #[test]
+    fn end_room_drops_every_membership_of_the_room() {
+        let mut s = MemoryStore::new();
+        s.add_member(&key("g"), "a", LIMITS).unwrap();
+        s.add_member(&key("g"), "b", LIMITS).unwrap();
+        s.add_member(&key("h"), "c", LIMITS).unwrap();
+        s.end_room(&key("g"));
+        assert_eq!((s.room_of("app", "a"), s.room_of("app", "b")), (None, None));
+        assert_eq!(s.room_of("app", "c"), Some("h"));
+        assert_eq!(s.room_count(), 1);
+        // A membership left behind without its room (a store out of step) is dropped too.
+        s.member_of.insert(("app".into(), "d".into()), "g".into());
+        s.end_room(&key("g"));
+        assert_eq!(s.room_of("app", "d"), None);
+    }
+
+    #[test]
+    fn apply_answers_admits_and_carries_out_removals() {
+        let mut s = MemoryStore::new();
+        let out = Output::Admit {
+            conn: 7,
+            admit: admit("g", "a", "n1", 1),
+        };
+        assert!(matches!(
+            s.apply(&out),
+            Some(Input::Admitted {
+                conn: 7,
+                result: Ok(Added { opened: true, .. })
+            })
+        ));
+        s.add_member(&key("g"), "b", LIMITS).unwrap();
+        let remove = Output::RemoveMember {
+            room: key("g"),
+            open_id: "a".into(),
+        };
+        assert_eq!(s.apply(&remove), None);
+        assert_eq!(s.members(&key("g")).unwrap(), ["b"]);
+        assert_eq!(s.apply(&Output::EndRoom { room: key("g") }), None);
+        assert_eq!((s.room_count(), s.room_of("app", "b")), (0, None));
+        let close = Output::Close {
+            conn: 7,
+            reason: crate::CloseReason::Replaced,
+        };
+        assert_eq!(s.apply(&close), None);
     }
 }

@@ -85,8 +85,7 @@ fn step() -> impl Strategy<Value = Step> {
 fn check(s: &Sim, max: usize) {
     let mut seen = HashSet::new();
     let store_rooms: Vec<_> = s
-        .rooms
-        .store()
+        .store
         .rooms()
         .map(|(k, m)| (k.clone(), m.to_vec()))
         .collect();

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use rooms::{codes, Config, Input, RoomStore, StreamState};
+use rooms::{codes, Config, Input, StreamState};
 use serde_json::json;
 
 fn config() -> Config {
@@ -402,7 +402,7 @@ fn room_full_at_eleven_and_ends_with_last_member() {
         s.send(i, json!({"type":"exit"}));
     }
     assert_eq!(s.rooms.room_count(), 0);
-    assert_eq!(s.rooms.store().room_count(), 0);
+    assert_eq!(s.store.room_count(), 0);
     // The same groupId opens a new room.
     assert_eq!(ids(&s.join(11, "g", "m10", "voice")), ["m10"]);
 }

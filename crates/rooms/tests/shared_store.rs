@@ -1,100 +1,73 @@
-//! Two room cores (two nodes) on one shared [`RoomStore`]: what a node does with a member the store knows but the
-//! node does not.
+//! Two room cores (two nodes of a cluster) answered from ONE shared [`MemoryStore`], as a Redis store would serve
+//! them. In a cluster a room lives on one node, so each node hosts different rooms; what they share is the store:
+//! the daily quota, the one-room-per-openId rule, and the replay memory.
 
 mod common;
 
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
 use std::time::Instant;
 
-use common::{ids, key_of, signed_join, Urls, APP, UNIX};
-use rooms::{
-    AddLimits, AddRefused, Added, Config, ConnId, Input, MemoryStore, Output, ReplayCheck, RoomKey,
-    RoomStore, Rooms, SessionKey, SignatureUse, StoreError,
-};
-use serde_json::Value;
-
-/// One [`MemoryStore`] behind both nodes, as a remote store would be.
-#[derive(Clone, Default)]
-struct Shared(Rc<RefCell<MemoryStore>>);
-
-impl RoomStore for Shared {
-    fn members(&self, room: &RoomKey) -> Result<Vec<String>, StoreError> {
-        self.0.borrow().members(room)
-    }
-    fn add_member(
-        &mut self,
-        room: &RoomKey,
-        open_id: &str,
-        limits: AddLimits,
-    ) -> Result<Added, AddRefused> {
-        self.0.borrow_mut().add_member(room, open_id, limits)
-    }
-    fn remove_member(&mut self, room: &RoomKey, open_id: &str) -> Result<bool, StoreError> {
-        self.0.borrow_mut().remove_member(room, open_id)
-    }
-    fn use_signature(
-        &mut self,
-        used: SignatureUse<'_>,
-        now_unix: u64,
-        max_per_app: usize,
-    ) -> Result<ReplayCheck, StoreError> {
-        self.0
-            .borrow_mut()
-            .use_signature(used, now_unix, max_per_app)
-    }
-    fn room_count(&self) -> usize {
-        self.0.borrow().room_count()
-    }
-}
+use common::{code, key_of, signed_join, Urls, APP, UNIX};
+use rooms::{codes, Config, ConnId, Input, MemoryStore, Output, Rooms, SessionKey};
+use serde_json::{json, Value};
 
 struct Node {
-    rooms: Rooms<Shared>,
+    rooms: Rooms,
     inbox: HashMap<ConnId, Vec<Value>>,
     now: Instant,
 }
 
 impl Node {
-    fn new(store: &Shared) -> Node {
+    fn new(config: &Config) -> Node {
         Node {
-            rooms: Rooms::new(
-                Config {
-                    rng_seed: Some(2),
-                    ..Config::default()
-                },
-                store.clone(),
-                Box::new(Urls),
-            ),
+            rooms: Rooms::new(config.clone(), Box::new(Urls)),
             inbox: HashMap::new(),
             now: Instant::now(),
         }
     }
 
-    /// Opens `conn`, joins group `g` as `open_id` with a fresh nonce, and returns everything `conn` received.
-    fn join(&mut self, conn: ConnId, open_id: &str, nonce: &str) -> Vec<Value> {
+    /// Opens `conn` and sends `message`; returns the first reply.
+    fn send(&mut self, store: &mut MemoryStore, conn: ConnId, message: &Value) -> Value {
         self.rooms.handle_input(Input::Open { conn }, self.now);
+        self.rooms.handle_input(
+            Input::Text {
+                conn,
+                text: &message.to_string(),
+                unix_secs: UNIX,
+            },
+            self.now,
+        );
+        self.drain(store);
+        self.inbox
+            .remove(&conn)
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+    }
+
+    /// Joins `group` as `open_id` with `nonce`; returns the reply.
+    fn join(
+        &mut self,
+        store: &mut MemoryStore,
+        conn: ConnId,
+        group: &str,
+        open_id: &str,
+        nonce: &str,
+    ) -> Value {
         let join = signed_join(
-            "g",
+            group,
             open_id,
             "voice",
             nonce,
             &UNIX.to_string(),
             &key_of(open_id),
         );
-        self.rooms.handle_input(
-            Input::Text {
-                conn,
-                text: &join.to_string(),
-                unix_secs: UNIX,
-            },
-            self.now,
-        );
-        self.drain();
-        self.take(conn)
+        self.send(store, conn, &join)
     }
 
-    fn drain(&mut self) {
+    /// Store work is answered from the shared store, in the order this node emitted it.
+    fn drain(&mut self, store: &mut MemoryStore) {
         while let Some(out) = self.rooms.poll_output() {
             match out {
                 Output::Send { conn, message } => self
@@ -110,43 +83,98 @@ impl Node {
                     self.rooms
                         .handle_input(Input::SessionKey { conn, key }, self.now);
                 }
+                store_work => {
+                    if let Some(answer) = store.apply(&store_work) {
+                        self.rooms.handle_input(answer, self.now);
+                    }
+                }
             }
         }
     }
-
-    fn take(&mut self, conn: ConnId) -> Vec<Value> {
-        self.inbox.remove(&conn).unwrap_or_default()
-    }
 }
 
-/// A member that the shared store already has in the room (it joined through the other node) joins this node: the
-/// store adds nothing, but here it is a newcomer, so this node's members are told and it gets its own membership.
+fn nodes(config: Config) -> (Node, Node, MemoryStore) {
+    let config = Config {
+        rng_seed: Some(2),
+        ..config
+    };
+    (Node::new(&config), Node::new(&config), MemoryStore::new())
+}
+
+fn err_msg(v: &Value) -> &str {
+    v["errMsg"].as_str().unwrap_or_default()
+}
+
 #[test]
-fn a_member_known_only_to_the_store_joins_like_a_newcomer() {
-    let store = Shared::default();
-    let (mut a, mut b) = (Node::new(&store), Node::new(&store));
-    assert_eq!(b.join(1, "x", "n1")[0]["type"], "joined");
-    assert_eq!(a.join(1, "y", "n2")[0]["type"], "joined");
-    assert_eq!(store.members(&room()).unwrap(), ["x", "y"]);
-
-    let got = b.join(2, "y", "n3");
-    assert_eq!(got[0]["type"], "joined", "{got:?}");
-    assert_eq!(ids(&got[0]), ["x", "y"]);
-    let told = b.take(1);
-    let changed: Vec<_> = told
-        .iter()
-        .filter(|m| m["type"] == "membersChanged")
-        .collect();
-    assert_eq!(changed.len(), 1, "x must hear of y: {told:?}");
-    assert_eq!(changed[0]["members"][0]["openId"], "y");
-    assert_eq!(b.rooms.members(APP, "g"), ["x", "y"]);
-    // Still one entry in the shared store.
-    assert_eq!(store.members(&room()).unwrap(), ["x", "y"]);
+fn the_daily_quota_holds_across_nodes() {
+    let (mut one, mut two, mut store) = nodes(Config {
+        daily_room_quota: 2,
+        ..Config::default()
+    });
+    assert_eq!(one.join(&mut store, 1, "g1", "x", "n1")["type"], "joined");
+    assert_eq!(two.join(&mut store, 1, "g2", "y", "n2")["type"], "joined");
+    for node in [&mut one, &mut two] {
+        let r = node.join(
+            &mut store,
+            2,
+            "g3",
+            "z",
+            &format!("n3{}", node.now.elapsed().as_nanos()),
+        );
+        assert_eq!(code(&r), codes::QUOTA_EXHAUSTED as i64, "{r}");
+    }
+    assert_eq!(store.room_count(), 2);
 }
 
-fn room() -> RoomKey {
-    RoomKey {
-        app: APP.into(),
-        group: "g".into(),
-    }
+#[test]
+fn an_open_id_in_a_room_on_one_node_cannot_join_a_room_on_the_other() {
+    let (mut one, mut two, mut store) = nodes(Config::default());
+    assert_eq!(one.join(&mut store, 1, "g1", "x", "n1")["type"], "joined");
+    let r = two.join(&mut store, 1, "g2", "x", "n2");
+    assert_eq!(code(&r), codes::ALREADY_IN_ROOM as i64, "{r}");
+    assert!(err_msg(&r).contains("group g1"), "{r}");
+    assert!(two.rooms.members(APP, "g2").is_empty());
+    assert_eq!(store.room_of(APP, "x"), Some("g1"));
+
+    // Once it left on node 1, node 2 takes it.
+    assert_eq!(
+        one.send(&mut store, 1, &json!({"type":"exit","reqId":3}))["type"],
+        "exited"
+    );
+    assert_eq!(store.room_of(APP, "x"), None);
+    assert_eq!(two.join(&mut store, 2, "g2", "x", "n3")["type"], "joined");
+    assert_eq!(store.room_of(APP, "x"), Some("g2"));
+    assert_eq!(two.rooms.members(APP, "g2"), ["x"]);
+    assert_eq!(one.rooms.room_count(), 0);
+}
+
+#[test]
+fn nonces_and_signatures_used_on_one_node_are_refused_on_the_other() {
+    let (mut one, mut two, mut store) = nodes(Config::default());
+    let nonce = "8AP6DT9ybtniUJfb";
+    let genuine = signed_join(
+        "team-vip1",
+        "a",
+        "voice",
+        nonce,
+        &UNIX.to_string(),
+        &key_of("a"),
+    );
+    assert_eq!(one.send(&mut store, 1, &genuine)["type"], "joined");
+
+    // The same nonce in another room (another signature) on node 2.
+    let r = two.join(&mut store, 1, "g2", "b", nonce);
+    assert_eq!(code(&r), codes::BAD_NONCE as i64, "{r}");
+    assert!(err_msg(&r).contains("was already used"), "{r}");
+
+    // The same signature re-split into another room (group "vip1") on node 2. (The openId is in a room already,
+    // but the replay check comes first.)
+    let mut resplit = genuine.clone();
+    resplit["groupId"] = json!("vip1");
+    resplit["nonceStr"] = json!(format!("{nonce}team-"));
+    let r = two.send(&mut store, 2, &resplit);
+    assert_eq!(code(&r), codes::BAD_NONCE as i64, "{r}");
+    assert!(err_msg(&r).contains("signature already used"), "{r}");
+    assert_eq!(two.rooms.room_count(), 0);
+    assert_eq!(store.room_count(), 1);
 }

@@ -6,9 +6,9 @@ use std::time::Instant;
 use super::{stream_name, ConnId, Output, Rooms, Timer};
 use crate::protocol::{MemberInfo, ServerMessage};
 use crate::room::StreamState;
-use crate::store::{RoomKey, RoomStore};
+use crate::store::RoomKey;
 
-impl<S: RoomStore> Rooms<S> {
+impl Rooms {
     // ---- events ----
 
     /// `membersChanged` to every connected member but `except`.

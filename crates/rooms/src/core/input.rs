@@ -9,7 +9,7 @@ use super::{Conn, ConnId, ConnState, Rooms, SessionKey, Timer};
 use crate::codes;
 use crate::protocol::{Command, Request, ServerMessage};
 use crate::room::StreamState;
-use crate::store::RoomStore;
+use crate::store::{Added, AdmitRefused};
 
 /// One input to the room core: what a connection did, or the answer to a request the core made.
 ///
@@ -49,6 +49,14 @@ pub enum Input<'a> {
         /// What the lookup found.
         key: SessionKey,
     },
+    /// The store's answer to [`Output::Admit`](super::Output::Admit); finishes the join (or undoes the store's add
+    /// when the join is no longer wanted).
+    Admitted {
+        /// The connection the admit was for.
+        conn: ConnId,
+        /// What the store did.
+        result: Result<Added, AdmitRefused>,
+    },
     /// `conn` is gone. A member keeps its place for `resume_grace`.
     Closed {
         /// The connection.
@@ -63,7 +71,7 @@ pub enum Input<'a> {
     },
 }
 
-impl<S: RoomStore> Rooms<S> {
+impl Rooms {
     /// Handles one input at `now`. Then drain [`poll_output`](Self::poll_output) and look at
     /// [`poll_timeout`](Self::poll_timeout) again.
     pub fn handle_input(&mut self, input: Input<'_>, now: Instant) {
@@ -86,7 +94,8 @@ impl<S: RoomStore> Rooms<S> {
                 request,
                 unix_secs,
             } => self.request(conn, request, now, unix_secs),
-            Input::SessionKey { conn, key } => self.session_key(conn, key, now),
+            Input::SessionKey { conn, key } => self.session_key(conn, key),
+            Input::Admitted { conn, result } => self.admitted(conn, result, now),
             Input::Closed { conn } => self.closed(conn, now),
             Input::Stream { name, state } => self.stream(name, state),
         }
@@ -203,12 +212,12 @@ impl<S: RoomStore> Rooms<S> {
         }
     }
 
-    fn session_key(&mut self, conn: ConnId, key: SessionKey, now: Instant) {
+    fn session_key(&mut self, conn: ConnId, key: SessionKey) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return; // closed while joining: nobody to answer
         };
         if !matches!(c.state, ConnState::Joining { .. }) {
-            return; // exited while joining: already answered with -3
+            return; // exited while joining (already answered with -3), or the key was answered twice
         }
         let ConnState::Joining {
             req_id,
@@ -218,12 +227,13 @@ impl<S: RoomStore> Rooms<S> {
         else {
             return;
         };
-        if let Err((code, msg)) = self.check_join(&join, key, unix_secs) {
-            debug!(conn, app = %join.app_id, group = %join.group_id, open_id = %join.open_id, code, "join refused: {msg}");
-            self.send(conn, ServerMessage::error(req_id, code, msg));
-            return;
+        match self.check_join(&join, key) {
+            Ok(mac) => self.request_admit(conn, req_id, join, mac, unix_secs),
+            Err((code, msg)) => {
+                debug!(conn, app = %join.app_id, group = %join.group_id, open_id = %join.open_id, code, "join refused: {msg}");
+                self.send(conn, ServerMessage::error(req_id, code, msg));
+            }
         }
-        self.admit(conn, req_id, *join, now, unix_secs);
     }
 
     fn closed(&mut self, conn: ConnId, now: Instant) {

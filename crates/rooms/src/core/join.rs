@@ -1,4 +1,5 @@
-//! Joining and resuming: field checks, the session key and signature, the nonce, the store's limits.
+//! Joining and resuming: field checks, the session key and signature, then the store's admit (the nonce and the
+//! limits), and the answer that puts the member into its room.
 
 use std::time::Instant;
 
@@ -9,9 +10,9 @@ use crate::codes;
 use crate::protocol::{Join, ReqId, ServerMessage, State};
 use crate::room::{Member, Room};
 use crate::signature::{self, SignedFields};
-use crate::store::{AddLimits, AddRefused, ReplayCheck, RoomKey, RoomStore, SignatureUse};
+use crate::store::{AddLimits, AddRefused, Added, Admit, AdmitRefused, ReplayCheck, RoomKey};
 
-impl<S: RoomStore> Rooms<S> {
+impl Rooms {
     // ---- join ----
 
     pub(super) fn begin_join(
@@ -49,7 +50,7 @@ impl<S: RoomStore> Rooms<S> {
     pub(super) fn busy_reason(&self, conn: ConnId) -> Option<String> {
         match &self.conns.get(&conn)?.state {
             ConnState::Idle => None,
-            ConnState::Joining { join, .. } => Some(format!(
+            ConnState::Joining { join, .. } | ConnState::Admitting { join, .. } => Some(format!(
                 "already joining group {} on this socket",
                 join.group_id
             )),
@@ -117,14 +118,14 @@ impl<S: RoomStore> Rooms<S> {
         Ok(())
     }
 
-    /// The checks that need the key and the store: signature, then replay (so unsigned junk cannot fill the
-    /// replay memory).
+    /// The checks that need the key: the session key found, the signature right for it. Returns the verified MAC,
+    /// which the store's replay memory keys on. The replay check comes after this one (in the store), so unsigned
+    /// junk cannot fill the replay memory.
     pub(super) fn check_join(
-        &mut self,
+        &self,
         join: &Join,
         key: SessionKey,
-        unix_secs: u64,
-    ) -> Result<(), (i32, String)> {
+    ) -> Result<[u8; 32], (i32, String)> {
         let key = match key {
             SessionKey::Found(k) => k,
             SessionKey::UnknownApp => {
@@ -150,124 +151,240 @@ impl<S: RoomStore> Rooms<S> {
             nonce_str: &join.nonce_str,
             time_stamp: &join.time_stamp,
         };
-        let Some(mac) = signature::verified_mac(&fields, &key, &join.signature) else {
-            return Err((
+        signature::verified_mac(&fields, &key, &join.signature).ok_or_else(|| {
+            (
                 codes::BAD_SIGNATURE,
                 "signature does not match: expected hex(hmac_sha256(sessionKey, sorted([appId, groupId, nonceStr, timeStamp]).join(\"\")))".into(),
-            ));
-        };
-        // `check_fields` parsed it already; the fallback only keeps this total.
-        let ts = parse_timestamp(&join.time_stamp).unwrap_or(unix_secs);
-        // Kept until the timestamp can no longer pass the window check: then a replay is refused by the clock.
-        let expires = ts.max(unix_secs) + self.config.timestamp_window_secs;
-        let window = self.config.timestamp_window_secs;
-        let used = SignatureUse {
-            app: &join.app_id,
-            nonce: &join.nonce_str,
-            mac: &mac,
-            expires_unix: expires,
-        };
-        match self
-            .store
-            .use_signature(used, unix_secs, self.config.max_nonces_per_app)
-        {
-            Ok(ReplayCheck::Fresh) => Ok(()),
-            Ok(ReplayCheck::SignatureReused) => Err((
-                codes::BAD_NONCE,
-                format!(
-                    "signature already used by a join within {window} s (a replay, possibly with the signed fields split differently); sign each join with a fresh nonceStr"
-                ),
-            )),
-            Ok(ReplayCheck::NonceReused) => Err((
-                codes::BAD_NONCE,
-                format!(
-                    "nonceStr {:?} was already used by app {} within {window} s; use a fresh random one per join",
-                    join.nonce_str, join.app_id
-                ),
-            )),
-            Ok(ReplayCheck::CacheFull) => Err((
-                codes::BAD_NONCE,
-                format!(
-                    "app {} has {} joins in the timestamp window (rooms.max_nonces_per_app); retry later",
-                    join.app_id, self.config.max_nonces_per_app
-                ),
-            )),
-            Err(e) => Err((codes::SYSTEM_ERROR, format!("system error: {e}"))),
-        }
+            )
+        })
     }
 
-    /// Puts a checked join into its room.
-    pub(super) fn admit(
+    /// Defence in depth: names are unique by construction, but a member must never be handed a stream that another
+    /// identity pushes to (its media would be announced and played as someone else's). The refusal, if any.
+    fn stream_conflict(&self, key: &RoomKey, open_id: &str) -> Option<String> {
+        let stream = stream_name(&key.app, &key.group, open_id);
+        let (owner_key, owner) = self
+            .owners
+            .get(&stream)
+            .filter(|(k, o)| k != key || o != open_id)?;
+        Some(format!(
+            "stream {stream} already belongs to openId {owner} of group {} of app {}; refused so two members never share a stream",
+            owner_key.group, owner_key.app
+        ))
+    }
+
+    /// A join whose signature is right: asks the store to admit it ([`Output::Admit`]) and waits for the answer
+    /// ([`Rooms::admitted`]); a second join on the socket meanwhile is refused as busy.
+    pub(super) fn request_admit(
         &mut self,
         conn: ConnId,
         req_id: ReqId,
-        join: Join,
-        now: Instant,
+        join: Box<Join>,
+        mac: [u8; 32],
         unix_secs: u64,
     ) {
         let key = RoomKey {
             app: join.app_id.clone(),
             group: join.group_id.clone(),
         };
-        // Defence in depth: names are unique by construction, but a member must never be handed a stream that
-        // another identity pushes to (its media would be announced and played as someone else's).
-        let stream = stream_name(&key.app, &key.group, &join.open_id);
-        if let Some((owner_key, owner)) = self
-            .owners
-            .get(&stream)
-            .filter(|(k, o)| *k != key || *o != join.open_id)
-        {
-            let msg = format!(
-                "stream {stream} already belongs to openId {owner} of group {} of app {}; refused so two members never share a stream",
-                owner_key.group, owner_key.app
-            );
+        if let Some(msg) = self.stream_conflict(&key, &join.open_id) {
             warn!(conn, app = %key.app, group = %key.group, open_id = %join.open_id, "join refused: {msg}");
             self.send(conn, ServerMessage::error(req_id, codes::SYSTEM_ERROR, msg));
             return;
         }
-        let limits = AddLimits {
-            max_members: self.config.max_members,
-            daily_room_quota: self.config.daily_room_quota,
-            day: unix_secs / 86_400,
+        // `check_fields` parsed it already; the fallback only keeps this total.
+        let ts = parse_timestamp(&join.time_stamp).unwrap_or(unix_secs);
+        // Kept until the timestamp can no longer pass the window check: then a replay is refused by the clock.
+        let expires_unix = ts.max(unix_secs) + self.config.timestamp_window_secs;
+        let admit = Admit {
+            room: key.clone(),
+            open_id: join.open_id.clone(),
+            nonce: join.nonce_str.clone(),
+            mac,
+            expires_unix,
+            now_unix: unix_secs,
+            max_per_app: self.config.max_nonces_per_app,
+            limits: AddLimits {
+                max_members: self.config.max_members,
+                daily_room_quota: self.config.daily_room_quota,
+                day: unix_secs / 86_400,
+            },
         };
-        let added = match self.store.add_member(&key, &join.open_id, limits) {
-            Ok(added) => added,
-            Err(refused) => {
-                let (code, msg) = match refused {
-                    AddRefused::Full { max } => (
-                        codes::ROOM_FULL,
-                        format!("group {} is full: {max} members (rooms.max_members)", key.group),
-                    ),
-                    AddRefused::Quota { quota } => (
-                        codes::QUOTA_EXHAUSTED,
-                        format!(
-                            "app {} opened its {quota} rooms for today (rooms.daily_room_quota, UTC day)",
-                            key.app
-                        ),
-                    ),
-                    AddRefused::InOtherRoom { group } => (
-                        codes::ALREADY_IN_ROOM,
-                        format!(
-                            "openId {} is already in a room (group {group}) of app {}; exit it first",
-                            join.open_id, key.app
-                        ),
-                    ),
-                    AddRefused::Backend(e) => (codes::SYSTEM_ERROR, format!("system error: {e}")),
-                };
-                debug!(conn, app = %key.app, group = %key.group, open_id = %join.open_id, code, "join refused: {msg}");
-                self.send(conn, ServerMessage::error(req_id, code, msg));
-                return;
+        self.admits
+            .entry(conn)
+            .or_default()
+            .push_back((key, join.open_id.clone()));
+        self.outputs.push_back(Output::Admit { conn, admit });
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.state = ConnState::Admitting { req_id, join };
+        }
+    }
+
+    /// The store's answer to an [`Output::Admit`] of `conn`. When it answers the join the socket is waiting for,
+    /// the join ends here (refused, or into the room); in every case, a membership the store holds and this core
+    /// does not is then removed from the store (see `settle`).
+    pub(super) fn admitted(
+        &mut self,
+        conn: ConnId,
+        result: Result<Added, AdmitRefused>,
+        now: Instant,
+    ) {
+        // Answers come in the order of the requests, so the oldest admit of the connection is the one answered.
+        let Some(queue) = self.admits.get_mut(&conn) else {
+            debug!(conn, "store answer to no admit; ignored");
+            return;
+        };
+        let Some((key, open_id)) = queue.pop_front() else {
+            return;
+        };
+        let later = !queue.is_empty();
+        if !later {
+            self.admits.remove(&conn);
+        }
+        // The socket waits for this answer only if it is still admitting this join and asked nothing since.
+        let waiting = !later
+            && self.conns.get(&conn).is_some_and(|c| {
+                matches!(&c.state, ConnState::Admitting { join, .. }
+                    if join.app_id == key.app && join.group_id == key.group && join.open_id == open_id)
+            });
+        let store_holds = result.is_ok();
+        if waiting {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                if let ConnState::Admitting { req_id, join } =
+                    std::mem::replace(&mut c.state, ConnState::Idle)
+                {
+                    match result {
+                        Ok(added) => self.admit(conn, req_id, *join, added, now),
+                        Err(refused) => {
+                            let (code, msg) = self.refusal(&join, refused);
+                            debug!(conn, app = %key.app, group = %key.group, open_id = %open_id, code, "join refused: {msg}");
+                            self.send(conn, ServerMessage::error(req_id, code, msg));
+                        }
+                    }
+                }
             }
+        } else {
+            debug!(conn, app = %key.app, group = %key.group, open_id = %open_id, admitted = store_holds, "store answer for a join the socket no longer waits for");
+        }
+        self.settle(&key, &open_id, store_holds);
+    }
+
+    /// After an admit of (key, open_id) was answered: when this core has no such member but the store may hold
+    /// one (`store_holds`: the answer was a yes; or a removal was deferred), the store is told to remove it, unless
+    /// another admit of the same (room, openId) is still in flight (a removal now would reach the store after
+    /// that admit and undo it, while its answer would put the member here): the removal waits for the last one.
+    fn settle(&mut self, key: &RoomKey, open_id: &str, store_holds: bool) {
+        let pair = (key.clone(), open_id.to_string());
+        let here = self
+            .rooms
+            .get(key)
+            .is_some_and(|r| r.members.contains_key(open_id));
+        if here {
+            // Whatever this core holds, the store holds too.
+            self.unremoved.remove(&pair);
+            return;
+        }
+        if !store_holds && !self.unremoved.contains(&pair) {
+            return;
+        }
+        if self.admit_in_flight(key, Some(open_id)) {
+            self.unremoved.insert(pair);
+            return;
+        }
+        self.unremoved.remove(&pair);
+        info!(app = %key.app, group = %key.group, open_id, "undoing a store membership this core does not hold");
+        self.outputs.push_back(Output::RemoveMember {
+            room: key.clone(),
+            open_id: open_id.to_string(),
+        });
+        if !self.rooms.contains_key(key) && !self.admit_in_flight(key, None) {
+            self.outputs
+                .push_back(Output::EndRoom { room: key.clone() });
+        }
+    }
+
+    /// Whether an admit into `key` (of `open_id`, or of anyone) awaits its answer.
+    pub(super) fn admit_in_flight(&self, key: &RoomKey, open_id: Option<&str>) -> bool {
+        self.admits
+            .values()
+            .flatten()
+            .any(|(k, o)| k == key && open_id.is_none_or(|id| id == o))
+    }
+
+    /// The code and message of a join the store refused.
+    fn refusal(&self, join: &Join, refused: AdmitRefused) -> (i32, String) {
+        let window = self.config.timestamp_window_secs;
+        match refused {
+            AdmitRefused::Replay(ReplayCheck::SignatureReused) => (
+                codes::BAD_NONCE,
+                format!(
+                    "signature already used by a join within {window} s (a replay, possibly with the signed fields split differently); sign each join with a fresh nonceStr"
+                ),
+            ),
+            AdmitRefused::Replay(ReplayCheck::NonceReused) => (
+                codes::BAD_NONCE,
+                format!(
+                    "nonceStr {:?} was already used by app {} within {window} s; use a fresh random one per join",
+                    join.nonce_str, join.app_id
+                ),
+            ),
+            // `Fresh` is not a refusal; a store that says so anyway is treated like a full cache.
+            AdmitRefused::Replay(ReplayCheck::CacheFull | ReplayCheck::Fresh) => (
+                codes::BAD_NONCE,
+                format!(
+                    "app {} has {} joins in the timestamp window (rooms.max_nonces_per_app); retry later",
+                    join.app_id, self.config.max_nonces_per_app
+                ),
+            ),
+            AdmitRefused::Add(AddRefused::Full { max }) => (
+                codes::ROOM_FULL,
+                format!("group {} is full: {max} members (rooms.max_members)", join.group_id),
+            ),
+            AdmitRefused::Add(AddRefused::Quota { quota }) => (
+                codes::QUOTA_EXHAUSTED,
+                format!(
+                    "app {} opened its {quota} rooms for today (rooms.daily_room_quota, UTC day)",
+                    join.app_id
+                ),
+            ),
+            AdmitRefused::Add(AddRefused::InOtherRoom { group }) => (
+                codes::ALREADY_IN_ROOM,
+                format!(
+                    "openId {} is already in a room (group {group}) of app {}; exit it first",
+                    join.open_id, join.app_id
+                ),
+            ),
+            AdmitRefused::Add(AddRefused::Backend(e)) => {
+                (codes::SYSTEM_ERROR, format!("system error: {e}"))
+            }
+        }
+    }
+
+    /// Puts a join the store admitted into its room. Takeover is decided by this core's own state, not by the
+    /// store's `already_member`: the answers of two concurrent joins of one openId can come back in either order,
+    /// and whichever comes second takes the membership over.
+    fn admit(&mut self, conn: ConnId, req_id: ReqId, join: Join, added: Added, now: Instant) {
+        let key = RoomKey {
+            app: join.app_id.clone(),
+            group: join.group_id.clone(),
         };
-        let token = self.new_token(conn);
+        // Checked before the admit too; checked again because the owners may have changed while it was in flight
+        // (the caller's `settle` then undoes the store's add).
+        if let Some(msg) = self.stream_conflict(&key, &join.open_id) {
+            warn!(conn, app = %key.app, group = %key.group, open_id = %join.open_id, "join refused: {msg}");
+            self.send(conn, ServerMessage::error(req_id, codes::SYSTEM_ERROR, msg));
+            return;
+        }
+        let stream = stream_name(&key.app, &key.group, &join.open_id);
+        let token = self.new_token(conn, &key);
         let open_id = join.open_id.clone();
         let room = self
             .rooms
             .entry(key.clone())
             .or_insert_with(|| Room::new(join.room_type));
         let mut replaced = None;
-        let takeover = added.already_member && room.members.contains_key(&open_id);
-        if let Some(old) = room.members.get_mut(&open_id).filter(|_| takeover) {
+        let takeover = room.members.contains_key(&open_id);
+        if let Some(old) = room.members.get_mut(&open_id) {
             // The same user from another socket: the new socket takes the membership over.
             replaced = old.conn.filter(|c| *c != conn);
             self.tokens.remove(&old.resume_token);
@@ -278,7 +395,6 @@ impl<S: RoomStore> Rooms<S> {
             old.seen_video.clear();
             old.seen_pushers.clear();
         } else {
-            // New here (or known to a shared store but not to this node: it is added like a newcomer).
             room.order.push(open_id.clone());
             room.members.insert(
                 open_id.clone(),

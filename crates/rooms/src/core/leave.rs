@@ -7,9 +7,9 @@ use tracing::info;
 use super::{stream_name, CloseReason, ConnId, ConnState, Output, Rooms, Timer};
 use crate::codes;
 use crate::protocol::{ReqId, ServerMessage, State};
-use crate::store::{RoomKey, RoomStore};
+use crate::store::RoomKey;
 
-impl<S: RoomStore> Rooms<S> {
+impl Rooms {
     // ---- leaving ----
 
     pub(super) fn exit(&mut self, conn: ConnId, req_id: ReqId, now: Instant) {
@@ -27,7 +27,12 @@ impl<S: RoomStore> Rooms<S> {
                 req_id: join_req,
                 join,
                 ..
+            }
+            | ConnState::Admitting {
+                req_id: join_req,
+                join,
             } => {
+                // An admit in flight is undone when its answer comes (`Rooms::admitted`).
                 self.send(
                     conn,
                     ServerMessage::error(
@@ -105,10 +110,21 @@ impl<S: RoomStore> Rooms<S> {
         self.conns.remove(&conn);
     }
 
-    /// Removes a member (exit, timeout, grace over): store, local state, and what the others are told.
+    /// Removes a member (exit, timeout, grace over): the store is told ([`Output::RemoveMember`], then
+    /// [`Output::EndRoom`] with the last member), local state, and what the others are told.
+    ///
+    /// While an admit of the same (room, openId) is in flight, the store is told later: a removal emitted now
+    /// would reach the store after that admit and undo it, while its answer puts the member back here. The admit's
+    /// answer settles it (`Rooms::settle`). For the same reason the room is not ended in the store while any admit
+    /// into it is in flight.
     pub(super) fn remove_member(&mut self, key: &RoomKey, open_id: &str, now: Instant) {
-        if let Err(e) = self.store.remove_member(key, open_id) {
-            tracing::warn!(app = %key.app, group = %key.group, open_id, "removing a room member: {e}");
+        if self.admit_in_flight(key, Some(open_id)) {
+            self.unremoved.insert((key.clone(), open_id.to_string()));
+        } else {
+            self.outputs.push_back(Output::RemoveMember {
+                room: key.clone(),
+                open_id: open_id.to_string(),
+            });
         }
         let Some(room) = self.rooms.get_mut(key) else {
             return;
@@ -134,6 +150,10 @@ impl<S: RoomStore> Rooms<S> {
         if room.order.is_empty() {
             info!(app = %key.app, group = %key.group, "room ended: its last member left");
             self.rooms.remove(key);
+            if !self.admit_in_flight(key, None) {
+                self.outputs
+                    .push_back(Output::EndRoom { room: key.clone() });
+            }
             return;
         }
         if let Some(stream) = self.streams.get(&name).copied() {

@@ -1,6 +1,6 @@
-//! [`Rooms`]: the room core. [`Input`]s (connections, requests, session-key answers, stream changes) go in through
-//! [`Rooms::handle_input`] and timers fire in [`Rooms::handle_timeout`]; messages to connections come out of
-//! [`Rooms::poll_output`].
+//! [`Rooms`]: the room core. [`Input`]s (connections, requests, session-key and store answers, stream changes) go
+//! in through [`Rooms::handle_input`] and timers fire in [`Rooms::handle_timeout`]; messages to connections and
+//! requests to the session-key lookup and the store come out of [`Rooms::poll_output`].
 
 mod events;
 mod input;
@@ -8,7 +8,7 @@ mod join;
 mod leave;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use rand::rngs::StdRng;
@@ -19,7 +19,7 @@ pub use input::Input;
 use crate::protocol::{Join, MemberInfo, PlayUrls, ReqId, ServerMessage};
 use crate::room::{Member, Room, StreamState};
 use crate::signature;
-use crate::store::{RoomKey, RoomStore};
+use crate::store::{Admit, RoomKey};
 pub(crate) use crate::stream_name::stream_name;
 use crate::{codes, Config};
 
@@ -69,6 +69,27 @@ pub enum Output {
         /// The user.
         open_id: String,
     },
+    /// Ask the store to admit a checked join; answer with [`Input::Admitted`]. Requests must be applied in the
+    /// order emitted.
+    Admit {
+        /// The connection joining.
+        conn: ConnId,
+        /// What to check and add.
+        admit: Admit,
+    },
+    /// Tell the store a member left (exit, timeout, grace over, or an admitted join whose socket closed
+    /// meanwhile). Fire and forget, in order.
+    RemoveMember {
+        /// The room.
+        room: RoomKey,
+        /// The member.
+        open_id: String,
+    },
+    /// The room ended on this core (its last member left): the store drops any membership it still holds for it.
+    EndRoom {
+        /// The room.
+        room: RoomKey,
+    },
 }
 
 /// The answer to [`Output::LookupSessionKey`], given in [`Input::SessionKey`].
@@ -88,10 +109,16 @@ pub enum SessionKey {
 #[derive(Debug)]
 enum ConnState {
     Idle,
+    /// Waiting for the session key.
     Joining {
         req_id: ReqId,
         join: Box<Join>,
         unix_secs: u64,
+    },
+    /// Checked and signed; waiting for the store's [`Input::Admitted`].
+    Admitting {
+        req_id: ReqId,
+        join: Box<Join>,
     },
     Member(RoomKey, String),
 }
@@ -110,9 +137,8 @@ enum Timer {
 }
 
 /// The room core. See the crate docs for the run loop.
-pub struct Rooms<S: RoomStore> {
+pub struct Rooms {
     config: Config,
-    store: S,
     urls: Box<dyn MediaUrls + Send>,
     secret: [u8; 32],
     tokens_issued: u64,
@@ -126,19 +152,25 @@ pub struct Rooms<S: RoomStore> {
     owners: HashMap<String, (RoomKey, String)>,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     outputs: VecDeque<Output>,
+    /// [`Output::Admit`]s not answered yet, per connection in the order emitted: a connection that exits while
+    /// admitting may join again before the first answer comes, and a closed one is answered all the same.
+    admits: HashMap<ConnId, VecDeque<(RoomKey, String)>>,
+    /// Memberships the store may hold and this core does not: their [`Output::RemoveMember`] waits until no admit
+    /// of the same (room, openId) is in flight. A removal emitted meanwhile would reach the store after that admit
+    /// and undo it, while the admit's answer would still put the member into this core.
+    unremoved: HashSet<(RoomKey, String)>,
 }
 
-impl<S: RoomStore> Rooms<S> {
+impl Rooms {
     /// A core with no rooms. The secret that keys the resume tokens is drawn from a generator seeded by
     /// [`Config::rng_seed`] (OS entropy by default).
-    pub fn new(config: Config, store: S, urls: Box<dyn MediaUrls + Send>) -> Self {
+    pub fn new(config: Config, urls: Box<dyn MediaUrls + Send>) -> Self {
         let secret = match config.rng_seed {
             Some(seed) => StdRng::seed_from_u64(seed).gen(),
             None => rand::thread_rng().gen(),
         };
         Rooms {
             config,
-            store,
             urls,
             secret,
             tokens_issued: 0,
@@ -149,6 +181,8 @@ impl<S: RoomStore> Rooms<S> {
             owners: HashMap::new(),
             timers: BinaryHeap::new(),
             outputs: VecDeque::new(),
+            admits: HashMap::new(),
+            unremoved: HashSet::new(),
         }
     }
 
@@ -157,11 +191,6 @@ impl<S: RoomStore> Rooms<S> {
     /// The limits in force.
     pub fn config(&self) -> &Config {
         &self.config
-    }
-
-    /// The room store.
-    pub fn store(&self) -> &S {
-        &self.store
     }
 
     /// Open connections.
@@ -257,13 +286,33 @@ impl<S: RoomStore> Rooms<S> {
         self.timers.push(Reverse((at, timer)));
     }
 
-    fn new_token(&mut self, conn: ConnId) -> String {
+    /// A resume token for a member of `key`: `{app}/{group}/{32 hex}`. The room in clear lets any node of a
+    /// cluster route a resume to the node hosting the room ([`token_room`]); the hex part is what makes it
+    /// unguessable.
+    fn new_token(&mut self, conn: ConnId, key: &RoomKey) -> String {
         self.tokens_issued += 1;
         let mut input = [0u8; 16];
         input[..8].copy_from_slice(&self.tokens_issued.to_be_bytes());
         input[8..].copy_from_slice(&conn.to_be_bytes());
-        signature::hex_of(&signature::hmac(&self.secret, &input)[..16])
+        let hex = signature::hex_of(&signature::hmac(&self.secret, &input)[..16]);
+        format!("{}/{}/{hex}", key.app, key.group)
     }
+}
+
+/// The room a resume token belongs to (tokens are `{appId}/{groupId}/{32 lowercase hex}`), so that a node can
+/// route a `resume` to the node that hosts the room. `None` when `token` does not have that shape. It says nothing
+/// about whether the token is valid: only the hosting core knows.
+pub fn token_room(token: &str) -> Option<RoomKey> {
+    let mut parts = token.split('/');
+    let (app, group, hex) = (parts.next()?, parts.next()?, parts.next()?);
+    let hex_ok = hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if parts.next().is_some() || app.is_empty() || group.is_empty() || !hex_ok {
+        return None;
+    }
+    Some(RoomKey {
+        app: app.to_string(),
+        group: group.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! A simulated set of clients around one [`Rooms`]: joins sign with the right key, outputs are collected per
-//! connection, the clock is advanced by hand.
+//! A simulated set of clients around one [`Rooms`] and its [`MemoryStore`]: joins sign with the right key, store
+//! work is answered in the order emitted, outputs are collected per connection, the clock is advanced by hand.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -37,7 +37,8 @@ pub fn key_of(open_id: &str) -> String {
 }
 
 pub struct Sim {
-    pub rooms: Rooms<MemoryStore>,
+    pub rooms: Rooms,
+    pub store: MemoryStore,
     pub start: Instant,
     pub now: Instant,
     pub unix: u64,
@@ -55,7 +56,8 @@ impl Sim {
             ..config
         };
         Sim {
-            rooms: Rooms::new(config, MemoryStore::new(), Box::new(Urls)),
+            rooms: Rooms::new(config, Box::new(Urls)),
+            store: MemoryStore::new(),
             start: now,
             now,
             unix: UNIX,
@@ -103,7 +105,8 @@ impl Sim {
         self.drain();
     }
 
-    /// Answers lookups with the open id's key (`key-{openId}`), or none for open ids starting with "nokey".
+    /// Answers lookups with the open id's key (`key-{openId}`), or none for open ids starting with "nokey"; store
+    /// work with the store, in order.
     pub fn drain(&mut self) {
         while let Some(out) = self.rooms.poll_output() {
             match out {
@@ -132,6 +135,11 @@ impl Sim {
                     };
                     self.rooms
                         .handle_input(Input::SessionKey { conn, key }, self.now);
+                }
+                store_work => {
+                    if let Some(answer) = self.store.apply(&store_work) {
+                        self.rooms.handle_input(answer, self.now);
+                    }
                 }
             }
         }
