@@ -1,6 +1,6 @@
 //! Cluster mode against the real engines: three `mplive serve` nodes on loopback sharing one PostgreSQL database
 //! and one redis-server (`MPLIVE_TEST_POSTGRES_URL`, `MPLIVE_TEST_REDIS_URL`, both started by ./scripts/test),
-//! driven by ffmpeg, ffprobe, rtmpdump and `mplive push`.
+//! driven by ffmpeg, ffprobe, rtmpdump, `mplive push` and room members' WebSockets.
 
 mod common;
 
@@ -10,8 +10,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::room_client::*;
 use common::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The Redis and PostgreSQL of the test run, or `None` (the test is skipped, or fails when peers are required).
 fn engines(test: &str) -> Option<(String, String)> {
@@ -694,6 +695,147 @@ fn the_origin_dies_and_the_stream_moves_with_its_players() {
 }
 
 /// A redis-server of one test's own (so it can be stopped and restarted without disturbing the others), on a
+/// The openIds in a `joined` or `membersChanged` message.
+fn open_ids(v: &Value) -> Vec<&str> {
+    v["openIdList"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no openIdList in {v}"))
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect()
+}
+
+/// A signed join of `open_id` to `group` of `app`, made with a session key created through `server`.
+fn room_join(server: &Server, app: &str, group: &str, open_id: &str) -> Value {
+    let key = session_key_in(server, app, open_id);
+    join_msg_in(
+        app,
+        group,
+        open_id,
+        &key,
+        &nonce(),
+        &control::now_unix().to_string(),
+        "video",
+    )
+}
+
+/// A room with members on two nodes: both see each other's joins, streams and leaves (the members reaching B are
+/// proxied to A, which hosts the room), a member's stream plays from a third node through the relay, resume works
+/// through another node, the daily quota and "one room per openId" hold across nodes, and a room whose node died
+/// opens again elsewhere without its dead members.
+#[test]
+fn a_room_spans_nodes() {
+    require("ffmpeg");
+    let Some(mut cluster) = Cluster::start(
+        "a_room_spans_nodes",
+        "[rooms]\nmedia_poll_ms = 200\ndaily_room_quota = 2\n",
+    ) else {
+        return;
+    };
+    let (a, b, c) = (cluster.node(0), cluster.node(1), cluster.node(2));
+    let app = format!("wxroom{}", rand_suffix());
+    let (status, body) = a.api(
+        "POST",
+        "/v1/apps",
+        Some(&json!({ "name": app }).to_string()),
+    );
+    assert!(status == 201 || status == 200, "{status} {body}");
+    // Every node's catalog learns of the app (a notification over Redis).
+    std::thread::sleep(Duration::from_millis(1500));
+
+    // x joins through A: A hosts the room. y joins through B and is proxied to A.
+    let mut x = Ws::connect(a);
+    let jx = x.request(room_join(a, &app, "g", "x"));
+    assert_eq!(jx["type"], "joined", "{jx}");
+    let mut y = Ws::connect(b);
+    let jy = y.request(room_join(b, &app, "g", "y"));
+    assert_eq!(jy["type"], "joined", "{jy}; B's log:\n{}", b.log());
+    assert_eq!(open_ids(&jy), ["x", "y"]);
+    let seen = x.expect("membersChanged");
+    assert_eq!(seen["members"][0]["openId"], "y", "{seen}");
+    assert!(
+        b.log().contains("proxied to the node hosting its room"),
+        "B proxied y's socket"
+    );
+    // Members push to the room's home, whichever node their socket reached.
+    let push_y = jy["pushUrl"].as_str().unwrap();
+    assert!(push_y.contains(&a.rtmp), "y pushes to A: {push_y}");
+
+    // y's stream reaches x as room events; y's play URL plays from C through the relay.
+    let fixture = fixture_av();
+    let _py = ffmpeg_push(&fixture, push_y);
+    let ev = x.expect_event(1031);
+    assert_eq!(ev["userlist"][0]["userid"], "y", "{ev}");
+    let ev = x.expect_event(1033);
+    assert_eq!(ev["userid"], "y", "{ev}");
+    let flv = seen["members"][0]["playUrls"]["flv"].as_str().unwrap();
+    let on_c = flv.replacen(&a.http, &c.http, 1);
+    assert_ne!(on_c, flv, "the play URL names A: {flv}");
+    ffmpeg_decode(&on_c, 2);
+
+    // y's socket drops (a network change); it resumes through C, which routes the token to A.
+    let token = jy["resumeToken"].as_str().unwrap().to_string();
+    drop(y);
+    let mut y = Ws::connect(c);
+    let r = y.request(json!({"type":"resume","reqId":2,"resumeToken":token}));
+    assert_eq!(r["type"], "joined", "{r}; C's log:\n{}", c.log());
+    assert_eq!(r["resumed"], true, "{r}");
+
+    // One room per openId across nodes: x (in g on A) cannot join another group through B.
+    let mut x2 = Ws::connect(b);
+    let r = x2.request(room_join(b, &app, "other", "x"));
+    assert_eq!(r["errCode"], rooms::codes::ALREADY_IN_ROOM, "{r}");
+    assert!(r["errMsg"].as_str().unwrap().contains("group g"), "{r}");
+    drop(x2);
+
+    // The quota (2 rooms a day per app) holds across nodes: in a second app, h is opened through C (hosted by
+    // C) and i through B (hosted by B); j through A is refused.
+    let app2 = format!("{app}q");
+    let (status, body) = a.api(
+        "POST",
+        "/v1/apps",
+        Some(&json!({ "name": app2 }).to_string()),
+    );
+    assert!(status == 201 || status == 200, "{status} {body}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut holders = Vec::new();
+    for (node, group, member) in [(c, "h", "z1"), (b, "i", "z2")] {
+        let mut ws = Ws::connect(node);
+        let r = ws.request(room_join(node, &app2, group, member));
+        assert_eq!(r["type"], "joined", "{r}");
+        holders.push(ws);
+    }
+    let mut refused = Ws::connect(a);
+    let r = refused.request(room_join(a, &app2, "j", "z3"));
+    assert_eq!(r["errCode"], rooms::codes::QUOTA_EXHAUSTED, "{r}");
+
+    // y leaves: x sees it.
+    assert_eq!(
+        y.request(json!({"type":"exit","reqId":3}))["type"],
+        "exited"
+    );
+    loop {
+        let v = x.expect("membersChanged");
+        if open_ids(&v) == ["x"] {
+            break;
+        }
+    }
+
+    // A dies with the room g: x's socket ends. x joins another group through C: the dead room's membership does
+    // not hold it ("already in group g" would).
+    cluster.nodes[0].kill();
+    let c = cluster.node(2);
+    wait_api(c, "/v1/nodes", "A leaves the node list", |v| {
+        v["nodes"].as_array().is_some_and(|n| n.len() == 2)
+    });
+    x.expect_close();
+    let mut x = Ws::connect(c);
+    let r = x.request(room_join(c, &app, "k", "x"));
+    assert_eq!(r["type"], "joined", "x is not held by the dead room g: {r}");
+    assert_eq!(open_ids(&r), ["x"]);
+    drop(holders);
+}
+
 /// fixed port so that it comes back at the same address.
 struct OwnRedis {
     child: std::process::Child,

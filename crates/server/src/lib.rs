@@ -288,18 +288,21 @@ async fn services(
         &webhook_tasks.1,
     );
     let registry = Registry::new(settings.hub.clone());
-    let cluster = if settings.cluster.enabled() {
+    // Where other nodes and clients reach this node, in cluster mode.
+    let advertised = settings.cluster.enabled().then(|| {
         let host = settings
             .cluster
             .advertise_host
             .clone()
             .unwrap_or_else(|| settings.public_host.clone());
-        let host = if host.contains(':') && !host.starts_with('[') {
+        if host.contains(':') && !host.starts_with('[') {
             format!("[{host}]")
         } else {
             host
-        };
-        Some(
+        }
+    });
+    let cluster = match &advertised {
+        Some(host) => Some(
             cluster::Cluster::join(cluster::Join {
                 settings: &settings.cluster,
                 node: settings
@@ -316,9 +319,8 @@ async fn services(
                 tracker: tracker.clone(),
             })
             .await?,
-        )
-    } else {
-        None
+        ),
+        None => None,
     };
     let streams = Arc::new(stream::Streams::new(
         registry.clone(),
@@ -337,11 +339,24 @@ async fn services(
         shutdown.clone(),
         tracker.clone(),
     );
+    // In cluster mode members push to the node hosting their room (its advertised address), where the room sees
+    // their streams start and stop.
+    let room_urls = match advertised {
+        Some(host) => control::urls::UrlBase {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            ..url_base.clone()
+        },
+        None => url_base.clone(),
+    };
     let rooms = rooms_ws::RoomService::start(
         settings.rooms.clone(),
         catalog,
-        url_base.clone(),
+        room_urls,
         registry,
+        streams.cluster.clone(),
         shutdown.clone(),
         tracker,
     );

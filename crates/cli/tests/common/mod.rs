@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod pusher;
+pub mod room_client;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;

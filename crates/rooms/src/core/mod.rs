@@ -198,6 +198,14 @@ impl Rooms {
         self.conns.len()
     }
 
+    /// Whether `conn` is open with nothing going on: not joining, not a member. (A cluster node moves only such a
+    /// socket to the node hosting the room it asks for.)
+    pub fn is_idle(&self, conn: ConnId) -> bool {
+        self.conns
+            .get(&conn)
+            .is_some_and(|c| matches!(c.state, ConnState::Idle))
+    }
+
     /// Rooms with members on this node.
     pub fn room_count(&self) -> usize {
         self.rooms.len()

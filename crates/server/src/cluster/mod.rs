@@ -4,7 +4,8 @@
 //! publishes so that a stream has one publisher cluster-wide (`claims`), pulls a stream it does not hold from the
 //! node that does when a local player asks for it (`relay`, one relay per stream per node, with a cluster
 //! credential from `credential`), and acts on kicks, forbids and app changes sent by other nodes over Redis
-//! pub/sub (`remote`). `store` is the Redis side, each rule one atomic script. Without `redis_url`, none of this
+//! pub/sub (`remote`). `store` is the Redis side, each rule one atomic script; it also holds the rooms' shared state
+//! (`store/room_state.rs`: which node hosts a room, its members, the quota, the replay memory). Without `redis_url`, none of this
 //! runs. `docs/cluster.md` has the keys, their TTLs and what happens on each failure.
 
 pub(crate) mod claims;
@@ -135,6 +136,17 @@ impl Cluster {
             .await
             .map_err(|e| JoinError(e.to_string()))?;
         cluster.metrics.set_cluster_up(true);
+        // Rooms this node hosted in an earlier run died with it; their members must not block anyone now (a node
+        // restarted under the same id within its TTL looks alive to the others).
+        match cluster.store.purge_rooms_of(&cluster.node).await {
+            Ok(0) => {}
+            Ok(n) => {
+                info!(node = %cluster.node, rooms = n, "cluster: dropped the rooms this node hosted before it restarted")
+            }
+            Err(e) => {
+                warn!(node = %cluster.node, "cluster: could not drop the rooms this node hosted before it restarted: {e}")
+            }
+        }
         info!(node = %cluster.node, rtmp = %cluster.rtmp, http = %cluster.http, "joined the cluster");
         cluster.tracker.spawn(node::heartbeat(cluster.clone()));
         cluster.tracker.spawn(claims::refresher(cluster.clone()));

@@ -8,6 +8,7 @@
 //! | `mplive:stream:{app}/{stream}` | hash, TTL | a [`Claim`]: `node`, `session`, `claimed_at_ms`, `media_at_ms` |
 //! | `mplive:control` | pub/sub channel | [`ControlMessage`] as JSON |
 //! | `mplive:cluster:secret` | string | the cluster secret, first node wins |
+//! | `mplive:room...` | | the rooms' homes, members, quota and replay memory (`store/room_state.rs` lists them) |
 //!
 //! Commands go through one [`ConnectionManager`], which reconnects by itself; each command times out after
 //! [`RESPONSE_TIMEOUT`] so a dead Redis fails a caller instead of hanging it. A claim operation is one Lua script
@@ -16,6 +17,7 @@
 
 mod listen;
 mod records;
+mod room_state;
 mod scripts;
 #[cfg(test)]
 mod tests;
@@ -32,6 +34,7 @@ use redis::Script;
 pub(crate) use records::{
     Claim, ClaimOutcome, ControlMessage, NodeLoad, NodeRecord, NodeStream, RefreshOutcome,
 };
+pub(crate) use room_state::RoomHome;
 
 /// The prefix of every key and channel, so mplive can share a Redis with other programs.
 pub(crate) const PREFIX: &str = "mplive:";

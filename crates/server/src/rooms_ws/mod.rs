@@ -6,8 +6,15 @@
 //! `try_send`: a socket whose queue is full is disconnected instead of slowing the others. One task per socket
 //! (`socket`), one timer task (heartbeats, resume grace, speaker updates) and one hub bridge (`bridge`: members'
 //! streams starting, stopping and their audio/video presence).
+//!
+//! The core's store work (admit a join, remove a member, end a room) goes to the rooms' shared data: a
+//! [`MemoryStore`] in this process on one node, applied at once; in cluster mode the Redis scripts of
+//! `cluster::store`, applied in order by one task (`run_store`) whose answers go back into the core. In cluster
+//! mode a room lives on one node, its home: a socket whose join or resume is for a room hosted elsewhere is
+//! proxied there (`route`), so every rule of a room runs in one core.
 
 mod bridge;
+mod route;
 mod settings;
 mod socket;
 mod urls;
@@ -18,11 +25,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::Mutex;
-use rooms::{ConnId, Input, MemoryStore, Output, Rooms, SessionKey};
+use rooms::{AddRefused, AdmitRefused, ConnId, Input, MemoryStore, Output, Rooms, SessionKey};
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
+
+use crate::cluster::Cluster;
 
 pub use settings::RoomsSettings;
 pub(crate) use socket::upgrade;
@@ -36,9 +45,23 @@ pub(crate) enum Outgoing {
     Close(u16, &'static str),
 }
 
+/// Where the rooms' shared data lives.
+enum Store {
+    /// In this process (one node).
+    Memory(Box<Mutex<MemoryStore>>),
+    /// In the cluster's Redis, through the store task's queue.
+    Cluster(mpsc::Sender<Output>),
+}
+
+/// The store task's queue: joins wait in it behind the Redis round trips of the ones before them.
+const STORE_QUEUE: usize = 4096;
+
 /// The rooms of this server.
 pub(crate) struct RoomService {
-    core: Mutex<Rooms<MemoryStore>>,
+    core: Mutex<Rooms>,
+    store: Store,
+    /// Cluster mode: rooms hosted elsewhere are proxied there.
+    cluster: Option<Arc<Cluster>>,
     senders: Mutex<HashMap<ConnId, mpsc::Sender<Outgoing>>>,
     next_conn: AtomicU64,
     /// Wakes the timer task when an input may have brought a deadline forward.
@@ -52,21 +75,34 @@ pub(crate) struct RoomService {
 }
 
 impl RoomService {
-    /// Starts the rooms: the core, its timer task and the hub bridge.
+    /// Starts the rooms: the core, its timer task, the hub bridge, and in cluster mode the store task.
+    ///
+    /// `url_base` is where members push and play: in cluster mode, this node's advertised address, so that a
+    /// member's stream is published on the room's home, where the bridge sees it.
     pub(crate) fn start(
         settings: RoomsSettings,
         catalog: control::Catalog,
         url_base: control::urls::UrlBase,
         registry: media::Registry,
+        cluster: Option<Arc<Cluster>>,
         shutdown: CancellationToken,
         tracker: &TaskTracker,
     ) -> Arc<RoomService> {
         let urls = urls::RoomUrls::new(catalog.clone(), url_base, &settings);
         // `core_config` leaves `rng_seed` unset: the core draws its resume-token secret from OS entropy.
-        let core = Rooms::new(settings.core_config(), MemoryStore::new(), Box::new(urls));
+        let core = Rooms::new(settings.core_config(), Box::new(urls));
         let (publishes, changes) = bridge::Publishes::channel();
+        let (store, store_work) = match &cluster {
+            None => (Store::Memory(Box::new(Mutex::new(MemoryStore::new()))), None),
+            Some(_) => {
+                let (tx, rx) = mpsc::channel(STORE_QUEUE);
+                (Store::Cluster(tx), Some(rx))
+            }
+        };
         let service = Arc::new(RoomService {
             core: Mutex::new(core),
+            store,
+            cluster: cluster.clone(),
             senders: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             wake: Notify::new(),
@@ -78,6 +114,9 @@ impl RoomService {
         });
         tracker.spawn(service.clone().run_timers());
         tracker.spawn(bridge::run(service.clone(), registry, changes));
+        if let (Some(cluster), Some(work)) = (cluster, store_work) {
+            tracker.spawn(service.clone().run_store(cluster, work));
+        }
         service
     }
 
@@ -112,7 +151,7 @@ impl RoomService {
     }
 
     /// Runs one input on the core, then routes what it produced. The lock covers the input and the draining only.
-    fn with_core(self: &Arc<Self>, input: impl FnOnce(&mut Rooms<MemoryStore>)) {
+    fn with_core(self: &Arc<Self>, input: impl FnOnce(&mut Rooms)) {
         let outputs: Vec<Output> = {
             let mut core = self.core.lock();
             input(&mut core);
@@ -127,6 +166,7 @@ impl RoomService {
             return;
         }
         let mut lookups = Vec::new();
+        let mut store_work = Vec::new();
         {
             let mut senders = self.senders.lock();
             for output in outputs {
@@ -163,11 +203,96 @@ impl RoomService {
                     } => {
                         lookups.push((conn, app_id, open_id));
                     }
+                    work @ (Output::Admit { .. }
+                    | Output::RemoveMember { .. }
+                    | Output::EndRoom { .. }) => store_work.push(work),
                 }
             }
         }
         for (conn, app_id, open_id) in lookups {
             self.spawn_lookup(conn, app_id, open_id);
+        }
+        if !store_work.is_empty() {
+            self.store_work(store_work);
+        }
+    }
+
+    /// Hands the core's store work to the store, in the order the core asked; answers go back into the core.
+    fn store_work(self: &Arc<Self>, work: Vec<Output>) {
+        match &self.store {
+            Store::Memory(store) => {
+                let answers: Vec<Input<'static>> = {
+                    let mut store = store.lock();
+                    work.iter().filter_map(|w| store.apply(w)).collect()
+                };
+                for answer in answers {
+                    self.with_core(|core| core.handle_input(answer, Instant::now()));
+                }
+            }
+            Store::Cluster(queue) => {
+                for w in work {
+                    match queue.try_send(w) {
+                        Ok(()) => {}
+                        Err(
+                            mpsc::error::TrySendError::Full(w)
+                            | mpsc::error::TrySendError::Closed(w),
+                        ) => {
+                            warn!(
+                                queue = STORE_QUEUE,
+                                "room store queue full or closed: {w:?} not applied"
+                            );
+                            if let Output::Admit { conn, .. } = w {
+                                let result = Err(AdmitRefused::Add(AddRefused::Backend(
+                                    "too many joins waiting for the cluster's Redis; retry".into(),
+                                )));
+                                self.with_core(|core| {
+                                    core.handle_input(
+                                        Input::Admitted { conn, result },
+                                        Instant::now(),
+                                    )
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Cluster mode: applies the core's store work to Redis one at a time, in order, until shutdown.
+    async fn run_store(self: Arc<Self>, cluster: Arc<Cluster>, mut work: mpsc::Receiver<Output>) {
+        loop {
+            let next = tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                next = work.recv() => next,
+            };
+            let Some(next) = next else { return };
+            let store = &cluster.store;
+            match next {
+                Output::Admit { conn, admit } => {
+                    let result = store.admit_member(&admit).await.unwrap_or_else(|e| {
+                        warn!(conn, app = %admit.room.app, group = %admit.room.group, open_id = %admit.open_id, "room join: {e}");
+                        Err(AdmitRefused::Add(AddRefused::Backend(
+                            "the cluster's Redis does not answer; retry".into(),
+                        )))
+                    });
+                    self.with_core(|core| {
+                        core.handle_input(Input::Admitted { conn, result }, Instant::now())
+                    });
+                }
+                Output::RemoveMember { room, open_id } => {
+                    if let Err(e) = store.remove_room_member(&room, &open_id).await {
+                        // The room's records are dropped when it ends or its home is found dead.
+                        warn!(app = %room.app, group = %room.group, %open_id, "room member left but the cluster's Redis did not record it: {e}");
+                    }
+                }
+                Output::EndRoom { room } => {
+                    if let Err(e) = store.end_room(&room).await {
+                        warn!(app = %room.app, group = %room.group, "room ended but the cluster's Redis did not record it: {e}");
+                    }
+                }
+                _ => {}
+            }
         }
     }
 
@@ -216,6 +341,11 @@ impl RoomService {
     pub(crate) fn stream(self: &Arc<Self>, name: &str, state: Option<rooms::StreamState>) {
         debug!(stream = name, ?state, "room media stream changed");
         self.with_core(|core| core.handle_input(Input::Stream { name, state }, Instant::now()));
+    }
+
+    /// Whether `conn` has nothing going on in the core (not joining, not a member).
+    pub(crate) fn is_idle(&self, conn: ConnId) -> bool {
+        self.core.lock().is_idle(conn)
     }
 
     /// Takes a place under `rooms.max_connections`.

@@ -2,30 +2,52 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use tracing::debug;
 
+use super::route::{self, close, Route};
 use super::{Outgoing, RoomService};
+use crate::cluster::credential::ROOM_HOP_HEADER;
 use crate::Shared;
 
 /// Close code for a frame over `rooms.max_message_bytes`.
-const CLOSE_TOO_BIG: u16 = 1009;
+pub(super) const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code for a binary frame.
-const CLOSE_UNSUPPORTED: u16 = 1003;
+pub(super) const CLOSE_UNSUPPORTED: u16 = 1003;
 /// Close code for a socket that does not read what it is sent (policy violation).
 const CLOSE_TOO_SLOW: u16 = 1008;
 /// The read buffer of a room socket (grows for a larger message, up to `rooms.max_message_bytes`).
 const READ_BUFFER: usize = 4096;
 /// Close code on server shutdown.
-const CLOSE_GOING_AWAY: u16 = 1001;
+pub(super) const CLOSE_GOING_AWAY: u16 = 1001;
 
 /// `GET /rooms/v1/ws`: upgrades to a room socket while a place under `rooms.max_connections` is free.
-pub(crate) async fn upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
+pub(crate) async fn upgrade(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     let service = shared.rooms.clone();
+    // A socket another node of the cluster proxies here is served here: this node hosts its room.
+    let hop = headers
+        .get(ROOM_HOP_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .zip(service.cluster.as_ref());
+    let routed = match hop {
+        Some((value, cluster)) if cluster.verify_room_hop(value) => false,
+        Some(_) => {
+            return (
+                StatusCode::FORBIDDEN,
+                format!("{ROOM_HOP_HEADER}: not signed by this cluster's secret\n"),
+            )
+                .into_response()
+        }
+        None => service.cluster.is_some(),
+    };
     let Some(place) = service.place() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -46,22 +68,18 @@ pub(crate) async fn upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgr
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
-            serve(socket, service).await;
+            serve(socket, service, routed).await;
             drop(place);
         })
 }
 
-async fn serve(socket: WebSocket, service: Arc<RoomService>) {
+/// Serves one socket. `routed`: cluster mode, and the socket came from a client rather than another node, so its
+/// joins and resumes go to the node hosting their room (`route`).
+async fn serve(socket: WebSocket, service: Arc<RoomService>, routed: bool) {
     let (conn, mut outgoing) = service.open();
     let (mut sink, mut incoming) = socket.split();
     let max = service.settings().max_message_bytes;
     let shutdown = service.shutdown.clone();
-    let close = |code: u16, reason: &'static str| {
-        Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        }))
-    };
     loop {
         tokio::select! {
             read = incoming.next() => match read {
@@ -70,6 +88,23 @@ async fn serve(socket: WebSocket, service: Arc<RoomService>) {
                         debug!(conn, bytes = text.len(), "room message over rooms.max_message_bytes; closing");
                         let _ = sink.send(close(CLOSE_TOO_BIG, "message larger than rooms.max_message_bytes")).await;
                         break;
+                    }
+                    // Only a socket with nothing going on here may move: a member's socket stays with its room.
+                    if routed && service.is_idle(conn) {
+                        match service.route_socket(text.as_str()).await {
+                            Route::Local => {}
+                            Route::Proxy { node, http } => {
+                                service.closed(conn);
+                                route::proxy(&service, sink, incoming, &node, &http, text.to_string()).await;
+                                return;
+                            }
+                            Route::Refuse(error) => {
+                                if sink.send(Message::Text(error.into())).await.is_err() {
+                                    break;
+                                }
+                                continue;
+                            }
+                        }
                     }
                     service.text(conn, text.as_str());
                 }

@@ -613,3 +613,203 @@ fn urls_are_shown_without_passwords() {
     assert_eq!(redact("redis://u:p@ss@h/0"), "redis://u:***@h/0");
     assert_eq!(redact("rediss://u:p@h/0?x=a@b"), "rediss://u:***@h/0?x=a@b");
 }
+
+// ---- rooms ----
+
+fn room(app: &str, group: &str) -> rooms::RoomKey {
+    rooms::RoomKey {
+        app: app.to_owned(),
+        group: group.to_owned(),
+    }
+}
+
+/// A join of `open_id` to `group` of `app` with a fresh MAC and nonce, at most 2 members and 2 rooms a day.
+fn admit(app: &str, group: &str, open_id: &str) -> rooms::Admit {
+    let now = control::now_unix();
+    rooms::Admit {
+        room: room(app, group),
+        open_id: open_id.to_owned(),
+        nonce: unique("n"),
+        mac: rand::random(),
+        expires_unix: now + 300,
+        now_unix: now,
+        max_per_app: 100,
+        limits: rooms::AddLimits {
+            max_members: 2,
+            daily_room_quota: 2,
+            day: now / 86_400,
+        },
+    }
+}
+
+/// [`admit`] with a quota that does not get in the way.
+fn roomy(app: &str, group: &str, open_id: &str) -> rooms::Admit {
+    let mut a = admit(app, group, open_id);
+    a.limits.daily_room_quota = 100;
+    a
+}
+
+fn added(opened: bool) -> Result<rooms::Added, rooms::AdmitRefused> {
+    Ok(rooms::Added {
+        opened,
+        already_member: false,
+    })
+}
+
+#[tokio::test]
+async fn rooms_admit_holds_size_quota_one_room_per_open_id_and_replays() {
+    let Some(store) =
+        test_store("cluster::store rooms_admit_holds_size_quota_one_room_per_open_id_and_replays")
+            .await
+    else {
+        return;
+    };
+    let node = unique("node");
+    store.register_node(&record(&node), TTL).await.unwrap();
+    let app = unique("app");
+    for group in ["g", "h", "i"] {
+        assert_eq!(
+            store
+                .claim_room_home(&room(&app, group), &node)
+                .await
+                .unwrap(),
+            RoomHome::Here
+        );
+    }
+    assert_eq!(
+        store.admit_member(&admit(&app, "g", "a")).await.unwrap(),
+        added(true)
+    );
+    assert_eq!(
+        store.admit_member(&admit(&app, "g", "b")).await.unwrap(),
+        added(false)
+    );
+    assert_eq!(
+        store.admit_member(&admit(&app, "g", "c")).await.unwrap(),
+        Err(rooms::AdmitRefused::Add(rooms::AddRefused::Full { max: 2 }))
+    );
+    assert_eq!(
+        store.admit_member(&admit(&app, "g", "a")).await.unwrap(),
+        Ok(rooms::Added {
+            opened: false,
+            already_member: true
+        })
+    );
+    assert_eq!(
+        store.admit_member(&admit(&app, "h", "a")).await.unwrap(),
+        Err(rooms::AdmitRefused::Add(rooms::AddRefused::InOtherRoom {
+            group: "g".into()
+        }))
+    );
+    assert_eq!(
+        store.admit_member(&admit(&app, "h", "c")).await.unwrap(),
+        added(true)
+    );
+    assert_eq!(
+        store.admit_member(&admit(&app, "i", "d")).await.unwrap(),
+        Err(rooms::AdmitRefused::Add(rooms::AddRefused::Quota {
+            quota: 2
+        }))
+    );
+    // Replays: the same MAC (any app), the same nonce in the app.
+    let first = admit(&app, "h", "e");
+    store.admit_member(&first).await.unwrap().ok();
+    let same_mac = rooms::Admit {
+        nonce: unique("n"),
+        room: room(&unique("other-app"), "x"),
+        ..first.clone()
+    };
+    assert_eq!(
+        store.admit_member(&same_mac).await.unwrap(),
+        Err(rooms::AdmitRefused::Replay(
+            rooms::ReplayCheck::SignatureReused
+        ))
+    );
+    let same_nonce = rooms::Admit {
+        mac: rand::random(),
+        ..first
+    };
+    assert_eq!(
+        store.admit_member(&same_nonce).await.unwrap(),
+        Err(rooms::AdmitRefused::Replay(rooms::ReplayCheck::NonceReused))
+    );
+    // Leaving frees the place; the last member's leave ends the room.
+    assert!(store
+        .remove_room_member(&room(&app, "g"), "b")
+        .await
+        .unwrap());
+    assert!(!store
+        .remove_room_member(&room(&app, "g"), "b")
+        .await
+        .unwrap());
+    assert_eq!(
+        store.admit_member(&admit(&app, "g", "f")).await.unwrap(),
+        added(false)
+    );
+    store
+        .remove_room_member(&room(&app, "g"), "a")
+        .await
+        .unwrap();
+    store
+        .remove_room_member(&room(&app, "g"), "f")
+        .await
+        .unwrap();
+    assert_eq!(store.room_home(&room(&app, "g")).await.unwrap(), None);
+    store.remove_node(&node).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_room_lives_on_one_node_until_that_node_dies() {
+    let Some(store) =
+        test_store("cluster::store a_room_lives_on_one_node_until_that_node_dies").await
+    else {
+        return;
+    };
+    let (a, b) = (unique("node-a"), unique("node-b"));
+    store.register_node(&record(&a), TTL).await.unwrap();
+    store.register_node(&record(&b), TTL).await.unwrap();
+    let app = unique("app");
+    let g = room(&app, "g");
+    assert_eq!(store.claim_room_home(&g, &a).await.unwrap(), RoomHome::Here);
+    assert_eq!(
+        store.claim_room_home(&g, &b).await.unwrap(),
+        RoomHome::Elsewhere(a.clone())
+    );
+    assert_eq!(store.room_home(&g).await.unwrap(), Some(a.clone()));
+    assert_eq!(
+        store.admit_member(&roomy(&app, "g", "m")).await.unwrap(),
+        added(true)
+    );
+
+    // A dies: its room is purged by the next claim, and its member is free again.
+    store.remove_node(&a).await.unwrap();
+    assert_eq!(store.room_home(&g).await.unwrap(), None);
+    assert_eq!(store.claim_room_home(&g, &b).await.unwrap(), RoomHome::Here);
+    assert_eq!(
+        store.admit_member(&roomy(&app, "g", "m")).await.unwrap(),
+        added(true)
+    );
+
+    // A member held by a dead node's room elsewhere is freed when it joins another room.
+    let h = room(&app, "h");
+    assert_eq!(store.claim_room_home(&h, &a).await.unwrap(), RoomHome::Here);
+    assert_eq!(
+        store.admit_member(&roomy(&app, "h", "n")).await.unwrap(),
+        added(true)
+    );
+    store.remove_room_member(&g, "m").await.unwrap();
+    assert_eq!(store.claim_room_home(&g, &b).await.unwrap(), RoomHome::Here);
+    assert_eq!(
+        store.admit_member(&roomy(&app, "g", "n")).await.unwrap(),
+        Ok(rooms::Added {
+            opened: true,
+            already_member: false
+        }),
+        "n's room h has a dead home (A never registered again)"
+    );
+
+    // B restarts: the rooms it hosted before go.
+    assert_eq!(store.purge_rooms_of(&b).await.unwrap(), 1);
+    assert_eq!(store.room_home(&g).await.unwrap(), None);
+    store.remove_node(&b).await.unwrap();
+}
