@@ -757,6 +757,23 @@ fn a_room_spans_nodes() {
         b.log().contains("proxied to the node hosting its room"),
         "B proxied y's socket"
     );
+    // A client that forges the hop mark (to be served by a node that does not host its room) is refused.
+    {
+        use tungstenite::client::IntoClientRequest;
+        let mut forged = format!("ws://{}/rooms/v1/ws", b.http)
+            .into_client_request()
+            .unwrap();
+        forged
+            .headers_mut()
+            .insert("x-mplive-room-hop", "9999999999.00".parse().unwrap());
+        match tungstenite::client(forged, TcpStream::connect(&b.http).unwrap()) {
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(resp))) => {
+                assert_eq!(resp.status(), 403)
+            }
+            Err(e) => panic!("forged hop: {e}"),
+            Ok(_) => panic!("a forged room hop was accepted"),
+        }
+    }
     // Members push to the room's home, whichever node their socket reached.
     let push_y = jy["pushUrl"].as_str().unwrap();
     assert!(push_y.contains(&a.rtmp), "y pushes to A: {push_y}");

@@ -93,7 +93,10 @@ impl RoomService {
         let core = Rooms::new(settings.core_config(), Box::new(urls));
         let (publishes, changes) = bridge::Publishes::channel();
         let (store, store_work) = match &cluster {
-            None => (Store::Memory(Box::new(Mutex::new(MemoryStore::new()))), None),
+            None => (
+                Store::Memory(Box::new(Mutex::new(MemoryStore::new()))),
+                None,
+            ),
             Some(_) => {
                 let (tx, rx) = mpsc::channel(STORE_QUEUE);
                 (Store::Cluster(tx), Some(rx))
