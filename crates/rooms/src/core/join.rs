@@ -161,6 +161,26 @@ impl Rooms {
 
     /// Defence in depth: names are unique by construction, but a member must never be handed a stream that another
     /// identity pushes to (its media would be announced and played as someone else's). The refusal, if any.
+    /// Refuses the join on `conn` when its stream belongs to someone else ([`Rooms::stream_conflict`]); true if it
+    /// did.
+    fn refuse_stream_conflict(
+        &mut self,
+        conn: ConnId,
+        key: &RoomKey,
+        open_id: &str,
+        req_id: &ReqId,
+    ) -> bool {
+        let Some(msg) = self.stream_conflict(key, open_id) else {
+            return false;
+        };
+        warn!(conn, app = %key.app, group = %key.group, open_id, "join refused: {msg}");
+        self.send(
+            conn,
+            ServerMessage::error(req_id.clone(), codes::SYSTEM_ERROR, msg),
+        );
+        true
+    }
+
     fn stream_conflict(&self, key: &RoomKey, open_id: &str) -> Option<String> {
         let stream = stream_name(&key.app, &key.group, open_id);
         let (owner_key, owner) = self
@@ -187,9 +207,7 @@ impl Rooms {
             app: join.app_id.clone(),
             group: join.group_id.clone(),
         };
-        if let Some(msg) = self.stream_conflict(&key, &join.open_id) {
-            warn!(conn, app = %key.app, group = %key.group, open_id = %join.open_id, "join refused: {msg}");
-            self.send(conn, ServerMessage::error(req_id, codes::SYSTEM_ERROR, msg));
+        if self.refuse_stream_conflict(conn, &key, &join.open_id, &req_id) {
             return;
         }
         // `check_fields` parsed it already; the fallback only keeps this total.
@@ -370,9 +388,7 @@ impl Rooms {
         };
         // Checked before the admit too; checked again because the owners may have changed while it was in flight
         // (the caller's `settle` then undoes the store's add).
-        if let Some(msg) = self.stream_conflict(&key, &join.open_id) {
-            warn!(conn, app = %key.app, group = %key.group, open_id = %join.open_id, "join refused: {msg}");
-            self.send(conn, ServerMessage::error(req_id, codes::SYSTEM_ERROR, msg));
+        if self.refuse_stream_conflict(conn, &key, &join.open_id, &req_id) {
             return;
         }
         let stream = stream_name(&key.app, &key.group, &join.open_id);
