@@ -19,7 +19,7 @@ impl LoadMeter {
     /// Egress in Mbit/s and CPU in percent of one core since the last call (zero at the first).
     fn rates(&mut self, bytes_out: u64) -> (f64, f64) {
         let now = Instant::now();
-        let cpu = cpu_seconds();
+        let cpu = crate::ops::process::cpu_seconds();
         let rates = match self.last {
             Some((then, bytes, cpu_then)) => {
                 let secs = now.duration_since(then).as_secs_f64().max(1e-3);
@@ -35,18 +35,6 @@ impl LoadMeter {
         self.last = Some((now, bytes_out, cpu));
         rates
     }
-}
-
-/// User and system CPU time of this process in seconds, from `/proc/self/stat` (Linux); `None` elsewhere.
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name may hold spaces: the fields that follow start after its closing parenthesis.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    // utime and stime are the 14th and 15th fields of the line, the 12th and 13th after the name.
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // USER_HZ is 100 on every Linux port that matters.
-    Some(ticks / 100.0)
 }
 
 impl Cluster {

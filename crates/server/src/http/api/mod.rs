@@ -11,6 +11,7 @@ mod rooms;
 mod sdk;
 mod streams;
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
@@ -153,10 +154,17 @@ fn unauthorized(what: &str) -> Response {
 
 /// `GET /metrics`: Prometheus text.
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    let text = shared.streams.metrics.render(
+    let mut text = shared.streams.metrics.render(
         &shared.streams.registry.totals(),
         crate::http::hls::viewers_total(&shared.streams),
     );
+    let _ = writeln!(
+        text,
+        "# HELP mplive_webhook_queue Webhook events queued in memory, not yet stored in the outbox.\n\
+         # TYPE mplive_webhook_queue gauge\nmplive_webhook_queue {}",
+        shared.streams.webhooks.queued()
+    );
+    crate::ops::process::render(&mut text);
     (
         [(
             header::CONTENT_TYPE,

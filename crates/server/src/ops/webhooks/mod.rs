@@ -113,6 +113,11 @@ impl Webhooks {
         }
     }
 
+    /// Events queued in memory, not yet stored in the outbox.
+    pub(crate) fn queued(&self) -> u64 {
+        (self.tx.max_capacity() - self.tx.capacity()) as u64
+    }
+
     /// Queues `event` for each of the app's callback URLs. Never waits.
     pub(crate) fn emit(&self, app: &App, event: StreamEvent) {
         if app.callback_urls.is_empty() {
