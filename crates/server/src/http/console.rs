@@ -6,7 +6,6 @@
 //! in `vendor/MANIFEST`) with a year's cache, which is safe because the pages load them as `...?v=VERSION` (a test
 //! checks that every such reference names the manifest's version).
 
-use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -24,7 +23,8 @@ macro_rules! files {
     };
 }
 
-/// Every file of the console. A new file is added here (a test checks that none on disk is missing).
+/// Every file of the console, `index.html` first. A new file is added here (a test checks that none on disk is
+/// missing).
 const FILES: &[File] = files![
     "index.html",
     "console.css",
@@ -64,9 +64,11 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
     media-src 'self' blob: mediastream:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; \
     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// `/` and `/console` redirect to `/console/`, which serves `index.html`; `/console/{path}` serves the files.
+/// `/` and `/console` redirect to `/console/`, which serves `index.html`; each file has its own route
+/// `/console/{path}`, so that any other path under `/console/` stays an app's play path (an app may be named
+/// `console`).
 pub(crate) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
+    let mut router = Router::new()
         .route(
             "/",
             get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/console/")]) }),
@@ -75,18 +77,18 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
             "/console",
             get(|| async { Redirect::permanent("/console/") }),
         )
-        .route("/console/", get(|| async { serve("index.html") }))
-        .route(
-            "/console/{*path}",
-            get(|Path(path): Path<String>| async move { serve(&path) }),
-        )
+        .route("/console/", get(|| async { serve(&FILES[0]) }));
+    for file in FILES {
+        router = router.route(
+            &format!("/console/{}", file.path),
+            get(move || async move { serve(file) }),
+        );
+    }
+    router
 }
 
-fn serve(path: &str) -> Response {
-    let Some(file) = FILES.iter().find(|f| f.path == path) else {
-        return (StatusCode::NOT_FOUND, "no such console file\n").into_response();
-    };
-    let cache = if path.starts_with("vendor/") {
+fn serve(file: &'static File) -> Response {
+    let cache = if file.path.starts_with("vendor/") {
         "public, max-age=31536000, immutable"
     } else {
         "no-cache"
@@ -95,7 +97,7 @@ fn serve(path: &str) -> Response {
         [
             (
                 header::CONTENT_TYPE,
-                HeaderValue::from_static(content_type(path)),
+                HeaderValue::from_static(content_type(file.path)),
             ),
             (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
             (
@@ -222,9 +224,7 @@ mod tests {
             let text = std::str::from_utf8(f.body).unwrap();
             for (at, _) in text.match_indices("vendor/") {
                 let rest = &text[at + "vendor/".len()..];
-                let end = rest
-                    .find(|c: char| c == '\'' || c == '"' || c == '`')
-                    .unwrap();
+                let end = rest.find(['\'', '"', '`']).unwrap();
                 let reference = &rest[..end];
                 let (name, version) = reference
                     .split_once("?v=")
