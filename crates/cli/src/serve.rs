@@ -212,6 +212,12 @@ fn print_urls(running: &server::RunningServer, data_dir: &std::path::Path) {
         running.url_base().host,
         http.port()
     );
+    println!("console (sign in with the admin token):");
+    println!(
+        "  {scheme}://{}:{}/console/",
+        running.url_base().host,
+        http.port()
+    );
     println!();
     println!("try: ffmpeg -re -f lavfi -i testsrc=size=540x960:rate=25 -f lavfi -i sine=frequency=440 \\");
     println!(

@@ -463,12 +463,13 @@ impl Listeners {
     }
 }
 
-/// The HTTP routes: HTTP-FLV and HLS playback and the JSON API.
+/// The HTTP routes: HTTP-FLV and HLS playback, the JSON API and the console.
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/rooms/v1/ws", get(rooms_ws::upgrade))
         .merge(http::api::routes(shared.clone()))
+        .merge(http::console::routes())
         .route("/{app}/{file}", get(http::flv_router::play))
         .route("/{app}/{stream}/{file}", get(http::hls::segment))
         .route("/{app}/{stream}/ll/{file}", get(http::hls::ll_file))

@@ -1,5 +1,5 @@
-//! hls.js in headless Chromium (Playwright with `/usr/bin/chromium`): `tests/browser/hlsjs.mjs` plays a playlist
-//! and reports what it did.
+//! Headless Chromium (Playwright with `/usr/bin/chromium`): `tests/browser/hlsjs.mjs` plays a playlist with hls.js
+//! and `tests/browser/console.mjs` drives the operator's console; each reports what it did.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,6 +14,7 @@ pub fn browser_dir() -> Option<PathBuf> {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let ready = dir.join("node_modules/hls.js").exists()
         && dir.join("node_modules/playwright-core").exists()
+        && dir.join("node_modules/jsqr").exists()
         && std::path::Path::new(&chromium).exists();
     if ready {
         return Some(dir);
@@ -42,5 +43,33 @@ pub fn hlsjs(dir: &PathBuf, url: &str, seconds: u32, low_latency: bool) -> serde
     assert!(out.status.success(), "hls.js on {url} failed: {stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("report {line:?}: {e}; stderr: {stderr}"))
+}
+
+/// Runs `console.mjs` against the server at `base` (the stream `app/stream` live), screenshots into `out`;
+/// returns its JSON report, or panics with the step that failed.
+pub fn console(
+    dir: &PathBuf,
+    base: &str,
+    token: &str,
+    stream: &str,
+    out: &std::path::Path,
+) -> serde_json::Value {
+    let mut cmd = Command::new("node");
+    cmd.current_dir(dir)
+        .arg("console.mjs")
+        .args([
+            "--base", base, "--token", token, "--stream", stream, "--out",
+        ])
+        .arg(out);
+    let (output, timed_out) = run_with_timeout(&mut cmd, Duration::from_secs(90));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!timed_out, "console.mjs hung: {stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    assert!(
+        output.status.success(),
+        "console.mjs failed: {stderr}\nreport: {line}"
+    );
     serde_json::from_str(line).unwrap_or_else(|e| panic!("report {line:?}: {e}; stderr: {stderr}"))
 }
