@@ -472,6 +472,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/{app}/{file}", get(http::flv_router::play))
         .route("/{app}/{stream}/{file}", get(http::hls::segment))
         .route("/{app}/{stream}/ll/{file}", get(http::hls::ll_file))
+        .layer(axum::middleware::from_fn(http::api::api_shape))
         .with_state(shared)
 }
 
