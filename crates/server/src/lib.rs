@@ -463,6 +463,11 @@ impl Listeners {
     }
 }
 
+/// An app as the admin API shows it (`GET /v1/apps/{app}`, camelCase): the CLI prints the same.
+pub fn app_json(app: &control::App) -> serde_json::Value {
+    serde_json::to_value(http::api::AppView::from(app)).unwrap_or_default()
+}
+
 /// The HTTP routes: HTTP-FLV and HLS playback and the JSON API.
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()

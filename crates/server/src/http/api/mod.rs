@@ -24,6 +24,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::Shared;
+pub(crate) use apps::AppView;
 use error::{code, ApiError};
 
 #[derive(OpenApi)]
