@@ -27,7 +27,7 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
-    fn settings(&self) -> Result<Settings> {
+    pub(crate) fn settings(&self) -> Result<Settings> {
         let mut settings = crate::serve::load_config(self.config.as_deref())?;
         if let Some(d) = &self.data_dir {
             settings.data_dir = d.clone();
@@ -79,7 +79,7 @@ enum AppCommand {
     },
     /// List apps.
     List,
-    /// Show one app with its keys, as JSON.
+    /// Show one app with its keys, as JSON (the admin API's names: pushAuth, callbackUrls, ...).
     Show {
         /// Name or id.
         app: String,
@@ -292,12 +292,12 @@ pub fn run_app(args: AppArgs) -> Result<()> {
                     policy: p,
                     callback_urls,
                 };
-                print_json(&store.create_app(&new).await?)?;
+                print_json(&server::app_json(&store.create_app(&new).await?))?;
             }
             AppCommand::List => {
                 println!(
                     "{:<20} {:<22} {:>9} {:>9} {:>9}",
-                    "NAME", "ID", "PUSH_AUTH", "PLAY_AUTH", "CALLBACKS"
+                    "NAME", "ID", "PUSHAUTH", "PLAYAUTH", "CALLBACKS"
                 );
                 for a in store.apps().await? {
                     println!(
@@ -310,7 +310,9 @@ pub fn run_app(args: AppArgs) -> Result<()> {
                     );
                 }
             }
-            AppCommand::Show { app } => print_json(&find_app(&store, &app).await?)?,
+            AppCommand::Show { app } => {
+                print_json(&server::app_json(&find_app(&store, &app).await?))?
+            }
             AppCommand::RotateKey { app, key } => {
                 let which: KeyKind = key.parse().map_err(|_| {
                     anyhow::anyhow!("--key {key:?}: expected push, play, callback or secret")
@@ -318,11 +320,13 @@ pub fn run_app(args: AppArgs) -> Result<()> {
                 find_app(&store, &app).await?;
                 let a = store.rotate_key(&app, which).await?;
                 eprintln!("rotated the {which} key of {}", a.name);
-                print_json(&a)?;
+                print_json(&server::app_json(&a))?;
             }
             AppCommand::Set { app, policy } => {
                 find_app(&store, &app).await?;
-                print_json(&store.update_app(&app, &policy.patch()).await?)?;
+                print_json(&server::app_json(
+                    &store.update_app(&app, &policy.patch()).await?,
+                ))?;
             }
             AppCommand::Delete { app } => {
                 find_app(&store, &app).await?;

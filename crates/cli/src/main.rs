@@ -6,6 +6,7 @@ mod play;
 mod push;
 mod room;
 mod serve;
+mod stream;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -36,6 +37,10 @@ enum Command {
     Room(room::RoomArgs),
     /// Play a stream headless like WeChat's live-player: status codes, net status, a summary.
     Play(play::PlayArgs),
+    /// Live streams on a running server: list, show, kick, forbid, unforbid (through its admin API).
+    Stream(stream::StreamArgs),
+    /// List the forbids in force on a running server (through its admin API).
+    Forbids(stream::ForbidsArgs),
 }
 
 fn main() {
@@ -63,6 +68,8 @@ fn main() {
         Command::Push(args) => push::run(args),
         Command::Play(args) => play::run(args),
         Command::Room(args) => room::run(args),
+        Command::Stream(args) => stream::run(args),
+        Command::Forbids(args) => stream::run_forbids(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

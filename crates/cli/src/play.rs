@@ -1,7 +1,7 @@
 //! `mplive play URL`: play a stream headless with the SDK's live-player and show what a viewer would get.
 //!
 //! On a terminal: status events as lines and one live status line redrawn in place. With `--json`: one JSON
-//! object per line per event (`{"type":"status",...}`, `{"type":"net_status",...}`) and a final
+//! object per line per event (`{"type":"status",...}`, `{"type":"netStatus",...}`) and a final
 //! `{"type":"summary",...}`. Exits 0 after `--seconds` or when the stream ended, 1 when the player gave up
 //! (-2301).
 
@@ -128,6 +128,7 @@ async fn play(
 struct Line<'a, T: Serialize> {
     #[serde(rename = "type")]
     kind: &'static str,
+    #[serde(rename = "elapsedMs")]
     elapsed_ms: u64,
     #[serde(flatten)]
     body: &'a T,
@@ -172,7 +173,7 @@ impl Display {
     fn event(&mut self, event: &PlayerEvent) -> Result<()> {
         match (event, self.json) {
             (PlayerEvent::Status(s), true) => self.json_line("status", s),
-            (PlayerEvent::NetStatus(n), true) => self.json_line("net_status", n),
+            (PlayerEvent::NetStatus(n), true) => self.json_line("netStatus", n),
             (PlayerEvent::Status(s), false) => self.status(s),
             (PlayerEvent::NetStatus(n), false) => self.net_status(n),
         }

@@ -1,7 +1,7 @@
 //! `mplive push`: the headless live-pusher of `client::pusher` on the command line.
 //!
 //! On a terminal one status line is redrawn in place; with `--json` every event is one JSON object per line
-//! (`{"type":"status","code":1002,"message":"..."}`, `{"type":"net_status","videoBitrate":...}`, and last
+//! (`{"type":"status","code":1002,"message":"..."}`, `{"type":"netStatus","videoBitrate":...}`, and last
 //! `{"type":"ended","reason":"stopped"}`); otherwise status events are printed one per line.
 
 use std::io::{IsTerminal, Write};
@@ -245,7 +245,7 @@ async fn interrupted() {
 
 /// One `--json` line.
 #[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "camelCase")]
 enum JsonLine<'a> {
     Status {
         code: i32,
@@ -338,13 +338,17 @@ impl Output {
         }
     }
 
-    /// A Vhall SDK event: `{"type":"sdk","event":"reconnect_ready","url":...}` in JSON, a line otherwise.
+    /// A Vhall SDK event: `{"type":"sdk","event":"reconnectReady","url":...}` in JSON (the JS SDK's event
+    /// names), a line otherwise.
     fn sdk(&mut self, e: &ManagedEvent) -> Result<()> {
         if self.mode == OutputMode::Json {
             let mut v = serde_json::to_value(e)?;
             if let Some(obj) = v.as_object_mut() {
                 let name = obj.remove("type").unwrap_or_default();
-                obj.insert("event".into(), name);
+                obj.insert(
+                    "event".into(),
+                    sdk_event_name(name.as_str().unwrap_or("")).into(),
+                );
                 obj.insert("type".into(), "sdk".into());
             }
             println!("{v}");
@@ -353,7 +357,15 @@ impl Output {
         if self.mode == OutputMode::Terminal {
             eprintln!();
         }
-        println!("sdk: {}", serde_json::to_string(e)?);
+        let mut v = serde_json::to_value(e)?;
+        if let Some(obj) = v.as_object_mut() {
+            let name = obj.remove("type").unwrap_or_default();
+            obj.insert(
+                "event".into(),
+                sdk_event_name(name.as_str().unwrap_or("")).into(),
+            );
+        }
+        println!("sdk: {v}");
         Ok(())
     }
 
@@ -412,10 +424,44 @@ impl Output {
     }
 }
 
+/// The JS SDK's name of a managed-publisher event (`reconnect_ready` -> `reconnectReady`, as
+/// sdk/miniprogram/src/publisher.js emits it).
+fn sdk_event_name(machine_name: &str) -> String {
+    let mut out = String::with_capacity(machine_name.len());
+    let mut upper = false;
+    for c in machine_name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn line(value: &JsonLine<'_>) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer(&mut stdout, value)?;
     writeln!(stdout)?;
     stdout.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sdk_events_have_the_js_sdk_names() {
+        for (machine, sdk) in [
+            ("connected", "connected"),
+            ("reconnecting", "reconnecting"),
+            ("reconnect_ready", "reconnectReady"),
+            ("reconnected", "reconnected"),
+            ("reconnect_fail", "reconnectFail"),
+        ] {
+            assert_eq!(super::sdk_event_name(machine), sdk);
+        }
+    }
 }

@@ -363,6 +363,19 @@ fn sdk_instance_and_refresh_hand_out_working_push_urls() {
                 r#"{{"appId":"{app_id}","roomId":"room1","accountId":"{account}","token":"{token}","singleAudio":false,"profile":"HD"}}"#
             )
         };
+        server.cli_ok(&["app", "create", "elsewhere"]);
+        let other_app_token = server
+            .cli_ok(&[
+                "token",
+                "--app",
+                "elsewhere",
+                "--channel",
+                "room1",
+                "--account",
+                "alice",
+            ])
+            .trim()
+            .to_string();
         let (status, body) = http_request(
             &server.http,
             "POST",
@@ -398,6 +411,14 @@ fn sdk_instance_and_refresh_hand_out_working_push_urls() {
             (req(&format!("{token}x"), "alice"), 40103, "forged"),
             (req("", "alice"), 40101, "missing"),
             (req("a.b", "alice"), 40102, "malformed"),
+            // No token field at all is a missing token too, not a bad body.
+            (
+                format!(r#"{{"appId":"{app_id}","channelId":"room1","accountId":"alice"}}"#),
+                40101,
+                "absent",
+            ),
+            // A token minted for another app (signed with that app's secret): another app, not a forgery.
+            (req(&other_app_token, "alice"), 40106, "another app"),
         ];
         for (body, code, what) in cases {
             let (status, text) = http_request(
@@ -484,7 +505,7 @@ fn webhooks_pair_push_start_and_end_with_a_valid_sign() {
         assert!(t > now_unix() + 500, "t is about now + 10 min");
         assert_eq!(
             start["sign"].as_str().unwrap(),
-            md5_hex(&format!("{}{t}", key["callback_key"].as_str().unwrap())),
+            md5_hex(&format!("{}{t}", key["callbackKey"].as_str().unwrap())),
             "sign = md5(callback key + t)"
         );
         drop(pusher);
@@ -528,7 +549,14 @@ fn webhooks_pair_push_start_and_end_with_a_valid_sign() {
         );
         receiver.wait_for("play_stop", 1);
         assert_eq!(server.api("POST", "/v1/streams/live/w3/kick", None).0, 200);
-        receiver.wait_for("kick", 1);
+        let kick = receiver.wait_for("kick", 1).remove(0);
+        assert_eq!(
+            kick["errcode"], 1012,
+            "a kick is errcode 1012 (kicked): {kick}"
+        );
+        assert!(!kick["errmsg"].as_str().unwrap().is_empty(), "{kick}");
+        let kick_sequence = kick["sequence"].as_str().unwrap().to_string();
+        assert!(!kick_sequence.is_empty(), "a kick has a sequence: {kick}");
         let ends = receiver.wait_for("push_end", 2);
         let kicked = ends
             .iter()
@@ -540,12 +568,39 @@ fn webhooks_pair_push_start_and_end_with_a_valid_sign() {
         );
         // A refused push is reported with its errcode.
         expect_refused(&server, &server.rtmp_url("live/w2"), "signature_missing");
-        let refused = receiver.wait_for("push_refused", 1).remove(0);
-        assert_eq!(refused["errcode"], 1001);
-        // The delivery log.
+        expect_refused(&server, &server.rtmp_url("live/w2"), "signature_missing");
+        let refused = receiver.wait_for("push_refused", 2);
+        assert_eq!(refused[0]["errcode"], 1001);
+        // Each refusal, and the kick, is its own dedup key (`sequence` + `event_type`).
+        let sequences: std::collections::HashSet<&str> = refused
+            .iter()
+            .map(|r| r["sequence"].as_str().unwrap())
+            .chain([kick_sequence.as_str()])
+            .collect();
+        assert!(
+            sequences.len() == 3 && !sequences.contains(""),
+            "distinct sequences: {refused:?} {kick_sequence}"
+        );
+        // The delivery log, in the API's camelCase (the bodies keep Tencent's names).
         let (status, body) = server.get("/v1/webhooks?app=live&limit=10");
         assert_eq!(status, 200, "{body}");
         assert!(body.contains("\"state\":\"delivered\""), "{body}");
+        let log: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let row = &log["deliveries"][0];
+        for field in [
+            "appId",
+            "lastStatus",
+            "nextAttemptMs",
+            "createdMs",
+            "deliveredMs",
+        ] {
+            assert!(row.get(field).is_some(), "{field} in {row}");
+        }
+        assert!(row.get("app_id").is_none(), "{row}");
+        assert!(
+            row["body"].as_str().unwrap().contains("\"event_type\""),
+            "{row}"
+        );
     }
 }
 
@@ -672,7 +727,7 @@ fn failed_webhook_deliveries_log_no_url_credentials() {
     let error = rows["deliveries"]
         .as_array()
         .and_then(|r| r.first())
-        .map(|r| r["last_error"].to_string());
+        .map(|r| r["lastError"].to_string());
     let error = error.unwrap_or_else(|| panic!("a webhook row: {body}"));
     assert!(error.contains("onnect"), "{error}");
     assert!(
@@ -935,5 +990,281 @@ fn schemathesis_finds_no_server_errors() {
             let log = server.log();
             log[log.len().saturating_sub(4000)..].to_string()
         }
+    );
+}
+
+/// One raw HTTP/1.0 request; returns (status, head, body).
+fn raw_request(addr: &str, request_head: &str, body: &str) -> (u16, String, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "{request_head}Host: {addr}\r\n\r\n{body}").unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_string())
+}
+
+#[test]
+fn the_api_answers_json_errors_and_lets_browsers_call_the_sdk() {
+    let server = secure(Db::Sqlite, "");
+    let auth = format!("Authorization: Bearer {ADMIN_TOKEN}\r\n");
+    // Unknown routes under /v1 and /sdk/v1: 404 {code, message}, whatever media route the path also fits.
+    for path in [
+        "/v1/nope",
+        "/v1/streams/live",
+        "/v1/streams/live/cam/extra/more",
+        "/sdk/v1/nope",
+        "/sdk/v1/publisher/nope/deeper",
+    ] {
+        let (status, head, body) =
+            raw_request(&server.http, &format!("GET {path} HTTP/1.0\r\n{auth}"), "");
+        assert_eq!(status, 404, "{path}: {head}\n{body}");
+        assert!(
+            head.contains("content-type: application/json"),
+            "{path}: {head}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["code"], 40400, "{path}: {body}");
+        assert!(
+            v["message"].as_str().unwrap().contains("no route"),
+            "{body}"
+        );
+    }
+    let (status, _, body) = raw_request(
+        &server.http,
+        &format!("POST /v1/nope HTTP/1.0\r\n{auth}"),
+        "",
+    );
+    assert_eq!((status, body.contains("40400")), (404, true), "{body}");
+    // A wrong method: 405, the same shape, with Allow.
+    for (method, path) in [
+        ("DELETE", "/v1/streams"),
+        ("PUT", "/v1/apps"),
+        ("GET", "/sdk/v1/publisher/instance"),
+    ] {
+        let (status, head, body) = raw_request(
+            &server.http,
+            &format!("{method} {path} HTTP/1.0\r\n{auth}"),
+            "",
+        );
+        assert_eq!(status, 405, "{method} {path}: {head}\n{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["code"], 40500, "{body}");
+        assert!(head.contains("allow:"), "{head}");
+    }
+    // Media routes are untouched: an unknown stream's FLV is still the media 404.
+    assert_eq!(http_get(&server.http, "/live/none.flv").0, 404);
+
+    // CORS: a preflight from another origin is answered 204 with the headers an H5 page needs.
+    let (status, head, _) = raw_request(
+        &server.http,
+        "OPTIONS /sdk/v1/player/instance HTTP/1.0\r\nOrigin: https://h5.example.com\r\n\
+         Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\n",
+        "",
+    );
+    assert_eq!(status, 204, "{head}");
+    for h in [
+        "access-control-allow-origin: *",
+        "access-control-allow-methods: post, options",
+        "access-control-allow-headers: content-type, authorization",
+        "access-control-max-age:",
+    ] {
+        assert!(head.contains(h), "{h} in {head}");
+    }
+    // Normal answers, refusals included, carry Access-Control-Allow-Origin.
+    let body = r#"{"appId":"live","channelId":"room1","accountId":"bob","token":""}"#;
+    let (status, head, text) = raw_request(
+        &server.http,
+        &format!(
+            "POST /sdk/v1/player/instance HTTP/1.0\r\nOrigin: https://h5.example.com\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ),
+        body,
+    );
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("40101"), "{text}");
+    assert!(head.contains("access-control-allow-origin: *"), "{head}");
+    // The admin API is not opened to browsers.
+    let (_, head, _) = raw_request(
+        &server.http,
+        &format!("GET /v1/streams HTTP/1.0\r\n{auth}"),
+        "",
+    );
+    assert!(!head.contains("access-control-allow-origin"), "{head}");
+}
+
+#[test]
+fn stream_commands_list_show_kick_forbid_and_unforbid_through_the_api() {
+    require("ffmpeg");
+    let server = secure(Db::Sqlite, "");
+    let api = format!("http://{}", server.http);
+    let cli = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--server", api.as_str()]);
+        server.cli(&all)
+    };
+    let ok = |args: &[&str]| {
+        let out = cli(args);
+        assert!(
+            out.status.success(),
+            "mplive {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let url = signed(&server, "cmd1", &[]);
+    let mut pusher = ffmpeg_push(&fixture_av(), &url);
+    server.wait_live("live/cmd1");
+
+    let table = ok(&["stream", "list"]);
+    assert!(
+        table.contains("live/cmd1") && table.contains("H264"),
+        "{table}"
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&["stream", "list", "--json"])).unwrap();
+    assert_eq!(listed["streams"][0]["stream"], "cmd1", "{listed}");
+    let none: serde_json::Value =
+        serde_json::from_str(&ok(&["stream", "list", "--app", "other", "--json"])).unwrap();
+    assert_eq!(none["streams"].as_array().unwrap().len(), 0, "{none}");
+    // `show` prints the API's stream, camelCase.
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&["stream", "show", "live/cmd1"])).unwrap();
+    assert_eq!(shown["videoCodec"], "H264", "{shown}");
+    assert!(shown["bytesIn"].as_u64().unwrap() > 0, "{shown}");
+    assert!(
+        shown["publisher"]["startedAtMs"].as_u64().is_some(),
+        "{shown}"
+    );
+    let out = cli(&["stream", "show", "live/none"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("40402"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&["stream", "show", "cmd1"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("APP/STREAM"));
+
+    // kick drops the publisher.
+    assert!(ok(&["stream", "kick", "live/cmd1"]).contains("kicked"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pusher.0.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "kicked publisher still connected"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // forbid, listed by `forbids`, refuses the publisher; unforbid lets it back.
+    let said = ok(&[
+        "stream",
+        "forbid",
+        "live/cmd1",
+        "--until",
+        "10m",
+        "--reason",
+        "cli test",
+    ]);
+    assert!(said.contains("forbade live/cmd1"), "{said}");
+    let forbids: serde_json::Value = serde_json::from_str(&ok(&["forbids", "--json"])).unwrap();
+    let f = &forbids["forbids"][0];
+    assert_eq!(
+        (f["app"].as_str(), f["stream"].as_str()),
+        (Some("live"), Some("cmd1")),
+        "{forbids}"
+    );
+    assert_eq!(f["reason"], "cli test");
+    let until = f["until"].as_i64().unwrap();
+    let now = now_unix() as i64;
+    assert!((now + 590..=now + 610).contains(&until), "{until} vs {now}");
+    assert!(f["createdMs"].as_i64().is_some(), "{f}");
+    assert!(ok(&["forbids", "--app", "live"]).contains("cli test"));
+    let (status, body) = server.get("/v1/forbids?app=nope");
+    assert_eq!(status, 404, "{body}");
+    expect_refused(&server, &url, "forbidden");
+    assert!(ok(&["stream", "unforbid", "live/cmd1"]).contains("lifted"));
+    let forbids: serde_json::Value = serde_json::from_str(&ok(&["forbids", "--json"])).unwrap();
+    assert_eq!(forbids["forbids"].as_array().unwrap().len(), 0, "{forbids}");
+    let (accepted, err) = push_url(&server, &url);
+    assert!(accepted, "publishing again after unforbid: {err}");
+    let out = cli(&["stream", "unforbid", "live/cmd1"]);
+    assert!(!out.status.success(), "nothing to lift");
+
+    // Without a reachable server the error says where it looked.
+    let out = server.cli(&["stream", "list", "--server", "http://127.0.0.1:1"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot reach the server"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_admin_api_and_the_cli_speak_camel_case() {
+    require("ffmpeg");
+    let server = secure(Db::Sqlite, "");
+    let _pusher = ffmpeg_push(&fixture_av(), &signed(&server, "names", &[]));
+    let stats = server.wait_live("live/names");
+    for field in [
+        "videoCodec",
+        "audioCodec",
+        "videoBitrate",
+        "audioBitrate",
+        "videoFPS",
+        "videoGOP",
+        "videoWidth",
+        "videoHeight",
+        "audioSampleRate",
+        "audioChannels",
+        "bytesIn",
+        "bytesOut",
+        "framesIn",
+        "droppedFrames",
+        "uptimeMs",
+    ] {
+        assert!(stats.get(field).is_some(), "{field} in {stats}");
+    }
+    assert!(stats["publisher"]["startedAtMs"].is_u64(), "{stats}");
+    let players = stats["players"].as_object().unwrap();
+    let mut keys: Vec<&str> = players.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["flv", "hls", "llHls", "relays", "rtmp", "total"],
+        "{stats}"
+    );
+    let (_, list) = server.get("/v1/streams");
+    let (_, apps) = server.get("/v1/apps");
+    let shown = server.cli_ok(&["app", "show", "live"]);
+    for text in [list.as_str(), apps.as_str(), shown.as_str()] {
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        let mut stack = vec![&v];
+        while let Some(v) = stack.pop() {
+            match v {
+                serde_json::Value::Object(map) => {
+                    for (k, child) in map {
+                        assert!(!k.contains('_'), "{k} in {text}");
+                        stack.push(child);
+                    }
+                }
+                serde_json::Value::Array(items) => stack.extend(items),
+                _ => {}
+            }
+        }
+    }
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(
+        shown["pushAuth"], true,
+        "the CLI prints the API's app: {shown}"
     );
 }

@@ -462,3 +462,70 @@ fn only_served_hls_requests_make_viewers() {
         "{metrics}"
     );
 }
+
+/// `GET /v1/streams/{app}/{stream}` counts HLS viewers as `/metrics` does, per variant, and not the segmenter
+/// (an internal reader of the stream, like the recorder): with only HLS viewers, `total` is theirs alone.
+#[test]
+fn the_api_counts_hls_viewers_and_not_the_segmenter() {
+    require("ffmpeg");
+    let server = Server::start("[hls]\ntarget_duration_ms = 1000\n");
+    let _pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/counted"));
+    server.wait_live("live/counted");
+    // A real HLS client: ffmpeg reading the playlist for a while (its User-Agent is its own).
+    let mut viewer = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i", &server.http_url("live/counted.m3u8")])
+        .args(["-t", "20", "-f", "null", "-"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run ffmpeg");
+    let players = |server: &Server| -> serde_json::Value {
+        let (status, body) = server.get("/v1/streams/live/counted");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["players"].clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let seen = loop {
+        let p = players(&server);
+        if p["hls"].as_u64() >= Some(1) {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no HLS viewer counted: {p}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(seen["hls"], 1, "{seen}");
+    // The segmenter is not a viewer: no RTMP or FLV players, and the total is the HLS viewer.
+    assert_eq!(
+        (seen["rtmp"].as_u64(), seen["flv"].as_u64()),
+        (Some(0), Some(0)),
+        "{seen}"
+    );
+    assert_eq!(seen["total"], 1, "{seen}");
+    assert!(seen.get("other").is_none(), "{seen}");
+    let metrics = server.get("/metrics").1;
+    assert!(
+        metrics.contains("mplive_players{protocol=\"hls\"} 1"),
+        "{metrics}"
+    );
+    // The list says the same.
+    let (_, list) = server.get("/v1/streams");
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list["streams"][0]["players"]["hls"], 1, "{list}");
+
+    // A low-latency viewer counts under llHls, and in the total.
+    let (status, _, _) = get_raw_with(
+        &server.http,
+        "/live/counted/ll.m3u8",
+        "User-Agent: ll-viewer\r\n",
+    );
+    assert_eq!(status, 200);
+    let p = players(&server);
+    assert_eq!(
+        (p["hls"].as_u64(), p["llHls"].as_u64(), p["total"].as_u64()),
+        (Some(1), Some(1), Some(2)),
+        "{p}"
+    );
+    let _ = viewer.kill();
+    let _ = viewer.wait();
+}

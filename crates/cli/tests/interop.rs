@@ -53,8 +53,8 @@ fn ffmpeg_push_then_ffmpeg_decodes_rtmp_and_http_flv() {
     let stats = server.wait_live("live/t1");
     assert_eq!(stats["videoWidth"], 540, "{stats}");
     assert_eq!(stats["videoHeight"], 960, "{stats}");
-    assert_eq!(stats["video_codec"], "H264", "{stats}");
-    assert_eq!(stats["audio_codec"], "AAC", "{stats}");
+    assert_eq!(stats["videoCodec"], "H264", "{stats}");
+    assert_eq!(stats["audioCodec"], "AAC", "{stats}");
 
     let probe = ffprobe_streams(&server.rtmp_url("live/t1"));
     let codecs: Vec<&str> = probe["streams"]
@@ -84,7 +84,7 @@ fn ffmpeg_push_then_ffmpeg_decodes_rtmp_and_http_flv() {
     assert!((20.0..30.0).contains(&fps), "videoFPS {fps}: {stats}");
     let gop = stats["videoGOP"].as_f64().unwrap();
     assert!((0.8..1.2).contains(&gop), "videoGOP {gop}: {stats}");
-    assert!(stats["bytes_out"].as_u64().unwrap() > 0, "{stats}");
+    assert!(stats["bytesOut"].as_u64().unwrap() > 0, "{stats}");
 }
 
 #[test]
@@ -116,8 +116,8 @@ fn audio_only_stream_plays() {
     let server = Server::start("");
     let _push = ffmpeg_push(&fixture_audio(), &server.rtmp_url("live/voice"));
     let stats = server.wait_live("live/voice");
-    assert_eq!(stats["audio_codec"], "AAC", "{stats}");
-    assert!(stats["video_codec"].is_null(), "{stats}");
+    assert_eq!(stats["audioCodec"], "AAC", "{stats}");
+    assert!(stats["videoCodec"].is_null(), "{stats}");
     for url in [
         server.rtmp_url("live/voice"),
         server.http_url("live/voice.flv"),
@@ -571,7 +571,7 @@ fn a_player_that_stops_reading_is_dropped_to_keyframes_and_slows_nobody() {
         "{}",
         String::from_utf8_lossy(&head)
     );
-    let before = server.wait_live("live/slow")["frames_in"].as_u64().unwrap();
+    let before = server.wait_live("live/slow")["framesIn"].as_u64().unwrap();
     std::thread::sleep(Duration::from_secs(6));
     // Reading again: the player resumes at a keyframe past what it missed, and the skip is counted.
     stuck
@@ -583,9 +583,9 @@ fn a_player_that_stops_reading_is_dropped_to_keyframes_and_slows_nobody() {
         let _ = stuck.read(&mut buf);
     }
     let stats = server.wait_live("live/slow");
-    assert!(stats["dropped_frames"].as_u64().unwrap() > 0, "{stats}");
+    assert!(stats["droppedFrames"].as_u64().unwrap() > 0, "{stats}");
     // The publisher was not held up: about 6 s of frames arrived (25 fps video + ~43 fps audio).
-    let arrived = stats["frames_in"].as_u64().unwrap() - before;
+    let arrived = stats["framesIn"].as_u64().unwrap() - before;
     assert!(
         arrived > 300,
         "publisher slowed down: {arrived} frames in 6 s: {stats}"

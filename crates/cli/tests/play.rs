@@ -124,7 +124,7 @@ impl Played {
         let lines: Vec<String> = self
             .lines
             .iter()
-            .filter(|v| v["type"] != "net_status")
+            .filter(|v| v["type"] != "netStatus")
             .map(Value::to_string)
             .collect();
         format!("{}\nstderr: {}", lines.join("\n"), self.stderr)
@@ -226,8 +226,8 @@ fn rtmp_and_flv_plays_report_2001_to_2004_in_order_and_count_frames() {
             p.dump()
         );
         assert!(!p.codes().contains(&-2301), "{}", p.dump());
-        let net: Vec<&Value> = p.of_type("net_status").collect();
-        assert!(net.len() >= 2, "{}: {} net_status lines", p.url, net.len());
+        let net: Vec<&Value> = p.of_type("netStatus").collect();
+        assert!(net.len() >= 2, "{}: {} netStatus lines", p.url, net.len());
         let last = net[net.len() - 1];
         for key in [
             "videoBitrate",
@@ -270,7 +270,7 @@ fn rtc_mode_begins_playback_with_the_first_keyframe() {
         let at = |code: i64| {
             p.of_type("status")
                 .find(|v| v["code"] == code)
-                .and_then(|v| v["elapsed_ms"].as_u64())
+                .and_then(|v| v["elapsedMs"].as_u64())
                 .unwrap()
         };
         // No buffering: no min-cache wait between the keyframe and playback.

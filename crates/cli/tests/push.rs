@@ -175,9 +175,9 @@ fn check_line(v: &Value) {
                 "status without a message: {v}"
             );
         }
-        Some("net_status") => {
+        Some("netStatus") => {
             for field in NET_STATUS_FIELDS {
-                assert!(v[field].is_number(), "net_status without {field}: {v}");
+                assert!(v[field].is_number(), "netStatus without {field}: {v}");
             }
         }
         Some("ended") => assert!(v["reason"].is_string(), "{v}"),
@@ -261,7 +261,7 @@ fn push_file_goes_live_and_plays() {
     ffmpeg_decode(&flv, 3);
 
     let net = push.wait_for("a net status with video", SECS_30, |v| {
-        v["type"] == "net_status" && v["videoWidth"] == 540 && v["netSpeed"].as_u64() > Some(0)
+        v["type"] == "netStatus" && v["videoWidth"] == 540 && v["netSpeed"].as_u64() > Some(0)
     });
     assert_eq!(net["videoHeight"], 960, "{net}");
     assert!(net["videoBitrate"].as_u64() > Some(100), "{net}");
@@ -322,7 +322,7 @@ fn push_test_pattern_follows_the_mode_preset() {
     );
     audio.wait_code(1002, SECS_30);
     let net = audio.wait_for("audio net status", SECS_30, |v| {
-        v["type"] == "net_status" && v["audioBitrate"].as_u64() > Some(0)
+        v["type"] == "netStatus" && v["audioBitrate"].as_u64() > Some(0)
     });
     assert_eq!(
         (net["videoBitrate"].as_u64(), net["videoWidth"].as_u64()),
@@ -587,7 +587,7 @@ fn managed_push_reconnects_with_fresh_urls_like_the_vhall_sdk() {
         Stdio::null(),
     );
     let sdk = |name: &'static str| move |v: &Value| v["type"] == "sdk" && v["event"] == name;
-    let first = push.wait_for("the instance URL", SECS_30, sdk("reconnect_ready"));
+    let first = push.wait_for("the instance URL", SECS_30, sdk("reconnectReady"));
     assert!(
         first["url"].as_str().unwrap().contains("txSecret="),
         "{first}"
@@ -601,10 +601,10 @@ fn managed_push_reconnects_with_fresh_urls_like_the_vhall_sdk() {
     push.wait_for(
         "reconnectFail while the API is down",
         SECS_30,
-        sdk("reconnect_fail"),
+        sdk("reconnectFail"),
     );
     server.spawn();
-    let fresh = push.wait_for("a fresh URL", SECS_30, sdk("reconnect_ready"));
+    let fresh = push.wait_for("a fresh URL", SECS_30, sdk("reconnectReady"));
     assert!(
         fresh["url"].as_str().unwrap().contains("txSecret="),
         "{fresh}"
@@ -624,7 +624,7 @@ fn managed_push_reconnects_with_fresh_urls_like_the_vhall_sdk() {
     assert_eq!(status, 200, "{body}");
     let fail = push.wait_for("reconnectFail for the revoked token", SECS_30, |v| {
         v["type"] == "sdk"
-            && v["event"] == "reconnect_fail"
+            && v["event"] == "reconnectFail"
             && v["err"].as_str().is_some_and(|e| e.contains("40103"))
     });
     assert!(fail["err"].as_str().unwrap().contains("token"), "{fail}");

@@ -187,7 +187,7 @@ fn session_keys_api_on_every_database() {
         let (status, body) = server.get("/v1/apps/room");
         assert_eq!(status, 200, "{body}");
         assert!(
-            body.contains("\"push_auth\":true") || body.contains("\"pushAuth\":true"),
+            body.contains("\"pushAuth\":true") && !body.contains("push_auth"),
             "{body}"
         );
     }

@@ -119,7 +119,7 @@ fn a_push_signature_cannot_be_moved_to_another_stream() {
     let original = server.rtmp_url(&format!("live/cam1?txSecret={secret}&txTime={time}"));
     let _push = ffmpeg_push(&fixture_av(), &original);
     server.wait_live("live/cam1");
-    let key = app_key(&server, "push_key");
+    let key = app_key(&server, "pushKey");
     let tx_time = format!("{:08x}", now_unix() + 3600);
     let own = server.rtmp_url(&format!(
         "live/own?txSecret={}&txTime={tx_time}",
@@ -132,7 +132,7 @@ fn a_push_signature_cannot_be_moved_to_another_stream() {
 #[test]
 fn a_push_signature_far_in_the_future_is_refused_with_its_own_reason() {
     let server = secure_server("max_url_ttl_secs = 86400\n");
-    let key = app_key(&server, "push_key");
+    let key = app_key(&server, "pushKey");
     let tx_time = format!("{:08x}", now_unix() + 2 * 86_400);
     let url = server.rtmp_url(&format!(
         "live/far?txSecret={}&txTime={tx_time}",
@@ -229,7 +229,7 @@ fn a_play_signature_cannot_be_moved_to_another_stream() {
 fn issued_urls_match_tencents_definition() {
     let server = secure_server("");
     server.cli_ok(&["app", "set", "live", "--play-auth", "on"]);
-    let (push_key, play_key) = (app_key(&server, "push_key"), app_key(&server, "play_key"));
+    let (push_key, play_key) = (app_key(&server, "pushKey"), app_key(&server, "playKey"));
     let check = |url: &str, key: &str, stream: &str| {
         let (secret, time) = signature_of(url);
         assert_eq!(time.len(), 8, "{url}");

@@ -463,6 +463,11 @@ impl Listeners {
     }
 }
 
+/// An app as the admin API shows it (`GET /v1/apps/{app}`, camelCase): the CLI prints the same.
+pub fn app_json(app: &control::App) -> serde_json::Value {
+    serde_json::to_value(http::api::AppView::from(app)).unwrap_or_default()
+}
+
 /// The HTTP routes: HTTP-FLV and HLS playback, the JSON API and the console.
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -473,6 +478,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/{app}/{file}", get(http::flv_router::play))
         .route("/{app}/{stream}/{file}", get(http::hls::segment))
         .route("/{app}/{stream}/ll/{file}", get(http::hls::ll_file))
+        .layer(axum::middleware::from_fn(http::api::api_shape))
         .with_state(shared)
 }
 

@@ -270,7 +270,7 @@ impl Server {
             let (status, body) = self.get(&format!("/v1/streams/{stream}"));
             if status == 200 {
                 let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-                if v["state"] == "live" && v["frames_in"].as_u64().unwrap_or(0) > 30 {
+                if v["state"] == "live" && v["framesIn"].as_u64().unwrap_or(0) > 30 {
                     return v;
                 }
             }
@@ -328,7 +328,7 @@ impl Server {
         let out = self.command().args(["app", "show", "live"]).output();
         if let Ok(out) = out {
             if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
-                for field in ["push_key", "play_key", "secret", "callback_key"] {
+                for field in ["pushKey", "playKey", "secret", "callbackKey"] {
                     if let Some(k) = v[field].as_str() {
                         secrets.push(k.to_string());
                     }

@@ -50,9 +50,10 @@ impl Cluster {
             .into_iter()
             .collect();
         for s in self.registry.list() {
-            let hls = entries
+            let (classic, low_latency) = entries
                 .get(&media::StreamKey::new(s.app.clone(), s.stream.clone()))
-                .map_or(0, |e| crate::http::hls::viewers_of(e));
+                .map_or((0, 0), |e| crate::http::hls::viewers_by_variant(e));
+            let hls = classic + low_latency;
             let origin = s
                 .publisher
                 .as_ref()
@@ -67,7 +68,10 @@ impl Cluster {
                 rtmp_players: s.players.rtmp,
                 flv_players: s.players.flv,
                 hls_players: hls,
-                stats: origin.then(|| serde_json::to_value(&s).unwrap_or_default()),
+                stats: origin.then(|| {
+                    let view = crate::stream::view::StreamView::new(&s, (classic, low_latency));
+                    serde_json::to_value(view).unwrap_or_default()
+                }),
             });
         }
         NodeRecord {

@@ -93,7 +93,10 @@ impl Cluster {
         let mut out = Vec::with_capacity(streams.len());
         for ((app, stream), (stats, origin, per_node)) in streams {
             // A stream only relayed (its origin's record not yet written, or its node just died) still shows.
-            let mut view = stats.unwrap_or_else(|| json!({"app": app, "stream": stream}));
+            let mut view = stats.unwrap_or_else(|| {
+                serde_json::to_value(crate::stream::view::StreamView::unknown(&app, &stream))
+                    .unwrap_or_default()
+            });
             let total: u64 = per_node
                 .iter()
                 .filter_map(|n| n.get("players").and_then(Value::as_u64))

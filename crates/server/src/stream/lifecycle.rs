@@ -280,7 +280,7 @@ fn refused_publish(streams: &Streams, req: Request<'_>, refusal: &Refusal) {
         return;
     }
     if let Some(app) = streams.catalog.app(req.app) {
-        let event = webhooks::stream_event(
+        let mut event = webhooks::stream_event(
             EventKind::PushRefused,
             &app.name,
             req.stream,
@@ -288,6 +288,8 @@ fn refused_publish(streams: &Streams, req: Request<'_>, refusal: &Refusal) {
             req.query,
         )
         .with_error(refusal.reason.errcode(), &refusal.description());
+        // No session started: the refused attempt gets a sequence of its own, so each is its own dedup key.
+        event.sequence = webhooks::new_sequence();
         streams.webhooks.emit(&app, event);
     }
 }

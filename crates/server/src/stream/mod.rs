@@ -7,6 +7,7 @@ pub(crate) mod entry;
 pub(crate) mod followers;
 pub(crate) mod lifecycle;
 pub(crate) mod refusal;
+pub(crate) mod view;
 
 use std::sync::Arc;
 use std::time::Duration;

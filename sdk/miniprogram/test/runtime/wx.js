@@ -3,7 +3,7 @@
 // - wx.request does real HTTP (node's fetch) to the real mplive server on loopback;
 // - wx.createLivePusherContext(id, THIS) drives the page's <live-pusher id=...>, backed by a real
 //   `mplive push URL --json` child: start() spawns it with the URL the page bound, stop() kills it, and its JSON
-//   status lines reach the page's bindstatechange handler as {detail: {code, message}} and its net_status lines
+//   status lines reach the page's bindstatechange handler as {detail: {code, message}} and its netStatus lines
 //   bindnetstatus as {detail: {info}} (which is how the publisher's statechange(e)/netstatuschange(e) get them);
 // - wx.createLivePlayerContext(id, THIS) is the same over `mplive play URL --json`;
 // - wx.connectSocket is a SocketTask over a real WebSocket (node's, with --experimental-websocket on node 20).
@@ -207,8 +207,8 @@ class MediaElement {
     const child = this.rt.spawnChild(this.args(url), (msg) => {
       if (this.child !== child) return
       if (msg.type === 'status') this.dispatch('statechange', { code: msg.code, message: msg.message })
-      else if (msg.type === 'net_status') {
-        const { type, elapsed_ms: _e, ...info } = msg
+      else if (msg.type === 'netStatus') {
+        const { type, elapsedMs: _e, ...info } = msg
         this.dispatch('netstatus', { info })
       }
     })

@@ -40,6 +40,7 @@ pub(crate) mod code {
     pub(crate) const UNKNOWN_APP: u32 = 40401;
     pub(crate) const STREAM_NOT_LIVE: u32 = 40402;
     pub(crate) const CHANNEL_NOT_FOUND: u32 = 40403;
+    pub(crate) const METHOD_NOT_ALLOWED: u32 = 40500;
     pub(crate) const CONFLICT: u32 = 40900;
     pub(crate) const BODY_TOO_LARGE: u32 = 41300;
     pub(crate) const UNSUPPORTED_MEDIA_TYPE: u32 = 41500;

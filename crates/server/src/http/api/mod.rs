@@ -25,6 +25,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::Shared;
+pub(crate) use apps::AppView;
 use error::{code, ApiError};
 
 #[derive(OpenApi)]
@@ -32,6 +33,7 @@ use error::{code, ApiError};
     info(title = "mplive API", description = "Admin API (bearer admin token) and the SDK endpoints of mplive."),
     paths(
         streams::list_streams, streams::get_stream, streams::kick, streams::forbid, streams::unforbid,
+        streams::list_forbids,
         nodes,
         apps::list_apps, apps::create_app, apps::get_app, apps::update_app, apps::delete_app, apps::rotate_key,
         apps::sign_urls, apps::mint_token,
@@ -69,6 +71,7 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/v1/streams", get(streams::list_streams))
         .route("/v1/streams/{app}/{stream}", get(streams::get_stream))
         .route("/v1/streams/{app}/{stream}/kick", post(streams::kick))
+        .route("/v1/forbids", get(streams::list_forbids))
         .route(
             "/v1/streams/{app}/{stream}/forbid",
             post(streams::forbid).delete(streams::unforbid),
@@ -119,6 +122,106 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     admin
         .merge(open)
         .layer(DefaultBodyLimit::max(shared.max_body_bytes))
+}
+
+/// Whether `path` is under the JSON API (`/v1/...`, `/sdk/v1/...`).
+fn is_api_path(path: &str) -> bool {
+    ["/v1", "/sdk/v1"].iter().any(|p| {
+        path.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
+/// What `/sdk/v1` answers a browser: any origin, the methods and headers the SDK sends.
+fn cors_headers(headers: &mut axum::http::HeaderMap, preflight: bool) {
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    if preflight {
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("POST, OPTIONS"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("content-type, authorization"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("86400"),
+        );
+    }
+}
+
+/// Around every HTTP route: under `/v1` and `/sdk/v1`, an unknown route answers 404 and a wrong method 405, both
+/// as `{code, message}` (whatever route or fallback produced them); `/sdk/v1` answers CORS preflights with 204
+/// and puts `Access-Control-Allow-Origin: *` on every answer, so a page on another origin (H5) can call it.
+pub(crate) async fn api_shape(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    if !is_api_path(&path) {
+        return next.run(req).await;
+    }
+    let sdk = path.starts_with("/sdk/v1");
+    if sdk
+        && req.method() == axum::http::Method::OPTIONS
+        && req.headers().contains_key(header::ORIGIN)
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        let mut resp = axum::http::StatusCode::NO_CONTENT.into_response();
+        cors_headers(resp.headers_mut(), true);
+        return resp;
+    }
+    // Media routes (`/{app}/{file}`, ...) also match paths under /v1: what they answer there is not an API route.
+    let api_route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .is_some_and(|m| is_api_path(m.as_str()));
+    let method = req.method().clone();
+    let mut resp = next.run(req).await;
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    let status = resp.status();
+    let replacement = if status == axum::http::StatusCode::METHOD_NOT_ALLOWED && api_route {
+        Some(ApiError::new(
+            code::METHOD_NOT_ALLOWED,
+            format!(
+                "{method} is not allowed on {}; see GET /v1/openapi.json",
+                crate::ops::log_value::clip(&path)
+            ),
+        ))
+    } else if (status == axum::http::StatusCode::NOT_FOUND && !is_json)
+        || (status == axum::http::StatusCode::METHOD_NOT_ALLOWED && !api_route)
+    {
+        Some(ApiError::new(
+            code::NOT_FOUND,
+            format!(
+                "no route {method} {}; the API is described at GET /v1/openapi.json",
+                crate::ops::log_value::clip(&path)
+            ),
+        ))
+    } else {
+        None
+    };
+    if let Some(error) = replacement {
+        let allow = resp.headers().get(header::ALLOW).cloned();
+        resp = error.into_response();
+        if let (Some(allow), true) = (
+            allow,
+            status == axum::http::StatusCode::METHOD_NOT_ALLOWED && api_route,
+        ) {
+            resp.headers_mut().insert(header::ALLOW, allow);
+        }
+    }
+    if sdk {
+        cors_headers(resp.headers_mut(), false);
+    }
+    resp
 }
 
 /// Lets a request through only with `Authorization: Bearer <admin token>`.
@@ -224,8 +327,59 @@ struct WebhookQuery {
 /// Webhook deliveries, newest first.
 #[derive(Debug, Serialize, ToSchema)]
 struct WebhookLog {
-    #[schema(value_type = Vec<Object>)]
-    deliveries: Vec<control::store::Webhook>,
+    deliveries: Vec<WebhookView>,
+}
+
+/// One webhook delivery. `body` is the request body exactly as sent (Tencent's field names, docs/webhooks.md).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct WebhookView {
+    /// Outbox id, increasing.
+    id: i64,
+    /// The app the event belongs to.
+    app_id: String,
+    /// Where it is POSTed.
+    url: String,
+    /// The event name (`push_start`, ...).
+    event: String,
+    /// The request body.
+    body: String,
+    /// `pending`, `delivered` or `failed`.
+    state: String,
+    /// Attempts made so far.
+    attempts: i64,
+    /// HTTP status of the last attempt, when there was a response.
+    last_status: Option<i64>,
+    /// Why the last attempt failed.
+    last_error: Option<String>,
+    /// When the next attempt is due, Unix ms.
+    next_attempt_ms: i64,
+    /// When the event happened, Unix ms.
+    created_ms: i64,
+    /// When it was delivered, Unix ms.
+    delivered_ms: Option<i64>,
+    /// When the last attempt finished, Unix ms.
+    last_attempt_ms: Option<i64>,
+}
+
+impl From<control::store::Webhook> for WebhookView {
+    fn from(w: control::store::Webhook) -> WebhookView {
+        WebhookView {
+            id: w.id,
+            app_id: w.app_id,
+            url: w.url,
+            event: w.event,
+            body: w.body,
+            state: w.state.as_str().to_owned(),
+            attempts: w.attempts,
+            last_status: w.last_status,
+            last_error: w.last_error,
+            next_attempt_ms: w.next_attempt_ms,
+            created_ms: w.created_ms,
+            delivered_ms: w.delivered_ms,
+            last_attempt_ms: w.last_attempt_ms,
+        }
+    }
 }
 
 /// The webhook delivery log: every event, its attempts and its state.
@@ -263,5 +417,94 @@ async fn webhook_log(
         .store()
         .webhook_log(app_id.as_deref(), limit)
         .await?;
-    Ok(Json(WebhookLog { deliveries }))
+    Ok(Json(WebhookLog {
+        deliveries: deliveries.into_iter().map(WebhookView::from).collect(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    /// The live-pusher net-status names, kept as live-pusher spells them.
+    const LIVE_PUSHER: [&str; 2] = ["videoFPS", "videoGOP"];
+
+    fn is_camel_case(name: &str) -> bool {
+        LIVE_PUSHER.contains(&name)
+            || (name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && name.chars().all(|c| c.is_ascii_alphanumeric())
+                && !name.contains("ID")
+                && !name
+                    .as_bytes()
+                    .windows(2)
+                    .any(|w| w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase()))
+    }
+
+    /// Every property name under every `properties` of the document, with where it was found.
+    fn property_names(v: &Value, at: &str, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::Object(map) => {
+                for (k, child) in map {
+                    if k == "properties" {
+                        if let Value::Object(props) = child {
+                            for (name, schema) in props {
+                                out.push((name.clone(), at.to_owned()));
+                                property_names(schema, &format!("{at}.{name}"), out);
+                            }
+                        }
+                    } else {
+                        property_names(child, &format!("{at}/{k}"), out);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| property_names(i, at, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_admin_and_sdk_body_is_camel_case() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        let mut names = Vec::new();
+        property_names(&doc, "", &mut names);
+        assert!(
+            names.iter().any(|(n, _)| n == "bytesIn"),
+            "the stream view is in the document"
+        );
+        assert!(
+            names.iter().any(|(n, _)| n == "llHls"),
+            "players count LL-HLS viewers"
+        );
+        let bad: Vec<_> = names.iter().filter(|(n, _)| !is_camel_case(n)).collect();
+        assert!(bad.is_empty(), "not camelCase: {bad:?}");
+    }
+
+    #[test]
+    fn query_parameters_are_camel_case_too() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for op in item.as_object().unwrap().values() {
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    let name = p["name"].as_str().unwrap();
+                    assert!(is_camel_case(name), "{path}: parameter {name}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_forbid_list_is_documented() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        assert!(doc["paths"]["/v1/forbids"]["get"].is_object());
+    }
+
+    #[test]
+    fn api_paths() {
+        for p in ["/v1", "/v1/", "/v1/streams", "/sdk/v1", "/sdk/v1/x"] {
+            assert!(super::is_api_path(p), "{p}");
+        }
+        for p in ["/v10/x", "/live/cam.flv", "/sdk/v10", "/healthz"] {
+            assert!(!super::is_api_path(p), "{p}");
+        }
+    }
 }

@@ -33,9 +33,10 @@ pub(crate) struct InstanceRequest {
     /// The publishing user, as in the token.
     #[schema(max_length = 128)]
     pub(crate) account_id: String,
-    /// An HS256 JWT with role `publisher` for this app, channel and account.
+    /// An HS256 JWT with role `publisher` for this app, channel and account (missing or empty: 40101).
+    #[serde(default)]
     #[schema(max_length = 4096)]
-    pub(crate) token: String,
+    pub(crate) token: Option<String>,
     /// Audio-only publishing.
     #[serde(default)]
     pub(crate) single_audio: Option<bool>,
@@ -108,6 +109,18 @@ fn authorize(
     }
     control::store::validate_stream_name(channel_id)
         .map_err(|e| ApiError::invalid("channelId", e))?;
+    // A token minted for another app is signed with that app's secret: say so (40106) rather than calling it a
+    // bad signature (40103, kept for forged tokens and rotated secrets). The claim is read unverified only to
+    // choose the refusal; nothing is granted on it.
+    if let Ok(claimed) = jwt::peek_app(token) {
+        if claimed != app.id && claimed != app.name {
+            return Err(jwt::TokenError::WrongApp {
+                expected: app.name.clone(),
+                got: crate::ops::log_value::clip(&claimed).to_string(),
+            }
+            .into());
+        }
+    }
     let now = now_unix();
     let claims = jwt::verify(app.secret.as_bytes(), token, now, 30)?;
     // The app's backend may name the app by id or by name in the token.
@@ -130,7 +143,7 @@ async fn issue(
         &req.app_id,
         &req.channel_id,
         &req.account_id,
-        &req.token,
+        req.token.as_deref().unwrap_or_default(),
         Role::Publisher,
     )?;
     if shared
@@ -188,9 +201,11 @@ pub(crate) struct PlayerRequest {
     /// The watching user, as in the token.
     #[schema(max_length = 128)]
     pub(crate) account_id: String,
-    /// An HS256 JWT with role `viewer` (or `publisher`) for this app, channel and account.
+    /// An HS256 JWT with role `viewer` (or `publisher`) for this app, channel and account (missing or empty:
+    /// 40101).
+    #[serde(default)]
     #[schema(max_length = 4096)]
-    pub(crate) token: String,
+    pub(crate) token: Option<String>,
 }
 
 /// Where the player plays the channel.
@@ -241,7 +256,7 @@ async fn play(
         &req.app_id,
         &req.channel_id,
         &req.account_id,
-        &req.token,
+        req.token.as_deref().unwrap_or_default(),
         Role::Viewer,
     )?;
     let expires_at = now + shared.sdk_url_ttl.as_secs();

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,16 +14,17 @@ use tracing::info;
 use utoipa::ToSchema;
 
 use super::error::{code, ApiError, ApiJson};
+use crate::stream::view::{self, StreamView};
 use crate::Shared;
 
 /// Every live stream.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct StreamList {
     /// Streams, sorted by app and name, with statistics (`videoBitrate`, `audioBitrate`, `videoFPS`, `videoGOP`,
-    /// `videoWidth`, `videoHeight`, players per protocol, bytes in/out, dropped frames, ...).
-    /// In cluster mode, every stream of every node, each with `origin` (the node holding its publisher),
-    /// `clusterPlayers` (summed over nodes) and `nodes` (each node's players of it).
-    #[schema(value_type = Vec<Object>)]
+    /// `videoWidth`, `videoHeight`, viewers per protocol, bytes in/out, dropped frames, ...).
+    /// In cluster mode, every stream of every node, each also with `origin` (the node holding its publisher),
+    /// `clusterPlayers` (viewers summed over nodes) and `nodes` (each node's viewers of it).
+    #[schema(value_type = Vec<StreamView>)]
     pub(crate) streams: Vec<serde_json::Value>,
 }
 
@@ -55,8 +56,39 @@ pub(crate) struct ForbidView {
     pub(crate) kicked: bool,
 }
 
+/// Filters of the forbid list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ForbidQuery {
+    /// Only this app's forbids (name or id).
+    app: Option<String>,
+}
+
+/// A forbid in force, as listed.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ForbidEntry {
+    /// The app's name (its id when the app is gone).
+    pub(crate) app: String,
+    pub(crate) stream: String,
+    /// Unix seconds until which publishing is refused.
+    pub(crate) until: i64,
+    pub(crate) reason: Option<String>,
+    /// When the forbid was set, Unix ms.
+    pub(crate) created_ms: i64,
+}
+
+/// The forbids in force.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ForbidList {
+    /// Sorted by app and stream.
+    pub(crate) forbids: Vec<ForbidEntry>,
+}
+
 /// The result of a kick.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct KickResult {
     pub(crate) kicked: bool,
 }
@@ -77,10 +109,7 @@ pub(crate) async fn list_streams(
 ) -> Result<Json<StreamList>, ApiError> {
     let streams = match &shared.streams.cluster {
         Some(cluster) => cluster.streams().await?,
-        None => shared
-            .streams
-            .registry
-            .list()
+        None => view::list(&shared.streams.registry)
             .iter()
             .map(|s| serde_json::to_value(s).unwrap_or_default())
             .collect(),
@@ -91,7 +120,7 @@ pub(crate) async fn list_streams(
 /// One stream's statistics.
 #[utoipa::path(get, path = "/v1/streams/{app}/{stream}", tag = "streams",
     params(("app" = String, Path), ("stream" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, body = ApiError), (status = 401, body = ApiError),
+    responses((status = 200, body = StreamView), (status = 404, body = ApiError), (status = 401, body = ApiError),
         (status = 503, body = ApiError)),
     security(("admin" = [])))]
 pub(crate) async fn get_stream(
@@ -107,12 +136,12 @@ pub(crate) async fn get_stream(
             .map(Json)
             .ok_or_else(|| not_live(&app, &stream));
     }
-    shared
-        .streams
-        .registry
-        .get(&StreamKey::new(app.clone(), stream.clone()))
-        .map(|s| Json(serde_json::to_value(s).unwrap_or_default()))
-        .ok_or_else(|| not_live(&app, &stream))
+    view::get(
+        &shared.streams.registry,
+        &StreamKey::new(app.clone(), stream.clone()),
+    )
+    .map(|s| Json(serde_json::to_value(s).unwrap_or_default()))
+    .ok_or_else(|| not_live(&app, &stream))
 }
 
 /// Drops the stream's publisher now (it may publish again; use forbid to keep it out).
@@ -154,10 +183,12 @@ async fn kick_publisher(
     if kicked {
         info!(%app, %stream, "publisher kicked: {why}");
         if let Some(a) = shared.streams.catalog.app(app) {
-            shared.streams.webhooks.emit(
-                &a,
-                StreamEvent::new(EventKind::Kick, app, stream, now_unix()).with_error(0, why),
-            );
+            // Its own sequence, so `sequence` + `event_type` identifies this kick (docs/webhooks.md); errcode
+            // 1012 (`kicked`), as on the push_end that follows.
+            let mut event = StreamEvent::new(EventKind::Kick, app, stream, now_unix())
+                .with_error(control::webhook_event::errcode::KICKED, why);
+            event.sequence = crate::ops::webhooks::new_sequence();
+            shared.streams.webhooks.emit(&a, event);
         }
     }
     Ok(kicked)
@@ -233,6 +264,47 @@ pub(crate) async fn forbid(
         reason: req.reason,
         kicked,
     }))
+}
+
+/// The forbids in force (those whose `until` is past are not listed).
+#[utoipa::path(get, path = "/v1/forbids", tag = "streams", params(ForbidQuery),
+    responses((status = 200, body = ForbidList), (status = 400, body = ApiError), (status = 404, body = ApiError),
+        (status = 401, body = ApiError)),
+    security(("admin" = [])))]
+pub(crate) async fn list_forbids(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<ForbidQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ForbidList>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::new(code::BAD_JSON, format!("query: {e}")))?;
+    let catalog = &shared.streams.catalog;
+    let only = match &q.app {
+        Some(a) => Some(
+            catalog
+                .app_by_id_or_name(a)
+                .ok_or_else(|| ApiError::unknown_app(a))?
+                .id
+                .clone(),
+        ),
+        None => None,
+    };
+    let mut forbids: Vec<ForbidEntry> = catalog
+        .store()
+        .forbids(control::now_ms())
+        .await?
+        .into_iter()
+        .filter(|f| only.as_ref().is_none_or(|id| *id == f.app_id))
+        .map(|f| ForbidEntry {
+            app: catalog
+                .app_by_id_or_name(&f.app_id)
+                .map_or_else(|| f.app_id.clone(), |a| a.name.clone()),
+            stream: f.stream,
+            until: f.until_ms.div_euclid(1000),
+            reason: f.reason,
+            created_ms: f.created_ms,
+        })
+        .collect();
+    forbids.sort_by(|a, b| (&a.app, &a.stream).cmp(&(&b.app, &b.stream)));
+    Ok(Json(ForbidList { forbids }))
 }
 
 /// Lifts a forbid.

@@ -91,13 +91,15 @@ pub(crate) fn viewers_total(streams: &Streams) -> u64 {
     viewers_where(streams, |_| true)
 }
 
-/// HLS viewers of one stream's entry now.
-pub(crate) fn viewers_of(entry: &StreamEntry) -> u64 {
-    entry
-        .hls
-        .lock()
-        .as_ref()
-        .map_or(0, |s| s.viewers.lock().len() as u64)
+/// HLS viewers of one stream's entry now: `(classic, low-latency)`, each viewer counted under the playlist it
+/// was admitted with. Only clients asking over HTTP count: the segmenter itself is not a viewer.
+pub(crate) fn viewers_by_variant(entry: &StreamEntry) -> (u64, u64) {
+    let Some(stream) = entry.hls.lock().clone() else {
+        return (0, 0);
+    };
+    let viewers = stream.viewers.lock();
+    let low_latency = viewers.values().filter(|v| v.low_latency).count() as u64;
+    (viewers.len() as u64 - low_latency, low_latency)
 }
 
 fn viewers_where(streams: &Streams, wanted: impl Fn(&StreamKey) -> bool) -> u64 {

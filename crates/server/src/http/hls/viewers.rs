@@ -55,6 +55,8 @@ pub(super) struct Viewer {
     _session: PlaySession,
     /// The address key it counts under for `hls.max_viewers_per_address`.
     address: IpAddr,
+    /// It asked for the low-latency playlist (LL-HLS) when it was admitted.
+    pub(super) low_latency: bool,
 }
 
 /// A viewer counts until it has not asked for this long: players reload the playlist at least every target
@@ -145,6 +147,7 @@ pub(super) fn admit(
             last_seen_ms: now,
             _session: lifecycle::viewer(&hls.streams, app, request),
             address,
+            low_latency: variant == Protocol::LlHls,
         },
     );
     Ok(())
