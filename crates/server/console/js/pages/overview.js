@@ -39,13 +39,18 @@ export function mount(root) {
       inMbps = ((bytesIn - last.bytesIn) * 8) / 1e6 / (now - last.at);
       outMbps = ((bytesOut - last.bytesOut) * 8) / 1e6 / (now - last.at);
     }
-    last = { at: now, bytesIn, bytesOut };
+    // CPU: the process's CPU seconds over the wall seconds since the last poll (100 % = one core).
+    const cpuSeconds = sum(samples, 'process_cpu_seconds_total');
+    let cpu = null;
+    if (last && cpuSeconds !== null && cpuSeconds !== undefined && last.cpuSeconds !== null && now > last.at) {
+      cpu = ((cpuSeconds - last.cpuSeconds) * 100) / (now - last.at);
+    }
+    const memory = sum(samples, 'process_resident_memory_bytes');
+    last = { at: now, bytesIn, bytesOut, cpuSeconds: cpuSeconds ?? null };
     const perProtocol = byLabel(samples, 'mplive_players', 'protocol');
     // `other` counts the server's own readers (HLS segmenter, recorder), not viewers.
     const totalPlayers = Object.entries(perProtocol).filter(([p]) => p !== 'other').reduce((a, [, n]) => a + n, 0);
     const streams = sum(samples, 'mplive_streams') ?? 0;
-    const thisNode = cluster.cluster ? cluster.nodes.find((n) => n.id === field(cluster, 'thisNode')) : null;
-    const cpu = thisNode ? field(thisNode.load || {}, 'cpuPercent') : null;
 
     replace(tiles,
       tile('Live streams', streams, 'streams', `${sum(samples, 'mplive_publishers') ?? 0} publishing`),
@@ -53,10 +58,10 @@ export function mount(root) {
         Object.entries(perProtocol).filter(([p]) => p !== 'other').map(([p, n]) => `${p.toUpperCase()} ${n}`).join(' · ') || 'none'),
       tile('Ingest', inMbps === null ? '…' : fmt.mbps(inMbps), 'ingest', `${fmt.bytes(bytesIn)} since start`),
       tile('Egress', outMbps === null ? '…' : fmt.mbps(outMbps), 'egress', `${fmt.bytes(bytesOut)} since start`),
-      tile('CPU', cpu === null || cpu === undefined ? 'n/a' : `${cpu.toFixed(1)} %`, 'cpu',
-        cpu === null || cpu === undefined
-          ? 'neither CPU nor memory is in /metrics; CPU comes from /v1/nodes in cluster mode'
-          : 'of one core, this node (memory is not reported)'),
+      tile('CPU', cpu === null ? '…' : `${cpu.toFixed(1)} %`, 'cpu', '100 % = one core, this process'),
+      tile('Memory', memory === null || memory === undefined ? 'n/a' : fmt.bytes(memory), 'memory',
+        `resident; ${sum(samples, 'process_open_fds') ?? '?'} open descriptors`),
+      tile('Webhooks waiting', sum(samples, 'mplive_webhook_queue') ?? 0, 'webhooks', 'queued in memory, not yet stored'),
       tile('Refusals', sum(samples, 'mplive_refusals_total') ?? 0, 'refusals', 'publish and play, since start'));
     if (inMbps !== null) traffic.push([inMbps, outMbps], now);
     players.push([totalPlayers, streams], now);
