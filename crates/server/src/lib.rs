@@ -553,3 +553,30 @@ fn tune_socket(socket: &TcpStream, send_buffer: usize) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As root (CI containers) EACCES cannot be caused, so the wording is checked here.
+    #[test]
+    fn bind_errors_say_their_cause_once_with_what_to_do() {
+        let denied = ServerError::Bind {
+            what: "RTMP",
+            addr: SocketAddr::from(([0, 0, 0, 0], 80)),
+            error: std::io::ErrorKind::PermissionDenied.into(),
+        }
+        .to_string();
+        assert!(denied.contains("permission denied: port 80"), "{denied}");
+        assert!(denied.contains("CAP_NET_BIND_SERVICE"), "{denied}");
+        let in_use = ServerError::Bind {
+            what: "HTTP",
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            error: std::io::ErrorKind::AddrInUse.into(),
+        };
+        let text = in_use.to_string();
+        assert!(text.contains("port 8080 is in use"), "{text}");
+        // Said in the message only: no source repeats it.
+        assert!(std::error::Error::source(&in_use).is_none());
+    }
+}

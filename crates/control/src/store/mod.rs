@@ -457,6 +457,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_unreadable_database_file_is_named_with_the_reason() {
+        let e = StoreError::OpenFile {
+            path: PathBuf::from("/var/lib/mplive/mplive.db"),
+            source: std::io::ErrorKind::PermissionDenied.into(),
+        };
+        let text = e.to_string();
+        assert!(text.contains("/var/lib/mplive/mplive.db"), "{text}");
+        assert!(text.contains("the user that owns it"), "{text}");
+        let cause = std::error::Error::source(&e).unwrap().to_string();
+        assert!(
+            cause.to_lowercase().contains("permission denied"),
+            "{cause}"
+        );
+    }
+
+    #[test]
     fn sqlite_urls_round_trip_odd_directories() {
         let url = Store::sqlite_url(Path::new("/tmp/a?b#c%d/data"));
         assert_eq!(url, "sqlite:///tmp/a%3Fb%23c%25d/data/mplive.db?mode=rwc");
