@@ -191,8 +191,8 @@ start_mplive() {
   HTTP_ADDR=$(jq -r .http "$TMP/ready.json")
 }
 # nginx-rtmp checks nothing; open mplive's app `live` too, so both do the same work per publish.
-"$SERVER_BIN" app set live --push-auth off --data-dir "$TMP/mplive-data" >/dev/null
-record "$SERVER_BIN app set live --push-auth off --data-dir $TMP/mplive-data"
+"$SERVER_BIN" app set live --push-auth off --data-dir "$TMP/mplive-data" --init >/dev/null
+record "$SERVER_BIN app set live --push-auth off --data-dir $TMP/mplive-data --init"
 record "MPLIVE_LOG=warn taskset -c $SERVER_CPU $SERVER_BIN serve --rtmp-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --data-dir $TMP/mplive-data --ready-file $TMP/ready.json  # restarted for each row"
 for protocol in rtmp flv; do
   for mode in live rtc; do

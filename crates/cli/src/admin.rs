@@ -16,14 +16,22 @@ use server::Settings;
 #[derive(Debug, Args)]
 pub struct StoreArgs {
     /// Data directory [default: ./mplive-data]
-    #[arg(long, env = "MPLIVE_DATA_DIR", global = true)]
+    #[arg(long, env = "MPLIVE_DATA_DIR", global = true, help_heading = "Data")]
     data_dir: Option<PathBuf>,
     /// Database URL (postgres://...) [default: SQLite in the data directory]
-    #[arg(long, env = "MPLIVE_DATABASE_URL", global = true)]
+    #[arg(
+        long,
+        env = "MPLIVE_DATABASE_URL",
+        global = true,
+        help_heading = "Data"
+    )]
     database_url: Option<String>,
     /// TOML configuration file (see docs/configuration.md)
-    #[arg(long, env = "MPLIVE_CONFIG", global = true)]
+    #[arg(long, env = "MPLIVE_CONFIG", global = true, help_heading = "Data")]
     config: Option<PathBuf>,
+    /// Create the data directory and its database when there is none (only `mplive serve` does so by itself)
+    #[arg(long, global = true, help_heading = "Data")]
+    init: bool,
 }
 
 impl StoreArgs {
@@ -38,10 +46,34 @@ impl StoreArgs {
         Ok(settings)
     }
 
-    /// Opens the database (creating it and the default app on first use).
+    /// Opens the database. Says on stderr (one line) which data directory or database it uses. A SQLite database
+    /// that does not exist yet is created only with `--init`: otherwise a command run from the wrong directory
+    /// would make a second data directory with new keys, whose URLs the running server refuses.
     pub(crate) async fn open(&self) -> Result<(Store, Settings)> {
         let settings = self.settings()?;
-        let store = Store::open(&settings.database_url()).await?;
+        let url = settings.database_url();
+        match control::store::sqlite_file(&url) {
+            Some(file) => {
+                let shown = if settings.database_url.is_some() {
+                    format!("database {}", file.display())
+                } else {
+                    format!("data directory {}", absolute(&settings.data_dir).display())
+                };
+                if !file.exists() {
+                    if !self.init {
+                        bail!("{}", missing_data_dir(&settings, &file));
+                    }
+                    eprintln!("mplive: creating {shown} (--init)");
+                } else {
+                    eprintln!("mplive: using {shown}");
+                }
+            }
+            None => eprintln!(
+                "mplive: using database {}",
+                control::store::redact_db_url(&url)
+            ),
+        }
+        let store = Store::open(&url).await?;
         let boot = control::bootstrap(
             &store,
             &settings.data_dir,
@@ -57,6 +89,33 @@ impl StoreArgs {
         }
         Ok((store, settings))
     }
+}
+
+/// `path` made absolute against the working directory, so that the line names the place unambiguously.
+fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The refusal of a command that found no database: where it looked and the four ways to point it right.
+fn missing_data_dir(settings: &Settings, file: &std::path::Path) -> String {
+    let dir = absolute(&settings.data_dir);
+    let looked = if settings.database_url.is_some() {
+        format!("no database at {}", absolute(file).display())
+    } else if dir.is_dir() {
+        format!(
+            "no mplive database in the data directory {} (no {})",
+            dir.display(),
+            file.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        )
+    } else {
+        format!("no data directory at {}", dir.display())
+    };
+    format!(
+        "{looked}. Point this command at the server's data: pass --data-dir PATH (or set MPLIVE_DATA_DIR) to the \
+         directory `mplive serve` uses, or run it from the directory where `mplive serve` ran; or pass --init to \
+         create a new data directory with new keys (URLs signed with them work only on a server using it)"
+    )
 }
 
 /// `mplive app ...`
@@ -92,10 +151,13 @@ enum AppCommand {
         #[arg(long, default_value = "push")]
         key: String,
     },
-    /// Change an app's policy or callbacks; a running server applies it within a second.
+    /// Change an app's policy or callbacks; a running server applies it within a second. Prints what changed.
     Set {
         /// Name or id.
         app: String,
+        /// Print callback URLs whole (their queries often hold credentials; masked by default)
+        #[arg(long)]
+        show_secrets: bool,
         #[command(flatten)]
         policy: PolicyFlags,
     },
@@ -107,6 +169,7 @@ enum AppCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "App policy")]
 struct PolicyFlags {
     /// Publishing needs a signed URL (on by default)
     #[arg(long, value_name = "on|off", value_parser = parse_switch)]
@@ -198,11 +261,18 @@ impl PolicyFlags {
 
 /// `mplive url push|play STREAM`
 #[derive(Debug, Args)]
+#[command(after_help = "Output:\n  \
+    push: one line, the rtmp:// push URL (signed when the app's push auth is on)\n  \
+    play: four lines, signed when the app's play auth is on:\n    \
+    rtmp://HOST:RTMP_PORT/APP/STREAM          RTMP (live-player, ffplay, VLC)\n    \
+    http://HOST:HTTP_PORT/APP/STREAM.flv      HTTP-FLV (flv.js, live-player)\n    \
+    http://HOST:HTTP_PORT/APP/STREAM.m3u8     HLS (Safari, hls.js)\n    \
+    http://HOST:HTTP_PORT/APP/STREAM/ll.m3u8  LL-HLS, low-latency HLS (hls.js, Safari)")]
 pub struct UrlArgs {
     /// push or play
     #[arg(value_parser = ["push", "play"])]
     kind: String,
-    /// Stream name
+    /// Stream name: letters, digits, `_`, `-` and `.` (without .flv or .m3u8)
     stream: String,
     /// App name
     #[arg(long, default_value = "live")]
@@ -220,10 +290,10 @@ pub struct UrlArgs {
     #[arg(long)]
     https: bool,
     /// The server's RTMP address, for its port (as `serve --rtmp-addr`) [default: the config's]
-    #[arg(long, env = "MPLIVE_RTMP_ADDR")]
+    #[arg(long, env = "MPLIVE_RTMP_ADDR", value_parser = server::parse_listen_addr)]
     rtmp_addr: Option<std::net::SocketAddr>,
     /// The server's HTTP address, for its port (as `serve --http-addr`) [default: the config's]
-    #[arg(long, env = "MPLIVE_HTTP_ADDR")]
+    #[arg(long, env = "MPLIVE_HTTP_ADDR", value_parser = server::parse_listen_addr)]
     http_addr: Option<std::net::SocketAddr>,
     #[command(flatten)]
     store: StoreArgs,
@@ -284,7 +354,7 @@ pub fn run_app(args: AppArgs) -> Result<()> {
     runtime()?.block_on(async move {
         let (store, _) = args.store.open().await?;
         match args.command {
-            AppCommand::Create { name, policy } => {
+            AppCommand::Create { name, policy, .. } => {
                 let (mut p, mut callback_urls) = (AppPolicy::default(), Vec::new());
                 policy.patch().apply(&mut p, &mut callback_urls);
                 let new = NewApp {
@@ -322,11 +392,16 @@ pub fn run_app(args: AppArgs) -> Result<()> {
                 eprintln!("rotated the {which} key of {}", a.name);
                 print_json(&server::app_json(&a))?;
             }
-            AppCommand::Set { app, policy } => {
-                find_app(&store, &app).await?;
-                print_json(&server::app_json(
-                    &store.update_app(&app, &policy.patch()).await?,
-                ))?;
+            AppCommand::Set {
+                app,
+                policy,
+                show_secrets,
+            } => {
+                let before = find_app(&store, &app).await?;
+                let after = store.update_app(&app, &policy.patch()).await?;
+                for line in changes(&before, &after, show_secrets)? {
+                    println!("{line}");
+                }
             }
             AppCommand::Delete { app } => {
                 find_app(&store, &app).await?;
@@ -337,6 +412,80 @@ pub fn run_app(args: AppArgs) -> Result<()> {
         store.close().await;
         Ok(())
     })
+}
+
+/// The fields `app set` changed, one line each: `NAME.FIELD: OLD -> NEW` (JSON values), or one line saying that
+/// nothing changed. Keys never change here and are left out; callback URLs are shown without their query and
+/// credentials unless `show_secrets`.
+fn changes(before: &App, after: &App, show_secrets: bool) -> Result<Vec<String>> {
+    let (mut old, mut new) = (Vec::new(), Vec::new());
+    flatten("", &server::app_json(before), &mut old);
+    flatten("", &server::app_json(after), &mut new);
+    let secret = |field: &str| {
+        let f = field.to_ascii_lowercase();
+        f.contains("key") || f.contains("secret")
+    };
+    let shown = |field: &str, v: &serde_json::Value| -> String {
+        if secret(field) && !show_secrets {
+            return "\"***\"".to_string();
+        }
+        let callbacks = field.to_ascii_lowercase().contains("callback");
+        match v {
+            serde_json::Value::Array(urls) if callbacks && !show_secrets => {
+                let masked: Vec<serde_json::Value> = urls
+                    .iter()
+                    .map(|u| {
+                        u.as_str()
+                            .map(control::webhook_event::callback_url_for_log)
+                            .map_or(serde_json::Value::Null, serde_json::Value::from)
+                    })
+                    .collect();
+                serde_json::Value::Array(masked).to_string()
+            }
+            _ => v.to_string(),
+        }
+    };
+    let mut lines = Vec::new();
+    for (field, value) in &new {
+        // The update time changes on every write; it says nothing.
+        if field.to_ascii_lowercase().contains("updated") {
+            continue;
+        }
+        let was = old
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, v)| v.clone())
+            .unwrap_or(serde_json::Value::Null);
+        if &was != value {
+            lines.push(format!(
+                "{}.{field}: {} -> {}",
+                after.name,
+                shown(field, &was),
+                shown(field, value)
+            ));
+        }
+    }
+    if lines.is_empty() {
+        lines.push(format!("{}: nothing changed", after.name));
+    }
+    Ok(lines)
+}
+
+/// The leaves of a JSON object as (dotted path, value); arrays are leaves.
+fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&path, v, out);
+            }
+        }
+        _ => out.push((prefix.to_string(), v.clone())),
+    }
 }
 
 fn on_off(b: bool) -> &'static str {
@@ -361,12 +510,24 @@ fn expiry(ttl: Option<&str>, expires_at: Option<u64>) -> Result<u64> {
 /// Runs `mplive url ...`: exactly one line for push, one per protocol for play.
 pub fn run_url(args: UrlArgs) -> Result<()> {
     runtime()?.block_on(async move {
+        control::store::validate_app_name(&args.app).map_err(|e| anyhow::anyhow!("--app: {e}"))?;
+        let stream = stream_name(&args.stream)?;
         let (store, settings) = args.store.open().await?;
         let app = find_app(&store, &args.app).await?;
-        control::store::validate_stream_name(&args.stream)
-            .map_err(|e| anyhow::anyhow!("stream name: {e}"))?;
         let expires = expiry(args.ttl.as_deref(), args.expires_at)?;
         let now = now_unix();
+        let signed = if args.kind == "push" {
+            app.policy.push_auth
+        } else {
+            app.policy.play_auth
+        };
+        if signed && expires <= now {
+            eprintln!(
+                "warning: this URL expired {} s ago (--expires-at {expires} is before now, {now}): the server \
+                 refuses it as signature_expired; use --ttl (e.g. --ttl 2h) or a later --expires-at",
+                now - expires
+            );
+        }
         if expires > now.saturating_add(settings.max_url_ttl_secs) {
             anyhow::bail!(
                 "the URL would be valid for {} s, but the server refuses URLs valid for more than {} s \
@@ -384,7 +545,24 @@ pub fn run_url(args: UrlArgs) -> Result<()> {
             http_port: args.http_addr.unwrap_or(settings.http_addr).port(),
             https: args.https || settings.tls_cert.is_some(),
         };
-        let set = urls::app_urls(&base, &app, &args.stream, expires);
+        let ports: &[(&str, u16, &str)] = if args.kind == "push" {
+            &[("RTMP", base.rtmp_port, "rtmp-addr")]
+        } else {
+            &[
+                ("RTMP", base.rtmp_port, "rtmp-addr"),
+                ("HTTP", base.http_port, "http-addr"),
+            ]
+        };
+        for (what, port, flag) in ports {
+            if *port == 0 {
+                eprintln!(
+                    "warning: the {what} port is 0 in the configuration (the server picks a free port at each \
+                     start), so this URL has port 0; pass --{flag} with the address the server printed (or the \
+                     one in its --ready-file)"
+                );
+            }
+        }
+        let set = urls::app_urls(&base, &app, &stream, expires);
         if args.kind == "push" {
             println!("{}", set.push);
         } else {
@@ -398,8 +576,31 @@ pub fn run_url(args: UrlArgs) -> Result<()> {
     })
 }
 
+/// The stream name of `mplive url`: as the server checks it, without a `.flv` or `.m3u8` (those belong to the
+/// play URLs, which add them; the name itself would then end twice).
+fn stream_name(given: &str) -> Result<String> {
+    let mut stream = given;
+    for suffix in [".flv", ".m3u8"] {
+        if let Some(bare) = given.strip_suffix(suffix).filter(|b| !b.is_empty()) {
+            eprintln!(
+                "note: using the stream name {bare:?}: the play URLs add {suffix} themselves (stream names are \
+                 given without it)"
+            );
+            stream = bare;
+        }
+    }
+    control::store::validate_stream_name(stream).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(stream.to_string())
+}
+
 /// Runs `mplive token`: prints one HS256 JWT.
 pub fn run_token(args: TokenArgs) -> Result<()> {
+    // The SDK endpoints check these: a token for a name they refuse would never be accepted.
+    control::store::validate_app_name(&args.app).map_err(|e| anyhow::anyhow!("--app: {e}"))?;
+    control::store::validate_channel_name(&args.channel)
+        .map_err(|e| anyhow::anyhow!("--channel: {e}"))?;
+    control::store::validate_account(&args.account)
+        .map_err(|e| anyhow::anyhow!("--account: {e}"))?;
     runtime()?.block_on(async move {
         let (store, _) = args.store.open().await?;
         let app = find_app(&store, &args.app).await?;

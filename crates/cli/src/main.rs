@@ -27,7 +27,7 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Manage apps: create, list, show, rotate-key, set, delete.
     App(admin::AppArgs),
-    /// Print a signed push URL (one line) or the play URLs (rtmp, flv, m3u8) of a stream.
+    /// Print a signed push URL (one line) or the play URLs of a stream (rtmp, flv, m3u8, LL-HLS ll.m3u8).
     Url(admin::UrlArgs),
     /// Print an SDK access token (HS256 JWT signed with the app's secret).
     Token(admin::TokenArgs),
@@ -72,7 +72,11 @@ fn main() {
         Command::Forbids(args) => stream::run_forbids(args),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        // Each cause once: many errors repeat their source in their own message.
+        eprintln!(
+            "error: {}",
+            client::join_causes(e.chain().map(|c| c.to_string()))
+        );
         std::process::exit(1);
     }
 }

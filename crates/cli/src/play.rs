@@ -3,7 +3,7 @@
 //! On a terminal: status events as lines and one live status line redrawn in place. With `--json`: one JSON
 //! object per line per event (`{"type":"status",...}`, `{"type":"netStatus",...}`) and a final
 //! `{"type":"summary",...}`. Exits 0 after `--seconds` or when the stream ended, 1 when the player gave up
-//! (-2301).
+//! (-2301) or no media arrived at all.
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -85,6 +85,14 @@ pub fn run(args: PlayArgs) -> Result<()> {
     out.summary(&recording)?;
     if let Some(why) = gave_up {
         bail!("{why} (-2301)");
+    }
+    if recording.video_frames + recording.audio_frames == 0 {
+        // The status events said what happened; without media the play did not do its job, and scripts must see it.
+        bail!(
+            "no media arrived in {:.1} s, playback never began: is the stream live, and is the URL right (its app, \
+             stream and signature; `mplive url play --app APP STREAM` prints the URLs)?",
+            recording.duration_ms as f64 / 1000.0
+        );
     }
     Ok(())
 }

@@ -12,10 +12,10 @@ use server::Settings;
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// RTMP listen address [default: 0.0.0.0:1935]
-    #[arg(long, env = "MPLIVE_RTMP_ADDR")]
+    #[arg(long, env = "MPLIVE_RTMP_ADDR", value_parser = server::parse_listen_addr)]
     rtmp_addr: Option<SocketAddr>,
     /// HTTP listen address (HTTP-FLV, API) [default: 0.0.0.0:8080]
-    #[arg(long, env = "MPLIVE_HTTP_ADDR")]
+    #[arg(long, env = "MPLIVE_HTTP_ADDR", value_parser = server::parse_listen_addr)]
     http_addr: Option<SocketAddr>,
     /// Data directory [default: ./mplive-data]
     #[arg(long, env = "MPLIVE_DATA_DIR")]

@@ -303,3 +303,59 @@ fn a_republish_within_the_grace_continues_the_same_file() {
     let duration = probe_duration(&found[0]);
     assert!(duration > 3.0, "both pushes are in the file: {duration} s");
 }
+
+#[test]
+fn an_flv_recording_has_its_own_duration_not_the_sources() {
+    require("ffmpeg");
+    let server = Server::start("");
+    let receiver = Receiver::start();
+    record_live(&server, "flv", &receiver);
+    // `mplive push --source FILE` sends the file's own onMetaData: a duration of 10 s, for a push of about 4 s.
+    let mut push = Command::new(env!("CARGO_BIN_EXE_mplive"));
+    push.arg("push")
+        .arg(server.rtmp_url("live/d"))
+        .arg("--source")
+        .arg(fixture_av())
+        .args(["--seconds", "4"]);
+    let (out, timed_out) = run_with_timeout(&mut push, Duration::from_secs(30));
+    assert!(
+        !timed_out && out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let end = receiver.wait_for("push_end", 1).remove(0);
+    let pushed = end["push_duration"].as_f64().unwrap() / 1000.0;
+    receiver.wait_for("record_done", 1);
+    let found = files(&recordings_dir(&server), "flv");
+    assert_eq!(found.len(), 1, "{found:?}");
+    let duration = probe_duration(&found[0]);
+    assert!(
+        (duration - pushed).abs() <= 1.0,
+        "ffprobe reads {duration} s, {pushed} s were pushed (the source says 10 s)"
+    );
+    // The onMetaData holds the file's real duration and size.
+    let tags = read_flv(&found[0]);
+    let (_, _, meta) = tags
+        .iter()
+        .find(|(kind, _, _)| *kind == flv::MediaKind::Script)
+        .expect("onMetaData");
+    let number = |key: &str| {
+        let mut pattern = (key.len() as u16).to_be_bytes().to_vec();
+        pattern.extend_from_slice(key.as_bytes());
+        pattern.push(0);
+        meta.windows(pattern.len())
+            .position(|w| w == pattern.as_slice())
+            .map(|at| {
+                let at = at + pattern.len();
+                f64::from_be_bytes(meta[at..at + 8].try_into().unwrap())
+            })
+    };
+    let meta_duration = number("duration").expect("a duration");
+    assert!(
+        (meta_duration - duration).abs() <= 1.0,
+        "onMetaData says {meta_duration} s, ffprobe {duration} s"
+    );
+    if let Some(size) = number("filesize") {
+        assert_eq!(size as u64, std::fs::metadata(&found[0]).unwrap().len());
+    }
+}

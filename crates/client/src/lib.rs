@@ -10,9 +10,12 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod connection;
+mod error_chain;
 pub mod http_flv;
 pub mod managed;
 pub mod player;
 pub mod pusher;
 pub mod status;
 pub mod url;
+
+pub use error_chain::{error_chain, join_causes};

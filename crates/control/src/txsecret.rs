@@ -22,7 +22,7 @@ pub const TX_TIME_DIGITS: usize = 8;
 #[non_exhaustive]
 pub enum SignatureError {
     /// No `txSecret` or no `txTime` in the query.
-    #[error("missing signature: the URL needs txSecret and txTime (get one with `mplive url push STREAM`)")]
+    #[error("missing signature: the URL needs txSecret and txTime")]
     Missing,
     /// `txTime` is not eight hexadecimal digits.
     #[error("bad txTime: expected the expiry as exactly 8 hexadecimal digits of Unix seconds, e.g. txTime=5c2acacc")]

@@ -49,7 +49,7 @@ pub use ops::webhooks::WebhookSettings;
 pub use output::batch::WritePolicy;
 pub use output::record::RecordSettings;
 pub use rooms_ws::RoomsSettings;
-pub use settings::{HlsSettings, RtmpSettings, Settings, SettingsError};
+pub use settings::{parse_listen_addr, HlsSettings, RtmpSettings, Settings, SettingsError};
 
 /// What the entry points (the RTMP and HTTP connection drivers, the HTTP handlers) are handed: the services they
 /// call and their own settings. The services themselves (streams, HLS, recording, rooms) hold only the handles
@@ -83,14 +83,14 @@ pub(crate) struct Shared {
 #[non_exhaustive]
 pub enum ServerError {
     /// A listener could not be bound.
-    #[error("cannot listen on {addr} for {what}: {source} (is another server using the port? try another address or port 0)")]
+    #[error("cannot listen on {addr} for {what}: {}", bind_cause(error, *addr))]
     Bind {
         /// Which listener.
         what: &'static str,
         /// The address asked for.
         addr: SocketAddr,
-        /// The system's error.
-        source: std::io::Error,
+        /// The system's error: in the message, said once (not a `source` too).
+        error: std::io::Error,
     },
     /// The settings are not usable.
     #[error(transparent)]
@@ -107,6 +107,27 @@ pub enum ServerError {
     /// Cluster mode is on but Redis could not be used.
     #[error(transparent)]
     Cluster(#[from] JoinError),
+}
+
+/// Why a listener could not be bound, with what to do about the usual causes.
+fn bind_cause(error: &std::io::Error, addr: SocketAddr) -> String {
+    match error.kind() {
+        std::io::ErrorKind::PermissionDenied if addr.port() < 1024 => format!(
+            "permission denied: port {} is below 1024, which needs root or the capability CAP_NET_BIND_SERVICE \
+             (docs/deploy.md); or use a port from 1024 up",
+            addr.port()
+        ),
+        std::io::ErrorKind::PermissionDenied => format!("permission denied on port {}", addr.port()),
+        std::io::ErrorKind::AddrInUse => format!(
+            "port {} is in use (is another server running? try another address, or port 0 for a free one)",
+            addr.port()
+        ),
+        std::io::ErrorKind::AddrNotAvailable => format!(
+            "{} is not an address of this machine (use 0.0.0.0 for every interface, or one of its own addresses)",
+            addr.ip()
+        ),
+        _ => error.to_string(),
+    }
 }
 
 /// A started server: its bound addresses, its hub, and a handle to stop it.
@@ -398,11 +419,11 @@ impl Listeners {
         let bind = |what: &'static str, addr: SocketAddr| async move {
             let listener = TcpListener::bind(addr)
                 .await
-                .map_err(|source| ServerError::Bind { what, addr, source })?;
+                .map_err(|error| ServerError::Bind { what, addr, error })?;
             let bound =
                 listener
                     .local_addr()
-                    .map_err(|source| ServerError::Bind { what, addr, source })?;
+                    .map_err(|error| ServerError::Bind { what, addr, error })?;
             Ok::<_, ServerError>((listener, bound))
         };
         let (rtmp, rtmp_addr) = bind("RTMP", settings.rtmp_addr).await?;
@@ -537,5 +558,32 @@ fn tune_socket(socket: &TcpStream, send_buffer: usize) {
         if let Err(e) = socket2::SockRef::from(socket).set_send_buffer_size(send_buffer) {
             warn!("cannot set the socket send buffer to {send_buffer} bytes: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As root (CI containers) EACCES cannot be caused, so the wording is checked here.
+    #[test]
+    fn bind_errors_say_their_cause_once_with_what_to_do() {
+        let denied = ServerError::Bind {
+            what: "RTMP",
+            addr: SocketAddr::from(([0, 0, 0, 0], 80)),
+            error: std::io::ErrorKind::PermissionDenied.into(),
+        }
+        .to_string();
+        assert!(denied.contains("permission denied: port 80"), "{denied}");
+        assert!(denied.contains("CAP_NET_BIND_SERVICE"), "{denied}");
+        let in_use = ServerError::Bind {
+            what: "HTTP",
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            error: std::io::ErrorKind::AddrInUse.into(),
+        };
+        let text = in_use.to_string();
+        assert!(text.contains("port 8080 is in use"), "{text}");
+        // Said in the message only: no source repeats it.
+        assert!(std::error::Error::source(&in_use).is_none());
     }
 }

@@ -141,7 +141,8 @@ impl Server {
             config_path: cfg,
         };
         if opts.open_live {
-            let out = server.cli(&["app", "set", "live", "--push-auth", "off"]);
+            // Before the first start: the data directory is made here, as `mplive serve` would.
+            let out = server.cli(&["app", "set", "live", "--push-auth", "off", "--init"]);
             assert!(
                 out.status.success(),
                 "open app live: {}",

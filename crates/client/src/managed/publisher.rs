@@ -119,12 +119,12 @@ async fn call(
         .json(params)
         .send()
         .await
-        .map_err(|e| format!("POST {url}: {e}"))?;
+        .map_err(|e| format!("POST {url}: {}", crate::error_chain(&e)))?;
     let status = resp.status();
     let body = resp
         .bytes()
         .await
-        .map_err(|e| format!("POST {url}: reading the answer: {e}"))?;
+        .map_err(|e| format!("POST {url}: reading the answer: {}", crate::error_chain(&e)))?;
     if status.is_success() {
         let answer: InstanceAnswer = serde_json::from_slice(&body)
             .map_err(|e| format!("POST {url}: unexpected answer: {e}"))?;
@@ -151,7 +151,7 @@ impl ManagedPublisher {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| ManagedError::Api(e.to_string()))?;
+            .map_err(|e| ManagedError::Api(crate::error_chain(&e)))?;
         let url = call(&client, &params, "instance")
             .await
             .map_err(ManagedError::Api)?;

@@ -34,6 +34,14 @@ pub enum StoreError {
         /// Why.
         source: std::io::Error,
     },
+    /// The SQLite file exists but cannot be opened for reading and writing (its owner or mode).
+    #[error("cannot open the database file {} for reading and writing{}", path.display(), permission_hint(source))]
+    OpenFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// No connection to the database.
     #[error("cannot connect to the database at {url_redacted}")]
     Connect {
@@ -186,4 +194,13 @@ pub(crate) fn chain(err: &dyn std::error::Error) -> String {
         cur = e.source();
     }
     s
+}
+
+/// What to do when the database file belongs to someone else.
+fn permission_hint(e: &std::io::Error) -> &'static str {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        " (run mplive as the user that owns it, e.g. the service's user, or fix its owner)"
+    } else {
+        ""
+    }
 }

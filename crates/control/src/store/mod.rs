@@ -33,6 +33,21 @@ pub use validate::redact_db_url;
 pub fn validate_stream_name(name: &str) -> Result<(), StoreError> {
     validate::stream_name("stream", name)
 }
+/// Checks a channel (room) name as the SDK endpoints do: the stream name rule, named `channel name` in the error.
+pub fn validate_channel_name(name: &str) -> Result<(), StoreError> {
+    validate::stream_name("channel name", name)
+}
+/// Checks an account id as the SDK endpoints can match it: 1-256 characters, none of them control characters.
+pub fn validate_account(account: &str) -> Result<(), StoreError> {
+    if account.is_empty() {
+        return Err(StoreError::InvalidName {
+            what: "account",
+            value: String::new(),
+            why: "it is empty".into(),
+        });
+    }
+    validate::text("account", account)
+}
 /// Checks an app name as it appears in URLs: 1-64 characters of `[A-Za-z0-9_-]`, or an app id.
 pub fn validate_app_name(name: &str) -> Result<(), StoreError> {
     if validate::looks_like_app_id(name) {
@@ -339,8 +354,8 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation)
 }
 
-/// The file a SQLite URL names, `None` for in-memory databases.
-fn sqlite_file(url: &str) -> Option<PathBuf> {
+/// The file a SQLite URL names, `None` for in-memory databases and other backends.
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
@@ -374,7 +389,17 @@ fn prepare_sqlite_file(url: &str) -> Result<(), StoreError> {
     match options.open(&file) {
         // An empty file is a valid empty database.
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        // SQLite would only say "unable to open database file": say why, with the path.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            match std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&file)
+            {
+                Ok(_) => Ok(()),
+                Err(source) => Err(StoreError::OpenFile { path: file, source }),
+            }
+        }
         Err(source) => Err(StoreError::CreateFile { path: file, source }),
     }
 }
@@ -430,6 +455,22 @@ fn col_bool(row: &AnyRow, col: &str) -> Result<bool, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_database_file_is_named_with_the_reason() {
+        let e = StoreError::OpenFile {
+            path: PathBuf::from("/var/lib/mplive/mplive.db"),
+            source: std::io::ErrorKind::PermissionDenied.into(),
+        };
+        let text = e.to_string();
+        assert!(text.contains("/var/lib/mplive/mplive.db"), "{text}");
+        assert!(text.contains("the user that owns it"), "{text}");
+        let cause = std::error::Error::source(&e).unwrap().to_string();
+        assert!(
+            cause.to_lowercase().contains("permission denied"),
+            "{cause}"
+        );
+    }
 
     #[test]
     fn sqlite_urls_round_trip_odd_directories() {

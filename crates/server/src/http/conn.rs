@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::Shared;
 
@@ -47,7 +47,12 @@ pub(crate) async fn serve(
     let complete = tokio::select! {
         _ = shared.shutdown.cancelled() => return,
         r = tokio::time::timeout(shared.http_header_timeout, read_head(&mut socket, &mut head)) => match r {
-            Ok(Ok(complete)) => complete,
+            Ok(Ok(Head::Rtmp)) => {
+                log_rtmp_on_http(peer, &shared);
+                return;
+            }
+            Ok(Ok(Head::Complete)) => true,
+            Ok(Ok(Head::TooLong)) => false,
             Ok(Err(e)) => {
                 debug!(%peer, "HTTP connection closed before a request: {e}");
                 return;
@@ -86,6 +91,10 @@ pub(crate) async fn serve_tls(
     };
     let stream = match opened {
         Ok(Ok(TlsOpening::Tls(stream))) => stream,
+        Ok(Ok(TlsOpening::Rtmp)) => {
+            log_rtmp_on_http(peer, &shared);
+            return;
+        }
         Ok(Ok(TlsOpening::NotTls(socket))) => {
             debug!(%peer, "not a TLS connection on the HTTPS listener; answered 400");
             refuse_plain_http(socket).await;
@@ -110,12 +119,31 @@ enum TlsOpening {
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
     /// The first byte is not a TLS handshake record: most likely a plain `http://` request.
     NotTls(TcpStream),
+    /// The first byte is an RTMP handshake's version (3): an RTMP client on the wrong port.
+    Rtmp,
+}
+
+/// The first byte of an RTMP handshake (C0: version 3). No HTTP request or TLS record starts with it.
+const RTMP_VERSION: u8 = 3;
+
+/// An RTMP client on the HTTP port: it shows no text, so the log says where RTMP is. Info, not debug: whoever
+/// set up the client reads the server log to find out why it gets nothing.
+fn log_rtmp_on_http(peer: SocketAddr, shared: &Shared) {
+    info!(
+        %peer,
+        "an RTMP client connected to the HTTP port; closed. RTMP is on port {} (rtmp://HOST:{}/APP/STREAM)",
+        shared.url_base.rtmp_port,
+        shared.url_base.rtmp_port
+    );
 }
 
 async fn open_tls(socket: TcpStream, acceptor: &TlsAcceptor) -> io::Result<TlsOpening> {
     let mut first = [0u8; 1];
     if socket.peek(&mut first).await? == 0 {
         return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    if first[0] == RTMP_VERSION {
+        return Ok(TlsOpening::Rtmp);
     }
     // Every TLS connection opens with a handshake record, content type 22.
     if first[0] != 22 {
@@ -185,13 +213,26 @@ where
 }
 
 /// Reads until the end of the first request head. `Ok(false)`: the head is longer than we parse.
-async fn read_head(socket: &mut TcpStream, head: &mut BytesMut) -> io::Result<bool> {
+/// What [`read_head`] found.
+enum Head {
+    /// A whole request head.
+    Complete,
+    /// [`MAX_HEAD`] bytes without the end of a head: hyper answers.
+    TooLong,
+    /// An RTMP handshake: a client on the wrong port.
+    Rtmp,
+}
+
+async fn read_head(socket: &mut TcpStream, head: &mut BytesMut) -> io::Result<Head> {
     loop {
+        if head.first() == Some(&RTMP_VERSION) {
+            return Ok(Head::Rtmp);
+        }
         if find_head_end(head).is_some() {
-            return Ok(true);
+            return Ok(Head::Complete);
         }
         if head.len() >= MAX_HEAD {
-            return Ok(false);
+            return Ok(Head::TooLong);
         }
         if socket.read_buf(head).await? == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod events;
+mod wrong_port;
 
 use media::StreamKey;
 use rtmp::ServerSession;
@@ -107,8 +108,12 @@ struct Conn {
 }
 
 /// Drives one accepted RTMP connection until it ends.
-pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+pub(crate) async fn serve(mut socket: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    // The handshake clock starts at the accept, before the look at the first bytes.
     let now = Instant::now();
+    if wrong_port::handled(&mut socket, peer, &shared).await {
+        return;
+    }
     let session = ServerSession::new(shared.session_config.clone(), now.into_std());
     let (rd, wr) = socket.into_split();
     let mut conn = Conn {

@@ -8,15 +8,20 @@ use std::time::Duration;
 use media::HubConfig;
 use serde::Deserialize;
 
+mod listen;
+pub use listen::parse_listen_addr;
+
 /// Server settings. Every field has a default, so an empty TOML file (or none) is a valid configuration.
 ///
 /// `Debug` leaves out the admin token and the database URL's password.
 #[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    /// RTMP listen address (default `0.0.0.0:1935`; port 0 picks a free port).
+    /// RTMP listen address (default `0.0.0.0:1935`; port 0 picks a free port; `:PORT` and `HOST:PORT` too).
+    #[serde(deserialize_with = "listen::deserialize")]
     pub rtmp_addr: SocketAddr,
     /// HTTP listen address for HTTP-FLV and the API (default `0.0.0.0:8080`).
+    #[serde(deserialize_with = "listen::deserialize")]
     pub http_addr: SocketAddr,
     /// Directory for persistent state (default `./mplive-data`).
     pub data_dir: PathBuf,

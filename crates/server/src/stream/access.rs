@@ -54,15 +54,51 @@ pub(crate) fn check_names(app: &str, stream: Option<&str>) -> Result<(), Refusal
     Ok(())
 }
 
-/// The `txSecret`/`txTime` pair of `query` signs `stream` with `key`, and expires within `max_url_ttl_secs`.
+/// Publishing or playing: which key signs the URL, and which `mplive url` command makes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signed {
+    Push,
+    Play,
+}
+
+/// The `txSecret`/`txTime` pair of `query` signs `stream` with the app's push or play key, and expires within
+/// `max_url_ttl_secs`. A refusal says how to get a good URL: a missing or bad signature names the `mplive url`
+/// command, and a bad one adds its most common cause, a URL signed with another key (made from another data
+/// directory, or before the key was rotated).
 fn verify_signature(
     streams: &Streams,
-    key: &str,
+    app: &App,
+    kind: Signed,
     stream: &str,
     query: Option<&str>,
 ) -> Result<(), Refusal> {
-    txsecret::verify(key, stream, query, now_unix(), streams.max_url_ttl_secs)
-        .map_err(Refusal::from)
+    let key = match kind {
+        Signed::Push => &app.push_key,
+        Signed::Play => &app.play_key,
+    };
+    txsecret::verify(key, stream, query, now_unix(), streams.max_url_ttl_secs).map_err(|e| {
+        let command = match kind {
+            Signed::Push => format!("mplive url push --app {} STREAM", app.name),
+            Signed::Play => format!("mplive url play --app {} STREAM", app.name),
+        };
+        let mut refusal = Refusal::from(e);
+        match e {
+            txsecret::SignatureError::Missing => {
+                refusal.message = format!("{} (get one with `{command}`)", refusal.message);
+            }
+            txsecret::SignatureError::BadSecret => {
+                refusal.message = format!(
+                    "{}; the URL may have been signed with another key (made from another data directory or \
+                     database, or before the {} key was rotated): get a fresh one with `{command}` on this \
+                     server's data directory",
+                    refusal.message,
+                    if kind == Signed::Push { "push" } else { "play" },
+                );
+            }
+            _ => {}
+        }
+        refusal
+    })
 }
 
 fn app_of(streams: &Streams, app: &str) -> Result<Arc<App>, Refusal> {
@@ -85,7 +121,7 @@ pub(crate) fn check_publish(
     check_names(app, Some(stream))?;
     let app = app_of(streams, app)?;
     if app.policy.push_auth {
-        verify_signature(streams, &app.push_key, stream, query)?;
+        verify_signature(streams, &app, Signed::Push, stream, query)?;
     }
     if let Some(forbid) = streams.catalog.forbidden(&app.id, stream, now_ms()) {
         let secs = (forbid.until_ms - now_ms()).max(0) / 1000;
@@ -148,7 +184,7 @@ pub(crate) fn check_play_signature(
     check_names(app, Some(stream))?;
     let app = app_of(streams, app)?;
     if app.policy.play_auth {
-        verify_signature(streams, &app.play_key, stream, query)?;
+        verify_signature(streams, &app, Signed::Play, stream, query)?;
     }
     Ok(app)
 }

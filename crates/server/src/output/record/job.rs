@@ -174,14 +174,20 @@ impl Recorder {
 
     fn rotate(&mut self, next: File) -> Result<File, RecordError> {
         match self {
-            Recorder::Flv(r) => r.rotate(next),
+            Recorder::Flv(r) => {
+                r.write_final_metadata()?;
+                r.rotate(next)
+            }
             Recorder::Mp4(r) => r.rotate(next),
         }
     }
 
     fn finish(self) -> Result<File, RecordError> {
         match self {
-            Recorder::Flv(r) => r.finish(),
+            Recorder::Flv(mut r) => {
+                r.write_final_metadata()?;
+                r.finish()
+            }
             Recorder::Mp4(r) => (*r).finish(),
         }
     }
