@@ -150,6 +150,20 @@ try {
   await page.waitForTimeout(2100);
   await shoot(page, 'stream');
 
+  step = 'record';
+  log(step);
+  // Start and stop a recording from the page (MP4, the dialog's default); the Rust side reads the file.
+  await page.click('[data-action=start-recording]');
+  await page.waitForSelector('dialog#confirm[open]');
+  await page.click('#confirm-ok');
+  await page.waitForSelector('dialog#confirm', { state: 'hidden' });
+  await page.waitForTimeout(3500);
+  await page.click('[data-action=stop-recording]');
+  await page.waitForSelector('dialog#confirm[open]');
+  await page.click('#confirm-ok');
+  await page.waitForSelector('dialog#confirm', { state: 'hidden' });
+  report.recorded = true;
+
   step = 'kick';
   log(step);
   await page.click('[data-action=kick]');
@@ -161,6 +175,16 @@ try {
     return s && s !== 'live';
   }, null, { timeout: 3000 });
   report.kicked = { state: await page.getAttribute('[data-state]', 'data-state'), ms: Date.now() - kickedAt };
+
+  step = 'forbid';
+  log(step);
+  // Forbid for an hour from the page; the Rust side checks that the next push is refused.
+  await page.click('[data-action=forbid]');
+  await page.waitForSelector('dialog#confirm[open]');
+  await page.fill('dialog#confirm input[name=reason]', 'console test');
+  await page.click('#confirm-ok');
+  await page.waitForSelector('dialog#confirm', { state: 'hidden' });
+  report.forbidden = true;
 
   step = 'apps';
   log(step);
@@ -200,6 +224,13 @@ try {
     log(step);
     await page.goto(`${base}/console/#/${name}`);
     await page.waitForSelector(`#${name.slice(0, -1)}-list > *`);
+    if (name === 'webhooks') {
+      // The app's webhook receiver refuses connections: its deliveries show their failed attempts and error.
+      await page.waitForFunction(() => [...document.querySelectorAll('#webhook-list tr')]
+        .some((tr) => tr.textContent.includes('push_start') && /(pending|failed)/.test(tr.textContent)), null,
+      { timeout: 8000 });
+      report.webhookRows = await page.$$eval('#webhook-list tr', (rows) => rows.map((r) => r.textContent));
+    }
     await shoot(page, name);
   }
 

@@ -20,6 +20,12 @@ fn console_drives_a_live_server_in_chromium() {
     };
     let started = Instant::now();
     let server = Server::start("");
+    // A webhook receiver that refuses connections: its deliveries fail, and the webhooks page shows the attempts.
+    let refusing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_hook = format!("http://{}/hook", refusing.local_addr().unwrap());
+    drop(refusing);
+    server.cli_ok(&["app", "set", "live", "--callback-url", &dead_hook]);
+    std::thread::sleep(Duration::from_millis(400));
     let mut pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/cam1"));
     server.wait_live("live/cam1");
 
@@ -58,6 +64,66 @@ fn console_drives_a_live_server_in_chromium() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+
+    // Forbid from the page: the next push is refused.
+    assert_eq!(report["forbidden"], true, "{report}");
+    let refused = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-i"])
+        .arg(fixture_av())
+        .args(["-t", "3", "-c", "copy", "-f", "flv"])
+        .arg(server.rtmp_url("live/cam1"))
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "a push after the forbid was accepted: {}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    // The recording started and stopped from the page is an MP4 that ffprobe reads.
+    assert_eq!(report["recorded"], true, "{report}");
+    let (status, body) = server.get("/v1/recordings");
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mp4 = list["recordings"]
+        .as_array()
+        .and_then(|r| r.iter().find(|f| f["format"] == "mp4"))
+        .unwrap_or_else(|| panic!("no MP4 recording: {body}"))["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let file = server.dir.path().join("data/recordings").join(&mp4);
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let duration: f64 = String::from_utf8_lossy(&probe.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| {
+            panic!(
+                "ffprobe {}: {}",
+                file.display(),
+                String::from_utf8_lossy(&probe.stderr)
+            )
+        });
+    assert!(duration >= 2.0, "the recording lasts {duration} s");
+
+    // The webhooks page showed the failing deliveries.
+    let rows = report["webhookRows"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r.as_str().unwrap_or_default().contains("push_start")),
+        "{report}"
+    );
 
     // The app created in the page exists for the API, with push auth on (the form's default).
     let app = report["app"].as_str().unwrap();

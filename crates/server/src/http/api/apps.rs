@@ -246,10 +246,18 @@ pub(crate) struct TokenView {
     pub(crate) expires_at: u64,
 }
 
-pub(super) fn app_or_404(shared: &Shared, app: &str) -> Result<Arc<App>, ApiError> {
-    shared
-        .streams
-        .catalog
+/// The app by id or name. Not in the catalog snapshot: the snapshot is refreshed first if the database changed, so
+/// an app created a moment ago by the CLI (which writes the database directly) is found without waiting for the
+/// next poll.
+pub(super) async fn app_or_404(shared: &Shared, app: &str) -> Result<Arc<App>, ApiError> {
+    let catalog = &shared.streams.catalog;
+    if let Some(found) = catalog.app_by_id_or_name(app) {
+        return Ok(found);
+    }
+    if let Err(e) = catalog.refresh_if_changed().await {
+        tracing::warn!(app, "refreshing the catalog for an unknown app: {e}");
+    }
+    catalog
         .app_by_id_or_name(app)
         .ok_or_else(|| ApiError::unknown_app(app))
 }
@@ -394,7 +402,7 @@ pub(crate) async fn sign_urls(
     Path(app): Path<String>,
     ApiJson(req): ApiJson<UrlRequest>,
 ) -> Result<Json<UrlSet>, ApiError> {
-    let app = app_or_404(&shared, &app)?;
+    let app = app_or_404(&shared, &app).await?;
     control::store::validate_stream_name(&req.stream)?;
     let expires_at = now_unix() + ttl("ttlSecs", req.ttl_secs)?;
     Ok(Json(url_set(&shared, &app, &req.stream, expires_at)))
@@ -429,7 +437,7 @@ pub(crate) async fn mint_token(
     Path(app): Path<String>,
     ApiJson(req): ApiJson<TokenRequest>,
 ) -> Result<Json<TokenView>, ApiError> {
-    let app = app_or_404(&shared, &app)?;
+    let app = app_or_404(&shared, &app).await?;
     let role: Role = req
         .role
         .parse()

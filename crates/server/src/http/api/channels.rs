@@ -50,7 +50,7 @@ pub(crate) async fn list_channels(
     State(shared): State<Arc<Shared>>,
     Path(app): Path<String>,
 ) -> Result<Json<ChannelList>, ApiError> {
-    let app = app_or_404(&shared, &app)?;
+    let app = app_or_404(&shared, &app).await?;
     let channels = shared.streams.catalog.store().channels(&app.id).await?;
     Ok(Json(ChannelList {
         channels: channels
@@ -83,7 +83,7 @@ pub(crate) async fn create_channel(
     Path(app): Path<String>,
     ApiJson(req): ApiJson<CreateChannel>,
 ) -> Result<Response, ApiError> {
-    let app = app_or_404(&shared, &app)?;
+    let app = app_or_404(&shared, &app).await?;
     if req.title.as_ref().is_some_and(|t| t.len() > 256) {
         return Err(ApiError::invalid("title", "longer than 256 bytes"));
     }
@@ -105,7 +105,7 @@ pub(crate) async fn get_channel(
     State(shared): State<Arc<Shared>>,
     Path((app, channel)): Path<(String, String)>,
 ) -> Result<Json<ChannelView>, ApiError> {
-    let app = app_or_404(&shared, &app)?;
+    let app = app_or_404(&shared, &app).await?;
     let c = shared
         .streams
         .catalog
@@ -130,7 +130,7 @@ pub(crate) async fn delete_channel(
     State(shared): State<Arc<Shared>>,
     Path((app, channel)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let app = app_or_404(&shared, &app)?;
+    let app = app_or_404(&shared, &app).await?;
     if !shared
         .streams
         .catalog

@@ -40,13 +40,8 @@ pub(crate) struct RoomSessionView {
     pub(crate) session_key: String,
 }
 
-fn app_id(shared: &Shared, app: &str) -> Result<String, ApiError> {
-    shared
-        .streams
-        .catalog
-        .app_by_id_or_name(app)
-        .map(|a| a.id.clone())
-        .ok_or_else(|| ApiError::unknown_app(app))
+async fn app_id(shared: &Shared, app: &str) -> Result<String, ApiError> {
+    Ok(super::apps::app_or_404(shared, app).await?.id.clone())
 }
 
 /// Creates a fresh random session key (16 bytes, base64) for a member, replacing any previous one.
@@ -60,7 +55,7 @@ pub(crate) async fn create_room_session(
     Path(app): Path<String>,
     ApiJson(req): ApiJson<CreateRoomSession>,
 ) -> Result<Json<RoomSessionView>, ApiError> {
-    let app_id = app_id(&shared, &app)?;
+    let app_id = app_id(&shared, &app).await?;
     let session = shared
         .streams
         .catalog
@@ -87,7 +82,7 @@ pub(crate) async fn put_room_session(
     Path((app, open_id)): Path<(String, String)>,
     ApiJson(req): ApiJson<PutRoomSession>,
 ) -> Result<Json<RoomSessionView>, ApiError> {
-    let app_id = app_id(&shared, &app)?;
+    let app_id = app_id(&shared, &app).await?;
     let session = shared
         .streams
         .catalog
