@@ -341,22 +341,6 @@ impl Output {
     /// A Vhall SDK event: `{"type":"sdk","event":"reconnectReady","url":...}` in JSON (the JS SDK's event
     /// names), a line otherwise.
     fn sdk(&mut self, e: &ManagedEvent) -> Result<()> {
-        if self.mode == OutputMode::Json {
-            let mut v = serde_json::to_value(e)?;
-            if let Some(obj) = v.as_object_mut() {
-                let name = obj.remove("type").unwrap_or_default();
-                obj.insert(
-                    "event".into(),
-                    sdk_event_name(name.as_str().unwrap_or("")).into(),
-                );
-                obj.insert("type".into(), "sdk".into());
-            }
-            println!("{v}");
-            return Ok(());
-        }
-        if self.mode == OutputMode::Terminal {
-            eprintln!();
-        }
         let mut v = serde_json::to_value(e)?;
         if let Some(obj) = v.as_object_mut() {
             let name = obj.remove("type").unwrap_or_default();
@@ -364,6 +348,16 @@ impl Output {
                 "event".into(),
                 sdk_event_name(name.as_str().unwrap_or("")).into(),
             );
+            if self.mode == OutputMode::Json {
+                obj.insert("type".into(), "sdk".into());
+            }
+        }
+        if self.mode == OutputMode::Json {
+            println!("{v}");
+            return Ok(());
+        }
+        if self.mode == OutputMode::Terminal {
+            eprintln!();
         }
         println!("sdk: {v}");
         Ok(())

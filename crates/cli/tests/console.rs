@@ -93,28 +93,7 @@ fn console_drives_a_live_server_in_chromium() {
         .unwrap()
         .to_string();
     let file = server.dir.path().join("data/recordings").join(&mp4);
-    let probe = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
-    let duration: f64 = String::from_utf8_lossy(&probe.stdout)
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| {
-            panic!(
-                "ffprobe {}: {}",
-                file.display(),
-                String::from_utf8_lossy(&probe.stderr)
-            )
-        });
+    let duration = common::probe_duration(&file);
     assert!(duration >= 2.0, "the recording lasts {duration} s");
 
     // The webhooks page showed the failing deliveries.

@@ -34,32 +34,6 @@ fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
     out
 }
 
-/// The container duration ffprobe reads, in seconds.
-fn probe_duration(path: &Path) -> f64 {
-    require("ffprobe");
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(
-        out.status.success(),
-        "ffprobe {} failed: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text.parse()
-        .unwrap_or_else(|_| panic!("ffprobe duration of {}: {text:?}", path.display()))
-}
-
 /// Turns recording on for the app `live` with a webhook receiver and a short grace, so streams end quickly.
 fn record_live(server: &Server, formats: &str, receiver: &Receiver) {
     record_live_with_grace(server, formats, receiver, 300);

@@ -832,3 +832,29 @@ pub fn ffprobe_codecs(url: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).to_string()
 }
+
+/// The container duration ffprobe reads, in seconds.
+pub fn probe_duration(path: &Path) -> f64 {
+    require("ffprobe");
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success(),
+        "ffprobe {} failed: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.parse()
+        .unwrap_or_else(|_| panic!("ffprobe duration of {}: {text:?}", path.display()))
+}

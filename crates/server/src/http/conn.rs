@@ -154,16 +154,19 @@ async fn open_tls(socket: TcpStream, acceptor: &TlsAcceptor) -> io::Result<TlsOp
 
 /// Tells a plain-HTTP client what to change, instead of a TLS alert it would show as a garbled reply.
 async fn refuse_plain_http(mut socket: TcpStream) {
-    const BODY: &str = "this port serves HTTPS: use an https:// URL\n";
+    answer_400_and_close(&mut socket, "this port serves HTTPS: use an https:// URL\n").await;
+}
+
+/// Writes an HTTP `400` with `body` and closes, after reading what the client sent: closing with unread data would
+/// send a reset, which can destroy the answer before the client reads it (read briefly and boundedly).
+pub(crate) async fn answer_400_and_close(socket: &mut TcpStream, body: &str) {
     let response = format!(
         "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{BODY}",
-        BODY.len()
+         Connection: close\r\n\r\n{body}",
+        body.len()
     );
     let _ = socket.write_all(response.as_bytes()).await;
     let _ = socket.shutdown().await;
-    // Closing with the request still unread would send a reset, which can destroy the answer before the client
-    // reads it; so read until the client closes, briefly and boundedly.
     let mut sink = [0u8; 1024];
     let mut left: usize = 64 * 1024;
     let _ = tokio::time::timeout(Duration::from_secs(1), async {

@@ -3,9 +3,7 @@
 //! RTMP handshake starts with its version (3), an HTTP request with its method and a space, TLS with record type 22.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, info};
 
@@ -75,7 +73,7 @@ pub(super) async fn handled(socket: &mut TcpStream, peer: SocketAddr, shared: &S
             let body = format!(
                 "this is mplive's RTMP port; HTTP is on port {http_port} ({scheme}://HOST:{http_port}/)\n"
             );
-            answer_and_close(socket, &body).await;
+            crate::http::conn::answer_400_and_close(socket, &body).await;
             true
         }
         Opening::Tls => {
@@ -86,29 +84,6 @@ pub(super) async fn handled(socket: &mut TcpStream, peer: SocketAddr, shared: &S
             true
         }
     }
-}
-
-/// Writes a `400` with `body` and closes, after reading what the client sent (closing with unread data would send
-/// a reset, which can destroy the answer before the client reads it).
-async fn answer_and_close(socket: &mut TcpStream, body: &str) {
-    let response = format!(
-        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = socket.write_all(response.as_bytes()).await;
-    let _ = socket.shutdown().await;
-    let mut sink = [0u8; 1024];
-    let mut left: usize = 64 * 1024;
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        while left > 0 {
-            match socket.read(&mut sink).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => left = left.saturating_sub(n),
-            }
-        }
-    })
-    .await;
 }
 
 #[cfg(test)]
