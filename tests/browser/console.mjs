@@ -184,6 +184,7 @@ try {
   await page.fill('dialog#confirm input[name=reason]', 'console test');
   await page.click('#confirm-ok');
   await page.waitForSelector('dialog#confirm', { state: 'hidden' });
+  await page.waitForSelector('[data-forbidden=true]', { timeout: 3000 });
   report.forbidden = true;
 
   step = 'apps';

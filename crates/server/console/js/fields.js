@@ -43,7 +43,7 @@ export function streamView(s) {
       rtmp: players.rtmp ?? 0,
       flv: players.flv ?? 0,
       hls: pick(players, 'hls'),
-      other: players.other ?? 0,
+      llHls: pick(players, 'llHls'),
       relays: players.relays ?? 0,
     },
     clusterPlayers: field(s, 'clusterPlayers'),

@@ -108,7 +108,19 @@ export function mount(root, [app, stream]) {
 
   // --- polling
   let live = false;
+  // The forbid in force for this stream, if any (GET /v1/forbids), shown next to the state.
+  let forbid = null;
+  const forbidBadge = () => (forbid
+    ? h('span', { class: 'badge forbidden', 'data-forbidden': 'true' },
+      ` forbidden until ${fmt.time(forbid.until * 1000)}${forbid.reason ? ` (${forbid.reason})` : ''}`)
+    : null);
   const refresh = async () => {
+    try {
+      const { forbids } = await api.forbids(app);
+      forbid = forbids.find((f) => f.stream === stream) || null;
+    } catch {
+      forbid = null;
+    }
     let s;
     try {
       // The list rather than GET /v1/streams/{app}/{stream}: a stream that ended is simply absent, not a 404
@@ -123,7 +135,7 @@ export function mount(root, [app, stream]) {
           player = null;
         }
         live = false;
-        replace(status, h('p', { class: 'badge gone', 'data-state': 'gone' }, 'Not live'),
+        replace(status, h('p', { class: 'badge gone', 'data-state': 'gone' }, 'Not live'), forbidBadge(),
           h('span', { class: 'muted' }, ' (the page shows it again when it comes back)'));
         replace(stats);
         replace(people);
@@ -132,7 +144,7 @@ export function mount(root, [app, stream]) {
       }
       return;
     }
-    replace(status, h('span', { class: `badge ${s.state}`, 'data-state': s.state }, s.state));
+    replace(status, h('span', { class: `badge ${s.state}`, 'data-state': s.state }, s.state), forbidBadge());
     replace(stats,
       stat('Video', [s.videoCodec || '–', fmt.res(s.width, s.height), `${fmt.fps(s.fps)} fps`, `GOP ${s.gop.toFixed(1)} s`].join(' · ')),
       stat('Audio', [s.audioCodec || '–', s.sampleRate ? `${s.sampleRate} Hz` : null, s.channels ? `${s.channels} ch` : null].filter(Boolean).join(' · ')),
@@ -147,7 +159,8 @@ export function mount(root, [app, stream]) {
         : h('p', { class: 'muted' }, 'None (waiting for it to come back)'),
       h('h3', {}, 'Players'),
       h('p', {}, `${s.players.total} on this node: RTMP ${s.players.rtmp} · HTTP-FLV ${s.players.flv}`
-        + `${s.players.hls !== undefined ? ` · HLS ${s.players.hls}` : ''} · other readers ${s.players.other}`
+        + `${s.players.hls !== undefined ? ` · HLS ${s.players.hls}` : ''}`
+        + `${s.players.llHls !== undefined ? ` · LL-HLS ${s.players.llHls}` : ''}`
         + `${s.players.relays ? ` · relays to other nodes ${s.players.relays}` : ''}`),
       s.clusterPlayers !== undefined && s.clusterPlayers !== null
         ? h('p', {}, `${s.clusterPlayers} in the cluster; origin ${s.origin ?? 'unknown'}; `
