@@ -238,6 +238,7 @@ try {
   step = 'rooms';
   log(step);
   await page.goto(`${base}/console/#/rooms`);
+  await page.waitForSelector('#room-list h2');
   await page.waitForSelector('select[name=app] option[value=live]', { state: 'attached' });
   await page.fill('input[name=openId]', 'o1');
   await page.click('#room-create');

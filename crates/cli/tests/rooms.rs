@@ -767,3 +767,47 @@ fn split_ids_and_other_apps_get_their_own_streams() {
         }
     }
 }
+
+#[test]
+fn the_api_lists_live_rooms_and_their_members() {
+    let server = start("");
+    let (mut a, _) = member(&server, "listed", "a", "video");
+    let (_b, _) = member(&server, "listed", "b", "video");
+    assert_eq!(
+        a.request(json!({"type":"updateMuteConfig","reqId":2,"muteConfig":{"muteMicrophone":true,"muteEarphone":false}}))["type"],
+        "ok"
+    );
+    let (status, body) = server.get("/v1/rooms");
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["node"], Value::Null, "one node: {v}");
+    let room = v["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["app"] == APP && r["group"] == "listed")
+        .unwrap_or_else(|| panic!("the room is listed: {v}"))
+        .clone();
+    assert_eq!(room["roomType"], "video");
+    let members: Vec<(&str, bool, bool)> = room["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["openId"].as_str().unwrap(),
+                m["connected"].as_bool().unwrap(),
+                m["microphoneMuted"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(members, [("a", true, true), ("b", true, false)], "{room}");
+    // The room ends with its members: it leaves the list.
+    a.request(json!({"type":"exit"}));
+    drop(_b);
+    let (_, body) = server.get("/v1/rooms");
+    assert!(
+        body.contains("listed"),
+        "b keeps its place for the resume grace: {body}"
+    );
+}

@@ -91,7 +91,8 @@ mod stream_name;
 
 pub use crate::config::Config;
 pub use crate::core::{
-    token_room, CloseReason, ConnId, Input, MediaUrls, Output, Rooms, SessionKey,
+    token_room, CloseReason, ConnId, Input, MediaUrls, MemberSnapshot, Output, RoomSnapshot, Rooms,
+    SessionKey,
 };
 pub use crate::protocol::{
     BadRequest, Command, Join, MemberInfo, MuteConfig, PlayUrls, ReqId, Request, RoomType,

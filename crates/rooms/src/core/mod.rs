@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 
 pub use input::Input;
 
-use crate::protocol::{Join, MemberInfo, PlayUrls, ReqId, ServerMessage};
+use crate::protocol::{Join, MemberInfo, PlayUrls, ReqId, RoomType, ServerMessage};
 use crate::room::{Member, Room, StreamState};
 use crate::signature;
 use crate::store::{Admit, RoomKey};
@@ -32,6 +32,34 @@ pub trait MediaUrls {
     fn push_url(&self, stream: &str) -> String;
     /// The RTMP and HTTP-FLV play URLs.
     fn play_urls(&self, stream: &str) -> PlayUrls;
+}
+
+/// One room as [`Rooms::snapshot`] shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomSnapshot {
+    /// The app (its name).
+    pub app: String,
+    /// The group id.
+    pub group: String,
+    /// Voice or video.
+    pub room_type: RoomType,
+    /// The members in join order.
+    pub members: Vec<MemberSnapshot>,
+}
+
+/// One member as [`Rooms::snapshot`] shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberSnapshot {
+    /// The member.
+    pub open_id: String,
+    /// Its socket is open (false while it waits for a resume).
+    pub connected: bool,
+    /// It spoke recently (reported volume over the threshold, microphone on).
+    pub speaking: bool,
+    /// Its microphone is muted (its mute settings).
+    pub microphone_muted: bool,
+    /// Its stream in the media app, while live: what it carries.
+    pub stream: Option<StreamState>,
 }
 
 /// Why the core closes a connection.
@@ -221,6 +249,39 @@ impl Rooms {
             .get(&key)
             .map(|r| r.order.clone())
             .unwrap_or_default()
+    }
+
+    /// What an operator sees of the rooms on this core at `now`: each room with its members in join order.
+    pub fn snapshot(&self, now: Instant) -> Vec<RoomSnapshot> {
+        let mut rooms: Vec<RoomSnapshot> = self
+            .rooms
+            .iter()
+            .map(|(key, room)| RoomSnapshot {
+                app: key.app.clone(),
+                group: key.group.clone(),
+                room_type: room.room_type,
+                members: room
+                    .order
+                    .iter()
+                    .filter_map(|open_id| {
+                        let member = room.members.get(open_id)?;
+                        let stream = self
+                            .streams
+                            .get(&stream_name(&key.app, &key.group, open_id))
+                            .copied();
+                        Some(MemberSnapshot {
+                            open_id: open_id.clone(),
+                            connected: member.conn.is_some(),
+                            speaking: member.speaking(&self.config, now),
+                            microphone_muted: member.mute.mute_microphone,
+                            stream,
+                        })
+                    })
+                    .collect(),
+            })
+            .collect();
+        rooms.sort_by(|a, b| (&a.app, &a.group).cmp(&(&b.app, &b.group)));
+        rooms
     }
 
     /// Every room with its members in join order (invariant checks).

@@ -94,6 +94,7 @@ export const api = {
   kick: (app, stream) => api.post(`/v1/streams/${seg(app)}/${seg(stream)}/kick`),
   forbid: (app, stream, body) => api.post(`/v1/streams/${seg(app)}/${seg(stream)}/forbid`, body),
   unforbid: (app, stream) => api.del(`/v1/streams/${seg(app)}/${seg(stream)}/forbid`),
+  rooms: () => api.get('/v1/rooms'),
   forbids: (app) => api.get(`/v1/forbids?app=${encodeURIComponent(app)}`),
   record: (app, stream, formats) =>
     api.post(`/v1/streams/${seg(app)}/${seg(stream)}/record`, { formats }),

@@ -346,6 +346,11 @@ impl RoomService {
         self.with_core(|core| core.handle_input(Input::Stream { name, state }, Instant::now()));
     }
 
+    /// The live rooms of this node and their members, now.
+    pub(crate) fn snapshot(&self) -> Vec<rooms::RoomSnapshot> {
+        self.core.lock().snapshot(Instant::now())
+    }
+
     /// Whether `conn` has nothing going on in the core (not joining, not a member).
     pub(crate) fn is_idle(&self, conn: ConnId) -> bool {
         self.core.lock().is_idle(conn)

@@ -1,8 +1,19 @@
-// Rooms: the session keys members' joins are signed with (POST and PUT /v1/apps/{app}/room-sessions). The API
-// has no list of live rooms, so none is shown.
+// Rooms: the live rooms of this node and their members (GET /v1/rooms every 2 s), and the session keys members'
+// joins are signed with (POST and PUT /v1/apps/{app}/room-sessions).
 
 import { api } from '../api.js';
-import { busy, copyButton, errorBox, h, labelled, replace } from '../ui.js';
+import { busy, copyButton, errorBox, every, h, labelled, replace, table } from '../ui.js';
+
+// A member's state as small badges: socket, speaking, microphone, stream.
+function memberBadges(m) {
+  const badges = [];
+  if (!m.connected) badges.push(h('span', { class: 'badge grace' }, 'waiting to resume'));
+  if (m.speaking) badges.push(h('span', { class: 'badge live' }, 'speaking'));
+  if (m.microphoneMuted) badges.push(h('span', { class: 'badge' }, 'muted'));
+  if (m.video) badges.push(h('span', { class: 'badge live' }, 'video on'));
+  else if (m.live) badges.push(h('span', { class: 'badge live' }, 'audio only'));
+  return h('div', { class: 'member', 'data-member': m.openId }, h('strong', {}, m.openId), ' ', ...badges);
+}
 
 export async function mount(root) {
   const app = h('select', { name: 'app' });
@@ -18,8 +29,25 @@ export async function mount(root) {
     h('div', { class: 'row' }, labelled('App', app), labelled('openId', openId, 'A-Z a-z 0-9 _ . -, 1-128'), create),
     h('div', { class: 'row' }, labelled('Key chosen by your backend (optional)', key, '1-256 printable ASCII, no spaces'), put),
     out);
-  replace(root, h('h1', {}, 'Rooms'), form,
-    h('p', { class: 'note' }, 'The API has no list of live rooms or their members yet; this page only manages session keys.'));
+  const live = h('section', { id: 'room-list' });
+  replace(root, h('h1', {}, 'Rooms'), live, form);
+  const stop = every(2000, async () => {
+    let list;
+    try {
+      list = await api.rooms();
+    } catch (err) {
+      replace(live, h('h2', {}, 'Live rooms'), errorBox(err));
+      return;
+    }
+    replace(live, h('h2', {}, list.node ? `Live rooms on node ${list.node}` : 'Live rooms'),
+      list.node ? h('p', { class: 'muted' }, 'A room lives on one node: the other nodes list their own.') : null,
+      table([
+        { label: 'App', cell: (r) => r.app },
+        { label: 'Group', cell: (r) => h('span', { 'data-room': `${r.app}/${r.group}` }, r.group) },
+        { label: 'Type', cell: (r) => r.roomType },
+        { label: 'Members', cell: (r) => h('div', {}, ...r.members.map(memberBadges)) },
+      ], list.rooms, 'No live room.'));
+  });
 
   try {
     const { apps } = await api.apps();
@@ -50,4 +78,5 @@ export async function mount(root) {
       }
     });
   });
+  return stop;
 }

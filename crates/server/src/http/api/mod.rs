@@ -41,7 +41,7 @@ use error::{code, ApiError};
         sdk::instance, sdk::refresh, sdk::player_instance, sdk::player_refresh,
         webhook_log,
         recordings::list_recordings, recordings::start_recording, recordings::stop_recording,
-        rooms::create_room_session, rooms::put_room_session,
+        rooms::create_room_session, rooms::put_room_session, rooms::list_rooms,
     ),
     modifiers(&AdminAuth),
 )]
@@ -102,6 +102,7 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
             "/v1/apps/{app}/room-sessions/{open_id}",
             axum::routing::put(rooms::put_room_session),
         )
+        .route("/v1/rooms", get(rooms::list_rooms))
         .route("/v1/webhooks", get(webhook_log))
         .route("/v1/recordings", get(recordings::list_recordings))
         .route(

@@ -105,3 +105,85 @@ fn session_error(e: control::StoreError) -> ApiError {
         _ => e.into(),
     }
 }
+
+/// The live rooms of this node.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RoomList {
+    /// This node's id in cluster mode (a room lives on one node: ask each node), else null.
+    pub(crate) node: Option<String>,
+    /// The rooms, by app and group.
+    pub(crate) rooms: Vec<RoomView>,
+}
+
+/// One live room.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RoomView {
+    /// The app (its name).
+    pub(crate) app: String,
+    /// The group id.
+    pub(crate) group: String,
+    /// `voice` or `video`.
+    pub(crate) room_type: String,
+    /// The members in join order.
+    pub(crate) members: Vec<RoomMemberView>,
+}
+
+/// One member of a live room.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RoomMemberView {
+    /// The member.
+    pub(crate) open_id: String,
+    /// Its socket is open (false while it may still resume).
+    pub(crate) connected: bool,
+    /// It spoke in the last moments (reported volume over `rooms.speaker_threshold`).
+    pub(crate) speaking: bool,
+    /// Its microphone is muted.
+    pub(crate) microphone_muted: bool,
+    /// Its stream is live.
+    pub(crate) live: bool,
+    /// Its stream carries video.
+    pub(crate) video: bool,
+    /// Its stream carries audio.
+    pub(crate) audio: bool,
+}
+
+/// The live rooms hosted by this node and their members.
+#[utoipa::path(get, path = "/v1/rooms", tag = "rooms",
+    responses((status = 200, body = RoomList), (status = 401, body = ApiError)),
+    security(("admin" = [])))]
+pub(crate) async fn list_rooms(State(shared): State<Arc<Shared>>) -> Json<RoomList> {
+    let rooms = shared
+        .rooms
+        .snapshot()
+        .into_iter()
+        .map(|room| RoomView {
+            app: room.app,
+            group: room.group,
+            room_type: match room.room_type {
+                rooms::RoomType::Voice => "voice",
+                rooms::RoomType::Video => "video",
+            }
+            .to_owned(),
+            members: room
+                .members
+                .into_iter()
+                .map(|m| RoomMemberView {
+                    open_id: m.open_id,
+                    connected: m.connected,
+                    speaking: m.speaking,
+                    microphone_muted: m.microphone_muted,
+                    live: m.stream.is_some(),
+                    video: m.stream.is_some_and(|s| s.has_video),
+                    audio: m.stream.is_some_and(|s| s.has_audio),
+                })
+                .collect(),
+        })
+        .collect();
+    Json(RoomList {
+        node: shared.streams.cluster.as_ref().map(|c| c.node.clone()),
+        rooms,
+    })
+}
