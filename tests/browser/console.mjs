@@ -157,11 +157,13 @@ try {
   await page.waitForSelector('dialog#confirm[open]');
   await page.click('#confirm-ok');
   await page.waitForSelector('dialog#confirm', { state: 'hidden' });
+  await page.waitForSelector('[data-recording=mp4]', { timeout: 3000 });
   await page.waitForTimeout(3500);
   await page.click('[data-action=stop-recording]');
   await page.waitForSelector('dialog#confirm[open]');
   await page.click('#confirm-ok');
   await page.waitForSelector('dialog#confirm', { state: 'hidden' });
+  await page.waitForSelector('[data-recording=off]', { timeout: 3000 });
   report.recorded = true;
 
   step = 'kick';

@@ -54,6 +54,7 @@ export function streamView(s) {
     framesIn: field(s, 'framesIn') ?? 0,
     droppedFrames: field(s, 'droppedFrames') ?? 0,
     uptimeMs: field(s, 'uptimeMs') ?? 0,
+    recording: s.recording || [],
     publisher: publisher && {
       addr: publisher.addr,
       protocol: publisher.protocol,

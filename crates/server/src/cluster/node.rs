@@ -50,9 +50,11 @@ impl Cluster {
             .into_iter()
             .collect();
         for s in self.registry.list() {
-            let (classic, low_latency) = entries
+            let entry = entries
                 .get(&media::StreamKey::new(s.app.clone(), s.stream.clone()))
-                .map_or((0, 0), |e| crate::http::hls::viewers_by_variant(e));
+                .map(AsRef::as_ref);
+            let (classic, low_latency) =
+                entry.map_or((0, 0), crate::http::hls::viewers_by_variant);
             let hls = classic + low_latency;
             let origin = s
                 .publisher
@@ -69,7 +71,7 @@ impl Cluster {
                 flv_players: s.players.flv,
                 hls_players: hls,
                 stats: origin.then(|| {
-                    let view = crate::stream::view::StreamView::new(&s, (classic, low_latency));
+                    let view = crate::stream::view::StreamView::new(&s, entry);
                     serde_json::to_value(view).unwrap_or_default()
                 }),
             });

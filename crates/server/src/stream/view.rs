@@ -56,6 +56,9 @@ pub(crate) struct StreamView {
     pub(crate) dropped_frames: u64,
     /// Milliseconds since the stream was first published.
     pub(crate) uptime_ms: u64,
+    /// The formats it is being recorded in now (`flv`, `mp4`); empty when it is not recorded.
+    #[serde(default)]
+    pub(crate) recording: Vec<String>,
 }
 
 /// Who publishes a stream.
@@ -89,9 +92,9 @@ pub(crate) struct PlayersView {
 }
 
 impl StreamView {
-    /// The view of `s`, with the HLS viewers `(classic, low-latency)`.
-    pub(crate) fn new(s: &StreamStats, hls: (u64, u64)) -> StreamView {
-        let (hls, ll_hls) = hls;
+    /// The view of `s`, with what its entry knows: the HLS viewers and the recording.
+    pub(crate) fn new(s: &StreamStats, entry: Option<&StreamEntry>) -> StreamView {
+        let (hls, ll_hls) = entry.map_or((0, 0), crate::http::hls::viewers_by_variant);
         StreamView {
             app: s.app.clone(),
             stream: s.stream.clone(),
@@ -124,6 +127,7 @@ impl StreamView {
             frames_in: s.frames_in,
             dropped_frames: s.dropped_frames,
             uptime_ms: s.uptime_ms,
+            recording: entry.map(crate::output::record::formats_of).unwrap_or_default(),
         }
     }
 }
@@ -153,6 +157,7 @@ impl StreamView {
             frames_in: 0,
             dropped_frames: 0,
             uptime_ms: 0,
+            recording: Vec::new(),
         }
     }
 }
@@ -166,7 +171,7 @@ pub(crate) fn list(registry: &Registry) -> Vec<StreamView> {
         .iter()
         .map(|s| {
             let key = StreamKey::new(s.app.clone(), s.stream.clone());
-            StreamView::new(s, hls_of(entries.get(&key).map(AsRef::as_ref)))
+            StreamView::new(s, entries.get(&key).map(AsRef::as_ref))
         })
         .collect()
 }
@@ -179,9 +184,5 @@ pub(crate) fn get(registry: &Registry, key: &StreamKey) -> Option<StreamView> {
         .into_iter()
         .find(|(k, _)| k == key)
         .map(|(_, e)| e);
-    Some(StreamView::new(&stats, hls_of(entry.as_deref())))
-}
-
-fn hls_of(entry: Option<&StreamEntry>) -> (u64, u64) {
-    entry.map_or((0, 0), crate::http::hls::viewers_by_variant)
+    Some(StreamView::new(&stats, entry.as_deref()))
 }

@@ -150,6 +150,8 @@ export function mount(root, [app, stream]) {
       stat('Audio', [s.audioCodec || '–', s.sampleRate ? `${s.sampleRate} Hz` : null, s.channels ? `${s.channels} ch` : null].filter(Boolean).join(' · ')),
       stat('Bitrate', `${fmt.kbps(s.videoBitrate)} video · ${fmt.kbps(s.audioBitrate)} audio`),
       stat('Uptime', fmt.duration(s.uptimeMs)),
+      stat('Recording', h('span', { 'data-recording': s.recording.join(',') || 'off' },
+        s.recording.length ? s.recording.map((f) => f.toUpperCase()).join(' + ') : 'off')),
       stat('Received', `${fmt.bytes(s.bytesIn)} · ${s.framesIn} frames`),
       stat('Sent', `${fmt.bytes(s.bytesOut)} · ${s.droppedFrames} frames dropped`));
     replace(people,

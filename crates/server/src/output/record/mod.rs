@@ -217,6 +217,13 @@ impl Recordings {
     }
 }
 
+/// The formats a stream's recording writes now (`flv`, `mp4`); empty when it is not recorded.
+pub(crate) fn formats_of(entry: &crate::stream::entry::StreamEntry) -> Vec<String> {
+    entry.recording.lock().as_ref().map_or_else(Vec::new, |r| {
+        r.formats.iter().map(|f| f.as_str().to_owned()).collect()
+    })
+}
+
 /// The formats `key` is being recorded in, if it is.
 pub(crate) fn formats(recordings: &Recordings, key: &StreamKey) -> Option<Vec<RecordFormat>> {
     let entry = entry::of_key(&recordings.streams, key)?;
