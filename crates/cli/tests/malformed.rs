@@ -208,3 +208,53 @@ fn slow_or_idle_http_clients_are_closed_after_the_header_timeout() {
     let took = wait_closed(idle, "an idle kept-alive connection");
     assert!(took < Duration::from_secs(4), "took {took:?}");
 }
+
+/// Sends `bytes` to the HTTP port and returns the answer's status line, read within `limit`.
+fn http_answer_within(server: &Server, bytes: &[u8], limit: Duration) -> (String, Duration) {
+    let mut s = TcpStream::connect(&server.http).unwrap();
+    s.set_read_timeout(Some(limit)).unwrap();
+    let started = Instant::now();
+    s.write_all(bytes).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&answer).to_string();
+    (
+        text.lines().next().unwrap_or_default().to_string(),
+        started.elapsed(),
+    )
+}
+
+/// Bytes that cannot be an HTTP request get 400 at once, and a body declared over `max_body_bytes` gets 413 at
+/// once, without the server reading it: neither holds the connection until a timeout.
+#[test]
+fn bad_http_is_answered_at_once() {
+    let server = Server::start("http_header_timeout_secs = 10\nmax_body_bytes = 65536\n");
+    for garbage in [
+        &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"[..],
+        b"hello there, friend",
+        b"GET / SIP/2.0",
+    ] {
+        let (status, took) = http_answer_within(&server, garbage, Duration::from_secs(5));
+        assert!(
+            status.starts_with("HTTP/1.1 400"),
+            "{garbage:?}: {status:?}"
+        );
+        assert!(
+            took < Duration::from_secs(2),
+            "{garbage:?} answered after {took:?}"
+        );
+    }
+    let declared = b"POST /v1/apps HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+        Content-Length: 100000000\r\n\r\n{\"name\":";
+    let (status, took) = http_answer_within(&server, declared, Duration::from_secs(5));
+    assert!(status.starts_with("HTTP/1.1 413"), "{status:?}");
+    assert!(took < Duration::from_secs(2), "413 after {took:?}");
+    // A real request still works.
+    assert_eq!(server.get("/v1/streams").0, 200);
+}

@@ -53,8 +53,7 @@ impl Cluster {
             let entry = entries
                 .get(&media::StreamKey::new(s.app.clone(), s.stream.clone()))
                 .map(AsRef::as_ref);
-            let (classic, low_latency) =
-                entry.map_or((0, 0), crate::http::hls::viewers_by_variant);
+            let (classic, low_latency) = entry.map_or((0, 0), crate::http::hls::viewers_by_variant);
             let hls = classic + low_latency;
             let origin = s
                 .publisher

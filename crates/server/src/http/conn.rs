@@ -51,6 +51,11 @@ pub(crate) async fn serve(
                 log_rtmp_on_http(peer, &shared);
                 return;
             }
+            Ok(Ok(Head::NotHttp)) => {
+                debug!(%peer, "not an HTTP request; answered 400");
+                answer_400_and_close(&mut socket, "not an HTTP/1 request: expected METHOD /path HTTP/1.1\n").await;
+                return;
+            }
             Ok(Ok(Head::Complete)) => true,
             Ok(Ok(Head::TooLong)) => false,
             Ok(Err(e)) => {
@@ -224,12 +229,17 @@ enum Head {
     TooLong,
     /// An RTMP handshake: a client on the wrong port.
     Rtmp,
+    /// Bytes that cannot begin an HTTP/1 request line: answered 400 at once rather than at the header timeout.
+    NotHttp,
 }
 
 async fn read_head(socket: &mut TcpStream, head: &mut BytesMut) -> io::Result<Head> {
     loop {
         if head.first() == Some(&RTMP_VERSION) {
             return Ok(Head::Rtmp);
+        }
+        if !could_be_request_line(head) {
+            return Ok(Head::NotHttp);
         }
         if find_head_end(head).is_some() {
             return Ok(Head::Complete);
@@ -240,6 +250,58 @@ async fn read_head(socket: &mut TcpStream, head: &mut BytesMut) -> io::Result<He
         if socket.read_buf(head).await? == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
+    }
+}
+
+/// Whether `buf` can still be (the start of) an HTTP/1 request: optional empty lines, then `METHOD SP TARGET SP
+/// HTTP/1.x CRLF`. False as soon as one byte rules it out (a TLS record, binary, text that is not a request), so
+/// such a connection is answered at once instead of holding a slot until the header timeout.
+pub(crate) fn could_be_request_line(buf: &[u8]) -> bool {
+    let mut rest = buf;
+    while let Some(after) = rest.strip_prefix(b"\r\n") {
+        rest = after;
+    }
+    if rest == b"\r" {
+        return true;
+    }
+    // The method: a token (RFC 9110 tchar), at most 16 bytes (the longest registered method is shorter).
+    let is_tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    let method_len = rest.iter().take_while(|b| is_tchar(**b)).count();
+    if method_len > 16 {
+        return false;
+    }
+    let Some(&after_method) = rest.get(method_len) else {
+        return true;
+    };
+    if method_len == 0 || after_method != b' ' {
+        return false;
+    }
+    rest = &rest[method_len + 1..];
+    // The target: visible bytes up to the next space (non-ASCII is left for hyper to judge).
+    let target_len = rest
+        .iter()
+        .take_while(|b| **b > b' ' && **b != 0x7f)
+        .count();
+    let Some(&after_target) = rest.get(target_len) else {
+        return true;
+    };
+    if target_len == 0 || after_target != b' ' {
+        return false;
+    }
+    rest = &rest[target_len + 1..];
+    // The version: `HTTP/1.` and a digit, then the line's end.
+    let version: &[u8] = b"HTTP/1.";
+    let n = rest.len().min(version.len());
+    if rest[..n] != version[..n] {
+        return false;
+    }
+    match rest.get(version.len()) {
+        None => true,
+        Some(d) if d.is_ascii_digit() => match rest.get(version.len() + 1) {
+            None | Some(b'\r') => true,
+            Some(_) => false,
+        },
+        Some(_) => false,
     }
 }
 
@@ -331,6 +393,37 @@ impl AsyncWrite for Prefixed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_lines_are_told_from_other_bytes_early() {
+        let full = b"GET /live/cam.flv?mode=rtc HTTP/1.1\r\nHost: x\r\n\r\n";
+        // Every prefix of a real request may still become one.
+        for n in 0..=full.len() {
+            assert!(could_be_request_line(&full[..n]), "{:?}", &full[..n]);
+        }
+        for ok in [
+            &b"\r\nPOST /v1/apps HTTP/1.0\r\n"[..],
+            b"OPTIONS * HTTP/1.1\r\n",
+            b"\r",
+            b"M-SEARCH /x HTTP/1.",
+        ] {
+            assert!(could_be_request_line(ok), "{ok:?}");
+        }
+        for bad in [
+            &b"\x16\x03\x01\x02\x00"[..], // a TLS ClientHello
+            b"hello world\r\n",
+            b"GET\t/ HTTP/1.1",
+            b" GET / HTTP/1.1",
+            b"GET  / HTTP/1.1",
+            b"GET / HTTP/2.0\r\n",
+            b"GET / HTTP/1.1x",
+            b"GET / SIP/2.0",
+            b"AVERYLONGMETHODNAMEX / HTTP/1.1",
+            b"\x00\x00\x00",
+        ] {
+            assert!(!could_be_request_line(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn recognizes_flv_plays() {

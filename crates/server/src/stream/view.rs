@@ -127,7 +127,9 @@ impl StreamView {
             frames_in: s.frames_in,
             dropped_frames: s.dropped_frames,
             uptime_ms: s.uptime_ms,
-            recording: entry.map(crate::output::record::formats_of).unwrap_or_default(),
+            recording: entry
+                .map(crate::output::record::formats_of)
+                .unwrap_or_default(),
         }
     }
 }

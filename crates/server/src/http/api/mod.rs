@@ -123,6 +123,41 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     admin
         .merge(open)
         .layer(DefaultBodyLimit::max(shared.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            refuse_oversized_bodies,
+        ))
+}
+
+/// Answers 413 at once to a request whose declared body (`Content-Length`) is over `max_body_bytes`, without
+/// reading it, and closes the connection: a client that declares megabytes and sends them slowly would otherwise
+/// hold the connection until the body limit is reached. Outermost, so it runs before the admin token check.
+async fn refuse_oversized_bodies(
+    State(shared): State<Arc<Shared>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let max = shared.max_body_bytes;
+    match declared {
+        Some(n) if n > max as u64 => {
+            let mut resp = ApiError::new(
+                code::BODY_TOO_LARGE,
+                format!(
+                    "the body is {n} bytes; this server accepts at most {max} (max_body_bytes)"
+                ),
+            )
+            .into_response();
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            resp
+        }
+        _ => next.run(req).await,
+    }
 }
 
 /// Whether `path` is under the JSON API (`/v1/...`, `/sdk/v1/...`).
