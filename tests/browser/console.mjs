@@ -147,6 +147,13 @@ try {
     report.advanced[kind] = r.advanced;
     if (r.advanced < 3) throw new Error(`${kind} preview: currentTime moved ${r.advanced} s in ${r.seconds} s`);
   }
+  // The preview is an HTTP-FLV player of this node: the players table lists it.
+  try {
+    await page.waitForSelector('tr[data-player=flv]', { state: 'attached', timeout: 5000 });
+  } catch (e) {
+    report.peopleText = await page.textContent('.people');
+    throw e;
+  }
   await page.waitForTimeout(2100);
   await shoot(page, 'stream');
 

@@ -1268,3 +1268,51 @@ fn the_admin_api_and_the_cli_speak_camel_case() {
         "the CLI prints the API's app: {shown}"
     );
 }
+
+/// `GET /v1/streams/{app}/{stream}/players` lists the RTMP and HTTP-FLV players with what each was sent.
+#[test]
+fn the_api_lists_a_streams_players() {
+    require("ffmpeg");
+    let server = Server::start("");
+    let _push = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/watched"));
+    server.wait_live("live/watched");
+    let reader = |url: String| {
+        Peer(
+            std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-i", &url, "-f", "null", "-"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let _rtmp = reader(server.rtmp_url("live/watched"));
+    let _flv = reader(server.http_url("live/watched.flv"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (status, body) = server.get("/v1/streams/live/watched/players");
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let players = v["players"].as_array().unwrap();
+        let mut protocols: Vec<&str> = players
+            .iter()
+            .map(|p| p["protocol"].as_str().unwrap())
+            .collect();
+        protocols.sort();
+        let sent = players
+            .iter()
+            .all(|p| p["bytes"].as_u64().unwrap_or(0) > 10_000);
+        if protocols == ["flv", "rtmp"] && sent {
+            for p in players {
+                assert!(p["addr"].as_str().unwrap().starts_with("127.0.0.1:"), "{p}");
+                assert!(p["sinceMs"].as_u64().unwrap() > 1_700_000_000_000, "{p}");
+                assert_eq!(p["droppedFrames"], 0, "{p}");
+            }
+            assert_eq!(v["hlsViewers"], 0);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "players: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(server.get("/v1/streams/live/nobody/players").0, 404);
+}

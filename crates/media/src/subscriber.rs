@@ -115,6 +115,16 @@ impl Subscriber {
         self.reader.dropped
     }
 
+    /// Its protocol as counted in the stream's statistics: `rtmp`, `flv`, `relay` or `other`.
+    pub fn protocol(&self) -> &'static str {
+        match self.protocol {
+            Protocol::Rtmp => "rtmp",
+            Protocol::Flv => "flv",
+            Protocol::Relay => "relay",
+            Protocol::Other => "other",
+        }
+    }
+
     /// The stream it reads.
     pub fn key(&self) -> &StreamKey {
         &self.stream.key

@@ -112,6 +112,7 @@ pub(crate) async fn serve(
         flv.subscriber,
         OutputFormat::Flv,
         flv.policy,
+        peer,
     ));
     {
         let mut out = player.lock();

@@ -35,6 +35,8 @@ struct FlvPlay {
     key: StreamKey,
     _permit: OwnedSemaphorePermit,
     _session: crate::stream::lifecycle::PlaySession,
+    /// Its place in the API's list of the stream's players.
+    listed: crate::output::fanout::Streaming,
 }
 
 /// `GET /{app}/{file}` where `file` is `{stream}.flv`, or `{stream}.m3u8` (handed to [`crate::http::hls`]).
@@ -78,7 +80,9 @@ pub(crate) async fn play(
         }
     };
     let header = start.header;
+    let listed = start.entry.players.register("flv", peer);
     let state = FlvPlay {
+        listed,
         subscriber: start.subscriber,
         policy: start.policy,
         shared,
@@ -140,5 +144,13 @@ async fn next_burst(mut play: FlvPlay) -> Option<(Vec<Bytes>, FlvPlay)> {
     }
     // Counted when handed to hyper; the socket write follows at once.
     play.subscriber.record_sent(len as u64);
+    let listed = &play.listed.player;
+    listed
+        .bytes
+        .fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed);
+    listed.dropped_frames.store(
+        play.subscriber.dropped_frames(),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     Some((burst, play))
 }

@@ -61,6 +61,32 @@ pub(crate) struct Group {
     merge_due: Notify,
     /// The merge timer task runs (only while there are `live` players). Changed under the `live` lock.
     timer_running: std::sync::atomic::AtomicBool,
+    /// Players that write themselves rather than through the group (HTTP-FLV over hyper's keep-alive path),
+    /// registered so the API can list them.
+    streaming: Mutex<Vec<Arc<StreamingPlayer>>>,
+}
+
+/// A player outside the group's writing (its own task pulls from the hub), as the API lists it.
+pub(crate) struct StreamingPlayer {
+    protocol: &'static str,
+    peer: std::net::SocketAddr,
+    since_ms: u64,
+    /// Bytes handed to the connection; updated once per burst.
+    pub(crate) bytes: std::sync::atomic::AtomicU64,
+    /// Frames skipped because it lagged, as of its last burst.
+    pub(crate) dropped_frames: std::sync::atomic::AtomicU64,
+}
+
+/// A [`StreamingPlayer`]'s registration; dropping it removes the player from the list.
+pub(crate) struct Streaming {
+    group: Arc<Group>,
+    pub(crate) player: Arc<StreamingPlayer>,
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        lock(&self.group.streaming).retain(|p| !Arc::ptr_eq(p, &self.player));
+    }
 }
 
 impl Group {
@@ -72,6 +98,27 @@ impl Group {
             merged_since: Mutex::new(None),
             merge_due: Notify::new(),
             timer_running: std::sync::atomic::AtomicBool::new(false),
+            streaming: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Registers a player that writes itself, for the API's list; it leaves when the result is dropped.
+    pub(crate) fn register(
+        self: &Arc<Self>,
+        protocol: &'static str,
+        peer: std::net::SocketAddr,
+    ) -> Streaming {
+        let player = Arc::new(StreamingPlayer {
+            protocol,
+            peer,
+            since_ms: u64::try_from(control::now_ms()).unwrap_or(0),
+            bytes: std::sync::atomic::AtomicU64::new(0),
+            dropped_frames: std::sync::atomic::AtomicU64::new(0),
+        });
+        lock(&self.streaming).push(player.clone());
+        Streaming {
+            group: self.clone(),
+            player,
         }
     }
 
@@ -104,6 +151,52 @@ impl Group {
             }
         }
         deliver(&self.rtc);
+    }
+}
+
+/// One player as the API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PlayerInfo {
+    /// `rtmp`, `flv` or `relay` (another node pulling the stream).
+    pub(crate) protocol: &'static str,
+    /// The client's address.
+    pub(crate) addr: String,
+    /// When it started playing, Unix ms.
+    pub(crate) since_ms: u64,
+    /// Bytes written to it.
+    pub(crate) bytes: u64,
+    /// Frames it skipped because it lagged.
+    pub(crate) dropped_frames: u64,
+}
+
+impl Group {
+    /// The players now, oldest first. Each player's lock is taken briefly, one at a time (an API call, not the
+    /// media path).
+    pub(crate) fn players(&self) -> Vec<PlayerInfo> {
+        let mut all: Vec<Arc<DirectPlayer>> = lock(&self.rtc).clone();
+        all.extend(lock(&self.live).iter().cloned());
+        let mut players: Vec<PlayerInfo> = all
+            .iter()
+            .map(|p| {
+                let out = p.lock();
+                PlayerInfo {
+                    protocol: out.subscriber.protocol(),
+                    addr: p.peer.to_string(),
+                    since_ms: p.since_ms,
+                    bytes: out.sent,
+                    dropped_frames: out.subscriber.dropped_frames(),
+                }
+            })
+            .collect();
+        players.extend(lock(&self.streaming).iter().map(|p| PlayerInfo {
+            protocol: p.protocol,
+            addr: p.peer.to_string(),
+            since_ms: p.since_ms,
+            bytes: p.bytes.load(Ordering::Relaxed),
+            dropped_frames: p.dropped_frames.load(Ordering::Relaxed),
+        }));
+        players.sort_by_key(|p| p.since_ms);
+        players
     }
 }
 
@@ -187,6 +280,10 @@ pub(crate) enum Delivery {
 /// One player fed by its stream's publisher.
 pub(crate) struct DirectPlayer {
     policy: WritePolicy,
+    /// The client's address, for the API's list of players.
+    peer: std::net::SocketAddr,
+    /// When it started playing, Unix ms.
+    since_ms: u64,
     out: Mutex<PlayerOut>,
     /// Wakes the player's own task: blocked write, end of stream, or socket failure.
     pub(crate) wake: Notify,
@@ -198,9 +295,12 @@ impl DirectPlayer {
         subscriber: Subscriber,
         format: OutputFormat,
         policy: WritePolicy,
+        peer: std::net::SocketAddr,
     ) -> DirectPlayer {
         DirectPlayer {
             policy,
+            peer,
+            since_ms: u64::try_from(control::now_ms()).unwrap_or(0),
             out: Mutex::new(PlayerOut {
                 writer,
                 subscriber,
@@ -209,6 +309,7 @@ impl DirectPlayer {
                 blocked: false,
                 ended: false,
                 error: None,
+                sent: 0,
             }),
             wake: Notify::new(),
         }
@@ -246,6 +347,8 @@ pub(crate) struct PlayerOut {
     blocked: bool,
     ended: bool,
     error: Option<std::io::Error>,
+    /// Bytes written to this player's socket (counted under the lock the write already holds).
+    sent: u64,
 }
 
 impl PlayerOut {
@@ -290,6 +393,7 @@ impl PlayerOut {
             Ok((n, done)) => {
                 if n > 0 {
                     self.subscriber.record_sent(n as u64);
+                    self.sent += n as u64;
                 }
                 self.blocked = !done;
                 match (done, self.ended) {

@@ -262,6 +262,7 @@ impl Conn {
                 chunk_size: self.session.out_chunk_size(),
             },
             policy,
+            self.peer,
         ));
         self.session.accept_play(stream_id);
         // The play status goes first; the cached GOP follows when the loop services the player.

@@ -6,7 +6,7 @@ import { api, ApiError } from '../api.js';
 import { TimeChart } from '../chart.js';
 import { streamView } from '../fields.js';
 import { KINDS, play, sameOrigin } from '../player.js';
-import { busy, confirmDialog, errorBox, every, fmt, h, labelled, replace, toast } from '../ui.js';
+import { busy, confirmDialog, errorBox, every, fmt, h, labelled, replace, table, toast } from '../ui.js';
 
 export function mount(root, [app, stream]) {
   const name = `${app}/${stream}`;
@@ -145,6 +145,20 @@ export function mount(root, [app, stream]) {
       return;
     }
     replace(status, h('span', { class: `badge ${s.state}`, 'data-state': s.state }, s.state), forbidBadge());
+    // The players connected to this node (RTMP, HTTP-FLV, relays); HLS viewers hold no connection: counted above.
+    let playerTable;
+    try {
+      const list = await api.players(app, stream);
+      playerTable = table([
+        { label: 'Protocol', cell: (p) => p.protocol.toUpperCase() },
+        { label: 'Address', cell: (p) => p.addr },
+        { label: 'Since', cell: (p) => fmt.time(p.sinceMs) },
+        { label: 'Sent', cell: (p) => fmt.bytes(p.bytes) },
+        { label: 'Dropped frames', cell: (p) => String(p.droppedFrames) },
+      ], list.players, 'No RTMP or HTTP-FLV player on this node.', (p) => ({ 'data-player': p.protocol }));
+    } catch (err) {
+      playerTable = errorBox(err);
+    }
     replace(stats,
       stat('Video', [s.videoCodec || '–', fmt.res(s.width, s.height), `${fmt.fps(s.fps)} fps`, `GOP ${s.gop.toFixed(1)} s`].join(' · ')),
       stat('Audio', [s.audioCodec || '–', s.sampleRate ? `${s.sampleRate} Hz` : null, s.channels ? `${s.channels} ch` : null].filter(Boolean).join(' · ')),
@@ -168,7 +182,7 @@ export function mount(root, [app, stream]) {
         ? h('p', {}, `${s.clusterPlayers} in the cluster; origin ${s.origin ?? 'unknown'}; `
           + s.nodes.map((n) => `${n.node}: ${n.players}`).join(', '))
         : null,
-      h('p', { class: 'muted' }, 'The API gives player counts, not a list of the players.'));
+      playerTable);
     bitrate.push([s.videoBitrate, s.audioBitrate]);
     fps.push([s.fps]);
     if (!live) {

@@ -339,3 +339,63 @@ pub(crate) async fn unforbid(
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+/// The players of a stream connected to this node.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PlayerList {
+    /// This node's id in cluster mode (each node lists its own players), else null.
+    pub(crate) node: Option<String>,
+    /// RTMP and HTTP-FLV players (and other nodes' relays), oldest first.
+    pub(crate) players: Vec<PlayerView>,
+    /// HLS and LL-HLS viewers: counted (by address and User-Agent), not listed, since they hold no connection.
+    pub(crate) hls_viewers: u64,
+}
+
+/// One player.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PlayerView {
+    /// `rtmp`, `flv`, or `relay` for another node of the cluster pulling the stream.
+    pub(crate) protocol: String,
+    /// The client's address.
+    pub(crate) addr: String,
+    /// When it started playing, Unix ms.
+    pub(crate) since_ms: u64,
+    /// Bytes written to it.
+    pub(crate) bytes: u64,
+    /// Frames it skipped because it fell behind.
+    pub(crate) dropped_frames: u64,
+}
+
+/// The players of one stream on this node, with what each was sent.
+#[utoipa::path(get, path = "/v1/streams/{app}/{stream}/players", tag = "streams",
+    params(("app" = String, Path), ("stream" = String, Path)),
+    responses((status = 200, body = PlayerList), (status = 404, body = ApiError), (status = 401, body = ApiError)),
+    security(("admin" = [])))]
+pub(crate) async fn list_players(
+    State(shared): State<Arc<Shared>>,
+    Path((app, stream)): Path<(String, String)>,
+) -> Result<Json<PlayerList>, ApiError> {
+    let key = StreamKey::new(app.clone(), stream.clone());
+    let entry = crate::stream::entry::of_key(&shared.streams, &key)
+        .ok_or_else(|| not_live(&app, &stream))?;
+    let (classic, low_latency) = crate::http::hls::viewers_by_variant(&entry);
+    let players = entry
+        .players
+        .players()
+        .into_iter()
+        .map(|p| PlayerView {
+            protocol: p.protocol.to_owned(),
+            addr: p.addr,
+            since_ms: p.since_ms,
+            bytes: p.bytes,
+            dropped_frames: p.dropped_frames,
+        })
+        .collect();
+    Ok(Json(PlayerList {
+        node: shared.streams.cluster.as_ref().map(|c| c.node.clone()),
+        players,
+        hls_viewers: classic + low_latency,
+    }))
+}
