@@ -241,6 +241,33 @@ try {
       { timeout: 8000 });
       report.webhookRows = await page.$$eval('#webhook-list tr', (rows) => rows.map((r) => r.textContent));
     }
+    if (name === 'recordings') {
+      // The MP4 recorded above plays in the page through a signed link, and downloads as a file.
+      const mp4 = '#recording-list button[data-action=play][data-path$=".mp4"]';
+      await page.waitForSelector(mp4);
+      await page.click(mp4);
+      await page.waitForSelector('#recording-video');
+      const played = await page.evaluate(async () => {
+        const video = document.getElementById('recording-video');
+        const t0 = performance.now();
+        while (!(video.readyState >= 2 && video.currentTime > 0) && performance.now() - t0 < 8000) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        const start = video.currentTime;
+        while (video.currentTime - start < 1.5 && performance.now() - t0 < 10000) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        return { advanced: video.currentTime - start, error: video.error ? video.error.code : null };
+      });
+      report.recordingPlay = played;
+      if (played.advanced < 1.5) throw new Error(`recording: currentTime moved ${played.advanced} s (error ${played.error})`);
+      const [download] = await Promise.all([
+        page.waitForEvent('download', { timeout: 8000 }),
+        page.click('#recording-list button[data-action=download][data-path$=".mp4"]'),
+      ]);
+      report.recordingDownload = download.suggestedFilename();
+      if (!report.recordingDownload.endsWith('.mp4')) throw new Error(`download named ${report.recordingDownload}`);
+    }
     await shoot(page, name);
   }
 

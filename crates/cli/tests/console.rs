@@ -95,6 +95,16 @@ fn console_drives_a_live_server_in_chromium() {
     let file = server.dir.path().join("data/recordings").join(&mp4);
     let duration = common::probe_duration(&file);
     assert!(duration >= 2.0, "the recording lasts {duration} s");
+    // ... and the recordings page played it (through a signed link) and downloaded it.
+    assert!(
+        report["recordingPlay"]["advanced"].as_f64().unwrap_or(0.0) >= 1.5,
+        "{report}"
+    );
+    assert_eq!(
+        report["recordingDownload"].as_str(),
+        mp4.rsplit('/').next(),
+        "{report}"
+    );
 
     // The webhooks page showed the failing deliveries.
     let rows = report["webhookRows"].as_array().unwrap();

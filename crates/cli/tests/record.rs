@@ -333,3 +333,262 @@ fn an_flv_recording_has_its_own_duration_not_the_sources() {
         assert_eq!(size as u64, std::fs::metadata(&found[0]).unwrap().len());
     }
 }
+
+/// A raw GET (HTTP/1.0, extra header lines each ending in `\r\n`): (status, response head, body bytes).
+fn get_with_head(addr: &str, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{headers}\r\n").unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head, buf[split + 4..].to_vec())
+}
+
+/// The value of header `name` in a response head.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// `POST /v1/recordings/url`: (status, JSON body).
+fn recording_url(server: &Server, body: &str) -> (u16, serde_json::Value) {
+    let (status, body) = server.api("POST", "/v1/recordings/url", Some(body));
+    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    (status, json)
+}
+
+#[test]
+fn signed_links_serve_recordings_with_ranges_and_refuse_tampering() {
+    require("ffmpeg");
+    let server = Server::start("");
+    let receiver = Receiver::start();
+    server.cli_ok(&["app", "set", "live", "--callback-url", &receiver.url()]);
+    std::thread::sleep(Duration::from_millis(800));
+    let _pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/a"));
+    server.wait_live("live/a");
+    let (status, body) = server.api(
+        "POST",
+        "/v1/streams/live/a/record",
+        Some(r#"{"formats":["mp4","flv"]}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    std::thread::sleep(Duration::from_secs(3));
+    let (status, body) = server.api("DELETE", "/v1/streams/live/a/record", None);
+    assert_eq!(status, 204, "{body}");
+    let done = receiver.wait_for("record_done", 2);
+
+    for event in &done {
+        let format = event["file_format"].as_str().unwrap();
+        let relative = event["file_path"].as_str().unwrap();
+        let on_disk = std::fs::read(recordings_dir(&server).join(relative)).unwrap();
+        let len = on_disk.len();
+        assert!(len > 2000, "{relative}: {len} bytes");
+        let (status, link) = recording_url(&server, &format!(r#"{{"path":"{relative}"}}"#));
+        assert_eq!(status, 200, "{link}");
+        let url = link["url"].as_str().unwrap().to_owned();
+        assert!(
+            url.starts_with(&format!("/recordings/{relative}?expires=")),
+            "{url}"
+        );
+        let expires = link["expires"].as_u64().unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!((now + 3500..=now + 3700).contains(&expires), "{expires}");
+
+        // The whole file, as on disk and readable by ffprobe.
+        let (status, head, body) = get_with_head(&server.http, &url, "");
+        assert_eq!(status, 200, "{head}");
+        let content_type = if format == "mp4" {
+            "video/mp4"
+        } else {
+            "video/x-flv"
+        };
+        assert_eq!(header(&head, "content-type"), Some(content_type), "{head}");
+        assert_eq!(
+            header(&head, "content-length"),
+            Some(len.to_string().as_str())
+        );
+        assert_eq!(header(&head, "accept-ranges"), Some("bytes"));
+        assert!(
+            header(&head, "content-disposition")
+                .unwrap()
+                .starts_with("inline; filename=\""),
+            "{head}"
+        );
+        assert!(body == on_disk, "{relative}: the downloaded bytes differ");
+        let copy = server.dir.path().join(format!("downloaded.{format}"));
+        std::fs::write(&copy, &body).unwrap();
+        let duration = probe_duration(&copy);
+        assert!((1.5..6.0).contains(&duration), "{duration} s downloaded");
+
+        // Ranges.
+        let (status, head, body) = get_with_head(&server.http, &url, "Range: bytes=100-1099\r\n");
+        assert_eq!(status, 206, "{head}");
+        assert_eq!(
+            header(&head, "content-range"),
+            Some(format!("bytes 100-1099/{len}").as_str())
+        );
+        assert_eq!(header(&head, "content-length"), Some("1000"));
+        assert!(body == on_disk[100..1100], "bytes=100-1099 differ");
+        let (status, head, body) = get_with_head(&server.http, &url, "Range: bytes=-500\r\n");
+        assert_eq!(status, 206, "{head}");
+        assert_eq!(
+            header(&head, "content-range"),
+            Some(format!("bytes {}-{}/{len}", len - 500, len - 1).as_str())
+        );
+        assert!(body == on_disk[len - 500..], "bytes=-500 differ");
+        let (status, _, body) = get_with_head(
+            &server.http,
+            &url,
+            &format!("Range: bytes={}-\r\n", len - 10),
+        );
+        assert_eq!(status, 206);
+        assert!(body == on_disk[len - 10..]);
+        let (status, head, _) =
+            get_with_head(&server.http, &url, &format!("Range: bytes={len}-\r\n"));
+        assert_eq!(status, 416, "{head}");
+        assert_eq!(
+            header(&head, "content-range"),
+            Some(format!("bytes */{len}").as_str())
+        );
+
+        // `download=1` is outside the signature and asks for an attachment.
+        let (status, head, _) = get_with_head(
+            &server.http,
+            &format!("{url}&download=1"),
+            "Range: bytes=0-0\r\n",
+        );
+        assert_eq!(status, 206, "{head}");
+        assert!(
+            header(&head, "content-disposition")
+                .unwrap()
+                .starts_with("attachment; filename=\""),
+            "{head}"
+        );
+
+        // A tampered signature, another path with this signature, no signature.
+        let (path_part, query) = url.split_once('?').unwrap();
+        let sig = query.split("sig=").nth(1).unwrap();
+        let flipped = format!(
+            "{}{}",
+            if sig.starts_with('0') { '1' } else { '0' },
+            &sig[1..]
+        );
+        let tampered = url.replace(sig, &flipped);
+        let (status, _, body) = get_with_head(&server.http, &tampered, "");
+        assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+        assert!(String::from_utf8_lossy(&body).contains("\"code\":40300"));
+        let later = url.replace(
+            &format!("expires={expires}"),
+            &format!("expires={}", expires + 1),
+        );
+        assert_eq!(get_with_head(&server.http, &later, "").0, 403);
+        let (status, _, _) = get_with_head(&server.http, path_part, "");
+        assert_ne!(status, 200, "no signature");
+        assert_eq!(
+            get_with_head(&server.http, &format!("{path_part}?sig={sig}"), "").0,
+            403
+        );
+        let sideways = format!(
+            "/recordings/live/a/../a/{}?{query}",
+            relative.rsplit('/').next().unwrap()
+        );
+        assert_eq!(get_with_head(&server.http, &sideways, "").0, 403, "..");
+        let escape = format!("/recordings/../admin-token.mp4?{query}");
+        assert_eq!(get_with_head(&server.http, &escape, "").0, 403, "..");
+    }
+
+    // Expired.
+    let relative = done[0]["file_path"].as_str().unwrap();
+    let (status, link) = recording_url(&server, &format!(r#"{{"path":"{relative}","ttlSecs":1}}"#));
+    assert_eq!(status, 200, "{link}");
+    std::thread::sleep(Duration::from_millis(2100));
+    let (status, _, body) = get_with_head(&server.http, link["url"].as_str().unwrap(), "");
+    assert_eq!(status, 403, "expired");
+    assert!(String::from_utf8_lossy(&body).contains("expired"));
+
+    // A vanished file.
+    let (status, link) = recording_url(&server, &format!(r#"{{"path":"{relative}"}}"#));
+    assert_eq!(status, 200, "{link}");
+    std::fs::remove_file(recordings_dir(&server).join(relative)).unwrap();
+    assert_eq!(
+        get_with_head(&server.http, link["url"].as_str().unwrap(), "").0,
+        404
+    );
+
+    // What the signing endpoint refuses.
+    for (body, want) in [
+        (r#"{"path":"../x.mp4"}"#.to_owned(), 400),
+        (r#"{"path":"/etc/x.mp4"}"#.to_owned(), 400),
+        (r#"{"path":"live\\a.mp4"}"#.to_owned(), 400),
+        (r#"{"path":"live/a/x.txt"}"#.to_owned(), 400),
+        (r#"{"path":"live/a/none.mp4"}"#.to_owned(), 404),
+        (format!(r#"{{"path":"{relative}"}}"#), 404),
+        (r#"{"path":"a.mp4","ttlSecs":0}"#.to_owned(), 400),
+        (r#"{"path":"a.mp4","ttlSecs":86401}"#.to_owned(), 400),
+        (r#"{"path":"a.mp4","ttl":5}"#.to_owned(), 400),
+    ] {
+        let (status, json) = recording_url(&server, &body);
+        assert_eq!(status, want, "{body}: {json}");
+        assert!(
+            json["code"].is_u64() && json["message"].is_string(),
+            "{json}"
+        );
+    }
+    let (status, _) = http_request(
+        &server.http,
+        "POST",
+        "/v1/recordings/url",
+        &[],
+        Some(r#"{"path":"a.mp4"}"#),
+    );
+    assert_eq!(status, 401, "no admin token");
+}
+
+/// `/recordings/...` without `sig`/`expires` is still the playback of an app named `recordings`: HLS (playlist and
+/// segments through the router's hand-over) and HTTP-FLV.
+#[test]
+fn an_app_named_recordings_still_plays() {
+    require("ffprobe");
+    let server = Server::start("");
+    server.cli_ok(&["app", "create", "recordings", "--push-auth", "off"]);
+    std::thread::sleep(Duration::from_millis(800));
+    let _pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("recordings/cam"));
+    server.wait_live("recordings/cam");
+    let (status, head, body) = get_with_head(&server.http, "/recordings/cam.m3u8", "");
+    assert_eq!(status, 200, "{head}\n{}", String::from_utf8_lossy(&body));
+    let playlist = String::from_utf8_lossy(&body).to_string();
+    let segment = playlist
+        .lines()
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or_else(|| panic!("a segment in {playlist}"));
+    let segment = if segment.starts_with('/') {
+        segment.to_owned()
+    } else {
+        format!("/recordings/{segment}")
+    };
+    let (status, head, _) = get_with_head(&server.http, &segment, "");
+    assert_eq!(status, 200, "{segment}: {head}");
+    for path in ["recordings/cam.m3u8", "recordings/cam.flv"] {
+        let codecs = ffprobe_codecs(&server.http_url(path));
+        assert!(
+            codecs.contains("h264") && codecs.contains("aac"),
+            "{path}: {codecs}"
+        );
+    }
+}

@@ -260,6 +260,18 @@ impl AdminAuth {
         random::to_hex(&self.sha256)
     }
 
+    /// A key for signing something else (the recording links), derived from the token's hash:
+    /// HMAC-SHA256(key = SHA-256(token), message = `label`). Only a holder of the token or the stored hash can
+    /// make it, it changes with the admin token, and it reveals neither.
+    pub fn derived_key(&self, label: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        // HMAC takes keys of any length: this cannot fail.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.sha256)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// `true` if `presented` is the token. Compares the hashes in constant time, so timing reveals nothing about
     /// how much of a guess was right.
     pub fn verify(&self, presented: &str) -> bool {

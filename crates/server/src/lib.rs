@@ -491,14 +491,28 @@ pub fn app_json(app: &control::App) -> serde_json::Value {
 
 /// The HTTP routes: HTTP-FLV and HLS playback, the JSON API and the console.
 fn router(shared: Arc<Shared>) -> Router {
+    let playback = Router::new()
+        .route("/{app}/{file}", get(http::flv_router::play))
+        .route("/{app}/{stream}/{file}", get(http::hls::segment))
+        .route("/{app}/{stream}/ll/{file}", get(http::hls::ll_file));
+    // `/recordings/...` with `sig`/`expires` is a signed recording link; without, the playback routes of an app
+    // named `recordings` (see `http::recording_files`).
+    let recordings_playback = playback.clone().with_state(shared.clone());
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/rooms/v1/ws", get(rooms_ws::upgrade))
         .merge(http::api::routes(shared.clone()))
         .merge(http::console::routes())
-        .route("/{app}/{file}", get(http::flv_router::play))
-        .route("/{app}/{stream}/{file}", get(http::hls::segment))
-        .route("/{app}/{stream}/ll/{file}", get(http::hls::ll_file))
+        .merge(playback)
+        .route(
+            "/recordings/{*path}",
+            get(
+                move |axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+                      req: axum::extract::Request| {
+                    http::recording_files::serve(shared, req, recordings_playback.clone())
+                },
+            ),
+        )
         .layer(axum::middleware::from_fn(http::api::api_shape))
         .with_state(shared)
 }

@@ -111,6 +111,8 @@ export const api = {
   sdkToken: (app, body) => api.post(`/v1/apps/${seg(app)}/tokens`, body),
   webhooks: (params) => api.get(`/v1/webhooks?${new URLSearchParams(params)}`),
   recordings: () => api.get('/v1/recordings'),
+  /** A signed link to one recording file (`{url, expires}`): what a <video> or a download can fetch. */
+  recordingUrl: (path, ttlSecs) => api.post('/v1/recordings/url', ttlSecs ? { path, ttlSecs } : { path }),
   roomSession: (app, openId) => api.post(`/v1/apps/${seg(app)}/room-sessions`, { openId }),
   putRoomSession: (app, openId, sessionKey) =>
     api.put(`/v1/apps/${seg(app)}/room-sessions/${seg(openId)}`, { sessionKey }),

@@ -68,6 +68,51 @@ export async function play(video, kind, url, onError) {
   return { destroy() {} };
 }
 
+/**
+ * Plays a recording file (a signed same-origin link) in `video`: MP4 by the browser itself, FLV through
+ * mpegts.js (not live: seekable). Returns an object with `destroy()`.
+ */
+export async function playFile(video, format, url, onError) {
+  video.controls = true;
+  video.muted = true;
+  video.playsInline = true;
+  if (format === 'flv') {
+    const mpegts = await loadMpegts();
+    mpegts.LoggingControl.enableAll = false;
+    if (!mpegts.getFeatureList().mseLivePlayback) {
+      onError('this browser has no Media Source Extensions: FLV cannot play here');
+      return { destroy() {} };
+    }
+    const player = mpegts.createPlayer({ type: 'flv', isLive: false, url }, { enableWorker: false });
+    player.on(mpegts.Events.ERROR, (type, detail, info) => {
+      onError(`${type}: ${detail}${info?.msg ? ` (${info.msg})` : ''}`);
+    });
+    player.attachMediaElement(video);
+    player.load();
+    video.play().catch(() => {});
+    return {
+      destroy() {
+        player.pause();
+        player.unload();
+        player.detachMediaElement();
+        player.destroy();
+      },
+    };
+  }
+  const onVideoError = () => onError(`the browser cannot play this file (media error ${video.error?.code ?? '?'})`);
+  video.addEventListener('error', onVideoError);
+  video.src = url;
+  video.play().catch(() => {});
+  return {
+    destroy() {
+      video.removeEventListener('error', onVideoError);
+      video.pause();
+      video.removeAttribute('src');
+      video.load();
+    },
+  };
+}
+
 /** The play URL served by this page's origin (the API builds URLs with the server's public host). */
 export function sameOrigin(url) {
   const u = new URL(url);

@@ -331,6 +331,10 @@ pub(crate) fn parse_flv_request(head: &[u8]) -> Option<FlvRequest> {
     if stream.is_empty() {
         return None;
     }
+    // A signed recording link (`/recordings/{file}.flv?expires=..&sig=..`) is a file for the router, not a play.
+    if crate::http::recording_files::is_signed_link(path, query.as_deref()) {
+        return None;
+    }
     Some(FlvRequest {
         app: app.to_string(),
         stream: stream.to_string(),
@@ -449,6 +453,7 @@ mod tests {
             b"GET /live/.flv HTTP/1.1\r\n\r\n",
             b"GET /live/c%20m.flv HTTP/1.1\r\n\r\n",
             b"GET /live/cam.flv\r\n\r\n",
+            b"GET /recordings/cam.flv?expires=1&sig=ab HTTP/1.1\r\n\r\n",
             b"\xff\xfe garbage\r\n\r\n",
             b"",
         ] {

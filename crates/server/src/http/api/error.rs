@@ -44,6 +44,7 @@ pub(crate) mod code {
     pub(crate) const CONFLICT: u32 = 40900;
     pub(crate) const BODY_TOO_LARGE: u32 = 41300;
     pub(crate) const UNSUPPORTED_MEDIA_TYPE: u32 = 41500;
+    pub(crate) const RANGE_NOT_SATISFIABLE: u32 = 41600;
     pub(crate) const INTERNAL: u32 = 50000;
     pub(crate) const CLUSTER_UNAVAILABLE: u32 = 50300;
     pub(crate) const DATABASE_UNAVAILABLE: u32 = 50301;

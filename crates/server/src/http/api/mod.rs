@@ -40,7 +40,7 @@ use error::{code, ApiError};
         channels::list_channels, channels::create_channel, channels::get_channel, channels::delete_channel,
         sdk::instance, sdk::refresh, sdk::player_instance, sdk::player_refresh,
         webhook_log,
-        recordings::list_recordings, recordings::start_recording, recordings::stop_recording,
+        recordings::list_recordings, recordings::recording_url, recordings::start_recording, recordings::stop_recording,
         rooms::create_room_session, rooms::put_room_session, rooms::list_rooms,
     ),
     modifiers(&AdminAuth),
@@ -109,6 +109,7 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/v1/rooms", get(rooms::list_rooms))
         .route("/v1/webhooks", get(webhook_log))
         .route("/v1/recordings", get(recordings::list_recordings))
+        .route("/v1/recordings/url", post(recordings::recording_url))
         .route(
             "/v1/streams/{app}/{stream}/record",
             post(recordings::start_recording).delete(recordings::stop_recording),

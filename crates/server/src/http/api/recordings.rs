@@ -51,6 +51,27 @@ pub(crate) struct RecordingList {
     recordings: Vec<RecordingView>,
 }
 
+/// `POST /v1/recordings/url` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RecordingUrlRequest {
+    /// The file, as `GET /v1/recordings` lists it (relative, `/`-separated).
+    path: String,
+    /// How long the link works, seconds (default 3600).
+    #[schema(minimum = 1, maximum = 86400)]
+    ttl_secs: Option<u64>,
+}
+
+/// A signed link to one recording file, usable without the admin token until `expires`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RecordingUrl {
+    /// `/recordings/{path}?expires=UNIX&sig=HEX`, relative to this server; add `&download=1` for
+    /// `Content-Disposition: attachment` (not part of the signature).
+    url: String,
+    /// When the link stops working, Unix seconds.
+    expires: u64,
+}
+
 /// `POST .../record` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -188,6 +209,54 @@ fn walk(dir: &Path) -> std::io::Result<Vec<RecordingView>> {
         }
     }
     Ok(out)
+}
+
+/// A signed link to a recording file, for a `<video>` element or a download (`GET /recordings/{path}` needs no
+/// bearer token: the link's HMAC signature and expiry stand for it).
+//
+// The signed `GET /recordings/{path}` itself is left out of this document: schemathesis could only call it with
+// made-up signatures, and it is not a JSON endpoint (it answers the file's bytes). docs/api.md describes it.
+#[utoipa::path(post, path = "/v1/recordings/url", tag = "recordings",
+    request_body = RecordingUrlRequest,
+    responses((status = 200, body = RecordingUrl), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 404, body = ApiError)),
+    security(("admin" = [])))]
+pub(crate) async fn recording_url(
+    State(shared): State<Arc<Shared>>,
+    ApiJson(req): ApiJson<RecordingUrlRequest>,
+) -> Result<Json<RecordingUrl>, ApiError> {
+    use crate::http::recording_files::{self as files, Resolved};
+    let ttl = req.ttl_secs.unwrap_or(files::TTL_DEFAULT);
+    if !(1..=files::TTL_MAX).contains(&ttl) {
+        return Err(ApiError::invalid(
+            "ttlSecs",
+            format!("{ttl} is outside 1..={}", files::TTL_MAX),
+        ));
+    }
+    files::check_path(&req.path).map_err(|why| ApiError::invalid("path", why))?;
+    match files::resolve(shared.recordings.dir(), &req.path).await {
+        Resolved::File(_) => {}
+        Resolved::Missing => {
+            return Err(ApiError::new(
+                code::NOT_FOUND,
+                format!(
+                    "no recording \"{}\": list them with GET /v1/recordings",
+                    crate::ops::log_value::clip(&req.path)
+                ),
+            ))
+        }
+        Resolved::Outside => {
+            return Err(ApiError::invalid(
+                "path",
+                "leads outside the recordings directory",
+            ))
+        }
+    }
+    let expires = files::now_unix() + ttl;
+    Ok(Json(RecordingUrl {
+        url: files::link(&files::key(&shared), &req.path, expires),
+        expires,
+    }))
 }
 
 /// Starts recording a live stream now, whatever its app's policy.
