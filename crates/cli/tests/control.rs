@@ -1316,3 +1316,38 @@ fn the_api_lists_a_streams_players() {
     }
     assert_eq!(server.get("/v1/streams/live/nobody/players").0, 404);
 }
+
+/// `GET /v1/streams/{app}/{stream}/history`: the stream's rates sampled every 2 s.
+#[test]
+fn the_api_keeps_a_streams_recent_history() {
+    require("ffmpeg");
+    let server = Server::start("");
+    let _push = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/sampled"));
+    server.wait_live("live/sampled");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (status, body) = server.get("/v1/streams/live/sampled/history");
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["intervalMs"], 2000);
+        let samples = v["samples"].as_array().unwrap();
+        let flowing = samples
+            .iter()
+            .filter(|s| {
+                s["videoBitrate"].as_f64().unwrap_or(0.0) > 0.0
+                    && s["videoFPS"].as_f64().unwrap_or(0.0) > 0.0
+            })
+            .count();
+        if flowing >= 2 {
+            let times: Vec<i64> = samples
+                .iter()
+                .map(|s| s["atMs"].as_i64().unwrap())
+                .collect();
+            assert!(times.windows(2).all(|w| w[0] < w[1]), "{v}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "history: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert_eq!(server.get("/v1/streams/live/nobody/history").0, 404);
+}

@@ -352,6 +352,7 @@ async fn services(
         settings.max_url_ttl_secs,
         cluster,
     ));
+    tracker.spawn(stream::history::run(streams.clone(), shutdown.clone()));
     let hls = http::hls::Hls::new(settings.hls.clone(), streams.clone(), shutdown.clone());
     let recordings = output::record::Recordings::new(
         &settings.record,

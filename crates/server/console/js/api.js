@@ -95,6 +95,7 @@ export const api = {
   forbid: (app, stream, body) => api.post(`/v1/streams/${seg(app)}/${seg(stream)}/forbid`, body),
   unforbid: (app, stream) => api.del(`/v1/streams/${seg(app)}/${seg(stream)}/forbid`),
   rooms: () => api.get('/v1/rooms'),
+  history: (app, stream) => api.get(`/v1/streams/${seg(app)}/${seg(stream)}/history`),
   players: (app, stream) => api.get(`/v1/streams/${seg(app)}/${seg(stream)}/players`),
   forbids: (app) => api.get(`/v1/forbids?app=${encodeURIComponent(app)}`),
   record: (app, stream, formats) =>

@@ -21,6 +21,8 @@ pub(crate) struct StreamEntry {
     pub(crate) hls: Mutex<Option<Arc<HlsStream>>>,
     /// Its recording, while one runs.
     pub(crate) recording: Mutex<Option<Recording>>,
+    /// Its recent rates, sampled by `stream::history`.
+    pub(crate) history: crate::stream::history::History,
 }
 
 impl StreamEntry {
@@ -33,6 +35,7 @@ impl StreamEntry {
             players: Arc::new(Group::new(merge_window)),
             hls: Mutex::new(None),
             recording: Mutex::new(None),
+            history: Default::default(),
         }
     }
 }

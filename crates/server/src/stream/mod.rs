@@ -5,6 +5,7 @@
 pub(crate) mod access;
 pub(crate) mod entry;
 pub(crate) mod followers;
+pub(crate) mod history;
 pub(crate) mod lifecycle;
 pub(crate) mod refusal;
 pub(crate) mod view;

@@ -34,6 +34,13 @@ export function mount(root, [app, stream]) {
 
   const bitrate = new TimeChart(charts, 'Bitrate (kbit/s)', [{ label: 'videoBitrate' }, { label: 'audioBitrate' }]);
   const fps = new TimeChart(charts, 'Frame rate', [{ label: 'videoFPS' }]);
+  // The charts start with the server's last minutes of the stream (GET .../history), then grow every 2 s.
+  api.history(app, stream).then((h) => {
+    for (const x of h.samples) {
+      bitrate.push([x.videoBitrate, x.audioBitrate], x.atMs / 1000);
+      fps.push([x.videoFPS], x.atMs / 1000);
+    }
+  }).catch(() => {});
 
   // --- preview
   let player = null;

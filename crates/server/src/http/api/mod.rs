@@ -32,7 +32,7 @@ use error::{code, ApiError};
 #[openapi(
     info(title = "mplive API", description = "Admin API (bearer admin token) and the SDK endpoints of mplive."),
     paths(
-        streams::list_streams, streams::get_stream, streams::list_players, streams::kick, streams::forbid, streams::unforbid,
+        streams::list_streams, streams::get_stream, streams::list_players, streams::stream_history, streams::kick, streams::forbid, streams::unforbid,
         streams::list_forbids,
         nodes,
         apps::list_apps, apps::create_app, apps::get_app, apps::update_app, apps::delete_app, apps::rotate_key,
@@ -73,6 +73,10 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route(
             "/v1/streams/{app}/{stream}/players",
             get(streams::list_players),
+        )
+        .route(
+            "/v1/streams/{app}/{stream}/history",
+            get(streams::stream_history),
         )
         .route("/v1/streams/{app}/{stream}/kick", post(streams::kick))
         .route("/v1/forbids", get(streams::list_forbids))

@@ -399,3 +399,31 @@ pub(crate) async fn list_players(
         hls_viewers: classic + low_latency,
     }))
 }
+
+/// A stream's recent rates on this node.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StreamHistory {
+    /// Milliseconds between samples.
+    pub(crate) interval_ms: u64,
+    /// The samples, oldest first (at most five minutes).
+    pub(crate) samples: Vec<crate::stream::history::Sample>,
+}
+
+/// The last minutes of one stream's `videoBitrate`, `audioBitrate`, `videoFPS` and players, sampled every 2 s.
+#[utoipa::path(get, path = "/v1/streams/{app}/{stream}/history", tag = "streams",
+    params(("app" = String, Path), ("stream" = String, Path)),
+    responses((status = 200, body = StreamHistory), (status = 404, body = ApiError), (status = 401, body = ApiError)),
+    security(("admin" = [])))]
+pub(crate) async fn stream_history(
+    State(shared): State<Arc<Shared>>,
+    Path((app, stream)): Path<(String, String)>,
+) -> Result<Json<StreamHistory>, ApiError> {
+    let key = StreamKey::new(app.clone(), stream.clone());
+    let entry = crate::stream::entry::of_key(&shared.streams, &key)
+        .ok_or_else(|| not_live(&app, &stream))?;
+    Ok(Json(StreamHistory {
+        interval_ms: u64::try_from(crate::stream::history::INTERVAL.as_millis()).unwrap_or(2000),
+        samples: entry.history.samples(),
+    }))
+}
