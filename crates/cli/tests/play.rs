@@ -246,11 +246,11 @@ fn rtmp_and_flv_plays_report_2001_to_2004_in_order_and_count_frames() {
         assert!(last["videoFPS"].as_f64().unwrap() > 10.0, "{last}");
         let s = p.summary();
         // About 4 s of 25 fps video and 43 fps audio, plus the cached GOP.
-        assert!(s["video_frames"].as_u64().unwrap() > 60, "{s}");
-        assert!(s["audio_frames"].as_u64().unwrap() > 60, "{s}");
+        assert!(s["videoFrames"].as_u64().unwrap() > 60, "{s}");
+        assert!(s["audioFrames"].as_u64().unwrap() > 60, "{s}");
         assert!(s["keyframes"].as_u64().unwrap() >= 3, "{s}");
-        assert_eq!(s["final_state"], "stopped", "{s}");
-        assert!(s["startup_ms"].as_u64().is_some(), "{s}");
+        assert_eq!(s["finalState"], "stopped", "{s}");
+        assert!(s["startupMs"].as_u64().is_some(), "{s}");
     }
 }
 
@@ -303,7 +303,7 @@ fn a_stream_not_published_yet_loads_then_plays_once_pushed() {
         // 2001 and 2007 are reported once, however many times the player asked.
         assert_eq!(codes.iter().filter(|c| **c == 2001).count(), 1, "{codes:?}");
         let s = p.summary();
-        assert!(s["video_frames"].as_u64().unwrap() > 25, "{s}");
+        assert!(s["videoFrames"].as_u64().unwrap() > 25, "{s}");
         assert_eq!(s["stalls"], 0, "the wait is not a stall: {s}");
     }
 }
@@ -325,7 +325,7 @@ fn the_publisher_gone_past_the_grace_ends_the_play_with_2006() {
         p.assert_success();
         p.assert_in_order(&[2001, 2002, 2003, 2004, 2006]);
         assert_eq!(p.codes().last(), Some(&2006), "{}", p.dump());
-        assert_eq!(p.summary()["final_state"], "ended");
+        assert_eq!(p.summary()["finalState"], "ended");
     }
 }
 
@@ -399,7 +399,7 @@ fn nothing_listening_reports_3002_and_2103_then_gives_up_with_2301() {
         assert!(p.stderr.contains("(-2301)"), "{}", p.stderr);
         let s = p.summary();
         assert_eq!(
-            (s["final_state"].as_str(), s["reconnects"].as_u64()),
+            (s["finalState"].as_str(), s["reconnects"].as_u64()),
             (Some("gave_up"), Some(3))
         );
     }

@@ -16,8 +16,9 @@ const MAX_STATUSES: usize = 1000;
 /// Longest SEI text kept per message.
 const MAX_SEI_TEXT: usize = 4096;
 
-/// The outcome of a play.
+/// The outcome of a play. Serialized in camelCase, the names of mplive's API and of live-player's net status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Recording {
     /// The URL played.
     pub url: String,
@@ -65,6 +66,7 @@ pub struct Recording {
 
 /// One SEI user-data message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SeiRecord {
     /// Timestamp of the video frame that carried it.
     pub timestamp_ms: u32,
@@ -77,6 +79,7 @@ pub struct SeiRecord {
 
 /// Latency figures over the SEI messages that carried a send time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Latency {
     /// Messages measured.
     pub samples: u64,
