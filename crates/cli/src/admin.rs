@@ -541,9 +541,22 @@ pub fn run_url(args: UrlArgs) -> Result<()> {
                 .public_host
                 .clone()
                 .unwrap_or_else(|| settings.public_host.clone()),
-            rtmp_port: args.rtmp_addr.unwrap_or(settings.rtmp_addr).port(),
-            http_port: args.http_addr.unwrap_or(settings.http_addr).port(),
-            https: args.https || settings.tls_cert.is_some(),
+            // An address given on the command line names the server's port; else the configuration's public
+            // port (a proxy in front), else its bound one.
+            rtmp_port: args.rtmp_addr.map(|a| a.port()).unwrap_or_else(|| {
+                settings
+                    .public_rtmp_port
+                    .unwrap_or(settings.rtmp_addr.port())
+            }),
+            http_port: args.http_addr.map(|a| a.port()).unwrap_or_else(|| {
+                settings
+                    .public_http_port
+                    .unwrap_or(settings.http_addr.port())
+            }),
+            https: args.https
+                || settings
+                    .public_https
+                    .unwrap_or(settings.tls_cert.is_some()),
         };
         let ports: &[(&str, u16, &str)] = if args.kind == "push" {
             &[("RTMP", base.rtmp_port, "rtmp-addr")]

@@ -416,3 +416,38 @@ fn app_set_prints_what_changed_without_secrets() {
     assert!(data < at("--data-dir"), "{help}");
     assert!(server.cli_ok(&["url", "--help"]).contains("LL-HLS"));
 }
+
+/// Behind a TLS-terminating proxy the URLs name the proxy: `public_http_port`, `public_https` and
+/// `public_rtmp_port` replace the bound ports and scheme in every URL the server and `mplive url` print.
+#[test]
+fn urls_name_the_proxy_in_front() {
+    let server = Server::start(
+        "public_host = \"live.example.com\"\npublic_http_port = 443\npublic_https = true\npublic_rtmp_port = 1935\n",
+    );
+    let (status, body) = server.api(
+        "POST",
+        "/v1/apps/live/urls",
+        Some(r#"{"stream": "cam", "ttlSecs": 3600}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        v["push"]
+            .as_str()
+            .unwrap()
+            .starts_with("rtmp://live.example.com/live/cam"),
+        "{v}"
+    );
+    assert!(
+        v["play"]["flv"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://live.example.com/live/cam.flv"),
+        "{v}"
+    );
+    let printed = server.cli_ok(&["url", "play", "cam"]);
+    assert!(
+        printed.contains("https://live.example.com/live/cam.flv"),
+        "{printed}"
+    );
+}

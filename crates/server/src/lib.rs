@@ -249,9 +249,13 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
     let webhook_tasks = (CancellationToken::new(), TaskTracker::new());
     let url_base = control::urls::UrlBase {
         host: settings.public_host.clone(),
-        rtmp_port: listeners.rtmp_addr.port(),
-        http_port: listeners.http_addr.port(),
-        https: certificates.is_some(),
+        rtmp_port: settings
+            .public_rtmp_port
+            .unwrap_or(listeners.rtmp_addr.port()),
+        http_port: settings
+            .public_http_port
+            .unwrap_or(listeners.http_addr.port()),
+        https: settings.public_https.unwrap_or(certificates.is_some()),
     };
     let shared = Arc::new(
         services(

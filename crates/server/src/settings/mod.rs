@@ -27,6 +27,15 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Host name printed in URLs (default: `127.0.0.1`). Set it to the address players use to reach this server.
     pub public_host: String,
+    /// The RTMP port printed in URLs, when clients reach the server through a port other than the bound one (a
+    /// NAT or TCP proxy); default: the bound port.
+    pub public_rtmp_port: Option<u16>,
+    /// The HTTP(S) port printed in URLs, when clients come through a reverse proxy (e.g. 443); default: the bound
+    /// port.
+    pub public_http_port: Option<u16>,
+    /// Whether URLs say `https` (a TLS-terminating proxy in front); default: whether this server has a
+    /// certificate.
+    pub public_https: Option<bool>,
     /// Tokio worker threads (default: number of cores).
     pub workers: Option<usize>,
     /// Most simultaneous RTMP connections; further ones are closed at once (default 10 000).
@@ -102,6 +111,9 @@ impl std::fmt::Debug for Settings {
             .field("http_addr", &self.http_addr)
             .field("data_dir", &self.data_dir)
             .field("public_host", &self.public_host)
+            .field("public_rtmp_port", &self.public_rtmp_port)
+            .field("public_http_port", &self.public_http_port)
+            .field("public_https", &self.public_https)
             .field("workers", &self.workers)
             .field("max_rtmp_connections", &self.max_rtmp_connections)
             .field("max_flv_players", &self.max_flv_players)
@@ -236,6 +248,9 @@ impl Default for Settings {
             http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
             data_dir: PathBuf::from("mplive-data"),
             public_host: "127.0.0.1".to_string(),
+            public_rtmp_port: None,
+            public_http_port: None,
+            public_https: None,
             workers: None,
             max_rtmp_connections: 10_000,
             max_flv_players: 10_000,
