@@ -237,8 +237,10 @@ try {
     if (name === 'webhooks') {
       // The app's webhook receiver refuses connections: its deliveries show their failed attempts and error.
       await page.waitForFunction(() => [...document.querySelectorAll('#webhook-list tr')]
-        .some((tr) => tr.textContent.includes('push_start') && /(pending|failed)/.test(tr.textContent)), null,
-      { timeout: 8000 });
+        .some((tr) => tr.textContent.includes('push_start')
+          && Number(tr.querySelector('td[data-label=Attempts]')?.textContent) >= 1
+          && !['', '–'].includes(tr.querySelector('td[data-label="Last error"]')?.textContent.trim() ?? '')), null,
+      { timeout: 12000 });
       report.webhookRows = await page.$$eval('#webhook-list tr', (rows) => rows.map((r) => r.textContent));
     }
     if (name === 'recordings') {
