@@ -181,13 +181,7 @@ fn a_recording_cut_by_kill_9_still_plays() {
 
 #[test]
 fn the_api_starts_and_stops_a_recording() {
-    require("ffmpeg");
-    let server = Server::start("");
-    let receiver = Receiver::start();
-    server.cli_ok(&["app", "set", "live", "--callback-url", &receiver.url()]);
-    std::thread::sleep(Duration::from_millis(800));
-    let _pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/a"));
-    server.wait_live("live/a");
+    let (server, receiver, _pusher) = pushing_live_a();
 
     let (status, body) = server.api(
         "POST",
@@ -334,33 +328,16 @@ fn an_flv_recording_has_its_own_duration_not_the_sources() {
     }
 }
 
-/// A raw GET (HTTP/1.0, extra header lines each ending in `\r\n`): (status, response head, body bytes).
-fn get_with_head(addr: &str, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{headers}\r\n").unwrap();
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&buf[..split]).to_string();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, head, buf[split + 4..].to_vec())
-}
-
-/// The value of header `name` in a response head.
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-    head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case(name).then(|| v.trim())
-    })
+/// A server whose app `live` reports to a webhook receiver, with ffmpeg pushing `live/a`.
+fn pushing_live_a() -> (Server, Receiver, Peer) {
+    require("ffmpeg");
+    let server = Server::start("");
+    let receiver = Receiver::start();
+    server.cli_ok(&["app", "set", "live", "--callback-url", &receiver.url()]);
+    std::thread::sleep(Duration::from_millis(800));
+    let pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/a"));
+    server.wait_live("live/a");
+    (server, receiver, pusher)
 }
 
 /// `POST /v1/recordings/url`: (status, JSON body).
@@ -372,13 +349,7 @@ fn recording_url(server: &Server, body: &str) -> (u16, serde_json::Value) {
 
 #[test]
 fn signed_links_serve_recordings_with_ranges_and_refuse_tampering() {
-    require("ffmpeg");
-    let server = Server::start("");
-    let receiver = Receiver::start();
-    server.cli_ok(&["app", "set", "live", "--callback-url", &receiver.url()]);
-    std::thread::sleep(Duration::from_millis(800));
-    let _pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/a"));
-    server.wait_live("live/a");
+    let (server, receiver, _pusher) = pushing_live_a();
     let (status, body) = server.api(
         "POST",
         "/v1/streams/live/a/record",

@@ -784,6 +784,15 @@ pub fn get_raw(addr: &str, path: &str) -> (u16, String, Vec<u8>) {
 
 /// [`get_raw`] with extra request header lines (each ending in `\r\n`).
 pub fn get_raw_with(addr: &str, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
+    let (status, head, body) = get_with_head(addr, path, headers);
+    let content_type = header(&head, "content-type")
+        .unwrap_or_default()
+        .to_string();
+    (status, content_type, body)
+}
+
+/// A raw GET (HTTP/1.0, extra header lines each ending in `\r\n`): (status, response head, body bytes).
+pub fn get_with_head(addr: &str, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{headers}\r\n").unwrap();
@@ -799,15 +808,15 @@ pub fn get_raw_with(addr: &str, path: &str, headers: &str) -> (u16, String, Vec<
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let content_type = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-type")
-                .then(|| v.trim().to_string())
-        })
-        .unwrap_or_default();
-    (status, content_type, buf[split + 4..].to_vec())
+    (status, head, buf[split + 4..].to_vec())
+}
+
+/// The value of header `name` in a response head.
+pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
 }
 
 /// The codec names ffprobe sees at `url`, one per line.

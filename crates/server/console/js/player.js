@@ -18,30 +18,10 @@ export async function play(video, kind, url, onError) {
   video.playsInline = true;
   const start = () => video.play().catch(() => {});
   if (kind === 'flv') {
-    const mpegts = await loadMpegts();
-    mpegts.LoggingControl.enableAll = false;
-    if (!mpegts.getFeatureList().mseLivePlayback) {
-      onError('this browser has no Media Source Extensions: HTTP-FLV cannot play here');
-      return { destroy() {} };
-    }
-    const player = mpegts.createPlayer(
-      { type: 'flv', isLive: true, url },
-      { enableWorker: false, liveBufferLatencyChasing: true, lazyLoad: false },
-    );
-    player.on(mpegts.Events.ERROR, (type, detail, info) => {
-      onError(`${type}: ${detail}${info?.msg ? ` (${info.msg})` : ''}`);
-    });
-    player.attachMediaElement(video);
-    player.load();
+    const player = await flvPlayer(video, { type: 'flv', isLive: true, url },
+      { enableWorker: false, liveBufferLatencyChasing: true, lazyLoad: false }, onError);
     start();
-    return {
-      destroy() {
-        player.pause();
-        player.unload();
-        player.detachMediaElement();
-        player.destroy();
-      },
-    };
+    return player;
   }
   if (Hls.isSupported()) {
     const hls = new Hls({ lowLatencyMode: kind === 'llHls', liveDurationInfinity: true });
@@ -69,6 +49,33 @@ export async function play(video, kind, url, onError) {
 }
 
 /**
+ * An mpegts.js player of `media` attached to `video`, loading; errors go to `onError`. Returns an object with
+ * `destroy()` (a no-op one when the browser has no Media Source Extensions).
+ */
+async function flvPlayer(video, media, config, onError) {
+  const mpegts = await loadMpegts();
+  mpegts.LoggingControl.enableAll = false;
+  if (!mpegts.getFeatureList().mseLivePlayback) {
+    onError('this browser has no Media Source Extensions: FLV cannot play here');
+    return { destroy() {} };
+  }
+  const player = mpegts.createPlayer(media, config);
+  player.on(mpegts.Events.ERROR, (type, detail, info) => {
+    onError(`${type}: ${detail}${info?.msg ? ` (${info.msg})` : ''}`);
+  });
+  player.attachMediaElement(video);
+  player.load();
+  return {
+    destroy() {
+      player.pause();
+      player.unload();
+      player.detachMediaElement();
+      player.destroy();
+    },
+  };
+}
+
+/**
  * Plays a recording file (a signed same-origin link) in `video`: MP4 by the browser itself, FLV through
  * mpegts.js (not live: seekable). Returns an object with `destroy()`.
  */
@@ -77,27 +84,9 @@ export async function playFile(video, format, url, onError) {
   video.muted = true;
   video.playsInline = true;
   if (format === 'flv') {
-    const mpegts = await loadMpegts();
-    mpegts.LoggingControl.enableAll = false;
-    if (!mpegts.getFeatureList().mseLivePlayback) {
-      onError('this browser has no Media Source Extensions: FLV cannot play here');
-      return { destroy() {} };
-    }
-    const player = mpegts.createPlayer({ type: 'flv', isLive: false, url }, { enableWorker: false });
-    player.on(mpegts.Events.ERROR, (type, detail, info) => {
-      onError(`${type}: ${detail}${info?.msg ? ` (${info.msg})` : ''}`);
-    });
-    player.attachMediaElement(video);
-    player.load();
+    const player = await flvPlayer(video, { type: 'flv', isLive: false, url }, { enableWorker: false }, onError);
     video.play().catch(() => {});
-    return {
-      destroy() {
-        player.pause();
-        player.unload();
-        player.detachMediaElement();
-        player.destroy();
-      },
-    };
+    return player;
   }
   const onVideoError = () => onError(`the browser cannot play this file (media error ${video.error?.code ?? '?'})`);
   video.addEventListener('error', onVideoError);
