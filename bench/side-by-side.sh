@@ -62,7 +62,7 @@ bench/make-fixture.sh "$FIXTURE"
 
 # --- mplive ------------------------------------------------------------------------------------------------
 log "building mplive (release)"
-timeout 3600 cargo build --release -p mplive-cli --quiet
+timeout 3600 cargo build --release -p mplive-cli -p mplive-floor --quiet
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 MPLIVE=$TARGET_DIR/release/mplive
 [ -x "$MPLIVE" ] || { echo "no $MPLIVE after the build" >&2; exit 1; }
@@ -204,6 +204,23 @@ for protocol in rtmp flv; do
   done
 done
 
+# --- the write floor: the same writes to as many sockets, no server logic (bench/floor) -----------------------
+FLOOR=$TARGET_DIR/release/floor
+for mode in live rtc; do
+  log "floor $mode flv"
+  rm -f "$TMP/floor.json"
+  record "taskset -c $SERVER_CPU $FLOOR --fixture $FIXTURE --policy $mode --ready-file $TMP/floor.json --seconds $((BENCH_SECONDS + 120))"
+  taskset -c "$SERVER_CPU" "$FLOOR" --fixture "$FIXTURE" --policy "$mode" --ready-file "$TMP/floor.json" \
+    --seconds $((BENCH_SECONDS + 120)) >"$TMP/floor.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 100); do [ -s "$TMP/floor.json" ] && break; sleep 0.1; done
+  [ -s "$TMP/floor.json" ] || { echo "the floor did not start:" >&2; cat "$TMP/floor.log" >&2; exit 1; }
+  # The floor plays the fixture itself: the bench only plays (no latency, CPU and throughput only).
+  run_bench "floor-$mode-flv" "rtmp://127.0.0.1:1/live/bench" "$SERVER_PID" --no-publish \
+    --protocol flv --mode "$mode" --http-url "http://$(jq -r .http "$TMP/floor.json")/live/bench.flv"
+  stop_server
+done
+
 # --- report --------------------------------------------------------------------------------------------------
 NGINX_CPU_MB=null
 [ -f "$TMP/nginx-live-rtmp.json" ] && NGINX_CPU_MB=$(jq '.server.cpu_ms_per_mb // null' "$TMP/nginx-live-rtmp.json")
@@ -250,11 +267,17 @@ row() { # server label
       row mplive "mplive-$mode-$protocol"
     done
   done
+  for mode in live rtc; do
+    row "floor" "floor-$mode-flv"
+  done
   echo
   echo "CPU ms/MB: server CPU time (utime + stime of the server process) over the window per MB delivered to all"
   echo "players. Latency: publisher send to player receive, matched by payload content; frames of the GOP-cache burst"
   echo "(sent before a player's play request) are excluded. RSS/player: (RSS at the end - RSS with only the"
   echo "publisher) / players. nginx-rtmp has no GOP cache, so its first keyframe waits for the next one."
+  echo "floor: \`bench/floor\`, mplive's writes (one shared FLV tag per frame; \`live\`: one writev per player per 80 ms"
+  echo "window, \`rtc\`: one per frame) to as many loopback sockets, with no server logic and no ingest; it plays the"
+  echo "fixture itself, so it has no latency figures. mplive's user-space overhead is its CPU/MB over the floor's."
   echo
   echo "Commands (\`bench/side-by-side.sh --players $PLAYERS --seconds $BENCH_SECONDS --ramp-ms $RAMP_MS --processes $PROCESSES\`):"
   echo
@@ -286,4 +309,4 @@ if [ "$WRITE_DOCS" = 1 ]; then
   fi
   log "wrote $DOC"
 fi
-[ ${#RESULTS[@]} -eq 5 ] || { echo "some runs failed: only ${RESULTS[*]:-none} succeeded" >&2; exit 1; }
+[ ${#RESULTS[@]} -eq 7 ] || { echo "some runs failed: only ${RESULTS[*]:-none} succeeded" >&2; exit 1; }

@@ -13,7 +13,7 @@
 //! Each player's connection task also services it on a slow timer, which ends the play after the republish grace
 //! and delivers frames when no publisher is pushing.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -48,22 +48,53 @@ pub(crate) const SERVICE_INTERVAL: Duration = Duration::from_secs(1);
 /// drains, so a slow socket shows up as hub backlog (dropped to the next keyframe there), not as memory here.
 const PLAYER_HIGH_WATER: usize = 512 * 1024;
 
+/// Fewest `live` players per phase: below 2 x this many, a stream's `live` players are written together once per
+/// merge window; above it their windows are spread over 2, 4 or 8 phases (see [`merge_timer`]).
+const PLAYERS_PER_PHASE: usize = 256;
+/// Most phases a merge window is split into.
+const MAX_PHASES: usize = 8;
+/// Fewest `rtc` players per shard: below 2 x this many, the publisher's task writes them all itself; above it
+/// their writes are spread over one task per runtime worker (see [`Group::on_push`]).
+const PLAYERS_PER_SHARD: usize = 64;
+
 /// The players of one stream, kept in the stream's entry ([`crate::stream::entry::StreamEntry`]).
 pub(crate) struct Group {
-    /// Players written at every push (`?mode=rtc`).
-    rtc: Mutex<Vec<Arc<DirectPlayer>>>,
+    /// Players written at every push (`?mode=rtc`), in one list per shard (a player's slot picks it), so shards
+    /// written on different worker threads never share a lock.
+    rtc: Vec<Shard>,
     /// Players written once per merge window. Its lock also guards starting and ending the merge timer.
     live: Mutex<Vec<Arc<DirectPlayer>>>,
     merge_window: Duration,
-    /// When the oldest frame not yet written to the `live` players was pushed.
-    merged_since: Mutex<Option<Instant>>,
+    /// Frames pushed and not yet written to every `live` player.
+    merge: Mutex<MergeState>,
     /// Wakes the group's merge timer when a merge window opens (or its last `live` player leaves).
     merge_due: Notify,
     /// The merge timer task runs (only while there are `live` players). Changed under the `live` lock.
-    timer_running: std::sync::atomic::AtomicBool,
+    timer_running: AtomicBool,
+    /// The slot of the next player: round robin, so phases and shards stay balanced as players come and go.
+    next_slot: AtomicUsize,
+    /// `rtc` players in all shards.
+    rtc_count: AtomicUsize,
     /// Players that write themselves rather than through the group (HTTP-FLV over hyper's keep-alive path),
     /// registered so the API can list them.
     streaming: Mutex<Vec<Arc<StreamingPlayer>>>,
+}
+
+/// One shard of a group's `rtc` players and the task that writes it when the stream is large.
+struct Shard {
+    players: Mutex<Vec<Arc<DirectPlayer>>>,
+    /// Wakes the shard's task: frames were pushed.
+    due: Notify,
+    /// The shard's task runs. Started on the first push that needs it, ended when the shard empties.
+    running: AtomicBool,
+}
+
+/// What the merge timer needs to know about pushes.
+struct MergeState {
+    /// When the oldest frame not yet written to the `live` players was pushed (`None`: nothing waits).
+    since: Option<Instant>,
+    /// When the last frame was pushed.
+    last_push: Option<Instant>,
 }
 
 /// A player outside the group's writing (its own task pulls from the hub), as the API lists it.
@@ -91,13 +122,28 @@ impl Drop for Streaming {
 
 impl Group {
     pub(crate) fn new(merge_window: Duration) -> Group {
+        // One shard per worker thread: more could not run at once.
+        let shards = tokio::runtime::Handle::try_current()
+            .map_or(1, |h| h.metrics().num_workers())
+            .max(1);
         Group {
-            rtc: Mutex::new(Vec::new()),
+            rtc: (0..shards)
+                .map(|_| Shard {
+                    players: Mutex::new(Vec::new()),
+                    due: Notify::new(),
+                    running: AtomicBool::new(false),
+                })
+                .collect(),
             live: Mutex::new(Vec::new()),
             merge_window,
-            merged_since: Mutex::new(None),
+            merge: Mutex::new(MergeState {
+                since: None,
+                last_push: None,
+            }),
             merge_due: Notify::new(),
-            timer_running: std::sync::atomic::AtomicBool::new(false),
+            timer_running: AtomicBool::new(false),
+            next_slot: AtomicUsize::new(0),
+            rtc_count: AtomicUsize::new(0),
             streaming: Mutex::new(Vec::new()),
         }
     }
@@ -124,8 +170,13 @@ impl Group {
 
     /// Adds a player; it leaves when the returned membership is dropped.
     pub(crate) fn join(self: &Arc<Self>, player: Arc<DirectPlayer>) -> Membership {
+        let slot = self.next_slot.fetch_add(1, Ordering::Relaxed);
+        player.slot.store(slot, Ordering::Relaxed);
         match player.policy {
-            WritePolicy::Immediate => lock(&self.rtc).push(player.clone()),
+            WritePolicy::Immediate => {
+                lock(&self.rtc[slot % self.rtc.len()].players).push(player.clone());
+                self.rtc_count.fetch_add(1, Ordering::Relaxed);
+            }
             WritePolicy::Merged(_) => {
                 let mut live = lock(&self.live);
                 live.push(player.clone());
@@ -142,15 +193,63 @@ impl Group {
 
     /// Called by the publisher's task after pushing frames: `rtc` players get them now, and the first push of a
     /// merge window starts the group's timer for the `live` players.
-    pub(crate) fn on_push(&self, now: Instant) {
+    ///
+    /// A large stream's `rtc` players are written by one task per shard instead, so that every worker thread
+    /// writes a part of them at once. All shards go to tasks, none is written here: tokio keeps the task woken
+    /// last in its worker's LIFO slot, which other workers cannot steal, so a shard kept for this task would run
+    /// on the same thread as that one; waking them all puts every shard but the last in a stealable queue.
+    pub(crate) fn on_push(self: &Arc<Self>, now: Instant) {
         if !lock(&self.live).is_empty() {
-            let mut since = lock(&self.merged_since);
-            if since.is_none() {
-                *since = Some(now);
+            let mut merge = lock(&self.merge);
+            merge.last_push = Some(now);
+            if merge.since.is_none() {
+                merge.since = Some(now);
                 self.merge_due.notify_one();
             }
         }
-        deliver(&self.rtc);
+        let count = self.rtc_count.load(Ordering::Relaxed);
+        if self.rtc.len() == 1 || count < 2 * PLAYERS_PER_SHARD {
+            for shard in &self.rtc {
+                deliver(&shard.players, None);
+            }
+            return;
+        }
+        for (index, shard) in self.rtc.iter().enumerate() {
+            if !shard.running.swap(true, Ordering::AcqRel) {
+                tokio::spawn(shard_writer(self.clone(), index));
+            }
+            shard.due.notify_one();
+        }
+    }
+
+    /// In how many phases the `live` players' windows are spread: 1 below 2 x [`PLAYERS_PER_PHASE`] players, then
+    /// 2, 4 or 8, so that one tick writes at most about 512 players.
+    fn phases(&self) -> usize {
+        let players = lock(&self.live).len();
+        let wanted = players / PLAYERS_PER_PHASE;
+        if wanted < 2 {
+            1
+        } else {
+            // The largest power of two not above `wanted`: a divisor of MAX_PHASES, so a player's phase
+            // (slot % phases) stays the same one of the eight slots as the count changes.
+            (1usize << (usize::BITS - 1 - wanted.leading_zeros())).min(MAX_PHASES)
+        }
+    }
+}
+
+/// Writes one `rtc` shard of a large stream whenever the publisher pushed. Ends when the shard is empty (a later
+/// push starts it again); a leaving player wakes it to look.
+async fn shard_writer(group: Arc<Group>, index: usize) {
+    let Some(shard) = group.rtc.get(index) else {
+        return;
+    };
+    loop {
+        shard.due.notified().await;
+        if lock(&shard.players).is_empty() {
+            shard.running.store(false, Ordering::Release);
+            return;
+        }
+        deliver(&shard.players, None);
     }
 }
 
@@ -173,7 +272,10 @@ impl Group {
     /// The players now, oldest first. Each player's lock is taken briefly, one at a time (an API call, not the
     /// media path).
     pub(crate) fn players(&self) -> Vec<PlayerInfo> {
-        let mut all: Vec<Arc<DirectPlayer>> = lock(&self.rtc).clone();
+        let mut all: Vec<Arc<DirectPlayer>> = Vec::new();
+        for shard in &self.rtc {
+            all.extend(lock(&shard.players).iter().cloned());
+        }
         all.extend(lock(&self.live).iter().cloned());
         let mut players: Vec<PlayerInfo> = all
             .iter()
@@ -209,7 +311,21 @@ pub(crate) struct Membership {
 impl Drop for Membership {
     fn drop(&mut self) {
         let group = &self.group;
-        lock(&group.rtc).retain(|p| !Arc::ptr_eq(p, &self.player));
+        if self.player.policy == WritePolicy::Immediate {
+            let slot = self.player.slot.load(Ordering::Relaxed);
+            let shard = &group.rtc[slot % group.rtc.len()];
+            let mut players = lock(&shard.players);
+            let before = players.len();
+            players.retain(|p| !Arc::ptr_eq(p, &self.player));
+            if players.len() < before {
+                group.rtc_count.fetch_sub(1, Ordering::Relaxed);
+            }
+            if players.is_empty() {
+                // Its writer, if running, looks at the list and ends.
+                shard.due.notify_one();
+            }
+            return;
+        }
         let mut live = lock(&group.live);
         live.retain(|p| !Arc::ptr_eq(p, &self.player));
         if live.is_empty() {
@@ -219,10 +335,16 @@ impl Drop for Membership {
     }
 }
 
-/// Delivers to each player of `list`, skipping those whose own task is finishing a blocked write.
-fn deliver(list: &Mutex<Vec<Arc<DirectPlayer>>>) {
+/// Delivers to each player of `list` (of one phase, `Some((phase, phases))`: the players whose slot is that
+/// phase), skipping those whose own task is finishing a blocked write.
+fn deliver(list: &Mutex<Vec<Arc<DirectPlayer>>>, phase: Option<(usize, usize)>) {
     let players = lock(list);
     for player in players.iter() {
+        if let Some((phase, phases)) = phase {
+            if player.slot.load(Ordering::Relaxed) % phases != phase {
+                continue;
+            }
+        }
         let mut out = player.lock();
         if !out.blocked {
             if let Delivery::Blocked | Delivery::Ended | Delivery::Failed = out.deliver() {
@@ -232,11 +354,18 @@ fn deliver(list: &Mutex<Vec<Arc<DirectPlayer>>>) {
     }
 }
 
-/// One task per group while it has `live` players: once per merge window, writes what collected to all of them at
-/// once. Ends when the last `live` player leaves (a later one starts a new task) or the group is dropped.
+/// One task per group while it has `live` players: writes what the publisher pushed to all of them once per merge
+/// window. Ends when the last `live` player leaves (a later one starts a new task) or the group is dropped.
+///
+/// Up to 511 players, a window opens at the first push after a flush and all players are written at its end.
+/// A larger stream's players are spread over phases (by slot): a tick every `window / phases` writes one phase,
+/// so each player still gets one write per window, of up to a window of frames, but a tick writes a fraction of
+/// the players and the last socket of a tick is written that much sooner after the tick (the tail latency of a
+/// stream with thousands of players). Ticks go on while frames come and stop once every phase was written after
+/// the last push.
 async fn merge_timer(group: std::sync::Weak<Group>) {
     loop {
-        let due = {
+        let (since, window, phases) = {
             let Some(g) = group.upgrade() else { return };
             let live = lock(&g.live);
             if live.is_empty() {
@@ -244,21 +373,57 @@ async fn merge_timer(group: std::sync::Weak<Group>) {
                 return;
             }
             drop(live);
-            let since = *lock(&g.merged_since);
-            since.map(|t| t + g.merge_window)
+            let since = lock(&g.merge).since;
+            (since, g.merge_window, g.phases())
         };
-        match due {
-            Some(due) => {
-                tokio::time::sleep_until(due).await;
-                let Some(g) = group.upgrade() else { return };
-                *lock(&g.merged_since) = None;
-                deliver(&g.live);
+        let Some(since) = since else {
+            // notify_one keeps a permit, so a window opened (or a last player gone) since the look above is not
+            // missed.
+            let Some(g) = group.upgrade() else { return };
+            g.merge_due.notified().await;
+            continue;
+        };
+        if phases == 1 {
+            tokio::time::sleep_until(since + window).await;
+            let Some(g) = group.upgrade() else { return };
+            lock(&g.merge).since = None;
+            deliver(&g.live, None);
+            continue;
+        }
+        phased_ticks(&group, since, window, phases).await;
+    }
+}
+
+/// The ticks of a phased merge window (see [`merge_timer`]), from `since` until every phase was written after the
+/// last push (then the window state is cleared under its lock, so a push racing with the end opens a new one).
+async fn phased_ticks(
+    group: &std::sync::Weak<Group>,
+    since: Instant,
+    window: Duration,
+    mut phases: usize,
+) {
+    let mut tick = since;
+    let mut phase = 0;
+    loop {
+        tick += window / u32::try_from(phases).unwrap_or(1);
+        tokio::time::sleep_until(tick).await;
+        let Some(g) = group.upgrade() else { return };
+        deliver(&g.live, Some((phase, phases)));
+        phase += 1;
+        if phase == phases {
+            phase = 0;
+            let mut merge = lock(&g.merge);
+            let idle = merge.last_push.is_none_or(|t| t + window <= tick);
+            if idle || lock(&g.live).is_empty() {
+                merge.since = None;
+                return;
             }
-            None => {
-                // notify_one keeps a permit, so a window opened (or a last player gone) since the look above is
-                // not missed.
-                let Some(g) = group.upgrade() else { return };
-                g.merge_due.notified().await;
+            drop(merge);
+            // Players came or went: a new count of phases from the next cycle on.
+            phases = g.phases();
+            if phases == 1 {
+                lock(&g.merge).since = Some(tick);
+                return;
             }
         }
     }
@@ -280,6 +445,8 @@ pub(crate) enum Delivery {
 /// One player fed by its stream's publisher.
 pub(crate) struct DirectPlayer {
     policy: WritePolicy,
+    /// Its place in the group's round robin: picks its `rtc` shard or its `live` phase.
+    slot: AtomicUsize,
     /// The client's address, for the API's list of players.
     peer: std::net::SocketAddr,
     /// When it started playing, Unix ms.
@@ -299,6 +466,7 @@ impl DirectPlayer {
     ) -> DirectPlayer {
         DirectPlayer {
             policy,
+            slot: AtomicUsize::new(0),
             peer,
             since_ms: u64::try_from(control::now_ms()).unwrap_or(0),
             out: Mutex::new(PlayerOut {
@@ -413,4 +581,114 @@ impl PlayerOut {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks leaves plain data behind (buffers, flags): still usable.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use media::{Frame, MediaKind, PublisherInfo, Registry, StreamKey, SubscribeOptions};
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// `n` players of `policy` on real loopback sockets, joined to `group`; returns their memberships and the
+    /// client ends, which count what they read.
+    async fn players(
+        registry: &Registry,
+        key: &StreamKey,
+        group: &Arc<Group>,
+        policy: WritePolicy,
+        n: usize,
+    ) -> (Vec<Membership>, Vec<tokio::task::JoinHandle<usize>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut members = Vec::new();
+        let mut readers = Vec::new();
+        for _ in 0..n {
+            let client = TcpStream::connect(addr).await.unwrap();
+            let (server, peer) = listener.accept().await.unwrap();
+            let (_read, write) = server.into_split();
+            let subscriber = registry
+                .subscribe(key, SubscribeOptions::new("flv"))
+                .unwrap();
+            let player = Arc::new(DirectPlayer::new(
+                Arc::new(write),
+                subscriber,
+                OutputFormat::Flv,
+                policy,
+                peer,
+            ));
+            members.push(group.join(player));
+            readers.push(tokio::spawn(async move {
+                let mut client = client;
+                let mut buf = vec![0u8; 65536];
+                let mut total = 0;
+                loop {
+                    match client.read(&mut buf).await {
+                        Ok(0) | Err(_) => return total,
+                        Ok(n) => total += n,
+                    }
+                }
+            }));
+        }
+        (members, readers)
+    }
+
+    /// Every player of a large stream gets every byte, whether its writes are spread over shards (`rtc`) or phases
+    /// (`live`), and each one exactly once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sharded_and_phased_players_get_every_frame_once() {
+        let registry = Registry::new(Default::default());
+        let key = StreamKey::new("live", "big");
+        let info = PublisherInfo {
+            remote_addr: "127.0.0.1:1".into(),
+            protocol: "rtmp",
+            republish_grace: None,
+            started_at_ms: 0,
+            relay: false,
+        };
+        let mut publisher = registry.publish(key.clone(), info).unwrap();
+        let group = Arc::new(Group::new(Duration::from_millis(20)));
+        assert_eq!(group.rtc.len(), 2, "one shard per worker thread");
+        let rtc_n = 2 * PLAYERS_PER_SHARD + 3;
+        let live_n = 2 * PLAYERS_PER_PHASE + 5;
+        let (rtc, rtc_readers) =
+            players(&registry, &key, &group, WritePolicy::Immediate, rtc_n).await;
+        let (live, live_readers) = players(
+            &registry,
+            &key,
+            &group,
+            WritePolicy::Merged(Duration::from_millis(20)),
+            live_n,
+        )
+        .await;
+        assert_eq!(group.phases(), 2);
+        // A keyframe then 40 frames, 5 ms apart: several windows and ticks.
+        let mut expected = 0;
+        for i in 0..41u32 {
+            let mut body = vec![if i == 0 { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+            body.extend(std::iter::repeat_n(i as u8, 1000));
+            // An FLV tag: 11-byte header, body, 4-byte previous tag size.
+            expected += 11 + body.len() + 4;
+            let frame = Frame::new(MediaKind::Video, i * 5, Bytes::from(body));
+            publisher.push(frame);
+            group.on_push(Instant::now());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(
+            group.rtc.iter().all(|s| s.running.load(Ordering::Acquire)),
+            "both shards were written by their own tasks"
+        );
+        // Let the last window close, then end the stream: each player's own task would now finish.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for m in rtc.iter().chain(&live) {
+            assert_eq!(m.player.lock().pending.len(), 0, "everything written");
+            assert_eq!(m.player.lock().sent as usize, expected);
+        }
+        drop(rtc);
+        drop(live);
+        drop(publisher);
+        drop(group);
+        drop(registry);
+        let _ = (rtc_readers, live_readers);
+    }
 }
