@@ -513,18 +513,17 @@ fn connections_per_address_are_bounded() {
         (status == 200).then_some(body)
     })
     .expect("a place is free again once the idle connections close");
-    assert!(
-        metrics.contains(
-            "mplive_connections_refused_total{listener=\"rtmp\",reason=\"per_address\"} 1"
-        ),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains(
-            "mplive_connections_refused_total{listener=\"http\",reason=\"per_address\"} 1"
-        ),
-        "{metrics}"
-    );
+    // At least the refusals above (a retry above may have been refused too, before a place was given back).
+    for listener in ["rtmp", "http"] {
+        let line = format!(
+            "mplive_connections_refused_total{{listener=\"{listener}\",reason=\"per_address\"}} "
+        );
+        let count = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .and_then(|n| n.parse::<u64>().ok());
+        assert!(count.is_some_and(|n| n >= 1), "{listener}: {metrics}");
+    }
     let log = server.log();
     assert!(
         log.contains("max_connections_per_address (3) reached for 127.0.0.1"),
