@@ -82,7 +82,8 @@ start_node() { # id
   local n=$1
   mkdir -p "$TMP/$n"
   rm -f "$TMP/$n/ready.json"
-  MPLIVE_ADMIN_TOKEN=t MPLIVE_LOG=warn taskset -c "$SERVER_CPU" "$MPLIVE" serve --rtmp-addr 127.0.0.1:0 \
+  # Players and relays all come from 127.0.0.1: no per-address bound.
+  MPLIVE_MAX_CONNECTIONS_PER_ADDRESS=0 MPLIVE_ADMIN_TOKEN=t MPLIVE_LOG=warn taskset -c "$SERVER_CPU" "$MPLIVE" serve --rtmp-addr 127.0.0.1:0 \
     --http-addr 127.0.0.1:0 --data-dir "$TMP/$n" --database-url "$PG" --redis-url "$REDIS" --node-id "$n" \
     --ready-file "$TMP/$n/ready.json" >"$TMP/$n/log" 2>&1 &
   PID[$n]=$!
@@ -90,7 +91,7 @@ start_node() { # id
   [ -s "$TMP/$n/ready.json" ] || { echo "node $n did not start:" >&2; cat "$TMP/$n/log" >&2; exit 1; }
   RTMP[$n]=$(jq -r .rtmp "$TMP/$n/ready.json")
   HTTP[$n]=$(jq -r .http "$TMP/$n/ready.json")
-  record "MPLIVE_ADMIN_TOKEN=t MPLIVE_LOG=warn taskset -c $SERVER_CPU $MPLIVE serve --rtmp-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --data-dir $TMP/$n --database-url \$PG --redis-url \$REDIS --node-id $n --ready-file $TMP/$n/ready.json  # ${PID[$n]}: rtmp ${RTMP[$n]} http ${HTTP[$n]}"
+  record "MPLIVE_MAX_CONNECTIONS_PER_ADDRESS=0 MPLIVE_ADMIN_TOKEN=t MPLIVE_LOG=warn taskset -c $SERVER_CPU $MPLIVE serve --rtmp-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --data-dir $TMP/$n --database-url \$PG --redis-url \$REDIS --node-id $n --ready-file $TMP/$n/ready.json  # ${PID[$n]}: rtmp ${RTMP[$n]} http ${HTTP[$n]}"
 }
 for n in a b c; do start_node "$n"; done
 log "nodes: a ${RTMP[a]}/${HTTP[a]}  b ${RTMP[b]}/${HTTP[b]}  c ${RTMP[c]}/${HTTP[c]}"

@@ -182,7 +182,9 @@ stop_server
 # --- mplive --------------------------------------------------------------------------------------------------
 start_mplive() {
   rm -f "$TMP/ready.json"
-  MPLIVE_LOG=warn taskset -c "$SERVER_CPU" "$SERVER_BIN" serve --rtmp-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 \
+  # Every player comes from 127.0.0.1: no per-address bound (an environment variable, which an older
+  # MPLIVE_SERVER without the setting ignores).
+  MPLIVE_MAX_CONNECTIONS_PER_ADDRESS=0 MPLIVE_LOG=warn taskset -c "$SERVER_CPU" "$SERVER_BIN" serve --rtmp-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 \
     --data-dir "$TMP/mplive-data" --ready-file "$TMP/ready.json" >"$TMP/mplive.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do [ -s "$TMP/ready.json" ] && break; sleep 0.1; done
@@ -193,7 +195,7 @@ start_mplive() {
 # nginx-rtmp checks nothing; open mplive's app `live` too, so both do the same work per publish.
 "$SERVER_BIN" app set live --push-auth off --data-dir "$TMP/mplive-data" --init >/dev/null
 record "$SERVER_BIN app set live --push-auth off --data-dir $TMP/mplive-data --init"
-record "MPLIVE_LOG=warn taskset -c $SERVER_CPU $SERVER_BIN serve --rtmp-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --data-dir $TMP/mplive-data --ready-file $TMP/ready.json  # restarted for each row"
+record "MPLIVE_MAX_CONNECTIONS_PER_ADDRESS=0 MPLIVE_LOG=warn taskset -c $SERVER_CPU $SERVER_BIN serve --rtmp-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --data-dir $TMP/mplive-data --ready-file $TMP/ready.json  # restarted for each row"
 for protocol in rtmp flv; do
   for mode in live rtc; do
     log "mplive $mode $protocol"

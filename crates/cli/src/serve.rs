@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1)
     #[arg(long, value_name = "FILE", env = "MPLIVE_TLS_KEY")]
     tls_key: Option<PathBuf>,
+    /// Most connections one client address (an IPv6 /64) may hold on each listener; 0 = no bound (benchmarks
+    /// opening thousands of players from one host) [default: 500]
+    #[arg(long, env = "MPLIVE_MAX_CONNECTIONS_PER_ADDRESS")]
+    max_connections_per_address: Option<usize>,
     /// Write {"rtmp": "IP:PORT", "http": "IP:PORT"} to this file once both listeners are bound
     #[arg(long, env = "MPLIVE_READY_FILE")]
     ready_file: Option<PathBuf>,
@@ -86,6 +90,9 @@ impl ServeArgs {
         }
         if self.workers.is_some() {
             settings.workers = self.workers;
+        }
+        if let Some(n) = self.max_connections_per_address {
+            settings.max_connections_per_address = n;
         }
         if let Some(c) = &self.tls_cert {
             settings.tls_cert = Some(c.clone());

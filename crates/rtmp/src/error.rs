@@ -61,9 +61,9 @@ pub enum Error {
         /// The largest chunk size accepted ([`crate::SessionConfig::max_chunk_size`]).
         max: u32,
     },
-    /// A message header announced a length above [`crate::SessionConfig::max_message_size`] (audio, video,
-    /// aggregate) or [`crate::SessionConfig::max_command_size`] (every other type).
-    #[error("message of type {type_id} and {size} bytes on chunk stream {csid} exceeds the limit of {max} bytes for its type")]
+    /// A message header announced a length above the bound of its type ([`crate::MessageLimits`], or
+    /// [`crate::MAX_CONTROL_MESSAGE_SIZE`] for protocol control): refused at the header, before any payload.
+    #[error("{} message (type {type_id}) of {size} bytes on chunk stream {csid} exceeds the limit of {max} bytes ({setting})", type_name(*type_id))]
     MessageTooLarge {
         /// The announced message length.
         size: u32,
@@ -73,6 +73,43 @@ pub enum Error {
         csid: u32,
         /// The message type id.
         type_id: u8,
+        /// The setting that bounds this type, e.g. `[rtmp] max_video_message_size`.
+        setting: &'static str,
+    },
+    /// A message header carried a type id RTMP does not define (anything but 1-6, 8, 9, 15-20 and 22): the
+    /// bytes are not RTMP, so they are refused at the header instead of being read as a message still to come.
+    #[error("message type {type_id} on chunk stream {csid} is not an RTMP message type (1-6, 8, 9, 15-20, 22)")]
+    UnknownMessageType {
+        /// The message type id received.
+        type_id: u8,
+        /// The chunk stream id that carried the header.
+        csid: u32,
+    },
+    /// An audio, video or aggregate message header (types 8, 9, 22) arrived on a server session before the
+    /// client sent `publish`: clients wait for NetStream.Publish.Start, so a peer that does this announces media
+    /// no one asked for.
+    #[error("media message (type {type_id}, {size} bytes) on chunk stream {csid} before publish")]
+    MediaBeforePublish {
+        /// The message type id.
+        type_id: u8,
+        /// The announced message length.
+        size: u32,
+        /// The chunk stream id that carried the header.
+        csid: u32,
+    },
+    /// A string of `connect`, `publish` or `play` was longer than [`crate::SessionConfig::max_field_bytes`]; the
+    /// command was answered with an error status first.
+    #[error("{command} field {field} is {len} bytes; the limit is {max} ([rtmp] max_field_bytes)")]
+    FieldTooLong {
+        /// The command: `connect`, `publish` or `play`.
+        command: &'static str,
+        /// Which string: a property path of the command object (`tcUrl`, `args.user`) or an argument (`name`),
+        /// cut to 64 characters.
+        field: String,
+        /// Its length in bytes.
+        len: usize,
+        /// The configured maximum.
+        max: u32,
     },
     /// The peer used more distinct chunk stream ids than [`crate::SessionConfig::max_chunk_streams`].
     #[error("more than {max} chunk streams in use")]
@@ -112,4 +149,18 @@ pub enum Error {
         /// What was wrong.
         reason: &'static str,
     },
+}
+
+/// What a message type carries, for error messages.
+fn type_name(type_id: u8) -> &'static str {
+    match type_id {
+        1..=6 => "protocol control",
+        8 => "audio",
+        9 => "video",
+        22 => "aggregate",
+        15 | 18 => "script data",
+        17 | 20 => "command",
+        16 | 19 => "shared object",
+        _ => "unknown",
+    }
 }

@@ -8,16 +8,48 @@ use bytes::{Bytes, BytesMut};
 
 use crate::amf0::{self, Value, MAX_DEPTH, MAX_VALUES};
 use crate::chunk::{encode_message, ChunkDecoder, ChunkMessage};
-use crate::config::{HandshakeMode, SessionConfig};
+use crate::config::{HandshakeMode, MessageLimits, SessionConfig, MAX_CONTROL_MESSAGE_SIZE};
 use crate::error::Error;
 use crate::handshake::HANDSHAKE_SIZE;
 use crate::message::{type_id, MediaKind};
 use crate::session::{ClientEvent, ClientSession, ServerEvent, ServerSession};
 
-/// Bound on media messages in the chunk target (and on the session's media messages).
+/// Bound on video messages in the chunk target (and on the session's media messages).
 const MAX_MESSAGE: u32 = 1 << 16;
+/// Bound on audio messages: between the others, so the fuzzer tells the three apart.
+const MAX_AUDIO: u32 = 1 << 12;
 /// Bound on every other message: small, so the fuzzer reaches it.
 const MAX_COMMAND: u32 = 1 << 10;
+/// Bound on the strings of connect, publish and play in [`command_fields`]: small, so the fuzzer reaches it.
+const MAX_FIELD: u32 = 32;
+/// The same bound in [`server_session`]: room for the strings of the real clients its seeds come from (ffmpeg's
+/// flashVer and tcUrl), and still reachable within [`MAX_COMMAND`].
+const MAX_SESSION_FIELD: u32 = 256;
+
+/// The per-type bounds the fuzzed decoders and sessions use.
+fn fuzz_limits() -> MessageLimits {
+    MessageLimits {
+        video: MAX_MESSAGE,
+        audio: MAX_AUDIO,
+        script: MAX_COMMAND,
+        command: MAX_COMMAND,
+        shared_object: MAX_COMMAND / 2,
+    }
+}
+
+/// The bound [`fuzz_limits`] puts on `type_id`; `None` for a type RTMP does not define.
+fn bound_of(type_id: u8) -> Option<u32> {
+    let l = fuzz_limits();
+    Some(match type_id {
+        1..=6 => MAX_CONTROL_MESSAGE_SIZE,
+        8 => l.audio,
+        9 | 22 => l.video,
+        15 | 18 => l.script,
+        17 | 20 => l.command,
+        16 | 19 => l.shared_object,
+        _ => return None,
+    })
+}
 /// Chunk streams the chunk target's decoder accepts: few, so the fuzzer reaches the limit.
 const MAX_CHUNK_STREAMS: usize = 8;
 /// Largest Set Chunk Size the chunk target applies (what [`SessionConfig::max_chunk_size`] defaults to).
@@ -149,8 +181,7 @@ enum Ending {
 
 /// Decodes `input` fed in pieces of `step` bytes, applying Set Chunk Size as a session does.
 fn decode_chunks(input: &[u8], step: usize) -> (Vec<ChunkMessage>, Ending) {
-    let mut decoder =
-        ChunkDecoder::new(MAX_MESSAGE, MAX_CHUNK_STREAMS).with_max_command_size(MAX_COMMAND);
+    let mut decoder = ChunkDecoder::new(MAX_MESSAGE, MAX_CHUNK_STREAMS).with_limits(fuzz_limits());
     let mut buf = BytesMut::new();
     let mut messages = Vec::new();
     for piece in input.chunks(step.max(1)) {
@@ -186,8 +217,9 @@ fn set_chunk_size(msg: &ChunkMessage) -> Option<u32> {
 }
 
 /// Chunk stream decoding. Byte 0 picks how the rest is split into reads (0: all at once); Set Chunk Size
-/// messages are applied like a session does. Checks: no panic; no message above its bound (media
-/// [`MAX_MESSAGE`], others [`MAX_COMMAND`]) and no more messages than input bytes; the same messages and ending
+/// messages are applied like a session does. Checks: no panic; only defined message types, none above its type's
+/// bound, and no more messages than input bytes; a refusal at a header (undefined type, too large) names that
+/// header's type and its bound; the same messages and ending
 /// whatever the split; and the messages re-encoded with [`encode_message`] decode to the same messages. Returns
 /// the number of messages.
 pub fn chunk(data: &[u8]) -> usize {
@@ -209,12 +241,20 @@ pub fn chunk(data: &[u8]) -> usize {
         "the decoder depends on how its input is split"
     );
     assert!(messages.len() <= rest.len());
+    match &ending {
+        Ending::Error(Error::UnknownMessageType { type_id, .. }) => {
+            assert_eq!(bound_of(*type_id), None, "type {type_id} is defined")
+        }
+        Ending::Error(Error::MessageTooLarge {
+            type_id, size, max, ..
+        }) => {
+            assert_eq!(bound_of(*type_id), Some(*max), "bound of type {type_id}");
+            assert!(size > max);
+        }
+        _ => {}
+    }
     for m in &messages {
-        let max = if matches!(m.type_id, 8 | 9 | 22) {
-            MAX_MESSAGE
-        } else {
-            MAX_COMMAND
-        };
+        let max = bound_of(m.type_id).expect("an undefined message type was decoded");
         assert!(
             m.payload.len() <= max as usize,
             "{} bytes of type {}",
@@ -322,8 +362,8 @@ pub struct SessionOutcome {
 
 /// A server session after a valid simple handshake, fed arbitrary chunk stream bytes. Byte 0 picks how the rest is
 /// split into reads (0: all at once). Every request is accepted (and every play gets a video message) so the
-/// media paths are reached. Checks: no panic; no more events than input bytes; media only within
-/// `max_message_size`; a failed session keeps returning its error; and everything the server sends is a valid
+/// media paths are reached. Checks: no panic; no more events than input bytes; media only after a publish and
+/// within its bound; a failed session keeps returning its error; and everything the server sends is a valid
 /// chunk stream (for a client that applies its Set Chunk Size) whose commands are well-formed AMF0 starting with
 /// a name, at most 64 bytes per input byte.
 pub fn server_session(data: &[u8]) -> SessionOutcome {
@@ -331,21 +371,8 @@ pub fn server_session(data: &[u8]) -> SessionOutcome {
         return SessionOutcome::default();
     };
     let now = Instant::now();
-    let config = SessionConfig {
-        max_message_size: MAX_MESSAGE,
-        max_command_size: MAX_COMMAND,
-        max_chunk_streams: MAX_CHUNK_STREAMS,
-        window_ack_size: 4096,
-        ..SessionConfig::default()
-    };
-    let mut server = ServerSession::new(config.clone(), now);
-    let mut handshake = vec![3u8];
-    handshake.resize(HANDSHAKE_REPLY, 0);
-    server
-        .handle_input(&handshake, now)
-        .expect("simple handshake is valid");
-    let reply = server.take_transmit().expect("S0 + S1 + S2");
-    assert_eq!(reply.len(), HANDSHAKE_REPLY);
+    let mut server = handshaken_server(now, MAX_SESSION_FIELD);
+    let mut published = false;
 
     let step = if split == 0 {
         rest.len().max(1)
@@ -365,6 +392,7 @@ pub fn server_session(data: &[u8]) -> SessionOutcome {
                 }
                 ServerEvent::Publish { stream_id, .. } => {
                     outcome.requests += 1;
+                    published = true;
                     server.accept_publish(stream_id);
                 }
                 ServerEvent::Play { stream_id, .. } => {
@@ -379,13 +407,17 @@ pub fn server_session(data: &[u8]) -> SessionOutcome {
                 }
                 ServerEvent::Media { payload, .. } => {
                     outcome.media += 1;
-                    assert!(payload.len() <= config.max_message_size as usize);
+                    assert!(published, "media before any publish");
+                    assert!(payload.len() <= MAX_MESSAGE as usize);
                 }
                 _ => {}
             }
         }
         out.extend_from_slice(&server.take_transmit().unwrap_or_default());
         if let Err(e) = result {
+            if let Error::MediaBeforePublish { .. } = e {
+                assert!(!published, "media refused after a publish");
+            }
             assert_eq!(server.handle_input(&[], now), Err(e));
             break;
         }
@@ -403,9 +435,37 @@ pub fn server_session(data: &[u8]) -> SessionOutcome {
         rest.len()
     );
 
-    // The server's output, read as a client reads it.
+    server_commands(out);
+    outcome
+}
+
+/// A server session with the fuzzing bounds and `max_field_bytes`, after a valid simple handshake (its reply
+/// taken).
+fn handshaken_server(now: Instant, max_field_bytes: u32) -> ServerSession {
+    let config = SessionConfig {
+        message_limits: fuzz_limits(),
+        max_field_bytes,
+        max_chunk_streams: MAX_CHUNK_STREAMS,
+        window_ack_size: 4096,
+        ..SessionConfig::default()
+    };
+    let mut server = ServerSession::new(config, now);
+    let mut handshake = vec![3u8];
+    handshake.resize(HANDSHAKE_REPLY, 0);
+    server
+        .handle_input(&handshake, now)
+        .expect("simple handshake is valid");
+    let reply = server.take_transmit().expect("S0 + S1 + S2");
+    assert_eq!(reply.len(), HANDSHAKE_REPLY);
+    server
+}
+
+/// The server's output, read as a client reads it: a valid chunk stream whose commands are well-formed AMF0
+/// starting with a name. Returns the commands.
+fn server_commands(out: BytesMut) -> Vec<Vec<Value>> {
     let mut decoder = ChunkDecoder::new(u32::MAX, usize::MAX);
     let mut buf = out;
+    let mut commands = Vec::new();
     while let Some(msg) = decoder
         .decode(&mut buf)
         .expect("the server sent a broken chunk stream")
@@ -421,8 +481,126 @@ pub fn server_session(data: &[u8]) -> SessionOutcome {
                 matches!(values.first(), Some(Value::String(_))),
                 "{values:?}"
             );
+            commands.push(values);
         }
     }
     assert!(buf.is_empty(), "the server sent a partial chunk");
+    commands
+}
+
+/// What [`command_fields`] saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FieldsOutcome {
+    /// The command's values decoded (otherwise the server only reported a malformed command).
+    pub decoded: bool,
+    /// A string was over the bound, and the server refused the command for it.
+    pub refused: bool,
+}
+
+/// `connect` (byte 0 modulo 4 is 0 or 2), `publish` (1) or `play` (3; both after a connect) with
+/// arbitrary AMF0 after its name and transaction id: the command object and arguments, as a peer may send them.
+/// Checks: no panic; the server refuses the command exactly when one of its strings (a property name, a nested
+/// value, an argument) is longer than `max_field_bytes`, with `FieldTooLong` as the session's error and an
+/// answer (`_error` NetConnection.Connect.Rejected, or an error onStatus) whose description names the limit;
+/// otherwise the request reaches the application.
+pub fn command_fields(data: &[u8]) -> FieldsOutcome {
+    let Some((&selector, amf)) = data.split_first() else {
+        return FieldsOutcome::default();
+    };
+    let amf = &amf[..amf.len().min(MAX_COMMAND as usize - 32)];
+    let command = match selector % 4 {
+        0 | 2 => "connect",
+        1 => "publish",
+        _ => "play",
+    };
+    let now = Instant::now();
+    let mut server = handshaken_server(now, MAX_FIELD);
+    let mut input = BytesMut::new();
+    if command != "connect" {
+        let connect = crate::message::encode_command(
+            "connect",
+            1.0,
+            &Value::object([("app", Value::string("live"))]),
+            &[],
+        );
+        encode_message(&mut input, 3, 0, type_id::AMF0_COMMAND, 0, &connect, 128);
+    }
+    let mut body = BytesMut::new();
+    amf0::encode_str(command, &mut body);
+    amf0::encode(&Value::Number(2.0), &mut body);
+    body.extend_from_slice(amf);
+    // publish and play on message stream 1 (created implicitly).
+    let stream_id = u32::from(command != "connect");
+    encode_message(
+        &mut input,
+        3,
+        stream_id,
+        type_id::AMF0_COMMAND,
+        0,
+        &body,
+        128,
+    );
+
+    let result = server.handle_input(&input, now);
+    let mut requested = false;
+    while let Some(event) = server.poll_output() {
+        match event {
+            ServerEvent::Connect { .. } => server.accept_connect(),
+            ServerEvent::Publish { .. } | ServerEvent::Play { .. } => requested = true,
+            _ => {}
+        }
+    }
+    let out = BytesMut::from(server.take_transmit().unwrap_or_default());
+    let commands = server_commands(out);
+
+    let values = amf0::decode_all(amf).ok();
+    let over = values
+        .as_ref()
+        .is_some_and(|v| v.iter().any(|v| has_long_string(v, MAX_FIELD as usize)));
+    let outcome = FieldsOutcome {
+        decoded: values.is_some(),
+        refused: matches!(result, Err(Error::FieldTooLong { .. })),
+    };
+    assert_eq!(
+        outcome.refused, over,
+        "{command}: refused {result:?}, a long string: {over}"
+    );
+    if outcome.refused {
+        let described = commands.iter().flatten().any(|v| {
+            v.get("description")
+                .and_then(Value::as_str)
+                .is_some_and(|d| d.contains("max_field_bytes") && d.starts_with(command))
+        });
+        assert!(described, "{commands:?}");
+        assert_eq!(server.handle_input(&[], now), result);
+    } else {
+        assert_eq!(result, Ok(()));
+        // A publish or play needs a name; a connect is always reported (and accepted above).
+        if command == "connect" && outcome.decoded {
+            assert!(commands
+                .iter()
+                .any(|c| c.first() == Some(&Value::string("_result"))));
+        }
+        if command != "connect" && outcome.decoded {
+            let name = values
+                .as_ref()
+                .and_then(|v| v.get(1))
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty());
+            assert_eq!(requested, name, "{command} {values:?}");
+        }
+    }
     outcome
+}
+
+/// Whether `v` holds a string (a property name included) longer than `max` bytes.
+fn has_long_string(v: &Value, max: usize) -> bool {
+    match v {
+        Value::String(s) | Value::LongString(s) => s.len() > max,
+        Value::Object(p) | Value::EcmaArray(p) => p
+            .iter()
+            .any(|(k, v)| k.len() > max || has_long_string(v, max)),
+        Value::StrictArray(items) => items.iter().any(|v| has_long_string(v, max)),
+        _ => false,
+    }
 }

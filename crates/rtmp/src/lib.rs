@@ -67,8 +67,10 @@
 //! Every error comes from peer input or a configured limit ([`SessionConfig`]) and is an [`Error`]. A session
 //! that returned an error is dead: every later `handle_*` call returns the same error (the caller closes the
 //! connection). Lengths from the wire are checked against the configured bounds before anything is allocated.
-//! Recoverable oddities (unknown message types, unknown or malformed commands) do not end the session: the server
-//! answers `_error` where a reply is expected and reports [`ServerEvent::Unhandled`]. A panic is a bug.
+//! Whatever can be judged from a chunk header is judged there, before the payload is waited for: an undefined
+//! message type, a length above its type's bound ([`MessageLimits`]) and, on a server, media before `publish` end
+//! the session. Recoverable oddities (unknown or malformed commands) do not: the server answers `_error` where a
+//! reply is expected and reports [`ServerEvent::Unhandled`]. A panic is a bug.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
@@ -88,7 +90,7 @@ pub use bytes;
 pub use chunk::{
     encode_media_message, encode_message, ChunkDecoder, ChunkMessage, DEFAULT_CHUNK_SIZE, MAX_CSID,
 };
-pub use config::{HandshakeMode, SessionConfig};
+pub use config::{HandshakeMode, MessageLimits, SessionConfig, MAX_CONTROL_MESSAGE_SIZE};
 pub use error::{Amf0ErrorKind, Error};
 pub use message::{media_chunk_stream_id, MediaKind, CSID_AUDIO, CSID_DATA, CSID_VIDEO};
 pub use session::{ClientEvent, ClientSession, ServerEvent, ServerSession, MAX_MESSAGE_STREAMS};

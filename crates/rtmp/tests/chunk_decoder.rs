@@ -2,7 +2,7 @@
 //! on a chunk stream whose previous message is incomplete.
 
 use rtmp::bytes::BytesMut;
-use rtmp::{encode_message, ChunkDecoder, Error};
+use rtmp::{encode_message, ChunkDecoder, Error, MessageLimits};
 
 fn encoded(csid: u32, type_id: u8, payload: &[u8], chunk_size: u32) -> BytesMut {
     let mut out = BytesMut::new();
@@ -10,13 +10,29 @@ fn encoded(csid: u32, type_id: u8, payload: &[u8], chunk_size: u32) -> BytesMut 
     out
 }
 
-/// The bounds are the largest sizes accepted: a message of exactly `max_message_size` (media) or
-/// `max_command_size` (other types) decodes, one byte more is refused from its header.
+/// The bounds are the largest sizes accepted: a message of exactly its type's bound decodes, one byte more is
+/// refused from its header, naming the setting.
 #[test]
 fn messages_of_exactly_the_bound_decode() {
-    for (type_id, media) in [(9u8, true), (20, false)] {
-        let mut dec = ChunkDecoder::new(300, 8).with_max_command_size(200);
-        let max = if media { 300 } else { 200 };
+    let limits = MessageLimits {
+        video: 300,
+        audio: 250,
+        script: 150,
+        command: 200,
+        shared_object: 100,
+    };
+    for (type_id, max, setting) in [
+        (9u8, 300u32, "[rtmp] max_video_message_size"),
+        (22, 300, "[rtmp] max_video_message_size"),
+        (8, 250, "[rtmp] max_audio_message_size"),
+        (18, 150, "[rtmp] max_script_message_size"),
+        (15, 150, "[rtmp] max_script_message_size"),
+        (20, 200, "[rtmp] max_command_size"),
+        (17, 200, "[rtmp] max_command_size"),
+        (19, 100, "[rtmp] max_shared_object_size"),
+        (4, 64, "fixed by the RTMP specification"),
+    ] {
+        let mut dec = ChunkDecoder::new(1 << 20, 8).with_limits(limits);
         let payload: Vec<u8> = (0..max).map(|i| i as u8).collect();
         let mut buf = encoded(4, type_id, &payload, 128);
         let msg = dec.decode(&mut buf).unwrap().expect("a whole message");
@@ -29,10 +45,73 @@ fn messages_of_exactly_the_bound_decode() {
                 size: max + 1,
                 max,
                 csid: 4,
-                type_id
+                type_id,
+                setting,
             })
         );
     }
+}
+
+/// A type id RTMP does not define is refused at its header, whatever length it announces: bytes after a valid
+/// basic header are not read as a message still to come.
+#[test]
+fn undefined_message_types_are_refused_at_the_header() {
+    for type_id in [0u8, 7, 10, 14, 21, 23, 99, 255] {
+        let mut dec = ChunkDecoder::new(1 << 20, 8);
+        // The 3-byte basic header (csid 65599), then a format 0 message header announcing 0xFFFFFF bytes.
+        let mut buf = BytesMut::from(
+            &[
+                0x01, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, type_id, 0, 0, 0, 0,
+            ][..],
+        );
+        assert_eq!(
+            dec.decode(&mut buf),
+            Err(Error::UnknownMessageType {
+                type_id,
+                csid: 65599
+            }),
+            "type {type_id}"
+        );
+    }
+    let e = Error::UnknownMessageType {
+        type_id: 99,
+        csid: 3,
+    };
+    assert!(e.to_string().contains("type 99"), "{e}");
+}
+
+/// A closed media gate refuses audio, video and aggregate headers, and only them; opened, they decode.
+#[test]
+fn the_media_gate_holds_back_media_headers_only() {
+    for type_id in [8u8, 9, 22] {
+        let mut dec = ChunkDecoder::new(1 << 24, 8);
+        dec.set_media_allowed(false);
+        let mut buf = BytesMut::from(&[0x06, 0, 0, 0, 0x3d, 0x09, 0x00, type_id, 1, 0, 0, 0][..]);
+        let e = dec.decode(&mut buf).unwrap_err();
+        assert_eq!(
+            e,
+            Error::MediaBeforePublish {
+                type_id,
+                size: 4_000_000,
+                csid: 6
+            }
+        );
+        assert!(
+            e.to_string()
+                .contains(&format!("media message (type {type_id}, 4000000 bytes)")),
+            "{e}"
+        );
+    }
+    let mut dec = ChunkDecoder::new(1 << 20, 8);
+    dec.set_media_allowed(false);
+    let mut buf = encoded(3, 20, &[2, 0, 1, b'x'], 128);
+    assert!(dec.decode(&mut buf).unwrap().is_some(), "a command passes");
+    dec.set_media_allowed(true);
+    let mut buf = encoded(6, 9, &[0x17; 10], 128);
+    assert!(
+        dec.decode(&mut buf).unwrap().is_some(),
+        "media passes once open"
+    );
 }
 
 #[test]

@@ -100,3 +100,21 @@ fn replay_rtmp_server_session() {
         }
     }
 }
+
+#[test]
+fn replay_rtmp_command_fields() {
+    let files = corpus("rtmp_command_fields", 13);
+    let mut refused = 0;
+    for (name, data) in &files {
+        let outcome = rtmp::fuzzing::command_fields(data);
+        let file = name.rsplit('/').next().unwrap_or_default();
+        if file.contains("_long_") {
+            assert!(outcome.refused, "{name}: {outcome:?}");
+        }
+        if file.ends_with("_ok.bin") || file.contains("exact_limit") || file.contains("ffmpeg") {
+            assert!(outcome.decoded && !outcome.refused, "{name}: {outcome:?}");
+        }
+        refused += usize::from(outcome.refused);
+    }
+    assert!(refused > 0, "no corpus file reaches the bound");
+}

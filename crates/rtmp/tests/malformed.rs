@@ -97,52 +97,70 @@ fn set_chunk_size_bounds() {
 #[test]
 fn message_length_beyond_bound_fails_before_allocating() {
     let mut c = RawClient::new(SessionConfig::default());
+    c.publish();
     // Format 0 header announcing 0xFFFFFF bytes (16 MiB - 1 > the 1 MiB bound below).
     let header = [0x06, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0];
     let mut small = RawClient::new(SessionConfig {
-        max_message_size: 1 << 20,
+        message_limits: rtmp::MessageLimits {
+            video: 1 << 20,
+            ..rtmp::MessageLimits::default()
+        },
         ..SessionConfig::default()
     });
+    small.publish();
+    let refused = small.send_raw(&header);
     assert_eq!(
-        small.send_raw(&header),
+        refused,
         Err(Error::MessageTooLarge {
             size: 0xFF_FFFF,
             max: 1 << 20,
             csid: 6,
-            type_id: 9
+            type_id: 9,
+            setting: "[rtmp] max_video_message_size",
         })
+    );
+    assert_eq!(
+        refused.unwrap_err().to_string(),
+        "video message (type 9) of 16777215 bytes on chunk stream 6 exceeds the limit of 1048576 bytes \
+         ([rtmp] max_video_message_size)"
     );
     // With the default 16 MiB bound the same header is allowed and simply waits for data.
     assert_eq!(c.send_raw(&header), Ok(()));
 }
 
 /// Commands and script data carry names and metadata: the default session refuses one above 64 KiB before
-/// allocating, while a video message of the same size is fine.
+/// allocating, and a protocol control message above 64 bytes, while (after publish) a video or audio message of
+/// the same size is fine.
 #[test]
 fn command_and_data_messages_have_their_own_smaller_bound() {
     let size: u32 = 64 * 1024 + 1;
     let [_, a, b, c] = size.to_be_bytes();
-    for type_id in [20u8, 18, 17, 15, 4] {
+    for (type_id, max) in [
+        (20u8, 64 * 1024),
+        (18, 64 * 1024),
+        (17, 64 * 1024),
+        (15, 64 * 1024),
+        (16, 64 * 1024),
+        (4, 64),
+    ] {
         let mut client = RawClient::new(SessionConfig::default());
         let header = [0x03, 0, 0, 0, a, b, c, type_id, 0, 0, 0, 0];
-        assert_eq!(
-            client.send_raw(&header),
-            Err(Error::MessageTooLarge {
-                size,
-                max: 64 * 1024,
-                csid: 3,
-                type_id
-            }),
-            "type {type_id}"
+        let refused = client.send_raw(&header);
+        assert!(
+            matches!(refused, Err(Error::MessageTooLarge { size: s, max: m, csid: 3, type_id: t, .. })
+                if s == size && m == max && t == type_id),
+            "type {type_id}: {refused:?}"
         );
     }
     for type_id in [8u8, 9, 22] {
         let mut client = RawClient::new(SessionConfig::default());
+        client.publish();
         let header = [0x06, 0, 0, 0, a, b, c, type_id, 1, 0, 0, 0];
         assert_eq!(client.send_raw(&header), Ok(()), "type {type_id}");
     }
     // A format 1 header on a chunk stream that carried audio announces a command: the command's bound applies.
     let mut client = RawClient::new(SessionConfig::default());
+    client.publish();
     let audio = [0x04, 0, 0, 0, 0, 0, 1, 8, 1, 0, 0, 0, 0xaf];
     assert_eq!(client.send_raw(&audio), Ok(()));
     let bigger = [0x44, 0, 0, 0, a, b, c, 20];

@@ -22,16 +22,23 @@ fn msg() -> impl Strategy<Value = Msg> {
     (
         prop_oneof![2u32..64, 64u32..320, 320u32..=65599],
         any::<u32>(),
-        any::<u8>(),
+        // The message types RTMP defines (the decoder refuses any other at its header).
+        prop::sample::select(vec![1u8, 2, 3, 4, 5, 6, 8, 9, 15, 16, 17, 18, 19, 20, 22]),
         prop_oneof![any::<u32>(), 0xFF_FFF0u32..0x100_0010],
         prop::collection::vec(any::<u8>(), 0..2000),
     )
-        .prop_map(|(csid, stream_id, type_id, timestamp, payload)| Msg {
-            csid,
-            stream_id,
-            type_id,
-            timestamp,
-            payload,
+        .prop_map(|(csid, stream_id, type_id, timestamp, mut payload)| {
+            // Protocol control messages have fixed tiny sizes (bounded by MAX_CONTROL_MESSAGE_SIZE).
+            if type_id <= 6 {
+                payload.truncate(rtmp::MAX_CONTROL_MESSAGE_SIZE as usize);
+            }
+            Msg {
+                csid,
+                stream_id,
+                type_id,
+                timestamp,
+                payload,
+            }
         })
 }
 

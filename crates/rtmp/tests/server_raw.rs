@@ -5,7 +5,7 @@ mod common;
 use common::{command, info_code, RawClient};
 use rtmp::amf0::{self, Value};
 use rtmp::bytes::{BufMut, BytesMut};
-use rtmp::{MediaKind, ServerEvent, SessionConfig};
+use rtmp::{Error, MediaKind, ServerEvent, SessionConfig};
 
 fn connected() -> RawClient {
     let mut c = RawClient::new(SessionConfig::default());
@@ -230,13 +230,27 @@ fn garbage_amf_in_a_command_gets_a_polite_reply() {
     assert_eq!(c.received_commands().len(), 1);
 }
 
+/// A type id RTMP does not define is not RTMP: the session fails at its header.
 #[test]
-fn unknown_message_type_is_reported_not_fatal() {
+fn undefined_message_type_is_fatal_at_its_header() {
     let mut c = connected();
-    c.send(3, 0, 0x42, 0, &[1, 2, 3]).unwrap();
+    assert_eq!(
+        c.send(3, 0, 0x42, 0, &[1, 2, 3]),
+        Err(Error::UnknownMessageType {
+            type_id: 0x42,
+            csid: 3
+        })
+    );
+}
+
+/// A shared-object message is defined but unused by live streaming: reported, not fatal.
+#[test]
+fn shared_object_message_is_reported_not_fatal() {
+    let mut c = connected();
+    c.send(3, 0, 19, 0, &[1, 2, 3]).unwrap();
     match c.events.pop() {
         Some(ServerEvent::Unhandled { description, .. }) => {
-            assert!(description.contains("66"), "{description}")
+            assert!(description.contains("19"), "{description}")
         }
         other => panic!("{other:?}"),
     }
@@ -253,7 +267,7 @@ fn ping_request_is_answered_and_server_acknowledges() {
     );
     // Window Acknowledgement Size from the client: the server acknowledges every 2000 bytes.
     c.send(2, 0, 5, 0, &2000u32.to_be_bytes()).unwrap();
-    c.send(3, 0, 0x42, 0, &[0u8; 3000]).unwrap();
+    c.send(3, 0, 19, 0, &[0u8; 3000]).unwrap();
     let acks: Vec<_> = c
         .received()
         .into_iter()
@@ -409,12 +423,45 @@ fn media_before_publish_is_dropped() {
     let mut meta = BytesMut::new();
     amf0::encode(&Value::string("onMetaData"), &mut meta);
     amf0::encode(&Value::object([("a", Value::Number(1.0))]), &mut meta);
+    // Script data before publish is dropped (it is small and bounded on its own).
+    c.send(5, 1, 18, 100, &meta).unwrap();
+    // After publish but before accept_publish, or on another stream: dropped.
+    c.send_command(1, "publish", 3.0, Value::Null, &[Value::string("s1")]);
+    c.events.clear();
     for stream_id in [1, 7] {
         c.send(6, stream_id, 9, 100, &[0x17, 1]).unwrap();
         c.send(4, stream_id, 8, 100, &[0xaf, 1]).unwrap();
         c.send(5, stream_id, 18, 100, &meta).unwrap();
     }
     assert_eq!(c.events, [], "nothing is reported before accept_publish");
+}
+
+/// Before any `publish`, an audio, video or aggregate header ends the session at once: a peer that never
+/// published cannot announce a multi-megabyte frame and trickle it.
+#[test]
+fn media_before_any_publish_is_refused_at_its_header() {
+    for type_id in [8u8, 9, 22] {
+        let mut c = connected();
+        c.send_command(0, "createStream", 2.0, Value::Null, &[]);
+        // 4 000 000 bytes announced, none sent.
+        let header = [0x06, 0, 0, 0, 0x3d, 0x09, 0x00, type_id, 1, 0, 0, 0];
+        assert_eq!(
+            c.send_raw(&header),
+            Err(Error::MediaBeforePublish {
+                type_id,
+                size: 4_000_000,
+                csid: 6
+            })
+        );
+    }
+    // A play does not open the gate either.
+    let mut c = connected();
+    c.send_command(0, "createStream", 2.0, Value::Null, &[]);
+    c.send_command(1, "play", 3.0, Value::Null, &[Value::string("s1")]);
+    assert!(matches!(
+        c.send(6, 1, 9, 0, &[0x17, 1]),
+        Err(Error::MediaBeforePublish { .. })
+    ));
 }
 
 /// An AMF3 data message needs its format byte: an empty one is reported as malformed, not decoded.
@@ -674,4 +721,64 @@ fn delete_stream_ignores_out_of_range_ids() {
             stream_id: u32::MAX
         }]
     );
+}
+
+/// A string of connect over `max_field_bytes` (here a 10 000-byte tcUrl, under the 64 KiB command bound) is
+/// answered with `_error` NetConnection.Connect.Rejected naming the field, its length and the limit; then the
+/// session fails with the same words.
+#[test]
+fn a_long_connect_field_is_rejected_then_fatal() {
+    let mut c = RawClient::new(SessionConfig::default());
+    let obj = Value::object([
+        ("app", Value::string("live")),
+        ("tcUrl", Value::string("t".repeat(10_000))),
+    ]);
+    let body = command("connect", 1.0, obj, &[]);
+    let e = c.send(3, 0, 20, 0, &body).unwrap_err();
+    let text = "connect field tcUrl is 10000 bytes; the limit is 4096 ([rtmp] max_field_bytes)";
+    assert_eq!(e.to_string(), text);
+    assert!(c.events.is_empty(), "{:?}", c.events);
+    let answers = c.received_commands();
+    let (_, values) = answers.last().expect("an answer");
+    assert_eq!(values[0], Value::string("_error"));
+    assert_eq!(info_code(values), Some("NetConnection.Connect.Rejected"));
+    assert_eq!(values[3].get("description"), Some(&Value::string(text)));
+    assert_eq!(c.send_raw(&[]), Err(e), "the error is sticky");
+}
+
+/// An over-long stream name in publish gets an error onStatus (NetStream.Publish.BadName), in play
+/// NetStream.Play.Failed, each naming the field; then the session fails.
+#[test]
+fn a_long_publish_or_play_name_is_refused_then_fatal() {
+    for (name, code) in [
+        ("publish", "NetStream.Publish.BadName"),
+        ("play", "NetStream.Play.Failed"),
+    ] {
+        let mut c = connected();
+        c.send_command(0, "createStream", 2.0, Value::Null, &[]);
+        c.received();
+        let long = format!("cam?txSecret={}", "a".repeat(5000));
+        let body = command(name, 3.0, Value::Null, &[Value::string(&long)]);
+        let e = c.send(3, 1, 20, 0, &body).unwrap_err();
+        assert!(
+            matches!(&e, Error::FieldTooLong { command, field, len, max: 4096 }
+                if command == &name && field == "name" && *len == long.len()),
+            "{e:?}"
+        );
+        let answers = c.received_commands();
+        let (stream_id, values) = answers.last().expect("an answer");
+        assert_eq!((*stream_id, info_code(values)), (1, Some(code)));
+        assert!(
+            c.events
+                .iter()
+                .all(|e| !matches!(e, ServerEvent::Publish { .. } | ServerEvent::Play { .. })),
+            "{:?}",
+            c.events
+        );
+    }
+    // At the limit, a name goes through.
+    let mut c = connected();
+    let name = "n".repeat(4096);
+    c.send_command(1, "publish", 3.0, Value::Null, &[Value::string(&name)]);
+    assert!(matches!(c.events.pop(), Some(ServerEvent::Publish { name: n, .. }) if n == name));
 }

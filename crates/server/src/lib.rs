@@ -22,6 +22,8 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod cluster;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod ops;
 mod output;
@@ -455,16 +457,28 @@ impl Listeners {
             tracker.clone(),
             ConnectionLimit {
                 what: "RTMP",
+                listener: "rtmp",
                 setting: "max_rtmp_connections",
                 max: settings.max_rtmp_connections,
+                per_address: settings.max_connections_per_address,
+                // RTMP has no way to say why before its handshake: the client sees the connection closed.
+                refuse: Refuse::Close,
             },
             rtmp_conn::serve,
         ));
         let router = router(shared.clone());
         let http_limit = ConnectionLimit {
             what: "HTTP",
+            listener: "http",
             setting: "max_http_connections",
             max: settings.max_http_connections,
+            per_address: settings.max_connections_per_address,
+            // A plain-text answer means nothing to a TLS client, and a TLS handshake is the work being refused.
+            refuse: if acceptor.is_some() {
+                Refuse::Close
+            } else {
+                Refuse::TooManyRequests
+            },
         };
         // Two loops rather than one branching per connection: a plain-HTTP connection's task then stays the size
         // it was, without room for a TLS handshake it never does.
@@ -522,14 +536,33 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// The bound on one listener's simultaneous connections, and its names for the log.
+/// The bounds on one listener's simultaneous connections, and its names for the log and the metrics.
 struct ConnectionLimit {
     what: &'static str,
+    /// The `listener` label of `mplive_connections_refused_total`.
+    listener: &'static str,
     setting: &'static str,
     max: usize,
+    /// `max_connections_per_address` (0: no bound).
+    per_address: usize,
+    refuse: Refuse,
 }
 
-/// Accepts connections until shutdown, each served by its own task while a place under the limit is free.
+/// How a listener refuses a connection over `max_connections_per_address`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refuse {
+    /// Close the socket at once.
+    Close,
+    /// Answer `429 Too Many Requests` with a line naming the setting, then close (plain HTTP).
+    TooManyRequests,
+}
+
+/// Most 429 answers one listener writes at once; beyond, refused connections are just closed. Bounds the tasks a
+/// flood from one address can start.
+const MAX_REFUSAL_ANSWERS: usize = 64;
+
+/// Accepts connections until shutdown, each served by its own task while its address is under
+/// `max_connections_per_address` and a place under the listener's limit is free.
 async fn accept_loop<F, Fut>(
     listener: TcpListener,
     shared: Arc<Shared>,
@@ -541,6 +574,11 @@ async fn accept_loop<F, Fut>(
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let places = Arc::new(Semaphore::new(limit.max));
+    let addresses = ops::address::AddressCounts::new(limit.per_address);
+    let answers = Arc::new(Semaphore::new(MAX_REFUSAL_ANSWERS));
+    let mut full_log = RefusalLog::default();
+    let mut address_log = RefusalLog::default();
+    let metrics = shared.streams.metrics.clone();
     loop {
         let accepted = tokio::select! {
             _ = shared.shutdown.cancelled() => return,
@@ -555,8 +593,34 @@ async fn accept_loop<F, Fut>(
                 continue;
             }
         };
+        let Some(address_place) = addresses.enter(peer.ip()) else {
+            metrics.connection_refused(limit.listener, "per_address");
+            let address = ops::address::address_key(peer.ip());
+            if let Some(more) = address_log.due() {
+                warn!(%peer, %address, "refusing {} connection: max_connections_per_address ({}) reached for {address}{}",
+                    limit.what, limit.per_address, more_since(more));
+            }
+            match (limit.refuse, answers.clone().try_acquire_owned()) {
+                (Refuse::TooManyRequests, Ok(answering)) => {
+                    let (per_address, stop) = (limit.per_address, shared.shutdown.clone());
+                    tracker.spawn(async move {
+                        tokio::select! {
+                            _ = answer_too_many(socket, address, per_address) => {}
+                            _ = stop.cancelled() => {}
+                        }
+                        drop(answering);
+                    });
+                }
+                _ => drop(socket),
+            }
+            continue;
+        };
         let Ok(permit) = places.clone().try_acquire_owned() else {
-            warn!(%peer, "refusing {} connection: {} ({}) reached", limit.what, limit.setting, limit.max);
+            metrics.connection_refused(limit.listener, "listener_full");
+            if let Some(more) = full_log.due() {
+                warn!(%peer, "refusing {} connection: {} ({}) reached{}", limit.what, limit.setting, limit.max,
+                    more_since(more));
+            }
             drop(socket);
             continue;
         };
@@ -565,8 +629,65 @@ async fn accept_loop<F, Fut>(
         tracker.spawn(async move {
             conn.await;
             drop(permit);
+            drop(address_place);
         });
     }
+}
+
+/// The warnings of one kind of refusal: the first at once, then at most one a second saying how many went
+/// unlogged in between, so a flood of connections does not become a flood of log lines.
+#[derive(Debug, Default)]
+struct RefusalLog {
+    last: Option<std::time::Instant>,
+    unlogged: u64,
+}
+
+impl RefusalLog {
+    /// `Some(refusals not logged since the last warning)` when a warning is due now.
+    fn due(&mut self) -> Option<u64> {
+        let now = std::time::Instant::now();
+        match self.last {
+            Some(last) if now.duration_since(last) < Duration::from_secs(1) => {
+                self.unlogged += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.unlogged))
+            }
+        }
+    }
+}
+
+/// The tail of a refusal warning that counts the ones not logged.
+fn more_since(unlogged: u64) -> String {
+    if unlogged == 0 {
+        String::new()
+    } else {
+        format!(" ({unlogged} more refused since the last warning)")
+    }
+}
+
+/// Answers `429 Too Many Requests` with one line naming the bound, then closes gracefully: the client's request is
+/// read to its end (at most 2 s), so closing does not reset the connection before the client reads the answer.
+async fn answer_too_many(mut socket: TcpStream, address: std::net::IpAddr, max: usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = format!(
+        "too many connections from {address}: max_connections_per_address ({max}) reached\n"
+    );
+    let answer = format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        socket.write_all(answer.as_bytes()).await?;
+        socket.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        while socket.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
 }
 
 fn tune_socket(socket: &TcpStream, send_buffer: usize) {

@@ -3,13 +3,26 @@
 use bytes::{Buf, BytesMut};
 
 use super::{ChunkMessage, DEFAULT_CHUNK_SIZE, EXTENDED_TIMESTAMP};
+use crate::config::{MessageLimits, MAX_CONTROL_MESSAGE_SIZE};
 use crate::error::Error;
 
 /// Largest reassembly buffer reserved from a header before any of its bytes arrived.
 const MAX_PREALLOC: usize = 1 << 20;
 
-/// Audio (8), video (9) and aggregate (22) messages carry media and may be as large as `max_message_size`; every
-/// other type (commands, data, shared objects, protocol control) is bounded by `max_command_size`.
+/// The bound of a message type and the setting that sets it; `None` for a type id RTMP does not define.
+fn limit_of(type_id: u8, limits: &MessageLimits) -> Option<(u32, &'static str)> {
+    Some(match type_id {
+        1..=6 => (MAX_CONTROL_MESSAGE_SIZE, "fixed by the RTMP specification"),
+        8 => (limits.audio, "[rtmp] max_audio_message_size"),
+        9 | 22 => (limits.video, "[rtmp] max_video_message_size"),
+        15 | 18 => (limits.script, "[rtmp] max_script_message_size"),
+        17 | 20 => (limits.command, "[rtmp] max_command_size"),
+        16 | 19 => (limits.shared_object, "[rtmp] max_shared_object_size"),
+        _ => return None,
+    })
+}
+
+/// Audio (8), video (9) and aggregate (22): the types the media gate holds back.
 fn is_media(type_id: u8) -> bool {
     matches!(type_id, 8 | 9 | 22)
 }
@@ -35,13 +48,16 @@ struct StreamState {
 /// Reassembles RTMP messages from the chunk stream.
 ///
 /// Sans-IO: [`ChunkDecoder::decode`] parses from a caller-owned `BytesMut` and consumes a chunk only once the
-/// whole chunk is there, so input can arrive split anywhere. Message lengths are checked against the bound
-/// before the reassembly buffer is allocated; the number of chunk streams is bounded too.
+/// whole chunk is there, so input can arrive split anywhere. Everything about a message is decided at the header
+/// that starts it, before its payload is waited for or allocated: an undefined type id is an error, so is a
+/// length above its type's bound ([`MessageLimits`]) and, while the media gate is closed, any audio, video or
+/// aggregate message. The number of chunk streams is bounded too.
 #[derive(Debug)]
 pub struct ChunkDecoder {
     chunk_size: u32,
-    max_message_size: u32,
-    max_command_size: u32,
+    limits: MessageLimits,
+    /// Whether audio, video and aggregate messages may start (see [`ChunkDecoder::set_media_allowed`]).
+    media_allowed: bool,
     max_chunk_streams: usize,
     streams: Vec<StreamState>,
 }
@@ -61,22 +77,30 @@ struct Header {
 }
 
 impl ChunkDecoder {
-    /// A decoder with chunk size 128 and the given bounds; messages of every type may use `max_message_size`
-    /// until [`ChunkDecoder::with_max_command_size`] sets a lower bound for non-media messages.
+    /// A decoder with chunk size 128 where every message type but protocol control (bounded by
+    /// [`MAX_CONTROL_MESSAGE_SIZE`]) may use `max_message_size`, and media is allowed; see
+    /// [`ChunkDecoder::with_limits`] for per-type bounds.
     pub fn new(max_message_size: u32, max_chunk_streams: usize) -> Self {
         Self {
             chunk_size: DEFAULT_CHUNK_SIZE,
-            max_message_size,
-            max_command_size: max_message_size,
+            limits: MessageLimits::uniform(max_message_size),
+            media_allowed: true,
             max_chunk_streams,
             streams: Vec::new(),
         }
     }
 
-    /// Bounds every message that is not audio, video or aggregate (types other than 8, 9 and 22) to `max` bytes.
-    pub fn with_max_command_size(mut self, max: u32) -> Self {
-        self.max_command_size = max;
+    /// Bounds each message type as `limits` says.
+    pub fn with_limits(mut self, limits: MessageLimits) -> Self {
+        self.limits = limits;
         self
+    }
+
+    /// Opens (`true`, the default) or closes the media gate. While it is closed, the header of an audio, video
+    /// or aggregate message is an error ([`Error::MediaBeforePublish`]): a server closes it until the client
+    /// sends `publish`, so a peer that never published cannot make it wait for a multi-megabyte frame.
+    pub fn set_media_allowed(&mut self, allowed: bool) {
+        self.media_allowed = allowed;
     }
 
     /// Use `size` as the peer's chunk size from the next chunk on (validated by the caller; 0 is treated as 1).
@@ -116,19 +140,7 @@ impl ChunkDecoder {
                 }
             };
             if starts_message {
-                let max = if is_media(type_id) {
-                    self.max_message_size
-                } else {
-                    self.max_command_size.min(self.max_message_size)
-                };
-                if length > max {
-                    return Err(Error::MessageTooLarge {
-                        size: length,
-                        max,
-                        csid: h.csid,
-                        type_id,
-                    });
-                }
+                self.check_start(h.csid, type_id, length)?;
             }
             let already = match idx {
                 Some(i) if !starts_message => {
@@ -185,7 +197,7 @@ impl ChunkDecoder {
                 }
                 // Sized from the header, but a huge announced length only reserves MAX_PREALLOC up front: the peer
                 // must send the bytes to make it grow, so headers alone cannot reserve max_chunk_streams times
-                // max_message_size.
+                // the largest bound.
                 s.partial = Some(BytesMut::with_capacity((length as usize).min(MAX_PREALLOC)));
             }
             // Invariant: `partial` was set above for a new message, or existed for a continuation.
@@ -205,6 +217,31 @@ impl ChunkDecoder {
                 }));
             }
         }
+    }
+
+    /// Whether a message of `type_id` and `length` may start on `csid`: a defined type, within its bound, and
+    /// media only through an open gate.
+    fn check_start(&self, csid: u32, type_id: u8, length: u32) -> Result<(), Error> {
+        let Some((max, setting)) = limit_of(type_id, &self.limits) else {
+            return Err(Error::UnknownMessageType { type_id, csid });
+        };
+        if is_media(type_id) && !self.media_allowed {
+            return Err(Error::MediaBeforePublish {
+                type_id,
+                size: length,
+                csid,
+            });
+        }
+        if length > max {
+            return Err(Error::MessageTooLarge {
+                size: length,
+                max,
+                csid,
+                type_id,
+                setting,
+            });
+        }
+        Ok(())
     }
 
     /// Parse the chunk header at the start of `buf` without consuming it; `None` if more bytes are needed.

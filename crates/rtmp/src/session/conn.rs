@@ -41,8 +41,8 @@ pub(crate) struct Conn {
 
 impl Conn {
     pub(crate) fn new(config: SessionConfig) -> Self {
-        let decoder = ChunkDecoder::new(config.max_message_size, config.max_chunk_streams)
-            .with_max_command_size(config.max_command_size);
+        let decoder =
+            ChunkDecoder::new(0, config.max_chunk_streams).with_limits(config.message_limits);
         Self {
             config,
             // Buffers grow on demand and are released when drained: most connections are players that
@@ -58,6 +58,11 @@ impl Conn {
             last_ack: 0,
             error: None,
         }
+    }
+
+    /// Opens or closes the decoder's media gate (see [`ChunkDecoder::set_media_allowed`]).
+    pub(crate) fn set_media_allowed(&mut self, allowed: bool) {
+        self.decoder.set_media_allowed(allowed);
     }
 
     /// Record `e` as fatal and return it; later calls see it through [`Conn::check`].

@@ -77,8 +77,11 @@ impl ServerSession {
     /// A session waiting for C0+C1; the handshake must finish by `now + config.handshake_timeout`.
     pub fn new(config: SessionConfig, now: Instant) -> Self {
         let deadline = handshake_deadline(&config, now);
+        let mut conn = Conn::new(config);
+        // Media only from `publish` on (opened in `on_publish`): see `ChunkDecoder::set_media_allowed`.
+        conn.set_media_allowed(false);
         Self {
-            conn: Conn::new(config),
+            conn,
             phase: Phase::C0C1,
             deadline,
             events: VecDeque::new(),
@@ -162,19 +165,26 @@ impl ServerSession {
         self.conn.maybe_ack();
         while let Some(incoming) = self.conn.next()? {
             if let Incoming::Message(m) = incoming {
-                self.on_message(m.type_id, m.stream_id, m.timestamp, m.payload);
+                self.on_message(m.type_id, m.stream_id, m.timestamp, m.payload)?;
             }
             // User control from a client (SetBufferLength, PingResponse) and Set Peer Bandwidth need no answer.
         }
         Ok(())
     }
 
-    fn on_message(&mut self, t: u8, stream_id: u32, timestamp: u32, payload: Bytes) {
+    /// Handles one message; an error (a command field over its bound) ends the session after its answer.
+    fn on_message(
+        &mut self,
+        t: u8,
+        stream_id: u32,
+        timestamp: u32,
+        payload: Bytes,
+    ) -> Result<(), Error> {
         match t {
-            type_id::AMF0_COMMAND => self.on_command_body(stream_id, &payload),
+            type_id::AMF0_COMMAND => return self.on_command_body(stream_id, &payload),
             // AMF3 command: a 0 format byte, then AMF0.
             type_id::AMF3_COMMAND => {
-                self.on_command_body(stream_id, payload.get(1..).unwrap_or_default())
+                return self.on_command_body(stream_id, payload.get(1..).unwrap_or_default())
             }
             type_id::AMF0_DATA => self.on_data(stream_id, timestamp, payload),
             type_id::AMF3_DATA if !payload.is_empty() => {
@@ -185,15 +195,18 @@ impl ServerSession {
             type_id::AGGREGATE => {
                 for (t, ts, body) in split_aggregate(&payload, timestamp) {
                     if t != type_id::AGGREGATE {
-                        self.on_message(t, stream_id, ts, body);
+                        self.on_message(t, stream_id, ts, body)?;
                     }
                 }
             }
+            // Shared objects (16, 19), an empty AMF3 data message, or whatever an aggregate carried: nothing a live
+            // server uses (an undefined type on its own is refused by the chunk decoder, at its header).
             other => self.unhandled(format!(
-                "unknown message type {other} on stream {stream_id} ({} bytes)",
+                "message type {other} not handled on stream {stream_id} ({} bytes)",
                 payload.len()
             )),
         }
+        Ok(())
     }
 
     fn unhandled(&mut self, description: String) {

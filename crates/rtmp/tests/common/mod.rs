@@ -249,6 +249,24 @@ impl RawClient {
             .collect()
     }
 
+    /// `publish` of `cam` on message stream 1 (accepted), which opens the server's media gate.
+    pub fn publish(&mut self) {
+        self.send_command(
+            1,
+            "publish",
+            0.0,
+            Value::Null,
+            &[Value::string("cam"), Value::string("live")],
+        );
+        let publish = self
+            .events
+            .iter()
+            .rposition(|e| matches!(e, ServerEvent::Publish { .. }));
+        assert!(publish.is_some(), "{:?}", self.events);
+        self.server.accept_publish(1);
+        let _ = self.received();
+    }
+
     /// connect + accept.
     pub fn connect(&mut self) {
         let obj = Value::object([

@@ -15,6 +15,8 @@ use parking_lot::Mutex;
 pub(crate) struct Metrics {
     /// Refused publishes and plays by (action, reason).
     refusals: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Connections closed at their accept, by (listener, reason).
+    connections_refused: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     webhooks_delivered: AtomicU64,
     webhook_attempts_failed: AtomicU64,
     webhooks_given_up: AtomicU64,
@@ -33,6 +35,16 @@ impl Metrics {
     /// Counts one refusal; `action` is `publish` or `play`, `reason` a stable reason name.
     pub(crate) fn refused(&self, action: &'static str, reason: &'static str) {
         *self.refusals.lock().entry((action, reason)).or_default() += 1;
+    }
+
+    /// Counts one connection refused at its accept; `listener` is `rtmp` or `http`, `reason` `per_address`
+    /// (`max_connections_per_address`) or `listener_full` (`max_rtmp_connections`, `max_http_connections`).
+    pub(crate) fn connection_refused(&self, listener: &'static str, reason: &'static str) {
+        *self
+            .connections_refused
+            .lock()
+            .entry((listener, reason))
+            .or_default() += 1;
     }
 
     /// Counts one webhook delivered (2xx).
@@ -183,6 +195,18 @@ impl Metrics {
                 "mplive_refusals_total{{action=\"{action}\",reason=\"{reason}\"}} {n}"
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP mplive_connections_refused_total Connections closed at their accept, by listener and reason \
+             (per_address: max_connections_per_address; listener_full: max_rtmp_connections or \
+             max_http_connections).\n# TYPE mplive_connections_refused_total counter"
+        );
+        for ((listener, reason), n) in self.connections_refused.lock().iter() {
+            let _ = writeln!(
+                out,
+                "mplive_connections_refused_total{{listener=\"{listener}\",reason=\"{reason}\"}} {n}"
+            );
+        }
         out
     }
 }
@@ -198,7 +222,11 @@ mod tests {
         m.refused("publish", "signature_expired");
         m.refused("play", "unknown_app");
         m.webhook_failed(true);
+        m.connection_refused("http", "per_address");
         let text = m.render(&Totals::default(), 0);
+        assert!(text.contains(
+            "mplive_connections_refused_total{listener=\"http\",reason=\"per_address\"} 1"
+        ));
         assert!(text
             .contains("mplive_refusals_total{action=\"publish\",reason=\"signature_expired\"} 2"));
         assert!(text.contains("mplive_refusals_total{action=\"play\",reason=\"unknown_app\"} 1"));

@@ -44,6 +44,12 @@ pub struct Settings {
     pub max_flv_players: usize,
     /// Most simultaneous HTTP connections, players included; further ones are closed at once (default 10 000).
     pub max_http_connections: usize,
+    /// Most simultaneous connections one client address (an IPv4 address, an IPv6 /64) may hold on each
+    /// listener, RTMP and HTTP counted apart (default 500; 0 = no bound). Further RTMP connections are closed at
+    /// once, further HTTP ones answered 429. Generous because carrier-grade NAT puts hundreds of phones behind
+    /// one IPv4 address; it stops one host from taking every place under `max_rtmp_connections` /
+    /// `max_http_connections`. Behind a proxy that hides client addresses, set 0 (every client is the proxy).
+    pub max_connections_per_address: usize,
     /// Kernel send buffer of each accepted socket, in bytes (default 256 KiB; 0 keeps the kernel's
     /// autotuning, which grows to several MiB per socket). It bounds kernel memory per player and how long a
     /// stalled player hides in socket buffers before the hub sees it lag.
@@ -118,6 +124,10 @@ impl std::fmt::Debug for Settings {
             .field("max_rtmp_connections", &self.max_rtmp_connections)
             .field("max_flv_players", &self.max_flv_players)
             .field("max_http_connections", &self.max_http_connections)
+            .field(
+                "max_connections_per_address",
+                &self.max_connections_per_address,
+            )
             .field("socket_send_buffer", &self.socket_send_buffer)
             .field("rtmp", &self.rtmp)
             .field("hub", &self.hub)
@@ -192,7 +202,8 @@ impl Default for HlsSettings {
     }
 }
 
-/// RTMP protocol limits (see `rtmp::SessionConfig`).
+/// RTMP protocol limits (see `rtmp::SessionConfig`). The message bounds are per message type and checked at the
+/// chunk header, before any payload is waited for: a peer cannot announce a message larger than its type needs.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RtmpSettings {
@@ -200,12 +211,23 @@ pub struct RtmpSettings {
     pub max_chunk_size: u32,
     /// Chunk size we send with (default 4096).
     pub out_chunk_size: u32,
-    /// Largest message a peer may send (default 16 MiB).
-    pub max_message_size: u32,
-    /// Largest command, data (script) or control message a peer may send (default 64 KiB): these carry names and
-    /// metadata, never media, so a bound far below `max_message_size` keeps a client from sending megabytes
-    /// of stream name.
+    /// Largest video (type 9) or aggregate (type 22) message a peer may send (default 16 MiB: a 4K keyframe can
+    /// be several MiB). Was `max_message_size`, which is still read as this.
+    #[serde(alias = "max_message_size")]
+    pub max_video_message_size: u32,
+    /// Largest audio message (type 8) a peer may send (default 1 MiB; an AAC or Opus frame is at most a few KiB).
+    pub max_audio_message_size: u32,
+    /// Largest script data message (types 15, 18: `@setDataFrame`, `onMetaData`, cue points; default 64 KiB).
+    pub max_script_message_size: u32,
+    /// Largest command (types 17, 20: connect, publish, play...; default 64 KiB): these carry names and URLs,
+    /// never media, so a small bound keeps a client from sending megabytes of stream name.
     pub max_command_size: u32,
+    /// Largest shared-object message (types 16, 19; default 64 KiB): no live streaming client uses them.
+    pub max_shared_object_size: u32,
+    /// Longest string in `connect` (app, tcUrl, flashVer, swfUrl, pageUrl, any other property, nested ones too)
+    /// and in the arguments of `publish` and `play` (default 4096 bytes: a signed query string fits easily).
+    /// Longer: the command is refused with a status naming the field, and the connection is closed.
+    pub max_field_bytes: u32,
     /// Most chunk streams a peer may open (default 64).
     pub max_chunk_streams: usize,
     /// Time a client has to finish the handshake (default 10 s).
@@ -215,11 +237,16 @@ pub struct RtmpSettings {
 impl Default for RtmpSettings {
     fn default() -> Self {
         let d = rtmp::SessionConfig::default();
+        let l = d.message_limits;
         Self {
             max_chunk_size: d.max_chunk_size,
             out_chunk_size: d.out_chunk_size,
-            max_message_size: d.max_message_size,
-            max_command_size: d.max_command_size,
+            max_video_message_size: l.video,
+            max_audio_message_size: l.audio,
+            max_script_message_size: l.script,
+            max_command_size: l.command,
+            max_shared_object_size: l.shared_object,
+            max_field_bytes: d.max_field_bytes,
             max_chunk_streams: d.max_chunk_streams,
             handshake_timeout_secs: d.handshake_timeout.as_secs(),
         }
@@ -232,12 +259,41 @@ impl RtmpSettings {
         rtmp::SessionConfig {
             max_chunk_size: self.max_chunk_size,
             out_chunk_size: self.out_chunk_size,
-            max_message_size: self.max_message_size,
-            max_command_size: self.max_command_size,
+            message_limits: rtmp::MessageLimits {
+                video: self.max_video_message_size,
+                audio: self.max_audio_message_size,
+                script: self.max_script_message_size,
+                command: self.max_command_size,
+                shared_object: self.max_shared_object_size,
+            },
+            max_field_bytes: self.max_field_bytes,
             max_chunk_streams: self.max_chunk_streams,
             handshake_timeout: Duration::from_secs(self.handshake_timeout_secs),
             ..rtmp::SessionConfig::default()
         }
+    }
+
+    /// The first message bound out of its range: (setting, value, what is expected).
+    fn problem(&self) -> Option<(&'static str, u32, &'static str)> {
+        // Below 1 KiB, real clients' connect commands and sequence headers would not fit.
+        let sizes = [
+            ("rtmp.max_video_message_size", self.max_video_message_size),
+            ("rtmp.max_audio_message_size", self.max_audio_message_size),
+            ("rtmp.max_script_message_size", self.max_script_message_size),
+            ("rtmp.max_command_size", self.max_command_size),
+            ("rtmp.max_shared_object_size", self.max_shared_object_size),
+        ];
+        if let Some((field, value)) = sizes.into_iter().find(|(_, v)| *v < 1024) {
+            return Some((field, value, "at least 1024"));
+        }
+        if !(256..=self.max_command_size).contains(&self.max_field_bytes) {
+            return Some((
+                "rtmp.max_field_bytes",
+                self.max_field_bytes,
+                "256 up to rtmp.max_command_size",
+            ));
+        }
+        None
     }
 }
 
@@ -255,6 +311,7 @@ impl Default for Settings {
             max_rtmp_connections: 10_000,
             max_flv_players: 10_000,
             max_http_connections: 10_000,
+            max_connections_per_address: 500,
             socket_send_buffer: 256 * 1024,
             rtmp: RtmpSettings::default(),
             hub: HubConfig::default(),
@@ -308,11 +365,11 @@ impl Settings {
                 expected: "at least 128",
             });
         }
-        if !(1024..=r.max_message_size).contains(&r.max_command_size) {
+        if let Some((field, value, expected)) = r.problem() {
             return Err(SettingsError::Invalid {
-                field: "rtmp.max_command_size",
-                value: r.max_command_size.to_string(),
-                expected: "1024 up to rtmp.max_message_size",
+                field,
+                value: value.to_string(),
+                expected,
             });
         }
         if self.max_url_ttl_secs < 60 {

@@ -78,6 +78,38 @@ fn bad_chunk_size_names_the_setting() {
     assert!(err.to_string().contains("rtmp.out_chunk_size"), "{err}");
 }
 
+#[test]
+fn message_bounds_are_per_type_and_the_old_key_still_works() {
+    let s = Settings::from_toml("").unwrap();
+    let l = s.rtmp.session_config().message_limits;
+    assert_eq!((l.video, l.audio, l.script), (16 << 20, 1 << 20, 64 << 10));
+    assert_eq!((l.command, l.shared_object), (64 << 10, 64 << 10));
+    assert_eq!(s.rtmp.session_config().max_field_bytes, 4096);
+    assert_eq!(s.max_connections_per_address, 500);
+    // `max_message_size` was the media bound: it is read as the video bound.
+    let s = Settings::from_toml("[rtmp]\nmax_message_size = 1048576").unwrap();
+    assert_eq!(s.rtmp.max_video_message_size, 1 << 20);
+    let err = Settings::from_toml("[rtmp]\nmax_audio_message_size = 10").unwrap_err();
+    assert!(
+        err.to_string().contains("rtmp.max_audio_message_size"),
+        "{err}"
+    );
+    let err = Settings::from_toml("[rtmp]\nmax_field_bytes = 100000").unwrap_err();
+    assert!(err.to_string().contains("rtmp.max_field_bytes"), "{err}");
+    let s = Settings::from_toml("max_connections_per_address = 0").unwrap();
+    assert_eq!(s.max_connections_per_address, 0);
+}
+
+#[test]
+fn the_documented_configuration_parses() {
+    let doc = include_str!("../../../../docs/configuration.md");
+    let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let end = start + doc[start..].find("```").expect("its end");
+    let s = Settings::from_toml(&doc[start..end]).unwrap();
+    assert_eq!(s.max_connections_per_address, 500);
+    assert_eq!(s.rtmp.max_field_bytes, 4096);
+}
+
 mod debug {
     use super::*;
 

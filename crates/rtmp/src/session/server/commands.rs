@@ -4,17 +4,20 @@ use super::{
     ConnectState, MsgStream, ServerEvent, ServerSession, StreamState, MAX_MESSAGE_STREAMS,
 };
 use crate::amf0::{self, Value};
+use crate::error::Error;
 use crate::message::{parse_command, status_info, Command};
 use crate::split_query;
+
+mod fields;
 
 fn owned_query(q: Option<&str>) -> Option<String> {
     q.map(str::to_owned)
 }
 
 impl ServerSession {
-    pub(super) fn on_command_body(&mut self, stream_id: u32, body: &[u8]) {
+    pub(super) fn on_command_body(&mut self, stream_id: u32, body: &[u8]) -> Result<(), Error> {
         match parse_command(body, stream_id) {
-            Ok(cmd) => self.on_command(stream_id, cmd),
+            Ok(cmd) => return self.on_command(stream_id, cmd),
             Err(e) => {
                 // Answer politely when at least the name and transaction id are readable.
                 if let Ok((Value::String(name), n)) = amf0::decode_one(body) {
@@ -33,6 +36,7 @@ impl ServerSession {
                 self.unhandled(format!("malformed command on stream {stream_id}: {e}"));
             }
         }
+        Ok(())
     }
 
     fn result(&mut self, tid: f64, value: Value) {
@@ -46,7 +50,29 @@ impl ServerSession {
             .send_command(stream_id, "_error", tid, &Value::Null, &[info]);
     }
 
-    fn on_command(&mut self, stream_id: u32, cmd: Command) {
+    /// Handles one command. A string of `connect`, `publish` or `play` over `max_field_bytes` is answered with
+    /// an error status naming it, then returned as the session's error.
+    fn on_command(&mut self, stream_id: u32, cmd: Command) -> Result<(), Error> {
+        if let Some(e) = fields::too_long(&cmd, self.conn.config.max_field_bytes) {
+            let description = e.to_string();
+            match cmd.name.as_str() {
+                "connect" if self.connect == ConnectState::Waiting => {
+                    self.connect = ConnectState::Pending {
+                        transaction_id: cmd.transaction_id,
+                        object_encoding: 0.0,
+                    };
+                    self.reject_connect(&description);
+                }
+                "publish" => self.send_status(
+                    stream_id,
+                    "error",
+                    "NetStream.Publish.BadName",
+                    &description,
+                ),
+                _ => self.send_status(stream_id, "error", "NetStream.Play.Failed", &description),
+            }
+            return Err(e);
+        }
         let tid = cmd.transaction_id;
         let arg_str = |i: usize| cmd.args.get(i).and_then(Value::as_str).map(str::to_owned);
         match cmd.name.as_str() {
@@ -78,7 +104,7 @@ impl ServerSession {
             "createStream" => {
                 if self.streams.len() >= MAX_MESSAGE_STREAMS {
                     self.call_failed(stream_id, tid, "Too many streams.");
-                    return;
+                    return Ok(());
                 }
                 let id = self.next_stream_id;
                 self.next_stream_id = self.next_stream_id.wrapping_add(1).max(1);
@@ -115,6 +141,7 @@ impl ServerSession {
                 self.unknown_command(format!("unknown command {name:?} on stream {stream_id}"));
             }
         }
+        Ok(())
     }
 
     fn on_connect(&mut self, cmd: &Command) {
@@ -182,6 +209,8 @@ impl ServerSession {
                 return;
             }
         }
+        // Clients send media once publish is accepted; from here on it may come.
+        self.conn.set_media_allowed(true);
         self.events.push_back(ServerEvent::Publish {
             stream_id,
             name: bare,

@@ -1,0 +1,79 @@
+//! The checks the server's fuzz targets run (fuzz/fuzz_targets/http_request_line.rs), public so that
+//! tests/corpus.rs replays fuzz/corpus/http_request_line/ on stable through exactly the same code. Not part of the
+//! stable API: they panic when an invariant breaks, which is what a fuzzer looks for.
+
+use crate::http::conn::could_be_request_line;
+
+/// Longest input looked at: the check runs on every prefix.
+const MAX_INPUT: usize = 2048;
+
+/// The first look at an HTTP connection's bytes (what tells a request from a TLS record or garbage at once).
+/// Checks: no panic; the verdict over growing prefixes never goes from "no" back to "maybe" (bytes already
+/// refused stay refused, so answering 400 at the first one is safe); and a complete request line as RFC 9112 has
+/// it (`METHOD SP TARGET SP HTTP/1.x CRLF`, after optional empty lines), judged here independently, is never
+/// refused, nor is any prefix of it. Returns the verdict on the whole input.
+pub fn request_line(data: &[u8]) -> bool {
+    let data = &data[..data.len().min(MAX_INPUT)];
+    let mut refused_at = None;
+    for n in 0..=data.len() {
+        let maybe = could_be_request_line(&data[..n]);
+        match refused_at {
+            Some(at) => assert!(
+                !maybe,
+                "{:?} was refused at {at} bytes but accepted at {n}",
+                String::from_utf8_lossy(&data[..n])
+            ),
+            None if !maybe => refused_at = Some(n),
+            None => {}
+        }
+    }
+    if let Some(end) = complete_request_line(data) {
+        assert!(
+            refused_at.is_none_or(|at| at > end),
+            "a valid request line was refused: {:?}",
+            String::from_utf8_lossy(&data[..end])
+        );
+    }
+    refused_at.is_none()
+}
+
+/// Where a well-formed request line (after optional CRLFs) ends in `data`, if `data` starts with one: a method of
+/// 1 to 16 token characters, one space, a target of visible bytes, one space, `HTTP/1.` and a digit, CRLF.
+fn complete_request_line(data: &[u8]) -> Option<usize> {
+    let mut start = 0;
+    while data.get(start..start + 2) == Some(b"\r\n") {
+        start += 2;
+    }
+    let line_end = start + data.get(start..)?.windows(2).position(|w| w == b"\r\n")?;
+    let line = data.get(start..line_end)?;
+    let mut parts = line.split(|b| *b == b' ');
+    let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    let method_ok = (1..=16).contains(&method.len()) && method.iter().all(token);
+    let target_ok = !target.is_empty() && target.iter().all(|b| *b > b' ' && *b != 0x7f);
+    let version_ok =
+        version.len() == 8 && version.starts_with(b"HTTP/1.") && version[7].is_ascii_digit();
+    (method_ok && target_ok && version_ok).then_some(line_end + 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_request_lines_pass_and_garbage_does_not() {
+        assert!(request_line(
+            b"GET /live/cam.flv HTTP/1.1\r\nHost: x\r\n\r\n"
+        ));
+        assert!(request_line(b"\r\nPOST /v1/apps HTTP/1.0\r\n"));
+        assert!(!request_line(
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"
+        ));
+        assert!(!request_line(b"GET / SIP/2.0"));
+        assert_eq!(complete_request_line(b"GET / HTTP/1.1\r\n"), Some(16));
+        assert_eq!(complete_request_line(b"GET  / HTTP/1.1\r\n"), None);
+    }
+}

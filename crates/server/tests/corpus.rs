@@ -1,0 +1,58 @@
+//! Replays every file of fuzz/corpus/http_request_line/ (and fuzz/artifacts/http_request_line/ when present)
+//! through the checks the fuzz target runs (`server::fuzzing`), so CI exercises the corpus on stable.
+
+use std::path::PathBuf;
+
+/// Every regular file of fuzz/corpus/<target>/ and fuzz/artifacts/<target>/, sorted, with its name, plus the
+/// empty input; at least `min` files, so a moved or emptied corpus fails.
+fn corpus(target: &str, min: usize) -> Vec<(String, Vec<u8>)> {
+    let fuzz = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let mut out = Vec::new();
+    for dir in [
+        fuzz.join("corpus").join(target),
+        fuzz.join("artifacts").join(target),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                out.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    assert!(
+        out.len() >= min,
+        "fuzz/corpus/{target}: {} files, expected at least {min}",
+        out.len()
+    );
+    out.push(("(empty)".to_owned(), Vec::new()));
+    out
+}
+
+#[test]
+fn replay_http_request_line() {
+    let files = corpus("http_request_line", 14);
+    for (name, data) in &files {
+        let maybe = server::fuzzing::request_line(data);
+        let file = name.rsplit('/').next().unwrap_or_default();
+        let expected = match file {
+            "get_flv.txt" | "post_api.txt" | "options_star.txt" | "msearch_prefix.txt"
+            | "lone_cr.txt" | "utf8_target.txt" | "(empty)" => Some(true),
+            "tls_client_hello.bin"
+            | "sip.txt"
+            | "http2_preface.txt"
+            | "long_method.txt"
+            | "double_space.txt"
+            | "tab.txt"
+            | "rtmp_c0.bin"
+            | "version_suffix.txt" => Some(false),
+            _ => None,
+        };
+        if let Some(expected) = expected {
+            assert_eq!(maybe, expected, "{name}");
+        }
+    }
+}
