@@ -662,10 +662,11 @@ async fn open_sessions_recover(db: &TestDb) {
             skipped: 0
         }
     );
-    let left = store.open_sessions("n1").await.unwrap();
+    let left = store.open_sessions(Some("n1")).await.unwrap();
     assert_eq!(left, vec![open("push:b", "n1", t0 + 1)]);
-    assert_eq!(store.open_sessions("n2").await.unwrap().len(), 1);
-    assert!(store.open_sessions("n3").await.unwrap().is_empty());
+    assert_eq!(store.open_sessions(Some("n2")).await.unwrap().len(), 1);
+    assert!(store.open_sessions(Some("n3")).await.unwrap().is_empty());
+    assert_eq!(store.open_sessions(None).await.unwrap().len(), 2);
 
     // The restart of n1 ends b; a second attempt (another node's takeover, a second restart) stores nothing.
     let written = store.write_outbox(&[end("push:b", t0 + 10)]).await.unwrap();
@@ -684,7 +685,7 @@ async fn open_sessions_recover(db: &TestDb) {
             skipped: 1
         }
     );
-    assert!(store.open_sessions("n1").await.unwrap().is_empty());
+    assert!(store.open_sessions(Some("n1")).await.unwrap().is_empty());
     // Without only_if_open the end is stored anyway (a session that never opened a row: an app without URLs).
     let plain = OutboxWrite {
         only_if_open: false,
@@ -708,7 +709,7 @@ async fn open_sessions_recover(db: &TestDb) {
         }])
         .await
         .unwrap();
-    let left = store.open_sessions("n1").await.unwrap();
+    let left = store.open_sessions(Some("n1")).await.unwrap();
     assert_eq!(
         left.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
         ["record:y.flv"]

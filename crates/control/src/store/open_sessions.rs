@@ -112,15 +112,25 @@ impl Store {
         Ok(done)
     }
 
-    /// The sessions of `node` whose end is still owed, oldest first.
-    pub async fn open_sessions(&self, node: &str) -> Result<Vec<OpenSession>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, node, app_id, event, body, started_ms FROM open_sessions WHERE node = $1 \
-             ORDER BY started_ms, id",
-        )
-        .bind(node)
-        .fetch_all(&self.pool)
-        .await?;
+    /// The sessions whose end is still owed, oldest first: those of `node`, or with `None` all of them (a SQLite
+    /// file belongs to one server).
+    pub async fn open_sessions(&self, node: Option<&str>) -> Result<Vec<OpenSession>, StoreError> {
+        const COLUMNS: &str = "SELECT id, node, app_id, event, body, started_ms FROM open_sessions";
+        let rows = match node {
+            Some(node) => {
+                sqlx::query(&format!(
+                    "{COLUMNS} WHERE node = $1 ORDER BY started_ms, id"
+                ))
+                .bind(node)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(&format!("{COLUMNS} ORDER BY started_ms, id"))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
         rows.iter()
             .map(|r| {
                 Ok(OpenSession {
