@@ -9,4 +9,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export MPLIVE_KILL_LOOP_KILLS="${KILLS:-50}"
 if [ -n "${SEED:-}" ]; then export MPLIVE_KILL_LOOP_SEED="$SEED"; fi
-exec cargo test --release -p mplive-cli --test crash -- --nocapture
+exec cargo test -p mplive-cli --test crash -- --nocapture
