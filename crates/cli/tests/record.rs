@@ -177,6 +177,22 @@ fn a_recording_cut_by_kill_9_still_plays() {
             "{ext}: {frames} pictures decoded from about 3 s (75 pictures) recorded before kill -9"
         );
     }
+    // The next start reports both files (errcode 1019: cut by a restart), cut to their last complete unit, and
+    // they still decode.
+    server.spawn();
+    let done = receiver.wait_for("record_done", 2);
+    for d in &done {
+        assert_eq!(d["errcode"], 1019, "{d}");
+        let path = dir.join(d["file_path"].as_str().unwrap());
+        let len = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(d["file_size"].as_u64(), Some(len), "{d}");
+        if d["file_format"] == "flv" {
+            assert!(d["duration"].as_u64().unwrap() >= 2, "{d}");
+        }
+        assert!(decoded_video_frames(&path) >= 50, "{d}");
+    }
+    let end = receiver.wait_for("push_end", 1);
+    assert_eq!(end[0]["errcode"], 1019, "{}", end[0]);
 }
 
 #[test]

@@ -44,6 +44,7 @@ pub use bootstrap::{bootstrap, AdminAuth, Bootstrap, BootstrapError};
 pub use catalog::Catalog;
 pub use clock::{now_ms, now_unix};
 pub use store::{
-    App, AppPatch, AppPolicy, Backend, Channel, Forbid, KeyKind, NewApp, NewWebhook, RecordFormat,
-    RoomSession, Store, StoreError, Webhook, WebhookState,
+    App, AppPatch, AppPolicy, Backend, Channel, Forbid, KeyKind, NewApp, NewWebhook, OpenSession,
+    OutboxWrite, OutboxWritten, RecordFormat, RoomSession, Store, StoreError, Webhook,
+    WebhookState,
 };

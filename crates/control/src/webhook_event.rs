@@ -387,6 +387,9 @@ pub mod errcode {
     pub const SIGNATURE_TTL_TOO_LONG: i64 = 1017;
     /// The app or stream name breaks the naming rules (characters, length); the name itself is not echoed.
     pub const BAD_NAME: i64 = 1018;
+    /// (`push_end`, `record_done`) The server was killed or crashed while the publish or the recording ran; the
+    /// event is sent when it starts again (the publish's or file's real end time is not known).
+    pub const RESTARTED: i64 = 1019;
     /// Any other refusal; `errmsg` explains it.
     pub const OTHER: i64 = 1099;
 
@@ -420,6 +423,7 @@ pub mod errcode {
             "error" => CONNECTION_ERROR,
             "shutdown" => SHUTDOWN,
             "record_error" => RECORD_ERROR,
+            "restart" => RESTARTED,
             _ => OTHER,
         }
     }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use common::TestDb;
 use control::bootstrap::{bootstrap, ADMIN_TOKEN_FILE};
 use control::{
-    now_ms, AppPatch, AppPolicy, Catalog, KeyKind, NewApp, NewWebhook, RecordFormat, Store,
-    StoreError, WebhookState,
+    now_ms, AppPatch, AppPolicy, Catalog, KeyKind, NewApp, NewWebhook, OpenSession, OutboxWrite,
+    OutboxWritten, RecordFormat, Store, StoreError, WebhookState,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -27,6 +27,7 @@ scenarios!(
     outbox,
     outbox_claim_race,
     outbox_prune,
+    open_sessions_recover,
     admin_token_bootstrap,
     admin_token_from_env,
     concurrent_bootstrap,
@@ -614,6 +615,108 @@ fn webhook(app_id: &str, event: &str, created_ms: i64) -> NewWebhook {
         body: format!(r#"{{"event":"{event}"}}"#),
         created_ms,
     }
+}
+
+fn open(id: &str, node: &str, started_ms: i64) -> OpenSession {
+    OpenSession {
+        id: id.into(),
+        node: node.into(),
+        app_id: "app_a".into(),
+        event: "push_end".into(),
+        body: format!(r#"{{"event":"push_end","sequence":"{id}"}}"#),
+        started_ms,
+    }
+}
+
+/// A start opens its session in the transaction of its webhook, an end closes it in the transaction of its own;
+/// what is left after a crash is what a restart must end, and ending it twice (two nodes, two restarts) sends
+/// nothing the second time.
+async fn open_sessions_recover(db: &TestDb) {
+    let store = db.open().await;
+    let t0 = 1_700_000_000_000;
+    let start = |id: &str, node: &str, at: i64| OutboxWrite {
+        webhooks: vec![webhook("app_a", "push_start", at)],
+        open: Some(open(id, node, at)),
+        ..OutboxWrite::default()
+    };
+    let end = |id: &str, at: i64| OutboxWrite {
+        webhooks: vec![webhook("app_a", "push_end", at)],
+        close: Some(id.into()),
+        only_if_open: true,
+        ..OutboxWrite::default()
+    };
+    // One batch: three starts on two nodes, one of them ended in the same transaction.
+    let written = store
+        .write_outbox(&[
+            start("push:a", "n1", t0),
+            start("push:b", "n1", t0 + 1),
+            start("push:c", "n2", t0 + 2),
+            end("push:a", t0 + 3),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        written,
+        OutboxWritten {
+            webhooks: 4,
+            skipped: 0
+        }
+    );
+    let left = store.open_sessions(Some("n1")).await.unwrap();
+    assert_eq!(left, vec![open("push:b", "n1", t0 + 1)]);
+    assert_eq!(store.open_sessions(Some("n2")).await.unwrap().len(), 1);
+    assert!(store.open_sessions(Some("n3")).await.unwrap().is_empty());
+    assert_eq!(store.open_sessions(None).await.unwrap().len(), 2);
+
+    // The restart of n1 ends b; a second attempt (another node's takeover, a second restart) stores nothing.
+    let written = store.write_outbox(&[end("push:b", t0 + 10)]).await.unwrap();
+    assert_eq!(
+        written,
+        OutboxWritten {
+            webhooks: 1,
+            skipped: 0
+        }
+    );
+    let written = store.write_outbox(&[end("push:b", t0 + 11)]).await.unwrap();
+    assert_eq!(
+        written,
+        OutboxWritten {
+            webhooks: 0,
+            skipped: 1
+        }
+    );
+    assert!(store.open_sessions(Some("n1")).await.unwrap().is_empty());
+    // Without only_if_open the end is stored anyway (a session that never opened a row: an app without URLs).
+    let plain = OutboxWrite {
+        only_if_open: false,
+        ..end("push:zz", t0 + 12)
+    };
+    assert_eq!(store.write_outbox(&[plain]).await.unwrap().webhooks, 1);
+    // An open without a webhook (a recording file opened) and a rotation (close one, open the next) in one write.
+    store
+        .write_outbox(&[OutboxWrite {
+            open: Some(open("record:x.flv", "n1", t0)),
+            ..OutboxWrite::default()
+        }])
+        .await
+        .unwrap();
+    store
+        .write_outbox(&[OutboxWrite {
+            webhooks: vec![webhook("app_a", "record_done", t0 + 20)],
+            open: Some(open("record:y.flv", "n1", t0 + 20)),
+            close: Some("record:x.flv".into()),
+            only_if_open: true,
+        }])
+        .await
+        .unwrap();
+    let left = store.open_sessions(Some("n1")).await.unwrap();
+    assert_eq!(
+        left.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+        ["record:y.flv"]
+    );
+    let log = store.webhook_log(Some("app_a"), 100).await.unwrap();
+    assert_eq!(log.len(), 7, "{log:?}");
+    store.close().await;
 }
 
 async fn outbox(db: &TestDb) {

@@ -307,10 +307,16 @@ async fn services(
     webhook_tasks: &(CancellationToken, TaskTracker),
 ) -> Result<Shared, ServerError> {
     let metrics = Arc::new(ops::metrics::Metrics::default());
+    // Stable across restarts when the ports are (cluster.node_id overrides): the key of this server's open
+    // sessions, whose ends a restart sends.
+    let node = settings
+        .cluster
+        .node_id_or_default(listeners.http_addr.port());
     let webhooks = ops::webhooks::Webhooks::start(
         &settings.webhooks,
         catalog.clone(),
         metrics.clone(),
+        &node,
         webhook_tasks.0.clone(),
         &webhook_tasks.1,
     );
@@ -332,9 +338,7 @@ async fn services(
         Some(host) => Some(
             cluster::Cluster::join(cluster::Join {
                 settings: &settings.cluster,
-                node: settings
-                    .cluster
-                    .node_id_or_default(listeners.http_addr.port()),
+                node: node.clone(),
                 rtmp: format!("{host}:{}", listeners.rtmp_addr.port()),
                 http: format!("{host}:{}", listeners.http_addr.port()),
                 registry: registry.clone(),
@@ -367,6 +371,7 @@ async fn services(
         shutdown.clone(),
         tracker.clone(),
     );
+    end_cut_sessions(&catalog, &node, settings.cluster.enabled(), &recordings).await;
     // In cluster mode members push to the node hosting their room (its advertised address), where the room sees
     // their streams start and stop.
     let room_urls = match advertised {
@@ -411,6 +416,32 @@ async fn services(
         sdk_url_ttl: Duration::from_secs(settings.sdk_url_ttl_secs),
         max_body_bytes: settings.max_body_bytes,
     })
+}
+
+/// Sends the ends (`push_end`, `record_done`, errcode 1019) of the sessions a previous run of this server left
+/// open by dying, before the listeners accept anyone. A SQLite file belongs to one server, so all its rows are
+/// this server's; on PostgreSQL (servers may share it) only the rows of this node id are.
+async fn end_cut_sessions(
+    catalog: &control::Catalog,
+    node: &str,
+    cluster: bool,
+    recordings: &output::record::Recordings,
+) {
+    let shared = cluster || catalog.store().backend() == control::Backend::Postgres;
+    let finish = |event: &str, body: &mut serde_json::Map<String, serde_json::Value>| {
+        if event == control::webhook_event::EventKind::RecordDone.as_str() {
+            recordings.finish_cut(body);
+        }
+    };
+    match ops::webhooks::recover(catalog, shared.then_some(node), finish).await {
+        Ok(0) => {}
+        Ok(n) => warn!(
+            sessions = n,
+            "the last run ended without closing these sessions (killed or crashed): their ends are sent now"
+        ),
+        // The rows stay: the next start tries again. Serving matters more than telling late.
+        Err(e) => warn!("cannot read the sessions the last run left open: {e}"),
+    }
 }
 
 /// The two bound listeners.

@@ -1,5 +1,6 @@
-//! Durable state of the control plane: apps, channels, forbids, the webhook outbox and the admin token hash, in
-//! SQLite (one file in the data directory) or PostgreSQL (several servers sharing one database).
+//! Durable state of the control plane: apps, channels, forbids, the webhook outbox (with the open sessions whose
+//! end event is owed) and the admin token hash, in SQLite (one file in the data directory) or PostgreSQL (several
+//! servers sharing one database).
 //!
 //! One set of queries serves both through sqlx's `Any` driver: placeholders are `$1, $2, ...` (SQLite accepts
 //! them), integers are `BIGINT`, booleans are stored as 0/1, times as Unix milliseconds, lists as JSON text.
@@ -13,6 +14,7 @@ mod apps;
 mod channels;
 mod error;
 mod model;
+mod open_sessions;
 mod outbox;
 mod room_sessions;
 mod rows;
@@ -26,6 +28,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Connection, Row, Transaction};
 
 pub use error::StoreError;
+pub use open_sessions::{OpenSession, OutboxWrite, OutboxWritten};
 pub use room_sessions::RoomSession;
 pub use validate::redact_db_url;
 

@@ -175,6 +175,7 @@ fn errcodes_for_reasons() {
         ("error", CONNECTION_ERROR),
         ("shutdown", SHUTDOWN),
         ("record_error", RECORD_ERROR),
+        ("restart", RESTARTED),
         ("something_new", OTHER),
     ];
     for (reason, code) in table {
@@ -182,7 +183,7 @@ fn errcodes_for_reasons() {
     }
     let codes = [
         1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 1015,
-        1016, 1017, 1018, 1099,
+        1016, 1017, 1018, 1019, 1099,
     ];
     assert_eq!(
         [
@@ -204,6 +205,7 @@ fn errcodes_for_reasons() {
             RECORD_ERROR,
             SIGNATURE_TTL_TOO_LONG,
             BAD_NAME,
+            RESTARTED,
             OTHER
         ],
         codes

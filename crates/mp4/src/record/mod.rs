@@ -4,6 +4,7 @@
 mod flv_file;
 mod fmp4_file;
 mod naming;
+pub mod repair;
 
 pub use flv_file::FlvRecorder;
 pub use fmp4_file::Fmp4Recorder;

@@ -21,6 +21,10 @@ pub(crate) struct Metrics {
     webhook_attempts_failed: AtomicU64,
     webhooks_given_up: AtomicU64,
     webhooks_suppressed: AtomicU64,
+    /// Transactions that stored webhook events in the outbox (one per group commit).
+    webhook_outbox_commits: AtomicU64,
+    /// Durable events (`push_start`, `record_done`, ...) acknowledged before they were stored.
+    webhook_durable_timeouts: AtomicU64,
     /// Cluster mode is on: the cluster families are rendered.
     cluster: AtomicBool,
     /// Live nodes as this node last read them from Redis.
@@ -63,6 +67,23 @@ impl Metrics {
     /// Counts one webhook event not stored because its address was over its budget.
     pub(crate) fn webhook_suppressed(&self) {
         self.webhooks_suppressed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one outbox transaction (a group commit of queued events).
+    pub(crate) fn webhook_outbox_commit(&self) {
+        self.webhook_outbox_commits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Outbox transactions so far.
+    #[cfg(test)]
+    pub(crate) fn webhook_outbox_commits(&self) -> u64 {
+        self.webhook_outbox_commits.load(Ordering::Relaxed)
+    }
+
+    /// Counts one durable event whose action went ahead unstored (`webhooks.durable_wait_ms` ran out).
+    pub(crate) fn webhook_durable_timeout(&self) {
+        self.webhook_durable_timeouts
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Sets whether Redis answers (and turns the cluster families on).
@@ -183,6 +204,17 @@ impl Metrics {
             "mplive_webhooks_suppressed_total",
             "push_refused webhooks not stored: their address was over webhooks.refused_per_address_per_minute.",
             self.webhooks_suppressed.load(Ordering::Relaxed),
+        );
+        counter(
+            "mplive_webhook_outbox_commits_total",
+            "Transactions that stored webhook events in the outbox; many events at once share one (group commit).",
+            self.webhook_outbox_commits.load(Ordering::Relaxed),
+        );
+        counter(
+            "mplive_webhook_durable_timeouts_total",
+            "push_start, republish and record_done events whose action went ahead before they were stored \
+             (webhooks.durable_wait_ms ran out: the database is slow or down).",
+            self.webhook_durable_timeouts.load(Ordering::Relaxed),
         );
         let _ = writeln!(
             out,

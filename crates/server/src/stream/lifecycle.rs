@@ -16,7 +16,7 @@ use control::App;
 use media::{PublishError, Publisher, PublisherInfo, StreamKey, Subscriber};
 use tracing::info;
 
-use crate::ops::webhooks::{self, Webhooks};
+use crate::ops::webhooks::{self, Change, Owed, Webhooks};
 use crate::stream::access::{self, PlayMode, Reason, Refusal};
 use crate::stream::entry::{self, StreamEntry};
 use crate::stream::followers::Published;
@@ -104,6 +104,9 @@ pub(crate) struct PublishSession {
     /// The query the publisher sent, for webhooks (credentials masked there).
     param: Option<String>,
     end: End,
+    /// The session's row in `open_sessions` (`push:{sequence}`), written with its `push_start` and deleted with
+    /// its `push_end`; `None` when none was queued (an app without callback URLs, a full queue).
+    open: Option<String>,
     /// The stream's claim in the cluster, released when the publish ends (after the hub's publisher, by field
     /// order: a new publish on another node must not find the stream still published here).
     _claim: Option<crate::cluster::claims::ClaimGuard>,
@@ -146,6 +149,17 @@ impl PublishSession {
         }
         event
     }
+
+    /// The `push_end` sent for this session if the server dies before it ends: stored with the start, sent by the
+    /// next start of the server (see `webhooks::recover`), which cannot know when the push really ended.
+    fn end_if_cut(&self) -> StreamEvent {
+        let mut end = self.event(EventKind::PushEnd).with_error(
+            errcode::RESTARTED,
+            "the server was killed or crashed during the push; sent when it started again",
+        );
+        end.push_duration_ms = None;
+        end
+    }
 }
 
 impl Drop for PublishSession {
@@ -167,7 +181,14 @@ impl Drop for PublishSession {
         let mut event = self.event(EventKind::PushEnd).with_error(code, &message);
         event.push_duration_ms =
             Some(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(0));
-        self.streams.webhooks.emit(&self.app, event);
+        // Cannot wait here; if the server dies before this is stored, the session's row makes the next start send
+        // a push_end (errcode 1019) instead.
+        let change = Change {
+            event: Some(event),
+            open: None,
+            close: self.open.take(),
+        };
+        self.streams.webhooks.change(&self.app, change);
     }
 }
 
@@ -222,7 +243,7 @@ async fn start_publish(
     let key = publisher.key().clone();
     info!(peer = %req.peer, stream = %key, protocol = req.protocol.as_str(), "publish");
     let entry = entry::of_publisher(streams, &publisher);
-    let session = PublishSession {
+    let mut session = PublishSession {
         streams: streams.clone(),
         publisher,
         entry,
@@ -232,6 +253,7 @@ async fn start_publish(
         started: std::time::Instant::now(),
         param: req.query.map(str::to_owned),
         end: End::Normal,
+        open: None,
         _claim: claim,
     };
     if let Some(orphan) = orphan {
@@ -242,7 +264,24 @@ async fn start_publish(
     } else {
         EventKind::PushStart
     };
-    streams.webhooks.emit(&session.app, session.event(kind));
+    // Stored before the driver tells the publisher it may publish (NetStream.Publish.Start), with the push_end
+    // owed if the server dies first: a kill -9 at any moment leaves either neither or both (docs/webhooks.md).
+    let id = format!("push:{}", session.sequence);
+    let change = Change {
+        event: Some(session.event(kind)),
+        open: Some(Owed {
+            id: id.clone(),
+            end: session.end_if_cut(),
+        }),
+        close: None,
+    };
+    // Set before waiting: if this future is dropped after the change was queued, the session's drop must still
+    // close the row (a close that finds no row stores nothing, so setting it early is harmless).
+    session.open = Some(id);
+    let durable = streams.webhooks.emit_durable(&session.app, change).await;
+    if !durable.queued {
+        session.open = None;
+    }
     let published = Published {
         key: &key,
         app: &session.app,
@@ -270,7 +309,14 @@ fn end_orphan(
     event.sequence = orphan.session.clone();
     event.push_duration_ms = u64::try_from(control::now_ms() - orphan.claimed_at_ms).ok();
     info!(stream = %key, node = %orphan.node, "push_end sent for the publish of a node that is gone");
-    streams.webhooks.emit(app, event);
+    // Closes the dead node's row: if that node starts again, it does not send a second push_end for it (and if
+    // it already did, this one is not stored).
+    let change = Change {
+        close: Some(format!("push:{}", orphan.session)),
+        event: Some(event),
+        open: None,
+    };
+    streams.webhooks.change(app, change);
 }
 
 fn refused_publish(streams: &Streams, req: Request<'_>, refusal: &Refusal) {

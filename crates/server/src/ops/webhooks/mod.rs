@@ -1,7 +1,13 @@
 //! Webhooks: events go to a durable outbox in the database, and a worker delivers them, at least once.
 //!
-//! The media path only hands an event to a bounded queue (`emit` never waits). A writer task stores queued events
-//! in the outbox table in batches; the delivery worker posts each due row to its URL, re-signing it (`t`, `sign`)
+//! The media path hands an event to a bounded queue. A writer task stores queued events in the outbox table, all
+//! that queued while the previous transaction ran in the next one (group commit: many events at once cost one
+//! disk sync). Most events do not wait ([`Webhooks::emit`]); the events that report an acknowledged action
+//! (`push_start` and `republish` before the publisher is told it may publish, `record_done` before a file is
+//! listed as finished) wait until they are stored ([`Webhooks::emit_durable`], bounded by `durable_wait_ms`).
+//! A session's start also stores the end event it owes ([`Change::open`], the `open_sessions` table) and its end
+//! deletes it, so a restart after a `kill -9` sends the ends that were never stored ([`recover`]). The delivery
+//! worker posts each due row to its URL, re-signing it (`t`, `sign`)
 //! at every attempt so a retry is never rejected for an expired signature. A row is claimed before it is posted
 //! (a lease in `next_attempt_ms`), so two servers sharing one PostgreSQL do not deliver it twice at once, and a
 //! server killed mid-delivery retries the row when the lease runs out. Failed attempts are retried
@@ -12,17 +18,18 @@
 //! to [`STREAM_PARAM_MAX_BYTES`](control::webhook_event::STREAM_PARAM_MAX_BYTES). Callback URLs are logged as
 //! `scheme://host:port/path` only: receivers put credentials in the userinfo and the query.
 
+mod recover;
 mod refusals;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use control::store::{NewWebhook, Webhook};
+use control::store::{NewWebhook, OpenSession, OutboxWrite, Webhook};
 use control::webhook_event::{self, callback_url_for_log, EventKind, StreamEvent};
 use control::{now_ms, now_unix, App, Catalog};
 use serde::Deserialize;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
@@ -31,8 +38,13 @@ use crate::ops::address::address_key;
 use crate::ops::metrics::Metrics;
 use refusals::{RefusedBudget, Verdict};
 
+pub(crate) use recover::recover;
+
 /// How often the worker deletes old delivered and given-up rows.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Most queued changes stored in one transaction: a bound on how long one commit holds the write lock.
+const BATCH: usize = 256;
 
 /// Webhook delivery settings (`[webhooks]`).
 #[derive(Debug, Clone, Deserialize)]
@@ -44,8 +56,14 @@ pub struct WebhookSettings {
     pub retry_interval_secs: u64,
     /// Seconds one attempt may take, connection included (default 5).
     pub timeout_secs: u64,
-    /// Events waiting to be stored; past it new events are dropped with a warning (default 10 000).
+    /// Events waiting to be stored; past it new events are dropped with a warning (default 10 000). Durable
+    /// events wait for room instead, within `durable_wait_ms`.
     pub queue: usize,
+    /// How long a `push_start`, `republish` or `record_done` may wait to be stored before what it reports goes
+    /// ahead anyway (the publisher is told it may publish, the file is listed), counted in
+    /// `mplive_webhook_durable_timeouts_total` (default 5000). Only a slow or unreachable database makes it run
+    /// out; then the server stays available and such an event is lost if it is killed before the event is stored.
+    pub durable_wait_ms: u64,
     /// Attempts in flight at once (default 16).
     pub concurrency: usize,
     /// `push_refused` events stored per client address (an IPv6 /64) and minute; further ones are counted in
@@ -63,6 +81,7 @@ impl Default for WebhookSettings {
             retry_interval_secs: 60,
             timeout_secs: 5,
             queue: 10_000,
+            durable_wait_ms: 5000,
             concurrency: 16,
             refused_per_address_per_minute: 10,
             retention_hours: 72,
@@ -73,9 +92,67 @@ impl Default for WebhookSettings {
 /// The sending side, shared by every connection.
 #[derive(Debug, Clone)]
 pub(crate) struct Webhooks {
-    tx: mpsc::Sender<NewWebhook>,
+    tx: mpsc::Sender<Queued>,
     refused: Arc<RefusedBudget>,
     metrics: Arc<Metrics>,
+    /// This server's id in `open_sessions` (its cluster node id, or host name and HTTP port).
+    node: Arc<str>,
+    durable_wait: Duration,
+}
+
+/// What one event changes in the outbox, stored in one transaction.
+#[derive(Debug, Default)]
+pub(crate) struct Change {
+    /// The event to send, if any (a recording file being opened sends none).
+    pub(crate) event: Option<StreamEvent>,
+    /// A session this event starts, with the end event to send if the server dies before the session ends.
+    pub(crate) open: Option<Owed>,
+    /// The id of the session this event ends ([`Owed::id`]): its row goes, and the event is stored only if the
+    /// row was still there, so a session another node or a restart already ended is not ended twice.
+    pub(crate) close: Option<String>,
+}
+
+impl Change {
+    /// The stream and event name, for the log.
+    fn about(&self) -> (String, &'static str) {
+        let event = self.event.as_ref().or(self.open.as_ref().map(|o| &o.end));
+        event.map_or_else(
+            || (String::new(), ""),
+            |e| {
+                let name = if self.event.is_some() {
+                    e.kind.as_str()
+                } else {
+                    "open"
+                };
+                (format!("{}/{}", e.app, e.stream), name)
+            },
+        )
+    }
+}
+
+/// The end event a session owes, stored with its start.
+#[derive(Debug)]
+pub(crate) struct Owed {
+    /// Unique across servers: `push:{sequence}`, `record:{file}`.
+    pub(crate) id: String,
+    /// The end to send after a crash (errcode [`RESTARTED`](webhook_event::errcode::RESTARTED)).
+    pub(crate) end: StreamEvent,
+}
+
+/// One queued change and, for a durable event, who waits for its commit.
+struct Queued {
+    write: OutboxWrite,
+    stored: Option<oneshot::Sender<()>>,
+}
+
+/// What [`Webhooks::emit_durable`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Durable {
+    /// The change is queued (stored, or will be unless the server dies): its session, if it opened one, must be
+    /// closed by its end.
+    pub(crate) queued: bool,
+    /// The change is committed (or there was nothing to store).
+    pub(crate) stored: bool,
 }
 
 impl Webhooks {
@@ -84,6 +161,7 @@ impl Webhooks {
         settings: &WebhookSettings,
         catalog: Catalog,
         metrics: Arc<Metrics>,
+        node: &str,
         shutdown: CancellationToken,
         tracker: &TaskTracker,
     ) -> Webhooks {
@@ -93,6 +171,7 @@ impl Webhooks {
             rx,
             catalog.clone(),
             stored.clone(),
+            metrics.clone(),
             shutdown.clone(),
         ));
         let worker = Worker {
@@ -110,6 +189,8 @@ impl Webhooks {
             tx,
             refused: Arc::new(RefusedBudget::new(settings.refused_per_address_per_minute)),
             metrics,
+            node: node.into(),
+            durable_wait: Duration::from_millis(settings.durable_wait_ms),
         }
     }
 
@@ -118,28 +199,127 @@ impl Webhooks {
         (self.tx.max_capacity() - self.tx.capacity()) as u64
     }
 
-    /// Queues `event` for each of the app's callback URLs. Never waits.
+    /// Queues `event` for each of the app's callback URLs. Never waits: a kill -9 loses it if it comes before the
+    /// next commit (milliseconds; see docs/webhooks.md#durability for which events may).
     pub(crate) fn emit(&self, app: &App, event: StreamEvent) {
-        if app.callback_urls.is_empty() {
-            return;
-        }
-        if event.kind == EventKind::PushRefused && !self.refused_within_budget(app, &event) {
-            return;
-        }
-        let body = webhook_event::body(&event, &app.callback_key, now_unix()).to_string();
-        for url in &app.callback_urls {
-            let row = NewWebhook {
-                app_id: app.id.clone(),
-                url: url.clone(),
-                event: event.kind.as_str().to_string(),
-                body: body.clone(),
-                created_ms: now_ms(),
-            };
-            if let Err(e) = self.tx.try_send(row) {
-                warn!(app = %app.name, stream = %event.stream, event = event.kind.as_str(),
-                    "webhook dropped: the outbox queue is full or closed ({e}); raise [webhooks] queue or check the database");
+        self.change(
+            app,
+            Change {
+                event: Some(event),
+                ..Change::default()
+            },
+        );
+    }
+
+    /// Queues `change` without waiting for it to be stored (a session's end raised where nothing can wait: a
+    /// `Drop`). `false` if it was dropped (queue full).
+    pub(crate) fn change(&self, app: &App, change: Change) -> bool {
+        let (stream, event) = change.about();
+        let Some(write) = self.write_for(app, change) else {
+            return true;
+        };
+        match self.tx.try_send(Queued {
+            write,
+            stored: None,
+        }) {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(app = %app.name, %stream, event, "webhook dropped: the outbox queue is full or closed ({}); raise \
+                    [webhooks] queue or check the database", queue_error(&e));
+                false
             }
         }
+    }
+
+    /// Queues `change` and waits until it is committed, at most `durable_wait_ms` (then the caller goes on, with
+    /// a warning and `mplive_webhook_durable_timeouts_total`: availability over durability while the database
+    /// is slow or down). Many callers at once share one commit.
+    pub(crate) async fn emit_durable(&self, app: &App, change: Change) -> Durable {
+        let (stream, event) = change.about();
+        let Some(write) = self.write_for(app, change) else {
+            return Durable {
+                queued: false,
+                stored: true,
+            };
+        };
+        let (done, stored) = oneshot::channel();
+        let mut queued = false;
+        let waited = tokio::time::timeout(self.durable_wait, async {
+            // Waits for room in the queue rather than dropping: this event is one an acknowledgement depends on.
+            self.tx
+                .send(Queued {
+                    write,
+                    stored: Some(done),
+                })
+                .await
+                .is_ok()
+                && {
+                    queued = true;
+                    stored.await.is_ok()
+                }
+        })
+        .await;
+        let stored = matches!(waited, Ok(true));
+        if !stored {
+            self.metrics.webhook_durable_timeout();
+            warn!(app = %app.name, %stream, event, wait_ms = self.durable_wait.as_millis() as u64,
+                "webhook not stored within [webhooks] durable_wait_ms: going on without it (is the database up?)");
+        }
+        Durable { queued, stored }
+    }
+
+    /// The outbox write for `change`: its event for each callback URL, its session's row. `None` when there is
+    /// nothing to store (no callback URL and no session to close, or a `push_refused` over its budget).
+    fn write_for(&self, app: &App, change: Change) -> Option<OutboxWrite> {
+        let Change { event, open, close } = change;
+        if app.callback_urls.is_empty() && close.is_none() {
+            return None;
+        }
+        if let Some(e) = &event {
+            if e.kind == EventKind::PushRefused && !self.refused_within_budget(app, e) {
+                return None;
+            }
+        }
+        let now = now_unix();
+        let webhooks = event.map_or_else(Vec::new, |event| {
+            let body = webhook_event::body(&event, &app.callback_key, now).to_string();
+            app.callback_urls
+                .iter()
+                .map(|url| NewWebhook {
+                    app_id: app.id.clone(),
+                    url: url.clone(),
+                    event: event.kind.as_str().to_string(),
+                    body: body.clone(),
+                    created_ms: now_ms(),
+                })
+                .collect()
+        });
+        // Without a callback URL the end would go nowhere: no row to keep.
+        let open = open
+            .filter(|_| !app.callback_urls.is_empty())
+            .map(|owed| OpenSession {
+                id: owed.id,
+                node: self.node.to_string(),
+                app_id: app.id.clone(),
+                event: owed.end.kind.as_str().to_string(),
+                body: webhook_event::body(&owed.end, &app.callback_key, now).to_string(),
+                started_ms: now_ms(),
+            });
+        let only_if_open = close.is_some();
+        Some(OutboxWrite {
+            webhooks,
+            open,
+            close,
+            only_if_open,
+        })
+    }
+}
+
+/// Why `try_send` failed, without the value (which holds bodies).
+fn queue_error<T>(e: &mpsc::error::TrySendError<T>) -> &'static str {
+    match e {
+        mpsc::error::TrySendError::Full(_) => "full",
+        mpsc::error::TrySendError::Closed(_) => "closed",
     }
 }
 
@@ -189,44 +369,61 @@ pub(crate) fn stream_event(
     event
 }
 
-/// Stores queued events in batches; retries a failed insert (the database may be restarting).
+/// Stores queued changes: each transaction takes everything queued while the previous one ran (up to [`BATCH`]),
+/// so a burst of events costs a few commits, not one each; then tells the waiting callers. Retries a failed
+/// transaction (the database may be restarting).
 async fn write_outbox(
-    mut rx: mpsc::Receiver<NewWebhook>,
+    mut rx: mpsc::Receiver<Queued>,
     catalog: Catalog,
     stored: Arc<Notify>,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
-    let mut batch = Vec::with_capacity(64);
+    let mut writes = Vec::with_capacity(BATCH);
+    let mut waiting = Vec::new();
     loop {
-        if batch.is_empty() {
+        if writes.is_empty() {
             // On shutdown, still store what was queued: recv() drains before it returns None.
             let first = tokio::select! {
-                row = rx.recv() => row,
+                queued = rx.recv() => queued,
                 _ = shutdown.cancelled() => { rx.close(); rx.recv().await }
             };
             let Some(first) = first else { return };
-            batch.push(first);
-            while batch.len() < 64 {
-                match rx.try_recv() {
-                    Ok(row) => batch.push(row),
-                    Err(_) => break,
-                }
+            let mut next = Some(first);
+            while let Some(q) = next {
+                writes.push(q.write);
+                waiting.extend(q.stored);
+                next = if writes.len() < BATCH {
+                    rx.try_recv().ok()
+                } else {
+                    None
+                };
             }
         }
-        match catalog.store().enqueue_webhooks(&batch).await {
-            Ok(ids) => {
-                debug!(count = ids.len(), "webhooks stored");
-                batch.clear();
+        match catalog.store().write_outbox(&writes).await {
+            Ok(done) => {
+                metrics.webhook_outbox_commit();
+                debug!(
+                    changes = writes.len(),
+                    webhooks = done.webhooks,
+                    skipped = done.skipped,
+                    "webhooks stored"
+                );
+                writes.clear();
+                for w in waiting.drain(..) {
+                    // The caller may have stopped waiting (durable_wait_ms): nothing to tell then.
+                    let _ = w.send(());
+                }
                 stored.notify_one();
             }
             Err(e) => {
                 warn!(
-                    count = batch.len(),
+                    count = writes.len(),
                     "cannot store webhooks, retrying in 1 s: {e}"
                 );
                 if shutdown.is_cancelled() {
                     warn!(
-                        count = batch.len(),
+                        count = writes.len(),
                         "shutting down with webhooks not stored"
                     );
                     return;

@@ -1,5 +1,10 @@
 //! One recorder's work on the blocking pool: read the stream, write each format through `mp4::record`, rotate at
 //! the first keyframe after `segment_secs`, and report every closed file with `record_done`.
+//!
+//! No `record_done` is lost to a `kill -9`: a file's `open_sessions` row (`record:{file}`, with the `record_done`
+//! it owes) is stored before its first frame is written, and its `record_done` is stored, deleting the row,
+//! before the file is listed as finished (its duration remembered). A file cut by a crash is finished and
+//! reported by the next start (`Recordings::finish_cut`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind};
@@ -9,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use control::webhook_event::{errcode, EventKind, RecordFile, StreamEvent};
-use control::{now_unix, RecordFormat};
+use control::{now_unix, App, RecordFormat};
 use media::{MediaKind, StreamKey, Subscriber};
 use mp4::record::{format_path, FlvRecorder, Fmp4Recorder, NameVars};
 use mp4::RecordError;
@@ -17,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::Recordings;
+use crate::ops::webhooks::{Change, Owed};
 use crate::stream::entry::StreamEntry;
 
 /// The work of one recorder thread.
@@ -96,11 +102,59 @@ impl Job {
         info!(stream = %self.key, "recording ended");
     }
 
-    /// Sends `record_done` for a closed file.
-    fn report(&self, file: RecordFile, error: Option<&str>) {
-        let Some(app) = self.recordings.streams.catalog.app(&self.key.app) else {
+    fn app(&self) -> Option<Arc<App>> {
+        self.recordings.streams.catalog.app(&self.key.app)
+    }
+
+    /// Stores `change` and waits until it is stored (at most `webhooks.durable_wait_ms`): this thread may block.
+    fn store(&self, change: Change) {
+        let Some(app) = self.app() else {
             return;
         };
+        let webhooks = &self.recordings.streams.webhooks;
+        self.handle.block_on(webhooks.emit_durable(&app, change));
+    }
+
+    /// The `record_done` a new file owes if the server dies before closing it (errcode 1019; the next start fills
+    /// in its size, duration and end).
+    fn owed(&self, format: RecordFormat, relative: &str, start_unix: u64) -> Owed {
+        let mut end = StreamEvent::new(
+            EventKind::RecordDone,
+            &self.key.app,
+            &self.key.name,
+            now_unix(),
+        )
+        .with_error(
+            errcode::RESTARTED,
+            "the server was killed or crashed during the recording; the file was cut there and reported when \
+             it started again",
+        );
+        end.record = Some(RecordFile {
+            file_path: relative.to_owned(),
+            file_format: format.as_str().to_owned(),
+            duration: 0,
+            file_size: 0,
+            start_time: start_unix,
+            end_time: 0,
+        });
+        Owed {
+            id: owed_id(relative),
+            end,
+        }
+    }
+
+    /// Registers a file just created, before anything is written to it.
+    fn opened(&self, format: RecordFormat, relative: &str, start_unix: u64) {
+        self.store(Change {
+            open: Some(self.owed(format, relative, start_unix)),
+            ..Change::default()
+        });
+    }
+
+    /// Sends `record_done` for a closed file (`secs` of media) and waits until it is stored, with the next file's
+    /// registration on a rotation; then lists the file as finished.
+    fn report(&self, file: RecordFile, secs: f64, error: Option<&str>, next: Option<Owed>) {
+        let relative = file.file_path.clone();
         let mut event = StreamEvent::new(
             EventKind::RecordDone,
             &self.key.app,
@@ -111,8 +165,21 @@ impl Job {
         if let Some(why) = error {
             event = event.with_error(errcode::RECORD_ERROR, why);
         }
-        self.recordings.streams.webhooks.emit(&app, event);
+        let close = (!relative.is_empty()).then(|| owed_id(&relative));
+        self.store(Change {
+            event: Some(event),
+            open: next,
+            close,
+        });
+        if !relative.is_empty() {
+            self.recordings.remember_duration(&relative, secs);
+        }
     }
+}
+
+/// The `open_sessions` id of a recording file.
+pub(super) fn owed_id(relative: &str) -> String {
+    format!("record:{relative}")
 }
 
 /// One format of a recording: its recorder and current file.
@@ -215,6 +282,7 @@ impl FormatFile {
             None => {
                 let (file, relative, start_unix) = create_file(recordings, &job.key, self.format)?;
                 info!(stream = %job.key, format = %self.format, file = %relative, "recording file opened");
+                job.opened(self.format, &relative, start_unix);
                 self.open = Some(OpenFile {
                     recorder: Recorder::new(self.format, file)?,
                     relative,
@@ -225,6 +293,7 @@ impl FormatFile {
             }
             Some(open) if cut_point && open.recorder.should_rotate(recordings.segment) => {
                 let (file, relative, start_unix) = create_file(recordings, &job.key, self.format)?;
+                let next = job.owed(self.format, &relative, start_unix);
                 let old = open.recorder.rotate(file)?;
                 let relative = std::mem::replace(&mut open.relative, relative);
                 let started = std::mem::replace(&mut open.start_unix, start_unix);
@@ -232,16 +301,9 @@ impl FormatFile {
                 let last_ms = open.last_ms;
                 let size = sync_and_size(&old);
                 info!(stream = %job.key, format = %self.format, file = %relative, bytes = size, "recording file rotated");
-                let closed = Self::record_file(
-                    self.format,
-                    job,
-                    &relative,
-                    started,
-                    first_ms,
-                    last_ms,
-                    size,
-                );
-                job.report(closed, None);
+                let (closed, secs) =
+                    Self::record_file(self.format, &relative, started, first_ms, last_ms, size);
+                job.report(closed, secs, None, Some(next));
             }
             Some(_) => {}
         }
@@ -270,27 +332,26 @@ impl FormatFile {
         Ok(())
     }
 
-    /// Builds the webhook's description of a closed file.
+    /// Builds the webhook's description of a closed file, and its duration in seconds.
     fn record_file(
         format: RecordFormat,
-        job: &Job,
         relative: &str,
         start_unix: u64,
         first_ms: Option<u32>,
         last_ms: u32,
         file_size: u64,
-    ) -> RecordFile {
+    ) -> (RecordFile, f64) {
         let duration_ms = first_ms.map_or(0, |first| last_ms.wrapping_sub(first));
         let secs = f64::from(duration_ms) / 1000.0;
-        job.recordings.remember_duration(relative, secs);
-        RecordFile {
+        let file = RecordFile {
             file_path: relative.to_owned(),
             file_format: format.as_str().to_owned(),
             duration: u64::from(duration_ms).div_ceil(1000),
             file_size,
             start_time: start_unix,
             end_time: now_unix(),
-        }
+        };
+        (file, secs)
     }
 
     /// Finishes the current file and reports it.
@@ -309,16 +370,15 @@ impl FormatFile {
             }
         };
         info!(stream = %job.key, format = %self.format, file = %open.relative, bytes = size, "recording file closed");
-        let file = Self::record_file(
+        let (file, secs) = Self::record_file(
             self.format,
-            job,
             &open.relative,
             open.start_unix,
             open.first_ms,
             open.last_ms,
             size,
         );
-        job.report(file, error.as_deref());
+        job.report(file, secs, error.as_deref(), None);
     }
 
     /// Stops this format after a write error and reports the file as it is, with a non-zero errcode.
@@ -335,21 +395,22 @@ impl FormatFile {
                     start_time: now_unix(),
                     end_time: now_unix(),
                 },
+                0.0,
                 Some(&e.to_string()),
+                None,
             );
             return;
         };
         let size = file_size(&job.recordings.dir.join(&open.relative));
-        let file = Self::record_file(
+        let (file, secs) = Self::record_file(
             self.format,
-            job,
             &open.relative,
             open.start_unix,
             open.first_ms,
             open.last_ms,
             size,
         );
-        job.report(file, Some(&e.to_string()));
+        job.report(file, secs, Some(&e.to_string()), None);
     }
 }
 

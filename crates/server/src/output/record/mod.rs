@@ -9,7 +9,8 @@
 //! Each format is written through `mp4::record`'s recorders straight to the `File`: they write every unit (an FLV
 //! tag, an MP4 fragment) with one `write_all` and never rewrite anything, so a `kill -9` leaves a playable file.
 //! Files rotate at the first video keyframe after `segment_secs`. Every closed file (rotation, end, or a write
-//! error) is reported with a `record_done` webhook.
+//! error) is reported with a `record_done` webhook; a file cut by a `kill -9` is cut to its last complete unit and
+//! reported by the next start ([`Recordings::finish_cut`], errcode 1019).
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
@@ -195,6 +196,64 @@ impl Recordings {
             .get_or_insert_with(|| read_durations(&self.dir.join(DURATIONS_FILE)))
             .get(relative)
             .copied()
+    }
+
+    /// Finishes a file that a crash left open, for the `record_done` the next start sends (`body`, as stored when
+    /// the file was opened): cuts it after its last complete tag or fragment, so it ends as a closed file does,
+    /// and fills in its size, duration (FLV; 0, unknown, for MP4) and end time (its last write). A file that is
+    /// gone is reported with size 0.
+    pub(crate) fn finish_cut(&self, body: &mut serde_json::Map<String, serde_json::Value>) {
+        let relative = body
+            .get("file_path")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let format = body
+            .get("file_format")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if !is_relative_inside(&relative) {
+            return;
+        }
+        let path = self.dir.join(&relative);
+        let finished = (|| -> std::io::Result<(u64, Option<u64>, u64)> {
+            let file = OpenOptions::new().read(true).write(true).open(&path)?;
+            let len = file.metadata()?.len();
+            let modified = file
+                .metadata()?
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs());
+            let reader = std::io::BufReader::new(&file);
+            let whole = match format.as_str() {
+                "flv" => mp4::record::repair::flv_whole(reader)?,
+                _ => mp4::record::repair::fmp4_whole(reader)?,
+            };
+            if whole.len < len {
+                file.set_len(whole.len)?;
+                file.sync_all()?;
+                info!(file = %relative, from = len, to = whole.len, "recording cut by a crash: partial unit removed");
+            }
+            Ok((whole.len, whole.duration_ms, modified))
+        })();
+        let (size, duration_ms, end) = match finished {
+            Ok(done) => done,
+            Err(e) => {
+                warn!(file = %path.display(), "cannot finish a recording cut by a crash: {e}");
+                (0, None, control::now_unix())
+            }
+        };
+        if let Some(ms) = duration_ms {
+            self.remember_duration(&relative, ms as f64 / 1000.0);
+        }
+        body.insert("file_size".into(), size.into());
+        body.insert(
+            "duration".into(),
+            duration_ms.unwrap_or(0).div_ceil(1000).into(),
+        );
+        body.insert("end_time".into(), end.into());
     }
 
     /// Remembers a closed file's duration, in memory and in the index file (a failure to write the index only
