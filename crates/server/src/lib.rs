@@ -32,6 +32,7 @@ mod rtmp_conn;
 mod settings;
 mod stream;
 
+use futures_util::FutureExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -656,12 +657,13 @@ async fn accept_loop<F, Fut>(
             continue;
         };
         tune_socket(&socket, shared.send_buffer);
-        let conn = serve(socket, peer, shared.clone());
-        tracker.spawn(async move {
-            conn.await;
+        // `map`, not `async move { conn.await; ... }`: an async block holds the connection's future twice (the
+        // captured value and the awaited one), which doubled every connection task (2.6 KiB more per player).
+        let conn = serve(socket, peer, shared.clone()).map(move |()| {
             drop(permit);
             drop(address_place);
         });
+        tracker.spawn(conn);
     }
 }
 

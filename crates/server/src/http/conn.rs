@@ -79,7 +79,8 @@ pub(crate) async fn serve(
         prefix: head.freeze(),
         inner: socket,
     };
-    serve_hyper(io, peer, &shared, router).await;
+    // Boxed: hyper's connection future is large, and inline it would size the task of every HTTP-FLV player too.
+    Box::pin(serve_hyper(io, peer, &shared, router)).await;
 }
 
 /// Serves one accepted HTTPS connection until it ends: the TLS handshake, bounded like a request head, then hyper.

@@ -97,7 +97,8 @@ pub(crate) async fn serve(
         return;
     };
     let key = StreamKey::new(request.app, request.stream);
-    let flv = match start(&shared, key, request.query.as_deref(), peer).await {
+    // Boxed: the lifecycle's play runs once, and inline its future would stay in the player's task for good.
+    let flv = match Box::pin(start(&shared, key, request.query.as_deref(), peer)).await {
         Ok(s) => s,
         Err(refusal) => {
             refuse(socket, refusal).await;

@@ -196,14 +196,14 @@ impl Conn {
             Ok(session) => {
                 let kicked = Box::pin(session.kicked());
                 let group = session.entry().players.clone();
-                self.publishing = Some(Publishing {
+                self.publishing = Some(Box::new(Publishing {
                     stream_id,
                     session,
                     kicked,
                     last_media: Instant::now(),
                     group,
                     pushed: false,
-                });
+                }));
                 self.session.accept_publish(stream_id);
             }
             Err(refusal) => {

@@ -96,7 +96,9 @@ struct Conn {
     app: Option<String>,
     /// The query of the tcUrl (`connect`), where a signature may sit.
     connect_query: Option<String>,
-    publishing: Option<Publishing>,
+    /// Boxed: most connections are players, and inline a publish's state would be paid by every one of them for its
+    /// whole life.
+    publishing: Option<Box<Publishing>>,
     playing: Option<Playing>,
     /// Output of a connection that is not playing (a player's output goes through its [`DirectPlayer`]).
     batch: Batch,
@@ -167,7 +169,9 @@ impl Conn {
                         return reason;
                     }
                     while let Some(request) = self.pending.take() {
-                        self.answer(request).await;
+                        // Boxed: answering (the lifecycle's publish or play) is rare and its future large; inline, it would
+                        // grow every connection's task for the task's whole life.
+                        Box::pin(self.answer(request)).await;
                         self.handle_events();
                     }
                 }
@@ -373,5 +377,32 @@ impl Conn {
             Close::Timeout(why) => info!(peer = %self.peer, %stream, role, "closed: {why}"),
             Close::Error(why) => warn!(peer = %self.peer, %stream, role, "closed: {why}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What one RTMP player holds, by part (printed with `--nocapture`, quoted in docs/benchmarks.md): a change
+    /// that grows one of these grows every player.
+    #[test]
+    fn per_player_parts() {
+        let parts = [
+            ("Conn (connection state)", std::mem::size_of::<Conn>()),
+            ("rtmp::ServerSession", std::mem::size_of::<ServerSession>()),
+            ("Playing", std::mem::size_of::<Playing>()),
+            ("DirectPlayer", std::mem::size_of::<DirectPlayer>()),
+            (
+                "media::Subscriber",
+                std::mem::size_of::<media::Subscriber>(),
+            ),
+            ("PlaySession", std::mem::size_of::<PlaySession>()),
+        ];
+        for (name, size) in parts {
+            println!("{name}: {size} bytes");
+        }
+        // The connection's own state stays under a kilobyte: the rest of a player is its task and buffers.
+        assert!(std::mem::size_of::<Conn>() < 1024, "{parts:?}");
     }
 }

@@ -278,7 +278,9 @@ async fn start_publish(
     // Set before waiting: if this future is dropped after the change was queued, the session's drop must still
     // close the row (a close that finds no row stores nothing, so setting it early is harmless).
     session.open = Some(id);
-    let durable = streams.webhooks.emit_durable(&session.app, change).await;
+    // Boxed: the wait (its queue entry, channel and timer) would otherwise be inlined into every RTMP
+    // connection's task for the task's whole life, players' included.
+    let durable = Box::pin(streams.webhooks.emit_durable(&session.app, change)).await;
     if !durable.queued {
         session.open = None;
     }
@@ -357,12 +359,29 @@ pub(crate) struct Play {
 pub(crate) struct PlaySession {
     webhooks: Webhooks,
     app: Arc<App>,
-    stop: Option<StreamEvent>,
+    stop: Option<PlayStop>,
+}
+
+/// What a `play_stop` needs, kept small: every player holds one for its whole play, and the event itself (a dozen
+/// strings) is built when the play ends, stamped with that time.
+struct PlayStop {
+    stream: Box<str>,
+    peer: SocketAddr,
+    protocol: Protocol,
 }
 
 impl Drop for PlaySession {
     fn drop(&mut self) {
-        if let Some(event) = self.stop.take() {
+        if let Some(stop) = self.stop.take() {
+            let ip = stop.peer.ip().to_string();
+            let event = webhooks::stream_event(
+                EventKind::PlayStop,
+                &self.app.name,
+                &stop.stream,
+                stop.peer,
+                None,
+            )
+            .with_player(stop.protocol.as_str(), &ip);
             self.webhooks.emit(&self.app, event);
         }
     }
@@ -480,11 +499,15 @@ fn play_session(streams: &Streams, app: Arc<App>, req: Request<'_>) -> PlaySessi
     )
     .with_player(req.protocol.as_str(), &ip);
     streams.webhooks.emit(&app, start);
-    let stop = webhooks::stream_event(EventKind::PlayStop, req.app, req.stream, req.peer, None)
-        .with_player(req.protocol.as_str(), &ip);
+    // Nothing to keep for an app without callback URLs (its snapshot is what `emit` would look at).
+    let stop = (!app.callback_urls.is_empty()).then(|| PlayStop {
+        stream: req.stream.into(),
+        peer: req.peer,
+        protocol: req.protocol,
+    });
     PlaySession {
         webhooks: streams.webhooks.clone(),
         app,
-        stop: Some(stop),
+        stop,
     }
 }
