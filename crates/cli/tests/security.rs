@@ -352,7 +352,8 @@ fn is_refusal(e: &ClientEvent) -> bool {
 #[test]
 fn names_are_checked_before_they_are_logged_stored_or_echoed() {
     let server = secure_server("");
-    let long = "x".repeat(60_000);
+    // Longer than any name rule allows, shorter than [rtmp] max_field_bytes: the lifecycle's name rules refuse it.
+    let long = "x".repeat(3_000);
 
     // A refused publish with a name that follows the rules is a webhook, as before: the control case.
     let mut c = RawRtmp::connect(&server.rtmp, "live");
@@ -366,7 +367,7 @@ fn names_are_checked_before_they_are_logged_stored_or_echoed() {
     }
     let before = server.log().len();
 
-    // Publish with a 60 KB stream name (under the command bound): refused for the name, never echoed.
+    // Publish with a 3 KB stream name: refused for the name, never echoed.
     let mut c = RawRtmp::connect(&server.rtmp, "live");
     c.session.publish(&long);
     let d = description(c.until(is_refusal));
@@ -376,13 +377,13 @@ fn names_are_checked_before_they_are_logged_stored_or_echoed() {
         "the refusal echoes the name: {} bytes",
         d.len()
     );
-    // Play with a 60 KB name on an app that does not exist.
+    // Play with a 3 KB name on an app that does not exist.
     let mut c = RawRtmp::connect(&server.rtmp, "nope");
     c.session.play(&format!("{long}?x=1"));
     let d = description(c.until(is_refusal));
     assert!(d.starts_with("bad_name"), "{d}");
     assert!(d.len() < 300, "{d}");
-    // Connect with a 60 KB application name, and one with a `/`.
+    // Connect with a 3 KB application name, and one with a `/`.
     for app in [long.as_str(), "live/../x"] {
         let mut c = RawRtmp::connect(&server.rtmp, app);
         c.session.publish("s");
@@ -390,6 +391,13 @@ fn names_are_checked_before_they_are_logged_stored_or_echoed() {
         assert!(d.starts_with("bad_name"), "{d}");
         assert!(d.len() < 300, "{d}");
     }
+    // A 60 KB name (under the command bound) is over [rtmp] max_field_bytes: the RTMP session refuses it, naming
+    // the field and the limit, not the value.
+    let mut c = RawRtmp::connect(&server.rtmp, "live");
+    c.session.publish(&"x".repeat(60_000));
+    let d = description(c.until(is_refusal));
+    assert!(d.contains("max_field_bytes"), "{d}");
+    assert!(d.len() < 300, "{d}");
     // A 5 MB name is beyond the command bound: the connection ends before the name is buffered.
     let huge = "y".repeat(5 << 20);
     let mut c = RawRtmp::connect(&server.rtmp, "live");
