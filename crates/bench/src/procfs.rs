@@ -67,6 +67,18 @@ pub(super) fn read_open_fds(pid: Option<u32>) -> Option<u64> {
     })
 }
 
+/// Open sockets of a process (`/proc/PID/fd` entries that link to `socket:[...]`): what a connection that
+/// was not cleaned up leaves, unlike database files a connection pool may open as load grows.
+pub(super) fn read_open_sockets(pid: Option<u32>) -> Option<u64> {
+    let entries = std::fs::read_dir(proc_path(pid, "fd")).ok()?;
+    Some(
+        entries
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|target| target.to_string_lossy().starts_with("socket:"))
+            .count() as u64,
+    )
+}
+
 pub(super) fn ticks_per_second() -> u64 {
     rustix::param::clock_ticks_per_second().max(1)
 }

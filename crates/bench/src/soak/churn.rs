@@ -173,7 +173,7 @@ pub(super) async fn run(args: &ChurnArgs) -> Result<Churn> {
     let settle_deadline = Instant::now() + Duration::from_secs(args.settle_secs);
     let after = loop {
         let s = sample(&api, args.server_pid, start, 0, None, &url.app, &url.stream).await;
-        let back = s.open_fds <= baseline.open_fds
+        let back = s.open_sockets <= baseline.open_sockets
             && s.tokio_tasks <= baseline.tokio_tasks
             && s.api_players <= baseline.api_players;
         if back || Instant::now() >= settle_deadline {

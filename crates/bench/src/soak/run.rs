@@ -23,7 +23,7 @@ use super::SoakArgs;
 use crate::clock::mono_ns;
 use crate::fixture::Fixture;
 use crate::parent::resolve;
-use crate::procfs::{read_open_fds, read_rss_kib};
+use crate::procfs::{read_open_fds, read_open_sockets, read_rss_kib};
 
 /// Time publisher A has to be publishing before the players start.
 const PUBLISH_WAIT: Duration = Duration::from_secs(15);
@@ -65,6 +65,7 @@ pub(super) async fn sample(
         at_s: start.elapsed().as_secs_f64(),
         rss_kib: read_rss_kib(Some(pid)),
         open_fds: read_open_fds(Some(pid)).or(metrics.and_then(|m| m.open_fds)),
+        open_sockets: read_open_sockets(Some(pid)),
         tokio_tasks: metrics.and_then(|m| m.tokio_tasks),
         api_players: api.players(app, stream).await.ok().flatten(),
         tool_playing: playing,
@@ -102,8 +103,6 @@ pub(super) async fn soak(args: &SoakArgs) -> Result<Soak> {
     let fixture = Arc::new(Fixture::load(&args.fixture)?);
     let api = Api::new(&args.http_url, &args.admin_token)?;
     let base = args.http_url.trim_end_matches('/').to_owned();
-    let http_base = HttpUrl::parse(&format!("{base}/"))?;
-    resolve(&http_base.host, http_base.port).await?;
     api.metrics()
         .await
         .context("the admin API does not answer /metrics")?;
@@ -301,7 +300,7 @@ pub(super) async fn soak(args: &SoakArgs) -> Result<Soak> {
             &url.stream,
         )
         .await;
-        let settled = s.open_fds <= baseline.open_fds.map(|b| b + 2)
+        let settled = s.open_sockets <= baseline.open_sockets
             && s.tokio_tasks <= baseline.tokio_tasks.map(|b| b + 2);
         if (quiet_since.elapsed() >= HOOKS_QUIET && settled) || Instant::now() >= final_deadline {
             break s;
