@@ -107,6 +107,7 @@ pub(super) async fn run(args: &ChurnArgs) -> Result<Churn> {
     let mut tick = Instant::now();
     let step = (args.cycles / 10).max(1);
     let mut done = 0u64;
+    let mut next_sample_at = step;
     let mut record = |r: Result<(), String>, ok: &mut u64, failed: &mut u64| match r {
         Ok(()) => *ok += 1,
         Err(e) => {
@@ -130,7 +131,8 @@ pub(super) async fn run(args: &ChurnArgs) -> Result<Churn> {
                     &mut failed,
                 );
                 done += 1;
-                if done % step == 0 {
+                if done >= next_sample_at {
+                    next_sample_at += step;
                     let s = sample(
                         &api,
                         args.server_pid,

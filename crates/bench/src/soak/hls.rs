@@ -225,8 +225,8 @@ impl Timeline {
                     self.at_disc += 1;
                 } else {
                     self.backwards += 1;
-                    if units_per_ms > 0 {
-                        self.max_back_ms = self.max_back_ms.max((last - t) / units_per_ms);
+                    if let Some(ms) = (last - t).checked_div(units_per_ms) {
+                        self.max_back_ms = self.max_back_ms.max(ms);
                     }
                 }
             }
