@@ -7,7 +7,7 @@
 //! [`sendtable::SendTable`] keyed by payload content, [`player`] runs one lightweight task per player (RTMP on
 //! the same driver, or HTTP-FLV through `client::http_flv::HttpFlvReader`) that looks received frames up in that
 //! table, [`worker`] spreads players over child processes, [`parent`] runs the whole measurement and [`report`]
-//! prints it. URLs are parsed by `client::url`.
+//! prints it. URLs are parsed by `client::url`. `mplive bench soak` and `mplive bench churn`: [`soak`].
 
 mod clock;
 mod fixture;
@@ -19,10 +19,13 @@ mod publisher;
 mod report;
 pub mod room;
 mod sendtable;
+mod soak;
 mod stats;
 mod worker;
 
 use std::path::PathBuf;
+
+pub use soak::{run_churn, run_soak, ChurnArgs, SoakArgs};
 
 use anyhow::{ensure, Result};
 use clap::{Args, ValueEnum};

@@ -31,7 +31,7 @@ const PUBLISH_WAIT: Duration = Duration::from_secs(10);
 const WORKER_STARTUP: Duration = Duration::from_millis(700);
 
 /// Resolves `host:port`, refusing addresses that are not local: the bench is meant for loopback and LAN tests.
-async fn resolve(host: &str, port: u16) -> Result<SocketAddr> {
+pub(super) async fn resolve(host: &str, port: u16) -> Result<SocketAddr> {
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
         .with_context(|| format!("cannot resolve {host}"))?

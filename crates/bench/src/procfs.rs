@@ -55,6 +55,30 @@ pub(super) fn read_rss_kib(pid: Option<u32>) -> Option<u64> {
         .and_then(|t| parse_status_rss_kib(&t))
 }
 
+/// Open file descriptors of a process (entries of `/proc/PID/fd`), `None` when it is gone or not ours to read.
+pub(super) fn read_open_fds(pid: Option<u32>) -> Option<u64> {
+    let entries = std::fs::read_dir(proc_path(pid, "fd")).ok()?;
+    let n = entries.count() as u64;
+    // Reading our own table opens one descriptor for the directory itself.
+    Some(if pid.is_none() {
+        n.saturating_sub(1)
+    } else {
+        n
+    })
+}
+
+/// Open sockets of a process (`/proc/PID/fd` entries that link to `socket:[...]`): what a connection that
+/// was not cleaned up leaves, unlike database files a connection pool may open as load grows.
+pub(super) fn read_open_sockets(pid: Option<u32>) -> Option<u64> {
+    let entries = std::fs::read_dir(proc_path(pid, "fd")).ok()?;
+    Some(
+        entries
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|target| target.to_string_lossy().starts_with("socket:"))
+            .count() as u64,
+    )
+}
+
 pub(super) fn ticks_per_second() -> u64 {
     rustix::param::clock_ticks_per_second().max(1)
 }
@@ -100,6 +124,8 @@ mod tests {
     fn own_process_is_readable() {
         assert!(read_cpu(None).is_ok());
         assert!(read_rss_kib(None).unwrap_or(0) > 0);
+        assert!(read_open_fds(None).is_some_and(|n| n >= 3));
+        assert_eq!(read_open_fds(Some(u32::MAX)), None);
         assert!(ticks_per_second() >= 1);
     }
 }

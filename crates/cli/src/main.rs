@@ -23,8 +23,9 @@ struct Cli {
 enum Command {
     /// Start the server (RTMP on :1935, HTTP on :8080 by default).
     Serve(serve::ServeArgs),
-    /// Load-test a server: publish a fixture and run many players, report latency and CPU.
-    Bench(bench::BenchArgs),
+    /// Load-test a server: publish a fixture and run many players, report latency and CPU; `bench soak` and
+    /// `bench churn` for long-running checks.
+    Bench(BenchCommand),
     /// Manage apps: create, list, show, rotate-key, set, delete.
     App(admin::AppArgs),
     /// Print a signed push URL (one line) or the play URLs of a stream (rtmp, flv, m3u8, LL-HLS ll.m3u8).
@@ -41,6 +42,34 @@ enum Command {
     Stream(stream::StreamArgs),
     /// List the forbids in force on a running server (through its admin API).
     Forbids(stream::ForbidsArgs),
+}
+
+/// `mplive bench [FLAGS]`, or `mplive bench soak|churn [FLAGS]`.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct BenchCommand {
+    #[command(subcommand)]
+    tool: Option<BenchTool>,
+    #[command(flatten)]
+    args: Option<bench::BenchArgs>,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchTool {
+    /// Soak: a publisher that drops and comes back, 200 players over RTMP, HTTP-FLV, HLS and LL-HLS with churn,
+    /// a second stream kicked and forbidden; checks drops, timestamps, webhooks, RSS / fds / tasks per minute.
+    Soak(bench::SoakArgs),
+    /// Churn: connect / play / disconnect cycles against a live stream, then checks nothing is left behind.
+    Churn(bench::ChurnArgs),
+}
+
+fn run_bench(cmd: BenchCommand) -> anyhow::Result<()> {
+    match (cmd.tool, cmd.args) {
+        (Some(BenchTool::Soak(args)), _) => bench::run_soak(args),
+        (Some(BenchTool::Churn(args)), _) => bench::run_churn(args),
+        (None, Some(args)) => bench::run(args),
+        (None, None) => anyhow::bail!("mplive bench needs --url (see mplive bench --help)"),
+    }
 }
 
 fn main() {
@@ -61,7 +90,7 @@ fn main() {
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(cmd) => run_bench(cmd),
         Command::App(args) => admin::run_app(args),
         Command::Url(args) => admin::run_url(args),
         Command::Token(args) => admin::run_token(args),

@@ -31,7 +31,16 @@ pub(crate) fn open_fds() -> Option<u64> {
     Some((entries.count() as u64).saturating_sub(1))
 }
 
-/// The `process_*` families in the exposition format; the ones this system cannot read are left out.
+/// Tasks alive on the tokio runtime this is called from (spawned and not yet finished: connections, players,
+/// segmenters, timers of the server's own); `None` outside a runtime. A count that only grows under churn is a
+/// task leak, which RSS and open descriptors can hide for a long time.
+pub(crate) fn tokio_tasks() -> Option<u64> {
+    let handle = tokio::runtime::Handle::try_current().ok()?;
+    Some(handle.metrics().num_alive_tasks() as u64)
+}
+
+/// The `process_*` families and `mplive_tokio_tasks` in the exposition format; the ones this system cannot read
+/// are left out.
 pub(crate) fn render(out: &mut String) {
     if let Some(cpu) = cpu_seconds() {
         let _ = writeln!(
@@ -52,6 +61,13 @@ pub(crate) fn render(out: &mut String) {
             out,
             "# HELP process_open_fds Open file descriptors of the server process (sockets included).\n\
              # TYPE process_open_fds gauge\nprocess_open_fds {fds}"
+        );
+    }
+    if let Some(tasks) = tokio_tasks() {
+        let _ = writeln!(
+            out,
+            "# HELP mplive_tokio_tasks Tasks alive on the server's tokio runtime.\n\
+             # TYPE mplive_tokio_tasks gauge\nmplive_tokio_tasks {tasks}"
         );
     }
 }
@@ -75,5 +91,26 @@ mod tests {
         ] {
             assert!(out.contains(&format!("# TYPE {family} ")), "{out}");
         }
+        // Outside a runtime there is no task count to give.
+        assert!(!out.contains("mplive_tokio_tasks"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn counts_the_runtime_tasks() {
+        let before = super::tokio_tasks().expect("inside a runtime");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = rx.await;
+        });
+        assert_eq!(super::tokio_tasks(), Some(before + 1));
+        let mut out = String::new();
+        super::render(&mut out);
+        assert!(
+            out.contains(&format!("\nmplive_tokio_tasks {}\n", before + 1)),
+            "{out}"
+        );
+        let _ = tx.send(());
+        let _ = task.await;
+        assert_eq!(super::tokio_tasks(), Some(before));
     }
 }
