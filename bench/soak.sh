@@ -92,10 +92,13 @@ HOOK_PORT=$(free_port)
 DATA=$TMP/data
 mkdir -p "$OUT"
 
-# Settings for the load: every stream segmented from its publish (HLS and LL-HLS viewers find a segment at once),
+# Settings for the load: no per-address bound on connections, every stream segmented from its publish (HLS and LL-HLS viewers find a segment at once),
 # no per-address bound on HLS viewers (all 100 HLS viewers, and the churn's new ones waiting out their expiry,
 # come from 127.0.0.1 with distinct User-Agents), webhook attempts that time out fast.
 cat >"$TMP/mplive.toml" <<EOF
+# Every player comes from 127.0.0.1.
+max_connections_per_address = 0
+
 [hls]
 always = true
 low_latency = true
