@@ -547,7 +547,11 @@ fn webhooks_pair_push_start_and_end_with_a_valid_sign() {
             (play["protocol"].as_str(), play["player_ip"].as_str()),
             (Some("rtmp"), Some("127.0.0.1"))
         );
-        receiver.wait_for("play_stop", 1);
+        let stop = receiver.wait_for("play_stop", 1).remove(0);
+        // A play's start and stop share a sequence of their own (pairs them; deduplicates deliveries).
+        let play_sequence = play["sequence"].as_str().unwrap_or_default();
+        assert!(!play_sequence.is_empty(), "a play has a sequence: {play}");
+        assert_eq!(stop["sequence"].as_str(), Some(play_sequence), "{stop}");
         assert_eq!(server.api("POST", "/v1/streams/live/w3/kick", None).0, 200);
         let kick = receiver.wait_for("kick", 1).remove(0);
         assert_eq!(

@@ -366,6 +366,8 @@ pub(crate) struct PlaySession {
 /// strings) is built when the play ends, stamped with that time.
 struct PlayStop {
     stream: Box<str>,
+    /// Shared with the play's `play_start`: pairs them, and lets a receiver deduplicate deliveries.
+    sequence: Box<str>,
     peer: SocketAddr,
     protocol: Protocol,
 }
@@ -374,7 +376,7 @@ impl Drop for PlaySession {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let ip = stop.peer.ip().to_string();
-            let event = webhooks::stream_event(
+            let mut event = webhooks::stream_event(
                 EventKind::PlayStop,
                 &self.app.name,
                 &stop.stream,
@@ -382,6 +384,7 @@ impl Drop for PlaySession {
                 None,
             )
             .with_player(stop.protocol.as_str(), &ip);
+            event.sequence = stop.sequence.into();
             self.webhooks.emit(&self.app, event);
         }
     }
@@ -490,7 +493,7 @@ pub(crate) fn viewer(streams: &Streams, app: Arc<App>, req: Request<'_>) -> Play
 
 fn play_session(streams: &Streams, app: Arc<App>, req: Request<'_>) -> PlaySession {
     let ip = req.peer.ip().to_string();
-    let start = webhooks::stream_event(
+    let mut start = webhooks::stream_event(
         EventKind::PlayStart,
         req.app,
         req.stream,
@@ -498,10 +501,15 @@ fn play_session(streams: &Streams, app: Arc<App>, req: Request<'_>) -> PlaySessi
         req.query,
     )
     .with_player(req.protocol.as_str(), &ip);
+    // One sequence per play, like a publish's: two players from one address in the same second would otherwise
+    // send identical bodies, which a receiver deduplicating deliveries could not tell apart.
+    let sequence = webhooks::new_sequence();
+    start.sequence = sequence.clone();
     streams.webhooks.emit(&app, start);
     // Nothing to keep for an app without callback URLs (its snapshot is what `emit` would look at).
     let stop = (!app.callback_urls.is_empty()).then(|| PlayStop {
         stream: req.stream.into(),
+        sequence: sequence.into(),
         peer: req.peer,
         protocol: req.protocol,
     });
