@@ -554,9 +554,7 @@ impl PlayerOut {
             }
         }
         let writer = &self.writer;
-        let result = self
-            .pending
-            .write_nonblocking(|s| writer.try_write_vectored(s));
+        let result = self.pending.write_nonblocking(|s| write_now(writer, s));
         match result {
             Ok((n, done)) => {
                 if n > 0 {
@@ -575,6 +573,18 @@ impl PlayerOut {
                 Delivery::Failed
             }
         }
+    }
+}
+
+/// One non-blocking vectored write. Straight to the kernel first: tokio's `try_write_vectored` reads and updates
+/// the socket's readiness around every call, which cost as much as the rest of a player's delivery (a profile of
+/// 500 `live` players: 4.5% of the server's CPU, a fifth of its user-space time). Only a full socket needs that
+/// bookkeeping, so that `writable()` wakes the player's task: then the write is tried again through tokio, which
+/// clears the readiness it saw only if no new readiness came meanwhile (no lost wake-up).
+fn write_now(writer: &OwnedWriteHalf, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+    match socket2::SockRef::from(writer.as_ref()).send_vectored(bufs) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => writer.try_write_vectored(bufs),
+        other => other,
     }
 }
 
