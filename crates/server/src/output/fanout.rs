@@ -62,8 +62,8 @@ pub(crate) struct Group {
     /// Players written at every push (`?mode=rtc`), in one list per shard (a player's slot picks it), so shards
     /// written on different worker threads never share a lock.
     rtc: Vec<Shard>,
-    /// Players written once per merge window. Its lock also guards starting and ending the merge timer.
-    live: Mutex<Vec<Arc<DirectPlayer>>>,
+    /// Players written once per merge window, by phase. Its lock also guards starting and ending the merge timer.
+    live: Mutex<LivePlayers>,
     merge_window: Duration,
     /// Frames pushed and not yet written to every `live` player.
     merge: Mutex<MergeState>,
@@ -87,6 +87,25 @@ struct Shard {
     due: Notify,
     /// The shard's task runs. Started on the first push that needs it, ended when the shard empties.
     running: AtomicBool,
+}
+
+/// A group's `live` players in [`MAX_PHASES`] lists (a player's slot picks one), so that a tick of a phased window
+/// walks only the players of its phase.
+#[derive(Default)]
+struct LivePlayers {
+    lists: [Vec<Arc<DirectPlayer>>; MAX_PHASES],
+    count: usize,
+}
+
+impl LivePlayers {
+    /// The players of `phase` when a window has `phases` phases (a power of two up to [`MAX_PHASES`]), or all.
+    fn of_phase(&self, phase: Option<(usize, usize)>) -> impl Iterator<Item = &Arc<DirectPlayer>> {
+        self.lists
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| phase.is_none_or(|(k, p)| i % p == k))
+            .flat_map(|(_, list)| list.iter())
+    }
 }
 
 /// What the merge timer needs to know about pushes.
@@ -134,7 +153,7 @@ impl Group {
                     running: AtomicBool::new(false),
                 })
                 .collect(),
-            live: Mutex::new(Vec::new()),
+            live: Mutex::new(LivePlayers::default()),
             merge_window,
             merge: Mutex::new(MergeState {
                 since: None,
@@ -179,7 +198,8 @@ impl Group {
             }
             WritePolicy::Merged(_) => {
                 let mut live = lock(&self.live);
-                live.push(player.clone());
+                live.lists[slot % MAX_PHASES].push(player.clone());
+                live.count += 1;
                 if !self.timer_running.swap(true, Ordering::AcqRel) {
                     tokio::spawn(merge_timer(Arc::downgrade(self)));
                 }
@@ -199,7 +219,7 @@ impl Group {
     /// last in its worker's LIFO slot, which other workers cannot steal, so a shard kept for this task would run
     /// on the same thread as that one; waking them all puts every shard but the last in a stealable queue.
     pub(crate) fn on_push(self: &Arc<Self>, now: Instant) {
-        if !lock(&self.live).is_empty() {
+        if lock(&self.live).count > 0 {
             let mut merge = lock(&self.merge);
             merge.last_push = Some(now);
             if merge.since.is_none() {
@@ -210,7 +230,7 @@ impl Group {
         let count = self.rtc_count.load(Ordering::Relaxed);
         if self.rtc.len() == 1 || count < 2 * PLAYERS_PER_SHARD {
             for shard in &self.rtc {
-                deliver(&shard.players, None);
+                deliver(&shard.players);
             }
             return;
         }
@@ -225,7 +245,7 @@ impl Group {
     /// In how many phases the `live` players' windows are spread: 1 below 2 x [`PLAYERS_PER_PHASE`] players, then
     /// 2, 4 or 8, so that one tick writes at most about 512 players.
     fn phases(&self) -> usize {
-        let players = lock(&self.live).len();
+        let players = lock(&self.live).count;
         let wanted = players / PLAYERS_PER_PHASE;
         if wanted < 2 {
             1
@@ -249,7 +269,7 @@ async fn shard_writer(group: Arc<Group>, index: usize) {
             shard.running.store(false, Ordering::Release);
             return;
         }
-        deliver(&shard.players, None);
+        deliver(&shard.players);
     }
 }
 
@@ -276,7 +296,7 @@ impl Group {
         for shard in &self.rtc {
             all.extend(lock(&shard.players).iter().cloned());
         }
-        all.extend(lock(&self.live).iter().cloned());
+        all.extend(lock(&self.live).of_phase(None).cloned());
         let mut players: Vec<PlayerInfo> = all
             .iter()
             .map(|p| {
@@ -327,24 +347,32 @@ impl Drop for Membership {
             return;
         }
         let mut live = lock(&group.live);
-        live.retain(|p| !Arc::ptr_eq(p, &self.player));
-        if live.is_empty() {
+        let slot = self.player.slot.load(Ordering::Relaxed);
+        let list = &mut live.lists[slot % MAX_PHASES];
+        let before = list.len();
+        list.retain(|p| !Arc::ptr_eq(p, &self.player));
+        let removed = before - list.len();
+        live.count -= removed;
+        if live.count == 0 {
             // The timer looks at the list under this lock and ends when it is empty.
             group.merge_due.notify_one();
         }
     }
 }
 
-/// Delivers to each player of `list` (of one phase, `Some((phase, phases))`: the players whose slot is that
-/// phase), skipping those whose own task is finishing a blocked write.
-fn deliver(list: &Mutex<Vec<Arc<DirectPlayer>>>, phase: Option<(usize, usize)>) {
-    let players = lock(list);
-    for player in players.iter() {
-        if let Some((phase, phases)) = phase {
-            if player.slot.load(Ordering::Relaxed) % phases != phase {
-                continue;
-            }
-        }
+/// Delivers to each player of a shard's `list`.
+fn deliver(list: &Mutex<Vec<Arc<DirectPlayer>>>) {
+    deliver_each(lock(list).iter());
+}
+
+/// Delivers to the group's `live` players of one phase (`Some((phase, phases))`), or to all.
+fn deliver_live(group: &Group, phase: Option<(usize, usize)>) {
+    deliver_each(lock(&group.live).of_phase(phase));
+}
+
+/// Delivers to each player, skipping those whose own task is finishing a blocked write.
+fn deliver_each<'a>(players: impl Iterator<Item = &'a Arc<DirectPlayer>>) {
+    for player in players {
         let mut out = player.lock();
         if !out.blocked {
             if let Delivery::Blocked | Delivery::Ended | Delivery::Failed = out.deliver() {
@@ -368,7 +396,7 @@ async fn merge_timer(group: std::sync::Weak<Group>) {
         let (since, window, phases) = {
             let Some(g) = group.upgrade() else { return };
             let live = lock(&g.live);
-            if live.is_empty() {
+            if live.count == 0 {
                 g.timer_running.store(false, Ordering::Release);
                 return;
             }
@@ -387,7 +415,7 @@ async fn merge_timer(group: std::sync::Weak<Group>) {
             tokio::time::sleep_until(since + window).await;
             let Some(g) = group.upgrade() else { return };
             lock(&g.merge).since = None;
-            deliver(&g.live, None);
+            deliver_live(&g, None);
             continue;
         }
         phased_ticks(&group, since, window, phases).await;
@@ -408,13 +436,13 @@ async fn phased_ticks(
         tick += window / u32::try_from(phases).unwrap_or(1);
         tokio::time::sleep_until(tick).await;
         let Some(g) = group.upgrade() else { return };
-        deliver(&g.live, Some((phase, phases)));
+        deliver_live(&g, Some((phase, phases)));
         phase += 1;
         if phase == phases {
             phase = 0;
             let mut merge = lock(&g.merge);
             let idle = merge.last_push.is_none_or(|t| t + window <= tick);
-            if idle || lock(&g.live).is_empty() {
+            if idle || lock(&g.live).count == 0 {
                 merge.since = None;
                 return;
             }
