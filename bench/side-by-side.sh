@@ -283,7 +283,7 @@ row() { # server label
   echo
   echo "Commands (\`bench/side-by-side.sh --players $PLAYERS --seconds $BENCH_SECONDS --ramp-ms $RAMP_MS --processes $PROCESSES\`):"
   echo
-  echo '```sh'
+  echo '```sh no-run'
   printf '%s\n' "${COMMANDS[@]}"
   echo '```'
   echo
