@@ -103,15 +103,8 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need_fds" ]; then
   exit 1
 fi
 
-free_port() {
-  local port
-  for _ in $(seq 100); do
-    port=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
-  done
-  echo "no free port found" >&2
-  return 1
-}
+# shellcheck source=../scripts/free-port.sh
+. scripts/free-port.sh
 
 wait_port() { # port: wait up to 10 s for a listener
   for _ in $(seq 100); do
