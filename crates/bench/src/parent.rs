@@ -167,7 +167,13 @@ fn snapshot(server_pid: Option<u32>, worker_pids: &[u32]) -> Snapshot {
 }
 
 fn progress_bar(args: &BenchArgs) -> ProgressBar {
-    let target = if args.json || args.worker || !std::io::stderr().is_terminal() {
+    spinner(args.json || args.worker)
+}
+
+/// The spinner line of a long run (`mplive bench`, `bench soak`, `bench churn`); drawn nowhere when `hidden` (JSON
+/// output, a worker process) or when stderr is not a terminal.
+pub(crate) fn spinner(hidden: bool) -> ProgressBar {
+    let target = if hidden || !std::io::stderr().is_terminal() {
         ProgressDrawTarget::hidden()
     } else {
         ProgressDrawTarget::stderr()

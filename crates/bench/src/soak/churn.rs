@@ -86,7 +86,7 @@ pub(super) async fn run(args: &ChurnArgs) -> Result<Churn> {
         sleep(Duration::from_millis(100)).await;
     }
     sleep(WARMUP).await;
-    let bar = super::run::progress_bar_for(args.json);
+    let bar = crate::parent::spinner(args.json);
     let start = Instant::now();
     let baseline = sample(&api, args.server_pid, start, 0, None, &url.app, &url.stream).await;
     note(

@@ -1,7 +1,6 @@
 //! One soak: publishers, player slots, churn, samples every `sample_secs`, then the stop, the settle, the
 //! webhook tally and the verdicts.
 
-use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use client::http_flv;
 use client::url::{HttpUrl, RtmpUrl};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tokio::time::{sleep, Instant};
@@ -73,21 +72,6 @@ pub(super) async fn sample(
     }
 }
 
-/// The spinner line (hidden with `--json` or when stderr is not a terminal).
-pub(super) fn progress_bar_for(json: bool) -> ProgressBar {
-    let target = if json || !std::io::stderr().is_terminal() {
-        ProgressDrawTarget::hidden()
-    } else {
-        ProgressDrawTarget::stderr()
-    };
-    let bar = ProgressBar::with_draw_target(None, target);
-    if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed:>4}] {msg}") {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
-}
-
 /// A line on stderr: the per-sample progress of a run whose output is redirected (the bar is hidden then).
 pub(super) fn note(bar: &ProgressBar, line: &str) {
     if bar.is_hidden() {
@@ -107,7 +91,7 @@ pub(super) async fn soak(args: &SoakArgs) -> Result<Soak> {
         .await
         .context("the admin API does not answer /metrics")?;
     let received = hooks::start(args.webhook_listen).await?;
-    let bar = progress_bar_for(args.json);
+    let bar = crate::parent::spinner(args.json);
     let start = Instant::now();
     let baseline = sample(&api, args.server_pid, start, 0, None, &url.app, &url.stream).await;
 
