@@ -706,6 +706,7 @@ async fn open_sessions_recover(db: &TestDb) {
             open: Some(open("record:y.flv", "n1", t0 + 20)),
             close: Some("record:x.flv".into()),
             only_if_open: true,
+            interruption: None,
         }])
         .await
         .unwrap();

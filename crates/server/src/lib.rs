@@ -321,6 +321,12 @@ async fn services(
         webhook_tasks.0.clone(),
         &webhook_tasks.1,
     );
+    ops::interruptions::start_pruning(
+        &settings.interruptions,
+        catalog.clone(),
+        shutdown.clone(),
+        tracker,
+    );
     let registry = Registry::new(settings.hub.clone());
     // Where other nodes and clients reach this node, in cluster mode.
     let advertised = settings.cluster.enabled().then(|| {

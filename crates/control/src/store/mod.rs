@@ -1,5 +1,5 @@
 //! Durable state of the control plane: apps, channels, forbids, the webhook outbox (with the open sessions whose
-//! end event is owed) and the admin token hash, in SQLite (one file in the data directory) or PostgreSQL (several
+//! end event is owed), the interruption records of ended pushes and the admin token hash, in SQLite (one file in the data directory) or PostgreSQL (several
 //! servers sharing one database).
 //!
 //! One set of queries serves both through sqlx's `Any` driver: placeholders are `$1, $2, ...` (SQLite accepts
@@ -13,6 +13,7 @@
 mod apps;
 mod channels;
 mod error;
+mod interruptions;
 mod model;
 mod open_sessions;
 mod outbox;
@@ -28,6 +29,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Connection, Row, Transaction};
 
 pub use error::StoreError;
+pub use interruptions::{InterruptReason, Interruption, InterruptionFilter};
 pub use open_sessions::{OpenSession, OutboxWrite, OutboxWritten};
 pub use room_sessions::RoomSession;
 pub use validate::redact_db_url;

@@ -6,9 +6,11 @@
 //! stores the end. So after a crash the rows left are exactly the sessions whose end was never stored; the server
 //! reads them back with [`Store::open_sessions`] when it starts again and stores their end events with
 //! [`Store::write_outbox`] (`close` + `only_if_open`: a row another server already ended sends nothing).
+//! A push's end also writes its [`Interruption`] record in that transaction.
 
 use sqlx::Row;
 
+use super::interruptions::{self, Interruption};
 use super::{NewWebhook, Store, StoreError, WebhookState};
 
 /// A session whose end event has not been stored yet.
@@ -39,8 +41,11 @@ pub struct OutboxWrite {
     /// The id of a session this change ends: its row is deleted.
     pub close: Option<String>,
     /// Store `webhooks` only if `close` deleted a row: the end event of a session that someone else already
-    /// ended (another node, a restart) is not sent twice.
+    /// ended (another node, a restart) is not sent twice. Its interruption record is left out with them.
     pub only_if_open: bool,
+    /// The interruption record of the push this change ends. Without a `publisher`, the address in the closed
+    /// session's end body (`user_ip`) is used: a node that ends another node's push knows no more.
+    pub interruption: Option<Interruption>,
 }
 
 /// What [`Store::write_outbox`] did.
@@ -63,15 +68,30 @@ impl Store {
         }
         let mut tx = self.begin_write().await?;
         for w in writes {
+            let mut closed_body = None;
             if let Some(id) = &w.close {
-                let deleted = sqlx::query("DELETE FROM open_sessions WHERE id = $1")
+                let deleted = sqlx::query("DELETE FROM open_sessions WHERE id = $1 RETURNING body")
                     .bind(id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if deleted == 0 && w.only_if_open {
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if deleted.is_none() && w.only_if_open {
                     done.skipped += 1;
                     continue;
+                }
+                closed_body = deleted
+                    .map(|row| row.try_get::<String, _>("body"))
+                    .transpose()?;
+            }
+            if let Some(record) = &w.interruption {
+                if record.publisher.is_empty() {
+                    let mut record = record.clone();
+                    record.publisher = closed_body
+                        .as_deref()
+                        .and_then(user_ip_of)
+                        .unwrap_or_default();
+                    interruptions::insert(&mut tx, &record).await?;
+                } else {
+                    interruptions::insert(&mut tx, record).await?;
                 }
             }
             for hook in &w.webhooks {
@@ -144,4 +164,13 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The `user_ip` of a stored end body, when it has one.
+fn user_ip_of(body: &str) -> Option<String> {
+    let body: serde_json::Value = serde_json::from_str(body).ok()?;
+    body.get("user_ip")
+        .and_then(serde_json::Value::as_str)
+        .filter(|ip| !ip.is_empty())
+        .map(str::to_owned)
 }

@@ -28,6 +28,19 @@ pub(crate) struct ClaimGuard {
     session: String,
 }
 
+impl ClaimGuard {
+    /// Whether another node took the claim from this publish (an idle takeover): the claim refresh or the
+    /// takeover notice removed it here before dropping the publisher.
+    pub(crate) fn taken_over(&self) -> bool {
+        !self
+            .cluster
+            .claims
+            .lock()
+            .get(&self.key)
+            .is_some_and(|c| c.session == self.session)
+    }
+}
+
 impl Drop for ClaimGuard {
     fn drop(&mut self) {
         let ours = {

@@ -92,6 +92,8 @@ pub struct Settings {
     pub catalog_refresh_ms: u64,
     /// Webhook delivery.
     pub webhooks: crate::ops::webhooks::WebhookSettings,
+    /// Interruption records of ended pushes (`[interruptions]`): how long they are kept.
+    pub interruptions: crate::ops::interruptions::InterruptionSettings,
     /// Classic HLS (MPEG-TS segments) at `/{app}/{stream}.m3u8`.
     pub hls: HlsSettings,
     /// Recording (`[record]`): where files go, their names, how long each is.
@@ -152,6 +154,7 @@ impl std::fmt::Debug for Settings {
             .field("max_url_ttl_secs", &self.max_url_ttl_secs)
             .field("catalog_refresh_ms", &self.catalog_refresh_ms)
             .field("webhooks", &self.webhooks)
+            .field("interruptions", &self.interruptions)
             .field("hls", &self.hls)
             .field("record", &self.record)
             .field("rooms", &self.rooms)
@@ -327,6 +330,7 @@ impl Default for Settings {
             max_url_ttl_secs: 30 * 86_400,
             catalog_refresh_ms: 1000,
             webhooks: crate::ops::webhooks::WebhookSettings::default(),
+            interruptions: crate::ops::interruptions::InterruptionSettings::default(),
             hls: HlsSettings::default(),
             record: crate::output::record::RecordSettings::default(),
             rooms: crate::rooms_ws::RoomsSettings::default(),

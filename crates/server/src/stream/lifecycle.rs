@@ -5,17 +5,19 @@
 //! rule, the log line, `/metrics` refusals, the webhooks (`push_start` / `republish`, `push_refused`,
 //! `play_start`), the readers that follow a publish ([`followers`](crate::stream::followers): the HLS muxer
 //! when always on, the recorder, the rooms), and, when a session handle is dropped, its end (`push_end` with
-//! the errcode of its [`End`], the followers told, `play_stop`).
+//! the errcode of its [`End`] and the push's interruption record, the followers told, `play_stop`).
 //! MediaMTX's path manager is the model: drivers depend on this narrow interface, not on each other.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use control::store::InterruptReason;
 use control::webhook_event::{errcode, EventKind, StreamEvent};
 use control::App;
 use media::{PublishError, Publisher, PublisherInfo, StreamKey, Subscriber};
 use tracing::info;
 
+use crate::ops::interruptions;
 use crate::ops::webhooks::{self, Change, Owed, Webhooks};
 use crate::stream::access::{self, PlayMode, Reason, Refusal};
 use crate::stream::entry::{self, StreamEntry};
@@ -88,6 +90,19 @@ impl End {
             End::Error(why) => (errcode::CONNECTION_ERROR, why.clone()),
         }
     }
+
+    /// Why the push ended, for its interruption record: `taken_over` when the kick was another publisher taking
+    /// the idle stream (here or on another node).
+    fn reason(&self, taken_over: bool) -> InterruptReason {
+        match self {
+            End::Normal => InterruptReason::Closed,
+            End::Shutdown => InterruptReason::Shutdown,
+            End::Kicked if taken_over => InterruptReason::Takeover,
+            End::Kicked => InterruptReason::Kicked,
+            End::Timeout(_) => InterruptReason::NoData,
+            End::Error(_) => InterruptReason::Error,
+        }
+    }
 }
 
 /// A running publish. The driver pushes frames through [`PublishSession::publisher`]; dropping the session
@@ -101,6 +116,8 @@ pub(crate) struct PublishSession {
     /// Pairs the push start and end webhooks.
     sequence: String,
     started: std::time::Instant,
+    /// When the publish started, Unix ms (its interruption record).
+    started_ms: i64,
     /// The query the publisher sent, for webhooks (credentials masked there).
     param: Option<String>,
     end: End,
@@ -172,6 +189,8 @@ impl Drop for PublishSession {
                 .registry
                 .get(self.publisher.key())
                 .is_some_and(|s| s.publisher.is_some());
+        // Taken over by a publisher on another node: this node's claim went to it before the kick.
+        let taken_elsewhere = self._claim.as_ref().is_some_and(|c| c.taken_over());
         if !replaced {
             for follower in self.streams.followers() {
                 follower.unpublished(self.publisher.key());
@@ -181,12 +200,19 @@ impl Drop for PublishSession {
         let mut event = self.event(EventKind::PushEnd).with_error(code, &message);
         event.push_duration_ms =
             Some(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(0));
+        let record = interruptions::record(
+            &event,
+            self.peer.to_string(),
+            self.started_ms,
+            self.end.reason(replaced || taken_elsewhere),
+        );
         // Cannot wait here; if the server dies before this is stored, the session's row makes the next start send
-        // a push_end (errcode 1019) instead.
+        // a push_end (errcode 1019) and write the record (`restart`) instead.
         let change = Change {
             event: Some(event),
             open: None,
             close: self.open.take(),
+            interruption: Some(record),
         };
         self.streams.webhooks.change(&self.app, change);
     }
@@ -251,6 +277,7 @@ async fn start_publish(
         peer: req.peer,
         sequence,
         started: std::time::Instant::now(),
+        started_ms: control::now_ms(),
         param: req.query.map(str::to_owned),
         end: End::Normal,
         open: None,
@@ -274,6 +301,7 @@ async fn start_publish(
             end: session.end_if_cut(),
         }),
         close: None,
+        interruption: None,
     };
     // Set before waiting: if this future is dropped after the change was queued, the session's drop must still
     // close the row (a close that finds no row stores nothing, so setting it early is harmless).
@@ -311,12 +339,21 @@ fn end_orphan(
     event.sequence = orphan.session.clone();
     event.push_duration_ms = u64::try_from(control::now_ms() - orphan.claimed_at_ms).ok();
     info!(stream = %key, node = %orphan.node, "push_end sent for the publish of a node that is gone");
+    // The publisher's address comes from the dead node's row (the store fills it in); its node is the dead one.
+    let mut record = interruptions::record(
+        &event,
+        String::new(),
+        orphan.claimed_at_ms,
+        InterruptReason::NodeLost,
+    );
+    record.node = orphan.node.clone();
     // Closes the dead node's row: if that node starts again, it does not send a second push_end for it (and if
-    // it already did, this one is not stored).
+    // it already did, this one is not stored, nor is this record).
     let change = Change {
         close: Some(format!("push:{}", orphan.session)),
         event: Some(event),
         open: None,
+        interruption: Some(record),
     };
     streams.webhooks.change(app, change);
 }

@@ -25,7 +25,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use control::store::{NewWebhook, OpenSession, OutboxWrite, Webhook};
+use control::store::{Interruption, NewWebhook, OpenSession, OutboxWrite, Webhook};
 use control::webhook_event::{self, callback_url_for_log, EventKind, StreamEvent};
 use control::{now_ms, now_unix, App, Catalog};
 use serde::Deserialize;
@@ -110,6 +110,9 @@ pub(crate) struct Change {
     /// The id of the session this event ends ([`Owed::id`]): its row goes, and the event is stored only if the
     /// row was still there, so a session another node or a restart already ended is not ended twice.
     pub(crate) close: Option<String>,
+    /// The interruption record of the push this event ends (an empty `node` is this one's), stored in the same
+    /// transaction, and like the event only if the session was still open.
+    pub(crate) interruption: Option<Interruption>,
 }
 
 impl Change {
@@ -271,8 +274,18 @@ impl Webhooks {
     /// The outbox write for `change`: its event for each callback URL, its session's row. `None` when there is
     /// nothing to store (no callback URL and no session to close, or a `push_refused` over its budget).
     fn write_for(&self, app: &App, change: Change) -> Option<OutboxWrite> {
-        let Change { event, open, close } = change;
-        if app.callback_urls.is_empty() && close.is_none() {
+        let Change {
+            event,
+            open,
+            close,
+            interruption,
+        } = change;
+        // A push's start is stored even without a callback URL: its end owes an interruption record.
+        let owes_record = open
+            .as_ref()
+            .is_some_and(|o| o.end.kind == EventKind::PushEnd);
+        if app.callback_urls.is_empty() && close.is_none() && interruption.is_none() && !owes_record
+        {
             return None;
         }
         if let Some(e) = &event {
@@ -294,9 +307,9 @@ impl Webhooks {
                 })
                 .collect()
         });
-        // Without a callback URL the end would go nowhere: no row to keep.
+        // Without a callback URL the end would go nowhere: no row to keep, but for a push's (its record).
         let open = open
-            .filter(|_| !app.callback_urls.is_empty())
+            .filter(|_| !app.callback_urls.is_empty() || owes_record)
             .map(|owed| OpenSession {
                 id: owed.id,
                 node: self.node.to_string(),
@@ -306,11 +319,18 @@ impl Webhooks {
                 started_ms: now_ms(),
             });
         let only_if_open = close.is_some();
+        let interruption = interruption.map(|mut record| {
+            if record.node.is_empty() {
+                record.node = self.node.to_string();
+            }
+            record
+        });
         Some(OutboxWrite {
             webhooks,
             open,
             close,
             only_if_open,
+            interruption,
         })
     }
 }

@@ -3,9 +3,11 @@
 //! Runs once at startup, before the listeners accept anyone, so no session of this run has a row yet. Each row's
 //! stored end body (errcode 1019) gets the time of this restart, then `finish` (the recorder: it cuts the file
 //! to its last complete unit and fills in its size and duration); the ends go to the outbox in one transaction
-//! with the rows' deletion (`only_if_open`: a row another node ended meanwhile sends nothing).
+//! with the rows' deletion (`only_if_open`: a row another node ended meanwhile sends nothing). A cut push also gets
+//! its interruption record there (reason `restart`).
 
 use control::store::{NewWebhook, OutboxWrite};
+use control::webhook_event::EventKind;
 use control::{now_ms, now_unix, Catalog, StoreError};
 use serde_json::{Map, Value};
 use tracing::{info, warn};
@@ -37,6 +39,15 @@ pub(crate) async fn recover(
             .app_by_id_or_name(&session.app_id)
             .map(|app| app.callback_urls.clone())
             .unwrap_or_default();
+        // From the body as stored: it names the push (sequence, app, stream, publisher).
+        let interruption =
+            (session.event == EventKind::PushEnd.as_str() && !body.is_empty()).then(|| {
+                crate::ops::interruptions::from_cut_session(
+                    &body,
+                    &session.node,
+                    session.started_ms,
+                )
+            });
         let webhooks = if body.is_empty() {
             Vec::new()
         } else {
@@ -69,6 +80,7 @@ pub(crate) async fn recover(
             open: None,
             close: Some(session.id),
             only_if_open: true,
+            interruption,
         });
     }
     let mut stored = 0;

@@ -170,6 +170,7 @@ impl Job {
             event: Some(event),
             open: next,
             close,
+            interruption: None,
         });
         if !relative.is_empty() {
             self.recordings.remember_duration(&relative, secs);
