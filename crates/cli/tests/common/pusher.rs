@@ -186,6 +186,11 @@ impl TagPusher {
         }
     }
 
+    /// Writes `bytes` on the connection as they are, outside the RTMP session (to break the protocol on purpose).
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.socket.write_all(bytes).unwrap();
+    }
+
     /// Restarts the pacing clock so that the next tag is due now (after a pause, no burst to catch up).
     pub fn resume_now(&mut self) {
         let ts = Duration::from_millis(u64::from(self.peek().ts / self.speed));

@@ -111,6 +111,7 @@ export const api = {
   urls: (app, stream, ttlSecs) => api.post(`/v1/apps/${seg(app)}/urls`, { stream, ttlSecs }),
   sdkToken: (app, body) => api.post(`/v1/apps/${seg(app)}/tokens`, body),
   webhooks: (params) => api.get(`/v1/webhooks?${new URLSearchParams(params)}`),
+  interruptions: (params) => api.get(`/v1/interruptions?${new URLSearchParams(params)}`),
   recordings: () => api.get('/v1/recordings'),
   /** A signed link to one recording file (`{url, expires}`): what a <video> or a download can fetch. */
   recordingUrl: (path, ttlSecs) => api.post('/v1/recordings/url', ttlSecs ? { path, ttlSecs } : { path }),

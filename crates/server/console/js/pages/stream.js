@@ -1,6 +1,6 @@
 // One stream: a live preview (FLV, HLS or LL-HLS, signed through POST /v1/apps/{app}/urls), its rates over time,
-// publisher and players, and the operator's actions (kick, forbid, unforbid, record), each confirmed and
-// followed by a refetch.
+// publisher and players, the operator's actions (kick, forbid, unforbid, record), each confirmed and
+// followed by a refetch, and its last interruptions (GET /v1/interruptions).
 
 import { api, ApiError } from '../api.js';
 import { TimeChart } from '../chart.js';
@@ -19,6 +19,7 @@ export function mount(root, [app, stream]) {
   const previewNote = h('p', { class: 'muted preview-note', 'aria-live': 'polite' });
   const charts = h('div', { class: 'charts' });
   const actions = h('div', { class: 'actions' });
+  const interruptions = h('div', { class: 'interruptions' });
 
   replace(root,
     h('p', {}, h('a', { href: '#/streams' }, '← Streams')),
@@ -30,7 +31,8 @@ export function mount(root, [app, stream]) {
         h('div', { class: 'video' }, video), previewNote),
       h('section', { class: 'card' }, h('h2', {}, 'Now'), stats, people)),
     h('section', { class: 'card' }, h('h2', {}, 'Actions'), actions),
-    charts);
+    charts,
+    h('section', { class: 'card' }, h('h2', {}, 'Interruptions'), interruptions));
 
   const bitrate = new TimeChart(charts, 'Bitrate (kbit/s)', [{ label: 'videoBitrate' }, { label: 'audioBitrate' }]);
   const fps = new TimeChart(charts, 'Frame rate', [{ label: 'videoFPS' }]);
@@ -113,6 +115,25 @@ export function mount(root, [app, stream]) {
       'Its files are closed and listed under Recordings.', 'Stop', () => api.stopRecord(app, stream),
       () => 'Recording stopped')));
 
+  // --- interruptions: the pushes of this stream that ended, newest first; fetched at first and whenever the
+  // stream goes or comes back (an end is what adds one), not every 2 s.
+  const showInterruptions = async () => {
+    try {
+      const list = await api.interruptions({ app, stream, limit: 20 });
+      replace(interruptions, table([
+        { label: 'Ended', cell: (r) => fmt.time(r.endedMs) },
+        { label: 'Reason', cell: (r) => r.reason.replace('_', ' ') },
+        { label: 'Code', cell: (r) => String(r.errcode) },
+        { label: 'Lasted', cell: (r) => (r.durationMs === null ? '–' : fmt.duration(r.durationMs)) },
+        { label: 'Publisher', cell: (r) => r.publisher || '–' },
+        { label: 'Message', cell: (r) => r.message || '–' },
+      ], list.interruptions, 'No push of this stream has ended yet.', (r) => ({ 'data-reason': r.reason })));
+    } catch (err) {
+      replace(interruptions, errorBox(err));
+    }
+  };
+  showInterruptions();
+
   // --- polling
   let live = false;
   // The forbid in force for this stream, if any (GET /v1/forbids), shown next to the state.
@@ -140,6 +161,7 @@ export function mount(root, [app, stream]) {
         if (live) {
           player?.destroy();
           player = null;
+          showInterruptions();
         }
         live = false;
         replace(status, h('p', { class: 'badge gone', 'data-state': 'gone' }, 'Not live'), forbidBadge(),
@@ -195,6 +217,7 @@ export function mount(root, [app, stream]) {
     if (!live) {
       live = true;
       startPreview();
+      showInterruptions();
     }
   };
   const stop = every(2000, refresh);

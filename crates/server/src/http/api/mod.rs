@@ -6,6 +6,7 @@
 mod apps;
 mod channels;
 pub(crate) mod error;
+mod interruptions;
 mod recordings;
 mod rooms;
 mod sdk;
@@ -34,6 +35,7 @@ use error::{code, ApiError};
     paths(
         streams::list_streams, streams::get_stream, streams::list_players, streams::stream_history, streams::kick, streams::forbid, streams::unforbid,
         streams::list_forbids,
+        interruptions::list_interruptions,
         nodes,
         apps::list_apps, apps::create_app, apps::get_app, apps::update_app, apps::delete_app, apps::rotate_key,
         apps::sign_urls, apps::mint_token,
@@ -80,6 +82,7 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         )
         .route("/v1/streams/{app}/{stream}/kick", post(streams::kick))
         .route("/v1/forbids", get(streams::list_forbids))
+        .route("/v1/interruptions", get(interruptions::list_interruptions))
         .route(
             "/v1/streams/{app}/{stream}/forbid",
             post(streams::forbid).delete(streams::unforbid),
