@@ -1,6 +1,6 @@
 // Drives the operator's console (/console/) in headless Chromium (Playwright, /usr/bin/chromium) against a real
 // mplive server that has a live stream, and prints one JSON line:
-//   {"listMs", "resolution", "fps", "advanced": {"flv", "hls"}, "kicked", "app", "pushUrl", "qrText",
+//   {"listMs", "resolution", "fps", "advanced": {"flv", "hls"}, "kicked", "interruption", "app", "pushUrl", "qrText",
 //    "screenshots": [...], "errors": [...]}
 // It throws (exit 1) when a step fails; `errors` holds every console error and page error not expected by the step
 // (the wrong-token step expects the browser's log line of the 401).
@@ -184,6 +184,9 @@ try {
     return s && s !== 'live';
   }, null, { timeout: 3000 });
   report.kicked = { state: await page.getAttribute('[data-state]', 'data-state'), ms: Date.now() - kickedAt };
+  // The kick's interruption record appears in the page's list once the stream is gone.
+  await page.waitForSelector('.interruptions [data-reason=kicked]', { timeout: 5000 });
+  report.interruption = await page.getAttribute('.interruptions [data-reason]', 'data-reason');
 
   step = 'forbid';
   log(step);

@@ -446,6 +446,18 @@ fn one_publisher_per_stream_cluster_wide() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // A records the end of its publish as a takeover, not a kick.
+    let taken = wait_api(
+        a,
+        "/v1/interruptions?app=live&stream=busy",
+        "A's takeover record",
+        |v| !v["interruptions"].as_array().unwrap().is_empty(),
+    );
+    let records = taken["interruptions"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["reason"], "takeover", "{records:?}");
+    assert_eq!(records[0]["node"], cluster.id(0).as_str(), "{records:?}");
+    drop(first);
 }
 
 /// Kick and forbid through C's API end a publish that A holds; the forbid reaches every node at once.
@@ -685,6 +697,20 @@ fn the_origin_dies_and_the_stream_moves_with_its_players() {
         1,
         "the killed node's session is ended once: {moves:?}"
     );
+    // Its interruption record too, in the shared database: reason node_lost, the dead node's, paired with that
+    // push_end, with the publisher's address from the dead node's stored session.
+    let (status, body) = b.get("/v1/interruptions?app=live&stream=moves");
+    assert_eq!(status, 200, "{body}");
+    let records = json(&body)["interruptions"].as_array().unwrap().clone();
+    let lost: Vec<_> = records
+        .iter()
+        .filter(|r| r["reason"] == "node_lost")
+        .collect();
+    assert_eq!(lost.len(), 1, "{records:?}");
+    assert_eq!(lost[0]["sequence"], on_behalf[0]["sequence"], "{records:?}");
+    assert_eq!(lost[0]["node"], dead.as_str(), "{records:?}");
+    assert_eq!(lost[0]["errcode"], 1014, "{records:?}");
+    assert_eq!(lost[0]["publisher"], "127.0.0.1", "{records:?}");
     for session in &sessions {
         let n = ends
             .iter()

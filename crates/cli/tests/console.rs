@@ -54,8 +54,9 @@ fn console_drives_a_live_server_in_chromium() {
         assert!(advanced >= 3.0, "{kind}: currentTime moved {advanced} s");
     }
 
-    // Kick: the page showed it at once, and the real publisher is gone.
+    // Kick: the page showed it at once, and the real publisher is gone; its interruption record is listed.
     assert_ne!(report["kicked"]["state"], "live", "{report}");
+    assert_eq!(report["interruption"], "kicked", "{report}");
     let deadline = Instant::now() + Duration::from_secs(5);
     while pusher.0.try_wait().unwrap().is_none() {
         assert!(

@@ -115,8 +115,17 @@ export function mount(root, [app, stream]) {
       'Its files are closed and listed under Recordings.', 'Stop', () => api.stopRecord(app, stream),
       () => 'Recording stopped')));
 
-  // --- interruptions: the pushes of this stream that ended, newest first; fetched at first and whenever the
-  // stream goes or comes back (an end is what adds one), not every 2 s.
+  // --- interruptions: the pushes of this stream that ended, newest first; fetched whenever the stream's state
+  // changes (live, grace, gone: an end is what adds one) and once more at the next poll (the record is stored a
+  // moment after the push ends), not every 2 s.
+  let shownFor = null;
+  let recheck = false;
+  const interruptionsFor = (state) => {
+    if (state === shownFor && !recheck) return;
+    recheck = state !== shownFor;
+    shownFor = state;
+    showInterruptions();
+  };
   const showInterruptions = async () => {
     try {
       const list = await api.interruptions({ app, stream, limit: 20 });
@@ -132,7 +141,6 @@ export function mount(root, [app, stream]) {
       replace(interruptions, errorBox(err));
     }
   };
-  showInterruptions();
 
   // --- polling
   let live = false;
@@ -161,8 +169,8 @@ export function mount(root, [app, stream]) {
         if (live) {
           player?.destroy();
           player = null;
-          showInterruptions();
         }
+        interruptionsFor('gone');
         live = false;
         replace(status, h('p', { class: 'badge gone', 'data-state': 'gone' }, 'Not live'), forbidBadge(),
           h('span', { class: 'muted' }, ' (the page shows it again when it comes back)'));
@@ -217,8 +225,8 @@ export function mount(root, [app, stream]) {
     if (!live) {
       live = true;
       startPreview();
-      showInterruptions();
     }
+    interruptionsFor(s.state);
   };
   const stop = every(2000, refresh);
 
