@@ -13,10 +13,6 @@ use sqlx::{Any, Row, Transaction};
 
 use super::{Store, StoreError};
 
-/// Rows deleted per statement by [`Store::prune_interruptions`]: short transactions, so a large backlog does not
-/// hold the write lock while pushes keep ending.
-const PRUNE_BATCH: i64 = 1000;
-
 /// Why a push ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -185,22 +181,14 @@ impl Store {
 
     /// Deletes the records of pushes that ended before `before_ms`; returns how many.
     pub async fn prune_interruptions(&self, before_ms: i64) -> Result<u64, StoreError> {
-        let mut deleted = 0;
-        loop {
-            // `id IN (SELECT ... LIMIT)`: both SQLite and PostgreSQL accept it, unlike `DELETE ... LIMIT`.
-            let done = sqlx::query(
+        self.delete_in_batches(|| {
+            sqlx::query(
                 "DELETE FROM interruptions WHERE id IN \
                  (SELECT id FROM interruptions WHERE ended_ms < $1 ORDER BY id LIMIT $2)",
             )
             .bind(before_ms)
-            .bind(PRUNE_BATCH)
-            .execute(&self.pool)
-            .await?;
-            deleted += done.rows_affected();
-            if done.rows_affected() < u64::try_from(PRUNE_BATCH).unwrap_or(0) {
-                return Ok(deleted);
-            }
-        }
+        })
+        .await
     }
 }
 

@@ -126,6 +126,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one query waits for a pooled connection: a database that is down answers an API write with a clear
 /// error within this, not after the client gave up.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Rows deleted per statement when pruning (the webhook outbox, the interruption records): short transactions, so
+/// a large backlog does not hold the write lock (SQLite) or a long transaction (PostgreSQL) while events keep
+/// arriving.
+const PRUNE_BATCH: i64 = 1000;
 /// How long a SQLite connection waits for another process's write lock before failing.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5000;
 
@@ -302,6 +306,23 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         Ok(tx)
+    }
+
+    /// Prunes in batches: runs `delete`, a statement whose last placeholder is the `LIMIT` of an
+    /// `id IN (SELECT ... LIMIT)` (both SQLite and PostgreSQL accept it, unlike `DELETE ... LIMIT`), with
+    /// [`PRUNE_BATCH`] bound to it, until it deletes fewer rows; returns how many in all.
+    async fn delete_in_batches<'q>(
+        &self,
+        delete: impl Fn() -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        loop {
+            let done = delete().bind(PRUNE_BATCH).execute(&self.pool).await?;
+            deleted += done.rows_affected();
+            if done.rows_affected() < u64::try_from(PRUNE_BATCH).unwrap_or(0) {
+                return Ok(deleted);
+            }
+        }
     }
 
     /// Starts a transaction that will write.

@@ -8,10 +8,6 @@
 use super::rows::{self, WEBHOOK_COLUMNS};
 use super::{NewWebhook, Store, StoreError, Webhook, WebhookState};
 
-/// Rows deleted per statement by [`Store::prune_webhooks`]: short transactions, so a large backlog does not hold
-/// the write lock (SQLite) or a long transaction (PostgreSQL) while events keep arriving.
-const PRUNE_BATCH: i64 = 1000;
-
 /// Longest `last_error` kept: a receiver's error page is not worth storing whole.
 const ERROR_MAX_CHARS: usize = 1000;
 
@@ -166,23 +162,15 @@ impl Store {
     /// Deletes the delivered and given-up (failed) webhooks whose last attempt ended before `before_ms`; returns
     /// how many. Pending ones, waiting for a retry or leased by a worker, are never deleted.
     pub async fn prune_webhooks(&self, before_ms: i64) -> Result<u64, StoreError> {
-        let mut deleted = 0;
-        loop {
-            // `id IN (SELECT ... LIMIT)`: both SQLite and PostgreSQL accept it, unlike `DELETE ... LIMIT`.
-            let done = sqlx::query(
+        self.delete_in_batches(|| {
+            sqlx::query(
                 "DELETE FROM webhooks WHERE id IN (SELECT id FROM webhooks WHERE state IN ($1, $2) \
                  AND COALESCE(last_attempt_ms, created_ms) < $3 ORDER BY id LIMIT $4)",
             )
             .bind(WebhookState::Delivered.as_str())
             .bind(WebhookState::Failed.as_str())
             .bind(before_ms)
-            .bind(PRUNE_BATCH)
-            .execute(&self.pool)
-            .await?;
-            deleted += done.rows_affected();
-            if done.rows_affected() < u64::try_from(PRUNE_BATCH).unwrap_or(0) {
-                return Ok(deleted);
-            }
-        }
+        })
+        .await
     }
 }

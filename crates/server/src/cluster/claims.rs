@@ -32,12 +32,11 @@ impl ClaimGuard {
     /// Whether another node took the claim from this publish (an idle takeover): the claim refresh or the
     /// takeover notice removed it here before dropping the publisher.
     pub(crate) fn taken_over(&self) -> bool {
-        !self
-            .cluster
+        self.cluster
             .claims
             .lock()
             .get(&self.key)
-            .is_some_and(|c| c.session == self.session)
+            .is_none_or(|c| c.session != self.session)
     }
 }
 

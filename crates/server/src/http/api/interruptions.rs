@@ -94,13 +94,7 @@ pub(crate) async fn list_interruptions(
     query: Result<Query<InterruptionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<InterruptionList>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::new(code::BAD_JSON, format!("query: {e}")))?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("{limit} is outside 1..=1000"),
-        ));
-    }
+    let limit = super::list_limit(q.limit)?;
     if let (Some(from), Some(to)) = (q.from, q.to) {
         if from > to {
             return Err(ApiError::invalid(

@@ -440,13 +440,7 @@ async fn webhook_log(
     query: Result<Query<WebhookQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<WebhookLog>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::new(code::BAD_JSON, format!("query: {e}")))?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("{limit} is outside 1..=1000"),
-        ));
-    }
+    let limit = list_limit(q.limit)?;
     let app_id = match &q.app {
         Some(a) => Some(
             shared
@@ -468,6 +462,18 @@ async fn webhook_log(
     Ok(Json(WebhookLog {
         deliveries: deliveries.into_iter().map(WebhookView::from).collect(),
     }))
+}
+
+/// The `limit` of a log listing (webhooks, interruptions): 1..=1000, default 100.
+fn list_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("{limit} is outside 1..=1000"),
+        ));
+    }
+    Ok(limit)
 }
 
 #[cfg(test)]
