@@ -150,7 +150,7 @@ async fn join_all(ctx: &RoomCtx) -> Result<(Vec<Member>, Vec<Duration>)> {
             let at = other
                 .wait("membersChanged", |e| {
                     matches!(e, RoomEvent::MembersChanged { open_id_list, .. }
-                        if open_id_list.iter().any(|id| *id == newcomer))
+                        if open_id_list.contains(&newcomer))
                 })
                 .await?;
             delays.push(at.saturating_duration_since(sent));
@@ -175,7 +175,7 @@ async fn exit_all(ctx: &RoomCtx, mut members: Vec<Member>) -> Result<()> {
             let at = other
                 .wait("membersChanged", |e| {
                     matches!(e, RoomEvent::MembersChanged { open_id_list, .. }
-                        if !open_id_list.iter().any(|id| *id == gone))
+                        if !open_id_list.contains(&gone))
                 })
                 .await?;
             delays.push(at.saturating_duration_since(sent));

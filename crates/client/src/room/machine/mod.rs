@@ -394,7 +394,8 @@ impl RoomMachine {
     fn joined(&mut self, msg: &Value, req_id: Option<u64>, now: Instant) {
         let is_resume = req_id.is_some() && req_id == self.resume_req_id;
         let answers_join = self.state == RoomState::Joining && req_id == self.join_req_id;
-        if !answers_join && !(self.state == RoomState::Resuming && is_resume) {
+        let answers_resume = self.state == RoomState::Resuming && is_resume;
+        if !(answers_join || answers_resume) {
             return;
         }
         self.state = RoomState::Joined;
