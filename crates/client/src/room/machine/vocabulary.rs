@@ -5,51 +5,10 @@ use serde_json::{Map, Value};
 
 use crate::status::StatusEvent;
 
-/// A room's kind, as `join` gives it (a room keeps the kind of the member that opened it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RoomType {
-    /// Audio only: no video members.
-    #[default]
-    Voice,
-    /// Audio and video.
-    Video,
-}
-
-/// `muteConfig` of `join` and `updateMuteConfig`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MuteConfig {
-    /// The microphone is muted (a muted member never counts as speaking).
-    pub mute_microphone: bool,
-    /// The earphone is muted.
-    pub mute_earphone: bool,
-}
-
 /// A signed join, as the app's backend made it (docs/rooms-protocol.md, "Identity and signature"): the client
-/// has no session key and signs nothing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JoinParams {
-    /// The mplive app (the WeChat appid it was created with).
-    pub app_id: String,
-    /// The room.
-    pub group_id: String,
-    /// This member.
-    pub open_id: String,
-    /// The signed nonce, fresh per join.
-    pub nonce_str: String,
-    /// The signed time, Unix seconds as plain digits.
-    pub time_stamp: String,
-    /// `hex(hmac_sha256(sessionKey, sorted([appId, groupId, nonceStr, timeStamp]).join("")))`.
-    pub signature: String,
-    /// `voice` or `video`.
-    #[serde(default)]
-    pub room_type: RoomType,
-    /// The microphone and earphone at the start.
-    #[serde(default)]
-    pub mute_config: MuteConfig,
-}
+/// has no session key and signs nothing. The server's own type, so both sides spell the wire alike.
+pub use rooms::Join as JoinParams;
+pub use rooms::{MuteConfig, RoomType};
 
 /// Another member and where to play it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
