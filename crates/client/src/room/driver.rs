@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
-use tracing::{debug, info};
+use tracing::debug;
 
 use super::machine::{Action, Input, JoinParams, Output, RoomConfig, RoomEvent, RoomMachine};
 use crate::status::StatusEvent;
@@ -169,6 +169,8 @@ async fn run(
     let mut opening: Option<Opening> = None;
     let mut handle_gone = false;
     let mut now = Instant::now();
+    // Who this member is, for the logs: "{groupId}/{openId}" of the last join.
+    let mut who = String::new();
     loop {
         // Transmit: act on every output before waiting again.
         let mut broke: Option<String> = None;
@@ -197,7 +199,8 @@ async fn run(
                     }
                 }
                 Output::Status(s) => {
-                    info!(code = s.code, message = %s.message, "room status");
+                    // Debug, not info: the room bench runs thousands of members in one process.
+                    debug!(member = %who, code = s.code, message = %s.message, "room status");
                     let _ = updates
                         .send(RoomUpdate {
                             at: now,
@@ -236,7 +239,12 @@ async fn run(
             cmd = commands.recv(), if !handle_gone => {
                 now = Instant::now();
                 match cmd {
-                    Some(input) => { machine.handle_input(input, now); }
+                    Some(input) => {
+                        if let Input::Join { payload } = &input {
+                            who = format!("{}/{}", payload.group_id, payload.open_id);
+                        }
+                        machine.handle_input(input, now);
+                    }
                     None => {
                         // The application is gone: leave properly if in a room, then end.
                         handle_gone = true;
@@ -253,7 +261,7 @@ async fn run(
                         machine.handle_input(Input::SocketOpen, now);
                     }
                     Err(reason) => {
-                        debug!(%reason, "room socket did not open");
+                        debug!(member = %who, %reason, "room socket did not open");
                         machine.handle_input(Input::SocketClosed { code: Some(1006), reason }, now);
                     }
                 }
