@@ -238,8 +238,20 @@ export declare class VoipRoom {
   offVideoMembersChanged (cb?: (res: { openIdList: string[] }) => void): void
   onStateChanged (cb: (res: { state: 'joined' | 'resumed' | 'exited' | 'interrupted' | 'reconnecting' }) => void): void
   offStateChanged (cb?: (res: { state: string }) => void): void
-  onRoomEvent (cb: (res: { code: number, message: string }) => void): void
-  offRoomEvent (cb?: (res: { code: number, message: string }) => void): void
+  /**
+   * live-pusher's ROOM codes, as its bindstatechange delivers them ({code, message}, message a JSON string):
+   * 1018 joined {roomid, userid}; 1019 left {roomid, userid}; 1021 back after a dropped connection {roomid,
+   * userid}; 1022 the join was refused or failed {roomid, userid, errcode, errmsg}; and the server's 1020
+   * {userlist}, 1031 / 1032 {userlist}, 1033 {userid, playurl, hasvideo}, 1034 {userid, playurl, hasaudio}.
+   */
+  onRoomEvent (cb: (res: RoomEvent) => void): void
+  offRoomEvent (cb?: (res: RoomEvent) => void): void
+}
+
+/** A ROOM code with its message, a JSON object written as a string (see VoipRoom.onRoomEvent). */
+export interface RoomEvent {
+  code: number
+  message: string
 }
 
 export declare function roomsSocketUrl (server: string): string
@@ -290,7 +302,7 @@ export declare class WatchMachine implements Machine<{ type: string }, { type: s
 }
 
 export declare class RoomMachine implements Machine<{ type: string }, { type: string, [k: string]: unknown }> {
-  constructor (config?: { heartbeat_ms?: number, answer_timeout_ms?: number, resume_grace_ms?: number, resume_retry_ms?: number })
+  constructor (config?: { heartbeat_ms?: number, answer_timeout_ms?: number, resume_grace_ms?: number, resume_retry_ms?: number, resume_retry_max_ms?: number })
   handle (input: { type: string, [k: string]: unknown }, nowMs: number): void
   pollTimeout (): number | undefined
   handleTimeout (nowMs: number): void
@@ -301,6 +313,8 @@ export declare const PUSHER_CODES: Readonly<Record<string, number>>
 export declare const PLAYER_CODES: Readonly<Record<string, number>>
 export declare const RECONNECT_CODES: readonly number[]
 export declare const ROOM_ERRORS: Readonly<Record<string, number>>
+/** The ROOM codes the room machine reports itself: JOINED 1018, LEFT 1019, REJOINED 1021, JOIN_FAILED 1022. */
+export declare const ROOM_CODES: Readonly<{ JOINED: 1018, LEFT: 1019, REJOINED: 1021, JOIN_FAILED: 1022 }>
 export declare const PUSHER_METHODS: readonly string[]
 export declare const PUBLISHER_EVENTS: readonly string[]
 export declare const PLAYER_METHODS: readonly string[]

@@ -39,15 +39,6 @@ fn start(config: &str) -> Server {
     server
 }
 
-fn create_app(server: &Server, name: &str) {
-    let (status, body) = server.api(
-        "POST",
-        "/v1/apps",
-        Some(&json!({ "name": name }).to_string()),
-    );
-    assert!(status == 201 || status == 200, "{status} {body}");
-}
-
 /// The stream name in a URL: the last path segment, without a query or `.flv`.
 fn stream_of(url: &str) -> &str {
     let path = url.split('?').next().unwrap();

@@ -1,9 +1,10 @@
-//! A headless `live-pusher` and `live-player`: the client side of mplive, over the client half of `crates/rtmp`.
+//! A headless `live-pusher` and `live-player`, and a room member of `/rooms/v1/ws`: the client side of mplive,
+//! over the client half of `crates/rtmp` and a WebSocket.
 //!
 //! What the SDK reports means what WeChat's components mean: the same status codes (`status`), the same
 //! net-status fields, the same reconnect policies. The state machines that turn observations (connected,
 //! refused, read failed, first keyframe, ...) into codes and retries are plain code without I/O
-//! (`pusher::machine`, `player::machine`); their cases are JSON test vectors under `sdk/vectors/`, replayed by this
+//! (`pusher::machine`, `player::machine`, `room::machine`); their cases are JSON test vectors under `sdk/vectors/`, replayed by this
 //! crate's tests and by the JavaScript SDK, so the two cannot drift apart.
 
 #![forbid(unsafe_code)]
@@ -15,6 +16,7 @@ pub mod http_flv;
 pub mod managed;
 pub mod player;
 pub mod pusher;
+pub mod room;
 pub mod status;
 pub mod url;
 

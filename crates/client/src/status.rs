@@ -35,6 +35,24 @@ pub mod pusher {
     pub const FIRST_FRAME: i32 = 1007;
     /// Encoder started (emitted where an encoder is driven).
     pub const ENCODER_STARTED: i32 = 1008;
+    /// ROOM protocol: the join was accepted (`client::room`).
+    pub const ROOM_JOINED: i32 = 1018;
+    /// ROOM protocol: left the room.
+    pub const ROOM_LEFT: i32 = 1019;
+    /// ROOM protocol: the list of other members whose stream is live changed (sent by the server).
+    pub const ROOM_LIVE_MEMBERS: i32 = 1020;
+    /// ROOM protocol: back in the room after the connection dropped (the resume succeeded).
+    pub const ROOM_REJOINED: i32 = 1021;
+    /// ROOM protocol: the join was refused or failed.
+    pub const ROOM_JOIN_FAILED: i32 = 1022;
+    /// ROOM protocol: a member's stream started (sent by the server).
+    pub const ROOM_MEMBER_PUSHING: i32 = 1031;
+    /// ROOM protocol: a member's stream stopped (sent by the server).
+    pub const ROOM_MEMBER_STOPPED: i32 = 1032;
+    /// ROOM protocol: a member's video appeared or disappeared (sent by the server).
+    pub const ROOM_MEMBER_VIDEO: i32 = 1033;
+    /// ROOM protocol: a member's audio appeared or disappeared (sent by the server).
+    pub const ROOM_MEMBER_AUDIO: i32 = 1034;
     /// Uplink congested: the send queue is backing up.
     pub const NET_BUSY: i32 = 1101;
     /// Connection lost, reconnecting.

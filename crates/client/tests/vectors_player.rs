@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use client::player::machine::{Input, Output, PlayMode, PlayerConfig, PlayerMachine};
 use serde_json::{json, Value};
@@ -42,81 +42,25 @@ fn config(v: &Value) -> Result<PlayerConfig, String> {
     Ok(c)
 }
 
-/// An output in the vectors' notation.
-fn notation(at_ms: u64, o: &Output) -> Value {
-    match o {
-        Output::Status(s) => {
-            json!({"at_ms": at_ms, "event": {"code": s.code, "message": s.message}})
-        }
-        Output::Action(a) => json!({"at_ms": at_ms, "action": a}),
-    }
-}
-
-/// Whether `got` satisfies the expectation `want` (a status message is compared only when given).
-fn matches(want: &Value, got: &Value) -> bool {
-    if want["at_ms"] != got["at_ms"] {
-        return false;
-    }
-    match (want.get("event"), want.get("action")) {
-        (Some(w), None) => got.get("event").is_some_and(|g| {
-            w["code"] == g["code"] && w.get("message").is_none_or(|m| *m == g["message"])
-        }),
-        (None, Some(w)) => got.get("action") == Some(w),
-        _ => false,
+/// The outputs in the vectors' notation.
+fn drain(m: &mut PlayerMachine, at_ms: u64, into: &mut Vec<Value>) {
+    while let Some(o) = m.poll_output() {
+        into.push(match o {
+            Output::Status(s) => {
+                json!({"at_ms": at_ms, "event": {"code": s.code, "message": s.message}})
+            }
+            Output::Action(a) => json!({"at_ms": at_ms, "action": a}),
+        });
     }
 }
 
 fn replay(path: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
-    for field in ["name", "description"] {
-        if !v[field].is_string() {
-            return Err(format!("{field} missing"));
-        }
-    }
-    let mut machine = PlayerMachine::new(config(&v["config"])?);
-    let base = Instant::now();
-    let mut got = Vec::new();
-    let mut last = 0;
-    let steps = v["steps"].as_array().ok_or("steps missing")?;
-    for (i, step) in steps.iter().enumerate() {
-        let at = step["at_ms"]
-            .as_u64()
-            .ok_or(format!("step {i}: at_ms missing"))?;
-        if at < last {
-            return Err(format!("step {i}: at_ms {at} goes back from {last}"));
-        }
-        last = at;
-        let now = base + Duration::from_millis(at);
-        machine.handle_timeout(now);
-        while let Some(o) = machine.poll_output() {
-            got.push(notation(at, &o));
-        }
-        if let Some(input) = step.get("input") {
-            let input: Input = serde_json::from_value(input.clone())
-                .map_err(|e| format!("step {i}: bad input {input}: {e}"))?;
-            machine.handle_input(input, now);
-            while let Some(o) = machine.poll_output() {
-                got.push(notation(at, &o));
-            }
-        }
-    }
-    let want = v["expect"].as_array().ok_or("expect missing")?;
-    let ok = want.len() == got.len() && want.iter().zip(&got).all(|(w, g)| matches(w, g));
-    if ok {
-        return Ok(());
-    }
-    let show = |list: &[Value]| {
-        list.iter()
-            .map(|x| format!("    {x}"))
-            .collect::<Vec<_>>()
-            .join("\n")
+    let steps = common::Steps {
+        timeout: PlayerMachine::handle_timeout,
+        input: |m: &mut PlayerMachine, i: Input, now| m.handle_input(i, now),
+        drain,
     };
-    Err(format!(
-        "outputs differ\n  expected:\n{}\n  got:\n{}",
-        show(want),
-        show(&got)
-    ))
+    common::replay_stepped(path, |c| Ok(PlayerMachine::new(config(c)?)), steps)
 }
 
 #[test]

@@ -89,4 +89,4 @@ pub use key::StreamKey;
 pub use publisher::{Publisher, PublisherInfo};
 pub use registry::Registry;
 pub use stats::{PlayerStats, PublisherStats, StreamState, StreamStats, Totals};
-pub use subscriber::{StartPolicy, SubscribeOptions, Subscriber};
+pub use subscriber::{StartPolicy, SubscribeOptions, Subscriber, Window};

@@ -105,6 +105,53 @@ impl Subscriber {
         self.reader.next(&self.stream)
     }
 
+    /// The next ring frames of a subscriber that is plainly caught up, as a [`Window`] that every subscriber of
+    /// the stream at the same place can take without reading the ring itself (a writer of many players builds it
+    /// once per write instead of once per player). At most `max` frames.
+    ///
+    /// `None` when this subscriber has nothing to share: it has frames of its own to deliver first (its start
+    /// snapshot, headers re-sent after a skip), it waits for a keyframe, it is at or past the live edge, its next
+    /// frame is behind the lag bounds or gone from the ring (the skip rule must run), or the stream ended (the
+    /// end must be seen through [`try_recv`](Subscriber::try_recv)).
+    pub fn window(&self, max: usize) -> Option<Window> {
+        if !self.reader.is_plain() {
+            return None;
+        }
+        let ring = self.stream.ring.read();
+        let from = self.reader.cursor;
+        let first = ring.get(from)?;
+        if ring.closed || ring.is_lagging(first, self.stream.lag) {
+            return None;
+        }
+        let to = ring.next_seq().min(from.saturating_add(max as u64));
+        let frames = (from..to)
+            .filter_map(|seq| ring.get(seq).cloned())
+            .collect();
+        Some(Window {
+            stream: Arc::clone(&self.stream),
+            from,
+            to,
+            frames,
+        })
+    }
+
+    /// Takes `window` as delivered by the caller: when this subscriber is plainly caught up at the window's start,
+    /// its cursor moves past it and `true` is returned; otherwise nothing changes and the caller delivers through
+    /// [`try_recv`](Subscriber::try_recv).
+    pub fn take_window(&mut self, window: &Window) -> bool {
+        if !Arc::ptr_eq(&window.stream, &self.stream)
+            || !self.reader.is_plain()
+            || self.reader.cursor != window.from
+        {
+            return false;
+        }
+        for frame in &window.frames {
+            self.reader.note_delivered(frame);
+        }
+        self.reader.cursor = window.to;
+        true
+    }
+
     /// Adds bytes written to this subscriber's connection to the stream's `bytes_out`.
     pub fn record_sent(&self, bytes: u64) {
         self.stream.bytes_out.fetch_add(bytes, Ordering::Relaxed);
@@ -147,6 +194,29 @@ impl Drop for Subscriber {
             Some(registry) => registry.detach_subscriber(&self.stream, self.protocol),
             None => self.stream.state.lock().remove_player(self.protocol),
         }
+    }
+}
+
+/// Consecutive ring frames of one stream, read once for every subscriber caught up at the same place (see
+/// [`Subscriber::window`]).
+#[derive(Debug)]
+pub struct Window {
+    /// The stream it was read from (held so that its address cannot be reused while the window lives).
+    stream: Arc<Stream>,
+    from: u64,
+    to: u64,
+    frames: Vec<Arc<MediaFrame>>,
+}
+
+impl Window {
+    /// The frames, oldest first.
+    pub fn frames(&self) -> &[Arc<MediaFrame>] {
+        &self.frames
+    }
+
+    /// Sequence number of its first frame.
+    pub fn from(&self) -> u64 {
+        self.from
     }
 }
 
@@ -212,6 +282,11 @@ impl Reader {
         }
     }
 
+    /// Nothing of its own to deliver before the ring, and every ring frame delivered as it is.
+    fn is_plain(&self) -> bool {
+        self.pending.is_empty() && self.mode == Mode::Live
+    }
+
     /// The next deliverable frame, `Ok(None)` if there is none yet.
     pub(crate) fn next(
         &mut self,
@@ -272,11 +347,16 @@ impl Reader {
     }
 
     fn deliver(&mut self, frame: Arc<MediaFrame>) -> Arc<MediaFrame> {
+        self.note_delivered(&frame);
+        frame
+    }
+
+    /// Remembers which headers the subscriber has (for the re-send after a skip).
+    fn note_delivered(&mut self, frame: &MediaFrame) {
         let f = frame.frame();
         if f.sequence_header {
             self.header_seq[kind_index(f.kind)] = Some(frame.seq());
         }
-        frame
     }
 
     /// Moves the cursor to the oldest keyframe within the lag bounds (or to the live edge to wait for the next

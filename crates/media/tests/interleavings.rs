@@ -33,6 +33,11 @@ enum Op {
         sub: usize,
         max: usize,
     },
+    /// A window read through one subscriber and offered to every subscriber (the server's shared write path).
+    ReadShared {
+        sub: usize,
+        max: usize,
+    },
     Wait(usize),
     DropSubscriber(usize),
     Sleep(u64),
@@ -47,6 +52,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Kick),
         2 => (0..3u8).prop_map(Op::Subscribe),
         4 => (0..6usize, 0..40usize).prop_map(|(sub, max)| Op::Read { sub, max }),
+        3 => (0..6usize, 1..10usize).prop_map(|(sub, max)| Op::ReadShared { sub, max }),
         1 => (0..6usize).prop_map(Op::Wait),
         1 => (0..6usize).prop_map(Op::DropSubscriber),
         1 => prop_oneof![0..100u64, 0..3000u64].prop_map(Op::Sleep),
@@ -278,6 +284,26 @@ fn run(ops: Vec<Op>, tight: bool) {
                                 break;
                             }
                         }
+                    }
+                }
+                Op::ReadShared { sub, max } => {
+                    let window = watchers.get(sub).and_then(|w| w.sub.window(max));
+                    if let Some(window) = window {
+                        assert!(!window.frames().is_empty(), "a window has frames");
+                        assert!(window.frames().len() <= max);
+                        for w in watchers.iter_mut() {
+                            if w.sub.take_window(&window) {
+                                for frame in window.frames() {
+                                    assert!(w.take(Ok(Some(Arc::clone(frame)))));
+                                }
+                            }
+                        }
+                        assert!(
+                            watchers.get(sub).is_some_and(
+                                |w| w.sub.window(max).map(|n| n.from()) != Some(window.from())
+                            ),
+                            "the reader moved past its own window"
+                        );
                     }
                 }
                 Op::Wait(sub) => {

@@ -1,7 +1,7 @@
 //! The JSON messages of `/rooms/v1/ws`: what clients send ([`Request`]) and what the server sends
 //! ([`ServerMessage`]). Parsing names the field that is wrong, so a client developer can fix it from the reply.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::codes;
@@ -10,7 +10,7 @@ use crate::codes;
 pub type ReqId = Option<Value>;
 
 /// `muteConfig`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MuteConfig {
     /// The member's microphone is muted: it never counts as speaking.
@@ -19,18 +19,21 @@ pub struct MuteConfig {
     pub mute_earphone: bool,
 }
 
-/// `roomType`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// `roomType` (`voice` when a join has none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RoomType {
     /// Audio only: nobody is a video member.
+    #[default]
     Voice,
     /// Video: the subscription rule applies.
     Video,
 }
 
-/// The fields of a `join`.
-#[derive(Debug, Clone, PartialEq)]
+/// The fields of a `join`. The serde form is the wire's (camelCase), for clients that send a join (the server
+/// parses with [`Request::parse`] instead, which names a wrong field).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Join {
     /// The mplive app name (the WeChat appid).
     pub app_id: String,
@@ -45,8 +48,10 @@ pub struct Join {
     /// The hex signature.
     pub signature: String,
     /// The room type asked for (the room keeps the type of its first member).
+    #[serde(default)]
     pub room_type: RoomType,
     /// The initial mute settings.
+    #[serde(default)]
     pub mute_config: MuteConfig,
 }
 

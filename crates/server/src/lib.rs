@@ -370,6 +370,10 @@ async fn services(
         cluster,
     ));
     tracker.spawn(stream::history::run(streams.clone(), shutdown.clone()));
+    tracker.spawn(ops::allocator::trim_every(
+        Duration::from_secs(settings.memory_trim_secs),
+        shutdown.clone(),
+    ));
     let hls = http::hls::Hls::new(settings.hls.clone(), streams.clone(), shutdown.clone());
     let recordings = output::record::Recordings::new(
         &settings.record,

@@ -1,7 +1,8 @@
 // VoipRoom against the real server's /rooms/v1/ws (wire contract: docs/rooms-protocol.md): two members join a
 // video room with signatures made from real session keys, see each other with play URLs, push and play each
 // other's streams through the runtime's <live-pusher>/<live-player>, mute, subscribe, survive a dropped socket
-// (resume), and leave.
+// (resume), and leave; and live-pusher's ROOM codes through onRoomEvent: 1018 on join, 1022 on a refused join, 1021
+// after the TCP connection under the socket was cut (a loopback proxy), 1019 on leave.
 //
 // A server that does not answer /rooms/v1/ws skips these tests with that reason; with MPLIVE_REQUIRE_ROOMS=1
 // (./scripts/test sets it) they fail instead.
@@ -13,7 +14,7 @@ import { randomBytes } from 'node:crypto'
 import { VoipRoom } from '../src/room.js'
 import { TestServer, fixtureFlv, mpliveBin, sleep } from './server.js'
 import { WxRuntime } from './runtime/wx.js'
-import { roomSignature, until } from './helpers.js'
+import { cutProxy, roomSignature, until } from './helpers.js'
 
 const APP = 'wxroomtest0001'
 let server, rt, available, why
@@ -146,6 +147,50 @@ test('two members join, see each other with play URLs, push and play, mute, subs
   assert.equal(again.r.errCode, -10011)
   rt.unmount(page)
   await sleep(100)
+})
+
+test('live-pusher ROOM codes: join 1018, a refused join 1022 with the reason, a cut connection 1021, leave 1019', async (t) => {
+  if (!requireRooms(t)) return
+  const groupId = `codes${Date.now()}`
+  const proxy = await cutProxy(server.httpPort)
+  try {
+    const frank = new VoipRoom({ server: proxy.url, appId: APP, openId: 'frank' })
+    const codes = []
+    frank.onRoomEvent((e) => codes.push(e))
+    const show = () => JSON.stringify(codes)
+    const own = () => codes.map((e) => e.code).filter((c) => [1018, 1019, 1021, 1022].includes(c))
+    const joined = await call(frank, 'join', joinParams(await sessionKey('frank'), groupId))
+    assert.ok(joined.ok, JSON.stringify(joined.r))
+    const c1018 = await until(() => codes.find((e) => e.code === 1018), 5000, '1018', show)
+    // The message is a JSON string, as live-pusher's bindstatechange delivers ROOM events.
+    assert.equal(typeof c1018.message, 'string')
+    assert.deepEqual(JSON.parse(c1018.message), { roomid: groupId, userid: 'frank' })
+
+    const grace = new VoipRoom({ server: server.http, appId: APP, openId: 'grace' })
+    const graceCodes = []
+    grace.onRoomEvent((e) => graceCodes.push(e))
+    const bad = await call(grace, 'join', { ...joinParams(await sessionKey('grace'), groupId), signature: '0'.repeat(64) })
+    assert.equal(bad.ok, false)
+    const c1022 = await until(() => graceCodes.find((e) => e.code === 1022), 5000, '1022', () => JSON.stringify(graceCodes))
+    const refused = JSON.parse(c1022.message)
+    assert.equal(refused.errcode, -10001, c1022.message)
+    assert.equal(refused.userid, 'grace')
+    assert.match(refused.errmsg, /signature/)
+
+    // The connection under frank's socket dies without a close frame: a new one, resume, 1021.
+    assert.equal(proxy.accepted, 1)
+    proxy.cut()
+    const c1021 = await until(() => codes.find((e) => e.code === 1021), 10000, '1021', show)
+    assert.deepEqual(JSON.parse(c1021.message), { roomid: groupId, userid: 'frank' })
+    assert.equal(proxy.accepted, 2, 'the resume came on a new connection')
+
+    assert.ok((await call(frank, 'exit')).ok)
+    const c1019 = await until(() => codes.find((e) => e.code === 1019), 5000, '1019', show)
+    assert.deepEqual(JSON.parse(c1019.message), { roomid: groupId, userid: 'frank' })
+    assert.deepEqual(own(), [1018, 1021, 1019])
+  } finally {
+    proxy.close()
+  }
 })
 
 test('a timeStamp in milliseconds is refused with -10002 and says so', async (t) => {

@@ -4,10 +4,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 
-import { RoomMachine, ROOM_ERRORS } from '../src/machines/room.js'
+import { RoomMachine, ROOM_CODES, ROOM_ERRORS } from '../src/machines/room.js'
 import { roomSignature } from './helpers.js'
 
 const JOIN = { appId: 'wxapp', groupId: 'g1', openId: 'me', nonceStr: 'n1', timeStamp: '100', signature: 's', roomType: 'video', muteConfig: { muteMicrophone: false, muteEarphone: false } }
+const WHO = JSON.stringify({ roomid: 'g1', userid: 'me' })
 const URLS = (id) => ({ rtmp: `rtmp://h/room/g1_${id}`, flv: `http://h/room/g1_${id}.flv` })
 
 function drain (m) {
@@ -36,8 +37,9 @@ test('join opens a socket, sends join, and hands the push URL and the members\' 
   m.handle({ type: 'socket_open' }, 5)
   assert.deepEqual(drain(m), [{ action: { type: 'send', msg: { type: 'join', reqId: 1, ...JOIN } } }])
   m.handle({ type: 'message', msg: { type: 'joined', reqId: 1, groupId: 'g1', roomType: 'video', openIdList: ['a', 'me'], pushUrl: 'rtmp://h/room/g1_me', members: [{ openId: 'a', playUrls: URLS('a') }], heartbeatIntervalMs: 7000, resumeToken: 'tok', resumed: false } }, 10)
-  const [reply] = drain(m)
+  const [reply, joinedCode] = drain(m)
   assert.equal(reply.event.type, 'reply')
+  assert.deepEqual(joinedCode, { event: { type: 'room_event', code: ROOM_CODES.JOINED, message: WHO } })
   assert.equal(reply.event.ok, true)
   assert.deepEqual(reply.event.result.openIdList, ['a', 'me'])
   assert.equal(reply.event.result.pushUrl, 'rtmp://h/room/g1_me')
@@ -60,7 +62,9 @@ test('a refused join fails with the server\'s errCode and closes the socket', ()
   m.handle({ type: 'message', msg: { type: 'error', reqId: 1, errCode: -10001, errMsg: 'signature does not match' } }, 10)
   assert.deepEqual(drain(m), [
     { action: { type: 'close' } },
-    { event: { type: 'reply', reqId: 1, ok: false, result: { errCode: -10001, errMsg: 'joinVoIPChat:fail signature does not match' } } }
+    { event: { type: 'reply', reqId: 1, ok: false, result: { errCode: -10001, errMsg: 'joinVoIPChat:fail signature does not match' } } },
+    // live-pusher's 1022 (join failed) with the reason, as bindstatechange would deliver it.
+    { event: { type: 'room_event', code: ROOM_CODES.JOIN_FAILED, message: JSON.stringify({ roomid: 'g1', userid: 'me', errcode: -10001, errmsg: 'signature does not match' }) } }
   ])
   // A second join is allowed after a failure.
   m.handle({ type: 'join', reqId: 2, payload: JOIN }, 20)
@@ -73,13 +77,16 @@ test('no answer to join within the timeout fails it; a socket that closes first 
   drain(m)
   m.handleTimeout(10000)
   const out = drain(m)
-  assert.equal(out.at(-1).event.result.errCode, ROOM_ERRORS.SYSTEM)
-  assert.match(out.at(-1).event.result.errMsg, /no answer within 10000 ms/)
+  assert.equal(out.at(-2).event.result.errCode, ROOM_ERRORS.SYSTEM)
+  assert.match(out.at(-2).event.result.errMsg, /no answer within 10000 ms/)
+  assert.equal(out.at(-1).event.code, ROOM_CODES.JOIN_FAILED)
   const m2 = new RoomMachine()
   m2.handle({ type: 'join', reqId: 1, payload: JOIN }, 0)
   drain(m2)
   m2.handle({ type: 'socket_closed', code: 1006 }, 50)
-  assert.match(drain(m2).at(-1).event.result.errMsg, /socket closed \(1006\) before the join was answered/)
+  const out2 = drain(m2)
+  assert.match(out2.at(-2).event.result.errMsg, /socket closed \(1006\) before the join was answered/)
+  assert.match(JSON.parse(out2.at(-1).event.message).errmsg, /^the socket closed \(1006\) before the join was answered$/)
 })
 
 test('a second join while in a room fails with -1; requests before joining fail with -10011', () => {
@@ -97,7 +104,7 @@ test('exit while joining fails the join with -3 and succeeds', () => {
   drain(m)
   m.handle({ type: 'exit', reqId: 2 }, 1)
   const out = drain(m)
-  assert.deepEqual(out.map((o) => o.event ? [o.event.reqId, o.event.ok, o.event.result.errCode] : o.action.type), ['close', [1, false, -3], [2, true, undefined]])
+  assert.deepEqual(out.map((o) => o.action ? o.action.type : o.event.type === 'room_event' ? o.event.code : [o.event.reqId, o.event.ok, o.event.result.errCode]), ['close', [1, false, -3], 1022, [2, true, undefined]])
 })
 
 test('requests are answered by reqId; events reach the page with play URLs of newcomers', () => {
@@ -140,7 +147,10 @@ test('a dropped socket resumes with the token within the grace; pending requests
   assert.equal(resume.action.msg.type, 'resume')
   assert.equal(resume.action.msg.resumeToken, 'tok')
   m.handle({ type: 'message', msg: { type: 'joined', reqId: resume.action.msg.reqId, groupId: 'g1', roomType: 'video', openIdList: ['a', 'me'], members: [{ openId: 'a', playUrls: URLS('a') }], heartbeatIntervalMs: 7000, resumeToken: 'tok2', resumed: true } }, 300)
-  assert.deepEqual(drain(m), [{ event: { type: 'state_changed', state: 'resumed' } }])
+  assert.deepEqual(drain(m), [
+    { event: { type: 'state_changed', state: 'resumed' } },
+    { event: { type: 'room_event', code: ROOM_CODES.REJOINED, message: WHO } }
+  ])
   assert.equal(m.inRoom(), true)
 })
 
@@ -181,7 +191,8 @@ test('exit sends exit and succeeds on exited', () => {
   assert.deepEqual(drain(m), [
     { event: { type: 'reply', reqId: 7, ok: true, result: { errMsg: 'exitVoIPChat:ok' } } },
     { action: { type: 'close' } },
-    { event: { type: 'state_changed', state: 'exited' } }
+    { event: { type: 'state_changed', state: 'exited' } },
+    { event: { type: 'room_event', code: ROOM_CODES.LEFT, message: WHO } }
   ])
   assert.equal(m.pollTimeout(), undefined)
 })

@@ -1,22 +1,18 @@
-//! One room of the room bench: its members' WebSockets, the joins one after another, then the exits, with the
-//! delay of every `membersChanged` each of them causes.
+//! One room of the room bench: its members (each a `client::room::RoomClient`), the joins one after another,
+//! then the exits, with the delay of every `membersChanged` each of them causes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
-use futures_util::{SinkExt, StreamExt};
+use client::room::{
+    JoinParams, MuteConfig, Notice, RoomClient, RoomEvent, RoomOptions, RoomType, RoomUpdate,
+};
 use hdrhistogram::Histogram;
-use serde_json::{json, Value};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Mutex, Semaphore};
-use tokio_tungstenite::tungstenite::Message;
 
 /// How long one expected message may take before the run fails.
 const WAIT: Duration = Duration::from_secs(20);
-
-/// One message and when it arrived.
-type Arrival = (Instant, Value);
 
 /// The openId of member `member` of room `room`.
 pub(super) fn open_id(room: u32, member: u32) -> String {
@@ -41,42 +37,58 @@ pub(super) struct RoomCtx {
 
 struct Member {
     open_id: String,
-    tx: mpsc::Sender<String>,
-    rx: mpsc::Receiver<Arrival>,
+    client: RoomClient,
+    updates: mpsc::Receiver<RoomUpdate>,
 }
 
 impl Member {
-    /// Waits for the next message of `kind` whose `openIdList` satisfies `check`; returns when it arrived.
-    async fn wait(&mut self, kind: &str, check: impl Fn(&[Value]) -> bool) -> Result<Instant> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let (at, v) = tokio::time::timeout_at(deadline, self.rx.recv())
-                .await
-                .with_context(|| {
-                    format!("{}: no {kind} within {} s", self.open_id, WAIT.as_secs())
-                })?
-                .with_context(|| {
-                    format!("{}: socket closed while waiting for {kind}", self.open_id)
-                })?;
-            if v["type"] == "error" {
-                bail!("{}: server error {v}", self.open_id);
-            }
-            let list = v["openIdList"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            if v["type"] == kind && check(list) {
-                return Ok(at);
-            }
-        }
+    /// Starts a member's client (no socket before it joins). Small buffers: ten thousand sockets with
+    /// tungstenite's default 128 KiB read buffers would cost 1.3 GB here.
+    fn start(addr: &str, open_id: String) -> Result<Member> {
+        let options = RoomOptions {
+            read_buffer_bytes: 4096,
+            write_buffer_bytes: 0,
+            ..RoomOptions::default()
+        };
+        let (client, updates) = RoomClient::start(&format!("http://{addr}"), options)
+            .with_context(|| format!("room client for {addr}"))?;
+        Ok(Member {
+            open_id,
+            client,
+            updates,
+        })
     }
 
-    /// Sends one message.
-    async fn send(&self, message: Value) -> Result<()> {
-        self.tx
-            .send(message.to_string())
-            .await
-            .context("member socket gone")
+    /// Waits for the next event satisfying `want` (`what` names it for errors); returns when it happened (a
+    /// server frame: when it was read). A refusal, an error or a lost membership fails the run.
+    async fn wait(&mut self, what: &str, want: impl Fn(&RoomEvent) -> bool) -> Result<Instant> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let update = tokio::time::timeout_at(deadline, self.updates.recv())
+                .await
+                .with_context(|| {
+                    format!("{}: no {what} within {} s", self.open_id, WAIT.as_secs())
+                })?
+                .with_context(|| {
+                    format!("{}: client gone while waiting for {what}", self.open_id)
+                })?;
+            let Notice::Event(event) = update.notice else {
+                continue;
+            };
+            match &event {
+                RoomEvent::JoinFailed { err_code, err_msg }
+                | RoomEvent::Interrupted { err_code, err_msg }
+                | RoomEvent::ServerError { err_code, err_msg }
+                | RoomEvent::Reply {
+                    ok: false,
+                    err_code,
+                    err_msg,
+                    ..
+                } => bail!("{}: server error {err_code}: {err_msg}", self.open_id),
+                e if want(e) => return Ok(update.at),
+                _ => {}
+            }
+        }
     }
 }
 
@@ -104,7 +116,7 @@ async fn join_all(ctx: &RoomCtx) -> Result<(Vec<Member>, Vec<Duration>)> {
     let mut members: Vec<Member> = Vec::new();
     let mut delays = Vec::new();
     for m in 0..ctx.members {
-        let mut member = connect(&ctx.addr, open_id(ctx.room, m)).await?;
+        let mut member = Member::start(&ctx.addr, open_id(ctx.room, m))?;
         let nonce = format!("{}-{}", member.open_id, now_unix());
         let ts = now_unix().to_string();
         let signature = rooms::sign(
@@ -116,16 +128,29 @@ async fn join_all(ctx: &RoomCtx) -> Result<(Vec<Member>, Vec<Duration>)> {
             },
             ctx.key,
         );
-        let join = json!({"type":"join","reqId":1,"appId":ctx.app,"groupId":group,"openId":member.open_id,
-            "nonceStr":nonce,"timeStamp":ts,"signature":signature,"roomType":"voice"});
-        let sent = Instant::now();
-        member.send(join).await?;
-        member.wait("joined", |_| true).await?;
+        member.client.join(JoinParams {
+            app_id: ctx.app.clone(),
+            group_id: group.clone(),
+            open_id: member.open_id.clone(),
+            nonce_str: nonce,
+            time_stamp: ts,
+            signature,
+            room_type: RoomType::Voice,
+            mute_config: MuteConfig::default(),
+        });
+        // The delay counts from the join frame, as before the bench used the client: not the connect.
+        let sent = member
+            .wait("join sent", |e| matches!(e, RoomEvent::JoinSent))
+            .await?;
+        member
+            .wait("joined", |e| matches!(e, RoomEvent::Joined { .. }))
+            .await?;
         let newcomer = member.open_id.clone();
         for other in members.iter_mut() {
             let at = other
-                .wait("membersChanged", |list| {
-                    list.iter().any(|v| v.as_str() == Some(newcomer.as_str()))
+                .wait("membersChanged", |e| {
+                    matches!(e, RoomEvent::MembersChanged { open_id_list, .. }
+                        if open_id_list.contains(&newcomer))
                 })
                 .await?;
             delays.push(at.saturating_duration_since(sent));
@@ -141,13 +166,16 @@ async fn exit_all(ctx: &RoomCtx, mut members: Vec<Member>) -> Result<()> {
     let mut delays = Vec::new();
     while let Some(mut leaving) = (!members.is_empty()).then(|| members.remove(0)) {
         let sent = Instant::now();
-        leaving.send(json!({"type":"exit","reqId":2})).await?;
-        leaving.wait("exited", |_| true).await?;
+        leaving.client.exit();
+        leaving
+            .wait("exited", |e| matches!(e, RoomEvent::Exited))
+            .await?;
         let gone = leaving.open_id.clone();
         for other in members.iter_mut() {
             let at = other
-                .wait("membersChanged", |list| {
-                    !list.iter().any(|v| v.as_str() == Some(gone.as_str()))
+                .wait("membersChanged", |e| {
+                    matches!(e, RoomEvent::MembersChanged { open_id_list, .. }
+                        if !open_id_list.contains(&gone))
                 })
                 .await?;
             delays.push(at.saturating_duration_since(sent));
@@ -169,52 +197,4 @@ fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Opens a member's socket: a task that writes what `tx` gets, sends heartbeats, and timestamps arrivals.
-async fn connect(addr: &str, open_id: String) -> Result<Member> {
-    let tcp = TcpStream::connect(addr)
-        .await
-        .with_context(|| format!("cannot connect to {addr}"))?;
-    tcp.set_nodelay(true)?;
-    let url = format!("ws://{addr}/rooms/v1/ws");
-    // Small buffers: ten thousand sockets with tungstenite's default 128 KiB read buffers would cost 1.3 GB here.
-    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0);
-    let (ws, _) = tokio_tungstenite::client_async_with_config(url.as_str(), tcp, Some(config))
-        .await
-        .with_context(|| format!("WebSocket handshake with {url}"))?;
-    let (out_tx, mut out_rx) = mpsc::channel::<String>(8);
-    let (in_tx, in_rx) = mpsc::channel::<Arrival>(64);
-    tokio::spawn(async move {
-        let (mut sink, mut stream) = ws.split();
-        let mut beat = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tokio::select! {
-                out = out_rx.recv() => match out {
-                    Some(text) => if sink.send(Message::text(text)).await.is_err() { return },
-                    None => { let _ = sink.close().await; return }
-                },
-                _ = beat.tick() => {
-                    if sink.send(Message::text(r#"{"type":"heartbeat"}"#)).await.is_err() { return }
-                }
-                msg = stream.next() => match msg {
-                    Some(Ok(Message::Text(t))) => {
-                        let at = Instant::now();
-                        let Ok(v) = serde_json::from_str::<Value>(t.as_str()) else { continue };
-                        if v["type"] == "heartbeat" { continue }
-                        if in_tx.send((at, v)).await.is_err() { return }
-                    }
-                    Some(Ok(_)) => {}
-                    _ => return,
-                }
-            }
-        }
-    });
-    Ok(Member {
-        open_id,
-        tx: out_tx,
-        rx: in_rx,
-    })
 }

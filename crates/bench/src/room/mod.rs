@@ -4,8 +4,8 @@
 //!
 //! Members' session keys are written straight into the server's database, which is much faster than ten
 //! thousand API calls: the caller opens the database (the CLI with the same flags as `mplive serve`) and hands
-//! the writing in as a [`MemberKeys`]. Each member socket is one task that timestamps every message on arrival
-//! and sends heartbeats; each room is one task that joins its members one after another and later makes them
+//! the writing in as a [`MemberKeys`]. Each member is a `client::room::RoomClient` (the Rust SDK's room member:
+//! one task per socket that timestamps every message on arrival and sends heartbeats); each room is one task that joins its members one after another and later makes them
 //! exit, recording the delay of every resulting `membersChanged` (see `member`).
 
 mod member;

@@ -23,6 +23,8 @@ pub(super) struct Api {
 pub(super) struct ServerMetrics {
     pub tokio_tasks: Option<u64>,
     pub open_fds: Option<u64>,
+    /// `mplive_heap_in_use_bytes`: the heap allocated and not freed (glibc servers only).
+    pub heap_in_use: Option<u64>,
 }
 
 impl Api {
@@ -143,6 +145,7 @@ pub(super) fn parse_metrics(text: &str) -> ServerMetrics {
     ServerMetrics {
         tokio_tasks: value("mplive_tokio_tasks"),
         open_fds: value("process_open_fds"),
+        heap_in_use: value("mplive_heap_in_use_bytes"),
     }
 }
 

@@ -18,6 +18,9 @@ pub(super) struct Sample {
     /// Of the open descriptors, sockets.
     pub open_sockets: Option<u64>,
     pub tokio_tasks: Option<u64>,
+    /// The server's heap in use (`mplive_heap_in_use_bytes`), KiB: what RSS would be without the allocator's
+    /// free pages; a leak grows it.
+    pub heap_kib: Option<u64>,
     /// `players.total` of stream A (or the churn's stream) in the API; `None` when not live.
     pub api_players: Option<u64>,
     /// Players of the tool that were playing.
@@ -34,9 +37,10 @@ impl Sample {
     /// One progress line.
     pub(super) fn line(&self) -> String {
         format!(
-            "[{:>6.0} s] RSS {} KiB  fds {} (sockets {})  tasks {}  API players {}  playing {}  webhooks {}",
+            "[{:>6.0} s] RSS {} KiB  heap {} KiB  fds {} (sockets {})  tasks {}  API players {}  playing {}  webhooks {}",
             self.at_s,
             opt(self.rss_kib),
+            opt(self.heap_kib),
             opt(self.open_fds),
             opt(self.open_sockets),
             opt(self.tokio_tasks),
@@ -143,6 +147,7 @@ pub(super) struct Soak {
     /// After everything stopped and settled.
     pub after: Sample,
     pub rss_kib: Trend,
+    pub heap_kib: Trend,
     pub open_fds: Trend,
     pub tokio_tasks: Trend,
     pub players_by_protocol: Vec<KindReport>,
@@ -168,11 +173,15 @@ impl Soak {
         unreadable: u64,
     ) -> Self {
         let rss = Trend::of(&samples, |s| s.rss_kib);
+        let heap = Trend::of(&samples, |s| s.heap_kib);
         let fds = Trend::of(&samples, |s| s.open_fds);
         let tasks = Trend::of(&samples, |s| s.tokio_tasks);
         let pct = args.rss_growth_percent;
         let mut v = vec![
             rss.verdict("RSS flat", &format!("growth at most {pct}%"), |f| {
+                (f as f64 * pct / 100.0) as u64
+            }),
+            heap.verdict("heap in use flat", &format!("growth at most {pct}%"), |f| {
                 (f as f64 * pct / 100.0) as u64
             }),
             // Descriptors and tasks move with the churn's sessions in flight: 10% or 20, whichever is more.
@@ -283,6 +292,7 @@ impl Soak {
             samples,
             after,
             rss_kib: rss,
+            heap_kib: heap,
             open_fds: fds,
             tokio_tasks: tasks,
             players_by_protocol: kinds,
@@ -388,14 +398,15 @@ fn left_behind(baseline: &Sample, after: &Sample) -> Verdict {
 }
 
 fn samples_table(out: &mut String, baseline: &Sample, samples: &[Sample], after: &Sample) {
-    let _ = writeln!(out, "| when | RSS MiB | open fds | of which sockets | tokio tasks | API players | tool playing | webhooks |\n|---|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "| when | RSS MiB | heap in use MiB | open fds | of which sockets | tokio tasks | API players | tool playing | webhooks |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mib =
         |v: Option<u64>| v.map_or_else(|| "n/a".into(), |k| format!("{:.1}", k as f64 / 1024.0));
     let mut row = |label: String, s: &Sample| {
         let _ = writeln!(
             out,
-            "| {label} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {label} | {} | {} | {} | {} | {} | {} | {} | {} |",
             mib(s.rss_kib),
+            mib(s.heap_kib),
             opt(s.open_fds),
             opt(s.open_sockets),
             opt(s.tokio_tasks),

@@ -66,6 +66,7 @@ pub(super) async fn sample(
         open_fds: read_open_fds(Some(pid)).or(metrics.and_then(|m| m.open_fds)),
         open_sockets: read_open_sockets(Some(pid)),
         tokio_tasks: metrics.and_then(|m| m.tokio_tasks),
+        heap_kib: metrics.and_then(|m| m.heap_in_use).map(|b| b / 1024),
         api_players: api.players(app, stream).await.ok().flatten(),
         tool_playing: playing,
         webhooks: received.map_or(0, Received::total),

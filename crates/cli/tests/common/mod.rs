@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod cut_proxy;
 pub mod pusher;
 pub mod room_client;
 

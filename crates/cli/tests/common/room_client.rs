@@ -107,6 +107,16 @@ impl Ws {
     }
 }
 
+/// Creates the app `name` through `server`'s API (the server's catalog has it at once).
+pub fn create_app(server: &Server, name: &str) {
+    let (status, body) = server.api(
+        "POST",
+        "/v1/apps",
+        Some(&json!({ "name": name }).to_string()),
+    );
+    assert!(status == 201 || status == 200, "{status} {body}");
+}
+
 /// A session key for `open_id` in `app`, made through `server`'s API.
 pub fn session_key_in(server: &Server, app: &str, open_id: &str) -> String {
     let (status, body) = server.api(

@@ -32,7 +32,7 @@ impl WritePolicy {
 /// Buffer slots an empty batch keeps allocated.
 const KEEP_SLOTS: usize = 16;
 /// Most buffers passed to one `writev`; Linux accepts 1024, and more rarely helps.
-const MAX_IOV: usize = 64;
+pub(crate) const MAX_IOV: usize = 64;
 
 /// Buffers waiting to be written to one socket.
 #[derive(Debug, Default)]
@@ -104,6 +104,45 @@ impl Batch {
         Ok((written, true))
     }
 
+    /// Writes `bufs`, buffers shared with other players, to a socket with nothing queued: one non-blocking
+    /// vectored write, and what the socket does not take is queued here (the rest of a partly written buffer as a
+    /// view of it, no copy). Returns the bytes written and whether everything was.
+    pub(crate) fn write_shared(
+        &mut self,
+        bufs: &[Bytes],
+        write: impl FnOnce(&[IoSlice<'_>]) -> std::io::Result<usize>,
+    ) -> std::io::Result<(usize, bool)> {
+        debug_assert!(
+            self.is_empty(),
+            "shared buffers are written ahead of nothing"
+        );
+        let end = bufs.len().min(MAX_IOV);
+        let mut slices = [IoSlice::new(&[]); MAX_IOV];
+        for (slot, buf) in slices.iter_mut().zip(&bufs[..end]) {
+            *slot = IoSlice::new(buf);
+        }
+        let written = match write(&slices[..end]) {
+            Ok(0) if bufs.iter().any(|b| !b.is_empty()) => {
+                return Err(std::io::ErrorKind::WriteZero.into())
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(e),
+        };
+        let mut skip = written;
+        for buf in bufs {
+            if skip >= buf.len() {
+                skip -= buf.len();
+                continue;
+            }
+            let mut rest = buf.clone();
+            rest.advance(skip);
+            skip = 0;
+            self.push(rest);
+        }
+        Ok((written, self.is_empty()))
+    }
+
     /// Writes everything, waiting for the socket when it is full.
     pub(crate) async fn write_to(&mut self, writer: &OwnedWriteHalf) -> std::io::Result<usize> {
         let mut total = 0;
@@ -171,5 +210,36 @@ mod tests {
         assert_eq!(out, expected);
         assert!(batch.is_empty());
         assert_eq!(batch.len(), 0);
+    }
+
+    #[test]
+    fn shared_buffers_partly_written_leave_the_rest_queued() {
+        let bufs: Vec<Bytes> = (0..5u8).map(|i| Bytes::from(vec![i; 4])).collect();
+        let expected: Vec<u8> = bufs.iter().flat_map(|b| b.to_vec()).collect();
+        for cap in [0, 1, 4, 9, 20] {
+            let mut batch = Batch::default();
+            let mut out = Vec::new();
+            let mut calls = 1; // the first call is not a refusal
+            let result = if cap == 0 {
+                batch.write_shared(&bufs, |_| Err(std::io::ErrorKind::WouldBlock.into()))
+            } else {
+                batch.write_shared(&bufs, partial_writer(&mut out, cap, &mut calls))
+            };
+            let (n, done) = result.unwrap();
+            assert_eq!(n, cap, "cap {cap}");
+            assert_eq!(done, cap == expected.len(), "cap {cap}");
+            assert_eq!(batch.len(), expected.len() - cap, "cap {cap}");
+            let mut calls = 1;
+            loop {
+                let (_, done) = batch
+                    .write_nonblocking(partial_writer(&mut out, 3, &mut calls))
+                    .unwrap();
+                if done {
+                    break;
+                }
+            }
+            assert_eq!(out, expected, "cap {cap}: order kept, nothing lost");
+            assert_eq!(bufs[0].len(), 4, "the shared buffers are untouched");
+        }
     }
 }

@@ -25,6 +25,7 @@ use tokio::time::Instant;
 
 use crate::output::batch::{Batch, WritePolicy};
 use crate::output::encode::{flv_tag, rtmp_chunks};
+use crate::output::window::SharedWindows;
 
 /// The wire format a player receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -370,12 +371,18 @@ fn deliver_live(group: &Group, phase: Option<(usize, usize)>) {
     deliver_each(lock(&group.live).of_phase(phase));
 }
 
-/// Delivers to each player, skipping those whose own task is finishing a blocked write.
+/// Delivers to each player, skipping those whose own task is finishing a blocked write. Caught-up players take the
+/// round's shared window ([`SharedWindows`]); the others read the hub themselves.
 fn deliver_each<'a>(players: impl Iterator<Item = &'a Arc<DirectPlayer>>) {
+    let mut windows = SharedWindows::default();
     for player in players {
         let mut out = player.lock();
         if !out.blocked {
-            if let Delivery::Blocked | Delivery::Ended | Delivery::Failed = out.deliver() {
+            let delivery = match out.deliver_shared(&mut windows) {
+                Some(delivery) => delivery,
+                None => out.deliver(),
+            };
+            if let Delivery::Blocked | Delivery::Ended | Delivery::Failed = delivery {
                 player.wake.notify_one();
             }
         }
@@ -563,6 +570,25 @@ impl PlayerOut {
         self.error.take()
     }
 
+    /// Writes the round's shared window when this player is caught up at its start, with nothing of its own
+    /// queued; `None` (nothing done) otherwise.
+    fn deliver_shared(&mut self, windows: &mut SharedWindows) -> Option<Delivery> {
+        if self.error.is_some() || self.ended || !self.pending.is_empty() {
+            return None;
+        }
+        let shared = windows.get(self.format, &self.subscriber)?;
+        if !self.subscriber.take_window(&shared.window) {
+            return None;
+        }
+        #[cfg(test)]
+        crate::output::window::TAKEN.fetch_add(1, Ordering::Relaxed);
+        let writer = &self.writer;
+        let result = self
+            .pending
+            .write_shared(&shared.bufs, |s| write_now(writer, s));
+        Some(self.wrote(result))
+    }
+
     /// Takes what the hub has for this player and writes as much as the socket accepts.
     pub(crate) fn deliver(&mut self) -> Delivery {
         if self.error.is_some() {
@@ -583,6 +609,11 @@ impl PlayerOut {
         }
         let writer = &self.writer;
         let result = self.pending.write_nonblocking(|s| write_now(writer, s));
+        self.wrote(result)
+    }
+
+    /// Accounts for a write: bytes sent, blocked or not, and what it means for the player.
+    fn wrote(&mut self, result: std::io::Result<(usize, bool)>) -> Delivery {
         match result {
             Ok((n, done)) => {
                 if n > 0 {
@@ -722,6 +753,10 @@ mod tests {
             assert_eq!(m.player.lock().pending.len(), 0, "everything written");
             assert_eq!(m.player.lock().sent as usize, expected);
         }
+        assert!(
+            crate::output::window::TAKEN.load(Ordering::Relaxed) > live_n,
+            "caught-up players took shared windows"
+        );
         drop(rtc);
         drop(live);
         drop(publisher);

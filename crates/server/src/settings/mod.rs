@@ -54,6 +54,9 @@ pub struct Settings {
     /// autotuning, which grows to several MiB per socket). It bounds kernel memory per player and how long a
     /// stalled player hides in socket buffers before the hub sees it lag.
     pub socket_send_buffer: usize,
+    /// How often freed heap memory the C allocator keeps is handed back to the kernel, in seconds (default 60;
+    /// 0 = never). Without it, RSS keeps the high-water mark of every burst of connections.
+    pub memory_trim_secs: u64,
     /// RTMP protocol limits.
     pub rtmp: RtmpSettings,
     /// Stream hub limits (GOP cache, backlog bounds, grace, takeover, max streams).
@@ -131,6 +134,7 @@ impl std::fmt::Debug for Settings {
                 &self.max_connections_per_address,
             )
             .field("socket_send_buffer", &self.socket_send_buffer)
+            .field("memory_trim_secs", &self.memory_trim_secs)
             .field("rtmp", &self.rtmp)
             .field("hub", &self.hub)
             .field("merge_write_ms", &self.merge_write_ms)
@@ -316,6 +320,7 @@ impl Default for Settings {
             max_http_connections: 10_000,
             max_connections_per_address: 500,
             socket_send_buffer: 256 * 1024,
+            memory_trim_secs: 60,
             rtmp: RtmpSettings::default(),
             hub: HubConfig::default(),
             merge_write_ms: 80,

@@ -6,11 +6,17 @@
 // volume {volume}, socket_open, socket_closed {code, reason}, message {msg} (a parsed server frame).
 // Outputs: {action: {type: 'open'}} (open a new socket), {action: {type: 'send', msg}}, {action: {type: 'close'}},
 // {event: {...}} for the page: reply {reqId, ok, result} (settles a page call), members_changed, speakers_changed,
-// video_members_changed, interrupted, state_changed, room_event.
+// video_members_changed, interrupted, state_changed, room_event {code, message}.
+//
+// room_event carries live-pusher's ROOM codes with a JSON-as-string message, as bindstatechange delivers them:
+// the server's 1020 and 1031-1034 as they came, and the machine's own 1018 (joined: {roomid, userid}), 1019
+// (left: {roomid, userid}), 1021 (back after a dropped socket: {roomid, userid}) and 1022 (the join was refused
+// or failed: {roomid, userid, errcode, errmsg}). The Rust client (crates/client/src/room) does the same; the
+// vectors in sdk/vectors/room/ keep the two alike.
 //
 // Timers (pollTimeout): the heartbeat while joined (heartbeatIntervalMs from the server, 7 s by default), the
-// wait for an answer to join/resume, and the next resume attempt after a drop (every retry_ms until the grace,
-// 15 s by default, runs out).
+// wait for an answer to join/resume, and the next resume attempt after a drop (at once, then after
+// resume_retry_ms, doubling up to resume_retry_max_ms, until the grace, 15 s by default, would be over).
 
 export const ROOM_ERRORS = Object.freeze({
   ALREADY_IN_ROOM: -1,
@@ -33,7 +39,16 @@ export const DEFAULT_ROOM_CONFIG = Object.freeze({
   heartbeat_ms: 7000,
   answer_timeout_ms: 10000,
   resume_grace_ms: 15000,
-  resume_retry_ms: 1000
+  resume_retry_ms: 1000,
+  resume_retry_max_ms: 4000
+})
+
+/** live-pusher's ROOM codes the machine itself reports (the server sends 1020 and 1031-1034). */
+export const ROOM_CODES = Object.freeze({
+  JOINED: 1018,
+  LEFT: 1019,
+  REJOINED: 1021,
+  JOIN_FAILED: 1022
 })
 
 const E = ROOM_ERRORS
@@ -54,6 +69,7 @@ export class RoomMachine {
     this.answerBy = undefined
     this.reopenAt = undefined
     this.graceEnd = undefined
+    this.retryWait = this.config.resume_retry_ms
     this.socketOpen = false
     this.out = []
   }
@@ -107,7 +123,7 @@ export class RoomMachine {
     const reqId = input.reqId ?? this.nextReqId++
     if (this.state === 'connecting' || this.state === 'joining') {
       // Leaving while joining: the join fails with -3 (as wx) and the exit succeeds.
-      this.failJoin(E.LEFT_WHILE_JOINING, 'joinVoIPChat:fail exited while joining')
+      this.failJoin(E.LEFT_WHILE_JOINING, 'exited while joining')
       return this.reply(reqId, true, { errMsg: 'exitVoIPChat:ok' })
     }
     if (this.state === 'resuming') {
@@ -115,6 +131,7 @@ export class RoomMachine {
       this.stopTimers()
       this.action({ type: 'close' })
       this.stateChanged('exited')
+      this.roomCode(ROOM_CODES.LEFT)
       return this.reply(reqId, true, { errMsg: 'exitVoIPChat:ok' })
     }
     if (this.state !== 'joined') {
@@ -155,27 +172,33 @@ export class RoomMachine {
     switch (this.state) {
       case 'connecting':
       case 'joining':
-        return this.failJoin(E.SYSTEM, `joinVoIPChat:fail ${why} before the join was answered`, false)
+        return this.failJoin(E.SYSTEM, `${why} before the join was answered`, false)
       case 'joined':
         // A drop without exit: the server keeps the membership for the grace; come back with the token.
         this.state = 'resuming'
         this.heartbeatAt = undefined
         this.graceEnd = now + this.config.resume_grace_ms
         this.answerBy = now + this.config.answer_timeout_ms
+        this.retryWait = this.config.resume_retry_ms
         this.failPending(`${why}; resuming`)
         this.stateChanged('reconnecting')
         this.action({ type: 'open' })
         return
-      case 'resuming':
-        if (now + this.config.resume_retry_ms >= this.graceEnd) return this.interrupt(E.RESUME_FAILED, `could not resume within the grace: ${why}`, false)
+      case 'resuming': {
+        // Back off: each failed reopen doubles the wait, up to resume_retry_max_ms, within the grace.
+        const wait = this.retryWait
+        if (now + wait >= this.graceEnd) return this.interrupt(E.RESUME_FAILED, `could not resume within the grace: ${why}`, false)
+        this.retryWait = Math.min(wait * 2, this.config.resume_retry_max_ms)
         this.answerBy = undefined
-        this.reopenAt = now + this.config.resume_retry_ms
+        this.reopenAt = now + wait
         return
+      }
       case 'exiting':
         this.state = 'exited'
         this.stopTimers()
         this.settleAll(true, { errMsg: 'exitVoIPChat:ok' })
         this.stateChanged('exited')
+        this.roomCode(ROOM_CODES.LEFT)
         return
       default:
     }
@@ -193,6 +216,7 @@ export class RoomMachine {
         this.settleAll(true, { errMsg: 'exitVoIPChat:ok' })
         this.action({ type: 'close' })
         this.stateChanged('exited')
+        this.roomCode(ROOM_CODES.LEFT)
         return
       case 'error': return this.error(msg)
       case 'membersChanged': {
@@ -236,6 +260,7 @@ export class RoomMachine {
     this.state = 'joined'
     this.answerBy = undefined
     this.graceEnd = undefined
+    this.retryWait = this.config.resume_retry_ms
     this.resumeToken = msg.resumeToken
     this.heartbeatMs = msg.heartbeatIntervalMs || this.config.heartbeat_ms
     this.heartbeatAt = now + this.heartbeatMs
@@ -245,6 +270,7 @@ export class RoomMachine {
     if (isResume) {
       this.resumeReqId = undefined
       this.stateChanged('resumed')
+      this.roomCode(ROOM_CODES.REJOINED)
       return
     }
     this.pushUrl = msg.pushUrl
@@ -259,11 +285,12 @@ export class RoomMachine {
       playUrls: Object.fromEntries(this.members)
     })
     this.joinReqId = undefined
+    this.roomCode(ROOM_CODES.JOINED)
   }
 
   error (msg) {
     if (msg.reqId !== undefined && msg.reqId === this.joinReqId && (this.state === 'joining' || this.state === 'connecting')) {
-      return this.failJoin(msg.errCode ?? E.SYSTEM, `joinVoIPChat:fail ${msg.errMsg || 'refused'}`, true)
+      return this.failJoin(msg.errCode ?? E.SYSTEM, msg.errMsg || 'refused', true)
     }
     if (msg.reqId !== undefined && msg.reqId === this.resumeReqId) {
       return this.interrupt(msg.errCode ?? E.RESUME_FAILED, `resume refused: ${msg.errMsg || ''}`, true)
@@ -277,13 +304,22 @@ export class RoomMachine {
     this.event({ type: 'room_event', code: msg.errCode, message: msg.errMsg })
   }
 
-  failJoin (errCode, errMsg, closeSocket = true) {
+  // reason: why, for a person (the server's errMsg); the page's fail gets it after 'joinVoIPChat:fail '.
+  failJoin (errCode, reason, closeSocket = true) {
     const reqId = this.joinReqId
     this.joinReqId = undefined
     this.state = 'idle'
     this.stopTimers()
     if (closeSocket) this.action({ type: 'close' })
-    this.reply(reqId, false, { errCode, errMsg })
+    this.reply(reqId, false, { errCode, errMsg: `joinVoIPChat:fail ${reason}` })
+    this.roomCode(ROOM_CODES.JOIN_FAILED, { errcode: errCode, errmsg: reason })
+  }
+
+  // A ROOM code of this member's own, message {roomid, userid, ...extra} as a JSON string (key order matters:
+  // the Rust client writes the same string).
+  roomCode (code, extra = {}) {
+    const p = this.joinPayload || {}
+    this.event({ type: 'room_event', code, message: JSON.stringify({ roomid: p.groupId, userid: p.openId, ...extra }) })
   }
 
   interrupt (errCode, errMsg, closeSocket) {
@@ -331,7 +367,7 @@ export class RoomMachine {
     if (this.answerBy !== undefined && now >= this.answerBy) {
       this.answerBy = undefined
       if (this.state === 'connecting' || this.state === 'joining') {
-        this.failJoin(E.SYSTEM, `joinVoIPChat:fail no answer within ${this.config.answer_timeout_ms} ms`)
+        this.failJoin(E.SYSTEM, `no answer within ${this.config.answer_timeout_ms} ms`)
       } else if (this.state === 'resuming') {
         this.action({ type: 'close' })
         this.interrupt(E.RESUME_FAILED, `no answer to resume within ${this.config.answer_timeout_ms} ms`, false)
@@ -342,6 +378,7 @@ export class RoomMachine {
         this.settleAll(true, { errMsg: 'exitVoIPChat:ok' })
         this.action({ type: 'close' })
         this.stateChanged('exited')
+        this.roomCode(ROOM_CODES.LEFT)
       }
     }
     if (this.reopenAt !== undefined && now >= this.reopenAt) {

@@ -316,6 +316,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         shared.streams.webhooks.queued()
     );
     crate::ops::process::render(&mut text);
+    crate::ops::allocator::render(&mut text);
     (
         [(
             header::CONTENT_TYPE,
