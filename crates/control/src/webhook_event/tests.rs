@@ -370,9 +370,15 @@ fn a_stream_anomaly_has_tencents_321_fields_and_says_which_end_of_the_episode() 
     assert_eq!(b["event"], "stream_anomaly");
     assert_eq!(b["stream_id"], "cam-1");
     assert_eq!(b["sequence"], "6f1c2a");
-    assert_eq!(b["data_time"], 1_700_000_004_500u64, "when this end happened, ms");
+    assert_eq!(
+        b["data_time"], 1_700_000_004_500u64,
+        "when this end happened, ms"
+    );
     assert_eq!(b["report_interval"], 0);
-    assert_eq!((b["domain"].as_str(), b["path"].as_str()), (Some("live"), Some("live")));
+    assert_eq!(
+        (b["domain"].as_str(), b["path"].as_str()),
+        (Some("live"), Some("live"))
+    );
     assert_eq!(
         b["abnormal_event"],
         json!([{
@@ -390,7 +396,10 @@ fn a_stream_anomaly_has_tencents_321_fields_and_says_which_end_of_the_episode() 
     assert_eq!(b["anomaly_detail"], json!({"gap_ms": 4500}));
     assert_eq!(b["episode_start_time"], 1_700_000_003_000u64);
     assert_eq!(b["episode_duration"], 1500);
-    assert_eq!(b["sign"], "92926b4dfc1319b2686d9e2b2c21aacf", "signed like every body");
+    assert_eq!(
+        b["sign"], "92926b4dfc1319b2686d9e2b2c21aacf",
+        "signed like every body"
+    );
     // A start has no duration; other events have none of these fields.
     let start = StreamEvent {
         anomaly: event.anomaly.clone().map(|a| Anomaly {

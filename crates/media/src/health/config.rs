@@ -56,23 +56,59 @@ impl Default for HealthConfig {
 }
 
 impl HealthConfig {
-    /// The first value out of range: (field, value, what is expected).
+    /// The first value out of range: (field, as the server's settings name it, value, what is expected).
     pub fn problem(&self) -> Option<(&'static str, String, &'static str)> {
         let ratios = [
-            ("low_fps_ratio", self.low_fps_ratio),
-            ("bitrate_drop_ratio", self.bitrate_drop_ratio),
+            ("health.low_fps_ratio", self.low_fps_ratio),
+            ("health.bitrate_drop_ratio", self.bitrate_drop_ratio),
         ];
         if let Some((field, v)) = ratios.into_iter().find(|(_, v)| !(*v > 0.0 && *v < 1.0)) {
             return Some((field, v.to_string(), "a fraction above 0 and below 1"));
         }
         let bounds: [(&'static str, u64, u64, u64, &'static str); 6] = [
             // The gap is checked by a tick twice a second: a shorter one could not be seen in time.
-            ("video_gap_ms", self.video_gap_ms, 500, 600_000, "500 to 600000"),
-            ("rate_baseline_secs", u64::from(self.rate_baseline_secs), 2, 3600, "2 to 3600"),
-            ("gop_max_ms", self.gop_max_ms, 1000, 600_000, "1000 to 600000"),
-            ("av_drift_ms", self.av_drift_ms, 100, 600_000, "100 to 600000"),
-            ("backwards_clear_ms", self.backwards_clear_ms, 0, 600_000, "0 to 600000"),
-            ("recent_episodes", self.recent_episodes as u64, 0, 1000, "0 to 1000"),
+            (
+                "health.video_gap_ms",
+                self.video_gap_ms,
+                500,
+                600_000,
+                "500 to 600000",
+            ),
+            (
+                "health.rate_baseline_secs",
+                u64::from(self.rate_baseline_secs),
+                2,
+                3600,
+                "2 to 3600",
+            ),
+            (
+                "health.gop_max_ms",
+                self.gop_max_ms,
+                1000,
+                600_000,
+                "1000 to 600000",
+            ),
+            (
+                "health.av_drift_ms",
+                self.av_drift_ms,
+                100,
+                600_000,
+                "100 to 600000",
+            ),
+            (
+                "health.backwards_clear_ms",
+                self.backwards_clear_ms,
+                0,
+                600_000,
+                "0 to 600000",
+            ),
+            (
+                "health.recent_episodes",
+                self.recent_episodes as u64,
+                0,
+                1000,
+                "0 to 1000",
+            ),
         ];
         bounds
             .into_iter()

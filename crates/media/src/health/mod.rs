@@ -358,7 +358,9 @@ impl Health {
     /// Ends the backwards episode after `backwards_clear_ms` without another jump.
     fn check_quiet(&mut self, now: Instant) {
         if let Some(at) = self.last_backwards_at {
-            if now.saturating_duration_since(at) >= Duration::from_millis(self.config.backwards_clear_ms) {
+            if now.saturating_duration_since(at)
+                >= Duration::from_millis(self.config.backwards_clear_ms)
+            {
                 self.episodes.end(now, Rule::TimestampBackwards);
                 self.last_backwards_at = None;
             }

@@ -53,7 +53,8 @@ impl Sim {
 
     fn feed(&mut self, kind: MediaKind, ts: u32, size: usize, keyframe: bool) {
         let now = self.at(ts);
-        self.health.handle_frame(now, &frame(kind, ts, size, keyframe));
+        self.health
+            .handle_frame(now, &frame(kind, ts, size, keyframe));
         self.drain();
     }
 
@@ -111,19 +112,32 @@ fn a_paused_encoder_is_one_video_gap_seen_by_the_tick() {
         sim.health.handle_tick(last + Duration::from_millis(ms));
         sim.drain();
     }
-    assert_eq!(sim.rules(Phase::Started), vec![Rule::VideoGap], "once, by the tick");
+    assert_eq!(
+        sim.rules(Phase::Started),
+        vec![Rule::VideoGap],
+        "once, by the tick"
+    );
     assert_eq!(sim.health.active().count(), 1);
     // The encoder resumes: its timestamps go on where they were, late by the pause.
     sim.lag_ms = 4500;
     sim.run(3, 25, 1000, 5000);
-    assert_eq!(sim.rules(Phase::Ended), vec![Rule::VideoGap], "{:?}", sim.out);
+    assert_eq!(
+        sim.rules(Phase::Ended),
+        vec![Rule::VideoGap],
+        "{:?}",
+        sim.out
+    );
     let end = sim.out[1];
     let Detail::VideoGap { gap_ms } = end.detail else {
         panic!("{end:?}")
     };
     assert!((4500..4600).contains(&gap_ms), "{gap_ms}");
     assert!(end.duration >= Duration::from_millis(1400), "{end:?}");
-    assert_eq!(sim.out.len(), 2, "nothing else: the timestamps did not move");
+    assert_eq!(
+        sim.out.len(),
+        2,
+        "nothing else: the timestamps did not move"
+    );
 }
 
 #[test]
@@ -135,7 +149,10 @@ fn a_gap_no_tick_saw_starts_and_ends_with_the_next_frame() {
     let rules: Vec<_> = sim.out.iter().map(|e| (e.rule, e.phase)).collect();
     assert_eq!(
         rules,
-        [(Rule::VideoGap, Phase::Started), (Rule::VideoGap, Phase::Ended)]
+        [
+            (Rule::VideoGap, Phase::Started),
+            (Rule::VideoGap, Phase::Ended)
+        ]
     );
 }
 
@@ -144,11 +161,19 @@ fn a_frame_rate_drop_is_one_episode_ended_when_it_recovers() {
     let mut sim = Sim::new(HealthConfig::default());
     sim.run(12, 25, 1000, 4000);
     sim.run(6, 5, 1000, 4000 * 5);
-    assert_eq!(sim.rules(Phase::Started), vec![Rule::LowFps], "{:?}", sim.out);
+    assert_eq!(
+        sim.rules(Phase::Started),
+        vec![Rule::LowFps],
+        "{:?}",
+        sim.out
+    );
     let Detail::LowFps { fps, baseline_fps } = sim.out[0].detail else {
         panic!()
     };
-    assert!(fps < 12.5 && (20.0..=25.0).contains(&baseline_fps), "{fps} {baseline_fps}");
+    assert!(
+        fps < 12.5 && (20.0..=25.0).contains(&baseline_fps),
+        "{fps} {baseline_fps}"
+    );
     sim.run(6, 25, 1000, 4000);
     assert_eq!(sim.rules(Phase::Ended), vec![Rule::LowFps], "{:?}", sim.out);
     let Detail::LowFps { fps, .. } = sim.out[1].detail else {
@@ -162,7 +187,12 @@ fn a_bitrate_collapse_is_one_episode() {
     let mut sim = Sim::new(HealthConfig::default());
     sim.run(12, 25, 1000, 6000);
     sim.run(5, 25, 1000, 500);
-    assert_eq!(sim.rules(Phase::Started), vec![Rule::BitrateDrop], "{:?}", sim.out);
+    assert_eq!(
+        sim.rules(Phase::Started),
+        vec![Rule::BitrateDrop],
+        "{:?}",
+        sim.out
+    );
     sim.run(5, 25, 1000, 6000);
     assert_eq!(sim.rules(Phase::Ended), vec![Rule::BitrateDrop]);
 }
@@ -179,14 +209,23 @@ fn rates_are_not_judged_before_half_the_baseline_window() {
 fn a_long_gop_at_the_default_is_one_episode_while_gops_stay_long() {
     let mut sim = Sim::new(HealthConfig::default());
     sim.run(36, 25, 12_000, 5000);
-    assert_eq!(sim.rules(Phase::Started), vec![Rule::LongGop], "{:?}", sim.out);
+    assert_eq!(
+        sim.rules(Phase::Started),
+        vec![Rule::LongGop],
+        "{:?}",
+        sim.out
+    );
     let started = sim.out[0].started.saturating_duration_since(sim.t0);
     assert!(
         (10_000..10_100).contains(&started.as_millis()),
         "10 s into the first GOP: {started:?}"
     );
     sim.finish();
-    assert_eq!(sim.rules(Phase::Ended), vec![Rule::LongGop], "closed by the end of the push");
+    assert_eq!(
+        sim.rules(Phase::Ended),
+        vec![Rule::LongGop],
+        "closed by the end of the push"
+    );
     let Detail::LongGop { gop_ms } = sim.out[1].detail else {
         panic!()
     };
@@ -201,7 +240,10 @@ fn a_long_gop_ends_at_the_first_short_one() {
     let rules: Vec<_> = sim.out.iter().map(|e| (e.rule, e.phase)).collect();
     assert_eq!(
         rules,
-        [(Rule::LongGop, Phase::Started), (Rule::LongGop, Phase::Ended)]
+        [
+            (Rule::LongGop, Phase::Started),
+            (Rule::LongGop, Phase::Ended)
+        ]
     );
 }
 
@@ -215,8 +257,10 @@ fn audio_drifting_from_video_is_one_episode() {
         let at = sim.at(video_ts);
         sim.health
             .handle_frame(at, &frame(MediaKind::Audio, audio_ts, 300, false));
-        sim.health
-            .handle_frame(at, &frame(MediaKind::Video, video_ts, 5000, video_ts % 1000 == 0));
+        sim.health.handle_frame(
+            at,
+            &frame(MediaKind::Video, video_ts, 5000, video_ts % 1000 == 0),
+        );
         sim.drain();
         sim.video_ts += 40;
         audio_ts += if sim.video_ts < 4000 { 40 } else { 20 };
@@ -224,12 +268,22 @@ fn audio_drifting_from_video_is_one_episode() {
             break;
         }
     }
-    assert_eq!(sim.rules(Phase::Started), vec![Rule::AvDrift], "{:?}", sim.out);
+    assert_eq!(
+        sim.rules(Phase::Started),
+        vec![Rule::AvDrift],
+        "{:?}",
+        sim.out
+    );
     let Detail::AvDrift { drift_ms } = sim.out[0].detail else {
         panic!()
     };
     assert!((1400..=1600).contains(&drift_ms), "{drift_ms}");
-    assert_eq!(sim.rules(Phase::Ended), vec![Rule::AvDrift], "{:?}", sim.out);
+    assert_eq!(
+        sim.rules(Phase::Ended),
+        vec![Rule::AvDrift],
+        "{:?}",
+        sim.out
+    );
     let ended = sim.out[1];
     assert!(
         ended.duration >= Duration::from_millis(2500),
@@ -260,7 +314,13 @@ fn timestamps_going_back_are_one_episode_until_quiet() {
     sim.run(4, 25, 1000, 5000);
     assert_eq!(sim.rules(Phase::Ended), vec![Rule::TimestampBackwards]);
     let ended = sim.out.iter().find(|e| e.phase == Phase::Ended).unwrap();
-    let Detail::TimestampBackwards { from_ms, to_ms, count, .. } = ended.detail else {
+    let Detail::TimestampBackwards {
+        from_ms,
+        to_ms,
+        count,
+        ..
+    } = ended.detail
+    else {
         panic!()
     };
     assert_eq!((to_ms, count), (0, 4), "both kinds, twice: {from_ms}");
@@ -303,12 +363,12 @@ fn config_defaults_and_bounds() {
         low_fps_ratio: 1.0,
         ..HealthConfig::default()
     };
-    assert_eq!(bad.problem().map(|p| p.0), Some("low_fps_ratio"));
+    assert_eq!(bad.problem().map(|p| p.0), Some("health.low_fps_ratio"));
     let bad = HealthConfig {
         video_gap_ms: 100,
         ..HealthConfig::default()
     };
-    assert_eq!(bad.problem().map(|p| p.0), Some("video_gap_ms"));
+    assert_eq!(bad.problem().map(|p| p.0), Some("health.video_gap_ms"));
 }
 
 #[test]
