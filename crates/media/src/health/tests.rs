@@ -429,7 +429,7 @@ proptest! {
         let mut now = t0;
         let mut ts: i64 = 0;
         let mut open = [false; RULES];
-        let mut check = |health: &mut Health, open: &mut [bool; RULES]| -> Result<(), TestCaseError> {
+        let check = |health: &mut Health, open: &mut [bool; RULES]| -> Result<(), TestCaseError> {
             let mut n = 0;
             while let Some(e) = health.poll_episode() {
                 n += 1;
