@@ -11,26 +11,10 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-/// 320x240 25 fps H.264 and AAC for `secs` seconds, with a keyframe every `gop` frames and the given extra video
-/// options (a filter), bitrate-capped so that fewer pictures do not mean fewer bytes.
-fn fixture(name: &str, secs: u32, gop: u32, video_filter: &[&str]) -> PathBuf {
-    let (secs, gop) = (secs.to_string(), gop.to_string());
-    let mut args = vec![
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=25",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=44100",
-        "-t",
-        &secs,
-    ];
-    args.extend_from_slice(video_filter);
-    args.extend_from_slice(&[
-        "-c:v",
-        "libx264",
+/// 320x240 25 fps H.264 and AAC for `secs` seconds with a keyframe every `gop` pictures, `filter` applied to the
+/// video, bitrate-capped so that fewer pictures do not mean fewer bytes.
+fn fixture(name: &str, secs: u32, gop: u32, filter: &[&str]) -> PathBuf {
+    let x264 = [
         "-preset",
         "ultrafast",
         "-tune",
@@ -41,20 +25,8 @@ fn fixture(name: &str, secs: u32, gop: u32, video_filter: &[&str]) -> PathBuf {
         "300k",
         "-bufsize",
         "300k",
-        "-g",
-        &gop,
-        "-keyint_min",
-        &gop,
-        "-sc_threshold",
-        "0",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "64k",
-    ]);
-    make_fixture(name, &args)
+    ];
+    make_av_fixture(name, "320x240", secs, gop, filter, &x264)
 }
 
 /// The `stream_anomaly` bodies received for `stream`, in arrival order.

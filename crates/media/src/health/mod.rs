@@ -173,16 +173,7 @@ impl Health {
         if self.finished {
             return;
         }
-        if let Some(last) = self.last_video_at {
-            let limit = Duration::from_millis(self.config.video_gap_ms);
-            let gap = now.saturating_duration_since(last);
-            if gap > limit {
-                let detail = Detail::VideoGap {
-                    gap_ms: millis(gap),
-                };
-                self.episodes.start(last + limit, detail);
-            }
-        }
+        self.check_gap_lasting(now);
         self.check_quiet(now);
     }
 
@@ -243,19 +234,26 @@ impl Health {
         self.offsets = [None; 2];
     }
 
-    fn check_gap(&mut self, now: Instant) {
+    /// Starts (or makes worse) the `video_gap` episode when no video has arrived for `video_gap_ms` by `now`; it is
+    /// dated from when the gap passed the limit.
+    fn check_gap_lasting(&mut self, now: Instant) {
         if let Some(last) = self.last_video_at {
             let limit = Duration::from_millis(self.config.video_gap_ms);
             let gap = now.saturating_duration_since(last);
             if gap > limit {
-                // Also when no tick saw it: then the episode starts and ends with this frame.
                 let detail = Detail::VideoGap {
                     gap_ms: millis(gap),
                 };
                 self.episodes.start(last + limit, detail);
             }
-            self.episodes.end(now, Rule::VideoGap);
         }
+    }
+
+    /// A video frame arrived: the gap before it is judged (also when no tick saw it: then the episode starts and
+    /// ends with this frame), and any gap episode ends.
+    fn check_gap(&mut self, now: Instant) {
+        self.check_gap_lasting(now);
+        self.episodes.end(now, Rule::VideoGap);
         self.last_video_at = Some(now);
     }
 

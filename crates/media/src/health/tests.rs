@@ -88,6 +88,22 @@ impl Sim {
             .collect()
     }
 
+    /// The only start so far is one of `rule`.
+    fn assert_started(&self, rule: Rule) {
+        assert_eq!(self.rules(Phase::Started), [rule], "{:?}", self.out);
+    }
+
+    /// The only end so far is one of `rule`.
+    fn assert_ended(&self, rule: Rule) {
+        assert_eq!(self.rules(Phase::Ended), [rule], "{:?}", self.out);
+    }
+
+    /// Everything reported is one episode of `rule`: its start, then its end.
+    fn assert_one_episode(&self, rule: Rule) {
+        let got: Vec<_> = self.out.iter().map(|e| (e.rule, e.phase)).collect();
+        assert_eq!(got, [(rule, Phase::Started), (rule, Phase::Ended)]);
+    }
+
     fn finish(&mut self) {
         let now = self.at(self.video_ts);
         self.health.finish(now);
@@ -121,12 +137,7 @@ fn a_paused_encoder_is_one_video_gap_seen_by_the_tick() {
     // The encoder resumes: its timestamps go on where they were, late by the pause.
     sim.lag_ms = 4500;
     sim.run(3, 25, 1000, 5000);
-    assert_eq!(
-        sim.rules(Phase::Ended),
-        vec![Rule::VideoGap],
-        "{:?}",
-        sim.out
-    );
+    sim.assert_ended(Rule::VideoGap);
     let end = sim.out[1];
     let Detail::VideoGap { gap_ms } = end.detail else {
         panic!("{end:?}")
@@ -146,14 +157,7 @@ fn a_gap_no_tick_saw_starts_and_ends_with_the_next_frame() {
     sim.run(2, 25, 1000, 5000);
     sim.lag_ms = 5000;
     sim.run(1, 25, 1000, 5000);
-    let rules: Vec<_> = sim.out.iter().map(|e| (e.rule, e.phase)).collect();
-    assert_eq!(
-        rules,
-        [
-            (Rule::VideoGap, Phase::Started),
-            (Rule::VideoGap, Phase::Ended)
-        ]
-    );
+    sim.assert_one_episode(Rule::VideoGap);
 }
 
 #[test]
@@ -161,12 +165,7 @@ fn a_frame_rate_drop_is_one_episode_ended_when_it_recovers() {
     let mut sim = Sim::new(HealthConfig::default());
     sim.run(12, 25, 1000, 4000);
     sim.run(6, 5, 1000, 4000 * 5);
-    assert_eq!(
-        sim.rules(Phase::Started),
-        vec![Rule::LowFps],
-        "{:?}",
-        sim.out
-    );
+    sim.assert_started(Rule::LowFps);
     let Detail::LowFps { fps, baseline_fps } = sim.out[0].detail else {
         panic!()
     };
@@ -175,7 +174,7 @@ fn a_frame_rate_drop_is_one_episode_ended_when_it_recovers() {
         "{fps} {baseline_fps}"
     );
     sim.run(6, 25, 1000, 4000);
-    assert_eq!(sim.rules(Phase::Ended), vec![Rule::LowFps], "{:?}", sim.out);
+    sim.assert_ended(Rule::LowFps);
     let Detail::LowFps { fps, .. } = sim.out[1].detail else {
         panic!()
     };
@@ -187,14 +186,9 @@ fn a_bitrate_collapse_is_one_episode() {
     let mut sim = Sim::new(HealthConfig::default());
     sim.run(12, 25, 1000, 6000);
     sim.run(5, 25, 1000, 500);
-    assert_eq!(
-        sim.rules(Phase::Started),
-        vec![Rule::BitrateDrop],
-        "{:?}",
-        sim.out
-    );
+    sim.assert_started(Rule::BitrateDrop);
     sim.run(5, 25, 1000, 6000);
-    assert_eq!(sim.rules(Phase::Ended), vec![Rule::BitrateDrop]);
+    sim.assert_ended(Rule::BitrateDrop);
 }
 
 #[test]
@@ -209,12 +203,7 @@ fn rates_are_not_judged_before_half_the_baseline_window() {
 fn a_long_gop_at_the_default_is_one_episode_while_gops_stay_long() {
     let mut sim = Sim::new(HealthConfig::default());
     sim.run(36, 25, 12_000, 5000);
-    assert_eq!(
-        sim.rules(Phase::Started),
-        vec![Rule::LongGop],
-        "{:?}",
-        sim.out
-    );
+    sim.assert_started(Rule::LongGop);
     let started = sim.out[0].started.saturating_duration_since(sim.t0);
     assert!(
         (10_000..10_100).contains(&started.as_millis()),
@@ -237,14 +226,7 @@ fn a_long_gop_ends_at_the_first_short_one() {
     let mut sim = Sim::new(HealthConfig::default());
     sim.run(12, 25, 12_000, 5000);
     sim.run(4, 25, 2000, 5000);
-    let rules: Vec<_> = sim.out.iter().map(|e| (e.rule, e.phase)).collect();
-    assert_eq!(
-        rules,
-        [
-            (Rule::LongGop, Phase::Started),
-            (Rule::LongGop, Phase::Ended)
-        ]
-    );
+    sim.assert_one_episode(Rule::LongGop);
 }
 
 #[test]
@@ -268,22 +250,12 @@ fn audio_drifting_from_video_is_one_episode() {
             break;
         }
     }
-    assert_eq!(
-        sim.rules(Phase::Started),
-        vec![Rule::AvDrift],
-        "{:?}",
-        sim.out
-    );
+    sim.assert_started(Rule::AvDrift);
     let Detail::AvDrift { drift_ms } = sim.out[0].detail else {
         panic!()
     };
     assert!((1400..=1600).contains(&drift_ms), "{drift_ms}");
-    assert_eq!(
-        sim.rules(Phase::Ended),
-        vec![Rule::AvDrift],
-        "{:?}",
-        sim.out
-    );
+    sim.assert_ended(Rule::AvDrift);
     let ended = sim.out[1];
     assert!(
         ended.duration >= Duration::from_millis(2500),
@@ -304,15 +276,10 @@ fn timestamps_going_back_are_one_episode_until_quiet() {
     sim.video_ts = 0;
     sim.audio_ts = 0;
     sim.run(3, 25, 1000, 5000);
-    assert_eq!(
-        sim.rules(Phase::Started),
-        vec![Rule::TimestampBackwards],
-        "{:?}",
-        sim.out
-    );
+    sim.assert_started(Rule::TimestampBackwards);
     assert_eq!(sim.rules(Phase::Ended), vec![]);
     sim.run(4, 25, 1000, 5000);
-    assert_eq!(sim.rules(Phase::Ended), vec![Rule::TimestampBackwards]);
+    sim.assert_ended(Rule::TimestampBackwards);
     let ended = sim.out.iter().find(|e| e.phase == Phase::Ended).unwrap();
     let Detail::TimestampBackwards {
         from_ms,
@@ -331,9 +298,9 @@ fn timestamps_going_back_are_one_episode_until_quiet() {
 fn finish_closes_open_episodes_and_ignores_later_input() {
     let mut sim = Sim::new(HealthConfig::default());
     sim.run(11, 25, 60_000, 5000);
-    assert_eq!(sim.rules(Phase::Started), vec![Rule::LongGop]);
+    sim.assert_started(Rule::LongGop);
     sim.finish();
-    assert_eq!(sim.rules(Phase::Ended), vec![Rule::LongGop]);
+    sim.assert_ended(Rule::LongGop);
     assert_eq!(sim.health.active().count(), 0);
     let later = sim.at(sim.video_ts + 60_000);
     sim.health.handle_tick(later);
