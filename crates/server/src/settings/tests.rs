@@ -108,6 +108,11 @@ fn the_documented_configuration_parses() {
     let s = Settings::from_toml(&doc[start..end]).unwrap();
     assert_eq!(s.max_connections_per_address, 500);
     assert_eq!(s.rtmp.max_field_bytes, 4096);
+    assert_eq!(
+        s.health,
+        media::health::HealthConfig::default(),
+        "[health] shows the defaults"
+    );
 }
 
 mod debug {

@@ -71,7 +71,10 @@ impl Watch {
             key: publish.key.clone(),
             sequence: publish.sequence.to_owned(),
             peer: publish.peer,
-            param: publish.param.map(str::to_owned),
+            // Kept as the webhooks send it: the query is the client's to choose, and this lives as long as the push.
+            param: publish
+                .param
+                .map(|p| control::webhook_event::cap_stream_param(p).to_owned()),
             origin: (now, control::now_ms()),
             recent_max: config.recent_episodes,
         });
