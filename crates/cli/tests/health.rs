@@ -1,13 +1,15 @@
 //! Stream health rules against the real server (issue 18): ffmpeg pushes that stall (a paused encoder), carry a
 //! 12 s GOP, or drop their frame rate fire their rule once per episode, each start and end a `stream_anomaly`
 //! webhook (event_type 321) checked at a real HTTP receiver, counted in `/metrics` and shown in the stream's
-//! statistics. The three pushes run at once on one server, with the default `[health]` thresholds.
+//! statistics. With a publisher driven tag by tag, timestamps that start over and audio running ahead of the video
+//! do the same for theirs. The five pushes run at once on one server, with the default `[health]` thresholds.
 
 mod common;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::pusher::TagPusher;
 use common::*;
 use serde_json::Value;
 
@@ -61,6 +63,7 @@ fn one_episode(
     tencent_type: u64,
     sequence: &str,
     key: &str,
+    end_count: u64,
 ) -> Value {
     let states: Vec<(&str, &str)> = bodies
         .iter()
@@ -87,7 +90,12 @@ fn one_episode(
         let event = &b["abnormal_event"][0];
         assert_eq!(event["type"], tencent_type, "{b}");
         assert_eq!(event["event_key"], rule);
-        assert_eq!(event["count"], 1);
+        let count = if b["anomaly_state"] == "end" {
+            end_count
+        } else {
+            1
+        };
+        assert_eq!(event["count"], count, "{b}");
         assert!(
             event["detail"][0]["desc"]
                 .as_str()
@@ -119,7 +127,7 @@ fn one_episode(
 
 fn push_sequence(receiver: &Receiver, stream: &str) -> String {
     receiver
-        .wait_for("push_start", 3)
+        .wait_for("push_start", 5)
         .into_iter()
         .find(|b| b["stream_id"] == stream)
         .and_then(|b| b["sequence"].as_str().map(str::to_owned))
@@ -133,7 +141,7 @@ fn stream_health(server: &Server, stream: &str) -> Value {
 }
 
 #[test]
-fn stalls_long_gops_and_frame_rate_drops_fire_once_per_episode() {
+fn stalls_long_gops_rate_drops_rewinds_and_drift_fire_once_per_episode() {
     require("ffmpeg");
     // Made before the server starts, so that encoding them does not compete with the pushes.
     let steady = fixture("health-steady.flv", 10, 25, &[]);
@@ -184,7 +192,7 @@ fn stalls_long_gops_and_frame_rate_drops_fire_once_per_episode() {
             drop(pusher);
             let sequence = push_sequence(&receiver, "stall");
             let bodies = anomalies(&receiver, "stall");
-            let end = one_episode(&bodies, "video_gap", 6, &sequence, &key);
+            let end = one_episode(&bodies, "video_gap", 6, &sequence, &key, 1);
             let gap = end["anomaly_detail"]["gap_ms"].as_u64().unwrap();
             assert!((4000..8000).contains(&gap), "the pause, measured: {end}");
         });
@@ -198,7 +206,7 @@ fn stalls_long_gops_and_frame_rate_drops_fire_once_per_episode() {
             drop(pusher);
             let bodies = wait_anomalies(&receiver, "gop", 2, Duration::from_secs(10));
             let sequence = push_sequence(&receiver, "gop");
-            let end = one_episode(&bodies, "long_gop", 16, &sequence, &key);
+            let end = one_episode(&bodies, "long_gop", 16, &sequence, &key, 1);
             let gop = end["anomaly_detail"]["gop_ms"].as_u64().unwrap();
             assert!((10_000..12_000).contains(&gop), "{end}");
         });
@@ -208,17 +216,53 @@ fn stalls_long_gops_and_frame_rate_drops_fire_once_per_episode() {
             let bodies = wait_anomalies(&receiver, "fps", 2, Duration::from_secs(25));
             drop(pusher);
             let sequence = push_sequence(&receiver, "fps");
-            let end = one_episode(&bodies, "low_fps", 15, &sequence, &key);
+            let end = one_episode(&bodies, "low_fps", 15, &sequence, &key, 1);
             let (fps, recent) = (
                 end["anomaly_detail"]["fps"].as_f64().unwrap(),
                 end["anomaly_detail"]["baseline_fps"].as_f64().unwrap(),
             );
             assert!(fps <= 6.0 && recent >= 20.0, "{end}");
         });
+        // The encoder starts its timeline over on the same connection after 3 s.
+        s.spawn(|| {
+            let mut pusher = TagPusher::publish(&server.rtmp, "live", "rewind", &fixture_av());
+            pusher.send_while(|t| t.ts < 3000);
+            pusher.rewind();
+            pusher.send_while(|t| t.ts < 7000);
+            let bodies = wait_anomalies(&receiver, "rewind", 2, Duration::from_secs(5));
+            drop(pusher);
+            let sequence = push_sequence(&receiver, "rewind");
+            let end = one_episode(&bodies, "timestamp_backwards", 1, &sequence, &key, 2);
+            let detail = &end["anomaly_detail"];
+            assert_eq!(
+                (detail["kind"].as_str(), detail["count"].as_u64()),
+                (Some("video"), Some(2)),
+                "{end}"
+            );
+            assert!(
+                detail["from_ms"].as_u64().unwrap() >= 2900
+                    && detail["to_ms"].as_u64().unwrap() < 100,
+                "{end}"
+            );
+            assert!(end["episode_duration"].as_u64().unwrap() >= 5000, "{end}");
+        });
+        // The audio timestamps run 1.5 s ahead of the video from 3 s on, until the push ends.
+        s.spawn(|| {
+            let mut pusher = TagPusher::publish(&server.rtmp, "live", "drift", &fixture_av());
+            pusher.send_while(|t| t.ts < 3000);
+            pusher.set_audio_shift(1500);
+            pusher.send_while(|t| t.ts < 5000);
+            drop(pusher);
+            let bodies = wait_anomalies(&receiver, "drift", 2, Duration::from_secs(10));
+            let sequence = push_sequence(&receiver, "drift");
+            let end = one_episode(&bodies, "av_drift", 1001, &sequence, &key, 1);
+            let drift = end["anomaly_detail"]["drift_ms"].as_i64().unwrap();
+            assert!((1300..1700).contains(&drift), "{end}");
+        });
     });
     // After the pushes ended, nothing more came for any stream.
     std::thread::sleep(Duration::from_secs(1));
-    for stream in ["stall", "gop", "fps"] {
+    for stream in ["stall", "gop", "fps", "rewind", "drift"] {
         assert_eq!(
             anomalies(&receiver, stream).len(),
             2,
@@ -227,7 +271,13 @@ fn stalls_long_gops_and_frame_rate_drops_fire_once_per_episode() {
         );
     }
     let (_, metrics) = server.get("/metrics");
-    for rule in ["video_gap", "long_gop", "low_fps"] {
+    for rule in [
+        "video_gap",
+        "long_gop",
+        "low_fps",
+        "timestamp_backwards",
+        "av_drift",
+    ] {
         assert!(
             metrics.contains(&format!(
                 "mplive_stream_anomalies_total{{rule=\"{rule}\"}} 1"
@@ -236,7 +286,7 @@ fn stalls_long_gops_and_frame_rate_drops_fire_once_per_episode() {
         );
     }
     assert!(
-        metrics.contains("mplive_stream_anomalies_total{rule=\"av_drift\"} 0"),
+        metrics.contains("mplive_stream_anomalies_total{rule=\"bitrate_drop\"} 0"),
         "{metrics}"
     );
 }

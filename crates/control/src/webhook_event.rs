@@ -2,7 +2,8 @@
 //! refused. Pure: the clock is an argument and nothing is sent from here (delivery is the outbox's job).
 //!
 //! Push start and push end bodies carry the fields of Tencent CSS's stream callbacks (`event_type` 1 and 0,
-//! `stream_id`, `sequence`, `t`, `sign`, ...), so a receiver written for Tencent works unchanged; mplive's own events
+//! `stream_id`, `sequence`, `t`, `sign`, ...), so a receiver written for Tencent works unchanged; stream anomalies carry
+//! those of Tencent's push anomaly callback (`event_type` 321, `abnormal_event`, see [`Anomaly`]); mplive's own events
 //! use `event_type` 1001 and up and the same fields. Every body also has `event`, the event's name. The full
 //! description for receivers is `docs/webhooks.md`.
 //!

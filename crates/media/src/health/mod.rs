@@ -117,6 +117,8 @@ pub struct Health {
     last_video_at: Option<Instant>,
     /// Timestamp of the keyframe that opened the current GOP (or of the first picture).
     gop_start: Option<u32>,
+    /// The video's pictures cannot be classified (an unknown codec): no GOP to judge.
+    gop_unknown: bool,
     /// The last timestamp of each kind (video, audio).
     last_ts: [Option<u32>; 2],
     last_backwards_at: Option<Instant>,
@@ -140,6 +142,7 @@ impl Health {
             origin: now,
             last_video_at: None,
             gop_start: None,
+            gop_unknown: false,
             last_ts: [None; 2],
             last_backwards_at: None,
             offsets: [None; 2],
@@ -161,7 +164,7 @@ impl Health {
         self.check_backwards(now, video, ts);
         if video {
             self.check_gap(now);
-            self.check_gop(now, ts, frame.keyframe);
+            self.check_gop(now, frame);
         }
         self.check_drift(now, video, ts);
         self.check_rates(now, video, ts, frame.payload.len());
@@ -257,10 +260,21 @@ impl Health {
         self.last_video_at = Some(now);
     }
 
-    fn check_gop(&mut self, now: Instant, ts: u32, keyframe: bool) {
+    fn check_gop(&mut self, now: Instant, frame: &Frame) {
+        if self.gop_unknown {
+            return;
+        }
+        let (ts, keyframe) = (frame.timestamp, frame.keyframe);
         let start = *self.gop_start.get_or_insert(ts);
         let gop_ms = u64::from(ts.saturating_sub(start));
         if gop_ms > self.config.gop_max_ms {
+            // Looked at only here, once: a codec whose pictures cannot be read has no keyframes to count.
+            if !self.episodes.is_open(Rule::LongGop)
+                && flv::FrameClass::of(MediaKind::Video, &frame.payload) == flv::FrameClass::Unknown
+            {
+                self.gop_unknown = true;
+                return;
+            }
             self.episodes.start(now, Detail::LongGop { gop_ms });
         } else if keyframe {
             // A GOP within the limit is complete: a stream that keeps its long GOPs stays in one episode.
@@ -298,7 +312,15 @@ impl Health {
 
     fn check_rates(&mut self, now: Instant, video: bool, ts: u32, bytes: usize) {
         let window = self.config.rate_baseline_secs;
-        for _ in 0..self.seconds.advance(ts, u64::from(window)) {
+        // Seconds follow the video's timestamps when there is video: audio running ahead of it (or jumping) must
+        // not cut the video's seconds short.
+        let advances = video || self.last_video_at.is_none();
+        let completed = if advances {
+            self.seconds.advance(ts, u64::from(window))
+        } else {
+            0
+        };
+        for _ in 0..completed {
             if let Some(w) = self.seconds.complete() {
                 self.judge_rates(now, w);
             }

@@ -310,6 +310,44 @@ fn finish_closes_open_episodes_and_ignores_later_input() {
 }
 
 #[test]
+fn video_the_hub_cannot_classify_has_no_gop_to_judge() {
+    let t0 = Instant::now();
+    let mut health = Health::new(HealthConfig::default(), t0);
+    // An Enhanced RTMP picture of a FourCC nobody knows: no keyframe can be seen in it.
+    let picture = Bytes::from_static(b"\xa3xxxx\0\0\0");
+    for n in 0..1000u32 {
+        let at = t0 + Duration::from_millis(u64::from(n) * 40);
+        let frame = Frame::new(MediaKind::Video, n * 40, picture.clone());
+        health.handle_frame(at, &frame);
+        health.handle_tick(at);
+    }
+    assert!(!health.has_output());
+}
+
+#[test]
+fn audio_running_ahead_at_once_is_a_drift_and_nothing_else() {
+    let mut sim = Sim::new(HealthConfig::default());
+    sim.run(12, 25, 1000, 5000);
+    // The audio timestamps jump 1.5 s ahead and stay there.
+    sim.audio_ts += 1500;
+    for _ in 0..75 {
+        let at = sim.at(sim.video_ts);
+        while sim.audio_ts <= sim.video_ts + 1500 {
+            sim.health
+                .handle_frame(at, &frame(MediaKind::Audio, sim.audio_ts, 300, false));
+            sim.audio_ts += 23;
+        }
+        let key = sim.video_ts % 1000 == 0;
+        sim.health
+            .handle_frame(at, &frame(MediaKind::Video, sim.video_ts, 5000, key));
+        sim.drain();
+        sim.video_ts += 40;
+    }
+    sim.finish();
+    sim.assert_one_episode(Rule::AvDrift);
+}
+
+#[test]
 fn audio_only_streams_have_no_video_rules() {
     let mut health = Health::new(HealthConfig::default(), Instant::now());
     let t0 = Instant::now();
