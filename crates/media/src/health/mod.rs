@@ -6,7 +6,7 @@
 //! finish(now)  ─────────────┘                      └─▶ active(): the episodes open now
 //! ```
 //!
-//! An episode starts when a rule's condition appears and ends when it is gone (or the publish ends: [`finish`]
+//! An episode starts when a rule's condition appears and ends when it is gone (or the publish ends: [`Health::finish`]
 //! closes what is open), so a rule reports once per episode, not once per frame. The rules (names as
 //! [`Rule::as_str`] gives them) and their thresholds ([`HealthConfig`]):
 //!
