@@ -659,38 +659,13 @@ fn bench_counts_agree_with_ffmpeg_reading_the_same_stream() {
     const WARMUP_MS: u64 = 1500;
     // 25 fps with a keyframe every 5 pictures: a player's start burst (the GOP cache) is at most 0.2 s of media,
     // so it hardly moves the counts. 44.1 kHz AAC: about 43 frames/s.
-    let fixture = make_fixture(
+    let fixture = make_av_fixture(
         "bench-gop5.flv",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=25",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=44100",
-            "-t",
-            "10",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-b:v",
-            "500k",
-            "-g",
-            "5",
-            "-keyint_min",
-            "5",
-            "-sc_threshold",
-            "0",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "64k",
-        ],
+        "320x240",
+        10,
+        5,
+        &[],
+        &["-preset", "veryfast", "-b:v", "500k"],
     );
     let server = Server::start("");
     // A stream ends soon after its publisher leaves, so a reader still waiting for media gets the end of it.

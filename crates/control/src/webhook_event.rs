@@ -2,7 +2,8 @@
 //! refused. Pure: the clock is an argument and nothing is sent from here (delivery is the outbox's job).
 //!
 //! Push start and push end bodies carry the fields of Tencent CSS's stream callbacks (`event_type` 1 and 0,
-//! `stream_id`, `sequence`, `t`, `sign`, ...), so a receiver written for Tencent works unchanged; mplive's own events
+//! `stream_id`, `sequence`, `t`, `sign`, ...), so a receiver written for Tencent works unchanged; stream anomalies carry
+//! those of Tencent's push anomaly callback (`event_type` 321, `abnormal_event`, see [`Anomaly`]); mplive's own events
 //! use `event_type` 1001 and up and the same fields. Every body also has `event`, the event's name. The full
 //! description for receivers is `docs/webhooks.md`.
 //!
@@ -23,6 +24,9 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::txsecret::{eq_ignore_case_constant_time, md5_hex};
+
+mod anomaly;
+pub use anomaly::{abnormal_type, type_desc, Anomaly, AnomalyState};
 
 /// How long a body's `sign` stays valid: `t` is the send time plus this many seconds, as Tencent does.
 pub const SIGN_VALIDITY_SECS: u64 = 600;
@@ -55,11 +59,14 @@ pub enum EventKind {
     PushRefused,
     /// A recording file was closed (Tencent `event_type` 100); the body carries [`RecordFile`]'s fields.
     RecordDone,
+    /// A health rule's episode started or ended (Tencent's push anomaly, `event_type` 321); the body carries
+    /// [`Anomaly`]'s fields.
+    StreamAnomaly,
 }
 
 impl EventKind {
     /// The `event` field: `push_start`, `push_end`, `play_start`, `play_stop`, `republish`, `kick`, `push_refused`,
-    /// `record_done`.
+    /// `record_done`, `stream_anomaly`.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::PushStart => "push_start",
@@ -70,11 +77,12 @@ impl EventKind {
             EventKind::Kick => "kick",
             EventKind::PushRefused => "push_refused",
             EventKind::RecordDone => "record_done",
+            EventKind::StreamAnomaly => "stream_anomaly",
         }
     }
 
-    /// The `event_type` field: Tencent's numbers for push start (1), end (0) and record done (100), 1001 to 1005 for
-    /// mplive's own.
+    /// The `event_type` field: Tencent's numbers for push start (1), end (0), record done (100) and stream anomaly
+    /// (321), 1001 to 1005 for mplive's own.
     pub fn event_type(self) -> u32 {
         match self {
             EventKind::PushStart => 1,
@@ -85,6 +93,7 @@ impl EventKind {
             EventKind::Kick => 1004,
             EventKind::PushRefused => 1005,
             EventKind::RecordDone => 100,
+            EventKind::StreamAnomaly => 321,
         }
     }
 }
@@ -132,6 +141,8 @@ pub struct StreamEvent {
     pub player_ip: Option<String>,
     /// For record done: the file; its fields are sent only when set.
     pub record: Option<RecordFile>,
+    /// For a stream anomaly: the episode; its fields are sent only when set.
+    pub anomaly: Option<Anomaly>,
 }
 
 /// A closed recording file, as reported by [`EventKind::RecordDone`] (Tencent's recording callback fields).
@@ -170,6 +181,7 @@ impl StreamEvent {
             protocol: None,
             player_ip: None,
             record: None,
+            anomaly: None,
         }
     }
 }
@@ -209,6 +221,7 @@ impl fmt::Debug for StreamEvent {
             .field("protocol", &self.protocol)
             .field("player_ip", &self.player_ip)
             .field("record", &self.record)
+            .field("anomaly", &self.anomaly)
             .finish()
     }
 }
@@ -256,8 +269,11 @@ pub fn body(event: &StreamEvent, callback_key: &str, now_unix: u64) -> Value {
         put("start_time", file.start_time.into());
         put("end_time", file.end_time.into());
     }
-    put("t", t.into());
-    put("sign", sign(callback_key, t).into());
+    if let Some(anomaly) = &event.anomaly {
+        anomaly::put_fields(&mut map, &event.app, anomaly);
+    }
+    map.insert("t".to_owned(), t.into());
+    map.insert("sign".to_owned(), sign(callback_key, t).into());
     Value::Object(map)
 }
 

@@ -27,6 +27,9 @@
 //!   but not forwarded (nobody could decode them); video whose header `flv` cannot read is always forwarded
 //!   and treated as a start point, since it has no keyframes to wait for.
 //! - **Stats** ([`StreamStats`]) are measured from the frames: bitrate, FPS, GOP, picture size, audio format.
+//! - **Health** ([`health::Health`]): a sans-IO evaluator of a publish's frames that reports anomaly episodes
+//!   (video gap, low frame rate, long GOP, audio/video drift, bitrate drop, timestamps going backwards); the
+//!   server feeds it beside the hub.
 //!
 //! # I/O and clock
 //!
@@ -73,6 +76,7 @@ mod config;
 mod error;
 mod frame;
 mod gop;
+pub mod health;
 mod key;
 mod probe;
 mod publisher;

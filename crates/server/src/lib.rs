@@ -360,16 +360,20 @@ async fn services(
         ),
         None => None,
     };
-    let streams = Arc::new(stream::Streams::new(
-        registry.clone(),
-        catalog.clone(),
-        webhooks,
-        metrics,
-        settings.merge_window(),
-        settings.max_url_ttl_secs,
-        cluster,
-    ));
+    let streams = Arc::new(
+        stream::Streams::new(
+            registry.clone(),
+            catalog.clone(),
+            webhooks,
+            metrics,
+            settings.merge_window(),
+            settings.max_url_ttl_secs,
+            cluster,
+        )
+        .with_health(settings.health.clone()),
+    );
     tracker.spawn(stream::history::run(streams.clone(), shutdown.clone()));
+    tracker.spawn(stream::health::run(streams.clone(), shutdown.clone()));
     tracker.spawn(ops::allocator::trim_every(
         Duration::from_secs(settings.memory_trim_secs),
         shutdown.clone(),

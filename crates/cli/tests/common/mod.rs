@@ -455,43 +455,68 @@ fn fixture_dir() -> PathBuf {
 pub fn fixture_av() -> PathBuf {
     static F: OnceLock<PathBuf> = OnceLock::new();
     F.get_or_init(|| {
-        make_fixture(
+        make_av_fixture(
             "av-10s.flv",
+            "540x960",
+            10,
+            25,
+            &[],
             &[
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=540x960:rate=25",
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=frequency=440:sample_rate=44100",
-                "-t",
-                "10",
-                "-c:v",
-                "libx264",
                 "-preset",
                 "veryfast",
                 "-tune",
                 "zerolatency",
                 "-b:v",
                 "1000k",
-                "-g",
-                "25",
-                "-keyint_min",
-                "25",
-                "-sc_threshold",
-                "0",
-                "-pix_fmt",
-                "yuv420p",
-                "-c:a",
-                "aac",
-                "-b:a",
-                "64k",
             ],
         )
     })
     .clone()
+}
+
+/// Makes (once) an FLV fixture `name`: `secs` seconds of a `size` 25 fps test picture and a 440 Hz tone, H.264
+/// with a keyframe every `gop` pictures (no scene cuts) and 64 kbit/s AAC; `filter` goes before the encoder
+/// (`-vf ...`), `x264` after `-c:v libx264` (preset, bitrate).
+pub fn make_av_fixture(
+    name: &str,
+    size: &str,
+    secs: u32,
+    gop: u32,
+    filter: &[&str],
+    x264: &[&str],
+) -> PathBuf {
+    let source = format!("testsrc2=size={size}:rate=25");
+    let (secs, gop) = (secs.to_string(), gop.to_string());
+    let mut args = vec![
+        "-f",
+        "lavfi",
+        "-i",
+        &source,
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=44100",
+        "-t",
+        &secs,
+    ];
+    args.extend_from_slice(filter);
+    args.extend_from_slice(&["-c:v", "libx264"]);
+    args.extend_from_slice(x264);
+    args.extend_from_slice(&[
+        "-g",
+        &gop,
+        "-keyint_min",
+        &gop,
+        "-sc_threshold",
+        "0",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "64k",
+    ]);
+    make_fixture(name, &args)
 }
 
 /// Makes (once) an audio-only FLV fixture (live-pusher `singleAudio`).

@@ -40,6 +40,8 @@ pub struct TagPusher {
     epoch: Instant,
     /// Media milliseconds sent per wall-clock millisecond when paced.
     speed: u32,
+    /// Added to the timestamps of audio tags as they are sent (an audio clock running ahead).
+    audio_shift: u32,
 }
 
 impl TagPusher {
@@ -65,6 +67,7 @@ impl TagPusher {
             offset: 0,
             epoch: Instant::now(),
             speed: 1,
+            audio_shift: 0,
         };
         pusher.until_publishing();
         pusher
@@ -175,7 +178,11 @@ impl TagPusher {
                 std::thread::sleep(wait);
             }
         }
-        self.session.send_media(tag.kind, tag.ts, &tag.body);
+        let ts = match tag.kind {
+            MediaKind::Audio => tag.ts + self.audio_shift,
+            _ => tag.ts,
+        };
+        self.session.send_media(tag.kind, ts, &tag.body);
         self.flush();
     }
 
@@ -189,6 +196,24 @@ impl TagPusher {
     /// Writes `bytes` on the connection as they are, outside the RTMP session (to break the protocol on purpose).
     pub fn send_raw(&mut self, bytes: &[u8]) {
         self.socket.write_all(bytes).unwrap();
+    }
+
+    /// From now on, audio tags are sent `ms` later on the timeline than the video beside them.
+    pub fn set_audio_shift(&mut self, ms: u32) {
+        self.audio_shift = ms;
+    }
+
+    /// Starts the timeline over, as an encoder restarted on the same connection: the next tag is the fixture's
+    /// first keyframe with its own timestamp, due now.
+    pub fn rewind(&mut self) {
+        self.next = self
+            .tags
+            .iter()
+            .position(|t| t.is_keyframe())
+            .expect("a keyframe in the fixture");
+        self.offset = 0;
+        self.ahead.clear();
+        self.resume_now();
     }
 
     /// Restarts the pacing clock so that the next tag is due now (after a pause, no burst to catch up).

@@ -2,7 +2,7 @@ use serde_json::json;
 
 use super::*;
 
-const ALL: [EventKind; 8] = [
+const ALL: [EventKind; 9] = [
     EventKind::PushStart,
     EventKind::PushEnd,
     EventKind::PlayStart,
@@ -11,6 +11,7 @@ const ALL: [EventKind; 8] = [
     EventKind::Kick,
     EventKind::PushRefused,
     EventKind::RecordDone,
+    EventKind::StreamAnomaly,
 ];
 
 fn push_end() -> StreamEvent {
@@ -115,6 +116,7 @@ fn kinds_have_their_names_and_numbers() {
         ("kick", 1004),
         ("push_refused", 1005),
         ("record_done", 100),
+        ("stream_anomaly", 321),
     ];
     for (kind, (name, number)) in ALL.into_iter().zip(expected) {
         assert_eq!((kind.as_str(), kind.event_type()), (name, number));
@@ -342,4 +344,74 @@ fn callback_urls_are_logged_without_credentials() {
     ] {
         assert_eq!(callback_url_for_log(url), logged, "{url}");
     }
+}
+
+#[test]
+fn a_stream_anomaly_has_tencents_321_fields_and_says_which_end_of_the_episode() {
+    let mut values = serde_json::Map::new();
+    values.insert("gap_ms".into(), 4500.into());
+    let anomaly = Anomaly {
+        rule: "video_gap".into(),
+        state: AnomalyState::End,
+        abnormal_type: abnormal_type::VIDEO_GAP,
+        count: 1,
+        desc: "video frame arrive interval too long, interval=4500(msec)".into(),
+        started_ms: 1_700_000_003_000,
+        duration_ms: Some(1500),
+        values,
+    };
+    let event = StreamEvent {
+        sequence: "6f1c2a".into(),
+        anomaly: Some(anomaly),
+        ..StreamEvent::new(EventKind::StreamAnomaly, "live", "cam-1", 1_700_000_004)
+    };
+    let b = body(&event, "callback-key-123", 1_700_000_000);
+    assert_eq!(b["event_type"], 321);
+    assert_eq!(b["event"], "stream_anomaly");
+    assert_eq!(b["stream_id"], "cam-1");
+    assert_eq!(b["sequence"], "6f1c2a");
+    assert_eq!(
+        b["data_time"], 1_700_000_004_500u64,
+        "when this end happened, ms"
+    );
+    assert_eq!(b["report_interval"], 0);
+    assert_eq!(
+        (b["domain"].as_str(), b["path"].as_str()),
+        (Some("live"), Some("live"))
+    );
+    assert_eq!(
+        b["abnormal_event"],
+        json!([{
+            "type": 6,
+            "count": 1,
+            "customer_visible": "true",
+            "detail": [{"desc": "video frame arrive interval too long, interval=4500(msec)", "occur_time": 1_700_000_004_500u64}],
+            "event_key": "video_gap",
+            "type_desc_en": "video frame arrive interval too long",
+            "type_desc_cn": "两帧视频帧到达时间太长",
+        }])
+    );
+    assert_eq!(b["anomaly_state"], "end");
+    assert_eq!(b["anomaly_rule"], "video_gap");
+    assert_eq!(b["anomaly_detail"], json!({"gap_ms": 4500}));
+    assert_eq!(b["episode_start_time"], 1_700_000_003_000u64);
+    assert_eq!(b["episode_duration"], 1500);
+    assert_eq!(
+        b["sign"], "92926b4dfc1319b2686d9e2b2c21aacf",
+        "signed like every body"
+    );
+    // A start has no duration; other events have none of these fields.
+    let start = StreamEvent {
+        anomaly: event.anomaly.clone().map(|a| Anomaly {
+            state: AnomalyState::Start,
+            duration_ms: None,
+            ..a
+        }),
+        ..event
+    };
+    let b = body(&start, "k", 0);
+    assert_eq!(b["anomaly_state"], "start");
+    assert_eq!(b["data_time"], 1_700_000_003_000u64);
+    assert!(b.get("episode_duration").is_none());
+    assert!(body(&push_end(), "k", 0).get("abnormal_event").is_none());
 }

@@ -33,6 +33,8 @@ pub(crate) struct Metrics {
     cluster_up: AtomicBool,
     /// Relays this node runs now (streams pulled from another node).
     cluster_relays: AtomicU64,
+    /// Health rule episodes started, by rule index (`media::health::Rule::index`).
+    anomalies: [AtomicU64; media::health::RULES],
 }
 
 impl Metrics {
@@ -49,6 +51,11 @@ impl Metrics {
             .lock()
             .entry((listener, reason))
             .or_default() += 1;
+    }
+
+    /// Counts one health rule episode started.
+    pub(crate) fn anomaly(&self, rule: media::health::Rule) {
+        self.anomalies[rule.index()].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one webhook delivered (2xx).
@@ -239,6 +246,20 @@ impl Metrics {
                 "mplive_connections_refused_total{{listener=\"{listener}\",reason=\"{reason}\"}} {n}"
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP mplive_stream_anomalies_total Health rule episodes started on live streams, by rule \
+             ([health] settings; each also sends a stream_anomaly webhook).\n\
+             # TYPE mplive_stream_anomalies_total counter"
+        );
+        for rule in media::health::Rule::ALL {
+            let n = self.anomalies[rule.index()].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "mplive_stream_anomalies_total{{rule=\"{}\"}} {n}",
+                rule.as_str()
+            );
+        }
         out
     }
 }
@@ -264,6 +285,10 @@ mod tests {
         assert!(text.contains("mplive_refusals_total{action=\"play\",reason=\"unknown_app\"} 1"));
         assert!(text.contains("mplive_webhooks_given_up_total 1"));
         assert!(text.contains("mplive_players{protocol=\"flv\"} 0"));
+        m.anomaly(media::health::Rule::LongGop);
+        let text = m.render(&Totals::default(), 0);
+        assert!(text.contains("mplive_stream_anomalies_total{rule=\"long_gop\"} 1"));
+        assert!(text.contains("mplive_stream_anomalies_total{rule=\"video_gap\"} 0"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap_or_default();
             assert!(

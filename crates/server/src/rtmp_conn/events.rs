@@ -103,8 +103,7 @@ impl Conn {
                     if let Some(p) = &mut self.publishing {
                         if p.stream_id == stream_id {
                             p.session
-                                .publisher()
-                                .push(Frame::new(kind, timestamp, payload));
+                                .push(Frame::new(kind, timestamp, payload), self.last_input);
                             p.last_media = self.last_input;
                             p.pushed = true;
                         }

@@ -113,6 +113,8 @@ pub struct Settings {
     pub tls_reload_secs: u64,
     /// Cluster mode (`[cluster]`): off unless `cluster.redis_url` is set.
     pub cluster: crate::cluster::ClusterSettings,
+    /// Stream health rules (`[health]`): anomaly episodes, their webhooks and metric.
+    pub health: media::health::HealthConfig,
 }
 
 impl std::fmt::Debug for Settings {
@@ -166,6 +168,7 @@ impl std::fmt::Debug for Settings {
             .field("tls_key", &self.tls_key)
             .field("tls_reload_secs", &self.tls_reload_secs)
             .field("cluster", &self.cluster)
+            .field("health", &self.health)
             .finish()
     }
 }
@@ -343,6 +346,7 @@ impl Default for Settings {
             tls_key: None,
             tls_reload_secs: 5,
             cluster: crate::cluster::ClusterSettings::default(),
+            health: media::health::HealthConfig::default(),
         }
     }
 }
@@ -489,6 +493,13 @@ impl Settings {
             });
         }
         self.cluster.validate()?;
+        if let Some((field, value, expected)) = self.health.problem() {
+            return Err(SettingsError::Invalid {
+                field,
+                value,
+                expected,
+            });
+        }
         if self.webhooks.max_attempts == 0 {
             return Err(SettingsError::Invalid {
                 field: "webhooks.max_attempts",

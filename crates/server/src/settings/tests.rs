@@ -109,6 +109,11 @@ fn the_documented_configuration_parses() {
     assert_eq!(s.max_connections_per_address, 500);
     assert_eq!(s.rtmp.max_field_bytes, 4096);
     assert_eq!(s.interruptions.retention_days, 30);
+    assert_eq!(
+        s.health,
+        media::health::HealthConfig::default(),
+        "[health] shows the defaults"
+    );
 }
 
 mod debug {
@@ -126,4 +131,23 @@ mod debug {
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("rtmp_addr"));
     }
+}
+
+#[test]
+fn health_settings_have_defaults_and_bounds() {
+    let s = Settings::from_toml("").unwrap();
+    assert!(s.health.enabled);
+    assert_eq!((s.health.video_gap_ms, s.health.gop_max_ms), (3000, 10_000));
+    let s = Settings::from_toml("[health]\nenabled = false\ngop_max_ms = 4000").unwrap();
+    assert_eq!((s.health.enabled, s.health.gop_max_ms), (false, 4000));
+    for (bad, field) in [
+        ("low_fps_ratio = 1.5", "health.low_fps_ratio"),
+        ("video_gap_ms = 10", "health.video_gap_ms"),
+        ("rate_baseline_secs = 1", "health.rate_baseline_secs"),
+        ("recent_episodes = 5000", "health.recent_episodes"),
+    ] {
+        let err = Settings::from_toml(&format!("[health]\n{bad}")).unwrap_err();
+        assert!(err.to_string().contains(field), "{bad}: {err}");
+    }
+    assert!(Settings::from_toml("[health]\nvideo_gap = 3").is_err());
 }

@@ -23,6 +23,8 @@ pub(crate) struct StreamEntry {
     pub(crate) recording: Mutex<Option<Recording>>,
     /// Its recent rates, sampled by `stream::history`.
     pub(crate) history: crate::stream::history::History,
+    /// Its publish's health rules and its recent anomalies (`stream::health`).
+    pub(crate) health: crate::stream::health::StreamHealth,
 }
 
 impl StreamEntry {
@@ -36,6 +38,7 @@ impl StreamEntry {
             hls: Mutex::new(None),
             recording: Mutex::new(None),
             history: Default::default(),
+            health: Default::default(),
         }
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use control::store::InterruptReason;
 use control::webhook_event::{errcode, EventKind, StreamEvent};
 use control::App;
-use media::{PublishError, Publisher, PublisherInfo, StreamKey, Subscriber};
+use media::{Frame, PublishError, Publisher, PublisherInfo, StreamKey, Subscriber};
 use tracing::info;
 
 use crate::ops::interruptions;
@@ -22,6 +22,7 @@ use crate::ops::webhooks::{self, Change, Owed, Webhooks};
 use crate::stream::access::{self, PlayMode, Reason, Refusal};
 use crate::stream::entry::{self, StreamEntry};
 use crate::stream::followers::Published;
+use crate::stream::health::{self, Watch};
 use crate::stream::Streams;
 
 /// The protocol a session speaks, as webhooks (`player_type`), metrics and logs name it.
@@ -105,7 +106,7 @@ impl End {
     }
 }
 
-/// A running publish. The driver pushes frames through [`PublishSession::publisher`]; dropping the session
+/// A running publish. The driver pushes frames through [`PublishSession::push`]; dropping the session
 /// ends the publish and sends `push_end` (normal unless [`PublishSession::end`] said otherwise).
 pub(crate) struct PublishSession {
     streams: Arc<Streams>,
@@ -124,15 +125,20 @@ pub(crate) struct PublishSession {
     /// The session's row in `open_sessions` (`push:{sequence}`), written with its `push_start` and deleted with
     /// its `push_end`; `None` when none was queued (an app without callback URLs, a full queue).
     open: Option<String>,
+    /// The health rules watching this publish (`None` with `[health] enabled = false`).
+    health: Option<Arc<Watch>>,
     /// The stream's claim in the cluster, released when the publish ends (after the hub's publisher, by field
     /// order: a new publish on another node must not find the stream still published here).
     _claim: Option<crate::cluster::claims::ClaimGuard>,
 }
 
 impl PublishSession {
-    /// The hub's publisher of the stream.
-    pub(crate) fn publisher(&mut self) -> &mut Publisher {
-        &mut self.publisher
+    /// Publishes a frame that arrived at `now`, watched by the health rules on its way into the hub.
+    pub(crate) fn push(&mut self, frame: Frame, now: tokio::time::Instant) {
+        if let Some(watch) = &self.health {
+            watch.frame(&self.streams, &self.entry, now.into_std(), &frame);
+        }
+        self.publisher.push(frame);
     }
 
     /// The stream published.
@@ -195,6 +201,10 @@ impl Drop for PublishSession {
             for follower in self.streams.followers() {
                 follower.unpublished(self.publisher.key());
             }
+        }
+        // Its open anomalies end before its push_end is queued.
+        if let Some(watch) = self.health.take() {
+            watch.finish(&self.streams, &self.entry);
         }
         let (code, message) = self.end.errcode();
         let mut event = self.event(EventKind::PushEnd).with_error(code, &message);
@@ -281,6 +291,7 @@ async fn start_publish(
         param: req.query.map(str::to_owned),
         end: End::Normal,
         open: None,
+        health: None,
         _claim: claim,
     };
     if let Some(orphan) = orphan {
@@ -312,6 +323,14 @@ async fn start_publish(
     if !durable.queued {
         session.open = None;
     }
+    let watched = health::Publish {
+        app: &session.app,
+        key: &key,
+        sequence: &session.sequence,
+        peer: req.peer,
+        param: req.query,
+    };
+    session.health = Watch::start(&streams.health, &session.entry, watched);
     let published = Published {
         key: &key,
         app: &session.app,

@@ -1,10 +1,11 @@
 //! The stream lifecycle every protocol driver goes through (`lifecycle`), the access decisions it runs
-//! (`access`), the one typed refusal it answers with (`refusal`), and what the server keeps per live stream
-//! (`entry`).
+//! (`access`), the one typed refusal it answers with (`refusal`), what the server keeps per live stream
+//! (`entry`), and the health rules watching each publish (`health`).
 
 pub(crate) mod access;
 pub(crate) mod entry;
 pub(crate) mod followers;
+pub(crate) mod health;
 pub(crate) mod history;
 pub(crate) mod lifecycle;
 pub(crate) mod refusal;
@@ -38,6 +39,8 @@ pub(crate) struct Streams {
     followers: RwLock<Vec<Arc<dyn Follower>>>,
     /// Cluster mode: claims each publish cluster-wide and pulls a stream held by another node for a local play.
     pub(crate) cluster: Option<Arc<Cluster>>,
+    /// The health rules every publish is watched with (`[health]`).
+    pub(crate) health: media::health::HealthConfig,
 }
 
 impl Streams {
@@ -59,7 +62,14 @@ impl Streams {
             max_url_ttl_secs,
             followers: RwLock::new(Vec::new()),
             cluster,
+            health: media::health::HealthConfig::default(),
         }
+    }
+
+    /// With these health rules instead of the defaults.
+    pub(crate) fn with_health(mut self, health: media::health::HealthConfig) -> Streams {
+        self.health = health;
+        self
     }
 
     /// Adds a follower of every publish from now on.

@@ -59,6 +59,9 @@ pub(crate) struct StreamView {
     /// The formats it is being recorded in now (`flv`, `mp4`); empty when it is not recorded.
     #[serde(default)]
     pub(crate) recording: Vec<String>,
+    /// Its anomalies: the health rules' episodes open now and the last ones that ended.
+    #[serde(default)]
+    pub(crate) health: crate::stream::health::HealthView,
 }
 
 /// Who publishes a stream.
@@ -130,6 +133,7 @@ impl StreamView {
             recording: entry
                 .map(crate::output::record::formats_of)
                 .unwrap_or_default(),
+            health: entry.map(|e| e.health.view()).unwrap_or_default(),
         }
     }
 }
@@ -160,6 +164,7 @@ impl StreamView {
             dropped_frames: 0,
             uptime_ms: 0,
             recording: Vec::new(),
+            health: Default::default(),
         }
     }
 }
