@@ -237,7 +237,7 @@ fn app_changes_from_the_cli_reach_a_running_server() {
 
         // Play URLs: one line per protocol, signed once play auth is on.
         let play = server.cli_ok(&["url", "play", "s", "--app", "shop"]);
-        assert_eq!(play.lines().count(), 4, "{play}");
+        assert_eq!(play.lines().count(), 5, "{play}");
         assert!(!play.contains("txSecret"), "play auth is off by default");
         server.cli_ok(&["app", "set", "shop", "--play-auth", "on"]);
         let play = server.cli_ok(&["url", "play", "s", "--app", "shop"]);
