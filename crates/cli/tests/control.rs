@@ -1244,7 +1244,7 @@ fn the_admin_api_and_the_cli_speak_camel_case() {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["flv", "hls", "llHls", "relays", "rtmp", "total"],
+        ["flv", "hls", "llHls", "relays", "rtmp", "total", "webrtc"],
         "{stats}"
     );
     let (_, list) = server.get("/v1/streams");
