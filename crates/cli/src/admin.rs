@@ -583,6 +583,7 @@ pub fn run_url(args: UrlArgs) -> Result<()> {
             println!("{}", set.play.flv);
             println!("{}", set.play.hls);
             println!("{}", set.play.ll_hls);
+            println!("{}", set.play.whep);
         }
         store.close().await;
         Ok(())

@@ -28,7 +28,7 @@ enum Command {
     Bench(BenchCommand),
     /// Manage apps: create, list, show, rotate-key, set, delete.
     App(admin::AppArgs),
-    /// Print a signed push URL (one line) or the play URLs of a stream (rtmp, flv, m3u8, LL-HLS ll.m3u8).
+    /// Print a signed push URL (one line) or the play URLs of a stream (rtmp, flv, m3u8, LL-HLS ll.m3u8, WHEP).
     Url(admin::UrlArgs),
     /// Print an SDK access token (HS256 JWT signed with the app's secret).
     Token(admin::TokenArgs),

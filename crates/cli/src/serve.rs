@@ -207,6 +207,13 @@ fn print_urls(running: &server::RunningServer, data_dir: &std::path::Path) {
     println!("play in a browser (hls.js, Safari), classic and low-latency HLS:");
     println!("  {}", urls.play.hls);
     println!("  {}", urls.play.ll_hls);
+    if let Some(udp) = running.webrtc_addr() {
+        println!(
+            "play in a browser over WebRTC (WHEP: POST an SDP offer; media over UDP port {}):",
+            udp.port()
+        );
+        println!("  {}", urls.play.whep);
+    }
     println!("admin API (Authorization: Bearer ADMIN_TOKEN):");
     let http = running.http_addr();
     let scheme = if running.url_base().https {

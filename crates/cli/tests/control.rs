@@ -237,7 +237,7 @@ fn app_changes_from_the_cli_reach_a_running_server() {
 
         // Play URLs: one line per protocol, signed once play auth is on.
         let play = server.cli_ok(&["url", "play", "s", "--app", "shop"]);
-        assert_eq!(play.lines().count(), 4, "{play}");
+        assert_eq!(play.lines().count(), 5, "{play}");
         assert!(!play.contains("txSecret"), "play auth is off by default");
         server.cli_ok(&["app", "set", "shop", "--play-auth", "on"]);
         let play = server.cli_ok(&["url", "play", "s", "--app", "shop"]);
@@ -1244,7 +1244,7 @@ fn the_admin_api_and_the_cli_speak_camel_case() {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["flv", "hls", "llHls", "relays", "rtmp", "total"],
+        ["flv", "hls", "llHls", "relays", "rtmp", "total", "webrtc"],
         "{stats}"
     );
     let (_, list) = server.get("/v1/streams");

@@ -105,6 +105,9 @@ pub struct PlayUrls {
     /// Low-latency HLS: `http(s)://host[:port]/app/stream/ll.m3u8`.
     #[serde(rename = "llHls")]
     pub ll_hls: String,
+    /// WebRTC (WHEP): `http(s)://host[:port]/app/stream/whep`, where a browser `POST`s its SDP offer (served
+    /// while the server's `[webrtc]` is enabled, the default).
+    pub whep: String,
 }
 
 /// What an app hands out for one stream: the push URL (signed when the app's push auth is on) and the play URLs
@@ -134,7 +137,7 @@ pub fn app_urls(base: &UrlBase, app: &crate::App, stream: &str, expires_unix: u6
     }
 }
 
-/// The RTMP, HTTP-FLV, HLS and LL-HLS URLs of `stream`. With `play_key = Some((key, expires_unix))` each carries
+/// The RTMP, HTTP-FLV, HLS, LL-HLS and WHEP URLs of `stream`. With `play_key = Some((key, expires_unix))` each carries
 /// `?txSecret=...&txTime=...` signed for the stream name (without `.flv` or `.m3u8`, as Tencent signs play URLs).
 pub fn play_urls(
     base: &UrlBase,
@@ -151,6 +154,7 @@ pub fn play_urls(
         flv: format!("{http}/{app}/{stream}.flv{query}"),
         hls: format!("{http}/{app}/{stream}.m3u8{query}"),
         ll_hls: format!("{http}/{app}/{stream}/ll.m3u8{query}"),
+        whep: format!("{http}/{app}/{stream}/whep{query}"),
     }
 }
 
@@ -268,6 +272,7 @@ mod tests {
                 flv: "http://live.example.com/live/cam-1.flv".into(),
                 hls: "http://live.example.com/live/cam-1.m3u8".into(),
                 ll_hls: "http://live.example.com/live/cam-1/ll.m3u8".into(),
+                whep: "http://live.example.com/live/cam-1/whep".into(),
             }
         );
         let https = play_urls(&base(1935, 443, true), "live", "cam-1", None);
@@ -300,6 +305,14 @@ mod tests {
         assert!(urls
             .hls
             .starts_with("http://live.example.com:8080/live/cam-1.m3u8?txSecret="));
+        assert!(urls
+            .whep
+            .starts_with("http://live.example.com:8080/live/cam-1/whep?txSecret="));
+        // The WHEP URL names the stream before `/whep`, signed as the others.
+        assert_eq!(
+            urls.whep.split_once('?').map(|(_, q)| q),
+            urls.flv.split_once('?').map(|(_, q)| q)
+        );
         for url in [&urls.rtmp, &urls.flv, &urls.hls] {
             let (stream, query) = stream_and_query(url);
             assert_eq!(stream, "cam-1");

@@ -59,6 +59,20 @@ fn complete_request_line(data: &[u8]) -> Option<usize> {
     (method_ok && target_ok && version_ok).then_some(line_end + 2)
 }
 
+/// A WHEP offer as a client may send it, answered as the endpoint does (`webrtc::offer::negotiate`) with the
+/// server's own DTLS setup: never a panic; the answer when the offer is accepted, else the refusal's status.
+pub fn whep_offer(data: &[u8]) -> Result<String, u16> {
+    use std::sync::OnceLock;
+    static SETUP: OnceLock<crate::webrtc::offer::RtcSetup> = OnceLock::new();
+    let setup = SETUP.get_or_init(crate::webrtc::offer::RtcSetup::for_tests);
+    let Ok(sdp) = std::str::from_utf8(data) else {
+        return Err(400);
+    };
+    crate::webrtc::offer::negotiate(setup, sdp, None, std::time::Instant::now())
+        .map(|n| n.answer)
+        .map_err(|e| e.http_status())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,6 +31,7 @@ mod rooms_ws;
 mod rtmp_conn;
 mod settings;
 mod stream;
+mod webrtc;
 
 use futures_util::FutureExt;
 use std::net::SocketAddr;
@@ -53,6 +54,7 @@ pub use output::batch::WritePolicy;
 pub use output::record::RecordSettings;
 pub use rooms_ws::RoomsSettings;
 pub use settings::{parse_listen_addr, HlsSettings, RtmpSettings, Settings, SettingsError};
+pub use webrtc::{VideoTimestamps, WebrtcSettings};
 
 /// What the entry points (the RTMP and HTTP connection drivers, the HTTP handlers) are handed: the services they
 /// call and their own settings. The services themselves (streams, HLS, recording, rooms) hold only the handles
@@ -66,6 +68,8 @@ pub(crate) struct Shared {
     recordings: Arc<output::record::Recordings>,
     /// Multi-party rooms at `/rooms/v1/ws`.
     rooms: Arc<rooms_ws::RoomService>,
+    /// WebRTC playback (WHEP); `None` with `[webrtc] enabled = false`.
+    webrtc: Option<Arc<webrtc::Webrtc>>,
     session_config: rtmp::SessionConfig,
     publisher_timeout: Duration,
     idle_timeout: Duration,
@@ -170,6 +174,11 @@ impl RunningServer {
     /// The bound HTTP address.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The bound WebRTC UDP address; `None` when WHEP is off.
+    pub fn webrtc_addr(&self) -> Option<SocketAddr> {
+        self.shared.webrtc.as_ref().map(|w| w.udp_addr())
     }
 
     /// The stream hub.
@@ -282,7 +291,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
             shared.shutdown.clone(),
         ));
     }
-    info!(%rtmp_addr, %http_addr, https = settings.tls_cert.is_some(), "listening");
+    info!(%rtmp_addr, %http_addr, https = settings.tls_cert.is_some(), webrtc = ?shared.webrtc.as_ref().map(|w| w.udp_addr()), "listening");
     Ok(RunningServer {
         rtmp_addr,
         http_addr,
@@ -413,11 +422,20 @@ async fn services(
     streams.follow(Arc::new(hls.clone()));
     streams.follow(Arc::new(recordings.clone()));
     streams.follow(rooms.clone());
+    let webrtc = webrtc::Webrtc::start(
+        &settings.webrtc,
+        settings.http_addr,
+        &settings.public_host,
+        shutdown,
+        tracker,
+    )
+    .await?;
     Ok(Shared {
         streams,
         hls,
         recordings,
         rooms,
+        webrtc,
         session_config: settings.rtmp.session_config(),
         publisher_timeout: Duration::from_secs(settings.publisher_timeout_secs),
         idle_timeout: Duration::from_secs(settings.idle_timeout_secs),
@@ -559,7 +577,17 @@ fn router(shared: Arc<Shared>) -> Router {
     let playback = Router::new()
         .route("/{app}/{file}", get(http::flv_router::play))
         .route("/{app}/{stream}/{file}", get(http::hls::segment))
-        .route("/{app}/{stream}/ll/{file}", get(http::hls::ll_file));
+        .route("/{app}/{stream}/ll/{file}", get(http::hls::ll_file))
+        .route(
+            "/{app}/{stream}/whep",
+            axum::routing::post(webrtc::http::offer).options(webrtc::http::preflight),
+        )
+        .route(
+            "/{app}/{stream}/whep/{session}",
+            axum::routing::delete(webrtc::http::delete)
+                .patch(webrtc::http::patch)
+                .options(webrtc::http::preflight),
+        );
     // `/recordings/...` with `sig`/`expires` is a signed recording link; without, the playback routes of an app
     // named `recordings` (see `http::recording_files`).
     let recordings_playback = playback.clone().with_state(shared.clone());

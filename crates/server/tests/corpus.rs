@@ -56,3 +56,20 @@ fn replay_http_request_line() {
         }
     }
 }
+
+#[test]
+fn replay_whep_offer() {
+    let files = corpus("whep_offer", 4);
+    for (name, data) in &files {
+        let result = server::fuzzing::whep_offer(data);
+        let file = name.rsplit('/').next().unwrap_or_default();
+        match file {
+            "chrome_offer.sdp" => assert!(result.is_ok(), "{name}: {result:?}"),
+            "vp8_only.sdp" => assert_eq!(result, Err(406), "{name}"),
+            "(empty)" | "garbage.txt" | "no_fingerprint.sdp" => {
+                assert_eq!(result, Err(400), "{name}")
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,5 +1,6 @@
-//! Headless Chromium (Playwright with `/usr/bin/chromium`): `tests/browser/hlsjs.mjs` plays a playlist with hls.js
-//! and `tests/browser/console.mjs` drives the operator's console; each reports what it did.
+//! Headless Chromium (Playwright with `/usr/bin/chromium`): `tests/browser/hlsjs.mjs` plays a playlist with
+//! hls.js, `tests/browser/whep.mjs` plays a WHEP URL and `tests/browser/console.mjs` drives the operator's
+//! console; each reports what it did.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -29,18 +30,21 @@ pub fn browser_dir() -> Option<PathBuf> {
 
 /// Runs hls.js on `url` for `seconds` and returns its JSON report.
 pub fn hlsjs(dir: &PathBuf, url: &str, seconds: u32, low_latency: bool) -> serde_json::Value {
-    let mut cmd = Command::new("node");
-    cmd.current_dir(dir)
-        .arg("hlsjs.mjs")
-        .arg(url)
-        .args(["--seconds", &seconds.to_string()]);
+    let mut args = vec![url.to_string(), "--seconds".into(), seconds.to_string()];
     if low_latency {
-        cmd.arg("--low-latency");
+        args.push("--low-latency".into());
     }
+    node_report(dir, "hlsjs.mjs", &args, seconds)
+}
+
+/// Runs `tests/browser/{script}` with `args` (at most `seconds` + 60 s) and returns the JSON of its last line.
+fn node_report(dir: &PathBuf, script: &str, args: &[String], seconds: u32) -> serde_json::Value {
+    let mut cmd = Command::new("node");
+    cmd.current_dir(dir).arg(script).args(args);
     let (out, timed_out) = run_with_timeout(&mut cmd, Duration::from_secs(u64::from(seconds) + 60));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!timed_out, "hls.js run hung: {stderr}");
-    assert!(out.status.success(), "hls.js on {url} failed: {stderr}");
+    assert!(!timed_out, "{script} hung: {stderr}");
+    assert!(out.status.success(), "{script} {args:?} failed: {stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().last().unwrap_or_default();
     serde_json::from_str(line).unwrap_or_else(|e| panic!("report {line:?}: {e}; stderr: {stderr}"))
@@ -72,4 +76,10 @@ pub fn console(
         "console.mjs failed: {stderr}\nreport: {line}"
     );
     serde_json::from_str(line).unwrap_or_else(|e| panic!("report {line:?}: {e}; stderr: {stderr}"))
+}
+
+/// Plays the WHEP URL `url` in Chromium for `seconds` (`whep.mjs`) and returns its JSON report.
+pub fn whep(dir: &PathBuf, url: &str, seconds: u32) -> serde_json::Value {
+    let args = [url.to_string(), "--seconds".into(), seconds.to_string()];
+    node_report(dir, "whep.mjs", &args, seconds)
 }

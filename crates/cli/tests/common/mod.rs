@@ -399,6 +399,24 @@ pub fn http_request(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> (u16, String) {
+    let (status, _, body) = http_request_typed(
+        addr,
+        method,
+        path,
+        headers,
+        body.map(|b| ("application/json", b)),
+    );
+    (status, body)
+}
+
+/// [`http_request`] with a body of any type (`(content type, body)`); returns (status, head, body).
+pub fn http_request_typed(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &str)>,
+) -> (u16, String, String) {
     use std::io::Write;
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -406,14 +424,14 @@ pub fn http_request(
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    if let Some(b) = body {
+    if let Some((kind, b)) = body {
         head.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            "Content-Type: {kind}\r\nContent-Length: {}\r\n",
             b.len()
         ));
     }
     head.push_str("\r\n");
-    head.push_str(body.unwrap_or_default());
+    head.push_str(body.map(|(_, b)| b).unwrap_or_default());
     s.write_all(head.as_bytes()).unwrap();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
@@ -423,11 +441,11 @@ pub fn http_request(
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text
+    let (head, body) = text
         .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
+        .map(|(h, b)| (h.to_string(), b.to_string()))
         .unwrap_or_default();
-    (status, body)
+    (status, head, body)
 }
 
 /// Panics with the install hint when a peer program is missing.

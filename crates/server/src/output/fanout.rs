@@ -188,6 +188,14 @@ impl Group {
         }
     }
 
+    /// How many players that write themselves say `protocol` (`webrtc`, `flv`).
+    pub(crate) fn streaming_count(&self, protocol: &str) -> u64 {
+        lock(&self.streaming)
+            .iter()
+            .filter(|p| p.protocol == protocol)
+            .count() as u64
+    }
+
     /// Adds a player; it leaves when the returned membership is dropped.
     pub(crate) fn join(self: &Arc<Self>, player: Arc<DirectPlayer>) -> Membership {
         let slot = self.next_slot.fetch_add(1, Ordering::Relaxed);

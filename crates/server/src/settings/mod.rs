@@ -8,7 +8,7 @@ use std::time::Duration;
 use media::HubConfig;
 use serde::Deserialize;
 
-mod listen;
+pub(crate) mod listen;
 pub use listen::parse_listen_addr;
 
 /// Server settings. Every field has a default, so an empty TOML file (or none) is a valid configuration.
@@ -115,6 +115,8 @@ pub struct Settings {
     pub cluster: crate::cluster::ClusterSettings,
     /// Stream health rules (`[health]`): anomaly episodes, their webhooks and metric.
     pub health: media::health::HealthConfig,
+    /// WebRTC playback (`[webrtc]`, WHEP): its UDP port, advertised addresses and limits.
+    pub webrtc: crate::webrtc::WebrtcSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -169,6 +171,7 @@ impl std::fmt::Debug for Settings {
             .field("tls_reload_secs", &self.tls_reload_secs)
             .field("cluster", &self.cluster)
             .field("health", &self.health)
+            .field("webrtc", &self.webrtc)
             .finish()
     }
 }
@@ -347,6 +350,7 @@ impl Default for Settings {
             tls_reload_secs: 5,
             cluster: crate::cluster::ClusterSettings::default(),
             health: media::health::HealthConfig::default(),
+            webrtc: crate::webrtc::WebrtcSettings::default(),
         }
     }
 }
@@ -493,6 +497,7 @@ impl Settings {
             });
         }
         self.cluster.validate()?;
+        self.webrtc.validate()?;
         if let Some((field, value, expected)) = self.health.problem() {
             return Err(SettingsError::Invalid {
                 field,

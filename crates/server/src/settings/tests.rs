@@ -114,6 +114,33 @@ fn the_documented_configuration_parses() {
         media::health::HealthConfig::default(),
         "[health] shows the defaults"
     );
+    let w = crate::webrtc::WebrtcSettings::default();
+    assert_eq!(
+        (
+            s.webrtc.max_sessions,
+            s.webrtc.session_queue,
+            s.webrtc.udp_addr
+        ),
+        (w.max_sessions, w.session_queue, None),
+        "[webrtc] shows the defaults"
+    );
+}
+
+#[test]
+fn webrtc_udp_address_follows_the_http_listener_by_default() {
+    let s = Settings::from_toml("").unwrap();
+    let http = std::net::SocketAddr::from(([127, 0, 0, 1], 8080));
+    assert_eq!(s.webrtc.udp_addr(http).to_string(), "127.0.0.1:8189");
+    let tests = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    assert_eq!(
+        s.webrtc.udp_addr(tests).port(),
+        0,
+        "servers on free ports share no UDP port"
+    );
+    let s = Settings::from_toml("[webrtc]\nudp_addr = \":9000\"").unwrap();
+    assert_eq!(s.webrtc.udp_addr(http).to_string(), "0.0.0.0:9000");
+    let err = Settings::from_toml("[webrtc]\nsession_queue = 1").unwrap_err();
+    assert!(err.to_string().contains("webrtc.session_queue"), "{err}");
 }
 
 mod debug {

@@ -24,6 +24,18 @@ pub(crate) struct PlayMode {
     pub(crate) start: StartPolicy,
 }
 
+impl PlayMode {
+    /// The same play in the low-latency mode: every frame at once, the cached GOP restamped to the live edge
+    /// (still waiting for the next keyframe when the app keeps no GOP cache).
+    pub(crate) fn low_latency(self) -> PlayMode {
+        let start = match self.start {
+            StartPolicy::NextKeyframe => StartPolicy::NextKeyframe,
+            _ => StartPolicy::FastGop,
+        };
+        PlayMode { rtc: true, start }
+    }
+}
+
 /// The query that carries the signature: the stream name's when it has one, else the tcUrl's.
 pub(crate) fn signed_query<'a>(
     name_query: Option<&'a str>,

@@ -25,6 +25,8 @@ pub(crate) struct StreamEntry {
     pub(crate) history: crate::stream::history::History,
     /// Its publish's health rules and its recent anomalies (`stream::health`).
     pub(crate) health: crate::stream::health::StreamHealth,
+    /// What its WebRTC viewers share: converted video, and the Opus transcoder's plug (`webrtc::source`).
+    pub(crate) webrtc: crate::webrtc::source::StreamSource,
 }
 
 impl StreamEntry {
@@ -39,6 +41,7 @@ impl StreamEntry {
             recording: Mutex::new(None),
             history: Default::default(),
             health: Default::default(),
+            webrtc: Default::default(),
         }
     }
 }

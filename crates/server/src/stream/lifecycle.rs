@@ -36,16 +36,19 @@ pub(crate) enum Protocol {
     Hls,
     /// A low-latency HLS viewer.
     LlHls,
+    /// A WebRTC (WHEP) player.
+    Webrtc,
 }
 
 impl Protocol {
-    /// `rtmp`, `flv`, `hls`, `ll-hls`.
+    /// `rtmp`, `flv`, `hls`, `ll-hls`, `webrtc`.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Protocol::Rtmp => "rtmp",
             Protocol::Flv => "flv",
             Protocol::Hls => "hls",
             Protocol::LlHls => "ll-hls",
+            Protocol::Webrtc => "webrtc",
         }
     }
 }
@@ -463,6 +466,13 @@ async fn start_play(streams: &Streams, req: Request<'_>) -> Result<Play, Refusal
         }
     }
     let (app, mode) = access::check_play(streams, req.app, req.stream, req.query)?;
+    // A WebRTC player has a jitter buffer of a few frames, not seconds: it always starts like `mode=rtc`, from
+    // the cached GOP restamped to the live edge.
+    let mode = if req.protocol == Protocol::Webrtc {
+        mode.low_latency()
+    } else {
+        mode
+    };
     let key = StreamKey::new(req.app, req.stream);
     // On a node that does not hold the stream, a relay from the node that does brings it into the local hub.
     // Boxed: the pull's future (Redis calls, a relay's start) is large and rarely awaited; inline, it would grow

@@ -88,7 +88,9 @@ pub(crate) struct PlayersView {
     pub(crate) hls: u64,
     /// Low-latency HLS viewers (`/ll.m3u8`).
     pub(crate) ll_hls: u64,
-    /// `rtmp + flv + hls + llHls`.
+    /// WebRTC (WHEP) players.
+    pub(crate) webrtc: u64,
+    /// `rtmp + flv + hls + llHls + webrtc`.
     pub(crate) total: u64,
     /// Other nodes of the cluster pulling the stream: not viewers, not in `total`.
     pub(crate) relays: u64,
@@ -98,6 +100,7 @@ impl StreamView {
     /// The view of `s`, with what its entry knows: the HLS viewers and the recording.
     pub(crate) fn new(s: &StreamStats, entry: Option<&StreamEntry>) -> StreamView {
         let (hls, ll_hls) = entry.map_or((0, 0), crate::http::hls::viewers_by_variant);
+        let webrtc = entry.map_or(0, |e| e.players.streaming_count("webrtc"));
         StreamView {
             app: s.app.clone(),
             stream: s.stream.clone(),
@@ -122,7 +125,8 @@ impl StreamView {
                 flv: s.players.flv,
                 hls,
                 ll_hls,
-                total: s.players.rtmp + s.players.flv + hls + ll_hls,
+                webrtc,
+                total: s.players.rtmp + s.players.flv + hls + ll_hls + webrtc,
                 relays: s.players.relays,
             },
             bytes_in: s.bytes_in,

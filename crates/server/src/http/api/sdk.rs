@@ -212,7 +212,7 @@ pub(crate) struct PlayerRequest {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct PlayerInstance {
-    /// `rtmp`, `flv` (HTTP-FLV), `hls` and `llHls` URLs, signed with the app's play key when its play auth is on.
+    /// `rtmp`, `flv` (HTTP-FLV), `hls`, `llHls` and `whep` (WebRTC) URLs, signed with the app's play key when its play auth is on.
     #[schema(value_type = Object)]
     pub(crate) play_urls: PlayUrls,
     /// The stream name (the channel).

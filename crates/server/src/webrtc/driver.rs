@@ -1,0 +1,305 @@
+//! The one task that owns the WebRTC UDP socket and every session's `str0m::Rtc`, as str0m's own chat example
+//! does: datagrams are matched to a session by their source address (known once the browser's first check
+//! arrived) or, for STUN, by the ICE username (`Rtc::accepts`); each session is polled until it returns a
+//! timeout after every input; frames arrive from the sessions' feeders on one bounded queue.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::media::{MediaTime, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::{Event, IceConnectionState, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::feeder::Item;
+use super::Sessions;
+use crate::stream::lifecycle::PlaySession;
+
+/// Largest datagram read; WebRTC packets stay under the path MTU.
+const MAX_DATAGRAM: usize = 2048;
+
+/// A session handed to the UDP task.
+pub(crate) struct Open {
+    pub(crate) id: u64,
+    pub(crate) rtc: Rtc,
+    pub(crate) video: (Mid, Pt),
+    pub(crate) audio: Option<(Mid, Pt)>,
+    /// Told when the browser is connected: the feeder starts reading then.
+    pub(crate) connected: Option<oneshot::Sender<()>>,
+    /// Stops the feeder.
+    pub(crate) stop: CancellationToken,
+    /// Sends `play_stop` when dropped.
+    pub(crate) _play: PlaySession,
+    /// For the log.
+    pub(crate) label: String,
+}
+
+/// What the HTTP side asks of the UDP task.
+pub(crate) enum Command {
+    Open(Box<Open>),
+    /// `DELETE` of the session's resource.
+    Close(u64),
+}
+
+struct Session {
+    open: Open,
+    created: Instant,
+    /// When ICE reported the browser gone; the session ends if it stays gone.
+    lost_since: Option<Instant>,
+    ever_connected: bool,
+    next_timeout: Instant,
+}
+
+/// Timeouts of the UDP task.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    pub(crate) connect: Duration,
+    pub(crate) disconnect: Duration,
+}
+
+/// Runs the UDP task until shutdown.
+pub(crate) async fn run(
+    socket: UdpSocket,
+    mut commands: mpsc::Receiver<Command>,
+    mut media: mpsc::Receiver<(u64, Item)>,
+    sessions_index: Arc<Sessions>,
+    timeouts: Timeouts,
+    shutdown: CancellationToken,
+) {
+    let local = match socket.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            warn!("WebRTC UDP socket has no local address: {e}");
+            return;
+        }
+    };
+    let mut sessions: HashMap<u64, Session> = HashMap::new();
+    let mut by_addr: HashMap<SocketAddr, u64> = HashMap::new();
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let next = sessions
+            .values()
+            .map(|s| s.next_timeout)
+            .min()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+        let mut touched: Option<u64> = None;
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            cmd = commands.recv() => match cmd {
+                Some(Command::Open(open)) => {
+                    let id = open.id;
+                    info!(session = %open.label, "WHEP session opened");
+                    sessions.insert(id, Session {
+                        open: *open,
+                        created: Instant::now(),
+                        lost_since: None,
+                        ever_connected: false,
+                        next_timeout: Instant::now(),
+                    });
+                    touched = Some(id);
+                }
+                Some(Command::Close(id)) => {
+                    if let Some(mut s) = sessions.remove(&id) {
+                        info!(session = %s.open.label, "WHEP session ended by DELETE");
+                        s.open.rtc.disconnect();
+                        end(s, &sessions_index);
+                    }
+                    by_addr.retain(|_, v| *v != id);
+                }
+                None => break,
+            },
+            item = media.recv() => {
+                let Some((id, item)) = item else { break };
+                if let Some(s) = sessions.get_mut(&id) {
+                    match item {
+                        Item::Video { data, rtp_90k } => {
+                            let (mid, pt) = s.open.video;
+                            write(&mut s.open.rtc, mid, pt, MediaTime::from_90khz(rtp_90k), data);
+                        }
+                        Item::Audio(packet) => {
+                            if let Some((mid, pt)) = s.open.audio {
+                                let time = MediaTime::new(packet.pts_48k, str0m::media::Frequency::FORTY_EIGHT_KHZ);
+                                write(&mut s.open.rtc, mid, pt, time, packet.data);
+                            }
+                        }
+                        Item::End(why) => {
+                            info!(session = %s.open.label, "WHEP session ends: {why}");
+                            s.open.rtc.disconnect();
+                        }
+                    }
+                    touched = Some(id);
+                }
+            }
+            received = socket.recv_from(&mut buf) => match received {
+                Ok((n, source)) => {
+                    let now = Instant::now();
+                    let Ok(contents) = buf[..n].try_into() else {
+                        continue; // not STUN, DTLS, RTP or RTCP: ignored
+                    };
+                    let input = Input::Receive(now, Receive {
+                        proto: Protocol::Udp,
+                        source,
+                        destination: local,
+                        contents,
+                    });
+                    let id = by_addr.get(&source).copied().filter(|id| {
+                        sessions.get(id).is_some_and(|s| s.open.rtc.accepts(&input))
+                    }).or_else(|| {
+                        sessions.iter().find(|(_, s)| s.open.rtc.accepts(&input)).map(|(id, _)| *id)
+                    });
+                    let Some(id) = id else {
+                        debug!(%source, "WebRTC datagram for no session");
+                        continue;
+                    };
+                    by_addr.insert(source, id);
+                    if let Some(s) = sessions.get_mut(&id) {
+                        if let Err(e) = s.open.rtc.handle_input(input) {
+                            debug!(session = %s.open.label, "WebRTC input refused: {e}");
+                            s.open.rtc.disconnect();
+                        }
+                    }
+                    touched = Some(id);
+                }
+                Err(e) => {
+                    // ICMP errors of earlier sends surface here on Linux; they concern one peer only.
+                    debug!("WebRTC UDP receive: {e}");
+                }
+            },
+            _ = tokio::time::sleep_until(next.into()) => {
+                let now = Instant::now();
+                let due: Vec<u64> = sessions
+                    .iter()
+                    .filter(|(_, s)| s.next_timeout <= now)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in due {
+                    if let Some(s) = sessions.get_mut(&id) {
+                        if let Err(e) = s.open.rtc.handle_input(Input::Timeout(now)) {
+                            debug!(session = %s.open.label, "WebRTC timeout handling: {e}");
+                            s.open.rtc.disconnect();
+                        }
+                    }
+                    drive(id, &mut sessions, &socket, &sessions_index, timeouts, &mut by_addr);
+                }
+            }
+        }
+        if let Some(id) = touched {
+            drive(
+                id,
+                &mut sessions,
+                &socket,
+                &sessions_index,
+                timeouts,
+                &mut by_addr,
+            );
+        }
+    }
+    for (_, mut s) in sessions.drain() {
+        s.open.rtc.disconnect();
+        end(s, &sessions_index);
+    }
+}
+
+/// Writes one frame to an m-line; a refused write is logged and the frame lost (never the session).
+fn write(rtc: &mut Rtc, mid: Mid, pt: Pt, time: MediaTime, data: Arc<[u8]>) {
+    let Some(writer) = rtc.writer(mid) else {
+        return;
+    };
+    if let Err(e) = writer.write(pt, Instant::now(), time, data) {
+        debug!("WebRTC write refused: {e}");
+    }
+}
+
+/// Polls session `id` until it returns a timeout: sends what it transmits, acts on its events, and ends it when
+/// it is dead or timed out.
+fn drive(
+    id: u64,
+    sessions: &mut HashMap<u64, Session>,
+    socket: &UdpSocket,
+    index: &Sessions,
+    timeouts: Timeouts,
+    by_addr: &mut HashMap<SocketAddr, u64>,
+) {
+    let Some(s) = sessions.get_mut(&id) else {
+        return;
+    };
+    let now = Instant::now();
+    loop {
+        if !s.open.rtc.is_alive() {
+            break;
+        }
+        match s.open.rtc.poll_output() {
+            Ok(Output::Transmit(t)) => {
+                // A full socket buffer loses this packet only; NACK and the next keyframe repair it.
+                let _ = socket.try_send_to(&t.contents, t.destination);
+            }
+            Ok(Output::Event(event)) => match event {
+                Event::Connected => {
+                    s.ever_connected = true;
+                    info!(session = %s.open.label, elapsed_ms = s.created.elapsed().as_millis() as u64,
+                        "WHEP session connected");
+                    if let Some(signal) = s.open.connected.take() {
+                        let _ = signal.send(());
+                    }
+                }
+                Event::IceConnectionStateChange(state) => match state {
+                    IceConnectionState::Disconnected => {
+                        s.lost_since.get_or_insert(now);
+                    }
+                    IceConnectionState::Connected | IceConnectionState::Completed => {
+                        s.lost_since = None;
+                    }
+                    _ => {}
+                },
+                Event::Closed => {
+                    info!(session = %s.open.label, "WHEP session closed by the browser");
+                    s.open.rtc.disconnect();
+                }
+                _ => {}
+            },
+            Ok(Output::Timeout(t)) => {
+                s.next_timeout = t;
+                break;
+            }
+            Err(e) => {
+                debug!(session = %s.open.label, "WebRTC session error: {e}");
+                s.open.rtc.disconnect();
+            }
+        }
+    }
+    let connect_expired = !s.ever_connected && s.created.elapsed() > timeouts.connect;
+    let lost = s
+        .lost_since
+        .is_some_and(|since| now.duration_since(since) > timeouts.disconnect);
+    if connect_expired {
+        info!(session = %s.open.label, "WHEP session dropped: the browser did not connect within webrtc.connect_timeout_secs");
+        s.open.rtc.disconnect();
+    } else if lost {
+        info!(session = %s.open.label, "WHEP session dropped: the browser is gone (webrtc.disconnect_timeout_secs)");
+        s.open.rtc.disconnect();
+    }
+    if !s.open.rtc.is_alive() {
+        if let Some(s) = sessions.remove(&id) {
+            by_addr.retain(|_, v| *v != id);
+            end(s, index);
+        }
+    } else {
+        // Wake up again for the timeouts above even when str0m has nothing to do sooner.
+        let check = now + Duration::from_secs(1);
+        if s.next_timeout > check {
+            s.next_timeout = check;
+        }
+    }
+}
+
+/// Ends a session: its feeder stops, its resource goes away, and dropping it sends `play_stop`.
+fn end(s: Session, index: &Sessions) {
+    s.open.stop.cancel();
+    index.remove(s.open.id);
+    info!(session = %s.open.label, "WHEP session ended");
+}

@@ -1,0 +1,136 @@
+//! One task per WHEP session between the hub and the UDP task: it reads the session's hub subscriber once the
+//! browser is connected, turns frames into what the RTP packetizer takes (through the stream's shared
+//! [`StreamSource`](super::source::StreamSource)), and queues them for the UDP task. The queue is bounded: when
+//! the UDP task is behind, this task waits, the subscriber lags, and the hub's lag rule skips it to the next
+//! keyframe (counted in its dropped frames) as for any player.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use media::{MediaKind, Subscriber};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use super::h264::{Annexb, Video, VideoError};
+use super::settings::VideoTimestamps;
+use super::source::OpusOut;
+use crate::output::fanout::Streaming;
+use crate::stream::entry::StreamEntry;
+
+/// What a feeder hands the UDP task for one session.
+pub(crate) enum Item {
+    /// An access unit for the video m-line.
+    Video {
+        data: Arc<[u8]>,
+        /// RTP time at 90 kHz.
+        rtp_90k: u64,
+    },
+    /// An Opus packet for the audio m-line.
+    Audio(OpusOut),
+    /// The stream ended (or cannot be sent): the session ends.
+    End(&'static str),
+}
+
+/// A session's feeder, before it runs.
+pub(crate) struct Feeder {
+    pub(crate) id: u64,
+    pub(crate) subscriber: Subscriber,
+    pub(crate) entry: Arc<StreamEntry>,
+    pub(crate) timestamps: VideoTimestamps,
+    pub(crate) out: mpsc::Sender<(u64, Item)>,
+    /// Fired by the UDP task when the browser is connected: frames written before are dropped by str0m.
+    pub(crate) connected: oneshot::Receiver<()>,
+    pub(crate) stop: CancellationToken,
+    /// The session's place in the API's list of the stream's players.
+    pub(crate) listed: Streaming,
+}
+
+impl Feeder {
+    /// Runs until the stream ends or the session is stopped.
+    pub(crate) async fn run(mut self) {
+        tokio::select! {
+            _ = self.stop.cancelled() => return,
+            started = &mut self.connected => if started.is_err() { return },
+        }
+        let mut annexb = Annexb::default();
+        // Pictures before the first keyframe cannot be decoded (an app without a GOP cache starts mid-GOP).
+        let mut seen_keyframe = false;
+        let key = self.subscriber.key().clone();
+        loop {
+            let frame = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                frame = self.subscriber.recv() => frame,
+            };
+            let Ok(frame) = frame else {
+                self.send(Item::End("the stream ended")).await;
+                return;
+            };
+            let f = frame.frame();
+            let items: Vec<Item> = match f.kind {
+                MediaKind::Video => match self.entry.webrtc.video(&mut annexb, &frame) {
+                    Ok(Video::Picture(au)) if seen_keyframe || au.keyframe => {
+                        seen_keyframe = true;
+                        let ms = match self.timestamps {
+                            VideoTimestamps::Pts => {
+                                i64::from(f.timestamp) + i64::from(au.composition_ms)
+                            }
+                            VideoTimestamps::Dts => i64::from(f.timestamp),
+                        };
+                        let rtp_90k = u64::try_from(ms.max(0)).unwrap_or(0) * 90;
+                        vec![Item::Video {
+                            data: au.data,
+                            rtp_90k,
+                        }]
+                    }
+                    Ok(Video::Picture(_) | Video::Config | Video::Nothing) => Vec::new(),
+                    Err(VideoError::Codec(codec)) => {
+                        info!(stream = %key, ?codec, "WHEP session ends: the stream's video is not H.264");
+                        self.send(Item::End("the stream's video is not H.264"))
+                            .await;
+                        return;
+                    }
+                    Err(e) => {
+                        debug!(stream = %key, "WHEP: frame skipped: {e}");
+                        Vec::new()
+                    }
+                },
+                MediaKind::Audio if !f.sequence_header => self
+                    .entry
+                    .webrtc
+                    .opus(&frame)
+                    .into_iter()
+                    .map(Item::Audio)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let bytes: usize = items
+                .iter()
+                .map(|i| match i {
+                    Item::Video { data, .. } => data.len(),
+                    Item::Audio(p) => p.data.len(),
+                    Item::End(_) => 0,
+                })
+                .sum();
+            for item in items {
+                if !self.send(item).await {
+                    return;
+                }
+            }
+            self.subscriber.record_sent(bytes as u64);
+            let player = &self.listed.player;
+            player.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+            player
+                .dropped_frames
+                .store(self.subscriber.dropped_frames(), Ordering::Relaxed);
+        }
+    }
+
+    /// Queues `item`; `false` when the UDP task is gone.
+    async fn send(&self, item: Item) -> bool {
+        tokio::select! {
+            _ = self.stop.cancelled() => false,
+            sent = self.out.send((self.id, item)) => sent.is_ok(),
+        }
+    }
+}

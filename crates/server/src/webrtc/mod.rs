@@ -1,0 +1,185 @@
+//! WebRTC playback (WHEP) of the streams in the hub: a browser `POST`s an SDP offer to `/{app}/{stream}/whep` and
+//! gets the answer; media then flows over one UDP socket shared by every session (docs/webrtc.md).
+//!
+//! - [`offer`]: the offer becomes a `str0m::Rtc` (ICE-lite, H.264 + Opus) and its answer, or a typed refusal.
+//! - [`http`]: the WHEP resource (`POST`, `DELETE`, `PATCH`, `OPTIONS`, CORS); a session is one more player of
+//!   the stream lifecycle (`stream::lifecycle::play`, protocol `webrtc`): same access, limits, webhooks.
+//! - [`driver`]: the one task owning the UDP socket and every session's `Rtc` (sans-IO: it is polled).
+//! - [`feeder`]: per session, hub frames to the driver once the browser is connected.
+//! - [`source`]: what a stream's WebRTC viewers share (Annex B conversion once per frame; the Opus plug).
+//! - [`h264`]: FLV AVC tags to Annex B access units with SPS/PPS before every keyframe.
+
+mod driver;
+mod feeder;
+mod h264;
+pub(crate) mod http;
+pub(crate) mod offer;
+mod settings;
+pub(crate) mod source;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use media::StreamKey;
+use parking_lot::Mutex;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+pub use settings::{VideoTimestamps, WebrtcSettings};
+
+/// Commands waiting for the UDP task (opens and closes; media has its own queue).
+const COMMAND_QUEUE: usize = 256;
+
+/// The WHEP service: the UDP task's queues, the sessions' resources, and what new sessions are built with.
+pub(crate) struct Webrtc {
+    settings: WebrtcSettings,
+    setup: offer::RtcSetup,
+    commands: mpsc::Sender<driver::Command>,
+    media: mpsc::Sender<(u64, feeder::Item)>,
+    sessions: Arc<Sessions>,
+    udp_addr: SocketAddr,
+    tracker: TaskTracker,
+}
+
+/// The live sessions' resources (`/{app}/{stream}/whep/{token}`), shared by the HTTP handlers and the UDP task.
+#[derive(Default)]
+pub(crate) struct Sessions {
+    by_token: Mutex<HashMap<String, (u64, StreamKey)>>,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+impl Sessions {
+    fn len(&self) -> usize {
+        self.by_token.lock().len()
+    }
+
+    fn add(&self, key: StreamKey) -> (u64, String) {
+        use rand::Rng;
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let token: String = (0..16)
+            .map(|_| format!("{:02x}", rand::thread_rng().gen::<u8>()))
+            .collect();
+        self.by_token.lock().insert(token.clone(), (id, key));
+        (id, token)
+    }
+
+    fn find(&self, token: &str, key: &StreamKey) -> Option<u64> {
+        self.by_token
+            .lock()
+            .get(token)
+            .filter(|(_, k)| k == key)
+            .map(|(id, _)| *id)
+    }
+
+    pub(crate) fn remove(&self, id: u64) {
+        self.by_token.lock().retain(|_, (i, _)| *i != id);
+    }
+}
+
+impl Webrtc {
+    /// Binds the UDP socket and starts its task; `None` when WHEP is off. `public_host` gives the candidates'
+    /// address unless `webrtc.candidate_ips` does.
+    pub(crate) async fn start(
+        settings: &WebrtcSettings,
+        http_addr: SocketAddr,
+        public_host: &str,
+        shutdown: &CancellationToken,
+        tracker: &TaskTracker,
+    ) -> Result<Option<Arc<Webrtc>>, crate::ServerError> {
+        if !settings.enabled {
+            return Ok(None);
+        }
+        let what = "WebRTC (UDP)";
+        let addr = settings.udp_addr(http_addr);
+        let socket = UdpSocket::bind(addr)
+            .await
+            .map_err(|error| crate::ServerError::Bind { what, addr, error })?;
+        let udp_addr = socket
+            .local_addr()
+            .map_err(|error| crate::ServerError::Bind { what, addr, error })?;
+        let port = settings.public_udp_port.unwrap_or(udp_addr.port());
+        let ips = candidate_ips(settings, public_host, udp_addr).await;
+        let candidates: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+        let crypto = str0m::crypto::from_feature_flags();
+        let cert = crypto.dtls_provider.generate_certificate().ok_or_else(|| {
+            crate::ServerError::Bind {
+                what,
+                addr,
+                error: std::io::Error::other("cannot generate the DTLS certificate"),
+            }
+        })?;
+        let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (media, media_rx) = mpsc::channel(settings.session_queue);
+        let sessions = Arc::new(Sessions::default());
+        tracker.spawn(driver::run(
+            socket,
+            command_rx,
+            media_rx,
+            sessions.clone(),
+            driver::Timeouts {
+                connect: Duration::from_secs(settings.connect_timeout_secs),
+                disconnect: Duration::from_secs(settings.disconnect_timeout_secs),
+            },
+            shutdown.clone(),
+        ));
+        info!(%udp_addr, candidates = ?candidates, "WebRTC (WHEP) listening");
+        Ok(Some(Arc::new(Webrtc {
+            settings: settings.clone(),
+            setup: offer::RtcSetup {
+                crypto: Arc::new(crypto),
+                cert,
+                candidates,
+            },
+            commands,
+            media,
+            sessions,
+            udp_addr,
+            tracker: tracker.clone(),
+        })))
+    }
+
+    /// The bound UDP address (with the real port when port 0 was asked for).
+    pub(crate) fn udp_addr(&self) -> SocketAddr {
+        self.udp_addr
+    }
+}
+
+/// The candidates' addresses: `webrtc.candidate_ips`, else `public_host` as an address or resolved, else the
+/// bound address (loopback when bound to every interface).
+async fn candidate_ips(
+    settings: &WebrtcSettings,
+    public_host: &str,
+    bound: SocketAddr,
+) -> Vec<IpAddr> {
+    if !settings.candidate_ips.is_empty() {
+        return settings.candidate_ips.clone();
+    }
+    let host = public_host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return vec![ip];
+    }
+    match tokio::net::lookup_host((host, bound.port())).await {
+        Ok(addrs) => {
+            let ips: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
+            if !ips.is_empty() {
+                return ips;
+            }
+        }
+        Err(e) => warn!(
+            "public_host {host:?} does not resolve ({e}); WebRTC candidates use the bound address: set \
+             webrtc.candidate_ips"
+        ),
+    }
+    if bound.ip().is_unspecified() {
+        vec![IpAddr::from([127, 0, 0, 1])]
+    } else {
+        vec![bound.ip()]
+    }
+}
