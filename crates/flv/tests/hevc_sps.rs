@@ -32,7 +32,7 @@ impl Bits {
     fn sps_nal(&self) -> Vec<u8> {
         let mut bits = self.0.clone();
         bits.push(true);
-        while bits.len() % 8 != 0 {
+        while !bits.len().is_multiple_of(8) {
             bits.push(false);
         }
         let mut nal = vec![33 << 1, 1];

@@ -241,7 +241,12 @@ fn audio_drifting_from_video_is_one_episode() {
             .handle_frame(at, &frame(MediaKind::Audio, audio_ts, 300, false));
         sim.health.handle_frame(
             at,
-            &frame(MediaKind::Video, video_ts, 5000, video_ts % 1000 == 0),
+            &frame(
+                MediaKind::Video,
+                video_ts,
+                5000,
+                video_ts.is_multiple_of(1000),
+            ),
         );
         sim.drain();
         sim.video_ts += 40;
@@ -337,7 +342,7 @@ fn audio_running_ahead_at_once_is_a_drift_and_nothing_else() {
                 .handle_frame(at, &frame(MediaKind::Audio, sim.audio_ts, 300, false));
             sim.audio_ts += 23;
         }
-        let key = sim.video_ts % 1000 == 0;
+        let key = sim.video_ts.is_multiple_of(1000);
         sim.health
             .handle_frame(at, &frame(MediaKind::Video, sim.video_ts, 5000, key));
         sim.drain();
