@@ -69,6 +69,51 @@ impl<'a> BitReader<'a> {
     }
 }
 
+/// Writes bits MSB first into a growing buffer: the counterpart of [`BitReader`] for rewriting parameter sets.
+#[derive(Debug, Default)]
+pub(crate) struct BitWriter {
+    out: Vec<u8>,
+    /// Bits used in the last byte of `out` (0 = byte aligned).
+    used: u32,
+}
+
+impl BitWriter {
+    /// Appends the low `n <= 32` bits of `v`.
+    pub(crate) fn bits(&mut self, n: u32, v: u32) {
+        debug_assert!(n <= 32);
+        for i in (0..n).rev() {
+            let bit = ((v >> i) & 1) as u8;
+            if self.used == 0 {
+                self.out.push(0);
+            }
+            if let Some(last) = self.out.last_mut() {
+                *last |= bit << (7 - self.used);
+            }
+            self.used = (self.used + 1) % 8;
+        }
+    }
+
+    pub(crate) fn flag(&mut self, b: bool) {
+        self.bits(1, u32::from(b));
+    }
+
+    /// Unsigned Exp-Golomb; every `u32` below `u32::MAX` (the largest [`BitReader::ue`] returns is `u32::MAX - 1`).
+    pub(crate) fn ue(&mut self, v: u32) {
+        let code = u64::from(v) + 1;
+        let len = 64 - code.leading_zeros(); // bits of v + 1, at most 33
+        self.bits(len - 1, 0);
+        // code < 2^33: written as its top bit then the low len - 1 bits.
+        self.bits(1, 1);
+        self.bits(len - 1, (code & ((1u64 << (len - 1)) - 1)) as u32);
+    }
+
+    /// Adds the RBSP trailing bits (a one, then zeros to the byte boundary) and returns the bytes.
+    pub(crate) fn finish_rbsp(mut self) -> Vec<u8> {
+        self.flag(true);
+        self.out
+    }
+}
+
 /// Removes emulation-prevention bytes (the `03` of every `00 00 03`) from a NAL unit payload.
 pub(crate) fn unescape(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
@@ -109,6 +154,24 @@ mod tests {
         let got: Vec<u32> = (0..5).map(|_| r.ue().unwrap()).collect();
         assert_eq!(got, [0, 1, 2, 3, 4]);
         assert!(matches!(r.bits(8), Err(FlvError::Truncated { .. })));
+    }
+
+    #[test]
+    fn exp_golomb_write_read_round_trip() {
+        let values = [0, 1, 2, 3, 4, 7, 8, 255, 65_535, 1 << 20, u32::MAX - 1];
+        let mut w = BitWriter::default();
+        for &v in &values {
+            w.ue(v);
+        }
+        w.bits(3, 0b101);
+        let data = w.finish_rbsp();
+        let mut r = BitReader::new(&data, "test");
+        for &v in &values {
+            assert_eq!(r.ue().unwrap(), v);
+        }
+        assert_eq!(r.bits(3).unwrap(), 0b101);
+        assert!(r.flag().unwrap(), "the RBSP stop bit");
+        assert!(r.bits(8).is_err(), "then zeros to the byte boundary only");
     }
 
     #[test]

@@ -66,6 +66,7 @@ pub mod hevc;
 mod kind;
 pub mod script;
 pub mod sei;
+pub mod sps_vui;
 pub mod tag;
 pub mod video;
 

@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use super::bframes;
 use super::driver::{Command, Open};
 use super::feeder::Feeder;
 use super::offer::{self, MAX_OFFER_BYTES};
@@ -85,6 +86,16 @@ pub(crate) async fn offer(
                 ),
             );
         }
+    }
+    // B-frames next: such a stream plays as a keyframe a second in browsers (docs/webrtc.md, "B-frames").
+    let reordered = webrtc
+        .settings
+        .refuse_b_frames
+        .then(|| bframes::reordered(&shared.streams.registry, &key))
+        .flatten();
+    if let Some(why) = reordered {
+        info!(%peer, stream = %key, "WHEP offer refused: B-frames ({why})");
+        return refuse(StatusCode::NOT_ACCEPTABLE, &bframes::refusal(&why));
     }
     let negotiated = match offer::negotiate(&webrtc.setup, sdp, None, std::time::Instant::now()) {
         Ok(n) => n,

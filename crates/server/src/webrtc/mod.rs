@@ -9,6 +9,7 @@
 //! - [`source`]: what a stream's WebRTC viewers share (Annex B conversion once per frame; the Opus plug).
 //! - [`h264`]: FLV AVC tags to Annex B access units with SPS/PPS before every keyframe.
 
+mod bframes;
 mod driver;
 mod feeder;
 mod h264;

@@ -47,6 +47,9 @@ pub struct WebrtcSettings {
     pub session_queue: usize,
     /// Video RTP timestamps: `pts` (default) or `dts` (docs/webrtc.md, "B-frames").
     pub video_timestamps: VideoTimestamps,
+    /// Refuse offers for streams with B-frames (406 `b_frames`), which browsers do not play (default true;
+    /// docs/webrtc.md, "B-frames"). `false` answers them anyway, for measurements.
+    pub refuse_b_frames: bool,
 }
 
 impl Default for WebrtcSettings {
@@ -61,6 +64,7 @@ impl Default for WebrtcSettings {
             disconnect_timeout_secs: 10,
             session_queue: 256,
             video_timestamps: VideoTimestamps::Pts,
+            refuse_b_frames: true,
         }
     }
 }
