@@ -1,7 +1,9 @@
 // Plays a WHEP URL in headless Chromium (Playwright, /usr/bin/chromium) and prints one JSON line:
 //   {"url", "status", "location", "firstFrameMs", "seconds", "framesDecoded", "decodedPerSecond",
 //    "framesDropped", "freezeCount", "totalFreezesDurationMs", "framesPerSecond", "width", "height",
-//    "jitterBufferDelayMs", "audioPacketsReceived", "deleteStatus", "errors", "samples"}
+//    "jitterBufferDelayMs", "audioPacketsReceived", "audioPackets", "audioSamples", "audioSamplesPerSecond",
+//    "audioConcealedSamples", "audioCodec", "deleteStatus", "errors", "samples"}
+// The audio* deltas (packets, samples played out, concealed samples) are over the same window as the video's.
 // `samples` are the cumulative framesDecoded every 500 ms, so a stall shows as a flat stretch.
 // The page does what a WHEP player does: recvonly video and audio transceivers, POST the offer as
 // application/sdp (from another origin: CORS preflight included), set the answer, play, and DELETE the session's
@@ -94,6 +96,15 @@ try {
       const end = await stats();
       const v0 = start.video || {};
       const v1 = end.video || {};
+      const a0 = start.audio || {};
+      const a1 = end.audio || {};
+      const delta = (field) => (a1[field] || 0) - (a0[field] || 0);
+      let audioCodec = null;
+      if (a1.codecId) {
+        (await pc.getStats()).forEach((s) => {
+          if (s.id === a1.codecId) audioCodec = s.mimeType;
+        });
+      }
       const del = location ? await fetch(new URL(location, url), { method: 'DELETE' }) : null;
       pc.close();
       return {
@@ -118,6 +129,11 @@ try {
         packetsLost: v1.packetsLost,
         decoder: v1.decoderImplementation,
         audioPacketsReceived: end.audio ? end.audio.packetsReceived : null,
+        audioPackets: delta('packetsReceived'),
+        audioSamples: delta('totalSamplesReceived'),
+        audioSamplesPerSecond: delta('totalSamplesReceived') / elapsed,
+        audioConcealedSamples: delta('concealedSamples'),
+        audioCodec,
         deleteStatus: del ? del.status : null,
         errors,
         samples,

@@ -1,6 +1,7 @@
 //! WebRTC playback (WHEP) against a real `mplive serve`: Chromium (Playwright, `tests/browser/whep.mjs`) plays an
 //! ffmpeg RTMP push of H.264 + AAC, without and with B-frames, and `getStats()` must show pictures decoded at the
-//! source rate without freezes; and the refusals of bad offers, unknown sessions, streams not live and missing
+//! source rate without freezes and the AAC transcoded to Opus played at 48 kHz with little concealment, with
+//! `play_start` / `play_stop` webhooks of protocol `webrtc`; and the refusals of bad offers, unknown sessions, streams not live and missing
 //! play signatures, each with its status and a body that says why.
 //!
 //! The browser tests need `tests/browser/node_modules` and Chromium, which `./scripts/test` installs
@@ -9,7 +10,7 @@
 mod common;
 
 use common::browser::{browser_dir, whep};
-use common::{ffmpeg_push, fixture_av, http_request_typed, make_av_fixture, Server};
+use common::{ffmpeg_push, fixture_av, http_request_typed, make_av_fixture, Receiver, Server};
 
 /// The offer Chromium makes for recvonly video and audio (cut down), as the server's unit tests use it.
 const OFFER: &str = include_str!("../../server/src/webrtc/testdata/chrome-offer.sdp");
@@ -27,12 +28,21 @@ fn post_offer(server: &Server, path: &str, sdp: &str) -> (u16, String, String) {
     )
 }
 
-/// Plays `fixture` pushed over RTMP in Chromium for 5 s and checks the video statistics.
-fn plays_smoothly(fixture: &std::path::Path, stream: &str, config: &str) {
-    let Some(dir) = browser_dir() else {
-        return;
-    };
+/// Plays `fixture` pushed over RTMP in Chromium for 5 s and checks the video statistics; with `hooks`, the app
+/// sends its webhooks there and the session's `play_start` and `play_stop` must arrive. Returns the page's
+/// report (`None` without a browser).
+fn plays_smoothly(
+    fixture: &std::path::Path,
+    stream: &str,
+    config: &str,
+    hooks: Option<&Receiver>,
+) -> Option<serde_json::Value> {
+    let dir = browser_dir()?;
     let server = Server::start(config);
+    if let Some(receiver) = hooks {
+        server.cli_ok(&["app", "set", "live", "--callback-url", &receiver.url()]);
+        std::thread::sleep(std::time::Duration::from_millis(800)); // the server's catalog refresh
+    }
     let _pusher = ffmpeg_push(fixture, &server.rtmp_url(&format!("live/{stream}")));
     server.wait_live(&format!("live/{stream}"));
     let report = whep(&dir, &server.http_url(&format!("live/{stream}/whep")), 5);
@@ -62,11 +72,44 @@ fn plays_smoothly(fixture: &std::path::Path, stream: &str, config: &str) {
         "the DELETE ended the session: {}",
         server.log()
     );
+    if let Some(receiver) = hooks {
+        let start = receiver.wait_for("play_start", 1).remove(0);
+        assert_eq!(start["protocol"], "webrtc", "{start}");
+        assert_eq!(start["stream_id"], stream, "{start}");
+        let stop = receiver.wait_for("play_stop", 1).remove(0);
+        assert_eq!(stop["protocol"], "webrtc", "{stop}");
+        assert_eq!(stop["stream_id"], stream, "{stop}");
+    }
+    Some(report)
 }
 
 #[test]
 fn whep_plays_an_rtmp_push_in_chromium() {
-    plays_smoothly(&fixture_av(), "web", "");
+    let receiver = Receiver::start();
+    let Some(report) = plays_smoothly(&fixture_av(), "web", "", Some(&receiver)) else {
+        return;
+    };
+    // The stream's AAC, transcoded once to Opus, plays at 48 kHz: packets arrive (50 a second of 20 ms), the
+    // samples played out keep the pace of the clock, and few of them are concealment of missing audio.
+    assert_eq!(report["audioCodec"], "audio/opus", "{report}");
+    let packets = report["audioPackets"].as_f64().unwrap_or(0.0);
+    let seconds = report["seconds"].as_f64().unwrap_or(1.0);
+    assert!(
+        packets / seconds > 40.0,
+        "audio packets a second: {}: {report}",
+        packets / seconds
+    );
+    let rate = report["audioSamplesPerSecond"].as_f64().unwrap_or(0.0);
+    assert!(
+        (48_000.0 * 0.9..=48_000.0 * 1.1).contains(&rate),
+        "{rate} audio samples a second played out, 48000 expected: {report}"
+    );
+    let samples = report["audioSamples"].as_f64().unwrap_or(0.0);
+    let concealed = report["audioConcealedSamples"].as_f64().unwrap_or(f64::MAX);
+    assert!(
+        concealed <= samples * 0.05,
+        "concealed {concealed} of {samples} audio samples: {report}"
+    );
 }
 
 /// The B-frame fixture: x264 without zerolatency, two B-frames between references (`ffmpeg -bf 2`), so frames
@@ -115,7 +158,7 @@ fn whep_plays_a_b_frame_stream_in_chromium() {
     // Dotted keys, so that WHEP_TEST_CONFIG can add `webrtc.` keys the same way.
     let extra = std::env::var("WHEP_TEST_CONFIG").unwrap_or_default();
     let config = format!("webrtc.refuse_b_frames = false\n{extra}");
-    plays_smoothly(&b_frame_fixture(), "bframes", &config);
+    plays_smoothly(&b_frame_fixture(), "bframes", &config, None);
 }
 
 #[test]

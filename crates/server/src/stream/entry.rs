@@ -25,7 +25,7 @@ pub(crate) struct StreamEntry {
     pub(crate) history: crate::stream::history::History,
     /// Its publish's health rules and its recent anomalies (`stream::health`).
     pub(crate) health: crate::stream::health::StreamHealth,
-    /// What its WebRTC viewers share: converted video, and the Opus transcoder's plug (`webrtc::source`).
+    /// What its WebRTC viewers share: converted video, the stream's AAC -> Opus transcoder (`webrtc::source`).
     pub(crate) webrtc: crate::webrtc::source::StreamSource,
 }
 

@@ -53,6 +53,9 @@ struct Session {
     lost_since: Option<Instant>,
     ever_connected: bool,
     next_timeout: Instant,
+    /// Maps the session's media time (µs, from the hub's ms timeline) to the wallclock str0m takes with each
+    /// write: see [`wallclock`].
+    anchor: Option<(Instant, u64)>,
 }
 
 /// Timeouts of the UDP task.
@@ -100,6 +103,7 @@ pub(crate) async fn run(
                         lost_since: None,
                         ever_connected: false,
                         next_timeout: Instant::now(),
+                        anchor: None,
                     });
                     touched = Some(id);
                 }
@@ -119,12 +123,15 @@ pub(crate) async fn run(
                     match item {
                         Item::Video { data, rtp_90k } => {
                             let (mid, pt) = s.open.video;
-                            write(&mut s.open.rtc, mid, pt, MediaTime::from_90khz(rtp_90k), data);
+                            let at = wallclock(&mut s.anchor, rtp_90k * 100 / 9, Instant::now());
+                            write(&mut s.open.rtc, mid, pt, at, MediaTime::from_90khz(rtp_90k), data);
                         }
                         Item::Audio(packet) => {
                             if let Some((mid, pt)) = s.open.audio {
+                                // The same ms timeline as the video's (the hub's timestamps x 48 against x 90).
                                 let time = MediaTime::new(packet.pts_48k, str0m::media::Frequency::FORTY_EIGHT_KHZ);
-                                write(&mut s.open.rtc, mid, pt, time, packet.data);
+                                let at = wallclock(&mut s.anchor, packet.pts_48k * 125 / 6, Instant::now());
+                                write(&mut s.open.rtc, mid, pt, at, time, packet.data);
                             }
                         }
                         Item::End(why) => {
@@ -206,12 +213,36 @@ pub(crate) async fn run(
 }
 
 /// Writes one frame to an m-line; a refused write is logged and the frame lost (never the session).
-fn write(rtc: &mut Rtc, mid: Mid, pt: Pt, time: MediaTime, data: Arc<[u8]>) {
+fn write(rtc: &mut Rtc, mid: Mid, pt: Pt, wallclock: Instant, time: MediaTime, data: Arc<[u8]>) {
     let Some(writer) = rtc.writer(mid) else {
         return;
     };
-    if let Err(e) = writer.write(pt, Instant::now(), time, data) {
+    if let Err(e) = writer.write(pt, wallclock, time, data) {
         debug!("WebRTC write refused: {e}");
+    }
+}
+
+/// How far the media timeline may fall behind the wall clock before the anchor is moved (a publisher whose
+/// clock runs slow, a pause): beyond it the sender reports would extrapolate the RTP time over a long span.
+const MAX_WALLCLOCK_LAG: Duration = Duration::from_secs(1);
+
+/// The wallclock of media time `media_us` for str0m's sender reports, which tell the browser which audio
+/// sample plays with which picture: both tracks are mapped through one anchor, so packets written at different
+/// moments (an Opus packet leaves the transcoder up to 20 ms after its first sample arrived) still line up.
+/// str0m wants it in the past: media ahead of the clock (the cached GOP sent at once) moves the anchor.
+fn wallclock(anchor: &mut Option<(Instant, u64)>, media_us: u64, now: Instant) -> Instant {
+    let (at, us) = *anchor.get_or_insert((now, media_us));
+    let mapped = if media_us >= us {
+        at.checked_add(Duration::from_micros(media_us - us))
+    } else {
+        at.checked_sub(Duration::from_micros(us - media_us))
+    };
+    match mapped {
+        Some(w) if w <= now && now.duration_since(w) <= MAX_WALLCLOCK_LAG => w,
+        _ => {
+            *anchor = Some((now, media_us));
+            now
+        }
     }
 }
 
@@ -302,4 +333,30 @@ fn end(s: Session, index: &Sessions) {
     s.open.stop.cancel();
     index.remove(s.open.id);
     info!(session = %s.open.label, "WHEP session ended");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Audio and video written at different moments map through one anchor; media ahead of the clock, or far
+    /// behind it, moves the anchor instead of giving str0m a wallclock in the future or a stale one.
+    #[test]
+    fn both_tracks_share_one_wallclock_anchor() {
+        let t0 = Instant::now();
+        let mut anchor = None;
+        // A picture at 1000 ms, then the Opus packet starting at 990 ms, written 20 ms later.
+        assert_eq!(wallclock(&mut anchor, 1_000_000, t0), t0);
+        let later = t0 + Duration::from_millis(20);
+        assert_eq!(
+            wallclock(&mut anchor, 990_000, later),
+            t0 - Duration::from_millis(10)
+        );
+        // The cached GOP sent at once: 2 s of media in no time, never in the future.
+        assert_eq!(wallclock(&mut anchor, 3_000_000, later), later);
+        assert_eq!(anchor, Some((later, 3_000_000)));
+        // The media 2 s behind the clock (a pause): re-anchored at now.
+        let paused = later + Duration::from_secs(3);
+        assert_eq!(wallclock(&mut anchor, 4_000_000, paused), paused);
+    }
 }

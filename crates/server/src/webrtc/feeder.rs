@@ -7,6 +7,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use audio::AacToOpusConfig;
 use media::{MediaKind, Subscriber};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -38,6 +39,10 @@ pub(crate) struct Feeder {
     pub(crate) subscriber: Subscriber,
     pub(crate) entry: Arc<StreamEntry>,
     pub(crate) timestamps: VideoTimestamps,
+    /// The stream's transcoder is made with these when this session is the first to read its sequence header.
+    pub(crate) opus: AacToOpusConfig,
+    /// `webrtc.opus_cache_frames`.
+    pub(crate) opus_cache_frames: usize,
     pub(crate) out: mpsc::Sender<(u64, Item)>,
     /// Fired by the UDP task when the browser is connected: frames written before are dropped by str0m.
     pub(crate) connected: oneshot::Receiver<()>,
@@ -95,10 +100,11 @@ impl Feeder {
                         Vec::new()
                     }
                 },
-                MediaKind::Audio if !f.sequence_header => self
+                // Sequence headers too: they make (or replace) the stream's transcoder.
+                MediaKind::Audio => self
                     .entry
                     .webrtc
-                    .opus(&frame)
+                    .opus(&frame, &self.opus, self.opus_cache_frames)
                     .into_iter()
                     .map(Item::Audio)
                     .collect(),

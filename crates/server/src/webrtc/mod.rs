@@ -6,7 +6,7 @@
 //!   the stream lifecycle (`stream::lifecycle::play`, protocol `webrtc`): same access, limits, webhooks.
 //! - [`driver`]: the one task owning the UDP socket and every session's `Rtc` (sans-IO: it is polled).
 //! - [`feeder`]: per session, hub frames to the driver once the browser is connected.
-//! - [`source`]: what a stream's WebRTC viewers share (Annex B conversion once per frame; the Opus plug).
+//! - [`source`]: what a stream's WebRTC viewers share (Annex B conversion once per frame, AAC -> Opus once per stream).
 //! - [`h264`]: FLV AVC tags to Annex B access units with SPS/PPS before every keyframe.
 
 mod bframes;

@@ -50,6 +50,14 @@ pub struct WebrtcSettings {
     /// Refuse offers for streams with B-frames (406 `b_frames`), which browsers do not play (default true;
     /// docs/webrtc.md, "B-frames"). `false` answers them anyway, for measurements.
     pub refuse_b_frames: bool,
+    /// Opus bitrate of a stereo stream's audio in bits/s, a mono stream getting half (default 64000; 6000 to
+    /// 512000). Each stream's AAC is transcoded once for all its WebRTC viewers.
+    pub opus_bitrate_bps: u32,
+    /// Opus encoder complexity, 0 to 10 (default 9): lower costs less CPU per stream for a little quality.
+    pub opus_complexity: u8,
+    /// Opus packets remembered per stream, by AAC frame (default 512, about 12 s of 44.1 kHz AAC): a viewer
+    /// further behind the stream's first viewer than this (a new one replaying a long GOP) misses that audio.
+    pub opus_cache_frames: usize,
 }
 
 impl Default for WebrtcSettings {
@@ -65,6 +73,9 @@ impl Default for WebrtcSettings {
             session_queue: 256,
             video_timestamps: VideoTimestamps::Pts,
             refuse_b_frames: true,
+            opus_bitrate_bps: 64_000,
+            opus_complexity: 9,
+            opus_cache_frames: 512,
         }
     }
 }
@@ -89,6 +100,15 @@ impl WebrtcSettings {
             };
             SocketAddr::new(http.ip(), port)
         })
+    }
+
+    /// The settings of each stream's AAC -> Opus transcoder.
+    pub(crate) fn opus_config(&self) -> audio::AacToOpusConfig {
+        audio::AacToOpusConfig {
+            bitrate_bps: self.opus_bitrate_bps,
+            complexity: self.opus_complexity,
+            ..Default::default()
+        }
     }
 
     /// Checks the values that would make WHEP misbehave.
@@ -119,6 +139,27 @@ impl WebrtcSettings {
                 "webrtc.session_queue",
                 self.session_queue.to_string(),
                 "8 to 65536",
+            );
+        }
+        if !(6_000..=512_000).contains(&self.opus_bitrate_bps) {
+            return bad(
+                "webrtc.opus_bitrate_bps",
+                self.opus_bitrate_bps.to_string(),
+                "6000 to 512000",
+            );
+        }
+        if self.opus_complexity > 10 {
+            return bad(
+                "webrtc.opus_complexity",
+                self.opus_complexity.to_string(),
+                "0 to 10",
+            );
+        }
+        if !(1..=65_536).contains(&self.opus_cache_frames) {
+            return bad(
+                "webrtc.opus_cache_frames",
+                self.opus_cache_frames.to_string(),
+                "1 to 65536",
             );
         }
         Ok(())

@@ -1,22 +1,29 @@
 //! What a stream's WebRTC viewers share, kept in the stream's entry: each video frame converted to Annex B once
-//! for all of them, and (when the `audio` crate lands) one AAC -> Opus transcoder per stream.
+//! for all of them, and one AAC -> Opus transcoder per stream whose packets every viewer's feeder
+//! ([`super::feeder`]) writes to its audio m-line (negotiated as Opus: [`super::offer`]).
 //!
-//! The audio plug: `StreamSource::opus` is where the per-stream `audio::AacToOpus` goes. It takes the stream's
-//! AAC frames (sequence header: `AacToOpus::new(audio_specific_config)`, then `push(raw_frame, timestamp_ms)`),
-//! caches the Opus packets by the frame's hub sequence number like the video cache below, and every viewer's
-//! feeder ([`super::feeder`]) writes them to its audio m-line (already negotiated as Opus: [`super::offer`]).
-//! Until then the Opus track is negotiated and fed nothing; browsers play the video alone.
+//! The transcoder is stateful (its resampler and encoder carry samples from frame to frame), so it must see the
+//! stream's AAC frames once each, in order: the first viewer to read a frame transcodes it and the Opus packets
+//! are cached by the frame's hub sequence number for the others. A viewer behind the cache (a new viewer
+//! replaying an old GOP while another is at the live edge) gets no audio for those frames rather than feeding
+//! the transcoder frames it has already passed; the browser starts the audio track at the frames that follow.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use audio::{AacToOpus, AacToOpusConfig};
+use bytes::Bytes;
 use media::MediaFrame;
 use parking_lot::Mutex;
+use tracing::{debug, info};
 
 use super::h264::{AccessUnit, Annexb, Video, VideoError};
 
 /// Converted frames remembered per stream: enough for viewers a few frames apart to share them.
 const CACHED_FRAMES: usize = 64;
+
+/// FLV `SoundFormat` of AAC (the high nibble of an audio tag's first byte).
+const FLV_AAC: u8 = 10;
 
 /// One Opus packet for the audio m-line.
 #[derive(Debug, Clone)]
@@ -32,6 +39,23 @@ pub(crate) struct OpusOut {
 pub(crate) struct StreamSource {
     /// Recently converted video frames by hub sequence number.
     video: Mutex<VecDeque<(u64, AccessUnit)>>,
+    /// The stream's AAC -> Opus transcoder and its recent packets.
+    audio: Mutex<AudioState>,
+}
+
+/// The per-stream transcoder, following the stream's AAC sequence header.
+#[derive(Default)]
+struct AudioState {
+    /// Hub sequence number of the sequence header the transcoder was made from.
+    header_seq: Option<u64>,
+    /// That header's AudioSpecificConfig: a re-published header with the same bytes keeps the transcoder.
+    asc: Bytes,
+    /// `None` before the first header, or when the header is not AAC or not supported (no audio then).
+    transcoder: Option<AacToOpus>,
+    /// The last frame pushed into the transcoder: older frames that miss the cache are not pushed.
+    last_seq: Option<u64>,
+    /// Opus packets by the hub sequence number of the AAC frame that completed them (often none).
+    cache: VecDeque<(u64, Vec<OpusOut>)>,
 }
 
 impl StreamSource {
@@ -68,9 +92,84 @@ impl StreamSource {
         Ok(converted)
     }
 
-    /// The Opus packets of an AAC frame: none until the `audio` crate's transcoder is plugged in here (see the
-    /// module comment).
-    pub(crate) fn opus(&self, _frame: &MediaFrame) -> Vec<OpusOut> {
-        Vec::new()
+    /// The Opus packets completed by `frame` (an audio frame of the stream, sequence header or not): transcoded
+    /// by the first viewer that reads it, shared by the others. A sequence header (re)creates the transcoder
+    /// when it differs from the one in use; what cannot be transcoded (not AAC, a refused configuration, a
+    /// frame that does not decode) gives no packets, and the video plays on alone.
+    pub(crate) fn opus(
+        &self,
+        frame: &MediaFrame,
+        config: &AacToOpusConfig,
+        cache_frames: usize,
+    ) -> Vec<OpusOut> {
+        let f = frame.frame();
+        let seq = frame.seq();
+        let mut state = self.audio.lock();
+        let Some((&flags, rest)) = f.payload.split_first() else {
+            return Vec::new();
+        };
+        // `[AACPacketType, data...]`; other formats (MP3, ...) are not transcoded.
+        let Some((_packet_type, data)) = rest.split_first().filter(|_| flags >> 4 == FLV_AAC)
+        else {
+            if f.sequence_header && state.header_seq.is_none_or(|h| seq > h) {
+                debug!(
+                    format = flags >> 4,
+                    "WHEP: the stream's audio is not AAC: no audio"
+                );
+                state.header_seq = Some(seq);
+                state.transcoder = None;
+            }
+            return Vec::new();
+        };
+        if f.sequence_header {
+            // Every viewer reads the header (replayed to new subscribers with its first sequence number): only a
+            // newer one with other bytes replaces the transcoder.
+            if state.header_seq.is_some_and(|h| seq <= h) {
+                return Vec::new();
+            }
+            state.header_seq = Some(seq);
+            if state.transcoder.is_some() && state.asc == data {
+                return Vec::new();
+            }
+            state.asc = f.payload.slice(2..);
+            state.transcoder = match AacToOpus::with_config(data, config.clone()) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    info!("WHEP: the stream's AAC is not transcoded to Opus ({e}): no audio");
+                    None
+                }
+            };
+            state.last_seq = None;
+            state.cache.clear();
+            return Vec::new();
+        }
+        if let Some((_, packets)) = state.cache.iter().rev().find(|(s, _)| *s == seq) {
+            return packets.clone();
+        }
+        if state.last_seq.is_some_and(|last| seq <= last) {
+            return Vec::new(); // already passed by the transcoder and no longer cached
+        }
+        let Some(transcoder) = state.transcoder.as_mut() else {
+            return Vec::new();
+        };
+        let packets: Vec<OpusOut> = match transcoder.push(data, f.timestamp) {
+            Ok(packets) => packets
+                .into_iter()
+                .map(|p| OpusOut {
+                    data: Arc::from(p.data.as_ref()),
+                    pts_48k: p.pts_48k,
+                })
+                .collect(),
+            Err(e) => {
+                debug!("WHEP: AAC frame not transcoded: {e}");
+                Vec::new()
+            }
+        };
+        state.last_seq = Some(seq);
+        while state.cache.len() >= cache_frames.max(1) {
+            state.cache.pop_front();
+        }
+        state.cache.push_back((seq, packets.clone()));
+        packets
     }
 }
