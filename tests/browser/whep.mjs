@@ -9,17 +9,20 @@
 // application/sdp (from another origin: CORS preflight included), set the answer, play, and DELETE the session's
 // Location at the end.
 //
-// usage: node whep.mjs URL [--seconds N]
+// `--video-only` offers no audio m-line (to measure what the audio costs the server).
+//
+// usage: node whep.mjs URL [--seconds N] [--video-only]
 import { chromium } from 'playwright-core';
 
 const args = process.argv.slice(2);
 const url = args.find((a) => !a.startsWith('--'));
 if (!url) {
-  console.error('usage: node whep.mjs URL [--seconds N]');
+  console.error('usage: node whep.mjs URL [--seconds N] [--video-only]');
   process.exit(2);
 }
 const at = args.indexOf('--seconds');
 const seconds = at >= 0 ? Number(args[at + 1]) : 5;
+const videoOnly = args.includes('--video-only');
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -35,12 +38,12 @@ try {
   });
   await page.setContent('<!doctype html><video id="v" muted playsinline autoplay></video>');
   result = await page.evaluate(
-    async ({ url, seconds }) => {
+    async ({ url, seconds, videoOnly }) => {
       const errors = [];
       const video = document.getElementById('v');
       const pc = new RTCPeerConnection();
       pc.addTransceiver('video', { direction: 'recvonly' });
-      pc.addTransceiver('audio', { direction: 'recvonly' });
+      if (!videoOnly) pc.addTransceiver('audio', { direction: 'recvonly' });
       pc.ontrack = (e) => {
         if (!video.srcObject) video.srcObject = new MediaStream();
         video.srcObject.addTrack(e.track);
@@ -139,7 +142,7 @@ try {
         samples,
       };
     },
-    { url, seconds },
+    { url, seconds, videoOnly },
   );
 } finally {
   await browser.close();

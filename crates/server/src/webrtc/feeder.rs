@@ -39,6 +39,8 @@ pub(crate) struct Feeder {
     pub(crate) subscriber: Subscriber,
     pub(crate) entry: Arc<StreamEntry>,
     pub(crate) timestamps: VideoTimestamps,
+    /// The session has an audio m-line: without one (a video-only offer) it leaves the transcoder alone.
+    pub(crate) audio: bool,
     /// The stream's transcoder is made with these when this session is the first to read its sequence header.
     pub(crate) opus: AacToOpusConfig,
     /// `webrtc.opus_cache_frames`.
@@ -101,7 +103,7 @@ impl Feeder {
                     }
                 },
                 // Sequence headers too: they make (or replace) the stream's transcoder.
-                MediaKind::Audio => self
+                MediaKind::Audio if self.audio => self
                     .entry
                     .webrtc
                     .opus(&frame, &self.opus, self.opus_cache_frames)

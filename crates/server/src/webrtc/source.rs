@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use audio::{AacToOpus, AacToOpusConfig};
 use bytes::Bytes;
-use media::MediaFrame;
+use media::{Frame, MediaFrame};
 use parking_lot::Mutex;
 use tracing::{debug, info};
 
@@ -102,8 +102,17 @@ impl StreamSource {
         config: &AacToOpusConfig,
         cache_frames: usize,
     ) -> Vec<OpusOut> {
-        let f = frame.frame();
-        let seq = frame.seq();
+        self.opus_of(frame.seq(), frame.frame(), config, cache_frames)
+    }
+
+    /// [`opus`](Self::opus) of the frame with hub sequence number `seq`.
+    fn opus_of(
+        &self,
+        seq: u64,
+        f: &Frame,
+        config: &AacToOpusConfig,
+        cache_frames: usize,
+    ) -> Vec<OpusOut> {
         let mut state = self.audio.lock();
         let Some((&flags, rest)) = f.payload.split_first() else {
             return Vec::new();
@@ -171,5 +180,78 @@ impl StreamSource {
         }
         state.cache.push_back((seq, packets.clone()));
         packets
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use media::MediaKind;
+
+    /// FLV audio tag bodies: AAC (0xAF: AAC, 44.1 kHz, 16-bit, stereo) sequence header or raw frame.
+    fn aac(header: bool, timestamp: u32, data: &[u8]) -> Frame {
+        let mut payload = vec![0xAF, u8::from(!header)];
+        payload.extend_from_slice(data);
+        Frame::new(MediaKind::Audio, timestamp, Bytes::from(payload))
+    }
+
+    /// AudioSpecificConfig of AAC-LC 44.1 kHz stereo, and a silent raw frame of it (a CPE with zero spectra).
+    const ASC: [u8; 2] = [0x12, 0x10];
+    const SILENT: [u8; 9] = [0x21, 0x00, 0x49, 0x90, 0x02, 0x19, 0x00, 0x23, 0x80];
+
+    /// One viewer transcodes, the next reads the same packets from the cache, a frame the transcoder has passed
+    /// and the cache has forgotten gives nothing, and a changed sequence header makes a new transcoder.
+    #[test]
+    fn each_aac_frame_is_transcoded_once_for_every_viewer() {
+        let source = StreamSource::default();
+        let config = AacToOpusConfig::default();
+        let cache = 8;
+        let viewer = |frames: &[(u64, Frame)]| -> Vec<Vec<OpusOut>> {
+            frames
+                .iter()
+                .map(|(seq, f)| source.opus_of(*seq, f, &config, cache))
+                .collect()
+        };
+        let mut frames = vec![(1, aac(true, 0, &ASC))];
+        frames.extend((2..12u64).map(|i| (i, aac(false, (i as u32 - 2) * 23, &SILENT))));
+        let first = viewer(&frames);
+        let packets: Vec<&OpusOut> = first.iter().flatten().collect();
+        // 10 frames of 1024 samples at 44.1 kHz are 232 ms: 11 packets of 20 ms, less the resampler's delay.
+        assert!((9..=11).contains(&packets.len()), "{}", packets.len());
+        assert_eq!(packets[0].pts_48k, 0);
+        for pair in packets.windows(2) {
+            assert_eq!(pair[1].pts_48k, pair[0].pts_48k + 960);
+        }
+        // A second viewer at the cached frames: the very same packets, nothing transcoded again.
+        let second = viewer(&frames[3..]);
+        for (a, b) in first[3..].iter().zip(&second) {
+            assert_eq!(a.len(), b.len());
+            assert!(a.iter().zip(b).all(|(a, b)| Arc::ptr_eq(&a.data, &b.data)));
+        }
+        // Frames 2 and 3 left the cache of 8: a viewer that far behind gets no audio for them.
+        assert!(viewer(&frames[1..3]).iter().all(Vec::is_empty));
+        // The header replayed to a viewer keeps the transcoder; a newer one with other bytes replaces it.
+        viewer(&frames[..1]);
+        assert_eq!(source.audio.lock().header_seq, Some(1));
+        source.opus_of(20, &aac(true, 300, &[0x12, 0x08]), &config, cache);
+        let state = source.audio.lock();
+        assert_eq!(state.header_seq, Some(20));
+        assert!(state.transcoder.is_some() && state.cache.is_empty());
+        assert_eq!(state.asc.as_ref(), [0x12, 0x08]);
+    }
+
+    /// Audio that is not AAC gives no packets and no transcoder.
+    #[test]
+    fn other_audio_codecs_give_no_audio() {
+        let source = StreamSource::default();
+        let config = AacToOpusConfig::default();
+        // MP3 (format 2).
+        let mp3 = Frame::new(
+            MediaKind::Audio,
+            0,
+            Bytes::from_static(&[0x2F, 0xFF, 0xFB, 0x90]),
+        );
+        assert!(source.opus_of(1, &mp3, &config, 8).is_empty());
+        assert!(source.audio.lock().transcoder.is_none());
     }
 }
