@@ -131,6 +131,14 @@ fn webrtc_udp_address_follows_the_http_listener_by_default() {
     let s = Settings::from_toml("").unwrap();
     let http = std::net::SocketAddr::from(([127, 0, 0, 1], 8080));
     assert_eq!(s.webrtc.udp_addr(http).to_string(), "127.0.0.1:8189");
+    let second = std::net::SocketAddr::from(([127, 0, 0, 1], 12080));
+    assert_eq!(
+        s.webrtc.udp_addr(second).to_string(),
+        "127.0.0.1:12189",
+        "servers with their own HTTP ports on one host get their own UDP ports"
+    );
+    let top = std::net::SocketAddr::from(([127, 0, 0, 1], 65500));
+    assert_eq!(s.webrtc.udp_addr(top).port(), 0, "no port past 65535");
     let tests = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     assert_eq!(
         s.webrtc.udp_addr(tests).port(),

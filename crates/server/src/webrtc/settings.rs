@@ -25,8 +25,9 @@ pub struct WebrtcSettings {
     /// Serve WHEP at `POST /{app}/{stream}/whep` (default true).
     pub enabled: bool,
     /// The one UDP socket every WebRTC session uses; port 0 picks a free one. Default: the HTTP listener's
-    /// address with port 8189, or port 0 when the HTTP port is 0 (servers started by tests and benchmarks, which
-    /// would otherwise share 8189).
+    /// address with the HTTP port + 109 (8189 for the default 8080), so that several servers on one host, each
+    /// with its own HTTP port (a cluster tried on one machine), each get their own UDP port; port 0 when the HTTP
+    /// port is 0 (servers started by tests and benchmarks).
     #[serde(deserialize_with = "deserialize_addr")]
     pub udp_addr: Option<SocketAddr>,
     /// The addresses put in the answer's host candidates, with the UDP port (default: `public_host` when it is
@@ -80,8 +81,8 @@ impl Default for WebrtcSettings {
     }
 }
 
-/// The default UDP port.
-pub(crate) const DEFAULT_UDP_PORT: u16 = 8189;
+/// The default UDP port is the HTTP port plus this: 8189 for the default 8080 (MediaMTX's WebRTC port too).
+const UDP_PORT_OFFSET: u16 = 109;
 
 fn deserialize_addr<'de, D: serde::Deserializer<'de>>(
     d: D,
@@ -96,7 +97,7 @@ impl WebrtcSettings {
             let port = if http.port() == 0 {
                 0
             } else {
-                DEFAULT_UDP_PORT
+                http.port().checked_add(UDP_PORT_OFFSET).unwrap_or(0)
             };
             SocketAddr::new(http.ip(), port)
         })
