@@ -99,9 +99,32 @@ impl Webrtc {
         }
         let what = "WebRTC (UDP)";
         let addr = settings.udp_addr(http_addr);
-        let socket = UdpSocket::bind(addr)
-            .await
-            .map_err(|error| crate::ServerError::Bind { what, addr, error })?;
+        let socket = match UdpSocket::bind(addr).await {
+            Ok(socket) => socket,
+            // The default port is a convenience: when something else holds it (another server on this host), a
+            // free port serves as well, since every answer carries the bound port. An explicit `udp_addr` is a
+            // promise to the firewall and fails instead.
+            Err(error)
+                if settings.udp_addr.is_none() && error.kind() == std::io::ErrorKind::AddrInUse =>
+            {
+                let free = SocketAddr::new(addr.ip(), 0);
+                let socket =
+                    UdpSocket::bind(free)
+                        .await
+                        .map_err(|error| crate::ServerError::Bind {
+                            what,
+                            addr: free,
+                            error,
+                        })?;
+                tracing::warn!(
+                    default = %addr,
+                    bound = ?socket.local_addr().ok(),
+                    "the default WebRTC UDP port is in use: bound a free one; set [webrtc] udp_addr to fix the port"
+                );
+                socket
+            }
+            Err(error) => return Err(crate::ServerError::Bind { what, addr, error }),
+        };
         let udp_addr = socket
             .local_addr()
             .map_err(|error| crate::ServerError::Bind { what, addr, error })?;
@@ -182,5 +205,43 @@ async fn candidate_ips(
         vec![IpAddr::from([127, 0, 0, 1])]
     } else {
         vec![bound.ip()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Another socket on the default UDP port: the default gives way to a free port, an explicit address fails.
+    #[tokio::test]
+    async fn a_taken_default_port_gives_way_and_an_explicit_one_fails() {
+        let holder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let taken = holder.local_addr().unwrap();
+        let Some(http_port) = taken.port().checked_sub(109) else {
+            return; // the kernel gave a port below 109: nothing to test with
+        };
+        let http = SocketAddr::new(taken.ip(), http_port);
+        let (shutdown, tracker) = (CancellationToken::new(), TaskTracker::new());
+        let defaults = WebrtcSettings::default();
+        assert_eq!(
+            defaults.udp_addr(http),
+            taken,
+            "the default is the HTTP port + 109"
+        );
+        let webrtc = Webrtc::start(&defaults, http, "127.0.0.1", &shutdown, &tracker)
+            .await
+            .expect("the default port gives way")
+            .expect("enabled by default");
+        assert_ne!(webrtc.udp_addr(), taken);
+        let explicit = WebrtcSettings {
+            udp_addr: Some(taken),
+            ..WebrtcSettings::default()
+        };
+        let error = Webrtc::start(&explicit, http, "127.0.0.1", &shutdown, &tracker)
+            .await
+            .err()
+            .expect("an explicit address in use fails");
+        assert!(error.to_string().contains("in use"), "{error}");
+        shutdown.cancel();
     }
 }
