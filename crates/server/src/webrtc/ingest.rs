@@ -1,0 +1,566 @@
+//! WHIP ingest, pure: what a browser sends (str0m's depacketized frames: H.264 access units in Annex B, Opus
+//! packets, their RTP times and sender reports) becomes hub frames (FLV AVC and AAC tag bodies on one millisecond
+//! timeline starting at 0). No socket, no clock: times come with the input.
+//!
+//! - [`H264Ingest`]: Annex B access units to FLV AVC tags (length-prefixed NAL units, composition time 0: browsers
+//!   send no B-frames), and the AVC sequence header (avcC) built from the SPS/PPS when they first come or change.
+//! - [`Timeline`]: RTP times (90 kHz video, 48 kHz audio) to one stream timeline, the tracks aligned by the RTCP
+//!   sender reports once both have one.
+//! - [`KeyframeGate`]: which video frames may pass (none after a loss until the next keyframe) and when to ask the
+//!   browser for a keyframe (PLI), at most once per interval.
+//! - [`Converter`]: all of the above plus the stream's Opus -> AAC transcoder, item in, hub frames out.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use audio::{OpusToAac, OpusToAacConfig};
+use bytes::{BufMut, Bytes, BytesMut};
+use flv::avc::{AvcDecoderConfig, NAL_IDR, NAL_PPS, NAL_SPS};
+use media::{Frame, MediaKind};
+use tracing::debug;
+
+/// Access unit delimiter and filler data: dropped (FLV needs neither).
+const NAL_AUD: u8 = 9;
+const NAL_FILLER: u8 = 12;
+/// Largest parameter set kept (an SPS is tens of bytes; the avcC length field is 16 bits).
+const MAX_PARAMETER_SET: usize = 1024;
+/// Parameter sets of one kind kept per access unit (Chromium sends one SPS and one PPS).
+const MAX_PARAMETER_SETS: usize = 8;
+/// FLV video tag: frame type (1 key, 2 inter) << 4 | codec 7 (AVC).
+const FLV_AVC_KEY: u8 = 0x17;
+const FLV_AVC_INTER: u8 = 0x27;
+/// FLV audio tag first byte of AAC: format 10, "44 kHz" and stereo flags (ignored for AAC: the
+/// AudioSpecificConfig says the rate and the channels), 16-bit.
+const FLV_AAC: u8 = 0xAF;
+/// Sender reports whose alignment would move audio by more than this are not believed (a bogus report).
+const MAX_SYNC_CORRECTION_US: i64 = 5_000_000;
+
+/// Why a video access unit cannot go into the hub.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum IngestError {
+    /// A picture arrived before any SPS and PPS: nothing could decode it.
+    #[error("a picture before the SPS and PPS")]
+    NoConfig,
+    /// A parameter set is empty or too large to be real.
+    #[error("{what} of {len} bytes (at most {MAX_PARAMETER_SET})")]
+    BadParameterSet {
+        /// `SPS` or `PPS`.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+    },
+    /// An access unit larger than `webrtc.whip.max_frame_bytes`.
+    #[error("an access unit of {len} bytes, over webrtc.whip.max_frame_bytes ({max})")]
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The bound.
+        max: usize,
+    },
+}
+
+/// The NAL units of an Annex B byte stream (start codes `00 00 01` or `00 00 00 01`), without their start codes.
+/// Bytes before the first start code are skipped; empty units are not returned. Never panics.
+pub(crate) fn annexb_nal_units(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut pos = find_start(data, 0).map(|(_, end)| end);
+    std::iter::from_fn(move || loop {
+        let start = pos?;
+        let (unit_end, next) = match find_start(data, start) {
+            Some((code, end)) => (code, Some(end)),
+            None => (data.len(), None),
+        };
+        pos = next;
+        // A four-byte start code leaves its leading zero on the previous unit: trailing zeros are not part of
+        // a NAL unit (H.264 B.2 trailing_zero_8bits).
+        let mut unit = data.get(start..unit_end).unwrap_or_default();
+        while let [rest @ .., 0] = unit {
+            unit = rest;
+        }
+        if !unit.is_empty() {
+            return Some(unit);
+        }
+    })
+}
+
+/// The next `00 00 01` at or after `from`: (its first byte, the byte after it).
+fn find_start(data: &[u8], from: usize) -> Option<(usize, usize)> {
+    let rest = data.get(from..)?;
+    rest.windows(3)
+        .position(|w| w == [0, 0, 1])
+        .map(|i| (from + i, from + i + 3))
+}
+
+/// What one access unit became.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct VideoTags {
+    /// A new AVC sequence header tag body, to push before the picture (first SPS/PPS, or changed ones).
+    pub(crate) header: Option<Bytes>,
+    /// The picture's tag body, and whether it is a keyframe (IDR); `None` when the unit had no slice.
+    pub(crate) picture: Option<(Bytes, bool)>,
+}
+
+/// The H.264 state of one WHIP publish: the parameter sets of its current sequence header.
+#[derive(Debug, Default)]
+pub(crate) struct H264Ingest {
+    sps: Vec<Bytes>,
+    pps: Vec<Bytes>,
+}
+
+impl H264Ingest {
+    /// Converts one Annex B access unit (of at most `max_bytes`) to FLV AVC tag bodies. SPS and PPS go into the
+    /// sequence header (a new one when they differ from the current ones), access unit delimiters and filler are
+    /// dropped, every other NAL unit is kept with a 4-byte length prefix.
+    pub(crate) fn push(
+        &mut self,
+        annexb: &[u8],
+        max_bytes: usize,
+    ) -> Result<VideoTags, IngestError> {
+        if annexb.len() > max_bytes {
+            return Err(IngestError::TooLarge {
+                len: annexb.len(),
+                max: max_bytes,
+            });
+        }
+        let mut sps = Vec::new();
+        let mut pps = Vec::new();
+        let mut keyframe = false;
+        let mut slices = false;
+        // The tag header (5 bytes), then each unit with its length: never more than 4 bytes per start code.
+        let mut body = BytesMut::with_capacity(annexb.len() + 16);
+        for nal in annexb_nal_units(annexb) {
+            let kind = nal.first().map_or(0, |b| b & 0x1F);
+            match kind {
+                NAL_SPS | NAL_PPS => {
+                    let (what, sets) = if kind == NAL_SPS {
+                        ("SPS", &mut sps)
+                    } else {
+                        ("PPS", &mut pps)
+                    };
+                    // An SPS needs profile, constraints and level after its header byte.
+                    if nal.len() > MAX_PARAMETER_SET || (kind == NAL_SPS && nal.len() < 4) {
+                        return Err(IngestError::BadParameterSet {
+                            what,
+                            len: nal.len(),
+                        });
+                    }
+                    if sets.len() < MAX_PARAMETER_SETS {
+                        sets.push(Bytes::copy_from_slice(nal));
+                    }
+                    continue;
+                }
+                NAL_AUD | NAL_FILLER => continue,
+                NAL_IDR => keyframe = true,
+                _ => {}
+            }
+            slices |= (1..=5).contains(&kind);
+            if body.is_empty() {
+                body.put_slice(&[0; 5]);
+            }
+            // Fits: the unit came from a buffer of at most `max_bytes`, which is far below 4 GiB.
+            body.put_u32(u32::try_from(nal.len()).unwrap_or(u32::MAX));
+            body.put_slice(nal);
+        }
+        let mut out = VideoTags::default();
+        // Both kinds are needed for a record; an access unit that repeats only one keeps the other.
+        if !sps.is_empty() || !pps.is_empty() {
+            let sps = if sps.is_empty() {
+                self.sps.clone()
+            } else {
+                sps
+            };
+            let pps = if pps.is_empty() {
+                self.pps.clone()
+            } else {
+                pps
+            };
+            if (sps != self.sps || pps != self.pps) && !sps.is_empty() && !pps.is_empty() {
+                self.sps = sps;
+                self.pps = pps;
+                out.header = Some(self.sequence_header());
+            } else {
+                self.sps = sps;
+                self.pps = pps;
+            }
+        }
+        if !slices {
+            return Ok(out);
+        }
+        if self.sps.is_empty() || self.pps.is_empty() {
+            return Err(IngestError::NoConfig);
+        }
+        if let Some(head) = body.get_mut(..2) {
+            head.copy_from_slice(&[if keyframe { FLV_AVC_KEY } else { FLV_AVC_INTER }, 1]);
+        }
+        out.picture = Some((body.freeze(), keyframe));
+        Ok(out)
+    }
+
+    /// The AVC sequence header tag body of the current parameter sets.
+    fn sequence_header(&self) -> Bytes {
+        // Checked on the way in: at least one of each, at most MAX_PARAMETER_SETS, each under 64 KiB, so
+        // `encode` cannot hit its documented panics.
+        let first = self.sps.first().map(|s| s.as_ref()).unwrap_or_default();
+        let record = AvcDecoderConfig {
+            profile: first.get(1).copied().unwrap_or(66),
+            compatibility: first.get(2).copied().unwrap_or(0),
+            level: first.get(3).copied().unwrap_or(31),
+            nalu_length_size: 4,
+            sps: self.sps.clone(),
+            pps: self.pps.clone(),
+        }
+        .encode();
+        let mut tag = BytesMut::with_capacity(5 + record.len());
+        tag.put_slice(&[FLV_AVC_KEY, 0, 0, 0, 0]);
+        tag.put_slice(&record);
+        tag.freeze()
+    }
+}
+
+/// An RTCP sender report of a track: the sender's wall clock at one RTP time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SenderReport {
+    /// The NTP time of the report.
+    pub(crate) ntp: SystemTime,
+    /// The RTP time (extended, the track's clock) at that instant.
+    pub(crate) rtp: u64,
+}
+
+/// One track's clock.
+#[derive(Debug, Clone, Copy)]
+struct Track {
+    /// RTP ticks per second.
+    rate: u64,
+    /// The first RTP time seen and its place on the timeline, in µs.
+    anchor: Option<(u64, i64)>,
+    /// The last sender report.
+    report: Option<SenderReport>,
+}
+
+impl Track {
+    fn new(rate: u64) -> Track {
+        Track {
+            rate,
+            anchor: None,
+            report: None,
+        }
+    }
+
+    /// `rtp` on the timeline, in µs.
+    fn us(&self, rtp: u64) -> i64 {
+        let Some((rtp0, base)) = self.anchor else {
+            return 0;
+        };
+        let ticks = i128::from(rtp) - i128::from(rtp0);
+        let us = ticks * 1_000_000 / i128::from(self.rate.max(1));
+        i64::try_from(i128::from(base) + us).unwrap_or(if us > 0 { i64::MAX } else { 0 })
+    }
+
+    /// The sender's wall clock at `rtp` per its report, in µs since the Unix epoch.
+    fn wallclock_us(&self, rtp: u64) -> Option<i64> {
+        let report = self.report?;
+        let ntp = report.ntp.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+        let ntp = i64::try_from(ntp.as_micros()).ok()?;
+        let ticks = i128::from(rtp) - i128::from(report.rtp);
+        let us = i64::try_from(ticks * 1_000_000 / i128::from(self.rate.max(1))).ok()?;
+        ntp.checked_add(us)
+    }
+}
+
+/// Which track a media item belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TrackKind {
+    /// H.264, 90 kHz.
+    Video,
+    /// Opus, 48 kHz.
+    Audio,
+}
+
+/// Maps each track's RTP times to one timeline in µs that starts at 0 with the first frame of either track.
+///
+/// Until both tracks have a sender report, each track is anchored by the arrival time of its first frame (its
+/// RTP time then counts from there, so its own spacing is exact); when both have one, the audio is moved once so
+/// that the two tracks keep the sender's capture clock, which is what makes lips match (RFC 3550 6.4.1). Video
+/// is never moved: it is the reference, and its keyframes are what players start at.
+#[derive(Debug, Clone)]
+pub(crate) struct Timeline {
+    epoch: Option<Instant>,
+    video: Track,
+    audio: Track,
+    synced: bool,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline {
+            epoch: None,
+            video: Track::new(90_000),
+            audio: Track::new(48_000),
+            synced: false,
+        }
+    }
+}
+
+impl Timeline {
+    /// The timeline position in µs of a frame of `kind` with RTP time `rtp` (extended), whose first packet
+    /// arrived at `arrival`, with the track's latest sender report if there is one. Never negative.
+    pub(crate) fn map(
+        &mut self,
+        kind: TrackKind,
+        rtp: u64,
+        arrival: Instant,
+        report: Option<SenderReport>,
+    ) -> i64 {
+        let epoch = *self.epoch.get_or_insert(arrival);
+        let since = arrival.saturating_duration_since(epoch);
+        let track = match kind {
+            TrackKind::Video => &mut self.video,
+            TrackKind::Audio => &mut self.audio,
+        };
+        track
+            .anchor
+            .get_or_insert((rtp, i64::try_from(since.as_micros()).unwrap_or(i64::MAX)));
+        if report.is_some() {
+            track.report = report;
+        }
+        if !self.synced {
+            self.sync();
+        }
+        let track = match kind {
+            TrackKind::Video => &self.video,
+            TrackKind::Audio => &self.audio,
+        };
+        track.us(rtp).max(0)
+    }
+
+    /// Whether the tracks have been aligned by their sender reports.
+    pub(crate) fn synced(&self) -> bool {
+        self.synced
+    }
+
+    /// Aligns the audio to the video by their sender reports, once both have one.
+    fn sync(&mut self) {
+        let (Some((v_rtp0, v_base)), Some((a_rtp0, a_base))) =
+            (self.video.anchor, self.audio.anchor)
+        else {
+            return;
+        };
+        let (Some(v_wall), Some(a_wall)) = (
+            self.video.wallclock_us(v_rtp0),
+            self.audio.wallclock_us(a_rtp0),
+        ) else {
+            return;
+        };
+        self.synced = true;
+        // The audio anchor's place is the video anchor's plus how much later the sender captured it.
+        let base = v_base.saturating_add(a_wall.saturating_sub(v_wall));
+        let correction = base.saturating_sub(a_base);
+        if correction.abs() > MAX_SYNC_CORRECTION_US {
+            debug!(
+                correction_ms = correction / 1000,
+                "WHIP: sender reports disagree with arrival times: not used"
+            );
+            return;
+        }
+        debug!(
+            correction_ms = correction / 1000,
+            "WHIP: audio aligned to video by the sender reports"
+        );
+        self.audio.anchor = Some((a_rtp0, base));
+    }
+}
+
+/// Decides which video frames pass and when to ask for a keyframe (PLI).
+///
+/// A session starts waiting for a keyframe; a frame that is not contiguous with the previous one (str0m saw a
+/// gap in the RTP sequence that NACK did not repair in time) or that could not be queued puts it back to waiting.
+/// While waiting, frames are dropped (a decoder fed a picture whose references are missing shows garbage until
+/// the next keyframe) and a keyframe is asked for at most once per `interval`. Browsers send a keyframe only
+/// when asked (their GOP is endless), while new RTMP / FLV players start at one and HLS segments end at one: a
+/// keyframe older than `every` is asked for as well.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyframeGate {
+    waiting: bool,
+    interval: Duration,
+    every: Option<Duration>,
+    last_request: Option<Instant>,
+    last_keyframe: Option<Instant>,
+    /// Keyframe requests made, for the log.
+    pub(crate) requests: u64,
+    /// Frames dropped while waiting.
+    pub(crate) dropped: u64,
+}
+
+impl KeyframeGate {
+    /// A gate that waits for the first keyframe, asking at most once per `interval`, and for a new keyframe
+    /// when the last one is `every` old.
+    pub(crate) fn new(interval: Duration, every: Option<Duration>) -> KeyframeGate {
+        KeyframeGate {
+            waiting: true,
+            interval,
+            every,
+            last_request: None,
+            last_keyframe: None,
+            requests: 0,
+            dropped: 0,
+        }
+    }
+
+    /// A video frame arrived at `now`: whether it passes, and whether to send a keyframe request now.
+    pub(crate) fn frame(&mut self, keyframe: bool, contiguous: bool, now: Instant) -> (bool, bool) {
+        if keyframe {
+            self.waiting = false;
+            self.last_keyframe = Some(now);
+        } else if !contiguous {
+            self.waiting = true;
+        }
+        if self.waiting {
+            self.dropped += 1;
+        }
+        (!self.waiting, self.poll(now))
+    }
+
+    /// A frame that passed could not be delivered (the queue to the hub was full): what follows depends on it.
+    pub(crate) fn lost(&mut self) {
+        self.waiting = true;
+    }
+
+    /// Whether to send a keyframe request at `now`: while waiting, or when the last keyframe is `every` old; at
+    /// most once per interval.
+    pub(crate) fn poll(&mut self, now: Instant) -> bool {
+        let due = self
+            .last_request
+            .is_none_or(|at| now.saturating_duration_since(at) >= self.interval);
+        let stale = self.every.is_some_and(|every| {
+            self.last_keyframe
+                .is_some_and(|at| now.saturating_duration_since(at) >= every)
+        });
+        if (self.waiting || stale) && due {
+            self.last_request = Some(now);
+            self.requests += 1;
+            return true;
+        }
+        false
+    }
+}
+
+/// One depacketized frame from the browser, as the UDP task hands it to the session's publisher task.
+#[derive(Debug, Clone)]
+pub(crate) struct Received {
+    /// Video or audio.
+    pub(crate) kind: TrackKind,
+    /// An H.264 access unit (Annex B) or an Opus packet.
+    pub(crate) data: Arc<[u8]>,
+    /// Its RTP time (extended), at the track's clock.
+    pub(crate) rtp: u64,
+    /// When its first packet arrived.
+    pub(crate) arrival: Instant,
+    /// The track's latest sender report.
+    pub(crate) report: Option<SenderReport>,
+}
+
+/// Turns what a WHIP session receives into hub frames: H.264 to FLV AVC, Opus to AAC (one transcoder for the
+/// publish), both on one timeline from 0.
+pub(crate) struct Converter {
+    timeline: Timeline,
+    h264: H264Ingest,
+    aac_config: OpusToAacConfig,
+    aac: Option<OpusToAac>,
+    /// The Opus stream cannot be transcoded (the transcoder refused to start): audio is left out.
+    audio_off: bool,
+    max_frame_bytes: usize,
+}
+
+impl Converter {
+    /// A converter for one publish.
+    pub(crate) fn new(aac_config: OpusToAacConfig, max_frame_bytes: usize) -> Converter {
+        Converter {
+            timeline: Timeline::default(),
+            h264: H264Ingest::default(),
+            aac_config,
+            aac: None,
+            audio_off: false,
+            max_frame_bytes,
+        }
+    }
+
+    /// The hub frames of one received frame (often one; a new sequence header comes first; audio gives zero or
+    /// one AAC frame per 20 ms packet). Malformed input gives no frames and an error for the log.
+    pub(crate) fn push(&mut self, item: &Received) -> Result<Vec<Frame>, String> {
+        let us = self
+            .timeline
+            .map(item.kind, item.rtp, item.arrival, item.report);
+        match item.kind {
+            TrackKind::Video => {
+                let ms = u32::try_from(us / 1000).unwrap_or(u32::MAX);
+                let tags = self
+                    .h264
+                    .push(&item.data, self.max_frame_bytes)
+                    .map_err(|e| e.to_string())?;
+                let mut frames = Vec::with_capacity(2);
+                if let Some(header) = tags.header {
+                    frames.push(Frame::new(MediaKind::Video, ms, header));
+                }
+                if let Some((body, _)) = tags.picture {
+                    frames.push(Frame::new(MediaKind::Video, ms, body));
+                }
+                Ok(frames)
+            }
+            TrackKind::Audio => self.audio(&item.data, us),
+        }
+    }
+
+    /// Whether the tracks have been aligned by their sender reports.
+    pub(crate) fn synced(&self) -> bool {
+        self.timeline.synced()
+    }
+
+    fn audio(&mut self, packet: &[u8], us: i64) -> Result<Vec<Frame>, String> {
+        if self.audio_off || packet.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut frames = Vec::new();
+        if self.aac.is_none() {
+            // The first packet's TOC says mono or stereo (its `s` bit); Chromium sends mono unless asked.
+            let channels = if packet.first().is_some_and(|toc| toc & 0x04 != 0) {
+                2
+            } else {
+                1
+            };
+            match OpusToAac::with_config(channels, self.aac_config.clone()) {
+                Ok(t) => {
+                    let asc = t.audio_specific_config();
+                    let mut body = BytesMut::with_capacity(2 + asc.len());
+                    body.put_slice(&[FLV_AAC, 0]);
+                    body.put_slice(&asc);
+                    let ms = u32::try_from(us / 1000).unwrap_or(u32::MAX);
+                    frames.push(Frame::new(MediaKind::Audio, ms, body.freeze()));
+                    self.aac = Some(t);
+                }
+                Err(e) => {
+                    self.audio_off = true;
+                    return Err(format!(
+                        "the Opus audio cannot be transcoded to AAC ({e}): video only"
+                    ));
+                }
+            }
+        }
+        let Some(transcoder) = self.aac.as_mut() else {
+            return Ok(frames);
+        };
+        let pts_48k = u64::try_from(us).unwrap_or(0) * 48 / 1000;
+        let aac = transcoder
+            .push(packet, pts_48k)
+            .map_err(|e| format!("Opus packet: {e}"))?;
+        for f in aac {
+            let mut body = BytesMut::with_capacity(2 + f.data.len());
+            body.put_slice(&[FLV_AAC, 1]);
+            body.put_slice(&f.data);
+            frames.push(Frame::new(MediaKind::Audio, f.pts_ms, body.freeze()));
+        }
+        Ok(frames)
+    }
+}
+
+#[cfg(test)]
+mod tests;
