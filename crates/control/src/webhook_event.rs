@@ -425,12 +425,14 @@ pub mod errcode {
             "too_many_streams" => TOO_MANY_STREAMS,
             "too_many_players" => TOO_MANY_PLAYERS,
             "token_malformed"
+            | "token_invalid"
             | "token_alg"
             | "token_bad_signature"
             | "token_missing_claim"
             | "token_too_long" => TOKEN_INVALID,
             "token_expired" => TOKEN_EXPIRED,
             "token_wrong_role"
+            | "token_mismatch"
             | "token_wrong_app"
             | "token_wrong_channel"
             | "token_wrong_account" => TOKEN_MISMATCH,

@@ -38,10 +38,12 @@ pub(crate) enum Protocol {
     LlHls,
     /// A WebRTC (WHEP) player.
     Webrtc,
+    /// A WebRTC (WHIP) publisher.
+    Whip,
 }
 
 impl Protocol {
-    /// `rtmp`, `flv`, `hls`, `ll-hls`, `webrtc`.
+    /// `rtmp`, `flv`, `hls`, `ll-hls`, `webrtc`, `whip`.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Protocol::Rtmp => "rtmp",
@@ -49,6 +51,7 @@ impl Protocol {
             Protocol::Hls => "hls",
             Protocol::LlHls => "ll-hls",
             Protocol::Webrtc => "webrtc",
+            Protocol::Whip => "whip",
         }
     }
 }
@@ -380,7 +383,9 @@ fn end_orphan(
     streams.webhooks.change(app, change);
 }
 
-fn refused_publish(streams: &Streams, req: Request<'_>, refusal: &Refusal) {
+/// Counts a refused publish and tells the app's webhooks (`push_refused`). [`publish`] does it for its own
+/// refusals; a driver that refuses before asking (WHIP's bearer token) calls it itself.
+pub(crate) fn refused_publish(streams: &Streams, req: Request<'_>, refusal: &Refusal) {
     streams.metrics.refused("publish", refusal.reason.as_str());
     // A name that breaks the rules is stored nowhere, not even in a webhook.
     if !refusal.reason.has_webhook() {

@@ -2,6 +2,7 @@
 //! (the log and `/metrics` reason, the RTMP status code, the HTTP status, the webhook `errcode`). A driver never
 //! maps reasons itself, so RTMP, HTTP-FLV and HLS cannot disagree.
 
+use control::jwt::TokenError;
 use control::txsecret::SignatureError;
 use control::webhook_event::errcode;
 
@@ -20,6 +21,13 @@ pub(crate) enum Reason {
     SignatureExpired,
     /// `txTime` is further ahead than `max_url_ttl_secs`.
     SignatureTtlTooLong,
+    /// An app token (a WHIP publish's `Authorization: Bearer`) that is not one: malformed, another algorithm, a
+    /// bad signature, a missing claim.
+    TokenInvalid,
+    /// An app token past its `exp`.
+    TokenExpired,
+    /// A valid app token for another app, stream, or a role that does not allow this.
+    TokenMismatch,
     /// The stream is forbidden.
     Forbidden,
     /// Another publisher holds the stream.
@@ -40,13 +48,16 @@ pub(crate) enum Reason {
 impl Reason {
     /// Every reason, for tests and documentation.
     #[cfg(test)]
-    pub(crate) const ALL: [Reason; 13] = [
+    pub(crate) const ALL: [Reason; 16] = [
         Reason::BadName,
         Reason::UnknownApp,
         Reason::SignatureMissing,
         Reason::SignatureBad,
         Reason::SignatureExpired,
         Reason::SignatureTtlTooLong,
+        Reason::TokenInvalid,
+        Reason::TokenExpired,
+        Reason::TokenMismatch,
         Reason::Forbidden,
         Reason::StreamBusy,
         Reason::TooManyStreams,
@@ -65,6 +76,9 @@ impl Reason {
             Reason::SignatureBad => "signature_bad",
             Reason::SignatureExpired => "signature_expired",
             Reason::SignatureTtlTooLong => "signature_ttl_too_long",
+            Reason::TokenInvalid => "token_invalid",
+            Reason::TokenExpired => "token_expired",
+            Reason::TokenMismatch => "token_mismatch",
             Reason::Forbidden => "forbidden",
             Reason::StreamBusy => "stream_busy",
             Reason::TooManyStreams => "too_many_streams",
@@ -79,7 +93,8 @@ impl Reason {
     pub(crate) fn http_status(self) -> u16 {
         match self {
             Reason::BadName => 400,
-            Reason::SignatureMissing => 401,
+            // Bearer credentials that do not authenticate (RFC 6750 3.1: invalid_token is 401).
+            Reason::SignatureMissing | Reason::TokenInvalid | Reason::TokenExpired => 401,
             Reason::UnknownApp | Reason::NotFound => 404,
             Reason::StreamBusy => 409,
             // The client's own doing, and over once one of its viewers stops asking: not the 503 of a full app.
@@ -88,6 +103,7 @@ impl Reason {
             Reason::SignatureBad
             | Reason::SignatureExpired
             | Reason::SignatureTtlTooLong
+            | Reason::TokenMismatch
             | Reason::Forbidden => 403,
         }
     }
@@ -99,7 +115,10 @@ impl Reason {
             Reason::SignatureMissing
             | Reason::SignatureBad
             | Reason::SignatureExpired
-            | Reason::SignatureTtlTooLong => "NetStream.Publish.Unauthorized",
+            | Reason::SignatureTtlTooLong
+            | Reason::TokenInvalid
+            | Reason::TokenExpired
+            | Reason::TokenMismatch => "NetStream.Publish.Unauthorized",
             _ => "NetStream.Publish.Rejected",
         }
     }
@@ -121,6 +140,9 @@ impl Reason {
             Reason::SignatureBad => errcode::SIGNATURE_BAD,
             Reason::SignatureExpired => errcode::SIGNATURE_EXPIRED,
             Reason::SignatureTtlTooLong => errcode::SIGNATURE_TTL_TOO_LONG,
+            Reason::TokenInvalid => errcode::TOKEN_INVALID,
+            Reason::TokenExpired => errcode::TOKEN_EXPIRED,
+            Reason::TokenMismatch => errcode::TOKEN_MISMATCH,
             Reason::Forbidden => errcode::FORBIDDEN,
             Reason::StreamBusy => errcode::STREAM_BUSY,
             Reason::TooManyStreams => errcode::TOO_MANY_STREAMS,
@@ -143,6 +165,25 @@ impl From<&SignatureError> for Reason {
             SignatureError::TooFarAhead { .. } => Reason::SignatureTtlTooLong,
             _ => Reason::SignatureBad,
         }
+    }
+}
+
+impl From<&TokenError> for Reason {
+    fn from(e: &TokenError) -> Reason {
+        match e {
+            TokenError::Expired { .. } => Reason::TokenExpired,
+            TokenError::WrongApp { .. }
+            | TokenError::WrongChannel { .. }
+            | TokenError::WrongAccount { .. }
+            | TokenError::WrongRole { .. } => Reason::TokenMismatch,
+            _ => Reason::TokenInvalid,
+        }
+    }
+}
+
+impl From<TokenError> for Refusal {
+    fn from(e: TokenError) -> Refusal {
+        Refusal::new(Reason::from(&e), e.to_string())
     }
 }
 

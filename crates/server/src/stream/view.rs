@@ -70,7 +70,7 @@ pub(crate) struct StreamView {
 pub(crate) struct PublisherView {
     /// The publisher's address.
     pub(crate) addr: String,
-    /// `rtmp`, or `relay` for a stream pulled from another node.
+    /// `rtmp`, `whip` (a browser over WebRTC), or `relay` for a stream pulled from another node.
     pub(crate) protocol: String,
     /// When it started publishing, Unix ms.
     pub(crate) started_at_ms: u64,

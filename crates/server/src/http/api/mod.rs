@@ -9,7 +9,7 @@ pub(crate) mod error;
 mod interruptions;
 mod recordings;
 mod rooms;
-mod sdk;
+pub(crate) mod sdk;
 mod streams;
 
 use std::fmt::Write as _;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tracing::info;
 use utoipa::ToSchema;
 
-use super::apps::url_set;
+use super::apps::url_set_at;
 use super::error::{code, ApiError, ApiJson};
 use crate::Shared;
 
@@ -52,6 +52,8 @@ pub(crate) struct InstanceRequest {
 pub(crate) struct Instance {
     /// The signed RTMP push URL for `live-pusher`'s `url`.
     pub(crate) url: String,
+    /// The same stream's WHIP URL, for a browser page publishing over WebRTC (signed as `url`).
+    pub(crate) whip_url: String,
     /// The stream name (the channel).
     pub(crate) stream: String,
     /// Unix seconds after which `url` no longer connects (a live push goes on).
@@ -109,6 +111,23 @@ fn authorize(
     }
     control::store::validate_stream_name(channel_id)
         .map_err(|e| ApiError::invalid("channelId", e))?;
+    let now = now_unix();
+    check_token(&app, channel_id, Some(account_id), token, role, now)?;
+    Ok((app, now))
+}
+
+/// Verifies `token` (an app's HS256 JWT) for publishing or playing `channel` of `app` at `now`: the token is for this
+/// app (by id or name), signed with its secret, not expired, for this channel, with a role granting `role`, and for
+/// `account` when the request names one (the SDK endpoints do; a WHIP publish's `Authorization: Bearer` does not,
+/// and the token's own account is taken). The one token check of every endpoint that takes app tokens.
+pub(crate) fn check_token(
+    app: &App,
+    channel: &str,
+    account: Option<&str>,
+    token: &str,
+    role: Role,
+    now: u64,
+) -> Result<jwt::Claims, jwt::TokenError> {
     // A token minted for another app is signed with that app's secret: say so (40106) rather than calling it a
     // bad signature (40103, kept for forged tokens and rotated secrets). The claim is read unverified only to
     // choose the refusal; nothing is granted on it.
@@ -117,11 +136,9 @@ fn authorize(
             return Err(jwt::TokenError::WrongApp {
                 expected: app.name.clone(),
                 got: crate::ops::log_value::clip(&claimed).to_string(),
-            }
-            .into());
+            });
         }
     }
-    let now = now_unix();
     let claims = jwt::verify(app.secret.as_bytes(), token, now, 30)?;
     // The app's backend may name the app by id or by name in the token.
     let app_in_token = if claims.app == app.name {
@@ -129,8 +146,14 @@ fn authorize(
     } else {
         &app.id
     };
-    jwt::check(&claims, app_in_token, channel_id, account_id, role)?;
-    Ok((app, now))
+    jwt::check(
+        &claims,
+        app_in_token,
+        channel,
+        account.unwrap_or(&claims.account),
+        role,
+    )?;
+    Ok(claims)
 }
 
 async fn issue(
@@ -169,16 +192,20 @@ async fn issue(
     let expires_at = now + shared.sdk_url_ttl.as_secs();
     // In a cluster, the publisher goes to the least loaded live node (its SDK asks again before each reconnect,
     // so a dead node's publisher is sent to a live one).
-    let urls = match &shared.streams.cluster {
-        Some(cluster) => {
-            let base = cluster.least_loaded_base(&shared.url_base).await;
-            super::apps::url_set_at(&base, &app, &req.channel_id, expires_at)
-        }
-        None => url_set(shared, &app, &req.channel_id, expires_at),
+    let base = match &shared.streams.cluster {
+        Some(cluster) => cluster.least_loaded_base(&shared.url_base).await,
+        None => shared.url_base.clone(),
     };
+    let urls = url_set_at(&base, &app, &req.channel_id, expires_at);
+    let push_key = app
+        .policy
+        .push_auth
+        .then_some((app.push_key.as_str(), expires_at));
+    let whip_url = urls::whip_url(&base, &app.name, &req.channel_id, push_key);
     info!(app = %app.name, channel = %req.channel_id, account = %crate::ops::log_value::clip(&req.account_id), "SDK publisher {what}");
     Ok(Json(Instance {
         url: urls.push,
+        whip_url,
         stream: req.channel_id,
         expires_at,
         play_urls: urls.play,
