@@ -54,7 +54,7 @@ pub use output::batch::WritePolicy;
 pub use output::record::RecordSettings;
 pub use rooms_ws::RoomsSettings;
 pub use settings::{parse_listen_addr, HlsSettings, RtmpSettings, Settings, SettingsError};
-pub use webrtc::{VideoTimestamps, WebrtcSettings};
+pub use webrtc::{VideoTimestamps, WebrtcSettings, WhipSettings};
 
 /// What the entry points (the RTMP and HTTP connection drivers, the HTTP handlers) are handed: the services they
 /// call and their own settings. The services themselves (streams, HLS, recording, rooms) hold only the handles
@@ -584,6 +584,17 @@ fn router(shared: Arc<Shared>) -> Router {
         )
         .route(
             "/{app}/{stream}/whep/{session}",
+            axum::routing::delete(webrtc::http::delete)
+                .patch(webrtc::http::patch)
+                .options(webrtc::http::preflight),
+        )
+        .route(
+            "/{app}/{stream}/whip",
+            axum::routing::post(webrtc::whip::offer).options(webrtc::http::preflight),
+        )
+        // A session's DELETE, PATCH and OPTIONS are WHEP's: the session is found by its token either way.
+        .route(
+            "/{app}/{stream}/whip/{session}",
             axum::routing::delete(webrtc::http::delete)
                 .patch(webrtc::http::patch)
                 .options(webrtc::http::preflight),

@@ -124,6 +124,11 @@ fn the_documented_configuration_parses() {
         (w.max_sessions, w.session_queue, None),
         "[webrtc] shows the defaults"
     );
+    assert_eq!(
+        s.webrtc.whip,
+        crate::webrtc::WhipSettings::default(),
+        "[webrtc.whip] shows the defaults"
+    );
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! The one task that owns the WebRTC UDP socket and every session's `str0m::Rtc`, as str0m's own chat example
 //! does: datagrams are matched to a session by their source address (known once the browser's first check
 //! arrived) or, for STUN, by the ICE username (`Rtc::accepts`); each session is polled until it returns a
-//! timeout after every input; frames arrive from the sessions' feeders on one bounded queue.
+//! timeout after every input; frames arrive from the sessions' feeders on one bounded queue. A WHIP session
+//! (a browser publishing) is the same kind of session with an [`Ingest`](super::publish::Ingest): the frames
+//! str0m depacketizes go to its publish task, and keyframe requests go back to the browser.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::feeder::Item;
+use super::publish::Ingest;
 use super::Sessions;
 use crate::stream::lifecycle::PlaySession;
 
@@ -33,10 +36,23 @@ pub(crate) struct Open {
     pub(crate) connected: Option<oneshot::Sender<()>>,
     /// Stops the feeder.
     pub(crate) stop: CancellationToken,
-    /// Sends `play_stop` when dropped.
-    pub(crate) _play: PlaySession,
+    /// Sends `play_stop` when dropped (WHEP).
+    pub(crate) _play: Option<PlaySession>,
+    /// Where a WHIP session's media goes (`None` for WHEP).
+    pub(crate) ingest: Option<Ingest>,
     /// For the log.
     pub(crate) label: String,
+}
+
+impl Open {
+    /// `WHEP` or `WHIP`, for the log.
+    fn what(&self) -> &'static str {
+        if self.ingest.is_some() {
+            "WHIP"
+        } else {
+            "WHEP"
+        }
+    }
 }
 
 /// What the HTTP side asks of the UDP task.
@@ -96,7 +112,7 @@ pub(crate) async fn run(
             cmd = commands.recv() => match cmd {
                 Some(Command::Open(open)) => {
                     let id = open.id;
-                    info!(session = %open.label, "WHEP session opened");
+                    info!(session = %open.label, "{} session opened", open.what());
                     sessions.insert(id, Session {
                         open: *open,
                         created: Instant::now(),
@@ -109,7 +125,7 @@ pub(crate) async fn run(
                 }
                 Some(Command::Close(id)) => {
                     if let Some(mut s) = sessions.remove(&id) {
-                        info!(session = %s.open.label, "WHEP session ended by DELETE");
+                        info!(session = %s.open.label, "{} session closed (DELETE, or its publish ended)", s.open.what());
                         s.open.rtc.disconnect();
                         end(s, &sessions_index);
                     }
@@ -273,7 +289,7 @@ fn drive(
                 Event::Connected => {
                     s.ever_connected = true;
                     info!(session = %s.open.label, elapsed_ms = s.created.elapsed().as_millis() as u64,
-                        "WHEP session connected");
+                        "{} session connected", s.open.what());
                     if let Some(signal) = s.open.connected.take() {
                         let _ = signal.send(());
                     }
@@ -288,8 +304,15 @@ fn drive(
                     _ => {}
                 },
                 Event::Closed => {
-                    info!(session = %s.open.label, "WHEP session closed by the browser");
+                    info!(session = %s.open.label, "{} session closed by the browser", s.open.what());
                     s.open.rtc.disconnect();
+                }
+                Event::MediaData(data) => {
+                    if let Some(ingest) = &mut s.open.ingest {
+                        if ingest.media(data, now) {
+                            ingest.request_keyframe(&mut s.open.rtc);
+                        }
+                    }
                 }
                 _ => {}
             },
@@ -303,15 +326,21 @@ fn drive(
             }
         }
     }
+    // A publisher still waiting for its first keyframe (or one after a loss), or whose last one is old, is asked.
+    if let Some(ingest) = &mut s.open.ingest {
+        if s.ever_connected && ingest.keyframe_due(now) {
+            ingest.request_keyframe(&mut s.open.rtc);
+        }
+    }
     let connect_expired = !s.ever_connected && s.created.elapsed() > timeouts.connect;
     let lost = s
         .lost_since
         .is_some_and(|since| now.duration_since(since) > timeouts.disconnect);
     if connect_expired {
-        info!(session = %s.open.label, "WHEP session dropped: the browser did not connect within webrtc.connect_timeout_secs");
+        info!(session = %s.open.label, "{} session dropped: the browser did not connect within webrtc.connect_timeout_secs", s.open.what());
         s.open.rtc.disconnect();
     } else if lost {
-        info!(session = %s.open.label, "WHEP session dropped: the browser is gone (webrtc.disconnect_timeout_secs)");
+        info!(session = %s.open.label, "{} session dropped: the browser is gone (webrtc.disconnect_timeout_secs)", s.open.what());
         s.open.rtc.disconnect();
     }
     if !s.open.rtc.is_alive() {
@@ -328,11 +357,12 @@ fn drive(
     }
 }
 
-/// Ends a session: its feeder stops, its resource goes away, and dropping it sends `play_stop`.
+/// Ends a session: its feeder stops, its resource goes away, and dropping it sends `play_stop` (WHEP) or ends
+/// its publish task's input, which ends the publish (WHIP).
 fn end(s: Session, index: &Sessions) {
     s.open.stop.cancel();
     index.remove(s.open.id);
-    info!(session = %s.open.label, "WHEP session ended");
+    info!(session = %s.open.label, "{} session ended", s.open.what());
 }
 
 #[cfg(test)]

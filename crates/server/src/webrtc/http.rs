@@ -148,7 +148,8 @@ pub(crate) async fn offer(
         audio: negotiated.audio,
         connected: Some(connected),
         stop: stop.clone(),
-        _play: play.session,
+        _play: Some(play.session),
+        ingest: None,
         label: format!("{key} {peer} #{id}"),
     };
     if webrtc
@@ -235,7 +236,7 @@ pub(crate) async fn preflight() -> Response {
 }
 
 /// Any origin may play (access is the play signature's business), and may read `Location`.
-fn cors(h: &mut HeaderMap) {
+pub(super) fn cors(h: &mut HeaderMap) {
     set(
         h,
         &[
@@ -252,7 +253,7 @@ fn set(h: &mut HeaderMap, pairs: &[(header::HeaderName, &'static str)]) {
 }
 
 /// A refusal: plain text `reason: message`, with CORS so a page can read why.
-fn refuse(status: StatusCode, text: &str) -> Response {
+pub(super) fn refuse(status: StatusCode, text: &str) -> Response {
     let mut response = (status, format!("{text}\n")).into_response();
     cors(response.headers_mut());
     response

@@ -8,15 +8,21 @@
 //! - [`feeder`]: per session, hub frames to the driver once the browser is connected.
 //! - [`source`]: what a stream's WebRTC viewers share (Annex B conversion once per frame, AAC -> Opus once per stream).
 //! - [`h264`]: FLV AVC tags to Annex B access units with SPS/PPS before every keyframe.
+//! - [`whip`]: WebRTC publishing (WHIP): the resource; a session is one more publisher of the stream lifecycle
+//!   (protocol `whip`). [`publish`]: its two halves, in the UDP task and in its own task; [`ingest`]: what it
+//!   receives turned into hub frames (H.264 Annex B to FLV AVC, Opus to AAC, one timeline), pure.
 
 mod bframes;
 mod driver;
 mod feeder;
 mod h264;
 pub(crate) mod http;
+pub(crate) mod ingest;
 pub(crate) mod offer;
+mod publish;
 mod settings;
 pub(crate) mod source;
+pub(crate) mod whip;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -31,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-pub use settings::{VideoTimestamps, WebrtcSettings};
+pub use settings::{VideoTimestamps, WebrtcSettings, WhipSettings};
 
 /// Commands waiting for the UDP task (opens and closes; media has its own queue).
 const COMMAND_QUEUE: usize = 256;

@@ -30,6 +30,12 @@ pub(crate) enum OfferError {
          without transcoding, so the browser must offer H.264 in a recvonly or sendrecv video m-line"
     )]
     NoH264,
+    /// A WHIP offer with no video m-line that sends H.264.
+    #[error(
+        "the offer sends no H.264 video (packetization-mode 1): mplive takes H.264 from browsers (prefer it with \
+         RTCRtpTransceiver.setCodecPreferences) in a sendonly or sendrecv video m-line"
+    )]
+    NoH264Sender,
 }
 
 impl OfferError {
@@ -38,7 +44,7 @@ impl OfferError {
     pub(crate) fn http_status(&self) -> u16 {
         match self {
             OfferError::Malformed(_) | OfferError::Refused(_) => 400,
-            OfferError::NoH264 => 406,
+            OfferError::NoH264 | OfferError::NoH264Sender => 406,
         }
     }
 }
@@ -90,10 +96,68 @@ pub(crate) fn negotiate(
     profile_idc: Option<u8>,
     now: Instant,
 ) -> Result<Negotiated, OfferError> {
+    let Accepted {
+        mut rtc,
+        answer,
+        medias,
+    } = accept(setup, sdp, Rtc::builder(), now)?;
+    let sends = |d: Direction| matches!(d, Direction::SendOnly | Direction::SendRecv);
+    let mut video = None;
+    let mut audio = None;
+    for (mid, kind, direction) in medias {
+        // Our direction: the browser's recvonly is our sendonly.
+        if !sends(direction) {
+            continue;
+        }
+        match kind {
+            MediaKind::Video if video.is_none() => {
+                video = pick(&mut rtc, mid, is_h264, profile_idc).map(|pt| (mid, pt));
+            }
+            MediaKind::Audio if audio.is_none() => {
+                audio = pick(&mut rtc, mid, is_opus, None).map(|pt| (mid, pt));
+            }
+            _ => {}
+        }
+    }
+    let video = video.ok_or(OfferError::NoH264)?;
+    Ok(Negotiated {
+        rtc,
+        answer,
+        video,
+        audio,
+    })
+}
+
+/// H.264 in the only packetization browsers and str0m share for more than one NAL unit per packet.
+pub(super) fn is_h264(codec: Codec, params: &str0m::format::CodecSpec) -> bool {
+    codec == Codec::H264 && params.format.packetization_mode == Some(1)
+}
+
+/// Opus, the browsers' audio.
+pub(super) fn is_opus(codec: Codec, _params: &str0m::format::CodecSpec) -> bool {
+    codec == Codec::Opus
+}
+
+/// An offer accepted by str0m: the session, its answer and the offer's m-lines with our direction on each.
+pub(super) struct Accepted {
+    pub(super) rtc: Rtc,
+    pub(super) answer: String,
+    /// Each m-line of the offer, by its `a=mid`: its kind and the answer's (our) direction.
+    pub(super) medias: Vec<(Mid, MediaKind, Direction)>,
+}
+
+/// Builds the session's `Rtc` from `config` (the caller's tuning) with what every session shares (ICE-lite, the
+/// DTLS setup, H.264 and Opus only, the host candidates) and accepts `sdp`.
+pub(super) fn accept(
+    setup: &RtcSetup,
+    sdp: &str,
+    config: str0m::RtcConfig,
+    now: Instant,
+) -> Result<Accepted, OfferError> {
     let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| OfferError::Malformed(e.to_string()))?;
     // ICE-lite: the browser makes the checks and the server learns its address from them, so no remote
     // candidates are needed (no trickle) and the one UDP socket answers every session.
-    let mut rtc = Rtc::builder()
+    let mut rtc = config
         .set_ice_lite(true)
         .set_crypto_provider(setup.crypto.clone())
         .set_dtls_cert(setup.cert.clone())
@@ -119,44 +183,15 @@ pub(crate) fn negotiate(
             Some((media.mid(), media.kind(), media.direction()))
         })
         .collect();
-    let sends = |d: Direction| matches!(d, Direction::SendOnly | Direction::SendRecv);
-    let mut video = None;
-    let mut audio = None;
-    for (mid, kind, direction) in medias {
-        // Our direction: the browser's recvonly is our sendonly.
-        if !sends(direction) {
-            continue;
-        }
-        match kind {
-            MediaKind::Video if video.is_none() => {
-                video = pick(
-                    &mut rtc,
-                    mid,
-                    |codec, params| {
-                        codec == Codec::H264 && params.format.packetization_mode == Some(1)
-                    },
-                    profile_idc,
-                )
-                .map(|pt| (mid, pt));
-            }
-            MediaKind::Audio if audio.is_none() => {
-                audio =
-                    pick(&mut rtc, mid, |codec, _| codec == Codec::Opus, None).map(|pt| (mid, pt));
-            }
-            _ => {}
-        }
-    }
-    let video = video.ok_or(OfferError::NoH264)?;
-    Ok(Negotiated {
+    Ok(Accepted {
         rtc,
         answer: answer.to_sdp_string(),
-        video,
-        audio,
+        medias,
     })
 }
 
 /// The payload type on `mid` that `fits`, preferring one whose H.264 profile is `profile_idc`.
-fn pick(
+pub(super) fn pick(
     rtc: &mut Rtc,
     mid: Mid,
     fits: impl Fn(Codec, &str0m::format::CodecSpec) -> bool,

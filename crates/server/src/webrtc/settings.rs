@@ -59,6 +59,134 @@ pub struct WebrtcSettings {
     /// Opus packets remembered per stream, by AAC frame (default 512, about 12 s of 44.1 kHz AAC): a viewer
     /// further behind the stream's first viewer than this (a new one replaying a long GOP) misses that audio.
     pub opus_cache_frames: usize,
+    /// WHIP ingest: browsers publishing (`[webrtc.whip]`).
+    pub whip: WhipSettings,
+}
+
+/// WHIP ingest (`[webrtc.whip]`, docs/webrtc.md "Publishing (WHIP)"): a browser publishes H.264 + Opus at
+/// `POST /{app}/{stream}/whip`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WhipSettings {
+    /// Accept WHIP publishes (default true; needs `[webrtc] enabled`).
+    pub enabled: bool,
+    /// RTP packets str0m holds back to put video back in order before it gives up on a missing one (and the
+    /// frame is dropped until the next keyframe): at least the packets of the largest keyframe (default 200,
+    /// 20 to 5000; str0m's own default, 30, loses 720p keyframes).
+    pub reorder_packets_video: usize,
+    /// The same for audio (default 15, 1 to 1000).
+    pub reorder_packets_audio: usize,
+    /// Largest H.264 access unit accepted, in bytes (default 4194304, 4 MiB; 65536 to 67108864): a larger one is
+    /// dropped and a keyframe asked for.
+    pub max_frame_bytes: usize,
+    /// The least time between two keyframe requests (PLI) sent to a browser, in ms (default 1000; 100 to 60000).
+    pub keyframe_request_interval_ms: u64,
+    /// A keyframe is asked for when the last one is this old, in ms (default 2000; 0: only after losses, else 500
+    /// to 60000): browsers send keyframes only when asked, while RTMP / FLV players start at one and HLS
+    /// segments end at one.
+    pub keyframe_interval_ms: u64,
+    /// Frames queued between the UDP task and a publish's own task (default 512, 16 to 65536); when full, video
+    /// waits for the next keyframe.
+    pub queue: usize,
+    /// AAC bitrate of the audio transcoded from the browser's Opus, for stereo in bits/s (mono gets half;
+    /// default 128000, 16000 to 512000).
+    pub aac_bitrate_bps: u32,
+}
+
+impl Default for WhipSettings {
+    fn default() -> Self {
+        WhipSettings {
+            enabled: true,
+            reorder_packets_video: 200,
+            reorder_packets_audio: 15,
+            max_frame_bytes: 4 << 20,
+            keyframe_request_interval_ms: 1000,
+            keyframe_interval_ms: 2000,
+            queue: 512,
+            aac_bitrate_bps: 128_000,
+        }
+    }
+}
+
+impl WhipSettings {
+    /// How old the last keyframe may get before one is asked for (`None`: only after losses).
+    pub(crate) fn keyframe_every(&self) -> Option<std::time::Duration> {
+        (self.keyframe_interval_ms > 0)
+            .then(|| std::time::Duration::from_millis(self.keyframe_interval_ms))
+    }
+
+    /// The settings of each WHIP publish's Opus -> AAC transcoder.
+    pub(crate) fn aac_config(&self) -> audio::OpusToAacConfig {
+        audio::OpusToAacConfig {
+            bitrate_bps: self.aac_bitrate_bps,
+            ..Default::default()
+        }
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        type Range = (&'static str, u64, u64, u64, &'static str);
+        let ranges: [Range; 6] = [
+            (
+                "webrtc.whip.reorder_packets_video",
+                self.reorder_packets_video as u64,
+                20,
+                5000,
+                "20 to 5000",
+            ),
+            (
+                "webrtc.whip.reorder_packets_audio",
+                self.reorder_packets_audio as u64,
+                1,
+                1000,
+                "1 to 1000",
+            ),
+            (
+                "webrtc.whip.max_frame_bytes",
+                self.max_frame_bytes as u64,
+                65_536,
+                64 << 20,
+                "65536 to 67108864",
+            ),
+            (
+                "webrtc.whip.keyframe_request_interval_ms",
+                self.keyframe_request_interval_ms,
+                100,
+                60_000,
+                "100 to 60000",
+            ),
+            (
+                "webrtc.whip.queue",
+                self.queue as u64,
+                16,
+                65_536,
+                "16 to 65536",
+            ),
+            (
+                "webrtc.whip.aac_bitrate_bps",
+                u64::from(self.aac_bitrate_bps),
+                16_000,
+                512_000,
+                "16000 to 512000",
+            ),
+        ];
+        if self.keyframe_interval_ms != 0 && !(500..=60_000).contains(&self.keyframe_interval_ms) {
+            return Err(SettingsError::Invalid {
+                field: "webrtc.whip.keyframe_interval_ms",
+                value: self.keyframe_interval_ms.to_string(),
+                expected: "0 (off) or 500 to 60000",
+            });
+        }
+        for (field, value, min, max, expected) in ranges {
+            if !(min..=max).contains(&value) {
+                return Err(SettingsError::Invalid {
+                    field,
+                    value: value.to_string(),
+                    expected,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for WebrtcSettings {
@@ -77,6 +205,7 @@ impl Default for WebrtcSettings {
             opus_bitrate_bps: 64_000,
             opus_complexity: 9,
             opus_cache_frames: 512,
+            whip: WhipSettings::default(),
         }
     }
 }
@@ -163,6 +292,6 @@ impl WebrtcSettings {
                 "1 to 65536",
             );
         }
-        Ok(())
+        self.whip.validate()
     }
 }

@@ -1,0 +1,366 @@
+//! The WHIP resource (RFC 9725): `POST /{app}/{stream}/whip` with the browser's SDP offer (sendonly or sendrecv
+//! H.264 video, Opus audio) answers `201 Created` with the answer and the session's `Location`; `DELETE` on that
+//! location ends the publish; `PATCH` and `OPTIONS` are WHEP's ([`super::http`]). A WHIP session is one more
+//! publisher of the stream lifecycle (`stream::lifecycle::publish`, protocol `whip`): the same access checks, the
+//! hub's one-publisher rule, webhooks, statistics, kicks and interruption records as an RTMP publish.
+//!
+//! Credentials: the push signature in the query (`txSecret`/`txTime`, as RTMP), or an app token as
+//! `Authorization: Bearer` (the JWT the SDK endpoints take, checked by `http::api::sdk::check_token`), which stands
+//! for the signed push URL the SDK's publisher endpoint would hand out for it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use control::jwt::Role;
+use media::StreamKey;
+use str0m::media::{Direction, MediaKind};
+use str0m::Rtc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use super::driver::{Command, Open};
+use super::http::{cors, refuse};
+use super::ingest::Converter;
+use super::offer::{self, Accepted, Negotiated, OfferError, RtcSetup, MAX_OFFER_BYTES};
+use super::publish::{Ingest, PublishTask};
+use super::settings::WhipSettings;
+use crate::stream::access::Refusal;
+use crate::stream::lifecycle::{self, Protocol, Request};
+use crate::Shared;
+
+/// How long the push URL a token stands for is valid: it is checked at once, by this request.
+const TOKEN_URL_TTL_SECS: u64 = 60;
+
+/// Answers a WHIP offer: the session receives H.264 (packetization-mode 1) on the first video m-line the browser
+/// sends, and Opus on the first audio one if there is one (else the publish is video only).
+pub(crate) fn negotiate(
+    setup: &RtcSetup,
+    sdp: &str,
+    settings: &WhipSettings,
+    now: Instant,
+) -> Result<Negotiated, OfferError> {
+    let config = Rtc::builder()
+        .set_reordering_size_video(settings.reorder_packets_video)
+        .set_reordering_size_audio(settings.reorder_packets_audio);
+    let Accepted {
+        mut rtc,
+        answer,
+        medias,
+    } = offer::accept(setup, sdp, config, now)?;
+    // Our direction: the browser's sendonly is our recvonly.
+    let receives = |d: Direction| matches!(d, Direction::RecvOnly | Direction::SendRecv);
+    let mut video = None;
+    let mut audio = None;
+    for (mid, kind, direction) in medias {
+        if !receives(direction) {
+            continue;
+        }
+        match kind {
+            MediaKind::Video if video.is_none() => {
+                video = offer::pick(&mut rtc, mid, offer::is_h264, None).map(|pt| (mid, pt));
+            }
+            MediaKind::Audio if audio.is_none() => {
+                audio = offer::pick(&mut rtc, mid, offer::is_opus, None).map(|pt| (mid, pt));
+            }
+            _ => {}
+        }
+    }
+    let video = video.ok_or(OfferError::NoH264Sender)?;
+    Ok(Negotiated {
+        rtc,
+        answer,
+        video,
+        audio,
+    })
+}
+
+/// `POST /{app}/{stream}/whip`.
+pub(crate) async fn offer(
+    State(shared): State<Arc<Shared>>,
+    Path((app, stream)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(webrtc) = shared.webrtc.clone().filter(|w| w.settings.whip.enabled) else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "not_enabled: WebRTC publishing is off on this server ([webrtc] enabled or [webrtc.whip] enabled = false)",
+        );
+    };
+    let sdp_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/sdp"));
+    if !sdp_type {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "bad_offer: a WHIP offer is sent with Content-Type: application/sdp",
+        );
+    }
+    if body.len() > MAX_OFFER_BYTES {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("bad_offer: the SDP offer is over {MAX_OFFER_BYTES} bytes"),
+        );
+    }
+    let Ok(sdp) = std::str::from_utf8(&body) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_offer: malformed SDP offer: not UTF-8 text",
+        );
+    };
+    if webrtc.sessions.len() >= webrtc.settings.max_sessions {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!(
+                "too_many_sessions: this server holds webrtc.max_sessions ({}) WebRTC sessions",
+                webrtc.settings.max_sessions
+            ),
+        );
+    }
+    let req = Request {
+        app: &app,
+        stream: &stream,
+        query: query.as_deref(),
+        peer,
+        protocol: Protocol::Whip,
+    };
+    // The names first: nothing is logged or built from a name that breaks the rules.
+    if let Err(refusal) = crate::stream::access::check_names(&app, Some(&stream)) {
+        lifecycle::refused_publish(&shared.streams, req, &refusal);
+        return refused(&refusal);
+    }
+    let key = StreamKey::new(app.clone(), stream.clone());
+    // A bearer token stands for the signed push URL the SDK endpoint would hand out for it.
+    let signed;
+    let req = match bearer(&headers) {
+        None => req,
+        Some(token) => match token_query(&shared, req, token) {
+            Ok(query) => {
+                signed = query;
+                Request {
+                    query: Some(&signed),
+                    ..req
+                }
+            }
+            Err(refusal) => {
+                info!(%peer, stream = %key, "WHIP publish refused: {}", refusal.description());
+                lifecycle::refused_publish(&shared.streams, req, &refusal);
+                return refused(&refusal);
+            }
+        },
+    };
+    // The offer before the publish: a publish that starts sends push_start, which a bad offer must not.
+    let negotiated = match negotiate(&webrtc.setup, sdp, &webrtc.settings.whip, Instant::now()) {
+        Ok(n) => n,
+        Err(e) => {
+            info!(%peer, stream = %key, "WHIP offer refused: {e}");
+            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let reason = match e {
+                OfferError::NoH264Sender => "codec_unsupported",
+                _ => "bad_offer",
+            };
+            return refuse(status, &format!("{reason}: {e}"));
+        }
+    };
+    let session = match lifecycle::publish(&shared.streams, req).await {
+        Ok(s) => s,
+        Err(refusal) => return refused(&refusal),
+    };
+    let (id, token) = webrtc.sessions.add(key.clone());
+    let label = format!("{key} {peer} #{id}");
+    if negotiated.audio.is_none() {
+        info!(session = %label, "WHIP offer without Opus audio: the stream is video only");
+    }
+    let whip = &webrtc.settings.whip;
+    let (media, media_rx) = mpsc::channel(whip.queue);
+    let open = Open {
+        id,
+        rtc: negotiated.rtc,
+        video: negotiated.video,
+        audio: negotiated.audio,
+        connected: None,
+        stop: CancellationToken::new(),
+        _play: None,
+        ingest: Some(Ingest::new(
+            negotiated.video.0,
+            negotiated.audio.map(|a| a.0),
+            Duration::from_millis(whip.keyframe_request_interval_ms),
+            whip.keyframe_every(),
+            media,
+        )),
+        label: label.clone(),
+    };
+    let task = PublishTask {
+        id,
+        session,
+        media: media_rx,
+        converter: Converter::new(whip.aac_config(), whip.max_frame_bytes),
+        commands: webrtc.commands.clone(),
+        sessions: webrtc.sessions.clone(),
+        no_media_timeout: shared.publisher_timeout,
+        shutdown: shared.shutdown.clone(),
+        label,
+    };
+    if webrtc
+        .commands
+        .send(Command::Open(Box::new(open)))
+        .await
+        .is_err()
+    {
+        webrtc.sessions.remove(id);
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down: the server is stopping",
+        );
+    }
+    webrtc.tracker.spawn(task.run());
+    let location = format!("/{app}/{stream}/whip/{token}");
+    let mut response = (StatusCode::CREATED, negotiated.answer).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/sdp"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        h.insert(header::LOCATION, v);
+    }
+    cors(h);
+    response
+}
+
+/// The token of `Authorization: Bearer TOKEN`, if the request has one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Checks an app token for publishing `req`'s stream (the SDK endpoints' check) and returns the signed push query
+/// it stands for, which the lifecycle then verifies like any push URL's.
+fn token_query(shared: &Shared, req: Request<'_>, token: &str) -> Result<String, Refusal> {
+    let app = shared.streams.catalog.app(req.app).ok_or_else(|| {
+        Refusal::new(
+            crate::stream::access::Reason::UnknownApp,
+            format!(
+                "no app named {}: create it with `mplive app create {}`",
+                req.app, req.app
+            ),
+        )
+    })?;
+    let now = control::now_unix();
+    crate::http::api::sdk::check_token(&app, req.stream, None, token, Role::Publisher, now)
+        .map_err(|e| {
+            let mut refusal = Refusal::from(e);
+            refusal.message = format!(
+                "{}; mint a publisher token for app {} and stream {} (`mplive token --app {} --channel {} --account ID`, \
+                 or POST /v1/apps/{}/tokens)",
+                refusal.message, app.name, req.stream, app.name, req.stream, app.name
+            );
+            refusal
+        })?;
+    Ok(control::txsecret::sign_query(
+        &app.push_key,
+        req.stream,
+        now + TOKEN_URL_TTL_SECS,
+    ))
+}
+
+/// A refused publish: the typed refusal's status and `reason: what to do`; a missing or invalid credential says
+/// which scheme to use.
+fn refused(refusal: &Refusal) -> Response {
+    let status = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+    let mut response = refuse(status, &refusal.description());
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What Chromium offers for sendonly camera and microphone transceivers (cut down): the WHEP offer with the
+    /// directions turned and the senders' SSRCs.
+    const WHIP_OFFER: &str = include_str!("testdata/chrome-whip-offer.sdp");
+    const WHEP_OFFER: &str = include_str!("testdata/chrome-offer.sdp");
+
+    #[test]
+    fn a_browser_publish_offer_is_answered_recvonly() {
+        let setup = RtcSetup::for_tests();
+        let n = negotiate(&setup, WHIP_OFFER, &WhipSettings::default(), Instant::now())
+            .expect("accepted");
+        assert_eq!(*n.video.1, 102);
+        assert_eq!(n.audio.map(|a| *a.1), Some(111));
+        assert_eq!(n.answer.matches("a=recvonly").count(), 2, "{}", n.answer);
+        assert!(n.answer.contains("a=ice-lite"), "{}", n.answer);
+    }
+
+    #[test]
+    fn offers_that_send_no_h264_are_not_acceptable() {
+        let setup = RtcSetup::for_tests();
+        // A player's offer (recvonly) sends nothing.
+        let err = negotiate(&setup, WHEP_OFFER, &WhipSettings::default(), Instant::now()).err();
+        assert_eq!(err, Some(OfferError::NoH264Sender));
+        // VP8 only.
+        let vp8_only: String = WHIP_OFFER
+            .replace(" 96 102\r\n", " 96\r\n")
+            .split_inclusive("\r\n")
+            .filter(|l| !l.contains(":102 "))
+            .collect();
+        let err = negotiate(&setup, &vp8_only, &WhipSettings::default(), Instant::now()).err();
+        assert_eq!(err, Some(OfferError::NoH264Sender));
+        assert_eq!(OfferError::NoH264Sender.http_status(), 406);
+        // Video without audio is a video-only publish.
+        let video_only = WHIP_OFFER
+            .split("m=audio")
+            .next()
+            .unwrap()
+            .replace("a=group:BUNDLE 0 1", "a=group:BUNDLE 0");
+        let n = negotiate(
+            &setup,
+            &video_only,
+            &WhipSettings::default(),
+            Instant::now(),
+        )
+        .expect("video only is accepted");
+        assert!(n.audio.is_none());
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_from_the_authorization_header() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc.def.ghi"),
+        );
+        assert_eq!(bearer(&h), Some("abc.def.ghi"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer  x "),
+        );
+        assert_eq!(bearer(&h), Some("x"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic dXNlcg=="),
+        );
+        assert_eq!(bearer(&h), None);
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
+        assert_eq!(bearer(&h), None);
+    }
+}
