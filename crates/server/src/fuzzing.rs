@@ -73,6 +73,45 @@ pub fn whep_offer(data: &[u8]) -> Result<String, u16> {
         .map_err(|e| e.http_status())
 }
 
+/// What a WHIP publisher sends, as the ingest converts it (`webrtc::ingest`): the input is split into
+/// depacketized frames (a two-byte big-endian length before each, its top bit set for audio, clear for video)
+/// with made-up RTP times, and each becomes hub frames. Never a panic; returns the frames made, and checks that
+/// every one is an FLV tag body the hub can classify.
+pub fn whip_ingest(data: &[u8]) -> usize {
+    use crate::webrtc::ingest::{Converter, Received, TrackKind};
+    let mut converter = Converter::new(audio::OpusToAacConfig::default(), 1 << 20);
+    let start = std::time::Instant::now();
+    let mut rest = data;
+    let mut made = 0;
+    let mut n: u64 = 0;
+    while let [hi, lo, tail @ ..] = rest {
+        let len = usize::from(u16::from_be_bytes([*hi, *lo]) & 0x3FFF).min(tail.len());
+        let (frame, next) = tail.split_at(len);
+        rest = next;
+        n += 1;
+        let kind = if hi & 0x80 == 0 {
+            TrackKind::Video
+        } else {
+            TrackKind::Audio
+        };
+        let item = Received {
+            kind,
+            data: std::sync::Arc::from(frame),
+            rtp: n * if kind == TrackKind::Video { 3000 } else { 960 },
+            arrival: start + std::time::Duration::from_millis(n * 20),
+            report: None,
+        };
+        for f in converter.push(&item).unwrap_or_default() {
+            assert!(
+                flv::FrameClass::of(f.kind, &f.payload) != flv::FrameClass::Unknown,
+                "the converter made a tag the hub cannot classify"
+            );
+            made += 1;
+        }
+    }
+    made
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,3 +73,22 @@ fn replay_whep_offer() {
         }
     }
 }
+
+#[test]
+fn replay_whip_ingest() {
+    let files = corpus("whip_ingest", 5);
+    for (name, data) in &files {
+        let made = server::fuzzing::whip_ingest(data);
+        let file = name.rsplit('/').next().unwrap_or_default();
+        match file {
+            // The sequence header and three pictures.
+            "keyframe_then_inter.bin" => assert_eq!(made, 4, "{name}"),
+            // The inter frame before any SPS/PPS is refused; then the header and the keyframe.
+            "inter_before_keyframe.bin" => assert_eq!(made, 2, "{name}"),
+            "(empty)" => assert_eq!(made, 0, "{name}"),
+            // At most the AAC sequence header: the transcoder starts at the first audio packet, however bad.
+            "garbage.bin" => assert!(made <= 1, "{name}: {made}"),
+            _ => {}
+        }
+    }
+}
