@@ -295,6 +295,9 @@ pub struct UrlArgs {
     /// The server's HTTP address, for its port (as `serve --http-addr`) [default: the config's]
     #[arg(long, env = "MPLIVE_HTTP_ADDR", value_parser = server::parse_listen_addr)]
     http_addr: Option<std::net::SocketAddr>,
+    /// push: print the WHIP URL (a browser publishing over WebRTC) instead of the RTMP one
+    #[arg(long)]
+    whip: bool,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -558,7 +561,9 @@ pub fn run_url(args: UrlArgs) -> Result<()> {
                     .public_https
                     .unwrap_or(settings.tls_cert.is_some()),
         };
-        let ports: &[(&str, u16, &str)] = if args.kind == "push" {
+        let ports: &[(&str, u16, &str)] = if args.kind == "push" && args.whip {
+            &[("HTTP", base.http_port, "http-addr")]
+        } else if args.kind == "push" {
             &[("RTMP", base.rtmp_port, "rtmp-addr")]
         } else {
             &[
@@ -576,7 +581,10 @@ pub fn run_url(args: UrlArgs) -> Result<()> {
             }
         }
         let set = urls::app_urls(&base, &app, &stream, expires);
-        if args.kind == "push" {
+        if args.kind == "push" && args.whip {
+            let key = signed.then_some((app.push_key.as_str(), expires));
+            println!("{}", urls::whip_url(&base, &app.name, &stream, key));
+        } else if args.kind == "push" {
             println!("{}", set.push);
         } else {
             println!("{}", set.play.rtmp);

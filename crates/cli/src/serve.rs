@@ -213,6 +213,17 @@ fn print_urls(running: &server::RunningServer, data_dir: &std::path::Path) {
             udp.port()
         );
         println!("  {}", urls.play.whep);
+        let push_key = app
+            .policy
+            .push_auth
+            .then_some((app.push_key.as_str(), expires));
+        println!(
+            "publish from a browser over WebRTC (WHIP: POST an SDP offer sending H.264 + Opus):"
+        );
+        println!(
+            "  {}",
+            control::urls::whip_url(running.url_base(), &app.name, "demo", push_key)
+        );
     }
     println!("admin API (Authorization: Bearer ADMIN_TOKEN):");
     let http = running.http_addr();

@@ -93,6 +93,16 @@ pub fn unsigned_push_url(base: &UrlBase, app: &str, stream: &str) -> String {
     format!("rtmp://{}/{app}/{stream}", base.rtmp_authority())
 }
 
+/// WHIP (a browser publishing over WebRTC): `http(s)://host[:port]/app/stream/whip`, with the push signature of
+/// `push_url` when `push_key = Some((key, expires_unix))` (the app's push auth is on). A page may instead send an
+/// app token as `Authorization: Bearer` to the unsigned URL.
+pub fn whip_url(base: &UrlBase, app: &str, stream: &str, push_key: Option<(&str, u64)>) -> String {
+    let query = push_key
+        .map(|(key, expires)| format!("?{}", sign_query(key, stream, expires)))
+        .unwrap_or_default();
+    format!("{}/{app}/{stream}/whip{query}", base.http_origin())
+}
+
 /// The play URLs of one stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlayUrls {
