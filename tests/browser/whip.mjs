@@ -58,6 +58,11 @@ try {
         return (c.sdpFmtpLine || '').includes('packetization-mode=1') ? 0 : 1;
       };
       video.setCodecPreferences([...caps.codecs].sort((a, b) => rank(a) - rank(b)));
+      // Chromium otherwise starts at a lower resolution while its bandwidth estimate ramps up, and scales down
+      // under CPU load: each change is a new SPS, a new sequence header, and a new file for an MP4 recorder.
+      const params = video.sender.getParameters();
+      params.degradationPreference = 'maintain-resolution';
+      await video.sender.setParameters(params).catch((e) => errors.push(`setParameters: ${e}`));
       await pc.setLocalDescription(await pc.createOffer());
       const t0 = performance.now();
       const headers = { 'content-type': 'application/sdp' };

@@ -79,7 +79,7 @@ pub fn whep_offer(data: &[u8]) -> Result<String, u16> {
 /// every one is an FLV tag body the hub can classify.
 pub fn whip_ingest(data: &[u8]) -> usize {
     use crate::webrtc::ingest::{Converter, Received, TrackKind};
-    let mut converter = Converter::new(audio::OpusToAacConfig::default(), 1 << 20);
+    let (mut converter, _) = Converter::new(audio::OpusToAacConfig::default(), 1 << 20, true);
     let start = std::time::Instant::now();
     let mut rest = data;
     let mut made = 0;

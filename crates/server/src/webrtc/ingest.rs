@@ -29,9 +29,6 @@ const MAX_PARAMETER_SETS: usize = 8;
 /// FLV video tag: frame type (1 key, 2 inter) << 4 | codec 7 (AVC).
 const FLV_AVC_KEY: u8 = 0x17;
 const FLV_AVC_INTER: u8 = 0x27;
-/// FLV audio tag first byte of AAC: format 10, "44 kHz" and stereo flags (ignored for AAC: the
-/// AudioSpecificConfig says the rate and the channels), 16-bit.
-const FLV_AAC: u8 = 0xAF;
 /// Sender reports whose alignment would move audio by more than this are not believed (a bogus report).
 const MAX_SYNC_CORRECTION_US: i64 = 5_000_000;
 
@@ -464,24 +461,56 @@ pub(crate) struct Received {
 pub(crate) struct Converter {
     timeline: Timeline,
     h264: H264Ingest,
-    aac_config: OpusToAacConfig,
+    /// The publish's transcoder (`None`: a video-only publish, or one whose transcoder could not start).
     aac: Option<OpusToAac>,
-    /// The Opus stream cannot be transcoded (the transcoder refused to start): audio is left out.
-    audio_off: bool,
+    /// The AAC sequence header, pushed before anything else: recorders and players then see both tracks from
+    /// the start (an MP4 recording would otherwise begin a new file when the audio track appears).
+    header: Option<Bytes>,
     max_frame_bytes: usize,
 }
 
+/// The AAC the Opus becomes is mono: browsers send mono Opus unless the answer asks for stereo (`stereo=1`), which
+/// str0m's does not; a stereo packet is downmixed by the decoder.
+const AAC_CHANNELS: usize = 1;
+/// FLV audio tag first byte of mono AAC (format 10, the rate flag 3, 16-bit, mono).
+const FLV_AAC_MONO: u8 = 0xAE;
+
 impl Converter {
-    /// A converter for one publish.
-    pub(crate) fn new(aac_config: OpusToAacConfig, max_frame_bytes: usize) -> Converter {
-        Converter {
+    /// A converter for one publish; `audio` when the session receives Opus. The transcoder's own error (it
+    /// refused to start: audio is then left out) is returned with the converter, for the log.
+    pub(crate) fn new(
+        aac_config: OpusToAacConfig,
+        max_frame_bytes: usize,
+        audio: bool,
+    ) -> (Converter, Option<String>) {
+        let (aac, error) = if audio {
+            match OpusToAac::with_config(AAC_CHANNELS, aac_config) {
+                Ok(t) => (Some(t), None),
+                Err(e) => (
+                    None,
+                    Some(format!(
+                        "the Opus audio cannot be transcoded to AAC ({e}): video only"
+                    )),
+                ),
+            }
+        } else {
+            (None, None)
+        };
+        let header = aac.as_ref().map(|t| {
+            let asc = t.audio_specific_config();
+            let mut body = BytesMut::with_capacity(2 + asc.len());
+            body.put_slice(&[FLV_AAC_MONO, 0]);
+            body.put_slice(&asc);
+            body.freeze()
+        });
+        let converter = Converter {
             timeline: Timeline::default(),
             h264: H264Ingest::default(),
-            aac_config,
-            aac: None,
-            audio_off: false,
+            aac,
+            header,
             max_frame_bytes,
-        }
+        };
+        (converter, error)
     }
 
     /// The hub frames of one received frame (often one; a new sequence header comes first; audio gives zero or
@@ -490,14 +519,22 @@ impl Converter {
         let us = self
             .timeline
             .map(item.kind, item.rtp, item.arrival, item.report);
+        let ms = u32::try_from(us / 1000).unwrap_or(u32::MAX);
+        let mut frames = Vec::with_capacity(2);
+        if let Some(header) = self.header.take() {
+            frames.push(Frame::new(MediaKind::Audio, ms, header));
+        }
         match item.kind {
             TrackKind::Video => {
-                let ms = u32::try_from(us / 1000).unwrap_or(u32::MAX);
-                let tags = self
-                    .h264
-                    .push(&item.data, self.max_frame_bytes)
-                    .map_err(|e| e.to_string())?;
-                let mut frames = Vec::with_capacity(2);
+                let tags = match self.h264.push(&item.data, self.max_frame_bytes) {
+                    Ok(tags) => tags,
+                    // The audio header still goes out.
+                    Err(e) if !frames.is_empty() => {
+                        debug!("WHIP video frame dropped: {e}");
+                        return Ok(frames);
+                    }
+                    Err(e) => return Err(e.to_string()),
+                };
                 if let Some(header) = tags.header {
                     frames.push(Frame::new(MediaKind::Video, ms, header));
                 }
@@ -506,7 +543,15 @@ impl Converter {
                 }
                 Ok(frames)
             }
-            TrackKind::Audio => self.audio(&item.data, us),
+            TrackKind::Audio => {
+                if let Err(e) = self.audio(&item.data, us, &mut frames) {
+                    if frames.is_empty() {
+                        return Err(e);
+                    }
+                    debug!("WHIP audio packet dropped: {e}");
+                }
+                Ok(frames)
+            }
         }
     }
 
@@ -515,50 +560,24 @@ impl Converter {
         self.timeline.synced()
     }
 
-    fn audio(&mut self, packet: &[u8], us: i64) -> Result<Vec<Frame>, String> {
-        if self.audio_off || packet.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut frames = Vec::new();
-        if self.aac.is_none() {
-            // The first packet's TOC says mono or stereo (its `s` bit); Chromium sends mono unless asked.
-            let channels = if packet.first().is_some_and(|toc| toc & 0x04 != 0) {
-                2
-            } else {
-                1
-            };
-            match OpusToAac::with_config(channels, self.aac_config.clone()) {
-                Ok(t) => {
-                    let asc = t.audio_specific_config();
-                    let mut body = BytesMut::with_capacity(2 + asc.len());
-                    body.put_slice(&[FLV_AAC, 0]);
-                    body.put_slice(&asc);
-                    let ms = u32::try_from(us / 1000).unwrap_or(u32::MAX);
-                    frames.push(Frame::new(MediaKind::Audio, ms, body.freeze()));
-                    self.aac = Some(t);
-                }
-                Err(e) => {
-                    self.audio_off = true;
-                    return Err(format!(
-                        "the Opus audio cannot be transcoded to AAC ({e}): video only"
-                    ));
-                }
-            }
-        }
+    fn audio(&mut self, packet: &[u8], us: i64, frames: &mut Vec<Frame>) -> Result<(), String> {
         let Some(transcoder) = self.aac.as_mut() else {
-            return Ok(frames);
+            return Ok(());
         };
+        if packet.is_empty() {
+            return Ok(());
+        }
         let pts_48k = u64::try_from(us).unwrap_or(0) * 48 / 1000;
         let aac = transcoder
             .push(packet, pts_48k)
             .map_err(|e| format!("Opus packet: {e}"))?;
         for f in aac {
             let mut body = BytesMut::with_capacity(2 + f.data.len());
-            body.put_slice(&[FLV_AAC, 1]);
+            body.put_slice(&[FLV_AAC_MONO, 1]);
             body.put_slice(&f.data);
             frames.push(Frame::new(MediaKind::Audio, f.pts_ms, body.freeze()));
         }
-        Ok(frames)
+        Ok(())
     }
 }
 

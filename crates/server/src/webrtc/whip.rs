@@ -181,6 +181,14 @@ pub(crate) async fn offer(
         info!(session = %label, "WHIP offer without Opus audio: the stream is video only");
     }
     let whip = &webrtc.settings.whip;
+    let (converter, error) = Converter::new(
+        whip.aac_config(),
+        whip.max_frame_bytes,
+        negotiated.audio.is_some(),
+    );
+    if let Some(error) = error {
+        info!(session = %label, "WHIP: {error}");
+    }
     let (media, media_rx) = mpsc::channel(whip.queue);
     let open = Open {
         id,
@@ -203,7 +211,7 @@ pub(crate) async fn offer(
         id,
         session,
         media: media_rx,
-        converter: Converter::new(whip.aac_config(), whip.max_frame_bytes),
+        converter,
         commands: webrtc.commands.clone(),
         sessions: webrtc.sessions.clone(),
         no_media_timeout: shared.publisher_timeout,

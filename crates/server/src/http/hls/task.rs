@@ -222,9 +222,11 @@ pub(super) async fn run(
     };
     let mut replay = Replay::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    // The highest hub sequence number seen: sequence headers re-sent after a skip keep their old number, new
-    // ones (a republish, a configuration change) have a higher one and start a discontinuity.
-    let mut max_seq: Option<u64> = None;
+    // The hub sequence number of the last sequence header of each kind (video, audio): headers re-sent after a
+    // skip keep their old number, new ones (a republish, a configuration change) have a higher one and start a
+    // discontinuity. Per kind: the start snapshot sends the video header before the audio one whatever their
+    // numbers, and a publisher may have sent its audio header first (a WHIP publish does).
+    let mut header_seq: [Option<u64>; 2] = [None, None];
     let mut media_since_headers = false;
     let why = loop {
         let frame = tokio::select! {
@@ -247,13 +249,13 @@ pub(super) async fn run(
         if kind == MediaKind::Script {
             continue;
         }
-        let fresh = max_seq.is_none_or(|m| frame.seq() > m);
-        max_seq = Some(max_seq.map_or(frame.seq(), |m| m.max(frame.seq())));
         let now = u64::try_from(now_ms()).unwrap_or(0);
         if f.sequence_header {
-            if !fresh {
+            let last = &mut header_seq[usize::from(kind == MediaKind::Audio)];
+            if last.is_some_and(|m| frame.seq() <= m) {
                 continue;
             }
+            *last = Some(frame.seq());
             if media_since_headers {
                 info!(stream = %key, "HLS: new sequence headers, discontinuity");
                 variants.discontinuity(&stream, now);

@@ -326,7 +326,8 @@ fn the_converter_makes_avc_and_aac_frames() {
     }
     assert!(opus.len() > 50);
     let t0 = Instant::now();
-    let mut conv = Converter::new(OpusToAacConfig::default(), MAX);
+    let (mut conv, error) = Converter::new(OpusToAacConfig::default(), MAX, true);
+    assert_eq!(error, None);
     let video = Received {
         kind: TrackKind::Video,
         data: annexb(&[&SPS, &PPS, &[0x65, 1, 2]]).into(),
@@ -334,10 +335,15 @@ fn the_converter_makes_avc_and_aac_frames() {
         arrival: t0,
         report: None,
     };
+    // The AAC sequence header comes first, before the video's: both tracks are there from the start.
     let frames = conv.push(&video).unwrap();
-    assert_eq!(frames.len(), 2);
-    assert!(frames[0].sequence_header && frames[1].keyframe);
-    assert_eq!((frames[0].timestamp, frames[1].timestamp), (0, 0));
+    assert_eq!(frames.len(), 3);
+    assert!(frames[0].sequence_header && frames[0].kind == MediaKind::Audio);
+    assert_eq!(&frames[0].payload[..2], &[0xAE, 0]);
+    let asc = flv::aac::AudioSpecificConfig::parse(&frames[0].payload[2..]).unwrap();
+    assert_eq!(asc.sample_rate_index(), 3, "48 kHz");
+    assert!(frames[1].sequence_header && frames[2].keyframe);
+    assert!(frames.iter().all(|f| f.timestamp == 0));
     let mut aac = Vec::new();
     for (i, p) in opus.iter().enumerate() {
         let item = Received {
@@ -349,11 +355,10 @@ fn the_converter_makes_avc_and_aac_frames() {
         };
         aac.extend(conv.push(&item).unwrap());
     }
-    assert!(aac[0].sequence_header, "the AudioSpecificConfig first");
-    assert_eq!(&aac[0].payload[..2], &[0xAF, 0]);
-    let asc = flv::aac::AudioSpecificConfig::parse(&aac[0].payload[2..]).unwrap();
-    assert_eq!(asc.sample_rate_index(), 3, "48 kHz");
-    let frames: Vec<&Frame> = aac[1..].iter().collect();
+    assert!(aac
+        .iter()
+        .all(|f| !f.sequence_header && f.payload[..2] == [0xAE, 1]));
+    let frames: Vec<&Frame> = aac.iter().collect();
     // Every 20 ms packet is 960 samples, every AAC frame 1024, less the encoder's delay of one frame.
     let expected = opus.len() * 960 / 1024;
     assert!(
