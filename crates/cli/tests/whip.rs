@@ -261,7 +261,9 @@ fn chromium_publishes_over_whip_and_every_player_gets_it() {
     );
     // HLS got the audio header although the WHIP publish sent it before the video's.
     assert!(
-        !server.log().contains("audio frame before its sequence header"),
+        !server
+            .log()
+            .contains("audio frame before its sequence header"),
         "{}",
         server.log()
     );
