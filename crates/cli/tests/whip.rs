@@ -368,6 +368,26 @@ fn whip_refusals_say_why() {
     std::thread::sleep(Duration::from_millis(200));
     let (status, _, _) = http_request_typed(&server.http, "DELETE", &location, &[], None);
     assert_eq!(status, 404, "the kicked session is gone");
+
+    // Both ends left their interruption records, as an RTMP push's would.
+    for (stream, reason) in [("free", "closed"), ("kicked", "kicked")] {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let (_, body) = server.get(&format!("/v1/interruptions?app=live&stream={stream}"));
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let found = v["interruptions"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|r| r["reason"] == reason));
+            if found {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {reason} record for {stream}: {body}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 #[test]
