@@ -26,6 +26,8 @@ pub(crate) struct Ingest {
     out: mpsc::Sender<Received>,
     /// Audio packets the publish task could not take (its queue was full).
     audio_lost: u64,
+    /// The session, for the log.
+    label: String,
 }
 
 impl Ingest {
@@ -37,6 +39,7 @@ impl Ingest {
         request_interval: Duration,
         every: Option<Duration>,
         out: mpsc::Sender<Received>,
+        label: String,
     ) -> Ingest {
         Ingest {
             video,
@@ -44,6 +47,7 @@ impl Ingest {
             gate: KeyframeGate::new(request_interval, every),
             out,
             audio_lost: 0,
+            label,
         }
     }
 
@@ -101,7 +105,7 @@ impl Ingest {
             return;
         };
         if let Err(e) = writer.request_keyframe(None, KeyframeRequestKind::Pli) {
-            debug!("WHIP keyframe request not sent: {e}");
+            debug!(session = %self.label, "WHIP keyframe request not sent: {e}");
         }
     }
 }
@@ -109,6 +113,7 @@ impl Ingest {
 impl Drop for Ingest {
     fn drop(&mut self) {
         debug!(
+            session = %self.label,
             keyframe_requests = self.gate.requests,
             video_dropped = self.gate.dropped,
             audio_lost = self.audio_lost,

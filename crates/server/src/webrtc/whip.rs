@@ -204,6 +204,7 @@ pub(crate) async fn offer(
             Duration::from_millis(whip.keyframe_request_interval_ms),
             whip.keyframe_every(),
             media,
+            label.clone(),
         )),
         label: label.clone(),
     };
