@@ -116,6 +116,28 @@ pub fn whip_ingest(data: &[u8]) -> usize {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Without cargo-fuzz at hand: arbitrary frames, and a real keyframe followed by arbitrary ones, through
+        /// the WHIP ingest never panic (the checks inside `whip_ingest` assert what it makes).
+        #[test]
+        fn whip_ingest_never_panics(
+            data in proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..3000),
+            seed in proptest::arbitrary::any::<bool>(),
+        ) {
+            let mut input = Vec::new();
+            if seed {
+                let key: &[u8] = &[
+                    0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0xda, 0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80, 0, 0, 0, 1,
+                    0x65, 0x88, 0x84,
+                ];
+                input.extend_from_slice(&u16::try_from(key.len()).unwrap_or(0).to_be_bytes());
+                input.extend_from_slice(key);
+            }
+            input.extend_from_slice(&data);
+            whip_ingest(&input);
+        }
+    }
+
     #[test]
     fn real_request_lines_pass_and_garbage_does_not() {
         assert!(request_line(
