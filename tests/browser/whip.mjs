@@ -9,11 +9,15 @@
 // application/sdp (with `Authorization: Bearer TOKEN` when given), set the answer, send for N seconds, and DELETE
 // the session's Location (unless --keep: then the page just closes, and the server finds the browser gone).
 //
-// usage: node whip.mjs URL [--seconds N] [--token TOKEN] [--keep] [--video-only]
+// `--fake-video FILE.y4m` and `--fake-audio FILE.wav` replace the fake camera and microphone with files (looped),
+// e.g. a flash and a beep at the same instants to measure A/V sync in what the server makes of them.
+//
+// usage: node whip.mjs URL [--seconds N] [--token TOKEN] [--keep] [--video-only] [--fake-video F] [--fake-audio F]
 import { chromium } from 'playwright-core';
 
 const args = process.argv.slice(2);
-const url = args.find((a, i) => !a.startsWith('--') && !['--seconds', '--token'].includes(args[i - 1]));
+const valued = ['--seconds', '--token', '--fake-video', '--fake-audio'];
+const url = args.find((a, i) => !a.startsWith('--') && !valued.includes(args[i - 1]));
 if (!url) {
   console.error('usage: node whip.mjs URL [--seconds N] [--token TOKEN] [--keep] [--video-only]');
   process.exit(2);
@@ -23,13 +27,16 @@ const seconds = Number(opt('--seconds') || 6);
 const token = opt('--token');
 const keep = args.includes('--keep');
 const videoOnly = args.includes('--video-only');
+const files = [];
+if (opt('--fake-video')) files.push(`--use-file-for-fake-video-capture=${opt('--fake-video')}`);
+if (opt('--fake-audio')) files.push(`--use-file-for-fake-audio-capture=${opt('--fake-audio')}`);
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   // A fake camera (a moving test pattern) and microphone (a beep), granted without a prompt; loopback candidates
   // are ignored by default and the test server is on 127.0.0.1.
   args: ['--no-sandbox', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-    '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required'],
+    '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required', ...files],
 });
 let result;
 try {
