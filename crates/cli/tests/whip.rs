@@ -20,6 +20,11 @@ use common::{
     Server,
 };
 
+/// The browser tests of this file run one at a time: two publishing Chromiums, their players and a debug server
+/// on a small machine make the HLS segmenter fall behind (the hub then skips it to the next keyframe, a hole
+/// hls.js reports) and measure the machine.
+static BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// What Chromium offers for sendonly camera and microphone (cut down), as the server's unit tests use it.
 const OFFER: &str = include_str!("../../server/src/webrtc/testdata/chrome-whip-offer.sdp");
 
@@ -149,6 +154,7 @@ fn chromium_publishes_over_whip_and_every_player_gets_it() {
         return;
     };
     require("ffmpeg");
+    let _one_at_a_time = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let server = Server::start("");
     let receiver = Receiver::start();
     server.cli_ok(&[
@@ -539,6 +545,7 @@ fn whip_keeps_audio_and_video_in_sync() {
         return;
     };
     require("ffmpeg");
+    let _one_at_a_time = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let server = Server::start("");
     let receiver = Receiver::start();
     server.cli_ok(&[
