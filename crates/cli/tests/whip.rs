@@ -634,3 +634,37 @@ fn whip_keeps_audio_and_video_in_sync() {
         );
     }
 }
+
+/// A page that closes its peer connection without `DELETE` ends its publish too: the browser's DTLS close (or,
+/// failing that, its silence for `webrtc.disconnect_timeout_secs`) ends the session, and `push_end` follows.
+#[test]
+fn a_closed_page_ends_its_publish() {
+    let Some(dir) = browser_dir() else {
+        return;
+    };
+    let _one_at_a_time = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let server = Server::start("webrtc.disconnect_timeout_secs = 3\n");
+    let receiver = Receiver::start();
+    server.cli_ok(&["app", "set", "live", "--callback-url", &receiver.url()]);
+    std::thread::sleep(Duration::from_millis(800));
+    let browser = publish(&dir, &server.http_url("live/gone/whip"), 3, &["--keep"]);
+    let published = report(browser, Duration::from_secs(70));
+    assert_eq!(published["status"], 201, "{published}");
+    assert_eq!(
+        published["deleteStatus"],
+        serde_json::Value::Null,
+        "{published}"
+    );
+    let end = receiver
+        .wait_for_within("push_end", 1, Duration::from_secs(15))
+        .remove(0);
+    assert_eq!(end["stream_id"], "gone", "{end}");
+    let log = server.log();
+    for line in log.lines().filter(|l| l.contains("WHIP session")) {
+        eprintln!("{line}");
+    }
+    assert!(
+        log.contains("WHIP session closed by the browser") || log.contains("the browser is gone"),
+        "{log}"
+    );
+}
