@@ -461,9 +461,18 @@ async fn end_cut_sessions(
     recordings: &output::record::Recordings,
 ) {
     let shared = cluster || catalog.store().backend() == control::Backend::Postgres;
+    // Finishing a cut file reads it whole (and may truncate and sync it): blocking file I/O, so the worker says
+    // so to the runtime and its other tasks move elsewhere meanwhile. A current-thread runtime (some tests) has
+    // nowhere to move them and runs it in place.
+    let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread;
     let finish = |event: &str, body: &mut serde_json::Map<String, serde_json::Value>| {
         if event == control::webhook_event::EventKind::RecordDone.as_str() {
-            recordings.finish_cut(body);
+            if multi_thread {
+                tokio::task::block_in_place(|| recordings.finish_cut(body));
+            } else {
+                recordings.finish_cut(body);
+            }
         }
     };
     match ops::webhooks::recover(catalog, shared.then_some(node), finish).await {
