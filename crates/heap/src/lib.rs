@@ -1,5 +1,6 @@
-//! The C allocator's books and its trim, behind a safe interface: the only unsafe code mplive has, two calls into
-//! glibc (`mallinfo2`, `malloc_trim`), kept apart so that every other crate can forbid `unsafe`.
+//! The C allocator's books and its trim, behind a safe interface: two calls into glibc
+//! (`mallinfo2`, `malloc_trim`), kept apart (with `hot`, the only other unsafe code) so that every other crate can
+//! forbid `unsafe`.
 //!
 //! Rust's system allocator is the C library's `malloc`. glibc keeps freed memory in its arenas for reuse and rarely
 //! gives back holes left by a burst of allocations; `malloc_trim` releases the free pages of every arena. On other
