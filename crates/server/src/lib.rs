@@ -383,6 +383,7 @@ async fn services(
     );
     tracker.spawn(stream::history::run(streams.clone(), shutdown.clone()));
     tracker.spawn(stream::health::run(streams.clone(), shutdown.clone()));
+    ops::allocator::fix_mmap_threshold(settings.memory_mmap_threshold);
     tracker.spawn(ops::allocator::trim_every(
         Duration::from_secs(settings.memory_trim_secs),
         shutdown.clone(),
