@@ -291,7 +291,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
             shared.shutdown.clone(),
         ));
     }
-    info!(%rtmp_addr, %http_addr, https = settings.tls_cert.is_some(), webrtc = ?shared.webrtc.as_ref().map(|w| w.udp_addr()), "listening");
+    info!(%rtmp_addr, %http_addr, https = settings.tls_cert.is_some(), webrtc = ?shared.webrtc.as_ref().map(|w| w.udp_addr()), webrtc_tcp = ?shared.webrtc.as_ref().and_then(|w| w.tcp_addr()), "listening");
     Ok(RunningServer {
         rtmp_addr,
         http_addr,
