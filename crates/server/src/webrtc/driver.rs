@@ -146,8 +146,11 @@ pub(crate) async fn run(
                                 write(&mut s.open.rtc, mid, pt, at, time, packet.data);
                             }
                         }
-                        Item::End(why) => {
-                            info!(session = %s.open.label, "WHEP session ends: {why}");
+                        Item::End(end) => {
+                            info!(session = %s.open.label, "WHEP session ends: {}", end.why);
+                            if let Some(reason) = end.reason {
+                                s.open._play.set_error(reason, &end.why);
+                            }
                             s.open.rtc.disconnect();
                         }
                     }

@@ -134,6 +134,7 @@ pub(crate) async fn offer(
         subscriber: play.subscriber,
         entry: play.entry.clone(),
         timestamps: webrtc.settings.video_timestamps,
+        refuse_b_frames,
         audio: negotiated.audio.is_some(),
         opus: webrtc.settings.opus_config(),
         opus_cache_frames: webrtc.settings.opus_cache_frames,
