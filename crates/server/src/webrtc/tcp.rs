@@ -326,8 +326,7 @@ impl TcpPeers {
     /// Closes the connections whose session ended (`alive` says which sessions remain): dropping the writer's
     /// queue ends the connection's task.
     pub(crate) fn sweep(&mut self, alive: impl Fn(u64) -> bool) {
-        self.conns
-            .retain(|_, c| c.session.is_none_or(|id| alive(id)));
+        self.conns.retain(|_, c| c.session.is_none_or(&alive));
     }
 }
 
