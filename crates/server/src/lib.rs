@@ -181,6 +181,11 @@ impl RunningServer {
         self.shared.webrtc.as_ref().map(|w| w.udp_addr())
     }
 
+    /// The bound ICE-TCP address (WebRTC where UDP is blocked); `None` when WHEP or its TCP listener is off.
+    pub fn webrtc_tcp_addr(&self) -> Option<SocketAddr> {
+        self.shared.webrtc.as_ref().and_then(|w| w.tcp_addr())
+    }
+
     /// The stream hub.
     pub fn registry(&self) -> &Registry {
         &self.shared.streams.registry
