@@ -89,7 +89,6 @@ impl Deframer {
     }
 
     /// Bytes held for an incomplete frame.
-    #[cfg(test)]
     pub(crate) fn buffered(&self) -> usize {
         self.buf.len()
     }

@@ -15,7 +15,7 @@
 mod bframes;
 mod driver;
 mod feeder;
-mod framing;
+pub(crate) mod framing;
 mod h264;
 pub(crate) mod http;
 pub(crate) mod offer;
