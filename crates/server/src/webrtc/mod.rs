@@ -165,6 +165,8 @@ impl Webrtc {
         let (media, media_rx) = mpsc::channel(settings.session_queue);
         let sessions = Arc::new(Sessions::default());
         let tcp_events = tcp.map(|(listener, _)| {
+            // Frames from every connection wait here for the UDP task, bounded like the feeders' queue: when it is
+            // full a connection's task waits, so it stops reading and TCP's flow control slows the browser down.
             let (events, events_rx) = mpsc::channel(settings.session_queue);
             tracker.spawn(tcp::listen(
                 listener,
