@@ -181,6 +181,11 @@ impl RunningServer {
         self.shared.webrtc.as_ref().map(|w| w.udp_addr())
     }
 
+    /// The bound ICE-TCP address (WebRTC where UDP is blocked); `None` when WHEP or its TCP listener is off.
+    pub fn webrtc_tcp_addr(&self) -> Option<SocketAddr> {
+        self.shared.webrtc.as_ref().and_then(|w| w.tcp_addr())
+    }
+
     /// The stream hub.
     pub fn registry(&self) -> &Registry {
         &self.shared.streams.registry
@@ -291,7 +296,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
             shared.shutdown.clone(),
         ));
     }
-    info!(%rtmp_addr, %http_addr, https = settings.tls_cert.is_some(), webrtc = ?shared.webrtc.as_ref().map(|w| w.udp_addr()), "listening");
+    info!(%rtmp_addr, %http_addr, https = settings.tls_cert.is_some(), webrtc = ?shared.webrtc.as_ref().map(|w| w.udp_addr()), webrtc_tcp = ?shared.webrtc.as_ref().and_then(|w| w.tcp_addr()), "listening");
     Ok(RunningServer {
         rtmp_addr,
         http_addr,
