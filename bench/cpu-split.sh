@@ -8,7 +8,9 @@
 #
 # usage: bench/cpu-split.sh mplive|floor live|rtc [PLAYERS]
 # env:   CARGO_TARGET_DIR (where release `mplive` and `floor` are), MPLIVE_SERVER (another `mplive` binary to serve
-#        with: an older build for a before/after pair), SERVER_CPU (default 1), BENCH_CPU (default 0)
+#        with: an older build for a before/after pair), SERVER_CPU (default 1), BENCH_CPU (default 0),
+#        PERF_OUT (keep the samples there, for `perf report -i PERF_OUT --no-children --sort sym`), PERF_ARGS
+#        (more `perf record` options, e.g. `-g` for call graphs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KIND=${1:?usage: bench/cpu-split.sh mplive|floor live|rtc [PLAYERS]}
@@ -52,11 +54,12 @@ else
   SOURCE=(--url "rtmp://$(jq -r .rtmp "$T/ready.json")/live/bench" --fixture "$FIXTURE")
 fi
 HTTP=$(jq -r .http "$T/ready.json")
-( sleep 8; timeout 30 perf record -F 2000 -p "$PID" -o "$T/perf.data" -- sleep 10 >/dev/null 2>&1 ) &
+( sleep 8; timeout 30 perf record ${PERF_ARGS:-} -F 2000 -p "$PID" -o "$T/perf.data" -- sleep 10 >/dev/null 2>&1 ) &
 SAMPLER=$!
 taskset -c "${BENCH_CPU:-0}" "$BENCH" bench "${SOURCE[@]}" --players "$PLAYERS" --seconds 20 --ramp-ms 2000 \
   --server-pid "$PID" --json --protocol flv --mode "$MODE" --http-url "http://$HTTP/live/bench.flv" >"$T/out.json"
 wait "$SAMPLER"
+[ -z "${PERF_OUT:-}" ] || cp "$T/perf.data" "$PERF_OUT"
 KERNEL=$(perf report -i "$T/perf.data" --no-children --sort dso -g none 2>/dev/null \
   | awk '/kernel.kallsyms/ { gsub("%", "", $1); print $1 }')
 [ -n "$KERNEL" ] || { echo "perf recorded nothing (perf_event_paranoid?)" >&2; exit 1; }

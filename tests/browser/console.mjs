@@ -1,6 +1,6 @@
 // Drives the operator's console (/console/) in headless Chromium (Playwright, /usr/bin/chromium) against a real
 // mplive server that has a live stream, and prints one JSON line:
-//   {"listMs", "resolution", "fps", "advanced": {"flv", "hls"}, "kicked", "interruption", "app", "pushUrl", "qrText",
+//   {"listMs", "resolution", "fps", "advanced": {"hls", "rtc", "flv"}, "rtcFrames", "kicked", "interruption", "app", "pushUrl", "qrText",
 //    "screenshots": [...], "errors": [...]}
 // It throws (exit 1) when a step fails; `errors` holds every console error and page error not expected by the step
 // (the wrong-token step expects the browser's log line of the 401).
@@ -31,7 +31,9 @@ const log = (text) => console.error(`[${((performance.now()) / 1000).toFixed(1)}
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--mute-audio'],
+  // Loopback WebRTC candidates are ignored by default; the test server is on 127.0.0.1.
+  args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--mute-audio',
+    '--allow-loopback-in-peer-connection'],
 });
 
 function watch(page) {
@@ -67,8 +69,11 @@ async function previewAdvance(page, kind, within) {
     while (!(video.readyState >= 2 && video.currentTime > 0) && performance.now() - t0 < within) {
       await new Promise((r) => setTimeout(r, 50));
     }
+    // Then 3.2 s of playing, timed from the first frame: a slow start on a loaded machine (HLS waits for a
+    // segment) does not eat into it, while a player that stalls still fails.
     const start = video.currentTime;
-    while (video.currentTime - start < 3.2 && performance.now() - t0 < within) {
+    const t1 = performance.now();
+    while (video.currentTime - start < 3.2 && performance.now() - t1 < 6000) {
       await new Promise((r) => setTimeout(r, 100));
     }
     return { advanced: video.currentTime - start, seconds: (performance.now() - t0) / 1000 };
@@ -140,12 +145,22 @@ try {
   log(step);
   await page.click(`${row} a`);
   await page.waitForSelector('[data-state=live]');
-  for (const kind of ['hls', 'flv']) {
+  // WebRTC between the two: switching from it to FLV DELETEs its WHEP session (the Rust side reads the log).
+  for (const kind of ['hls', 'rtc', 'flv']) {
     step = `preview ${kind}`;
     log(step);
     const r = await previewAdvance(page, kind, 8000);
     report.advanced[kind] = r.advanced;
-    if (r.advanced < 3) throw new Error(`${kind} preview: currentTime moved ${r.advanced} s in ${r.seconds} s`);
+    if (r.advanced < 3) {
+      report.previewNote = await page.textContent('.preview-note');
+      throw new Error(`${kind} preview: currentTime moved ${r.advanced} s in ${r.seconds} s`);
+    }
+    if (kind === 'rtc') {
+      // Pictures decoded, not only a clock running, and the session listed among the stream's players.
+      report.rtcFrames = await page.evaluate(() => document.getElementById('preview').getVideoPlaybackQuality().totalVideoFrames);
+      if (!(report.rtcFrames > 0)) throw new Error(`rtc preview: ${report.rtcFrames} frames decoded`);
+      await page.waitForSelector('tr[data-player=webrtc]', { state: 'attached', timeout: 5000 });
+    }
   }
   // The preview is an HTTP-FLV player of this node: the players table lists it.
   try {

@@ -2,9 +2,10 @@
 //   {"url", "status", "location", "firstFrameMs", "seconds", "framesDecoded", "decodedPerSecond",
 //    "framesDropped", "freezeCount", "totalFreezesDurationMs", "framesPerSecond", "width", "height",
 //    "jitterBufferDelayMs", "audioPacketsReceived", "audioPackets", "audioSamples", "audioSamplesPerSecond",
-//    "audioConcealedSamples", "audioCodec", "deleteStatus", "errors", "samples"}
+//    "audioConcealedSamples", "audioCodec", "transport", "deleteStatus", "errors", "samples"}
 // The audio* deltas (packets, samples played out, concealed samples) are over the same window as the video's.
-// `samples` are the cumulative framesDecoded every 500 ms, so a stall shows as a flat stretch.
+// `samples` are the cumulative framesDecoded every 500 ms, so a stall shows as a flat stretch. `transport` is the
+// selected candidate pair's protocol ("udp" or "tcp") and the server candidate's type and TCP type.
 // The page does what a WHEP player does: recvonly video and audio transceivers, POST the offer as
 // application/sdp (from another origin: CORS preflight included), set the answer, play, and DELETE the session's
 // Location at the end.
@@ -108,6 +109,14 @@ try {
           if (s.id === a1.codecId) audioCodec = s.mimeType;
         });
       }
+      let transport = null;
+      const all = await pc.getStats();
+      all.forEach((s) => {
+        if (s.type !== 'transport' || !s.selectedCandidatePairId) return;
+        const pair = all.get(s.selectedCandidatePairId);
+        const remote = pair && all.get(pair.remoteCandidateId);
+        if (remote) transport = { protocol: remote.protocol, type: remote.candidateType, tcpType: remote.tcpType ?? null };
+      });
       const del = location ? await fetch(new URL(location, url), { method: 'DELETE' }) : null;
       pc.close();
       return {
@@ -137,6 +146,7 @@ try {
         audioSamplesPerSecond: delta('totalSamplesReceived') / elapsed,
         audioConcealedSamples: delta('concealedSamples'),
         audioCodec,
+        transport,
         deleteStatus: del ? del.status : null,
         errors,
         samples,

@@ -208,8 +208,12 @@ fn print_urls(running: &server::RunningServer, data_dir: &std::path::Path) {
     println!("  {}", urls.play.hls);
     println!("  {}", urls.play.ll_hls);
     if let Some(udp) = running.webrtc_addr() {
+        let tcp = running
+            .webrtc_tcp_addr()
+            .map(|a| format!(", or TCP port {} where UDP is blocked", a.port()))
+            .unwrap_or_default();
         println!(
-            "play in a browser over WebRTC (WHEP: POST an SDP offer; media over UDP port {}):",
+            "play in a browser over WebRTC (WHEP: POST an SDP offer; media over UDP port {}{tcp}):",
             udp.port()
         );
         println!("  {}", urls.play.whep);

@@ -1,6 +1,6 @@
 //! The operator's web console in headless Chromium against a real `mplive serve` with a real ffmpeg push:
 //! `tests/browser/console.mjs` signs in (a wrong token first), finds the stream in the list, plays its preview
-//! over HTTP-FLV and HLS, kicks it, creates an app, signs URLs and reads the push URL's QR code, and screenshots
+//! over HLS, WebRTC (WHEP) and HTTP-FLV, kicks it, creates an app, signs URLs and reads the push URL's QR code, and screenshots
 //! every page at 390 and 1440 px; this test checks what the page did against the server and ffmpeg.
 //!
 //! Needs `tests/browser/node_modules` (`npm ci` there) and Chromium; skipped without them unless
@@ -48,11 +48,18 @@ fn console_drives_a_live_server_in_chromium() {
     assert_eq!(report["resolution"], "540×960");
     assert_eq!(report["fps"], "25");
 
-    // The preview played over both protocols.
-    for kind in ["flv", "hls"] {
+    // The preview played over the three protocols.
+    for kind in ["hls", "rtc", "flv"] {
         let advanced = report["advanced"][kind].as_f64().unwrap_or(0.0);
         assert!(advanced >= 3.0, "{kind}: currentTime moved {advanced} s");
     }
+    // WebRTC decoded pictures, and leaving it for FLV ended its WHEP session by DELETE.
+    assert!(report["rtcFrames"].as_u64().unwrap_or(0) > 0, "{report}");
+    assert!(
+        server.log().contains("WHEP session ended by DELETE"),
+        "the rtc preview's session was not DELETEd: {}",
+        server.log()
+    );
 
     // Kick: the page showed it at once, and the real publisher is gone; its interruption record is listed.
     assert_ne!(report["kicked"]["state"], "live", "{report}");

@@ -1,8 +1,9 @@
 //! WebRTC playback (WHEP) against a real `mplive serve`: Chromium (Playwright, `tests/browser/whep.mjs`) plays an
 //! ffmpeg RTMP push of H.264 + AAC, without and with B-frames, and `getStats()` must show pictures decoded at the
 //! source rate without freezes and the AAC transcoded to Opus played at 48 kHz with little concealment, with
-//! `play_start` / `play_stop` webhooks of protocol `webrtc`; and the refusals of bad offers, unknown sessions, streams not live and missing
-//! play signatures, each with its status and a body that says why.
+//! `play_start` / `play_stop` webhooks of protocol `webrtc`; the same over ICE-TCP when the answer has no UDP
+//! candidate; a stream republished with B-frames ending its sessions; and the refusals of bad offers, unknown
+//! sessions, streams not live and missing play signatures, each with its status and a body that says why.
 //!
 //! The browser tests need `tests/browser/node_modules` and Chromium, which `./scripts/test` installs
 //! (`MPLIVE_REQUIRE_BROWSER=1` there: a missing browser fails instead of skipping).
@@ -110,6 +111,90 @@ fn whep_plays_an_rtmp_push_in_chromium() {
         concealed <= samples * 0.05,
         "concealed {concealed} of {samples} audio samples: {report}"
     );
+}
+
+/// With no UDP candidate in the answer (`webrtc.udp_candidates = false`, as where UDP is blocked) Chromium
+/// connects to the passive TCP candidate, and the stream plays as smoothly over ICE-TCP (RFC 4571 framing).
+#[test]
+fn whep_plays_over_ice_tcp_in_chromium() {
+    let Some(report) = plays_smoothly(&fixture_av(), "tcp", "webrtc.udp_candidates = false", None)
+    else {
+        return;
+    };
+    assert_eq!(
+        report["transport"]["protocol"], "tcp",
+        "the selected pair: {report}"
+    );
+    assert_eq!(report["transport"]["tcpType"], "passive", "{report}");
+    assert_eq!(report["audioCodec"], "audio/opus", "{report}");
+}
+
+/// The UDP socket bound to every interface (as the default `http_addr`, 0.0.0.0, makes it) while the answer's
+/// candidate is 127.0.0.1: str0m's ICE agent takes only checks that name a candidate it has, so datagrams are
+/// handed to it as received on the candidate's address; they once were on 0.0.0.0 and no browser ever connected.
+#[test]
+fn whep_plays_with_the_udp_socket_on_every_interface() {
+    let config = "webrtc.udp_addr = \"0.0.0.0:0\"\nwebrtc.tcp_enabled = false";
+    let Some(report) = plays_smoothly(&fixture_av(), "any", config, None) else {
+        return;
+    };
+    assert_eq!(report["transport"]["protocol"], "udp", "{report}");
+}
+
+/// A stream that starts sending B-frames after a session began (here a republish within the grace, from a
+/// `-bf 2` encoder) ends its sessions, with the reason in the log and in `play_stop`; new offers are refused.
+#[test]
+fn a_republish_with_b_frames_ends_the_sessions() {
+    let Some(dir) = browser_dir() else {
+        return;
+    };
+    let receiver = Receiver::start();
+    let server = Server::start("");
+    server.cli_ok(&["app", "set", "live", "--callback-url", &receiver.url()]);
+    std::thread::sleep(std::time::Duration::from_millis(800)); // the server's catalog refresh
+    let pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/turn"));
+    server.wait_live("live/turn");
+    let url = server.http_url("live/turn/whep");
+    let page = {
+        let dir = dir.clone();
+        std::thread::spawn(move || whep(&dir, &url, 8))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !server.log().contains("WHEP session connected") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no session connected: {}",
+            server.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    // The publisher goes and comes back within the republish grace, now with B-frames.
+    drop(pusher);
+    let _republished = ffmpeg_push(&b_frame_fixture(), &server.rtmp_url("live/turn"));
+    let stop = receiver.wait_for("play_stop", 1).remove(0);
+    assert_eq!(stop["protocol"], "webrtc", "{stop}");
+    assert_eq!(stop["errcode"], 1099, "{stop}");
+    let errmsg = stop["errmsg"].as_str().unwrap_or_default();
+    assert!(
+        errmsg.starts_with("b_frames: ") && errmsg.contains("-bf 0"),
+        "{stop}"
+    );
+    let log = server.log();
+    assert!(
+        log.contains("now has B-frames") && log.contains("WHEP session ends: b_frames"),
+        "{log}"
+    );
+    let report = page.join().expect("the page's thread");
+    assert_eq!(report["status"], 201, "{report}");
+    assert_eq!(
+        report["deleteStatus"], 404,
+        "the session had ended: {report}"
+    );
+    // A new offer for the stream is refused as any B-frame stream's.
+    let (status, _, body) = post_offer(&server, "/live/turn/whep", OFFER);
+    assert_eq!(status, 406, "{body}");
+    assert!(body.starts_with("b_frames: "), "{body}");
 }
 
 /// The B-frame fixture: x264 without zerolatency, two B-frames between references (`ffmpeg -bf 2`), so frames

@@ -1,5 +1,6 @@
-//! The C allocator's books and its trim, behind a safe interface: the only unsafe code mplive has, two calls into
-//! glibc (`mallinfo2`, `malloc_trim`), kept apart so that every other crate can forbid `unsafe`.
+//! The C allocator's books and its trim, behind a safe interface: two calls into glibc
+//! (`mallinfo2`, `malloc_trim`), kept apart (with `hot`, the only other unsafe code) so that every other crate can
+//! forbid `unsafe`.
 //!
 //! Rust's system allocator is the C library's `malloc`. glibc keeps freed memory in its arenas for reuse and rarely
 //! gives back holes left by a burst of allocations; `malloc_trim` releases the free pages of every arena. On other
@@ -47,6 +48,30 @@ pub fn trim() -> bool {
     false
 }
 
+/// Fixes the size from which glibc serves an allocation with its own `mmap` (returned to the kernel on `free`)
+/// instead of from an arena; `false` if glibc refuses it or the C library is not glibc. Sizes over 32 MiB, glibc's
+/// own maximum for the dynamic threshold, make little sense (the server's settings refuse them).
+///
+/// glibc's default threshold is dynamic: it starts at 128 KiB and rises to the size of every mmapped block that is
+/// freed, so after a few large buffers (HLS segments, a burst of socket reads) come and go, blocks of that size are
+/// carved from the arenas, and the small long-lived allocations made meanwhile pin the pages they leave behind,
+/// which `malloc_trim` cannot return. Setting it turns the dynamic rise off.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn set_mmap_threshold(bytes: usize) -> bool {
+    let Ok(value) = libc::c_int::try_from(bytes) else {
+        return false;
+    };
+    // SAFETY: `mallopt` takes the main arena's lock and sets one of the allocator's parameters; glibc validates the
+    // value (at most HEAP_MAX_SIZE / 2) and returns 0 when it refuses it.
+    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, value) == 1 }
+}
+
+/// Fixes glibc's mmap threshold; `false` here: the C library is not glibc.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn set_mmap_threshold(_bytes: usize) -> bool {
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +89,16 @@ mod tests {
         assert_eq!(block[12345], 1);
         drop(block);
         trim();
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn the_mmap_threshold_is_taken() {
+        assert!(set_mmap_threshold(128 * 1024));
+        // A block over it comes from mmap: freeing it hands it straight back (nothing kept free).
+        let before = heap().expect("glibc");
+        drop(vec![1u8; 1 << 20]);
+        let after = heap().expect("glibc");
+        assert!(after.free <= before.free + 4096, "{before:?} -> {after:?}");
     }
 }

@@ -1,6 +1,6 @@
-//! The checks the server's fuzz targets run (fuzz/fuzz_targets/http_request_line.rs), public so that
-//! tests/corpus.rs replays fuzz/corpus/http_request_line/ on stable through exactly the same code. Not part of the
-//! stable API: they panic when an invariant breaks, which is what a fuzzer looks for.
+//! The checks the server's fuzz targets run (fuzz/fuzz_targets/http_request_line.rs, whep_offer.rs,
+//! ice_tcp_frames.rs), public so that tests/corpus.rs replays their corpora on stable through exactly the same
+//! code. Not part of the stable API: they panic when an invariant breaks, which is what a fuzzer looks for.
 
 use crate::http::conn::could_be_request_line;
 
@@ -112,6 +112,79 @@ pub fn whip_ingest(data: &[u8]) -> usize {
     made
 }
 
+/// The bound the ICE-TCP check uses: `webrtc.tcp_max_frame`'s default.
+const ICE_TCP_MAX_FRAME: usize = 1500;
+
+/// An ICE-TCP connection's bytes (RFC 4571, `webrtc::framing`), read whole and in pieces whose sizes the input
+/// itself gives: never a panic; the same frames and the same verdict however the bytes are cut; every frame
+/// non-empty and within the bound; at most one incomplete frame held after each read; and the frames, framed
+/// again, read back the same. Returns how many frames were read, or `None` when the stream was refused (a
+/// length over the bound).
+pub fn ice_tcp_frames(data: &[u8]) -> Option<usize> {
+    use crate::webrtc::framing::{header, Deframer};
+    // Reads `data` in pieces of the given sizes (cycled); the frames, and whether the stream was refused.
+    let read = |sizes: &[usize]| -> (Vec<Vec<u8>>, bool) {
+        let mut d = Deframer::new(ICE_TCP_MAX_FRAME);
+        let mut frames = Vec::new();
+        let mut rest = data;
+        let mut sizes = sizes.iter().cycle();
+        while !rest.is_empty() {
+            let n = sizes
+                .next()
+                .copied()
+                .unwrap_or(rest.len())
+                .clamp(1, rest.len());
+            d.handle_bytes(&rest[..n]);
+            rest = &rest[n..];
+            loop {
+                match d.poll_frame() {
+                    Ok(Some(f)) => {
+                        assert!(
+                            !f.is_empty() && f.len() <= ICE_TCP_MAX_FRAME,
+                            "{} bytes",
+                            f.len()
+                        );
+                        frames.push(f.to_vec());
+                    }
+                    Ok(None) => {
+                        assert!(
+                            d.buffered() <= ICE_TCP_MAX_FRAME + 1,
+                            "{} held",
+                            d.buffered()
+                        );
+                        break;
+                    }
+                    Err(_) => return (frames, true),
+                }
+            }
+        }
+        (frames, false)
+    };
+    let whole = read(&[data.len().max(1)]);
+    let sizes: Vec<usize> = data
+        .iter()
+        .take(32)
+        .map(|b| 1 + usize::from(*b % 97))
+        .collect();
+    let cut = read(&sizes);
+    let bytewise = read(&[1]);
+    assert_eq!(whole, cut, "cut into {sizes:?}");
+    assert_eq!(whole, bytewise, "byte by byte");
+    let (frames, refused) = whole;
+    let mut again = Vec::new();
+    for f in &frames {
+        again.extend_from_slice(&header(f).expect("frames are within 16 bits"));
+        again.extend_from_slice(f);
+    }
+    let mut d = Deframer::new(ICE_TCP_MAX_FRAME);
+    d.handle_bytes(&again);
+    for f in &frames {
+        assert_eq!(d.poll_frame().ok().flatten().as_deref(), Some(f.as_slice()));
+    }
+    assert_eq!(d.poll_frame(), Ok(None));
+    (!refused).then_some(frames.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +223,12 @@ mod tests {
         assert!(!request_line(b"GET / SIP/2.0"));
         assert_eq!(complete_request_line(b"GET / HTTP/1.1\r\n"), Some(16));
         assert_eq!(complete_request_line(b"GET  / HTTP/1.1\r\n"), None);
+    }
+
+    #[test]
+    fn ice_tcp_frames_read_the_same_however_cut() {
+        assert_eq!(ice_tcp_frames(&[0, 2, 1, 2, 0, 1, 9, 0]), Some(2));
+        assert_eq!(ice_tcp_frames(b"GET / HTTP/1.1\r\n"), None);
+        assert_eq!(ice_tcp_frames(&[]), Some(0));
     }
 }

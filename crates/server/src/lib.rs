@@ -181,6 +181,11 @@ impl RunningServer {
         self.shared.webrtc.as_ref().map(|w| w.udp_addr())
     }
 
+    /// The bound ICE-TCP address (WebRTC where UDP is blocked); `None` when WHEP or its TCP listener is off.
+    pub fn webrtc_tcp_addr(&self) -> Option<SocketAddr> {
+        self.shared.webrtc.as_ref().and_then(|w| w.tcp_addr())
+    }
+
     /// The stream hub.
     pub fn registry(&self) -> &Registry {
         &self.shared.streams.registry
@@ -291,7 +296,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
             shared.shutdown.clone(),
         ));
     }
-    info!(%rtmp_addr, %http_addr, https = settings.tls_cert.is_some(), webrtc = ?shared.webrtc.as_ref().map(|w| w.udp_addr()), "listening");
+    info!(%rtmp_addr, %http_addr, https = settings.tls_cert.is_some(), webrtc = ?shared.webrtc.as_ref().map(|w| w.udp_addr()), webrtc_tcp = ?shared.webrtc.as_ref().and_then(|w| w.tcp_addr()), "listening");
     Ok(RunningServer {
         rtmp_addr,
         http_addr,
@@ -383,6 +388,7 @@ async fn services(
     );
     tracker.spawn(stream::history::run(streams.clone(), shutdown.clone()));
     tracker.spawn(stream::health::run(streams.clone(), shutdown.clone()));
+    ops::allocator::fix_mmap_threshold(settings.memory_mmap_threshold);
     tracker.spawn(ops::allocator::trim_every(
         Duration::from_secs(settings.memory_trim_secs),
         shutdown.clone(),
@@ -461,9 +467,18 @@ async fn end_cut_sessions(
     recordings: &output::record::Recordings,
 ) {
     let shared = cluster || catalog.store().backend() == control::Backend::Postgres;
+    // Finishing a cut file reads it whole (and may truncate and sync it): blocking file I/O, so the worker says
+    // so to the runtime and its other tasks move elsewhere meanwhile. A current-thread runtime (some tests) has
+    // nowhere to move them and runs it in place.
+    let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread;
     let finish = |event: &str, body: &mut serde_json::Map<String, serde_json::Value>| {
         if event == control::webhook_event::EventKind::RecordDone.as_str() {
-            recordings.finish_cut(body);
+            if multi_thread {
+                tokio::task::block_in_place(|| recordings.finish_cut(body));
+            } else {
+                recordings.finish_cut(body);
+            }
         }
     };
     match ops::webhooks::recover(catalog, shared.then_some(node), finish).await {

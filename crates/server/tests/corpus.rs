@@ -1,4 +1,4 @@
-//! Replays every file of fuzz/corpus/http_request_line/ (and fuzz/artifacts/http_request_line/ when present)
+//! Replays every file of fuzz/corpus/{http_request_line,whep_offer,ice_tcp_frames}/ (and fuzz/artifacts/ when present)
 //! through the checks the fuzz target runs (`server::fuzzing`), so CI exercises the corpus on stable.
 
 use std::path::PathBuf;
@@ -89,6 +89,27 @@ fn replay_whip_ingest() {
             // Only the AAC sequence header: nothing in it converts.
             "garbage.bin" => assert_eq!(made, 1, "{name}"),
             _ => {}
+        }
+    }
+}
+
+#[test]
+fn replay_ice_tcp_frames() {
+    let files = corpus("ice_tcp_frames", 4);
+    for (name, data) in &files {
+        let result = server::fuzzing::ice_tcp_frames(data);
+        let file = name.rsplit('/').next().unwrap_or_default();
+        let expected = match file {
+            "stun_request.bin" => Some(Some(1)),
+            // The third frame is cut short: two read, the rest waits for more bytes.
+            "three_frames_cut.bin" => Some(Some(2)),
+            // 1500 bytes pass, 1501 close the connection.
+            "http_get.txt" | "max_frame.bin" => Some(None),
+            "(empty)" => Some(Some(0)),
+            _ => None,
+        };
+        if let Some(expected) = expected {
+            assert_eq!(result, expected, "{name}");
         }
     }
 }

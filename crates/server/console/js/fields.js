@@ -44,6 +44,7 @@ export function streamView(s) {
       flv: players.flv ?? 0,
       hls: pick(players, 'hls'),
       llHls: pick(players, 'llHls'),
+      webrtc: pick(players, 'webrtc'),
       relays: players.relays ?? 0,
     },
     clusterPlayers: field(s, 'clusterPlayers'),

@@ -1,12 +1,14 @@
-// The live preview: HTTP-FLV through mpegts.js, HLS and LL-HLS through hls.js, into one <video>.
+// The live preview: HTTP-FLV through mpegts.js, HLS and LL-HLS through hls.js, WebRTC through the browser's own
+// RTCPeerConnection (WHEP, docs/webrtc.md), into one <video>.
 
 import { Hls, loadMpegts } from './vendor.js';
 
-/** What the preview can play, by the key of the API's play URLs. */
+/** What the preview can play: `url` is the key of the API's play URL it uses. */
 export const KINDS = [
-  { key: 'flv', label: 'HTTP-FLV (mpegts.js)' },
-  { key: 'hls', label: 'HLS (hls.js)' },
-  { key: 'llHls', label: 'LL-HLS (hls.js)' },
+  { key: 'flv', url: 'flv', label: 'HTTP-FLV (mpegts.js)' },
+  { key: 'hls', url: 'hls', label: 'HLS (hls.js)' },
+  { key: 'llHls', url: 'llHls', label: 'LL-HLS (hls.js)' },
+  { key: 'rtc', url: 'whep', label: 'WebRTC (WHEP)' },
 ];
 
 /**
@@ -17,6 +19,7 @@ export async function play(video, kind, url, onError) {
   video.muted = true;
   video.playsInline = true;
   const start = () => video.play().catch(() => {});
+  if (kind === 'rtc') return whepPlayer(video, url, onError);
   if (kind === 'flv') {
     const player = await flvPlayer(video, { type: 'flv', isLive: true, url },
       { enableWorker: false, liveBufferLatencyChasing: true, lazyLoad: false }, onError);
@@ -46,6 +49,73 @@ export async function play(video, kind, url, onError) {
   }
   onError('this browser plays neither HLS nor Media Source Extensions');
   return { destroy() {} };
+}
+
+/**
+ * A WHEP session playing `url` in `video`: recvonly video and audio, the offer POSTed, the answer set; `destroy()`
+ * closes the peer connection and DELETEs the session's resource so the server ends it at once. Errors (the
+ * server's refusal line, such as `b_frames: ...`, or a connection that fails) go to `onError`.
+ */
+async function whepPlayer(video, url, onError) {
+  if (typeof RTCPeerConnection === 'undefined') {
+    onError('this browser has no WebRTC');
+    return { destroy() {} };
+  }
+  const pc = new RTCPeerConnection();
+  let resource = null;
+  let closed = false;
+  const destroy = () => {
+    if (closed) return;
+    closed = true;
+    video.srcObject = null;
+    if (!resource) {
+      pc.close();
+      return;
+    }
+    // The DELETE first, the peer connection closed once it is answered: closed first, the browser's DTLS close
+    // could end the session before the DELETE arrives, which would then find nothing (404). keepalive: the
+    // DELETE still goes out when the page is being left.
+    fetch(resource, { method: 'DELETE', keepalive: true }).catch(() => {}).finally(() => pc.close());
+  };
+  const media = new MediaStream();
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  pc.addTransceiver('audio', { direction: 'recvonly' });
+  pc.ontrack = (e) => {
+    media.addTrack(e.track);
+    if (video.srcObject !== media) video.srcObject = media;
+    video.play().catch(() => {});
+  };
+  pc.onconnectionstatechange = () => {
+    if (pc.connectionState === 'failed' && !closed) {
+      onError('the WebRTC connection failed: UDP and TCP to the server\'s WebRTC port may be blocked (docs/webrtc.md)');
+    }
+  };
+  try {
+    await pc.setLocalDescription(await pc.createOffer());
+    const resp = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/sdp' },
+      body: pc.localDescription.sdp,
+    });
+    const answer = await resp.text();
+    if (resp.status !== 201) {
+      onError(answer.trim() || `the WHEP endpoint answered ${resp.status}`);
+      destroy();
+      return { destroy };
+    }
+    const location = resp.headers.get('location');
+    resource = location ? new URL(location, url).href : null;
+    if (closed) {
+      // Stopped while the offer was on its way: end the session the server has just opened.
+      closed = false;
+      destroy();
+      return { destroy };
+    }
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+  } catch (err) {
+    onError(err.message);
+  }
+  return { destroy };
 }
 
 /**

@@ -13,8 +13,24 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use heap::{heap, trim};
+use heap::{heap, set_mmap_threshold, trim};
 use tokio_util::sync::CancellationToken;
+
+/// Fixes the allocator's mmap threshold (`memory_mmap_threshold`; 0 leaves glibc's dynamic one). The trim above
+/// returns only whole free pages; what fragmented the arenas over a soak's hour was large blocks (segments, read
+/// bursts) carved from them once glibc's dynamic threshold had risen past their size. Called at start, before the
+/// listeners, while the worker threads are idle.
+pub(crate) fn fix_mmap_threshold(bytes: usize) {
+    if bytes == 0 || heap().is_none() {
+        return;
+    }
+    if !set_mmap_threshold(bytes) {
+        tracing::warn!(
+            memory_mmap_threshold = bytes,
+            "the C allocator refused the mmap threshold: its dynamic threshold stays"
+        );
+    }
+}
 
 /// Trims every `interval` until `shutdown` (not at all when the interval is zero or the C library is not glibc).
 /// A trim walks every arena under its lock for well under a millisecond at this server's heap sizes; it runs on

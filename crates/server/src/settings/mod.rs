@@ -57,6 +57,10 @@ pub struct Settings {
     /// How often freed heap memory the C allocator keeps is handed back to the kernel, in seconds (default 60;
     /// 0 = never). Without it, RSS keeps the high-water mark of every burst of connections.
     pub memory_trim_secs: u64,
+    /// Allocations from this many bytes up get their own pages from the kernel, returned when freed (default
+    /// 128 KiB; 0 keeps glibc's dynamic threshold, which rises after large blocks are freed and lets them
+    /// fragment the arenas: RSS then creeps up over hours although the heap in use is flat). At most 32 MiB.
+    pub memory_mmap_threshold: usize,
     /// RTMP protocol limits.
     pub rtmp: RtmpSettings,
     /// Stream hub limits (GOP cache, backlog bounds, grace, takeover, max streams).
@@ -139,6 +143,7 @@ impl std::fmt::Debug for Settings {
             )
             .field("socket_send_buffer", &self.socket_send_buffer)
             .field("memory_trim_secs", &self.memory_trim_secs)
+            .field("memory_mmap_threshold", &self.memory_mmap_threshold)
             .field("rtmp", &self.rtmp)
             .field("hub", &self.hub)
             .field("merge_write_ms", &self.merge_write_ms)
@@ -327,6 +332,7 @@ impl Default for Settings {
             max_connections_per_address: 500,
             socket_send_buffer: 256 * 1024,
             memory_trim_secs: 60,
+            memory_mmap_threshold: 128 * 1024,
             rtmp: RtmpSettings::default(),
             hub: HubConfig::default(),
             merge_write_ms: 80,
@@ -408,6 +414,13 @@ impl Settings {
                         "at most max_url_ttl_secs (the server would refuse the URLs it hands out)",
                 });
             }
+        }
+        if self.memory_mmap_threshold > 32 << 20 {
+            return Err(SettingsError::Invalid {
+                field: "memory_mmap_threshold",
+                value: self.memory_mmap_threshold.to_string(),
+                expected: "0 (glibc's dynamic threshold) to 33554432 (32 MiB)",
+            });
         }
         if self.merge_write_ms > 1000 {
             return Err(SettingsError::Invalid {

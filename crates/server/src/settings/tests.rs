@@ -129,6 +129,23 @@ fn the_documented_configuration_parses() {
         crate::webrtc::WhipSettings::default(),
         "[webrtc.whip] shows the defaults"
     );
+    let tcp = |w: &crate::webrtc::WebrtcSettings| {
+        (
+            w.udp_candidates,
+            w.tcp_enabled,
+            w.tcp_addr,
+            w.public_tcp_port,
+            w.tcp_max_connections,
+            w.tcp_max_frame,
+            w.tcp_stun_timeout_secs,
+            w.tcp_send_queue,
+        )
+    };
+    assert_eq!(
+        tcp(&s.webrtc),
+        tcp(&w),
+        "[webrtc] shows the ICE-TCP defaults"
+    );
 }
 
 #[test]
@@ -154,6 +171,25 @@ fn webrtc_udp_address_follows_the_http_listener_by_default() {
     assert_eq!(s.webrtc.udp_addr(http).to_string(), "0.0.0.0:9000");
     let err = Settings::from_toml("[webrtc]\nsession_queue = 1").unwrap_err();
     assert!(err.to_string().contains("webrtc.session_queue"), "{err}");
+    // ICE-TCP listens next to it, on the same port number, TCP.
+    let s = Settings::from_toml("").unwrap();
+    assert_eq!(s.webrtc.tcp_addr(http).to_string(), "127.0.0.1:8189");
+    assert_eq!(s.webrtc.tcp_addr(tests).port(), 0);
+    let s = Settings::from_toml("[webrtc]\ntcp_addr = \":9443\"").unwrap();
+    assert_eq!(s.webrtc.tcp_addr(http).to_string(), "0.0.0.0:9443");
+    for (toml, field) in [
+        ("tcp_max_frame = 100000", "webrtc.tcp_max_frame"),
+        ("tcp_max_connections = 0", "webrtc.tcp_max_connections"),
+        ("tcp_stun_timeout_secs = 0", "webrtc.tcp_stun_timeout_secs"),
+        ("tcp_send_queue = 1", "webrtc.tcp_send_queue"),
+        (
+            "udp_candidates = false\ntcp_enabled = false",
+            "webrtc.udp_candidates",
+        ),
+    ] {
+        let err = Settings::from_toml(&format!("[webrtc]\n{toml}")).unwrap_err();
+        assert!(err.to_string().contains(field), "{toml}: {err}");
+    }
 }
 
 mod debug {

@@ -434,6 +434,18 @@ struct PlayStop {
     sequence: Box<str>,
     peer: SocketAddr,
     protocol: Protocol,
+    /// Set when the server ended the play because the stream cannot be played this way: its errcode and errmsg.
+    error: Option<Box<(i64, String)>>,
+}
+
+impl PlaySession {
+    /// The server ends this play because the stream cannot be played this way (`reason`, a refusal reason such
+    /// as `b_frames`; `message` says why): `play_stop` carries its errcode and the message.
+    pub(crate) fn set_error(&mut self, reason: &str, message: &str) {
+        if let Some(stop) = self.stop.as_mut() {
+            stop.error = Some(Box::new((errcode::for_reason(reason), message.to_owned())));
+        }
+    }
 }
 
 impl Drop for PlaySession {
@@ -448,6 +460,9 @@ impl Drop for PlaySession {
                 None,
             )
             .with_player(stop.protocol.as_str(), &ip);
+            if let Some(error) = stop.error {
+                event = event.with_error(error.0, &error.1);
+            }
             event.sequence = stop.sequence.into();
             self.webhooks.emit(&self.app, event);
         }
@@ -583,6 +598,7 @@ fn play_session(streams: &Streams, app: Arc<App>, req: Request<'_>) -> PlaySessi
         sequence: sequence.into(),
         peer: req.peer,
         protocol: req.protocol,
+        error: None,
     });
     PlaySession {
         webhooks: streams.webhooks.clone(),

@@ -1,4 +1,6 @@
-//! Refusing H.264 streams with B-frames at offer time.
+//! Refusing H.264 streams with B-frames: at offer time (from the stream's sequence header and cached GOP, read by
+//! [`super::probe`]) and, when a stream starts sending them mid-session, by ending its sessions
+//! ([`super::source`]).
 //!
 //! Browsers' WebRTC H.264 decoders expect one picture out for each frame in. Chromium's (FFmpeg behind WebRTC's
 //! `H264DecoderImpl`) cannot give that for a stream that reorders pictures: with reordering declared it holds
@@ -10,43 +12,9 @@
 use flv::avc::AvcDecoderConfig;
 use flv::sps_vui::sps_reorder;
 use flv::video::{VideoCodec, VideoTagInfo};
-use media::{MediaKind, Registry, StartPolicy, StreamKey, SubscribeOptions};
-
-/// Frames of the stream's start snapshot (its headers and cached GOP) looked at, at most.
-const PROBED_FRAMES: usize = 512;
-
-/// Why the stream looks reordered, if it does: its H.264 sequence header declares picture reordering
-/// (`max_num_reorder_frames` > 0), or a picture of its cached GOP has a composition time offset.
-pub(crate) fn reordered(registry: &Registry, key: &StreamKey) -> Option<String> {
-    // A short-lived internal reader (counted as `other`, never listed as a viewer): the cached GOP is read
-    // without disturbing the session's own subscriber, which starts from the same snapshot.
-    let mut probe = registry
-        .subscribe(
-            key,
-            SubscribeOptions {
-                start: StartPolicy::Gop,
-                protocol: "internal",
-            },
-        )
-        .ok()?;
-    for _ in 0..PROBED_FRAMES {
-        // `Ok(None)`: the snapshot is read and nothing newer is there yet.
-        let Ok(Some(frame)) = probe.try_recv() else {
-            break;
-        };
-        let f = frame.frame();
-        if f.kind != MediaKind::Video {
-            continue;
-        }
-        if let Some(why) = video_tag_reorders(&f.payload) {
-            return Some(why);
-        }
-    }
-    None
-}
 
 /// Whether one FLV video tag shows reordering; malformed tags say nothing (the feeder reports them).
-fn video_tag_reorders(body: &[u8]) -> Option<String> {
+pub(crate) fn video_tag_reorders(body: &[u8]) -> Option<String> {
     let info = VideoTagInfo::parse(body).ok()?;
     if info.codec != VideoCodec::Avc || info.is_end_of_sequence {
         return None;

@@ -1,9 +1,11 @@
 //! The one task that owns the WebRTC UDP socket and every session's `str0m::Rtc`, as str0m's own chat example
 //! does: datagrams are matched to a session by their source address (known once the browser's first check
 //! arrived) or, for STUN, by the ICE username (`Rtc::accepts`); each session is polled until it returns a
-//! timeout after every input; frames arrive from the sessions' feeders on one bounded queue. A WHIP session
-//! (a browser publishing) is the same kind of session with an [`Ingest`](super::publish::Ingest): the frames
-//! str0m depacketizes go to its publish task, and keyframe requests go back to the browser.
+//! timeout after every input; frames arrive from the sessions' feeders on one bounded queue. ICE-TCP packets
+//! arrive from the connections' tasks ([`super::tcp`]) on another queue and are matched the same way; what a
+//! session transmits over TCP goes back to its connection's writer queue. A WHIP session (a browser publishing) is
+//! the same kind of session with an [`Ingest`](super::publish::Ingest): the frames str0m depacketizes go to its
+//! publish task, and keyframe requests go back to the browser.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,10 +18,11 @@ use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::feeder::Item;
 use super::publish::Ingest;
+use super::tcp::{TcpEvent, TcpPeers};
 use super::Sessions;
 use crate::stream::lifecycle::PlaySession;
 
@@ -81,22 +84,31 @@ pub(crate) struct Timeouts {
     pub(crate) disconnect: Duration,
 }
 
+/// The UDP task's network: the socket and the ICE-TCP connections' queue.
+pub(crate) struct Net {
+    pub(crate) socket: UdpSocket,
+    /// The address datagrams are handed to str0m as received on: the UDP candidate's, which str0m's ICE agent
+    /// matches STUN checks against (the bound address differs when bound to every interface or behind a NAT).
+    pub(crate) udp_local: SocketAddr,
+    /// Events of the ICE-TCP connections; `None` with `webrtc.tcp_enabled = false`.
+    pub(crate) tcp: Option<mpsc::Receiver<TcpEvent>>,
+}
+
 /// Runs the UDP task until shutdown.
 pub(crate) async fn run(
-    socket: UdpSocket,
+    net: Net,
     mut commands: mpsc::Receiver<Command>,
     mut media: mpsc::Receiver<(u64, Item)>,
     sessions_index: Arc<Sessions>,
     timeouts: Timeouts,
     shutdown: CancellationToken,
 ) {
-    let local = match socket.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            warn!("WebRTC UDP socket has no local address: {e}");
-            return;
-        }
-    };
+    let Net {
+        socket,
+        udp_local,
+        tcp: mut tcp_events,
+    } = net;
+    let mut tcp = TcpPeers::default();
     let mut sessions: HashMap<u64, Session> = HashMap::new();
     let mut by_addr: HashMap<SocketAddr, u64> = HashMap::new();
     let mut buf = vec![0u8; MAX_DATAGRAM];
@@ -150,8 +162,11 @@ pub(crate) async fn run(
                                 write(&mut s.open.rtc, mid, pt, at, time, packet.data);
                             }
                         }
-                        Item::End(why) => {
-                            info!(session = %s.open.label, "WHEP session ends: {why}");
+                        Item::End(end) => {
+                            info!(session = %s.open.label, "WHEP session ends: {}", end.why);
+                            if let (Some(reason), Some(play)) = (end.reason, s.open._play.as_mut()) {
+                                play.set_error(reason, &end.why);
+                            }
                             s.open.rtc.disconnect();
                         }
                     }
@@ -160,32 +175,20 @@ pub(crate) async fn run(
             }
             received = socket.recv_from(&mut buf) => match received {
                 Ok((n, source)) => {
-                    let now = Instant::now();
                     let Ok(contents) = buf[..n].try_into() else {
                         continue; // not STUN, DTLS, RTP or RTCP: ignored
                     };
-                    let input = Input::Receive(now, Receive {
+                    let input = Input::Receive(Instant::now(), Receive {
                         proto: Protocol::Udp,
                         source,
-                        destination: local,
+                        destination: udp_local,
                         contents,
                     });
-                    let id = by_addr.get(&source).copied().filter(|id| {
-                        sessions.get(id).is_some_and(|s| s.open.rtc.accepts(&input))
-                    }).or_else(|| {
-                        sessions.iter().find(|(_, s)| s.open.rtc.accepts(&input)).map(|(id, _)| *id)
-                    });
-                    let Some(id) = id else {
+                    let Some(id) = receive(&mut sessions, by_addr.get(&source).copied(), input) else {
                         debug!(%source, "WebRTC datagram for no session");
                         continue;
                     };
                     by_addr.insert(source, id);
-                    if let Some(s) = sessions.get_mut(&id) {
-                        if let Err(e) = s.open.rtc.handle_input(input) {
-                            debug!(session = %s.open.label, "WebRTC input refused: {e}");
-                            s.open.rtc.disconnect();
-                        }
-                    }
                     touched = Some(id);
                 }
                 Err(e) => {
@@ -193,8 +196,31 @@ pub(crate) async fn run(
                     debug!("WebRTC UDP receive: {e}");
                 }
             },
+            event = recv_tcp(&mut tcp_events) => match event {
+                Some(TcpEvent::Packet { peer, local, data }) => {
+                    let Ok(contents) = data.as_ref().try_into() else {
+                        continue; // not STUN, DTLS, RTP or RTCP: ignored
+                    };
+                    let input = Input::Receive(Instant::now(), Receive {
+                        proto: Protocol::Tcp,
+                        source: peer,
+                        destination: local,
+                        contents,
+                    });
+                    let Some(id) = receive(&mut sessions, tcp.session_of(&peer), input) else {
+                        debug!(%peer, "ICE-TCP packet for no session");
+                        continue;
+                    };
+                    tcp.bind(&peer, id);
+                    touched = Some(id);
+                }
+                Some(event) => tcp.handle_open_close(event),
+                None => tcp_events = None,
+            },
             _ = tokio::time::sleep_until(next.into()) => {
                 let now = Instant::now();
+                // Connections of ended sessions close (the browser may keep a dead one open).
+                tcp.sweep(|id| sessions.contains_key(&id));
                 let due: Vec<u64> = sessions
                     .iter()
                     .filter(|(_, s)| s.next_timeout <= now)
@@ -207,7 +233,7 @@ pub(crate) async fn run(
                             s.open.rtc.disconnect();
                         }
                     }
-                    drive(id, &mut sessions, &socket, &sessions_index, timeouts, &mut by_addr);
+                    drive(id, &mut sessions, (&socket, &mut tcp), &sessions_index, timeouts, &mut by_addr);
                 }
             }
         }
@@ -215,7 +241,7 @@ pub(crate) async fn run(
             drive(
                 id,
                 &mut sessions,
-                &socket,
+                (&socket, &mut tcp),
                 &sessions_index,
                 timeouts,
                 &mut by_addr,
@@ -226,6 +252,34 @@ pub(crate) async fn run(
         s.open.rtc.disconnect();
         end(s, &sessions_index);
     }
+}
+
+/// The next ICE-TCP event; never ready when TCP is off.
+async fn recv_tcp(events: &mut Option<mpsc::Receiver<TcpEvent>>) -> Option<TcpEvent> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Hands a received packet to its session: the one its source is known to belong to (`known`) if that one still
+/// accepts it, else the one that accepts it (a STUN check naming it). Returns the session's id.
+fn receive(sessions: &mut HashMap<u64, Session>, known: Option<u64>, input: Input) -> Option<u64> {
+    let id = known
+        .filter(|id| sessions.get(id).is_some_and(|s| s.open.rtc.accepts(&input)))
+        .or_else(|| {
+            sessions
+                .iter()
+                .find(|(_, s)| s.open.rtc.accepts(&input))
+                .map(|(id, _)| *id)
+        })?;
+    if let Some(s) = sessions.get_mut(&id) {
+        if let Err(e) = s.open.rtc.handle_input(input) {
+            debug!(session = %s.open.label, "WebRTC input refused: {e}");
+            s.open.rtc.disconnect();
+        }
+    }
+    Some(id)
 }
 
 /// Writes one frame to an m-line; a refused write is logged and the frame lost (never the session).
@@ -267,7 +321,7 @@ fn wallclock(anchor: &mut Option<(Instant, u64)>, media_us: u64, now: Instant) -
 fn drive(
     id: u64,
     sessions: &mut HashMap<u64, Session>,
-    socket: &UdpSocket,
+    (socket, tcp): (&UdpSocket, &mut TcpPeers),
     index: &Sessions,
     timeouts: Timeouts,
     by_addr: &mut HashMap<SocketAddr, u64>,
@@ -282,8 +336,12 @@ fn drive(
         }
         match s.open.rtc.poll_output() {
             Ok(Output::Transmit(t)) => {
-                // A full socket buffer loses this packet only; NACK and the next keyframe repair it.
-                let _ = socket.try_send_to(&t.contents, t.destination);
+                // A full socket buffer (or TCP queue) loses this packet only; NACK and the next keyframe repair it.
+                if t.proto == Protocol::Tcp {
+                    tcp.send(&t.destination, t.contents.into());
+                } else {
+                    let _ = socket.try_send_to(&t.contents, t.destination);
+                }
             }
             Ok(Output::Event(event)) => match event {
                 Event::Connected => {

@@ -11,7 +11,7 @@ use audio::AacToOpusConfig;
 use media::{MediaKind, Subscriber};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::h264::{Annexb, Video, VideoError};
 use super::settings::VideoTimestamps;
@@ -30,7 +30,32 @@ pub(crate) enum Item {
     /// An Opus packet for the audio m-line.
     Audio(OpusOut),
     /// The stream ended (or cannot be sent): the session ends.
-    End(&'static str),
+    End(End),
+}
+
+/// Why a feeder ends its session.
+pub(crate) struct End {
+    /// For the log.
+    pub(crate) why: String,
+    /// A refusal reason (`b_frames`, `codec_unsupported`) when the session ends because the stream cannot be
+    /// played over WebRTC: the `play_stop` webhook then carries it (errcode and errmsg); `None` for a normal end.
+    pub(crate) reason: Option<&'static str>,
+}
+
+impl End {
+    fn normal(why: &str) -> Item {
+        Item::End(End {
+            why: why.to_owned(),
+            reason: None,
+        })
+    }
+
+    fn refused(reason: &'static str, why: String) -> Item {
+        Item::End(End {
+            why,
+            reason: Some(reason),
+        })
+    }
 }
 
 /// A session's feeder, before it runs.
@@ -39,6 +64,8 @@ pub(crate) struct Feeder {
     pub(crate) subscriber: Subscriber,
     pub(crate) entry: Arc<StreamEntry>,
     pub(crate) timestamps: VideoTimestamps,
+    /// `webrtc.refuse_b_frames`: the session ends when the stream starts sending B-frames.
+    pub(crate) refuse_b_frames: bool,
     /// The session has an audio m-line: without one (a video-only offer) it leaves the transcoder alone.
     pub(crate) audio: bool,
     /// The stream's transcoder is made with these when this session is the first to read its sequence header.
@@ -70,7 +97,7 @@ impl Feeder {
                 frame = self.subscriber.recv() => frame,
             };
             let Ok(frame) = frame else {
-                self.send(Item::End("the stream ended")).await;
+                self.send(End::normal("the stream ended")).await;
                 return;
             };
             let f = frame.frame();
@@ -93,8 +120,11 @@ impl Feeder {
                     Ok(Video::Picture(_) | Video::Config | Video::Nothing) => Vec::new(),
                     Err(VideoError::Codec(codec)) => {
                         info!(stream = %key, ?codec, "WHEP session ends: the stream's video is not H.264");
-                        self.send(Item::End("the stream's video is not H.264"))
-                            .await;
+                        let why = format!(
+                            "codec_unsupported: the stream's video is now {codec:?}, and WebRTC playback passes \
+                             H.264 through only"
+                        );
+                        self.send(End::refused("codec_unsupported", why)).await;
                         return;
                     }
                     Err(e) => {
@@ -112,6 +142,19 @@ impl Feeder {
                     .collect(),
                 _ => Vec::new(),
             };
+            // A stream that started sending B-frames after this session began (a republish with another encoder
+            // setting) plays as about a keyframe a second: the session ends, as new offers are refused.
+            if f.kind == MediaKind::Video && self.refuse_b_frames {
+                if let Some(why) = self.entry.webrtc.b_frames() {
+                    if self.entry.webrtc.announce_b_frames() {
+                        warn!(stream = %key, "the stream's H.264 now has B-frames ({why}): its WHEP sessions end \
+                            and new offers are refused (406 b_frames)");
+                    }
+                    self.send(End::refused("b_frames", super::bframes::refusal(&why)))
+                        .await;
+                    return;
+                }
+            }
             let bytes: usize = items
                 .iter()
                 .map(|i| match i {

@@ -14,12 +14,13 @@ use axum::response::{IntoResponse, Response};
 use media::StreamKey;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{debug, info};
 
 use super::bframes;
 use super::driver::{Command, Open};
 use super::feeder::Feeder;
 use super::offer::{self, MAX_OFFER_BYTES};
+use super::probe;
 use crate::ops::log_value::clip;
 use crate::stream::lifecycle::{self, Protocol, Request};
 use crate::Shared;
@@ -88,16 +89,14 @@ pub(crate) async fn offer(
         }
     }
     // B-frames next: such a stream plays as a keyframe a second in browsers (docs/webrtc.md, "B-frames").
-    let reordered = webrtc
-        .settings
-        .refuse_b_frames
-        .then(|| bframes::reordered(&shared.streams.registry, &key))
-        .flatten();
-    if let Some(why) = reordered {
+    let refuse_b_frames = webrtc.settings.refuse_b_frames;
+    let probe = probe::probe(&shared.streams.registry, &key, refuse_b_frames);
+    if let Some(why) = probe.reordered {
         info!(%peer, stream = %key, "WHEP offer refused: B-frames ({why})");
         return refuse(StatusCode::NOT_ACCEPTABLE, &bframes::refusal(&why));
     }
-    let negotiated = match offer::negotiate(&webrtc.setup, sdp, None, std::time::Instant::now()) {
+    let now = std::time::Instant::now();
+    let negotiated = match offer::negotiate(&webrtc.setup, sdp, probe.profile, now) {
         Ok(n) => n,
         Err(e) => {
             info!(%peer, stream = %key, "WHEP offer refused: {e}");
@@ -124,6 +123,9 @@ pub(crate) async fn offer(
             return refuse(status, &refusal.description());
         }
     };
+    debug!(%peer, stream = %key, stream_profile = ?probe.profile.map(|p| p.to_string()),
+        answered = ?negotiated.video_profile.map(|p| p.to_string()), pt = *negotiated.video.1,
+        "WHEP: H.264 payload type chosen");
     let (id, token) = webrtc.sessions.add(key.clone());
     let (connected, connected_rx) = oneshot::channel();
     let stop = CancellationToken::new();
@@ -132,6 +134,7 @@ pub(crate) async fn offer(
         subscriber: play.subscriber,
         entry: play.entry.clone(),
         timestamps: webrtc.settings.video_timestamps,
+        refuse_b_frames,
         audio: negotiated.audio.is_some(),
         opus: webrtc.settings.opus_config(),
         opus_cache_frames: webrtc.settings.opus_cache_frames,

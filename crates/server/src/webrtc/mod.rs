@@ -1,10 +1,13 @@
 //! WebRTC playback (WHEP) of the streams in the hub: a browser `POST`s an SDP offer to `/{app}/{stream}/whep` and
-//! gets the answer; media then flows over one UDP socket shared by every session (docs/webrtc.md).
+//! gets the answer; media then flows over one UDP socket shared by every session, or over ICE-TCP where UDP is
+//! blocked (docs/webrtc.md).
 //!
-//! - [`offer`]: the offer becomes a `str0m::Rtc` (ICE-lite, H.264 + Opus) and its answer, or a typed refusal.
+//! - [`offer`]: the offer becomes a `str0m::Rtc` (ICE-lite, H.264 + Opus) and its answer, or a typed refusal;
+//!   [`profile`] picks the H.264 payload type by the stream's profile, which [`probe`] reads from its snapshot.
 //! - [`http`]: the WHEP resource (`POST`, `DELETE`, `PATCH`, `OPTIONS`, CORS); a session is one more player of
 //!   the stream lifecycle (`stream::lifecycle::play`, protocol `webrtc`): same access, limits, webhooks.
 //! - [`driver`]: the one task owning the UDP socket and every session's `Rtc` (sans-IO: it is polled).
+//! - [`tcp`]: the ICE-TCP listener and its connections, whose packets ([`framing`]: RFC 4571) the driver takes too.
 //! - [`feeder`]: per session, hub frames to the driver once the browser is connected.
 //! - [`source`]: what a stream's WebRTC viewers share (Annex B conversion once per frame, AAC -> Opus once per stream).
 //! - [`h264`]: FLV AVC tags to Annex B access units with SPS/PPS before every keyframe.
@@ -15,13 +18,17 @@
 mod bframes;
 mod driver;
 mod feeder;
+pub(crate) mod framing;
 mod h264;
 pub(crate) mod http;
 pub(crate) mod ingest;
 pub(crate) mod offer;
+mod probe;
+mod profile;
 mod publish;
 mod settings;
 pub(crate) mod source;
+mod tcp;
 pub(crate) mod whip;
 
 use std::collections::HashMap;
@@ -31,7 +38,7 @@ use std::time::Duration;
 
 use media::StreamKey;
 use parking_lot::Mutex;
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -50,6 +57,8 @@ pub(crate) struct Webrtc {
     media: mpsc::Sender<(u64, feeder::Item)>,
     sessions: Arc<Sessions>,
     udp_addr: SocketAddr,
+    /// The ICE-TCP listener's bound address; `None` with `webrtc.tcp_enabled = false`.
+    tcp_addr: Option<SocketAddr>,
     tracker: TaskTracker,
 }
 
@@ -91,8 +100,8 @@ impl Sessions {
 }
 
 impl Webrtc {
-    /// Binds the UDP socket and starts its task; `None` when WHEP is off. `public_host` gives the candidates'
-    /// address unless `webrtc.candidate_ips` does.
+    /// Binds the UDP socket (and the ICE-TCP listener) and starts their tasks; `None` when WHEP is off.
+    /// `public_host` gives the candidates' address unless `webrtc.candidate_ips` does.
     pub(crate) async fn start(
         settings: &WebrtcSettings,
         http_addr: SocketAddr,
@@ -105,38 +114,51 @@ impl Webrtc {
         }
         let what = "WebRTC (UDP)";
         let addr = settings.udp_addr(http_addr);
-        let socket = match UdpSocket::bind(addr).await {
-            Ok(socket) => socket,
-            // The default port is a convenience: when something else holds it (another server on this host), a
-            // free port serves as well, since every answer carries the bound port. An explicit `udp_addr` is a
-            // promise to the firewall and fails instead.
-            Err(error)
-                if settings.udp_addr.is_none() && error.kind() == std::io::ErrorKind::AddrInUse =>
-            {
-                let free = SocketAddr::new(addr.ip(), 0);
-                let socket =
-                    UdpSocket::bind(free)
-                        .await
-                        .map_err(|error| crate::ServerError::Bind {
-                            what,
-                            addr: free,
-                            error,
-                        })?;
-                tracing::warn!(
-                    default = %addr,
-                    bound = ?socket.local_addr().ok(),
-                    "the default WebRTC UDP port is in use: bound a free one; set [webrtc] udp_addr to fix the port"
-                );
-                socket
-            }
-            Err(error) => return Err(crate::ServerError::Bind { what, addr, error }),
+        let explicit = settings.udp_addr.is_some();
+        let (socket, udp_addr) = bind(what, "udp_addr", addr, explicit, |a| async move {
+            let socket = UdpSocket::bind(a).await?;
+            let bound = socket.local_addr()?;
+            Ok((socket, bound))
+        })
+        .await?;
+        let tcp = if settings.tcp_enabled {
+            let addr = settings.tcp_addr(http_addr);
+            let explicit = settings.tcp_addr.is_some();
+            Some(
+                bind(
+                    "WebRTC (ICE-TCP)",
+                    "tcp_addr",
+                    addr,
+                    explicit,
+                    |a| async move {
+                        let listener = TcpListener::bind(a).await?;
+                        let bound = listener.local_addr()?;
+                        Ok((listener, bound))
+                    },
+                )
+                .await?,
+            )
+        } else {
+            None
         };
-        let udp_addr = socket
-            .local_addr()
-            .map_err(|error| crate::ServerError::Bind { what, addr, error })?;
-        let port = settings.public_udp_port.unwrap_or(udp_addr.port());
+        let tcp_addr = tcp.as_ref().map(|(_, a)| *a);
         let ips = candidate_ips(settings, public_host, udp_addr).await;
-        let candidates: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+        let on = |port: u16| -> Vec<SocketAddr> {
+            ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect()
+        };
+        let udp_port = settings.public_udp_port.unwrap_or(udp_addr.port());
+        // str0m's ICE agent takes a STUN check only when it names one of the answer's candidates as the address
+        // it arrived on, so packets are handed over as received on the candidate rather than the bound address.
+        let udp_local = tcp::candidate_for(&on(udp_port), udp_addr.ip())
+            .unwrap_or(SocketAddr::new(udp_addr.ip(), udp_port));
+        let candidates = if settings.udp_candidates {
+            on(udp_port)
+        } else {
+            Vec::new()
+        };
+        let tcp_candidates = tcp_addr
+            .map(|a| on(settings.public_tcp_port.unwrap_or(a.port())))
+            .unwrap_or_default();
         let crypto = str0m::crypto::from_feature_flags();
         let cert = crypto.dtls_provider.generate_certificate().ok_or_else(|| {
             crate::ServerError::Bind {
@@ -148,8 +170,26 @@ impl Webrtc {
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (media, media_rx) = mpsc::channel(settings.session_queue);
         let sessions = Arc::new(Sessions::default());
+        let tcp_events = tcp.map(|(listener, _)| {
+            // Frames from every connection wait here for the UDP task, bounded like the feeders' queue: when it is
+            // full a connection's task waits, so it stops reading and TCP's flow control slows the browser down.
+            let (events, events_rx) = mpsc::channel(settings.session_queue);
+            tracker.spawn(tcp::listen(
+                listener,
+                tcp_candidates.clone(),
+                events,
+                settings.tcp_limits(),
+                shutdown.clone(),
+                tracker.clone(),
+            ));
+            events_rx
+        });
         tracker.spawn(driver::run(
-            socket,
+            driver::Net {
+                socket,
+                udp_local,
+                tcp: tcp_events,
+            },
             command_rx,
             media_rx,
             sessions.clone(),
@@ -159,18 +199,20 @@ impl Webrtc {
             },
             shutdown.clone(),
         ));
-        info!(%udp_addr, candidates = ?candidates, "WebRTC (WHEP) listening");
+        info!(%udp_addr, ?tcp_addr, ?candidates, ?tcp_candidates, "WebRTC (WHEP) listening");
         Ok(Some(Arc::new(Webrtc {
             settings: settings.clone(),
             setup: offer::RtcSetup {
                 crypto: Arc::new(crypto),
                 cert,
                 candidates,
+                tcp_candidates,
             },
             commands,
             media,
             sessions,
             udp_addr,
+            tcp_addr,
             tracker: tracker.clone(),
         })))
     }
@@ -178,6 +220,45 @@ impl Webrtc {
     /// The bound UDP address (with the real port when port 0 was asked for).
     pub(crate) fn udp_addr(&self) -> SocketAddr {
         self.udp_addr
+    }
+
+    /// The bound ICE-TCP address, when TCP is on.
+    pub(crate) fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
+    }
+}
+
+/// Binds `addr` with `bind`, which returns the bound thing and its address. The default port is a convenience:
+/// when something else holds it (another server on this host), a free port serves as well, since every answer
+/// carries the bound port. An address that is set (`explicit`) is a promise to the firewall and fails instead.
+async fn bind<T, F, Fut>(
+    what: &'static str,
+    setting: &'static str,
+    addr: SocketAddr,
+    explicit: bool,
+    bind: F,
+) -> Result<(T, SocketAddr), crate::ServerError>
+where
+    F: Fn(SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<(T, SocketAddr)>>,
+{
+    match bind(addr).await {
+        Ok(bound) => Ok(bound),
+        Err(error) if !explicit && error.kind() == std::io::ErrorKind::AddrInUse => {
+            let free = SocketAddr::new(addr.ip(), 0);
+            let bound = bind(free).await.map_err(|error| crate::ServerError::Bind {
+                what,
+                addr: free,
+                error,
+            })?;
+            warn!(
+                default = %addr,
+                bound = %bound.1,
+                "the default {what} port is in use: bound a free one; set [webrtc] {setting} to fix the port"
+            );
+            Ok(bound)
+        }
+        Err(error) => Err(crate::ServerError::Bind { what, addr, error }),
     }
 }
 
@@ -248,6 +329,59 @@ mod tests {
             .err()
             .expect("an explicit address in use fails");
         assert!(error.to_string().contains("in use"), "{error}");
+        shutdown.cancel();
+    }
+
+    /// The same for the ICE-TCP listener: a taken default TCP port gives way, an explicit `tcp_addr` fails; and
+    /// with TCP off there is no listener.
+    #[tokio::test]
+    async fn a_taken_default_tcp_port_gives_way_and_an_explicit_one_fails() {
+        let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken = holder.local_addr().unwrap();
+        let Some(http_port) = taken.port().checked_sub(109) else {
+            return; // the kernel gave a port below 109: nothing to test with
+        };
+        let http = SocketAddr::new(taken.ip(), http_port);
+        let (shutdown, tracker) = (CancellationToken::new(), TaskTracker::new());
+        let defaults = WebrtcSettings {
+            udp_addr: Some(SocketAddr::new(taken.ip(), 0)),
+            ..WebrtcSettings::default()
+        };
+        assert_eq!(
+            defaults.tcp_addr(http),
+            taken,
+            "the default is the HTTP port + 109"
+        );
+        let webrtc = Webrtc::start(&defaults, http, "127.0.0.1", &shutdown, &tracker)
+            .await
+            .expect("the default port gives way")
+            .expect("enabled by default");
+        let bound = webrtc.tcp_addr().expect("TCP on by default");
+        assert_ne!(bound, taken);
+        assert!(
+            webrtc.setup.tcp_candidates.contains(&bound),
+            "the answer's TCP candidate has the bound port: {:?}",
+            webrtc.setup.tcp_candidates
+        );
+        let explicit = WebrtcSettings {
+            tcp_addr: Some(taken),
+            ..defaults.clone()
+        };
+        let error = Webrtc::start(&explicit, http, "127.0.0.1", &shutdown, &tracker)
+            .await
+            .err()
+            .expect("an explicit address in use fails");
+        assert!(error.to_string().contains("ICE-TCP"), "{error}");
+        let off = WebrtcSettings {
+            tcp_enabled: false,
+            ..defaults
+        };
+        let webrtc = Webrtc::start(&off, http, "127.0.0.1", &shutdown, &tracker)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(webrtc.tcp_addr(), None);
+        assert!(webrtc.setup.tcp_candidates.is_empty());
         shutdown.cancel();
     }
 }

@@ -9,7 +9,10 @@ use str0m::change::SdpOffer;
 use str0m::config::{CryptoProvider, DtlsCert};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt};
+use str0m::net::TcpType;
 use str0m::{Candidate, Rtc};
+
+use super::profile::{self, Profile, ProfileLevel};
 
 /// Largest SDP offer accepted, in bytes: browsers send 3-10 KB.
 pub(crate) const MAX_OFFER_BYTES: usize = 64 * 1024;
@@ -56,8 +59,11 @@ pub(crate) struct RtcSetup {
     pub(crate) crypto: Arc<CryptoProvider>,
     /// One certificate for every session (generating one per offer costs a key pair each).
     pub(crate) cert: DtlsCert,
-    /// The host candidates: the UDP port at each advertised address.
+    /// The UDP host candidates: the UDP port at each advertised address (none with
+    /// `webrtc.udp_candidates = false`).
     pub(crate) candidates: Vec<SocketAddr>,
+    /// The passive TCP host candidates (ICE-TCP): the listener's port at each advertised address.
+    pub(crate) tcp_candidates: Vec<SocketAddr>,
 }
 
 impl RtcSetup {
@@ -73,6 +79,7 @@ impl RtcSetup {
             crypto: Arc::new(crypto),
             cert,
             candidates: vec![SocketAddr::from(([127, 0, 0, 1], 8189))],
+            tcp_candidates: vec![SocketAddr::from(([127, 0, 0, 1], 8189))],
         }
     }
 }
@@ -84,89 +91,135 @@ pub(crate) struct Negotiated {
     pub(crate) answer: String,
     /// The video m-line and its H.264 payload type.
     pub(crate) video: (Mid, Pt),
+    /// The profile-level-id answered with that payload type.
+    pub(crate) video_profile: Option<ProfileLevel>,
     /// The audio m-line and its Opus payload type, when the browser asked for audio.
     pub(crate) audio: Option<(Mid, Pt)>,
 }
 
-/// Answers `sdp`. `profile_idc` is the stream's H.264 profile (from its sequence header), used to pick the
-/// matching payload type among the browser's H.264 variants.
+/// Answers `sdp`. `stream` is the stream's H.264 profile (from its sequence header): of the offer's H.264
+/// payload types (packetization-mode 1), the answer has the one whose profile fits it best ([`profile::fit`]:
+/// the same profile, else one whose decoder takes it, else Constrained Baseline, else the first); without it,
+/// Constrained Baseline is preferred.
 pub(crate) fn negotiate(
     setup: &RtcSetup,
     sdp: &str,
-    profile_idc: Option<u8>,
+    stream: Option<ProfileLevel>,
     now: Instant,
 ) -> Result<Negotiated, OfferError> {
-    let Accepted {
-        mut rtc,
-        answer,
-        medias,
-    } = accept(setup, sdp, Rtc::builder(), now)?;
-    let sends = |d: Direction| matches!(d, Direction::SendOnly | Direction::SendRecv);
-    let mut video = None;
-    let mut audio = None;
-    for (mid, kind, direction) in medias {
-        // Our direction: the browser's recvonly is our sendonly.
-        if !sends(direction) {
-            continue;
-        }
-        match kind {
-            MediaKind::Video if video.is_none() => {
-                video = pick(&mut rtc, mid, is_h264, profile_idc).map(|pt| (mid, pt));
-            }
-            MediaKind::Audio if audio.is_none() => {
-                audio = pick(&mut rtc, mid, is_opus, None).map(|pt| (mid, pt));
-            }
-            _ => {}
-        }
-    }
-    let video = video.ok_or(OfferError::NoH264)?;
+    // First with every H.264 profile str0m knows, to learn which the offer has and under which payload types;
+    // then again with only the chosen one, so that the answer names what will be sent.
+    let (mut rtc, _) = accept(setup, sdp, None, Rtc::builder(), now)?;
+    let (video_mid, _) = sending_mlines(&rtc, sdp);
+    let video_mid = video_mid.ok_or(OfferError::NoH264)?;
+    let h264: Vec<H264Pt> = rtc
+        .writer(video_mid)
+        .map(|w| {
+            w.payload_params()
+                .filter(|p| {
+                    let spec = p.spec();
+                    spec.codec == Codec::H264 && spec.format.packetization_mode == Some(1)
+                })
+                .filter_map(|p| {
+                    Some(H264Pt {
+                        pt: p.pt(),
+                        rtx: p.resend(),
+                        profile: ProfileLevel::from_id(p.spec().format.profile_level_id?),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let chosen = choose(&h264, stream).ok_or(OfferError::NoH264)?;
+    let (mut rtc, answer) = accept(setup, sdp, Some(chosen), Rtc::builder(), now)?;
+    let (video_mid, audio_mid) = sending_mlines(&rtc, sdp);
+    let video = video_mid
+        .and_then(|mid| {
+            pick(&mut rtc, mid, |codec, params| {
+                codec == Codec::H264 && params.format.packetization_mode == Some(1)
+            })
+            .map(|pt| (mid, pt))
+        })
+        .ok_or(OfferError::NoH264)?;
+    let audio = audio_mid
+        .and_then(|mid| pick(&mut rtc, mid, |codec, _| codec == Codec::Opus).map(|pt| (mid, pt)));
     Ok(Negotiated {
         rtc,
-        answer,
+        answer: answer.to_sdp_string(),
         video,
+        video_profile: Some(chosen.profile),
         audio,
     })
 }
 
-/// H.264 in the only packetization browsers and str0m share for more than one NAL unit per packet.
-pub(super) fn is_h264(codec: Codec, params: &str0m::format::CodecSpec) -> bool {
-    codec == Codec::H264 && params.format.packetization_mode == Some(1)
+/// An H.264 payload type of the offer (with its retransmission payload type) and its profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct H264Pt {
+    pt: Pt,
+    rtx: Option<Pt>,
+    profile: ProfileLevel,
 }
 
-/// Opus, the browsers' audio.
-pub(super) fn is_opus(codec: Codec, _params: &str0m::format::CodecSpec) -> bool {
-    codec == Codec::Opus
+/// The payload type that fits `stream` best; the first of equals.
+fn choose(offered: &[H264Pt], stream: Option<ProfileLevel>) -> Option<H264Pt> {
+    let score = |p: &H264Pt| match stream {
+        Some(s) => profile::fit(s, p.profile),
+        None => u8::from(p.profile.profile() == Profile::ConstrainedBaseline),
+    };
+    // `max_by_key` keeps the last of equals: walk backwards to keep the first.
+    offered.iter().rev().max_by_key(|p| score(p)).copied()
 }
 
-/// An offer accepted by str0m: the session, its answer and the offer's m-lines with our direction on each.
-pub(super) struct Accepted {
-    pub(super) rtc: Rtc,
-    pub(super) answer: String,
-    /// Each m-line of the offer, by its `a=mid`: its kind and the answer's (our) direction.
-    pub(super) medias: Vec<(Mid, MediaKind, Direction)>,
-}
-
-/// Builds the session's `Rtc` from `config` (the caller's tuning) with what every session shares (ICE-lite, the
-/// DTLS setup, H.264 and Opus only, the host candidates) and accepts `sdp`.
+/// A session's `Rtc` (ICE-lite, the setup's certificate and candidates, H.264 and Opus) built on `base` (the
+/// caller's tuning: WHIP's reordering sizes) with `sdp` accepted: with every H.264 profile str0m knows, or only
+/// `h264`.
 pub(super) fn accept(
     setup: &RtcSetup,
     sdp: &str,
-    config: str0m::RtcConfig,
+    h264: Option<H264Pt>,
+    base: str0m::RtcConfig,
     now: Instant,
-) -> Result<Accepted, OfferError> {
+) -> Result<(Rtc, str0m::change::SdpAnswer), OfferError> {
     let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| OfferError::Malformed(e.to_string()))?;
     // ICE-lite: the browser makes the checks and the server learns its address from them, so no remote
     // candidates are needed (no trickle) and the one UDP socket answers every session.
-    let mut rtc = config
+    let mut config = base
         .set_ice_lite(true)
         .set_crypto_provider(setup.crypto.clone())
         .set_dtls_cert(setup.cert.clone())
         .clear_codecs()
-        .enable_h264(true)
-        .enable_opus(true, false)
-        .build(now);
+        .enable_h264(h264.is_none())
+        .enable_opus(true, false);
+    match h264 {
+        Some(p) => {
+            let id = u32::from_be_bytes([0, p.profile.idc, p.profile.iop, p.profile.level]);
+            config.codec_config().add_h264(p.pt, p.rtx, true, id);
+        }
+        // str0m's H.264 set (Baseline, Constrained Baseline, Main, High) lacks two profiles browsers offer:
+        // Constrained High (Safari) and High 4:4:4 Predictive (Chromium, which offers no plain High). The payload
+        // types are placeholders; each is locked to the offer's.
+        None => {
+            for (pt, rtx, id) in [(98, 99, 0x640c1f), (100, 101, 0xf4001f)] {
+                config
+                    .codec_config()
+                    .add_h264(Pt::from(pt), Some(Pt::from(rtx)), true, id);
+            }
+        }
+    }
+    let mut rtc = config.build(now);
     for addr in &setup.candidates {
         if let Ok(candidate) = Candidate::host(*addr, "udp") {
+            rtc.add_local_candidate(candidate);
+        }
+    }
+    // Passive: the browser connects (RFC 6544); the listener hands the connection's packets to the UDP task.
+    for addr in &setup.tcp_candidates {
+        let candidate = Candidate::builder()
+            .tcp()
+            .host(*addr)
+            .tcptype(TcpType::Passive)
+            .build();
+        if let Ok(candidate) = candidate {
             rtc.add_local_candidate(candidate);
         }
     }
@@ -174,42 +227,46 @@ pub(super) fn accept(
         .sdp_api()
         .accept_offer(offer)
         .map_err(|e| OfferError::Refused(e.to_string()))?;
-    // The offer's m-lines, by their `a=mid` (the answer has one media per mid).
-    let medias: Vec<(Mid, MediaKind, Direction)> = sdp
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("a=mid:"))
-        .filter_map(|mid| {
-            let media = rtc.media(Mid::from(mid))?;
-            Some((media.mid(), media.kind(), media.direction()))
-        })
-        .collect();
-    Ok(Accepted {
-        rtc,
-        answer: answer.to_sdp_string(),
-        medias,
-    })
+    Ok((rtc, answer))
 }
 
-/// The payload type on `mid` that `fits`, preferring one whose H.264 profile is `profile_idc`.
+/// The first video and the first audio m-line of the offer that the server sends on (the browser's recvonly or
+/// sendrecv), by their `a=mid` (the answer has one media per mid).
+fn sending_mlines(rtc: &Rtc, sdp: &str) -> (Option<Mid>, Option<Mid>) {
+    let sends = |d: Direction| matches!(d, Direction::SendOnly | Direction::SendRecv);
+    let mut video = None;
+    let mut audio = None;
+    for mid in sdp.lines().filter_map(|l| l.trim().strip_prefix("a=mid:")) {
+        let Some(media) = rtc.media(Mid::from(mid)) else {
+            continue;
+        };
+        // Our direction: the browser's recvonly is our sendonly.
+        if !sends(media.direction()) {
+            continue;
+        }
+        match media.kind() {
+            MediaKind::Video => {
+                video.get_or_insert(media.mid());
+            }
+            MediaKind::Audio => {
+                audio.get_or_insert(media.mid());
+            }
+        }
+    }
+    (video, audio)
+}
+
+/// The first payload type on `mid` that `fits`.
 pub(super) fn pick(
     rtc: &mut Rtc,
     mid: Mid,
     fits: impl Fn(Codec, &str0m::format::CodecSpec) -> bool,
-    profile_idc: Option<u8>,
 ) -> Option<Pt> {
     let writer = rtc.writer(mid)?;
-    let mut found = None;
-    for params in writer.payload_params() {
-        let spec = params.spec();
-        if !fits(spec.codec, &spec) {
-            continue;
-        }
-        let profile = spec.format.profile_level_id.map(|p| (p >> 16) as u8);
-        if profile.is_some() && profile == profile_idc {
-            return Some(params.pt());
-        }
-        found.get_or_insert(params.pt());
-    }
+    let found = writer
+        .payload_params()
+        .find(|p| fits(p.spec().codec, &p.spec()))
+        .map(|p| p.pt());
     found
 }
 
@@ -227,11 +284,112 @@ mod tests {
 
     #[test]
     fn a_browser_offer_gets_h264_and_opus() {
-        let n = negotiate(&setup(), CHROME_OFFER, Some(0x42), Instant::now()).expect("accepted");
+        let cb = Some(ProfileLevel::from_id(0x42e01f));
+        let n = negotiate(&setup(), CHROME_OFFER, cb, Instant::now()).expect("accepted");
         assert_eq!(*n.video.1, 102);
         assert_eq!(n.audio.map(|a| *a.1), Some(111));
         assert!(n.answer.contains("a=ice-lite"), "{}", n.answer);
-        assert!(n.answer.contains("127.0.0.1 8189 typ host"), "{}", n.answer);
+        assert!(
+            n.answer
+                .lines()
+                .any(|l| l.contains(" udp ") && l.contains("127.0.0.1 8189 typ host")),
+            "{}",
+            n.answer
+        );
+        // ICE-TCP: a passive TCP host candidate next to the UDP one.
+        assert!(
+            n.answer.contains(" tcp ")
+                && n.answer.contains("127.0.0.1 8189 typ host tcptype passive"),
+            "{}",
+            n.answer
+        );
+    }
+
+    /// Without UDP candidates (`webrtc.udp_candidates = false`) the answer has the TCP one only.
+    #[test]
+    fn an_answer_with_tcp_candidates_only() {
+        let setup = RtcSetup {
+            candidates: Vec::new(),
+            ..setup()
+        };
+        let n = negotiate(&setup, CHROME_OFFER, None, Instant::now()).expect("accepted");
+        let candidates: Vec<&str> = n
+            .answer
+            .lines()
+            .filter(|l| l.starts_with("a=candidate:"))
+            .collect();
+        assert_eq!(candidates.len(), 1, "{}", n.answer);
+        assert!(
+            candidates[0].contains(" tcp ") && candidates[0].contains("tcptype passive"),
+            "{candidates:?}"
+        );
+    }
+
+    /// What Chromium 156 offers for `addTransceiver('video' | 'audio', {direction: 'recvonly'})`, uncut: its H.264
+    /// payload types are Baseline, Constrained Baseline, Main and High 4:4:4 Predictive (no High), each with
+    /// packetization-mode 1 and 0 (captured by `tests/browser/offer.mjs`).
+    const CHROME_FULL_OFFER: &str = include_str!("testdata/chrome-offer-full.sdp");
+
+    /// The offer's H.264 payload type with this profile-level-id and packetization-mode 1.
+    fn offered_pt(profile_level_id: &str) -> u8 {
+        let fmtp = CHROME_FULL_OFFER
+            .lines()
+            .find(|l| {
+                l.starts_with("a=fmtp:")
+                    && l.contains(&format!("profile-level-id={profile_level_id}"))
+                    && l.contains("packetization-mode=1")
+            })
+            .unwrap_or_else(|| panic!("no {profile_level_id} in the offer"));
+        fmtp["a=fmtp:".len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// The answer names one H.264 payload type: the offer's with the stream's profile (x264's baseline and main
+    /// sequence headers), one whose decoder takes it (x264's high: Chromium offers High 4:4:4 Predictive, not
+    /// High), Constrained Baseline without a known profile and for a profile no offered decoder takes (High 10).
+    #[test]
+    fn the_payload_type_follows_the_stream_profile() {
+        let cases = [
+            (
+                Some(0x42c01f),
+                "42e01f",
+                "x264 baseline is Constrained Baseline",
+            ),
+            (Some(0x4d401f), "4d001f", "x264 main"),
+            (Some(0x640028), "f4001f", "x264 high, level 4.0"),
+            (None, "42e01f", "not known"),
+            (Some(0x6e001f), "42e01f", "High 10: not offered"),
+        ];
+        for (stream, expected, what) in cases {
+            let stream = stream.map(ProfileLevel::from_id);
+            let n = negotiate(&setup(), CHROME_FULL_OFFER, stream, Instant::now())
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            let pt = offered_pt(expected);
+            assert_eq!(*n.video.1, pt, "{what}: {}", n.answer);
+            assert_eq!(
+                n.video_profile.map(|p| p.to_string()).as_deref(),
+                Some(expected),
+                "{what}"
+            );
+            // The answer's video m-line offers that payload type (and its retransmission) only.
+            let video = n.answer.lines().find(|l| l.starts_with("m=video")).unwrap();
+            let pts: Vec<&str> = video.split(' ').skip(3).collect();
+            assert_eq!(
+                pts.first(),
+                Some(&pt.to_string().as_str()),
+                "{what}: {video}"
+            );
+            assert!(pts.len() <= 2, "{what}: {video}");
+            assert!(
+                n.answer.contains(&format!("a=rtpmap:{pt} H264/90000")),
+                "{what}: {}",
+                n.answer
+            );
+        }
     }
 
     #[test]

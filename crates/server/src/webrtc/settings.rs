@@ -1,4 +1,5 @@
-//! `[webrtc]`: WHEP playback's UDP port, advertised addresses and limits (docs/configuration.md).
+//! `[webrtc]`: WHEP playback's UDP socket and ICE-TCP listener, advertised addresses and limits
+//! (docs/configuration.md).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -35,6 +36,31 @@ pub struct WebrtcSettings {
     pub candidate_ips: Vec<IpAddr>,
     /// The UDP port put in the candidates when a NAT maps another one to `udp_addr` (default: the bound port).
     pub public_udp_port: Option<u16>,
+    /// Put the UDP candidates in answers (default true). `false` leaves only the ICE-TCP candidates, so browsers
+    /// must play over TCP: for tests and UDP-blocked deployments (docs/webrtc.md, "TCP").
+    pub udp_candidates: bool,
+    /// Listen for ICE-TCP (RFC 6544 passive candidates, RFC 4571 framing) for browsers whose network blocks UDP
+    /// (default true).
+    pub tcp_enabled: bool,
+    /// The ICE-TCP listener. Default: the HTTP listener's address with the HTTP port + 109, as `udp_addr` but
+    /// TCP (8189 for 8080; port 0 when the HTTP port is 0); a taken default gives way to a free port with a
+    /// warning, a set address that is taken fails the start.
+    #[serde(deserialize_with = "deserialize_addr")]
+    pub tcp_addr: Option<SocketAddr>,
+    /// The TCP port put in the candidates when a NAT or proxy maps another one to `tcp_addr` (default: the
+    /// bound port).
+    pub public_tcp_port: Option<u16>,
+    /// Most ICE-TCP connections open at once (default 1000); further connections are closed at accept.
+    pub tcp_max_connections: usize,
+    /// Largest RFC 4571 frame a peer may send, in bytes (default 1500: a browser sends what it would put in a
+    /// UDP datagram, about 1200); a longer length prefix closes the connection.
+    pub tcp_max_frame: usize,
+    /// An ICE-TCP connection that has not sent a STUN check naming a WHEP session this long after it opened is
+    /// closed, in seconds (default 10).
+    pub tcp_stun_timeout_secs: u64,
+    /// Packets queued from the UDP task to one ICE-TCP connection's writer (default 256); when the connection
+    /// cannot take more, further packets are dropped (NACK and keyframes repair), never waited for.
+    pub tcp_send_queue: usize,
     /// Most simultaneous WHEP sessions on this server (default 1000); further offers are answered 503.
     pub max_sessions: usize,
     /// A session whose browser has not connected (ICE and DTLS) this long after its answer is dropped, in
@@ -196,6 +222,14 @@ impl Default for WebrtcSettings {
             udp_addr: None,
             candidate_ips: Vec::new(),
             public_udp_port: None,
+            udp_candidates: true,
+            tcp_enabled: true,
+            tcp_addr: None,
+            public_tcp_port: None,
+            tcp_max_connections: 1000,
+            tcp_max_frame: 1500,
+            tcp_stun_timeout_secs: 10,
+            tcp_send_queue: 256,
             max_sessions: 1000,
             connect_timeout_secs: 15,
             disconnect_timeout_secs: 10,
@@ -210,7 +244,8 @@ impl Default for WebrtcSettings {
     }
 }
 
-/// The default UDP port is the HTTP port plus this: 8189 for the default 8080 (MediaMTX's WebRTC port too).
+/// The default UDP (and ICE-TCP) port is the HTTP port plus this: 8189 for the default 8080 (MediaMTX's WebRTC
+/// port too).
 const UDP_PORT_OFFSET: u16 = 109;
 
 fn deserialize_addr<'de, D: serde::Deserializer<'de>>(
@@ -222,14 +257,23 @@ fn deserialize_addr<'de, D: serde::Deserializer<'de>>(
 impl WebrtcSettings {
     /// The UDP address to bind, given the HTTP listener's (see `udp_addr`).
     pub(crate) fn udp_addr(&self, http: SocketAddr) -> SocketAddr {
-        self.udp_addr.unwrap_or_else(|| {
-            let port = if http.port() == 0 {
-                0
-            } else {
-                http.port().checked_add(UDP_PORT_OFFSET).unwrap_or(0)
-            };
-            SocketAddr::new(http.ip(), port)
-        })
+        self.udp_addr.unwrap_or_else(|| next_to(http))
+    }
+
+    /// The ICE-TCP address to bind, given the HTTP listener's (see `tcp_addr`).
+    pub(crate) fn tcp_addr(&self, http: SocketAddr) -> SocketAddr {
+        self.tcp_addr.unwrap_or_else(|| next_to(http))
+    }
+
+    /// The ICE-TCP listener's bounds.
+    pub(crate) fn tcp_limits(&self) -> super::tcp::Limits {
+        super::tcp::Limits {
+            max_connections: self.tcp_max_connections,
+            max_frame: self.tcp_max_frame,
+            stun_timeout: std::time::Duration::from_secs(self.tcp_stun_timeout_secs),
+            write_timeout: std::time::Duration::from_secs(self.disconnect_timeout_secs),
+            send_queue: self.tcp_send_queue,
+        }
     }
 
     /// The settings of each stream's AAC -> Opus transcoder.
@@ -292,6 +336,52 @@ impl WebrtcSettings {
                 "1 to 65536",
             );
         }
+        if !(1..=1_000_000).contains(&self.tcp_max_connections) {
+            return bad(
+                "webrtc.tcp_max_connections",
+                self.tcp_max_connections.to_string(),
+                "1 to 1000000",
+            );
+        }
+        if !(576..=65_535).contains(&self.tcp_max_frame) {
+            return bad(
+                "webrtc.tcp_max_frame",
+                self.tcp_max_frame.to_string(),
+                "576 to 65535 (an RFC 4571 length is 16 bits)",
+            );
+        }
+        if !(1..=3600).contains(&self.tcp_stun_timeout_secs) {
+            return bad(
+                "webrtc.tcp_stun_timeout_secs",
+                self.tcp_stun_timeout_secs.to_string(),
+                "1 to 3600",
+            );
+        }
+        if !(8..=65_536).contains(&self.tcp_send_queue) {
+            return bad(
+                "webrtc.tcp_send_queue",
+                self.tcp_send_queue.to_string(),
+                "8 to 65536",
+            );
+        }
+        if !self.udp_candidates && !self.tcp_enabled {
+            return bad(
+                "webrtc.udp_candidates",
+                "false".to_string(),
+                "true, or tcp_enabled = true: without either an answer has no candidate to connect to",
+            );
+        }
         self.whip.validate()
     }
+}
+
+/// The address next to the HTTP listener's: its IP, its port + [`UDP_PORT_OFFSET`] (0 when the HTTP port is 0 or
+/// the sum passes 65535).
+fn next_to(http: SocketAddr) -> SocketAddr {
+    let port = if http.port() == 0 {
+        0
+    } else {
+        http.port().checked_add(UDP_PORT_OFFSET).unwrap_or(0)
+    };
+    SocketAddr::new(http.ip(), port)
 }

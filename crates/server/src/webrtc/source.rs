@@ -7,8 +7,13 @@
 //! are cached by the frame's hub sequence number for the others. A viewer behind the cache (a new viewer
 //! replaying an old GOP while another is at the live edge) gets no audio for those frames rather than feeding
 //! the transcoder frames it has already passed; the browser starts the audio track at the frames that follow.
+//!
+//! It also notices, once per stream, a stream that starts sending B-frames after its sessions began (a republish
+//! with another encoder setting): browsers do not play them (docs/webrtc.md, "B-frames"), so the feeders end
+//! their sessions when [`StreamSource::b_frames`] says so.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use audio::{AacToOpus, AacToOpusConfig};
@@ -17,6 +22,7 @@ use media::{Frame, MediaFrame};
 use parking_lot::Mutex;
 use tracing::{debug, info};
 
+use super::bframes::video_tag_reorders;
 use super::h264::{AccessUnit, Annexb, Video, VideoError};
 
 /// Converted frames remembered per stream: enough for viewers a few frames apart to share them.
@@ -41,6 +47,21 @@ pub(crate) struct StreamSource {
     video: Mutex<VecDeque<(u64, AccessUnit)>>,
     /// The stream's AAC -> Opus transcoder and its recent packets.
     audio: Mutex<AudioState>,
+    /// Whether the stream reorders pictures since its last sequence header.
+    reorder: Mutex<Reorder>,
+    /// `reorder.why.is_some()`, read by every feeder after every picture without taking the lock.
+    reordered: AtomicBool,
+}
+
+/// B-frames in the stream, as seen since its last AVC sequence header.
+#[derive(Default)]
+struct Reorder {
+    /// Hub sequence number of that header: a newer one starts over, pictures older than it are not looked at.
+    header_seq: Option<u64>,
+    /// Why the stream is reordered, if it is.
+    why: Option<Arc<str>>,
+    /// The stream's log line about it was written.
+    announced: bool,
 }
 
 /// The per-stream transcoder, following the stream's AAC sequence header.
@@ -67,8 +88,13 @@ impl StreamSource {
         annexb: &mut Annexb,
         frame: &MediaFrame,
     ) -> Result<Video, VideoError> {
-        let f = frame.frame();
+        self.video_of(annexb, frame.seq(), frame.frame())
+    }
+
+    /// [`video`](Self::video) of the frame with hub sequence number `seq`.
+    fn video_of(&self, annexb: &mut Annexb, seq: u64, f: &Frame) -> Result<Video, VideoError> {
         if f.sequence_header {
+            self.header_seen(seq, &f.payload);
             return annexb.push(&f.payload);
         }
         if let Some(au) = self
@@ -76,20 +102,63 @@ impl StreamSource {
             .lock()
             .iter()
             .rev()
-            .find(|(seq, _)| *seq == frame.seq())
+            .find(|(s, _)| *s == seq)
             .map(|(_, au)| au.clone())
         {
             return Ok(Video::Picture(au));
         }
         let converted = annexb.push(&f.payload)?;
         if let Video::Picture(au) = &converted {
+            // Once per frame for the stream (here, where the first viewer converts it): a composition offset is
+            // the cheap sign of B-frames that the offer-time check uses too.
+            if au.composition_ms != 0 {
+                self.reordering_seen(seq, au.composition_ms);
+            }
             let mut cache = self.video.lock();
             if cache.len() == CACHED_FRAMES {
                 cache.pop_front();
             }
-            cache.push_back((frame.seq(), au.clone()));
+            cache.push_back((seq, au.clone()));
         }
         Ok(converted)
+    }
+
+    /// Why the stream now has B-frames, if it has since its last sequence header: its sessions end then.
+    pub(crate) fn b_frames(&self) -> Option<Arc<str>> {
+        if !self.reordered.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.reorder.lock().why.clone()
+    }
+
+    /// `true` for the first caller after B-frames were seen: that one writes the stream's log line.
+    pub(crate) fn announce_b_frames(&self) -> bool {
+        let mut r = self.reorder.lock();
+        r.why.is_some() && !std::mem::replace(&mut r.announced, true)
+    }
+
+    /// A sequence header read by a viewer: a newer one than the last starts over, reordered if its SPS says so.
+    fn header_seen(&self, seq: u64, payload: &[u8]) {
+        let mut r = self.reorder.lock();
+        if r.header_seq.is_some_and(|h| seq <= h) {
+            return; // replayed to a new viewer, or read by the others after the first
+        }
+        r.header_seq = Some(seq);
+        r.why = video_tag_reorders(payload).map(Arc::from);
+        r.announced = false;
+        self.reordered.store(r.why.is_some(), Ordering::Relaxed);
+    }
+
+    /// A picture with a composition time offset, hub sequence number `seq`.
+    fn reordering_seen(&self, seq: u64, composition_ms: i32) {
+        let mut r = self.reorder.lock();
+        if r.why.is_some() || r.header_seq.is_some_and(|h| seq < h) {
+            return;
+        }
+        r.why = Some(Arc::from(format!(
+            "its pictures carry composition time offsets ({composition_ms} ms)"
+        )));
+        self.reordered.store(true, Ordering::Relaxed);
     }
 
     /// The Opus packets completed by `frame` (an audio frame of the stream, sequence header or not): transcoded
@@ -238,6 +307,67 @@ mod tests {
         assert_eq!(state.header_seq, Some(20));
         assert!(state.transcoder.is_some() && state.cache.is_empty());
         assert_eq!(state.asc.as_ref(), [0x12, 0x08]);
+    }
+
+    /// FLV video tags: an AVC sequence header around `sps`, and a one-slice picture with composition offset `cts`.
+    fn avc_header(sps: &[u8]) -> Frame {
+        let mut tag = vec![0x17, 0, 0, 0, 0, 1, sps[1], sps[2], sps[3], 0xff, 0xe1, 0];
+        tag.push(sps.len() as u8);
+        tag.extend_from_slice(sps);
+        tag.extend_from_slice(&[1, 0, 4, 0x68, 0xce, 0x3c, 0x80]);
+        Frame::new(MediaKind::Video, 0, Bytes::from(tag))
+    }
+
+    fn picture(keyframe: bool, timestamp: u32, cts: u8) -> Frame {
+        let (flags, nal) = if keyframe { (0x17, 0x65) } else { (0x27, 0x41) };
+        let tag = vec![flags, 1, 0, 0, cts, 0, 0, 0, 2, nal, 0x80];
+        Frame::new(MediaKind::Video, timestamp, Bytes::from(tag))
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// B-frames are noticed once per stream whichever viewer converts the frame: from a picture's composition
+    /// offset, or from a newer sequence header whose SPS declares reordering; a newer header without starts over,
+    /// and a header replayed to a new viewer changes nothing.
+    #[test]
+    fn b_frames_mid_stream_are_noticed_once_for_the_stream() {
+        // x264 `-bf 0` and `-bf 2` SPSs (flv::sps_vui's tests).
+        let bf0 = hex("6764001facb40440f3df80880000030008000003019078c195");
+        let bf2 = hex("6764001facd940881e7bf011000003000100000300320f183196");
+        let source = StreamSource::default();
+        let (mut a, mut b) = (Annexb::default(), Annexb::default());
+        source.video_of(&mut a, 1, &avc_header(&bf0)).unwrap();
+        source.video_of(&mut a, 2, &picture(true, 0, 0)).unwrap();
+        source.video_of(&mut a, 3, &picture(false, 40, 0)).unwrap();
+        assert!(source.b_frames().is_none());
+        // Viewer b joins: the replayed header and the cached pictures change nothing.
+        source.video_of(&mut b, 1, &avc_header(&bf0)).unwrap();
+        source.video_of(&mut b, 2, &picture(true, 0, 0)).unwrap();
+        assert!(source.b_frames().is_none());
+        // The publisher now sends B-frames: the first viewer to convert such a picture notices for all.
+        source.video_of(&mut b, 4, &picture(false, 80, 80)).unwrap();
+        let why = source.b_frames().expect("noticed");
+        assert!(why.contains("composition time offsets (80 ms)"), "{why}");
+        assert!(source.announce_b_frames());
+        assert!(!source.announce_b_frames(), "one log line per stream");
+        source.video_of(&mut a, 4, &picture(false, 80, 80)).unwrap();
+        assert_eq!(source.b_frames(), Some(why));
+        // A republish without B-frames (a newer header) starts over; a picture from before it is not looked at.
+        source.video_of(&mut a, 10, &avc_header(&bf0)).unwrap();
+        assert!(source.b_frames().is_none());
+        source
+            .video_of(&mut b, 5, &picture(false, 120, 40))
+            .unwrap();
+        assert!(source.b_frames().is_none());
+        // A republish whose SPS declares reordering is noticed at its header.
+        source.video_of(&mut a, 20, &avc_header(&bf2)).unwrap();
+        let why = source.b_frames().expect("noticed at the header");
+        assert!(why.contains("max_num_reorder_frames = 2"), "{why}");
     }
 
     /// Audio that is not AAC gives no packets and no transcoder.

@@ -18,7 +18,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use control::jwt::Role;
 use media::StreamKey;
-use str0m::media::{Direction, MediaKind};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid};
 use str0m::Rtc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -27,7 +28,7 @@ use tracing::info;
 use super::driver::{Command, Open};
 use super::http::{cors, refuse};
 use super::ingest::Converter;
-use super::offer::{self, Accepted, Negotiated, OfferError, RtcSetup, MAX_OFFER_BYTES};
+use super::offer::{self, Negotiated, OfferError, RtcSetup, MAX_OFFER_BYTES};
 use super::publish::{Ingest, PublishTask};
 use super::settings::WhipSettings;
 use crate::stream::access::Refusal;
@@ -37,47 +38,61 @@ use crate::Shared;
 /// How long the push URL a token stands for is valid: it is checked at once, by this request.
 const TOKEN_URL_TTL_SECS: u64 = 60;
 
-/// Answers a WHIP offer: the session receives H.264 (packetization-mode 1) on the first video m-line the browser
-/// sends, and Opus on the first audio one if there is one (else the publish is video only).
+/// Answers a WHIP offer: the session receives H.264 (packetization-mode 1, any profile the browser offers) on the
+/// first video m-line the browser sends, and Opus on the first audio one if there is one (else the publish is
+/// video only).
 pub(crate) fn negotiate(
     setup: &RtcSetup,
     sdp: &str,
     settings: &WhipSettings,
     now: Instant,
 ) -> Result<Negotiated, OfferError> {
-    let config = Rtc::builder()
+    let base = Rtc::builder()
         .set_reordering_size_video(settings.reorder_packets_video)
         .set_reordering_size_audio(settings.reorder_packets_audio);
-    let Accepted {
-        mut rtc,
-        answer,
-        medias,
-    } = offer::accept(setup, sdp, config, now)?;
-    // Our direction: the browser's sendonly is our recvonly.
-    let receives = |d: Direction| matches!(d, Direction::RecvOnly | Direction::SendRecv);
-    let mut video = None;
-    let mut audio = None;
-    for (mid, kind, direction) in medias {
-        if !receives(direction) {
-            continue;
-        }
-        match kind {
-            MediaKind::Video if video.is_none() => {
-                video = offer::pick(&mut rtc, mid, offer::is_h264, None).map(|pt| (mid, pt));
-            }
-            MediaKind::Audio if audio.is_none() => {
-                audio = offer::pick(&mut rtc, mid, offer::is_opus, None).map(|pt| (mid, pt));
-            }
-            _ => {}
-        }
-    }
-    let video = video.ok_or(OfferError::NoH264Sender)?;
+    let (mut rtc, answer) = offer::accept(setup, sdp, None, base, now)?;
+    let (video_mid, audio_mid) = receiving_mlines(&rtc, sdp);
+    let h264 = |codec: Codec, params: &str0m::format::CodecSpec| {
+        codec == Codec::H264 && params.format.packetization_mode == Some(1)
+    };
+    let video = video_mid
+        .and_then(|mid| offer::pick(&mut rtc, mid, h264).map(|pt| (mid, pt)))
+        .ok_or(OfferError::NoH264Sender)?;
+    let audio = audio_mid.and_then(|mid| {
+        offer::pick(&mut rtc, mid, |codec, _| codec == Codec::Opus).map(|pt| (mid, pt))
+    });
     Ok(Negotiated {
         rtc,
-        answer,
+        answer: answer.to_sdp_string(),
         video,
+        video_profile: None,
         audio,
     })
+}
+
+/// The first video and the first audio m-line of the offer that the server receives on (the browser's sendonly or
+/// sendrecv), by their `a=mid`.
+fn receiving_mlines(rtc: &Rtc, sdp: &str) -> (Option<Mid>, Option<Mid>) {
+    let mut video = None;
+    let mut audio = None;
+    for mid in sdp.lines().filter_map(|l| l.trim().strip_prefix("a=mid:")) {
+        let Some(media) = rtc.media(Mid::from(mid)) else {
+            continue;
+        };
+        // Our direction: the browser's sendonly is our recvonly.
+        if !matches!(media.direction(), Direction::RecvOnly | Direction::SendRecv) {
+            continue;
+        }
+        match media.kind() {
+            MediaKind::Video => {
+                video.get_or_insert(media.mid());
+            }
+            MediaKind::Audio => {
+                audio.get_or_insert(media.mid());
+            }
+        }
+    }
+    (video, audio)
 }
 
 /// `POST /{app}/{stream}/whip`.

@@ -1,5 +1,5 @@
-// One stream: a live preview (FLV, HLS or LL-HLS, signed through POST /v1/apps/{app}/urls), its rates over time,
-// publisher and players, the operator's actions (kick, forbid, unforbid, record), each confirmed and
+// One stream: a live preview (FLV, HLS, LL-HLS or WebRTC, signed through POST /v1/apps/{app}/urls), its rates
+// over time, publisher and players, the operator's actions (kick, forbid, unforbid, record), each confirmed and
 // followed by a refetch, and its last interruptions (GET /v1/interruptions).
 
 import { api, ApiError } from '../api.js';
@@ -57,7 +57,7 @@ export function mount(root, [app, stream]) {
       // Signed when the app's play auth is on; plain otherwise. An hour is plenty for a preview.
       playUrls ??= (await api.urls(app, stream, 3600)).play;
       if (run !== previewRun) return;
-      const url = sameOrigin(playUrls[kind.value]);
+      const url = sameOrigin(playUrls[KINDS.find((k) => k.key === kind.value).url]);
       const p = await play(video, kind.value, url, (text) => {
         previewNote.textContent = `Preview error: ${text}`;
       });
@@ -182,7 +182,7 @@ export function mount(root, [app, stream]) {
       return;
     }
     replace(status, h('span', { class: `badge ${s.state}`, 'data-state': s.state }, s.state), forbidBadge());
-    // The players connected to this node (RTMP, HTTP-FLV, relays); HLS viewers hold no connection: counted above.
+    // The players connected to this node (RTMP, HTTP-FLV, WebRTC, relays); HLS viewers hold no connection: counted above.
     let playerTable;
     try {
       const list = await api.players(app, stream);
@@ -192,7 +192,7 @@ export function mount(root, [app, stream]) {
         { label: 'Since', cell: (p) => fmt.time(p.sinceMs) },
         { label: 'Sent', cell: (p) => fmt.bytes(p.bytes) },
         { label: 'Dropped frames', cell: (p) => String(p.droppedFrames) },
-      ], list.players, 'No RTMP or HTTP-FLV player on this node.', (p) => ({ 'data-player': p.protocol }));
+      ], list.players, 'No RTMP, HTTP-FLV or WebRTC player on this node.', (p) => ({ 'data-player': p.protocol }));
     } catch (err) {
       playerTable = errorBox(err);
     }
@@ -214,6 +214,7 @@ export function mount(root, [app, stream]) {
       h('p', {}, `${s.players.total} on this node: RTMP ${s.players.rtmp} · HTTP-FLV ${s.players.flv}`
         + `${s.players.hls !== undefined ? ` · HLS ${s.players.hls}` : ''}`
         + `${s.players.llHls !== undefined ? ` · LL-HLS ${s.players.llHls}` : ''}`
+        + `${s.players.webrtc !== undefined ? ` · WebRTC ${s.players.webrtc}` : ''}`
         + `${s.players.relays ? ` · relays to other nodes ${s.players.relays}` : ''}`),
       s.clusterPlayers !== undefined && s.clusterPlayers !== null
         ? h('p', {}, `${s.clusterPlayers} in the cluster; origin ${s.origin ?? 'unknown'}; `
