@@ -137,7 +137,9 @@ pub(crate) async fn run(
                 }
                 Some(Command::Close(id)) => {
                     if let Some(mut s) = sessions.remove(&id) {
-                        info!(session = %s.open.label, "{} session closed (DELETE, or its publish ended)", s.open.what());
+                        // A WHIP session is also closed from its publish task (a kick, publisher_timeout_secs).
+                        let or = if s.open.ingest.is_some() { " or its publish's end" } else { "" };
+                        info!(session = %s.open.label, "{} session ended by DELETE{or}", s.open.what());
                         s.open.rtc.disconnect();
                         end(s, &sessions_index);
                     }
