@@ -11,13 +11,19 @@
 //! - [`Converter`]: all of the above plus the stream's Opus -> AAC transcoder, item in, hub frames out.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
 use audio::{OpusToAac, OpusToAacConfig};
 use bytes::{BufMut, Bytes, BytesMut};
 use flv::avc::{AvcDecoderConfig, NAL_IDR, NAL_PPS, NAL_SPS};
 use media::{Frame, MediaKind};
 use tracing::debug;
+
+mod gate;
+mod timeline;
+
+pub(crate) use gate::KeyframeGate;
+pub(crate) use timeline::{SenderReport, Timeline, TrackKind};
 
 /// Access unit delimiter and filler data: dropped (FLV needs neither).
 const NAL_AUD: u8 = 9;
@@ -29,8 +35,6 @@ const MAX_PARAMETER_SETS: usize = 8;
 /// FLV video tag: frame type (1 key, 2 inter) << 4 | codec 7 (AVC).
 const FLV_AVC_KEY: u8 = 0x17;
 const FLV_AVC_INTER: u8 = 0x27;
-/// Sender reports whose alignment would move audio by more than this are not believed (a bogus report).
-const MAX_SYNC_CORRECTION_US: i64 = 5_000_000;
 
 /// Why a video access unit cannot go into the hub.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -211,233 +215,6 @@ impl H264Ingest {
         tag.put_slice(&[FLV_AVC_KEY, 0, 0, 0, 0]);
         tag.put_slice(&record);
         tag.freeze()
-    }
-}
-
-/// An RTCP sender report of a track: the sender's wall clock at one RTP time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SenderReport {
-    /// The NTP time of the report.
-    pub(crate) ntp: SystemTime,
-    /// The RTP time (extended, the track's clock) at that instant.
-    pub(crate) rtp: u64,
-}
-
-/// One track's clock.
-#[derive(Debug, Clone, Copy)]
-struct Track {
-    /// RTP ticks per second.
-    rate: u64,
-    /// The first RTP time seen and its place on the timeline, in µs.
-    anchor: Option<(u64, i64)>,
-    /// The last sender report.
-    report: Option<SenderReport>,
-}
-
-impl Track {
-    fn new(rate: u64) -> Track {
-        Track {
-            rate,
-            anchor: None,
-            report: None,
-        }
-    }
-
-    /// `rtp` on the timeline, in µs.
-    fn us(&self, rtp: u64) -> i64 {
-        let Some((rtp0, base)) = self.anchor else {
-            return 0;
-        };
-        let ticks = i128::from(rtp) - i128::from(rtp0);
-        let us = ticks * 1_000_000 / i128::from(self.rate.max(1));
-        i64::try_from(i128::from(base) + us).unwrap_or(if us > 0 { i64::MAX } else { 0 })
-    }
-
-    /// The sender's wall clock at `rtp` per its report, in µs since the Unix epoch.
-    fn wallclock_us(&self, rtp: u64) -> Option<i64> {
-        let report = self.report?;
-        let ntp = report.ntp.duration_since(SystemTime::UNIX_EPOCH).ok()?;
-        let ntp = i64::try_from(ntp.as_micros()).ok()?;
-        let ticks = i128::from(rtp) - i128::from(report.rtp);
-        let us = i64::try_from(ticks * 1_000_000 / i128::from(self.rate.max(1))).ok()?;
-        ntp.checked_add(us)
-    }
-}
-
-/// Which track a media item belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TrackKind {
-    /// H.264, 90 kHz.
-    Video,
-    /// Opus, 48 kHz.
-    Audio,
-}
-
-/// Maps each track's RTP times to one timeline in µs that starts at 0 with the first frame of either track.
-///
-/// Until both tracks have a sender report, each track is anchored by the arrival time of its first frame (its
-/// RTP time then counts from there, so its own spacing is exact); when both have one, the audio is moved once so
-/// that the two tracks keep the sender's capture clock, which is what makes lips match (RFC 3550 6.4.1). Video
-/// is never moved: it is the reference, and its keyframes are what players start at.
-#[derive(Debug, Clone)]
-pub(crate) struct Timeline {
-    epoch: Option<Instant>,
-    video: Track,
-    audio: Track,
-    synced: bool,
-}
-
-impl Default for Timeline {
-    fn default() -> Self {
-        Timeline {
-            epoch: None,
-            video: Track::new(90_000),
-            audio: Track::new(48_000),
-            synced: false,
-        }
-    }
-}
-
-impl Timeline {
-    /// The timeline position in µs of a frame of `kind` with RTP time `rtp` (extended), whose first packet
-    /// arrived at `arrival`, with the track's latest sender report if there is one. Never negative.
-    pub(crate) fn map(
-        &mut self,
-        kind: TrackKind,
-        rtp: u64,
-        arrival: Instant,
-        report: Option<SenderReport>,
-    ) -> i64 {
-        let epoch = *self.epoch.get_or_insert(arrival);
-        let since = arrival.saturating_duration_since(epoch);
-        let track = match kind {
-            TrackKind::Video => &mut self.video,
-            TrackKind::Audio => &mut self.audio,
-        };
-        track
-            .anchor
-            .get_or_insert((rtp, i64::try_from(since.as_micros()).unwrap_or(i64::MAX)));
-        if report.is_some() {
-            track.report = report;
-        }
-        if !self.synced {
-            self.sync();
-        }
-        let track = match kind {
-            TrackKind::Video => &self.video,
-            TrackKind::Audio => &self.audio,
-        };
-        track.us(rtp).max(0)
-    }
-
-    /// Whether the tracks have been aligned by their sender reports.
-    pub(crate) fn synced(&self) -> bool {
-        self.synced
-    }
-
-    /// Aligns the audio to the video by their sender reports, once both have one.
-    fn sync(&mut self) {
-        let (Some((v_rtp0, v_base)), Some((a_rtp0, a_base))) =
-            (self.video.anchor, self.audio.anchor)
-        else {
-            return;
-        };
-        let (Some(v_wall), Some(a_wall)) = (
-            self.video.wallclock_us(v_rtp0),
-            self.audio.wallclock_us(a_rtp0),
-        ) else {
-            return;
-        };
-        self.synced = true;
-        // The audio anchor's place is the video anchor's plus how much later the sender captured it.
-        let base = v_base.saturating_add(a_wall.saturating_sub(v_wall));
-        let correction = base.saturating_sub(a_base);
-        if correction.abs() > MAX_SYNC_CORRECTION_US {
-            debug!(
-                correction_ms = correction / 1000,
-                "WHIP: sender reports disagree with arrival times: not used"
-            );
-            return;
-        }
-        debug!(
-            correction_ms = correction / 1000,
-            "WHIP: audio aligned to video by the sender reports"
-        );
-        self.audio.anchor = Some((a_rtp0, base));
-    }
-}
-
-/// Decides which video frames pass and when to ask for a keyframe (PLI).
-///
-/// A session starts waiting for a keyframe; a frame that is not contiguous with the previous one (str0m saw a
-/// gap in the RTP sequence that NACK did not repair in time) or that could not be queued puts it back to waiting.
-/// While waiting, frames are dropped (a decoder fed a picture whose references are missing shows garbage until
-/// the next keyframe) and a keyframe is asked for at most once per `interval`. Browsers send a keyframe only
-/// when asked (their GOP is endless), while new RTMP / FLV players start at one and HLS segments end at one: a
-/// keyframe older than `every` is asked for as well.
-#[derive(Debug, Clone)]
-pub(crate) struct KeyframeGate {
-    waiting: bool,
-    interval: Duration,
-    every: Option<Duration>,
-    last_request: Option<Instant>,
-    last_keyframe: Option<Instant>,
-    /// Keyframe requests made, for the log.
-    pub(crate) requests: u64,
-    /// Frames dropped while waiting.
-    pub(crate) dropped: u64,
-}
-
-impl KeyframeGate {
-    /// A gate that waits for the first keyframe, asking at most once per `interval`, and for a new keyframe
-    /// when the last one is `every` old.
-    pub(crate) fn new(interval: Duration, every: Option<Duration>) -> KeyframeGate {
-        KeyframeGate {
-            waiting: true,
-            interval,
-            every,
-            last_request: None,
-            last_keyframe: None,
-            requests: 0,
-            dropped: 0,
-        }
-    }
-
-    /// A video frame arrived at `now`: whether it passes, and whether to send a keyframe request now.
-    pub(crate) fn frame(&mut self, keyframe: bool, contiguous: bool, now: Instant) -> (bool, bool) {
-        if keyframe {
-            self.waiting = false;
-            self.last_keyframe = Some(now);
-        } else if !contiguous {
-            self.waiting = true;
-        }
-        if self.waiting {
-            self.dropped += 1;
-        }
-        (!self.waiting, self.poll(now))
-    }
-
-    /// A frame that passed could not be delivered (the queue to the hub was full): what follows depends on it.
-    pub(crate) fn lost(&mut self) {
-        self.waiting = true;
-    }
-
-    /// Whether to send a keyframe request at `now`: while waiting, or when the last keyframe is `every` old; at
-    /// most once per interval.
-    pub(crate) fn poll(&mut self, now: Instant) -> bool {
-        let due = self
-            .last_request
-            .is_none_or(|at| now.saturating_duration_since(at) >= self.interval);
-        let stale = self.every.is_some_and(|every| {
-            self.last_keyframe
-                .is_some_and(|at| now.saturating_duration_since(at) >= every)
-        });
-        if (self.waiting || stale) && due {
-            self.last_request = Some(now);
-            self.requests += 1;
-            return true;
-        }
-        false
     }
 }
 
