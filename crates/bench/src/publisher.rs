@@ -34,6 +34,9 @@ pub(super) struct PublisherStats {
     pub error: Mutex<Option<String>>,
     /// Set by the run when the players are done: the publisher stops before its next frame.
     pub stop: AtomicBool,
+    /// Unix time in ms at which the first frame was sent (0 before): a frame with timestamp T of the first loop
+    /// was sent at this + T, which a glass-to-glass measurement reads the other end against.
+    pub first_frame_unix_ms: AtomicU64,
 }
 
 impl PublisherStats {
@@ -155,6 +158,12 @@ async fn send_loop(p: &Publish, stats: &PublisherStats, conn: &mut RtmpConnectio
         };
         // Recorded before the bytes are written, so a player can never see the frame before its send time.
         let sent_ns = mono_ns();
+        if lap == 0 && index == 0 {
+            let unix_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            stats.first_frame_unix_ms.store(unix_ms, Ordering::Relaxed);
+        }
         if let Some(key) = key {
             p.table.insert(key, sent_ns);
             for sink in &p.sinks {

@@ -86,6 +86,8 @@ pub(super) struct PublisherReport {
     pub loops: u64,
     pub max_lag_ms: f64,
     pub fixture_kbps: f64,
+    /// Unix ms at which the first frame was sent: the frame with timestamp T (first loop) went at this + T.
+    pub first_frame_unix_ms: u64,
     pub error: Option<String>,
 }
 
@@ -164,6 +166,7 @@ impl Report {
             loops: publisher.loops.load(Ordering::Relaxed),
             max_lag_ms: publisher.max_lag_us.load(Ordering::Relaxed) as f64 / 1000.0,
             fixture_kbps: f.bitrate() / 1000.0,
+            first_frame_unix_ms: publisher.first_frame_unix_ms.load(Ordering::Relaxed),
             error: publisher.error(),
         });
         Report {
