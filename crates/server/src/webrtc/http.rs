@@ -64,7 +64,8 @@ pub(crate) async fn offer(
             "bad_offer: malformed SDP offer: not UTF-8 text",
         );
     };
-    if webrtc.sessions.len() >= webrtc.settings.max_sessions {
+    // Held until the session is added (or the offer refused): concurrent offers cannot overshoot the limit.
+    let Some(place) = webrtc.sessions.reserve(webrtc.settings.max_sessions) else {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!(
@@ -72,7 +73,7 @@ pub(crate) async fn offer(
                 webrtc.settings.max_sessions
             ),
         );
-    }
+    };
     let key = StreamKey::new(app.clone(), stream.clone());
     // The stream's codec first: a refusal that says why beats an answer whose video never plays.
     if let Some(stats) = shared.streams.registry.get(&key) {
@@ -124,7 +125,7 @@ pub(crate) async fn offer(
             return refuse(status, &refusal.description());
         }
     };
-    let (id, token) = webrtc.sessions.add(key.clone());
+    let (id, token) = place.add(key.clone());
     let (connected, connected_rx) = oneshot::channel();
     let stop = CancellationToken::new();
     let feeder = Feeder {
