@@ -230,11 +230,16 @@ impl Report {
             writeln!(s, "  window           {:.1} s", self.seconds)?;
             return self.write_costs(s);
         }
-        writeln!(
-            s,
-            "mplive bench: {} ({}, {} policy)",
-            self.play_url, self.protocol, self.mode
-        )?;
+        if self.protocol == "whep" {
+            // WHEP has no write policy to ask for: sessions start at the live edge and get each frame at once.
+            writeln!(s, "mplive bench: {} (whep)", self.play_url)?;
+        } else {
+            writeln!(
+                s,
+                "mplive bench: {} ({}, {} policy)",
+                self.play_url, self.protocol, self.mode
+            )?;
+        }
         writeln!(
             s,
             "  players          {} requested, {} playing at the end, {} failed",
