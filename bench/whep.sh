@@ -64,7 +64,7 @@ start_server() { # max_sessions
 }
 
 row() { # label json: one markdown row
-  jq -r --arg l "$1" '"| \($l) | \(.players.playing_at_end)/\(.players.requested) | \(.players.failed) | \(.delivered.mbps*10|round/10) | \(.server.cpu_ms_per_mb*100|round/100) | \(.server.rss_per_player_kib|round) | \(.first_keyframe_ms.p50_ms) | \(.latency_ms.p50_ms) / \(.latency_ms.p95_ms) / \(.latency_ms.p99_ms) | \(.video_gap_max_ms.p99_ms) | \(.bench.cpu_percent_of_one_core|round)%\(if .bench.saturated then " (saturated)" else "" end) |"' "$2"
+  jq -r --arg l "$1" '"| \($l) | \(.players.playing_at_end)/\(.players.requested) | \(.players.failed) | \(.delivered.mbps*10|round/10) | \(.server.cpu_ms_per_mb*100|round/100) | \(.server.cpu_percent_of_one_core|round)% | \(.server.rss_per_player_kib|round) | \(.first_keyframe_ms.p50_ms) | \(.latency_ms.p50_ms) / \(.latency_ms.p95_ms) / \(.latency_ms.p99_ms) | \(.video_gap_max_ms.p99_ms) | \(.bench.cpu_percent_of_one_core|round)%\(if .bench.saturated then " (saturated)" else "" end) |"' "$2"
 }
 
 ROWS=()
@@ -110,8 +110,8 @@ wait "$FLOOD_PID" || echo "the flood bench failed" >&2
 stop_server
 
 echo
-echo "| row | playing | failed | Mbps | server CPU ms/MB | RSS/player KiB | first keyframe p50 ms | latency p50 / p95 / p99 ms | longest video gap p99 ms | bench CPU |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| row | playing | failed | Mbps | server CPU ms/MB | server CPU (one core) | RSS/player KiB | first keyframe p50 ms | latency p50 / p95 / p99 ms | longest video gap p99 ms | bench CPU |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for r in "${ROWS[@]}"; do echo "$r"; done
 echo
 jq -c '{flood: .offer_flood, whep_viewer: {playing: .players.playing_at_end, failed: .players.failed,
