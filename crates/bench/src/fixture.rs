@@ -4,7 +4,12 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
+use client::whep::annexb::avcc_slices;
+use flv::avc::AvcDecoderConfig;
+use flv::video::{VideoCodec, VideoTagInfo};
 use flv::{FlvDemuxer, FrameClass, MediaKind};
+
+use super::sendtable::slices_key;
 
 /// Largest fixture read into memory.
 const MAX_FIXTURE_BYTES: u64 = 1 << 30;
@@ -25,6 +30,9 @@ pub(super) struct Fixture {
     pub frames: Vec<Frame>,
     /// Length of one loop: the last timestamp plus one video frame interval.
     pub loop_ms: u32,
+    /// NAL unit length prefix size of the H.264 frames (from the AVC sequence header), to find their slices;
+    /// `None` when the video is not H.264 with a readable header.
+    pub nalu_length_size: Option<usize>,
 }
 
 impl Fixture {
@@ -51,6 +59,7 @@ impl Fixture {
             headers: Vec::new(),
             frames: Vec::new(),
             loop_ms: 0,
+            nalu_length_size: None,
         };
         let (mut have_video_header, mut have_audio_header) = (false, false);
         let mut first_ts = None;
@@ -72,6 +81,9 @@ impl Fixture {
                     };
                     if !*have {
                         *have = true;
+                        if kind == MediaKind::Video {
+                            fixture.nalu_length_size = avc_length_size(&tag.body);
+                        }
                         fixture.headers.push((kind, tag.body));
                     }
                     continue;
@@ -110,11 +122,33 @@ impl Fixture {
         Ok(fixture)
     }
 
+    /// The content key a WHEP player can match for `frame`: its slices' key for H.264 video, `None` for audio
+    /// (which reaches WHEP players as Opus) and for video without slices.
+    pub(super) fn slices_key(&self, frame: &Frame) -> Option<u64> {
+        let length_size = self.nalu_length_size?;
+        if frame.kind != MediaKind::Video {
+            return None;
+        }
+        let info = VideoTagInfo::parse(&frame.payload).ok()?;
+        let nals = frame.payload.get(info.header_len..)?;
+        slices_key(avcc_slices(nals, length_size))
+    }
+
     /// Average bitrate of one loop in bits per second.
     pub(super) fn bitrate(&self) -> f64 {
         let bytes: usize = self.frames.iter().map(|f| f.payload.len()).sum();
         bytes as f64 * 8.0 / (f64::from(self.loop_ms) / 1000.0)
     }
+}
+
+/// The NAL unit length size of an AVC sequence header tag, `None` for another codec or a bad header.
+fn avc_length_size(body: &[u8]) -> Option<usize> {
+    let info = VideoTagInfo::parse(body).ok()?;
+    if info.codec != VideoCodec::Avc {
+        return None;
+    }
+    let config = AvcDecoderConfig::parse(body.get(info.header_len..)?).ok()?;
+    Some(usize::from(config.nalu_length_size))
 }
 
 #[cfg(test)]

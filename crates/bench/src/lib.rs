@@ -5,12 +5,14 @@
 //! Pieces: [`fixture`] loads the FLV file, [`publisher`] loops it over the client crate's RTMP connection
 //! driver (`client::connection::RtmpConnection`) and records each frame's send time in a
 //! [`sendtable::SendTable`] keyed by payload content, [`player`] runs one lightweight task per player (RTMP on
-//! the same driver, or HTTP-FLV through `client::http_flv::HttpFlvReader`) that looks received frames up in that
-//! table, [`worker`] spreads players over child processes, [`parent`] runs the whole measurement and [`report`]
+//! the same driver, HTTP-FLV through `client::http_flv::HttpFlvReader`, or WHEP through
+//! `client::whep::WhepConnection`) that looks received frames up in that table, [`flood`] posts a burst of WHEP
+//! offers during the window, [`worker`] spreads players over child processes, [`parent`] runs the whole measurement and [`report`]
 //! prints it. URLs are parsed by `client::url`. `mplive bench soak` and `mplive bench churn`: [`soak`].
 
 mod clock;
 mod fixture;
+mod flood;
 mod net;
 mod parent;
 mod player;
@@ -36,6 +38,8 @@ pub const MAX_PLAYERS: u32 = 20_000;
 pub const MAX_PROCESSES: u32 = 64;
 /// Longest measurement.
 pub const MAX_SECONDS: u32 = 3600;
+/// Most offers one `--offer-flood` may send.
+pub const MAX_FLOOD_OFFERS: u32 = 100_000;
 
 /// How players fetch the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -44,6 +48,19 @@ pub enum Protocol {
     Rtmp,
     /// HTTP-FLV: `http://host:HTTP_PORT/app/stream.flv`, or `--http-url`.
     Flv,
+    /// WebRTC (WHEP): offers `POST`ed to `http://host:HTTP_PORT/app/stream/whep`, or `--http-url`.
+    Whep,
+}
+
+impl Protocol {
+    /// The name on the command line and in the report.
+    fn name(self) -> &'static str {
+        match self {
+            Protocol::Rtmp => "rtmp",
+            Protocol::Flv => "flv",
+            Protocol::Whep => "whep",
+        }
+    }
 }
 
 /// The server's write policy the players ask for.
@@ -59,7 +76,8 @@ pub enum Mode {
 #[derive(Debug, Clone, Args)]
 #[command(
     after_help = "Latency counts only frames the publisher sent after a player's play request: the \
-                        GOP-cache burst a player receives first is excluded."
+                        GOP-cache burst a player receives first is excluded. WHEP players (--protocol whep) count \
+                        frames sent after they connected (ICE + DTLS), and match video only, by its coded slices."
 )]
 pub struct BenchArgs {
     /// RTMP URL of the stream: `rtmp://host[:port]/app/stream[?query]` (local addresses only)
@@ -80,10 +98,11 @@ pub struct BenchArgs {
     /// Write policy the players ask for (rtc appends mode=rtc to their query)
     #[arg(long, value_enum, default_value_t = Mode::Live)]
     pub mode: Mode,
-    /// HTTP-FLV URL for --protocol flv [default: derived from --url and --http-port]
+    /// HTTP-FLV URL for --protocol flv, WHEP URL for --protocol whep [default: derived from --url and
+    /// --http-port]
     #[arg(long)]
     pub http_url: Option<String>,
-    /// HTTP port used to derive the HTTP-FLV URL
+    /// HTTP port used to derive the HTTP-FLV and WHEP URLs
     #[arg(long, default_value_t = 8080)]
     pub http_port: u16,
     /// Server process to measure (CPU from /proc/PID/stat, RSS from /proc/PID/status)
@@ -110,6 +129,13 @@ pub struct BenchArgs {
     /// Time between the publisher's start and the players' start (fills the server's GOP cache)
     #[arg(long, default_value_t = 2_500)]
     pub warmup_ms: u64,
+    /// POST this many WHEP offers as fast as possible during the window (the sessions made are deleted after),
+    /// to see the server refuse or answer them while the players play
+    #[arg(long, default_value_t = 0)]
+    pub offer_flood: u32,
+    /// When the offer flood starts, in ms after the window's start
+    #[arg(long, default_value_t = 1000)]
+    pub offer_flood_at_ms: u64,
     /// Runtime worker threads per process [default: the CPUs this process may run on]
     #[arg(long)]
     pub threads: Option<usize>,
@@ -166,6 +192,18 @@ impl BenchArgs {
             "--connect-timeout-ms must be within 100..=60000"
         );
         ensure!(self.warmup_ms <= 60_000, "--warmup-ms is at most 60000");
+        ensure!(
+            self.protocol != Protocol::Whep || self.mode == Mode::Live,
+            "--mode rtc is for RTMP and HTTP-FLV players: WHEP sessions always start at the live edge"
+        );
+        ensure!(
+            self.offer_flood <= MAX_FLOOD_OFFERS,
+            "--offer-flood is at most {MAX_FLOOD_OFFERS}"
+        );
+        ensure!(
+            self.offer_flood == 0 || self.offer_flood_at_ms < u64::from(self.seconds) * 1000,
+            "--offer-flood-at-ms must fall within the measurement (--seconds)"
+        );
         ensure!(
             self.threads.is_none_or(|t| (1..=256).contains(&t)),
             "--threads must be within 1..=256"

@@ -10,14 +10,16 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use client::http_flv;
 use client::url::{HttpUrl, RtmpUrl};
+use client::whep::WhepSetup;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::time::{sleep, sleep_until, Instant};
 
 use super::clock::mono_ns;
 use super::fixture::Fixture;
+use super::flood::{self, FloodReport};
 use super::player::{run_players, PlayerPlan, PlayerShared, PlayersResult, Target, STOP_GRACE};
 use super::procfs::{read_cpu, read_rss_kib, CpuTicks};
-use super::publisher::{self, Publish, PublisherStats, Sinks};
+use super::publisher::{self, Keying, Publish, PublisherStats, Sinks};
 use super::report::{Report, Snapshot};
 use super::sendtable::SendTable;
 use super::worker::{split, Share, Window, Workers, DEFAULT_WINDOW_NS};
@@ -86,6 +88,27 @@ pub(super) async fn resolve_target(args: &BenchArgs) -> Result<Target> {
                 request: http_flv::request(&http, USER_AGENT),
             }
         }
+        Protocol::Whep => {
+            let whep = whep_url(args, &url)?;
+            // Checked here for the same reason as the others: the bench only targets local servers.
+            resolve(&whep.host, whep.port).await?;
+            Target::Whep {
+                url: whep.to_string(),
+                http: reqwest::Client::builder()
+                    .no_proxy()
+                    .user_agent(USER_AGENT)
+                    .build()?,
+                setup: WhepSetup::new()?,
+            }
+        }
+    })
+}
+
+/// The WHEP URL: `--http-url` for `--protocol whep`, else derived from `--url` and `--http-port`.
+fn whep_url(args: &BenchArgs, url: &RtmpUrl) -> Result<HttpUrl> {
+    Ok(match (&args.http_url, args.protocol) {
+        (Some(u), Protocol::Whep) => HttpUrl::parse(u)?,
+        _ => url.whep_url(args.http_port, None),
     })
 }
 
@@ -93,7 +116,7 @@ pub(super) async fn resolve_target(args: &BenchArgs) -> Result<Target> {
 fn play_url(target: &Target) -> String {
     match target {
         Target::Rtmp { tc_url, name, .. } => format!("{tc_url}/{name}"),
-        Target::Flv { url, .. } => url.clone(),
+        Target::Flv { url, .. } | Target::Whep { url, .. } => url.clone(),
     }
 }
 
@@ -228,6 +251,10 @@ pub(super) async fn run(args: &BenchArgs) -> Result<Report> {
                     + Duration::from_secs(u64::from(args.seconds))
                     + STOP_GRACE
                     + Duration::from_secs(10),
+                keying: match args.protocol {
+                    Protocol::Whep => Keying::Slices,
+                    Protocol::Rtmp | Protocol::Flv => Keying::Payload,
+                },
             };
             Some(publisher::spawn(publish, pub_stats.clone())?)
         }
@@ -247,12 +274,30 @@ pub(super) async fn run(args: &BenchArgs) -> Result<Report> {
     sleep_until(window.start).await;
     // RSS at start: publisher running, players not yet connected.
     let first = snapshot(args.server_pid, &players.worker_pids());
+    let flood = (args.offer_flood > 0).then(|| {
+        let (at, end) = (
+            window.start + Duration::from_millis(args.offer_flood_at_ms),
+            window.end,
+        );
+        let (url, offers) = (
+            whep_url(args, &url).map(|u| u.to_string()),
+            args.offer_flood,
+        );
+        tokio::spawn(async move {
+            sleep_until(at).await;
+            flood::run(url?, offers, end).await
+        })
+    });
     let published = publishing.is_some().then_some(&*pub_stats);
     show_progress(args, &bar, &players, published, &window).await;
     // End of the window: every player still attached.
     let last = snapshot(args.server_pid, &players.worker_pids());
     bar.set_message("stopping players");
     let players_result = players.finish(args.players).await?;
+    let flood: Option<FloodReport> = match flood {
+        Some(task) => Some(task.await?.context("offer flood")?),
+        None => None,
+    };
     bar.finish_and_clear();
     // Let the publisher close its stream cleanly (it stops before its next frame).
     pub_stats.stop.store(true, Ordering::Relaxed);
@@ -274,6 +319,7 @@ pub(super) async fn run(args: &BenchArgs) -> Result<Report> {
         first,
         last,
         bench_threads,
+        flood,
     ))
 }
 

@@ -34,6 +34,9 @@ pub(super) struct PublisherStats {
     pub error: Mutex<Option<String>>,
     /// Set by the run when the players are done: the publisher stops before its next frame.
     pub stop: AtomicBool,
+    /// Unix time in ms at which the first frame was sent (0 before): a frame with timestamp T of the first loop
+    /// was sent at this + T, which a glass-to-glass measurement reads the other end against.
+    pub first_frame_unix_ms: AtomicU64,
 }
 
 impl PublisherStats {
@@ -51,6 +54,18 @@ pub(super) struct Publish {
     pub table: Arc<SendTable>,
     pub sinks: Sinks,
     pub stop: Instant,
+    /// What the players can match a frame by.
+    pub keying: Keying,
+}
+
+/// What a frame's content key is made of, which depends on what the players receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Keying {
+    /// The whole FLV payload (RTMP and HTTP-FLV players get it unchanged).
+    Payload,
+    /// A video frame's coded slices (WHEP players get the H.264 as Annex B with parameter sets added); audio,
+    /// transcoded to Opus for them, is not keyed.
+    Slices,
 }
 
 /// Starts the publisher on a thread of its own with a single-threaded runtime, so its pacing does not queue
@@ -137,12 +152,23 @@ async fn send_loop(p: &Publish, stats: &PublisherStats, conn: &mut RtmpConnectio
             Ordering::Relaxed,
         );
         conn.session().send_media(frame.kind, ts, &frame.payload);
-        let key = content_key(&frame.payload);
+        let key = match p.keying {
+            Keying::Payload => Some(content_key(&frame.payload)),
+            Keying::Slices => p.fixture.slices_key(frame),
+        };
         // Recorded before the bytes are written, so a player can never see the frame before its send time.
         let sent_ns = mono_ns();
-        p.table.insert(key, sent_ns);
-        for sink in &p.sinks {
-            let _ = sink.send((key, sent_ns));
+        if lap == 0 && index == 0 {
+            let unix_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            stats.first_frame_unix_ms.store(unix_ms, Ordering::Relaxed);
+        }
+        if let Some(key) = key {
+            p.table.insert(key, sent_ns);
+            for sink in &p.sinks {
+                let _ = sink.send((key, sent_ns));
+            }
         }
         conn.flush().await?;
         stats.frames.fetch_add(1, Ordering::Relaxed);

@@ -8,11 +8,12 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::fixture::Fixture;
+use super::flood::FloodReport;
 use super::player::PlayersResult;
 use super::procfs::ticks_to_secs;
 use super::publisher::PublisherStats;
 use super::stats::{Hist, Summary};
-use super::{BenchArgs, Mode, Protocol};
+use super::{BenchArgs, Mode};
 
 /// Bench CPU share of its cores above which the client itself may be the bottleneck.
 const SATURATED: f64 = 0.85;
@@ -37,22 +38,27 @@ pub(super) struct Report {
     pub processes: u32,
     pub ramp_ms: u64,
     pub players: PlayersReport,
-    /// TCP connect -> `Playing` (RTMP) or the HTTP response head (HTTP-FLV).
+    /// TCP connect -> `Playing` (RTMP) or the HTTP response head (HTTP-FLV); offer `POST` -> ICE + DTLS
+    /// connected (WHEP).
     pub connect_ms: Option<Summary>,
-    /// Play request -> first video keyframe that is not a sequence header.
+    /// Play request (WHEP: the offer's `POST`) -> first video keyframe that is not a sequence header.
     pub first_keyframe_ms: Option<Summary>,
     /// How far behind the live edge (by timestamps) a player starts: how far the timestamps of the video that
     /// arrived within 100 ms of the first keyframe ran ahead of the time that passed (the GOP-cache burst).
     pub start_behind_live_ms: Option<Summary>,
     /// Publisher send -> player receive, matched by content; frames sent before a player's play request
-    /// (the GOP-cache burst) are excluded.
+    /// (the GOP-cache burst; for WHEP, before the player was connected) are excluded.
     pub latency_ms: Option<Summary>,
     pub latency_excluded_burst_frames: u64,
     pub latency_unmatched_frames: u64,
     pub delivered: Delivered,
+    /// Per player: the longest wait between two video frames after its first keyframe.
+    pub video_gap_max_ms: Option<Summary>,
     pub publisher: Option<PublisherReport>,
     pub server: Option<ServerReport>,
     pub bench: BenchReport,
+    /// `--offer-flood`: what the server answered.
+    pub offer_flood: Option<FloodReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -80,6 +86,8 @@ pub(super) struct PublisherReport {
     pub loops: u64,
     pub max_lag_ms: f64,
     pub fixture_kbps: f64,
+    /// Unix ms at which the first frame was sent: the frame with timestamp T (first loop) went at this + T.
+    pub first_frame_unix_ms: u64,
     pub error: Option<String>,
 }
 
@@ -121,6 +129,7 @@ impl Report {
         first: Snapshot,
         last: Snapshot,
         threads: usize,
+        offer_flood: Option<FloodReport>,
     ) -> Self {
         let secs = last
             .at
@@ -157,15 +166,13 @@ impl Report {
             loops: publisher.loops.load(Ordering::Relaxed),
             max_lag_ms: publisher.max_lag_us.load(Ordering::Relaxed) as f64 / 1000.0,
             fixture_kbps: f.bitrate() / 1000.0,
+            first_frame_unix_ms: publisher.first_frame_unix_ms.load(Ordering::Relaxed),
             error: publisher.error(),
         });
         Report {
             url: args.url.clone(),
             play_url,
-            protocol: match args.protocol {
-                Protocol::Rtmp => "rtmp",
-                Protocol::Flv => "flv",
-            },
+            protocol: args.protocol.name(),
             mode: match args.mode {
                 Mode::Live => "live",
                 Mode::Rtc => "rtc",
@@ -177,6 +184,7 @@ impl Report {
             first_keyframe_ms: summary(&players.keyframe),
             start_behind_live_ms: summary(&players.start_offset),
             latency_ms: summary(&players.latency),
+            video_gap_max_ms: summary(&players.video_gap),
             latency_excluded_burst_frames: players.burst_frames,
             latency_unmatched_frames: players.unmatched_frames,
             delivered: Delivered {
@@ -204,6 +212,7 @@ impl Report {
                 threads,
                 saturated: bench_share >= SATURATED,
             },
+            offer_flood,
         }
     }
 
@@ -221,11 +230,16 @@ impl Report {
             writeln!(s, "  window           {:.1} s", self.seconds)?;
             return self.write_costs(s);
         }
-        writeln!(
-            s,
-            "mplive bench: {} ({}, {} policy)",
-            self.play_url, self.protocol, self.mode
-        )?;
+        if self.protocol == "whep" {
+            // WHEP has no write policy to ask for: sessions start at the live edge and get each frame at once.
+            writeln!(s, "mplive bench: {} (whep)", self.play_url)?;
+        } else {
+            writeln!(
+                s,
+                "mplive bench: {} ({}, {} policy)",
+                self.play_url, self.protocol, self.mode
+            )?;
+        }
         writeln!(
             s,
             "  players          {} requested, {} playing at the end, {} failed",
@@ -236,10 +250,10 @@ impl Report {
             "  window           {:.1} s, {} process(es), ramp {} ms",
             self.seconds, self.processes, self.ramp_ms
         )?;
-        let connect_what = if self.protocol == "flv" {
-            "TCP connect -> HTTP 200"
-        } else {
-            "TCP connect -> Playing"
+        let connect_what = match self.protocol {
+            "flv" => "TCP connect -> HTTP 200",
+            "whep" => "offer POST -> ICE + DTLS connected",
+            _ => "TCP connect -> Playing",
         };
         writeln!(
             s,
@@ -271,11 +285,17 @@ impl Report {
         if self.publisher.is_some() {
             writeln!(
                 s,
-                "                   excluded: {} frames sent before the players' play requests (GOP-cache burst); \
+                "                   excluded: {} frames sent before the players' play requests (GOP-cache burst; \
+                 WHEP: before connecting); \
                  {} unmatched",
                 self.latency_excluded_burst_frames, self.latency_unmatched_frames
             )?;
         }
+        writeln!(
+            s,
+            "  video gaps       {}   (per player: longest wait between two video frames)",
+            fmt_summary(self.video_gap_max_ms.as_ref(), false)
+        )?;
         writeln!(
             s,
             "  delivered        {:.1} Mbps, {} frames, {:.1} MB",
@@ -284,6 +304,20 @@ impl Report {
             self.delivered.bytes as f64 / 1e6
         )?;
         self.write_costs(s)?;
+        if let Some(f) = &self.offer_flood {
+            writeln!(
+                s,
+                "  offer flood      {} of {} sent in {:.2} s ({:.0}/s): {} created ({} deleted after), refused {:?}, \
+                 {} without answer",
+                f.sent, f.offers, f.seconds, f.offers_per_second, f.created, f.deleted, f.refused, f.failed
+            )?;
+            if let Some(r) = &f.first_refusal {
+                writeln!(s, "                   first refusal: {r}")?;
+            }
+            if let Some(e) = &f.first_failure {
+                writeln!(s, "                   first failure: {e}")?;
+            }
+        }
         if let Some(e) = &p.first_error {
             writeln!(s, "  first error      {e}")?;
             for (e, n) in &p.errors {

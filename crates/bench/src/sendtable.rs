@@ -4,6 +4,11 @@
 //! players that join late or across a publisher reconnect) but never the payload bytes. The key is a 64-bit
 //! hash of the payload alone. The fixture repeats when it loops, so the table keeps only the last `window` of
 //! send times: a payload seen again one fixture length later (longer than the window) is a new entry.
+//!
+//! WHEP players receive neither the FLV payload nor AAC: the server sends the video as an Annex B access unit
+//! with parameter sets added before keyframes and delimiters dropped, and the audio as Opus. So for them a video
+//! frame is keyed by its coded slices only ([`slices_key`]: the same bytes on both sides), and audio is not
+//! matched.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -33,6 +38,18 @@ pub(super) fn content_key(payload: &[u8]) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     h ^ (h >> 33)
+}
+
+/// 64-bit content key of a picture's coded slices (VCL NAL units, in order, without their length prefixes or
+/// start codes), `None` when there are none: what a WHEP player can match against the publisher's FLV payload.
+/// Each slice is hashed where it lies and the hashes are combined, so nothing is copied.
+pub(super) fn slices_key<'a>(slices: impl Iterator<Item = &'a [u8]>) -> Option<u64> {
+    slices.fold(None, |key, slice| {
+        let h = content_key(slice);
+        Some(key.map_or(h, |k: u64| {
+            (k.rotate_left(17) ^ h).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        }))
+    })
 }
 
 /// Keys are already hashes: use them as they are.
@@ -123,6 +140,27 @@ mod tests {
         assert!(a != b && a != c && b != c);
         assert_eq!(a, content_key(b"\x27\x01\x00\x00\x00abcdefgh"));
         assert_ne!(content_key(b""), content_key(b"\x00"));
+    }
+
+    #[test]
+    fn slice_keys_agree_between_flv_and_annexb() {
+        use client::whep::annexb::{avcc_slices, slices};
+        // SEI + two slices, length-prefixed; the same slices in Annex B behind SPS, PPS and 4-byte start codes.
+        let avcc = [
+            0, 0, 0, 2, 0x06, 0x05, 0, 0, 0, 3, 0x65, 0x88, 0x01, 0, 0, 0, 2, 0x65, 0x9b,
+        ];
+        let annexb = [
+            0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xce, 0, 0, 0, 1, 0x65, 0x88, 0x01, 0, 0, 0,
+            1, 0x65, 0x9b,
+        ];
+        let a = slices_key(avcc_slices(&avcc, 4));
+        assert!(a.is_some());
+        assert_eq!(a, slices_key(slices(&annexb)));
+        // Order matters, and a missing slice changes the key.
+        let swapped = [0, 0, 0, 1, 0x65, 0x9b, 0, 0, 0, 1, 0x65, 0x88, 0x01];
+        assert_ne!(a, slices_key(slices(&swapped)));
+        assert_ne!(a, slices_key(slices(&annexb[..19])));
+        assert_eq!(slices_key(slices(&[0, 0, 0, 1, 0x67, 0x42])), None);
     }
 
     #[test]

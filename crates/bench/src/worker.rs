@@ -23,7 +23,7 @@ use super::clock::{instant_at, mono_ns};
 use super::parent::resolve_target;
 use super::player::{run_players, PlayerPlan, PlayerShared, PlayersResult};
 use super::sendtable::SendTable;
-use super::{BenchArgs, Mode, Protocol};
+use super::{BenchArgs, Mode};
 
 /// Window of the send table: long enough for any sane latency, shorter than a loop of the fixture.
 pub(super) const DEFAULT_WINDOW_NS: u64 = 10_000_000_000;
@@ -86,13 +86,7 @@ impl Workers {
         for share in shares {
             let mut cmd = Command::new(&exe);
             cmd.arg("bench").arg("--worker").arg("--url").arg(&args.url);
-            cmd.args([
-                "--protocol",
-                match args.protocol {
-                    Protocol::Rtmp => "rtmp",
-                    Protocol::Flv => "flv",
-                },
-            ]);
+            cmd.args(["--protocol", args.protocol.name()]);
             cmd.args([
                 "--mode",
                 match args.mode {

@@ -1,5 +1,5 @@
 //! A headless `live-pusher` and `live-player`, and a room member of `/rooms/v1/ws`: the client side of mplive,
-//! over the client half of `crates/rtmp` and a WebSocket.
+//! over the client half of `crates/rtmp` and a WebSocket; and a WHEP (WebRTC) player over str0m (`whep`).
 //!
 //! What the SDK reports means what WeChat's components mean: the same status codes (`status`), the same
 //! net-status fields, the same reconnect policies. The state machines that turn observations (connected,
@@ -19,5 +19,6 @@ pub mod pusher;
 pub mod room;
 pub mod status;
 pub mod url;
+pub mod whep;
 
 pub use error_chain::{error_chain, join_causes};

@@ -115,6 +115,21 @@ impl RtmpUrl {
             target,
         }
     }
+
+    /// The WHEP URL of the same stream on the same host: `http://host:http_port/app/stream/whep[?query]`, with
+    /// `extra` appended to the query.
+    pub fn whep_url(&self, http_port: u16, extra: Option<&str>) -> HttpUrl {
+        let mut target = format!("/{}/{}/whep", self.app, self.stream);
+        if let Some(q) = join_query(self.query.as_deref(), extra) {
+            target.push('?');
+            target.push_str(&q);
+        }
+        HttpUrl {
+            host: self.host.clone(),
+            port: http_port,
+            target,
+        }
+    }
 }
 
 /// A parsed `http://` URL.

@@ -1,7 +1,8 @@
-//! The players: one tokio task each, RTMP or HTTP-FLV, counting what they receive into shared totals.
+//! The players: one tokio task each, RTMP, HTTP-FLV or WHEP, counting what they receive into shared totals.
 
 mod play_flv;
 mod play_rtmp;
+mod play_whep;
 mod track;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use tokio::time::{sleep_until, timeout_at, Instant};
+
+use client::whep::WhepSetup;
 
 use super::sendtable::SendTable;
 use super::stats::{Hist, HistData};
@@ -39,6 +42,14 @@ pub(super) enum Target {
         url: String,
         /// The GET request, the same for every player.
         request: String,
+    },
+    Whep {
+        /// The WHEP endpoint the offers are `POST`ed to.
+        url: String,
+        /// One HTTP client (connection pool) for every player of the process.
+        http: reqwest::Client,
+        /// One DTLS certificate for every player of the process.
+        setup: WhepSetup,
     },
 }
 
@@ -86,6 +97,8 @@ pub(super) struct Hists {
     pub keyframe: Hist,
     pub latency: Hist,
     pub start_offset: Hist,
+    /// Per player: the longest wait between two video frames after the first keyframe.
+    pub video_gap: Hist,
 }
 
 impl PlayerShared {
@@ -148,6 +161,7 @@ impl PlayerShared {
             keyframe: hists.keyframe.to_data(),
             latency: hists.latency.to_data(),
             start_offset: hists.start_offset.to_data(),
+            video_gap: hists.video_gap.to_data(),
         }
     }
 }
@@ -177,6 +191,9 @@ pub(super) struct PlayersResult {
     /// Timestamp span of the video that arrived within 100 ms of the first keyframe.
     #[serde(default)]
     pub start_offset: HistData,
+    /// Per player, the longest wait between two video frames after the first keyframe.
+    #[serde(default)]
+    pub video_gap: HistData,
 }
 
 impl PlayersResult {
@@ -202,6 +219,7 @@ impl PlayersResult {
             (&mut self.keyframe, other.keyframe),
             (&mut self.latency, other.latency),
             (&mut self.start_offset, other.start_offset),
+            (&mut self.video_gap, other.video_gap),
         ] {
             let mut h = Hist::default();
             h.merge(mine);
@@ -255,6 +273,10 @@ pub(super) async fn run_players(plan: Arc<PlayerPlan>, shared: Arc<PlayerShared>
                         &shared,
                     )
                     .await
+                }
+                Target::Whep { url, http, setup } => {
+                    let endpoint = play_whep::Endpoint { url, http, setup };
+                    play_whep::run(&endpoint, connect_deadline, stop, &mut tracker, &shared).await
                 }
             };
             tracker.finish(&shared);

@@ -22,6 +22,9 @@ pub(crate) struct Tracker {
     table: Option<Arc<SendTable>>,
     /// CLOCK_MONOTONIC ns of the play request; 0 before it.
     play_request_ns: u64,
+    /// Frames sent before this are the start burst, not latency samples: the play request, or for WHEP the
+    /// connection (frames published between the offer and ICE + DTLS wait in the server for it).
+    live_from_ns: u64,
     playing: bool,
     keyframe_seen: bool,
     /// Timestamp and arrival of the first keyframe, and how far the timestamps of the video that arrived within
@@ -35,6 +38,9 @@ pub(crate) struct Tracker {
     frames: u64,
     burst: u64,
     unmatched: u64,
+    /// Arrival of the last video frame since the first keyframe, and the longest wait between two.
+    last_video_ns: Option<u64>,
+    max_video_gap_ns: u64,
 }
 
 impl Tracker {
@@ -42,6 +48,7 @@ impl Tracker {
         Self {
             table,
             play_request_ns: 0,
+            live_from_ns: 0,
             playing: false,
             keyframe_seen: false,
             start: None,
@@ -52,11 +59,24 @@ impl Tracker {
             frames: 0,
             burst: 0,
             unmatched: 0,
+            last_video_ns: None,
+            max_video_gap_ns: 0,
         }
     }
 
     pub(super) fn play_requested(&mut self, ns: u64) {
         self.play_request_ns = ns;
+        self.live_from_ns = ns;
+    }
+
+    /// Frames sent before `ns` count as the start burst (see `live_from_ns`).
+    pub(super) fn live_from(&mut self, ns: u64) {
+        self.live_from_ns = ns;
+    }
+
+    /// Received frames are matched against send times (the bench publishes): worth computing their keys.
+    pub(super) fn matches(&self) -> bool {
+        self.table.is_some()
     }
 
     pub(super) fn is_playing(&self) -> bool {
@@ -78,7 +98,7 @@ impl Tracker {
         self.bytes += bytes as u64;
     }
 
-    /// An audio or video frame arrived at `recv_ns`.
+    /// An FLV audio or video frame (RTMP, HTTP-FLV) arrived at `recv_ns`.
     pub(super) fn frame(
         &mut self,
         video: bool,
@@ -87,27 +107,48 @@ impl Tracker {
         recv_ns: u64,
         shared: &PlayerShared,
     ) {
-        self.frames += 1;
-        if video {
-            self.track_start(timestamp, recv_ns, shared);
-        }
         let kind = if video {
             MediaKind::Video
         } else {
             MediaKind::Audio
         };
         let class = FrameClass::of(kind, payload);
-        if !self.keyframe_seen && class.is_keyframe() {
+        // Sequence headers are sent again to every player: not a frame with a send time.
+        let key =
+            (self.table.is_some() && !class.is_sequence_header()).then(|| content_key(payload));
+        self.media(video, timestamp, class.is_keyframe(), key, recv_ns, shared);
+    }
+
+    /// A frame arrived at `recv_ns`: `timestamp` in ms, `key` its content key (`None`: not matched, as sequence
+    /// headers and a WHEP player's audio).
+    pub(super) fn media(
+        &mut self,
+        video: bool,
+        timestamp: u32,
+        keyframe: bool,
+        key: Option<u64>,
+        recv_ns: u64,
+        shared: &PlayerShared,
+    ) {
+        self.frames += 1;
+        if video {
+            self.track_start(timestamp, recv_ns, shared);
+        }
+        if !self.keyframe_seen && keyframe {
             self.keyframe_seen = true;
             self.start = Some((timestamp, recv_ns, 0));
             let us = recv_ns.saturating_sub(self.play_request_ns) / 1000;
             shared.with_hists(|h| h.keyframe.record_us(us));
         }
-        if class.is_sequence_header() {
-            return;
+        if video && self.keyframe_seen {
+            if let Some(last) = self.last_video_ns {
+                self.max_video_gap_ns = self.max_video_gap_ns.max(recv_ns.saturating_sub(last));
+            }
+            self.last_video_ns = Some(recv_ns);
         }
-        let Some(table) = &self.table else { return };
-        let key = content_key(payload);
+        let (Some(key), Some(table)) = (key, &self.table) else {
+            return;
+        };
         match table.lookup(key) {
             Some(sent) => self.matched(sent, recv_ns, shared),
             None => {
@@ -140,7 +181,7 @@ impl Tracker {
     }
 
     fn matched(&mut self, sent_ns: u64, recv_ns: u64, shared: &PlayerShared) {
-        if sent_ns < self.play_request_ns {
+        if sent_ns < self.live_from_ns {
             self.burst += 1;
             return;
         }
@@ -206,6 +247,10 @@ impl Tracker {
         shared
             .unmatched_frames
             .fetch_add(self.unmatched, Ordering::Relaxed);
+        if self.max_video_gap_ns > 0 {
+            let us = self.max_video_gap_ns / 1000;
+            shared.with_hists(|h| h.video_gap.record_us(us));
+        }
         if self.playing {
             self.playing = false;
             shared.playing.fetch_sub(1, Ordering::Relaxed);

@@ -65,7 +65,8 @@ pub(crate) async fn offer(
             "bad_offer: malformed SDP offer: not UTF-8 text",
         );
     };
-    if webrtc.sessions.len() >= webrtc.settings.max_sessions {
+    // Held until the session is added (or the offer refused): concurrent offers cannot overshoot the limit.
+    let Some(place) = webrtc.sessions.reserve(webrtc.settings.max_sessions) else {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!(
@@ -73,7 +74,7 @@ pub(crate) async fn offer(
                 webrtc.settings.max_sessions
             ),
         );
-    }
+    };
     let key = StreamKey::new(app.clone(), stream.clone());
     // The stream's codec first: a refusal that says why beats an answer whose video never plays.
     if let Some(stats) = shared.streams.registry.get(&key) {
@@ -126,7 +127,7 @@ pub(crate) async fn offer(
     debug!(%peer, stream = %key, stream_profile = ?probe.profile.map(|p| p.to_string()),
         answered = ?negotiated.video_profile.map(|p| p.to_string()), pt = *negotiated.video.1,
         "WHEP: H.264 payload type chosen");
-    let (id, token) = webrtc.sessions.add(key.clone());
+    let (id, token) = place.add(key.clone());
     let (connected, connected_rx) = oneshot::channel();
     let stop = CancellationToken::new();
     let feeder = Feeder {

@@ -67,11 +67,48 @@ pub(crate) struct Webrtc {
 pub(crate) struct Sessions {
     by_token: Mutex<HashMap<String, (u64, StreamKey)>>,
     next_id: std::sync::atomic::AtomicU64,
+    /// Offers past the `max_sessions` check and not yet added or refused: counted with the open sessions, so
+    /// concurrent offers cannot all pass the check before any of them is added.
+    reserved: Mutex<usize>,
+}
+
+/// A place among `webrtc.max_sessions` held for an offer being answered; given back when dropped unless
+/// [`Reservation::add`] turned it into a session.
+pub(crate) struct Reservation {
+    sessions: Arc<Sessions>,
+    taken: bool,
+}
+
+impl Reservation {
+    /// The session: its id and the token of its resource.
+    pub(crate) fn add(mut self, key: StreamKey) -> (u64, String) {
+        self.taken = true;
+        self.sessions.add(key)
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.taken {
+            let mut reserved = self.sessions.reserved.lock();
+            *reserved = reserved.saturating_sub(1);
+        }
+    }
 }
 
 impl Sessions {
-    fn len(&self) -> usize {
-        self.by_token.lock().len()
+    /// A place for one more session when fewer than `max` are open or being set up.
+    pub(crate) fn reserve(self: &Arc<Self>, max: usize) -> Option<Reservation> {
+        // Lock order: `reserved`, then `by_token` (as in `add`).
+        let mut reserved = self.reserved.lock();
+        if self.by_token.lock().len() + *reserved >= max {
+            return None;
+        }
+        *reserved += 1;
+        Some(Reservation {
+            sessions: self.clone(),
+            taken: false,
+        })
     }
 
     fn add(&self, key: StreamKey) -> (u64, String) {
@@ -82,7 +119,11 @@ impl Sessions {
         let token: String = (0..16)
             .map(|_| format!("{:02x}", rand::thread_rng().gen::<u8>()))
             .collect();
+        // The reservation becomes the session in one step under the lock, so no check sees both or neither.
+        let mut reserved = self.reserved.lock();
+        *reserved = reserved.saturating_sub(1);
         self.by_token.lock().insert(token.clone(), (id, key));
+        drop(reserved);
         (id, token)
     }
 
@@ -383,5 +424,23 @@ mod tests {
         assert_eq!(webrtc.tcp_addr(), None);
         assert!(webrtc.setup.tcp_candidates.is_empty());
         shutdown.cancel();
+    }
+
+    #[test]
+    fn reservations_count_against_max_sessions() {
+        let sessions = Arc::new(Sessions::default());
+        let key = StreamKey::new("live".to_string(), "s".to_string());
+        let a = sessions.reserve(2).expect("first place");
+        let b = sessions.reserve(2).expect("second place");
+        // Two offers being answered fill the two places before either is a session.
+        assert!(sessions.reserve(2).is_none());
+        let (id, _) = a.add(key.clone());
+        assert!(sessions.reserve(2).is_none());
+        drop(b); // refused later (a bad offer, a play refusal): its place comes back
+        let c = sessions.reserve(2).expect("the place given back");
+        assert!(sessions.reserve(2).is_none());
+        sessions.remove(id);
+        drop(c.add(key));
+        assert!(sessions.reserve(2).is_some());
     }
 }

@@ -132,7 +132,8 @@ pub(crate) async fn offer(
             "bad_offer: malformed SDP offer: not UTF-8 text",
         );
     };
-    if webrtc.sessions.len() >= webrtc.settings.max_sessions {
+    // A place held from here: concurrent offers cannot all pass the check before any of them is a session.
+    let Some(place) = webrtc.sessions.reserve(webrtc.settings.max_sessions) else {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!(
@@ -140,7 +141,7 @@ pub(crate) async fn offer(
                 webrtc.settings.max_sessions
             ),
         );
-    }
+    };
     let req = Request {
         app: &app,
         stream: &stream,
@@ -190,7 +191,7 @@ pub(crate) async fn offer(
         Ok(s) => s,
         Err(refusal) => return refused(&refusal),
     };
-    let (id, token) = webrtc.sessions.add(key.clone());
+    let (id, token) = place.add(key.clone());
     let label = format!("{key} {peer} #{id}");
     if negotiated.audio.is_none() {
         info!(session = %label, "WHIP offer without Opus audio: the stream is video only");
