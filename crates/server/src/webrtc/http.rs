@@ -21,6 +21,7 @@ use super::driver::{Command, Open};
 use super::feeder::Feeder;
 use super::offer::{self, MAX_OFFER_BYTES};
 use super::probe;
+use super::{Reservation, Webrtc};
 use crate::ops::log_value::clip;
 use crate::stream::lifecycle::{self, Protocol, Request};
 use crate::Shared;
@@ -43,37 +44,9 @@ pub(crate) async fn offer(
             "not_enabled: WebRTC playback is off on this server ([webrtc] enabled = false)",
         );
     };
-    let sdp_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/sdp"));
-    if !sdp_type {
-        return refuse(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "bad_offer: a WHEP offer is sent with Content-Type: application/sdp",
-        );
-    }
-    if body.len() > MAX_OFFER_BYTES {
-        return refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("bad_offer: the SDP offer is over {MAX_OFFER_BYTES} bytes"),
-        );
-    }
-    let Ok(sdp) = std::str::from_utf8(&body) else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "bad_offer: malformed SDP offer: not UTF-8 text",
-        );
-    };
-    // Held until the session is added (or the offer refused): concurrent offers cannot overshoot the limit.
-    let Some(place) = webrtc.sessions.reserve(webrtc.settings.max_sessions) else {
-        return refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!(
-                "too_many_sessions: this server holds webrtc.max_sessions ({}) WebRTC sessions",
-                webrtc.settings.max_sessions
-            ),
-        );
+    let (sdp, place) = match read_offer(&webrtc, "WHEP", &headers, &body) {
+        Ok(offer) => offer,
+        Err(refusal) => return *refusal,
     };
     let key = StreamKey::new(app.clone(), stream.clone());
     // The stream's codec first: a refusal that says why beats an answer whose video never plays.
@@ -254,6 +227,50 @@ fn set(h: &mut HeaderMap, pairs: &[(header::HeaderName, &'static str)]) {
     for (name, value) in pairs {
         h.insert(name.clone(), HeaderValue::from_static(value));
     }
+}
+
+/// The checks every offer passes before its SDP is read, for WHEP and WHIP (`what`): `Content-Type:
+/// application/sdp`, at most `MAX_OFFER_BYTES`, UTF-8, and a place among `webrtc.max_sessions`, held from here
+/// (concurrent offers cannot all pass the check before any of them is a session) until the session is added or
+/// the offer refused. The refusal is the answer to send (boxed: a `Response` is large).
+pub(super) fn read_offer<'b>(
+    webrtc: &Webrtc,
+    what: &str,
+    headers: &HeaderMap,
+    body: &'b Bytes,
+) -> Result<(&'b str, Reservation), Box<Response>> {
+    let sdp_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/sdp"));
+    if !sdp_type {
+        return Err(Box::new(refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &format!("bad_offer: a {what} offer is sent with Content-Type: application/sdp"),
+        )));
+    }
+    if body.len() > MAX_OFFER_BYTES {
+        return Err(Box::new(refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("bad_offer: the SDP offer is over {MAX_OFFER_BYTES} bytes"),
+        )));
+    }
+    let Ok(sdp) = std::str::from_utf8(body) else {
+        return Err(Box::new(refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_offer: malformed SDP offer: not UTF-8 text",
+        )));
+    };
+    let Some(place) = webrtc.sessions.reserve(webrtc.settings.max_sessions) else {
+        return Err(Box::new(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!(
+                "too_many_sessions: this server holds webrtc.max_sessions ({}) WebRTC sessions",
+                webrtc.settings.max_sessions
+            ),
+        )));
+    };
+    Ok((sdp, place))
 }
 
 /// A refusal: plain text `reason: message`, with CORS so a page can read why.

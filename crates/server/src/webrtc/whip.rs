@@ -26,9 +26,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::driver::{Command, Open};
-use super::http::{cors, refuse};
+use super::http::{cors, read_offer, refuse};
 use super::ingest::Converter;
-use super::offer::{self, Negotiated, OfferError, RtcSetup, MAX_OFFER_BYTES};
+use super::offer::{self, Negotiated, OfferError, RtcSetup};
 use super::publish::{Ingest, PublishTask};
 use super::settings::WhipSettings;
 use crate::stream::access::Refusal;
@@ -110,37 +110,9 @@ pub(crate) async fn offer(
             "not_enabled: WebRTC publishing is off on this server ([webrtc] enabled or [webrtc.whip] enabled = false)",
         );
     };
-    let sdp_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/sdp"));
-    if !sdp_type {
-        return refuse(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "bad_offer: a WHIP offer is sent with Content-Type: application/sdp",
-        );
-    }
-    if body.len() > MAX_OFFER_BYTES {
-        return refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("bad_offer: the SDP offer is over {MAX_OFFER_BYTES} bytes"),
-        );
-    }
-    let Ok(sdp) = std::str::from_utf8(&body) else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "bad_offer: malformed SDP offer: not UTF-8 text",
-        );
-    };
-    // A place held from here: concurrent offers cannot all pass the check before any of them is a session.
-    let Some(place) = webrtc.sessions.reserve(webrtc.settings.max_sessions) else {
-        return refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!(
-                "too_many_sessions: this server holds webrtc.max_sessions ({}) WebRTC sessions",
-                webrtc.settings.max_sessions
-            ),
-        );
+    let (sdp, place) = match read_offer(&webrtc, "WHIP", &headers, &body) {
+        Ok(offer) => offer,
+        Err(refusal) => return *refusal,
     };
     let req = Request {
         app: &app,
