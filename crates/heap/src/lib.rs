@@ -76,9 +76,10 @@ pub fn set_mmap_threshold(_bytes: usize) -> bool {
 mod tests {
     use super::*;
 
+    /// One test, not two: the books are the process's, and a test allocating beside another moves them.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
-    fn books_follow_an_allocation() {
+    fn books_follow_allocations_and_the_threshold_is_taken() {
         let before = heap().expect("glibc");
         let block = vec![1u8; 8 << 20];
         let during = heap().expect("glibc");
@@ -89,16 +90,16 @@ mod tests {
         assert_eq!(block[12345], 1);
         drop(block);
         trim();
-    }
 
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    #[test]
-    fn the_mmap_threshold_is_taken() {
         assert!(set_mmap_threshold(128 * 1024));
-        // A block over it comes from mmap: freeing it hands it straight back (nothing kept free).
+        // With glibc's dynamic threshold, freeing the 8 MiB block above raised it to 8 MiB: this block would come
+        // from the arena and stay there, free. With it fixed, it is mmapped and freeing it hands it straight back.
         let before = heap().expect("glibc");
-        drop(vec![1u8; 1 << 20]);
+        drop(std::hint::black_box(vec![1u8; 1 << 20]));
         let after = heap().expect("glibc");
-        assert!(after.free <= before.free + 4096, "{before:?} -> {after:?}");
+        assert!(
+            after.free <= before.free + 64 * 1024,
+            "{before:?} -> {after:?}"
+        );
     }
 }
