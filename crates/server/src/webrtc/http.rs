@@ -129,6 +129,26 @@ pub(crate) async fn offer(
         ingest: None,
         label: format!("{key} {peer} #{id}"),
     };
+    hand_over(
+        &webrtc,
+        open,
+        feeder.run(),
+        format!("/{app}/{stream}/whep/{token}"),
+        negotiated.answer,
+    )
+    .await
+}
+
+/// Hands a session to the UDP task and starts its own task (`task`: a WHEP feeder, a WHIP publish), then answers
+/// `201 Created` with the SDP answer and the session's `location`; 503 when the server is stopping.
+pub(super) async fn hand_over(
+    webrtc: &Webrtc,
+    open: Open,
+    task: impl std::future::Future<Output = ()> + Send + 'static,
+    location: String,
+    answer: String,
+) -> Response {
+    let id = open.id;
     if webrtc
         .commands
         .send(Command::Open(Box::new(open)))
@@ -141,9 +161,8 @@ pub(crate) async fn offer(
             "shutting_down: the server is stopping",
         );
     }
-    webrtc.tracker.spawn(feeder.run());
-    let location = format!("/{app}/{stream}/whep/{token}");
-    let mut response = (StatusCode::CREATED, negotiated.answer).into_response();
+    webrtc.tracker.spawn(task);
+    let mut response = (StatusCode::CREATED, answer).into_response();
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

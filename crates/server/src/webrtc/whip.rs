@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use control::jwt::Role;
 use media::StreamKey;
 use str0m::format::Codec;
@@ -25,8 +25,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use super::driver::{Command, Open};
-use super::http::{cors, read_offer, refuse};
+use super::driver::Open;
+use super::http::{hand_over, read_offer, refuse};
 use super::ingest::Converter;
 use super::offer::{self, Negotiated, OfferError, RtcSetup};
 use super::publish::{Ingest, PublishTask};
@@ -207,31 +207,14 @@ pub(crate) async fn offer(
         shutdown: shared.shutdown.clone(),
         label,
     };
-    if webrtc
-        .commands
-        .send(Command::Open(Box::new(open)))
-        .await
-        .is_err()
-    {
-        webrtc.sessions.remove(id);
-        return refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down: the server is stopping",
-        );
-    }
-    webrtc.tracker.spawn(task.run());
-    let location = format!("/{app}/{stream}/whip/{token}");
-    let mut response = (StatusCode::CREATED, negotiated.answer).into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/sdp"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        h.insert(header::LOCATION, v);
-    }
-    cors(h);
-    response
+    hand_over(
+        &webrtc,
+        open,
+        task.run(),
+        format!("/{app}/{stream}/whip/{token}"),
+        negotiated.answer,
+    )
+    .await
 }
 
 /// The token of `Authorization: Bearer TOKEN`, if the request has one.
