@@ -146,15 +146,16 @@ fn whep_plays_with_the_udp_socket_on_every_interface() {
     assert_eq!(report["transport"]["protocol"], "udp", "{report}");
 }
 
-/// A stream that starts sending B-frames after a session began (here a republish within the grace, from a
-/// `-bf 2` encoder) ends its sessions, with the reason in the log and in `play_stop`; new offers are refused.
+/// With `webrtc.b_frames = "refuse"`, a stream that starts sending B-frames after a session began (here a
+/// republish within the grace, from a `-bf 2` encoder) ends its sessions, with the reason in the log and in
+/// `play_stop`; new offers are refused.
 #[test]
-fn a_republish_with_b_frames_ends_the_sessions() {
+fn a_republish_with_b_frames_ends_the_sessions_when_refused() {
     let Some(dir) = browser_dir() else {
         return;
     };
     let receiver = Receiver::start();
-    let server = Server::start("");
+    let server = Server::start(REFUSE_B_FRAMES);
     server.cli_ok(&["app", "set", "live", "--callback-url", &receiver.url()]);
     std::thread::sleep(std::time::Duration::from_millis(800)); // the server's catalog refresh
     let pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/turn"));
@@ -215,10 +216,14 @@ fn b_frame_fixture() -> std::path::PathBuf {
     )
 }
 
-/// A B-frame stream is refused at offer time, 406 `b_frames`, with a body that says what to publish instead.
+/// `webrtc.b_frames = "refuse"`: what the server does with B-frame streams instead of re-encoding them.
+const REFUSE_B_FRAMES: &str = "webrtc.b_frames = \"refuse\"";
+
+/// With `webrtc.b_frames = "refuse"`, a B-frame stream is refused at offer time, 406 `b_frames`, with a body that
+/// says what to publish instead.
 #[test]
-fn a_b_frame_stream_is_refused_with_what_to_do() {
-    let server = Server::start("");
+fn a_b_frame_stream_is_refused_with_what_to_do_when_configured() {
+    let server = Server::start(REFUSE_B_FRAMES);
     let _pusher = ffmpeg_push(&b_frame_fixture(), &server.rtmp_url("live/bframes"));
     server.wait_live("live/bframes");
     let (status, _, body) = post_offer(&server, "/live/bframes/whep", OFFER);
@@ -238,17 +243,93 @@ fn a_b_frame_stream_is_refused_with_what_to_do() {
     );
 }
 
-/// Not playable: with B-frames Chromium decodes the keyframes and one or two pictures after each (about 4 a
-/// second) and asks for a keyframe (PLI) several times a second, whatever the RTP timestamps (`pts`, or `dts` with
-/// `WHEP_TEST_CONFIG='webrtc.video_timestamps = "dts"'`) and with or without an SPS rewritten to declare no
-/// reordering. Kept to measure it again (browsers change): docs/webrtc.md, "B-frames".
+/// A B-frame stream (`-bf 2`, as OBS and ffmpeg send by default) plays in Chromium at the source's rate without
+/// a freeze, with its audio: the server re-encodes its video without B-frames once for its WebRTC viewers
+/// (`webrtc.b_frames = "transcode"`, the default), while its RTMP players keep the original.
 #[test]
-#[ignore = "B-frame streams do not play in Chromium (they are refused by default): docs/webrtc.md, B-frames"]
 fn whep_plays_a_b_frame_stream_in_chromium() {
+    let receiver = Receiver::start();
+    let Some(report) = plays_smoothly(&b_frame_fixture(), "bframes", "", Some(&receiver)) else {
+        return;
+    };
+    assert_eq!(report["audioCodec"], "audio/opus", "{report}");
+    let packets = report["audioPackets"].as_f64().unwrap_or(0.0);
+    let seconds = report["seconds"].as_f64().unwrap_or(1.0);
+    assert!(packets / seconds > 40.0, "audio packets a second: {report}");
+    // The first picture within a second of the offer, as for a stream without B-frames (the re-encoder starts
+    // from the cached GOP).
+    let first = report["firstFrameMs"].as_f64().unwrap_or(f64::MAX);
+    assert!(first < 1500.0, "first picture after {first} ms: {report}");
+}
+
+/// Not playable as they are: passed through (`webrtc.b_frames = "pass"`), Chromium decodes the keyframes and one
+/// or two pictures after each (about 4 a second) and asks for a keyframe (PLI) several times a second, whatever
+/// the RTP timestamps (`pts`, or `dts` with `WHEP_TEST_CONFIG='webrtc.video_timestamps = "dts"'`) and with or
+/// without an SPS rewritten to declare no reordering. Kept to measure it again (browsers change):
+/// docs/webrtc.md, "B-frames".
+#[test]
+#[ignore = "B-frames passed through do not play in Chromium (they are re-encoded by default): docs/webrtc.md"]
+fn whep_plays_a_b_frame_stream_passed_through_in_chromium() {
     // Dotted keys, so that WHEP_TEST_CONFIG can add `webrtc.` keys the same way.
     let extra = std::env::var("WHEP_TEST_CONFIG").unwrap_or_default();
-    let config = format!("webrtc.refuse_b_frames = false\n{extra}");
+    let config = format!("webrtc.b_frames = \"pass\"\n{extra}");
     plays_smoothly(&b_frame_fixture(), "bframes", &config, None);
+}
+
+/// By default a stream that starts sending B-frames mid-session (a republish within the grace from a `-bf 2`
+/// encoder) keeps its sessions: they move to the re-encoded video at its next keyframe and play on.
+#[test]
+fn a_republish_with_b_frames_moves_the_sessions_to_the_re_encoded_video() {
+    let Some(dir) = browser_dir() else {
+        return;
+    };
+    let server = Server::start("");
+    let pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/turn"));
+    server.wait_live("live/turn");
+    let url = server.http_url("live/turn/whep");
+    let page = {
+        let dir = dir.clone();
+        std::thread::spawn(move || whep(&dir, &url, 8))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !server.log().contains("WHEP session connected") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no session connected: {}",
+            server.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    drop(pusher);
+    let _republished = ffmpeg_push(&b_frame_fixture(), &server.rtmp_url("live/turn"));
+    let report = page.join().expect("the page's thread");
+    let log = server.log();
+    assert!(log.contains("play it re-encoded without them"), "{log}");
+    assert!(!log.contains("WHEP session ends"), "{log}");
+    assert_eq!(
+        report["deleteStatus"], 200,
+        "the session played on: {report}"
+    );
+    // Over the 8 s: the first stream, the republish's gap (about a second), the re-encoded one. Broken pictures
+    // would show as about 4 a second from the switch on.
+    let rate = report["decodedPerSecond"].as_f64().unwrap_or(0.0);
+    assert!(
+        rate > SOURCE_FPS * 0.6,
+        "{rate} pictures a second: {report}"
+    );
+    let samples: Vec<f64> = report["samples"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
+        .unwrap_or_default();
+    // The last two seconds (4 samples of 500 ms) are all after the switch: the source's rate.
+    let n = samples.len();
+    assert!(n >= 5, "{report}");
+    let tail = (samples[n - 1] - samples[n - 5]) / 2.0;
+    assert!(
+        tail > SOURCE_FPS * 0.8,
+        "{tail} pictures a second after the switch: {report}"
+    );
 }
 
 #[test]

@@ -45,6 +45,8 @@ pub(crate) enum Protocol {
     Other,
     /// Another node's relay of the stream: not a viewer, so not in `total`.
     Relay,
+    /// A reader inside the server (a probe, a re-encoder): not counted at all.
+    Internal,
 }
 
 impl Protocol {
@@ -53,6 +55,7 @@ impl Protocol {
             "rtmp" => Protocol::Rtmp,
             "flv" => Protocol::Flv,
             "relay" => Protocol::Relay,
+            "internal" => Protocol::Internal,
             _ => Protocol::Other,
         }
     }
@@ -282,24 +285,31 @@ impl State {
     }
 
     pub(crate) fn add_player(&mut self, protocol: Protocol) {
-        *self.player_counter(protocol) += 1;
+        let Some(counter) = self.player_counter(protocol) else {
+            return;
+        };
+        *counter += 1;
         self.players.total += u64::from(protocol != Protocol::Relay);
     }
 
     pub(crate) fn remove_player(&mut self, protocol: Protocol) {
-        let counter = self.player_counter(protocol);
+        let Some(counter) = self.player_counter(protocol) else {
+            return;
+        };
         *counter = counter.saturating_sub(1);
         if protocol != Protocol::Relay {
             self.players.total = self.players.total.saturating_sub(1);
         }
     }
 
-    fn player_counter(&mut self, protocol: Protocol) -> &mut u64 {
+    /// The counter of `protocol`; `None` for readers that are not counted.
+    fn player_counter(&mut self, protocol: Protocol) -> Option<&mut u64> {
         match protocol {
-            Protocol::Rtmp => &mut self.players.rtmp,
-            Protocol::Flv => &mut self.players.flv,
-            Protocol::Other => &mut self.players.other,
-            Protocol::Relay => &mut self.players.relays,
+            Protocol::Rtmp => Some(&mut self.players.rtmp),
+            Protocol::Flv => Some(&mut self.players.flv),
+            Protocol::Other => Some(&mut self.players.other),
+            Protocol::Relay => Some(&mut self.players.relays),
+            Protocol::Internal => None,
         }
     }
 }

@@ -33,7 +33,8 @@ pub enum StartPolicy {
 pub struct SubscribeOptions {
     /// Where to start.
     pub start: StartPolicy,
-    /// `"rtmp"`, `"flv"` or anything else (counted as `other`) in the stream's player statistics.
+    /// `"rtmp"`, `"flv"`, `"relay"` (not a viewer), `"internal"` (a reader inside the server, not counted) or
+    /// anything else (counted as `other`) in the stream's player statistics.
     pub protocol: &'static str,
 }
 
@@ -162,13 +163,15 @@ impl Subscriber {
         self.reader.dropped
     }
 
-    /// Its protocol as counted in the stream's statistics: `rtmp`, `flv`, `relay` or `other`.
+    /// Its protocol as counted in the stream's statistics: `rtmp`, `flv`, `relay` or `other` (or `internal`,
+    /// not counted).
     pub fn protocol(&self) -> &'static str {
         match self.protocol {
             Protocol::Rtmp => "rtmp",
             Protocol::Flv => "flv",
             Protocol::Relay => "relay",
             Protocol::Other => "other",
+            Protocol::Internal => "internal",
         }
     }
 

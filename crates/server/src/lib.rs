@@ -54,7 +54,7 @@ pub use output::batch::WritePolicy;
 pub use output::record::RecordSettings;
 pub use rooms_ws::RoomsSettings;
 pub use settings::{parse_listen_addr, HlsSettings, RtmpSettings, Settings, SettingsError};
-pub use webrtc::{VideoTimestamps, WebrtcSettings, WhipSettings};
+pub use webrtc::{BFrames, TranscodeSettings, VideoTimestamps, WebrtcSettings, WhipSettings};
 
 /// What the entry points (the RTMP and HTTP connection drivers, the HTTP handlers) are handed: the services they
 /// call and their own settings. The services themselves (streams, HLS, recording, rooms) hold only the handles

@@ -8,14 +8,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use audio::AacToOpusConfig;
-use media::{MediaKind, Subscriber};
+use media::{MediaKind, Registry, Subscriber};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::h264::{Annexb, Video, VideoError};
-use super::settings::VideoTimestamps;
-use super::source::OpusOut;
+use super::rendition::{RenditionError, Renditions, Viewer};
+use super::settings::{BFrames, VideoTimestamps};
+use super::source::{OpusOut, StreamSource};
 use crate::output::fanout::Streaming;
 use crate::stream::entry::StreamEntry;
 
@@ -64,8 +65,14 @@ pub(crate) struct Feeder {
     pub(crate) subscriber: Subscriber,
     pub(crate) entry: Arc<StreamEntry>,
     pub(crate) timestamps: VideoTimestamps,
-    /// `webrtc.refuse_b_frames`: the session ends when the stream starts sending B-frames.
-    pub(crate) refuse_b_frames: bool,
+    /// `webrtc.b_frames`: what happens when the stream starts sending B-frames mid-session.
+    pub(crate) b_frames: BFrames,
+    /// The stream's re-encoded rendition when it has B-frames (`b_frames = "transcode"`): the session's media
+    /// then come from it, while `subscriber` keeps the session a player of the original (statistics, its end).
+    pub(crate) rendition: Option<Viewer>,
+    /// Where a rendition comes from when the stream starts sending B-frames mid-session.
+    pub(crate) renditions: Arc<Renditions>,
+    pub(crate) registry: Registry,
     /// The session has an audio m-line: without one (a video-only offer) it leaves the transcoder alone.
     pub(crate) audio: bool,
     /// The stream's transcoder is made with these when this session is the first to read its sequence header.
@@ -91,18 +98,25 @@ impl Feeder {
         // Pictures before the first keyframe cannot be decoded (an app without a GOP cache starts mid-GOP).
         let mut seen_keyframe = false;
         let key = self.subscriber.key().clone();
+        let mut rendition = self.rendition.take();
         loop {
+            let reading = match rendition.as_mut() {
+                Some(r) => &mut r.subscriber,
+                None => &mut self.subscriber,
+            };
             let frame = tokio::select! {
                 _ = self.stop.cancelled() => return,
-                frame = self.subscriber.recv() => frame,
+                frame = reading.recv() => frame,
             };
             let Ok(frame) = frame else {
                 self.send(End::normal("the stream ended")).await;
                 return;
             };
+            let source: &StreamSource =
+                rendition.as_ref().map_or(&self.entry.webrtc, |r| &r.source);
             let f = frame.frame();
             let items: Vec<Item> = match f.kind {
-                MediaKind::Video => match self.entry.webrtc.video(&mut annexb, &frame) {
+                MediaKind::Video => match source.video(&mut annexb, &frame) {
                     Ok(Video::Picture(au)) if seen_keyframe || au.keyframe => {
                         seen_keyframe = true;
                         let ms = match self.timestamps {
@@ -133,9 +147,7 @@ impl Feeder {
                     }
                 },
                 // Sequence headers too: they make (or replace) the stream's transcoder.
-                MediaKind::Audio if self.audio => self
-                    .entry
-                    .webrtc
+                MediaKind::Audio if self.audio => source
                     .opus(&frame, &self.opus, self.opus_cache_frames)
                     .into_iter()
                     .map(Item::Audio)
@@ -143,16 +155,42 @@ impl Feeder {
                 _ => Vec::new(),
             };
             // A stream that started sending B-frames after this session began (a republish with another encoder
-            // setting) plays as about a keyframe a second: the session ends, as new offers are refused.
-            if f.kind == MediaKind::Video && self.refuse_b_frames {
-                if let Some(why) = self.entry.webrtc.b_frames() {
-                    if self.entry.webrtc.announce_b_frames() {
+            // setting) would play as about a keyframe a second: the session moves to the re-encoded rendition
+            // (from its next keyframe), or ends as new offers are refused.
+            let noticed = (f.kind == MediaKind::Video && rendition.is_none())
+                .then(|| self.entry.webrtc.b_frames())
+                .flatten();
+            if let Some(why) = noticed.filter(|_| self.b_frames != BFrames::Pass) {
+                let announce = self.entry.webrtc.announce_b_frames();
+                if self.b_frames == BFrames::Refuse {
+                    if announce {
                         warn!(stream = %key, "the stream's H.264 now has B-frames ({why}): its WHEP sessions end \
                             and new offers are refused (406 b_frames)");
                     }
                     self.send(End::refused("b_frames", super::bframes::refusal(&why)))
                         .await;
                     return;
+                }
+                match self.renditions.view(&self.registry, &key) {
+                    Ok(viewer) => {
+                        if announce {
+                            info!(stream = %key, "the stream's H.264 now has B-frames ({why}): its WHEP sessions \
+                                play it re-encoded without them");
+                        }
+                        rendition = Some(viewer);
+                        annexb = Annexb::default();
+                        seen_keyframe = false;
+                        continue;
+                    }
+                    Err(e) => {
+                        info!(stream = %key, "WHEP session ends: the stream now has B-frames ({why}): {e}");
+                        let reason = match e {
+                            RenditionError::TooMany { .. } => "too_many_transcodes",
+                            RenditionError::NotFound => "b_frames",
+                        };
+                        self.send(End::refused(reason, e.to_string())).await;
+                        return;
+                    }
                 }
             }
             let bytes: usize = items
@@ -171,9 +209,11 @@ impl Feeder {
             self.subscriber.record_sent(bytes as u64);
             let player = &self.listed.player;
             player.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-            player
-                .dropped_frames
-                .store(self.subscriber.dropped_frames(), Ordering::Relaxed);
+            let dropped = rendition
+                .as_ref()
+                .map_or(&self.subscriber, |r| &r.subscriber)
+                .dropped_frames();
+            player.dropped_frames.store(dropped, Ordering::Relaxed);
         }
     }
 

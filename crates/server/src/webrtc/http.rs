@@ -21,10 +21,16 @@ use super::driver::{Command, Open};
 use super::feeder::Feeder;
 use super::offer::{self, MAX_OFFER_BYTES};
 use super::probe;
+use super::profile::ProfileLevel;
+use super::rendition::RenditionError;
+use super::settings::BFrames;
 use super::{Reservation, Webrtc};
 use crate::ops::log_value::clip;
 use crate::stream::lifecycle::{self, Protocol, Request};
 use crate::Shared;
+
+/// profile-level-id of what the re-encoder writes: Constrained Baseline, level 3.1.
+const CONSTRAINED_BASELINE_31: u32 = 0x0042_e01f;
 
 /// Methods of the WHEP endpoint and its sessions, for `Allow` and CORS.
 const METHODS: &str = "POST, DELETE, PATCH, OPTIONS";
@@ -62,15 +68,32 @@ pub(crate) async fn offer(
             );
         }
     }
-    // B-frames next: such a stream plays as a keyframe a second in browsers (docs/webrtc.md, "B-frames").
-    let refuse_b_frames = webrtc.settings.refuse_b_frames;
-    let probe = probe::probe(&shared.streams.registry, &key, refuse_b_frames);
+    // B-frames next: such a stream plays as a keyframe a second in browsers (docs/webrtc.md, "B-frames"), so it
+    // is re-encoded without them for its WebRTC viewers (or refused, as configured).
+    let b_frames = webrtc.settings.b_frames;
+    let probe = probe::probe(&shared.streams.registry, &key, b_frames != BFrames::Pass);
+    let mut transcode = false;
     if let Some(why) = probe.reordered {
-        info!(%peer, stream = %key, "WHEP offer refused: B-frames ({why})");
-        return refuse(StatusCode::NOT_ACCEPTABLE, &bframes::refusal(&why));
+        match b_frames {
+            BFrames::Refuse => {
+                info!(%peer, stream = %key, "WHEP offer refused: B-frames ({why})");
+                return refuse(StatusCode::NOT_ACCEPTABLE, &bframes::refusal(&why));
+            }
+            BFrames::Transcode => {
+                debug!(%peer, stream = %key, "WHEP: B-frames ({why}): the session plays the re-encoded video");
+                transcode = true;
+            }
+            BFrames::Pass => {}
+        }
     }
+    // A re-encoded stream is Constrained Baseline, whatever the original's profile.
+    let profile = if transcode {
+        Some(ProfileLevel::from_id(CONSTRAINED_BASELINE_31))
+    } else {
+        probe.profile
+    };
     let now = std::time::Instant::now();
-    let negotiated = match offer::negotiate(&webrtc.setup, sdp, probe.profile, now) {
+    let negotiated = match offer::negotiate(&webrtc.setup, sdp, profile, now) {
         Ok(n) => n,
         Err(e) => {
             info!(%peer, stream = %key, "WHEP offer refused: {e}");
@@ -97,7 +120,22 @@ pub(crate) async fn offer(
             return refuse(status, &refusal.description());
         }
     };
-    debug!(%peer, stream = %key, stream_profile = ?probe.profile.map(|p| p.to_string()),
+    let rendition = if transcode {
+        match webrtc.renditions.view(&shared.streams.registry, &key) {
+            Ok(viewer) => Some(viewer),
+            Err(e) => {
+                info!(%peer, stream = %key, "WHEP offer refused: {e}");
+                let status = match e {
+                    RenditionError::TooMany { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                    RenditionError::NotFound => StatusCode::NOT_FOUND,
+                };
+                return refuse(status, &e.to_string());
+            }
+        }
+    } else {
+        None
+    };
+    debug!(%peer, stream = %key, stream_profile = ?profile.map(|p| p.to_string()),
         answered = ?negotiated.video_profile.map(|p| p.to_string()), pt = *negotiated.video.1,
         "WHEP: H.264 payload type chosen");
     let (id, token) = place.add(key.clone());
@@ -108,7 +146,10 @@ pub(crate) async fn offer(
         subscriber: play.subscriber,
         entry: play.entry.clone(),
         timestamps: webrtc.settings.video_timestamps,
-        refuse_b_frames,
+        b_frames,
+        rendition,
+        renditions: webrtc.renditions.clone(),
+        registry: shared.streams.registry.clone(),
         audio: negotiated.audio.is_some(),
         opus: webrtc.settings.opus_config(),
         opus_cache_frames: webrtc.settings.opus_cache_frames,

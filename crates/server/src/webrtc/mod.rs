@@ -11,6 +11,8 @@
 //! - [`feeder`]: per session, hub frames to the driver once the browser is connected.
 //! - [`source`]: what a stream's WebRTC viewers share (Annex B conversion once per frame, AAC -> Opus once per stream).
 //! - [`h264`]: FLV AVC tags to Annex B access units with SPS/PPS before every keyframe.
+//! - [`rendition`]: a stream with B-frames re-encoded without them (once per stream, on its own thread, into a
+//!   private hub) for its WebRTC viewers.
 //! - [`whip`]: WebRTC publishing (WHIP): the resource; a session is one more publisher of the stream lifecycle
 //!   (protocol `whip`). [`publish`]: its two halves, in the UDP task and in its own task; [`ingest`]: what it
 //!   receives turned into hub frames (H.264 Annex B to FLV AVC, Opus to AAC, one timeline), pure.
@@ -26,6 +28,7 @@ pub(crate) mod offer;
 mod probe;
 mod profile;
 mod publish;
+mod rendition;
 mod settings;
 pub(crate) mod source;
 mod tcp;
@@ -44,7 +47,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-pub use settings::{VideoTimestamps, WebrtcSettings, WhipSettings};
+pub use settings::{BFrames, TranscodeSettings, VideoTimestamps, WebrtcSettings, WhipSettings};
 
 /// Commands waiting for the UDP task (opens and closes; media has its own queue).
 const COMMAND_QUEUE: usize = 256;
@@ -59,6 +62,8 @@ pub(crate) struct Webrtc {
     udp_addr: SocketAddr,
     /// The ICE-TCP listener's bound address; `None` with `webrtc.tcp_enabled = false`.
     tcp_addr: Option<SocketAddr>,
+    /// Streams with B-frames re-encoded for their WebRTC viewers.
+    renditions: Arc<rendition::Renditions>,
     tracker: TaskTracker,
 }
 
@@ -254,6 +259,11 @@ impl Webrtc {
             sessions,
             udp_addr,
             tcp_addr,
+            renditions: Arc::new(rendition::Renditions::new(
+                settings.transcode.clone(),
+                shutdown.clone(),
+                tracker.clone(),
+            )),
             tracker: tracker.clone(),
         })))
     }

@@ -19,6 +19,92 @@ pub enum VideoTimestamps {
     Dts,
 }
 
+/// What WHEP does with a stream whose H.264 has B-frames, which browsers' WebRTC decoders do not play
+/// (docs/webrtc.md, "B-frames").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BFrames {
+    /// Re-encode the stream's video without B-frames, once per stream for all its WebRTC viewers (OpenH264,
+    /// Constrained Baseline); other players keep the original.
+    #[default]
+    Transcode,
+    /// Refuse offers (406 `b_frames`) and end sessions when a stream starts sending B-frames.
+    Refuse,
+    /// Send the pictures as they are (Chromium then shows about a keyframe a second): for measurements.
+    Pass,
+}
+
+/// Re-encoding of B-frame streams for WebRTC (`[webrtc.transcode]`, docs/webrtc.md "B-frames").
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TranscodeSettings {
+    /// Streams re-encoded at once on this server (default 4, 1 to 1024): each takes about a tenth of a core at
+    /// 540x960 25 fps and more for larger pictures. Offers for further B-frame streams get 503
+    /// `too_many_transcodes`.
+    pub max_streams: usize,
+    /// Target bitrate of the re-encoded video in bits/s; 0 (default) follows the source's, measured over each GOP
+    /// (100000 to 50000000 otherwise).
+    pub bitrate_bps: u32,
+    /// A re-encoding without WebRTC viewers stops after this many seconds (default 10, 1 to 3600), so a viewer
+    /// who reloads the page finds it still running.
+    pub idle_secs: u64,
+    /// Frames queued from the stream to its re-encoder (default 512, 16 to 65536); when the re-encoder cannot keep
+    /// up it lags and skips to the next keyframe as a player would.
+    pub queue: usize,
+}
+
+impl Default for TranscodeSettings {
+    fn default() -> Self {
+        TranscodeSettings {
+            max_streams: 4,
+            bitrate_bps: 0,
+            idle_secs: 10,
+            queue: 512,
+        }
+    }
+}
+
+impl TranscodeSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        let bad = |field, value: String, expected| {
+            Err(SettingsError::Invalid {
+                field,
+                value,
+                expected,
+            })
+        };
+        if !(1..=1024).contains(&self.max_streams) {
+            return bad(
+                "webrtc.transcode.max_streams",
+                self.max_streams.to_string(),
+                "1 to 1024",
+            );
+        }
+        if self.bitrate_bps != 0 && !(100_000..=50_000_000).contains(&self.bitrate_bps) {
+            return bad(
+                "webrtc.transcode.bitrate_bps",
+                self.bitrate_bps.to_string(),
+                "0 (the source's) or 100000 to 50000000",
+            );
+        }
+        if !(1..=3600).contains(&self.idle_secs) {
+            return bad(
+                "webrtc.transcode.idle_secs",
+                self.idle_secs.to_string(),
+                "1 to 3600",
+            );
+        }
+        if !(16..=65_536).contains(&self.queue) {
+            return bad(
+                "webrtc.transcode.queue",
+                self.queue.to_string(),
+                "16 to 65536",
+            );
+        }
+        Ok(())
+    }
+}
+
 /// WebRTC playback (WHEP).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -74,9 +160,10 @@ pub struct WebrtcSettings {
     pub session_queue: usize,
     /// Video RTP timestamps: `pts` (default) or `dts` (docs/webrtc.md, "B-frames").
     pub video_timestamps: VideoTimestamps,
-    /// Refuse offers for streams with B-frames (406 `b_frames`), which browsers do not play (default true;
-    /// docs/webrtc.md, "B-frames"). `false` answers them anyway, for measurements.
-    pub refuse_b_frames: bool,
+    /// Streams with B-frames: `transcode` (default), `refuse` or `pass` (docs/webrtc.md, "B-frames").
+    pub b_frames: BFrames,
+    /// How B-frame streams are re-encoded (`[webrtc.transcode]`).
+    pub transcode: TranscodeSettings,
     /// Opus bitrate of a stereo stream's audio in bits/s, a mono stream getting half (default 64000; 6000 to
     /// 512000). Each stream's AAC is transcoded once for all its WebRTC viewers.
     pub opus_bitrate_bps: u32,
@@ -235,7 +322,8 @@ impl Default for WebrtcSettings {
             disconnect_timeout_secs: 10,
             session_queue: 256,
             video_timestamps: VideoTimestamps::Pts,
-            refuse_b_frames: true,
+            b_frames: BFrames::Transcode,
+            transcode: TranscodeSettings::default(),
             opus_bitrate_bps: 64_000,
             opus_complexity: 9,
             opus_cache_frames: 512,
@@ -371,6 +459,7 @@ impl WebrtcSettings {
                 "true, or tcp_enabled = true: without either an answer has no candidate to connect to",
             );
         }
+        self.transcode.validate()?;
         self.whip.validate()
     }
 }
