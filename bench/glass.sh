@@ -6,16 +6,24 @@
 # publisher.first_frame_unix_ms + index x 40 ms). It covers RTMP ingest, the server, WebRTC, Chromium's jitter
 # buffer, decode and the hand-over to the compositor (not the screen itself).
 #
-# usage: bench/glass.sh [SECONDS]    (run from anywhere; needs the release build and tests/browser/node_modules)
+# --whip: WHIP -> WHEP instead (tests/browser/glass-whip.mjs): in one headless Chromium, a page draws the same bars
+# on a 640x360 canvas every 40 ms and publishes it over WHIP, another page plays it over WHEP; the latency of a
+# picture is its expected display time minus the wallclock of its draw. It covers the canvas capture, Chromium's
+# encoder, WHIP ingest, the server, WHEP and the player's side as above. No fixture, no `mplive bench`.
+#
+# usage: bench/glass.sh [SECONDS]          (run from anywhere; needs the release build and tests/browser/node_modules)
+#        bench/glass.sh --whip [SECONDS]
 # env:   MPLIVE (the binary; default $CARGO_TARGET_DIR/release/mplive or target/release/mplive)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+WHIP=""
+if [ "${1:-}" = --whip ]; then WHIP=1; shift; fi
 SECONDS_PLAYED=${1:-10}
 MPLIVE=${MPLIVE:-${CARGO_TARGET_DIR:-$ROOT/target}/release/mplive}
 [ -x "$MPLIVE" ] || { echo "no $MPLIVE: cargo build --release -p mplive-cli first" >&2; exit 1; }
 FIXTURE=bench/fixtures/glass-40s.flv
-if [ ! -s "$FIXTURE" ]; then
+if [ -z "$WHIP" ] && [ ! -s "$FIXTURE" ]; then
   mkdir -p bench/fixtures
   # Frame N: bar k (of 16, full height) at luma 235 when bit k of N is set, else 16. No B-frames (-tune zerolatency).
   timeout 300 ffmpeg -hide_banner -loglevel error -y -f lavfi -i color=c=black:s=640x360:r=25 \
@@ -35,6 +43,12 @@ SERVER_PID=$!
 for _ in $(seq 100); do [ -s "$TMP/ready.json" ] && break; sleep 0.1; done
 RTMP=$(jq -r .rtmp "$TMP/ready.json")
 HTTP=$(jq -r .http "$TMP/ready.json")
+if [ -n "$WHIP" ]; then
+  # The app `live` takes WHIP unsigned (push auth off). glass-whip.mjs prints the result (one JSON line).
+  (cd tests/browser && timeout $((SECONDS_PLAYED + 60)) node glass-whip.mjs "http://$HTTP" live/glass \
+    --seconds "$SECONDS_PLAYED")
+  exit
+fi
 "$MPLIVE" bench --url "rtmp://$RTMP/live/glass" --fixture "$FIXTURE" --publish-only --warmup-ms 0 \
   --seconds $((SECONDS_PLAYED + 8)) --json >"$TMP/publisher.json" &
 BENCH=$!
