@@ -158,26 +158,7 @@ fn a_republish_with_b_frames_ends_the_sessions_when_refused() {
     let server = Server::start(REFUSE_B_FRAMES);
     server.cli_ok(&["app", "set", "live", "--callback-url", &receiver.url()]);
     std::thread::sleep(std::time::Duration::from_millis(800)); // the server's catalog refresh
-    let pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/turn"));
-    server.wait_live("live/turn");
-    let url = server.http_url("live/turn/whep");
-    let page = {
-        let dir = dir.clone();
-        std::thread::spawn(move || whep(&dir, &url, 8))
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !server.log().contains("WHEP session connected") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no session connected: {}",
-            server.log()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    // The publisher goes and comes back within the republish grace, now with B-frames.
-    drop(pusher);
-    let _republished = ffmpeg_push(&b_frame_fixture(), &server.rtmp_url("live/turn"));
+    let (page, _republished) = republish_with_b_frames(&server, &dir);
     let stop = receiver.wait_for("play_stop", 1).remove(0);
     assert_eq!(stop["protocol"], "webrtc", "{stop}");
     assert_eq!(stop["errcode"], 1099, "{stop}");
@@ -213,6 +194,37 @@ fn b_frame_fixture() -> std::path::PathBuf {
         25,
         &[],
         &["-preset", "veryfast", "-bf", "2", "-b:v", "1000k"],
+    )
+}
+
+/// A WHEP page (8 s) on `live/turn` of `server`, pushed without B-frames; 2 s after its session connected, the
+/// publisher goes and comes back within the republish grace, now with B-frames. The page's report comes from the
+/// handle; the republish runs while the pusher lives.
+fn republish_with_b_frames(
+    server: &Server,
+    dir: &std::path::Path,
+) -> (std::thread::JoinHandle<serde_json::Value>, common::Peer) {
+    let pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/turn"));
+    server.wait_live("live/turn");
+    let url = server.http_url("live/turn/whep");
+    let page = {
+        let dir = dir.to_path_buf();
+        std::thread::spawn(move || whep(&dir, &url, 8))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !server.log().contains("WHEP session connected") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no session connected: {}",
+            server.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    drop(pusher);
+    (
+        page,
+        ffmpeg_push(&b_frame_fixture(), &server.rtmp_url("live/turn")),
     )
 }
 
@@ -284,25 +296,17 @@ fn a_republish_with_b_frames_moves_the_sessions_to_the_re_encoded_video() {
         return;
     };
     let server = Server::start("");
-    let pusher = ffmpeg_push(&fixture_av(), &server.rtmp_url("live/turn"));
-    server.wait_live("live/turn");
-    let url = server.http_url("live/turn/whep");
-    let page = {
-        let dir = dir.clone();
-        std::thread::spawn(move || whep(&dir, &url, 8))
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !server.log().contains("WHEP session connected") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no session connected: {}",
-            server.log()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
+    let (page, _republished) = republish_with_b_frames(&server, &dir);
+    // One stream re-encoded, counted in /metrics while its session plays.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (_, metrics) = server.get("/metrics");
+        if metrics.contains("mplive_webrtc_reencodes 1") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{metrics}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    drop(pusher);
-    let _republished = ffmpeg_push(&b_frame_fixture(), &server.rtmp_url("live/turn"));
     let report = page.join().expect("the page's thread");
     let log = server.log();
     assert!(log.contains("play it re-encoded without them"), "{log}");

@@ -268,6 +268,11 @@ impl Webrtc {
         })))
     }
 
+    /// Streams re-encoded for their WebRTC viewers now (B-frames).
+    pub(crate) fn reencodes(&self) -> usize {
+        self.renditions.running()
+    }
+
     /// The bound UDP address (with the real port when port 0 was asked for).
     pub(crate) fn udp_addr(&self) -> SocketAddr {
         self.udp_addr

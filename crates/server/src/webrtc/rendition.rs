@@ -197,7 +197,6 @@ impl Renditions {
     }
 
     /// Renditions running now.
-    #[cfg(test)]
     pub(crate) fn running(&self) -> usize {
         self.running.lock().len()
     }

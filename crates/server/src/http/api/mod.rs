@@ -315,6 +315,15 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
          # TYPE mplive_webhook_queue gauge\nmplive_webhook_queue {}",
         shared.streams.webhooks.queued()
     );
+    if let Some(webrtc) = &shared.webrtc {
+        let _ = writeln!(
+            text,
+            "# HELP mplive_webrtc_reencodes Streams with B-frames whose video is re-encoded for their WebRTC viewers \
+             now (at most webrtc.transcode.max_streams).\n# TYPE mplive_webrtc_reencodes gauge\n\
+             mplive_webrtc_reencodes {}",
+            webrtc.reencodes()
+        );
+    }
     crate::ops::process::render(&mut text);
     crate::ops::allocator::render(&mut text);
     (
