@@ -410,7 +410,8 @@ fn deliver_each<'a>(players: impl Iterator<Item = &'a Arc<DirectPlayer>>) {
 /// A larger stream's players are spread over phases (by slot): a tick every `window / phases` writes one phase,
 /// so each player still gets one write per window, of up to a window of frames, but a tick writes a fraction of
 /// the players and the last socket of a tick is written that much sooner after the tick (the tail latency of a
-/// stream with thousands of players). Ticks go on while frames come and stop once every phase was written after
+/// stream with thousands of players). With several worker threads each tick is written by a task of its own, so
+/// the ticks of a very large stream run on every core. Ticks go on while frames come and stop once every phase was written after
 /// the last push.
 async fn merge_timer(group: std::sync::Weak<Group>) {
     loop {
@@ -457,7 +458,16 @@ async fn phased_ticks(
         tick += window / u32::try_from(phases).unwrap_or(1);
         tokio::time::sleep_until(tick).await;
         let Some(g) = group.upgrade() else { return };
-        deliver_live(&g, Some((phase, phases)));
+        if g.rtc.len() > 1 {
+            // With several worker threads each tick's writes are a task of their own: a tick still writing on one
+            // worker does not hold up the next one, which another worker takes, so a stream with more `live`
+            // players than one core can write uses every core (the players of two ticks are different ones; a
+            // player's lock keeps two writes to it in order should ticks of one phase ever overlap).
+            let (g, this) = (g.clone(), (phase, phases));
+            tokio::spawn(async move { deliver_live(&g, Some(this)) });
+        } else {
+            deliver_live(&g, Some((phase, phases)));
+        }
         phase += 1;
         if phase == phases {
             phase = 0;

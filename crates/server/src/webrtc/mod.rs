@@ -253,6 +253,7 @@ impl Webrtc {
                 cert,
                 candidates,
                 tcp_candidates,
+                nack_history: Duration::from_millis(settings.nack_history_ms),
             },
             commands,
             media,

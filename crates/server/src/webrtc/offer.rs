@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::change::SdpOffer;
 use str0m::config::{CryptoProvider, DtlsCert};
@@ -64,6 +64,9 @@ pub(crate) struct RtcSetup {
     pub(crate) candidates: Vec<SocketAddr>,
     /// The passive TCP host candidates (ICE-TCP): the listener's port at each advertised address.
     pub(crate) tcp_candidates: Vec<SocketAddr>,
+    /// How long a WHEP session keeps the video packets it sent, to answer the browser's NACKs
+    /// (`webrtc.nack_history_ms`): the bulk of a session's memory.
+    pub(crate) nack_history: Duration,
 }
 
 impl RtcSetup {
@@ -80,6 +83,7 @@ impl RtcSetup {
             cert,
             candidates: vec![SocketAddr::from(([127, 0, 0, 1], 8189))],
             tcp_candidates: vec![SocketAddr::from(([127, 0, 0, 1], 8189))],
+            nack_history: Duration::from_millis(1000),
         }
     }
 }
@@ -143,6 +147,12 @@ pub(crate) fn negotiate(
         .ok_or(OfferError::NoH264)?;
     let audio = audio_mid
         .and_then(|mid| pick(&mut rtc, mid, |codec, _| codec == Codec::Opus).map(|pt| (mid, pt)));
+    // str0m keeps every video packet sent for 3 s (up to 1000) to answer NACKs: at a few Mbit/s about 1 MiB per
+    // session. A shorter history answers the NACKs that can still help (a browser's low-latency jitter buffer
+    // gives a picture up well within a second) for a third of the memory or less.
+    if let Some(tx) = rtc.direct_api().stream_tx_by_mid(video.0, None) {
+        tx.set_rtx_cache(VIDEO_RESEND_PACKETS, setup.nack_history, RTX_RATIO_CAP);
+    }
     Ok(Negotiated {
         rtc,
         answer: answer.to_sdp_string(),
@@ -151,6 +161,11 @@ pub(crate) fn negotiate(
         audio,
     })
 }
+
+/// Video packets kept for resends at most, whatever their age (str0m's default).
+const VIDEO_RESEND_PACKETS: usize = 1000;
+/// Queued resends are dropped when they pass this share of what is sent (str0m's default).
+const RTX_RATIO_CAP: Option<f32> = Some(0.15);
 
 /// An H.264 payload type of the offer (with its retransmission payload type) and its profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -158,6 +158,10 @@ pub struct WebrtcSettings {
     /// Frames queued between the hub and the UDP task per session before the session waits; past the hub's lag
     /// bounds it then skips to the next keyframe like any player (default 256).
     pub session_queue: usize,
+    /// How long a WHEP session keeps the video packets it sent to answer the browser's NACKs, in ms (default
+    /// 1000; 100 to 10000). Longer repairs losses on slower paths, and costs memory per session: about the
+    /// stream's bitrate times this.
+    pub nack_history_ms: u64,
     /// Video RTP timestamps: `pts` (default) or `dts` (docs/webrtc.md, "B-frames").
     pub video_timestamps: VideoTimestamps,
     /// Streams with B-frames: `transcode` (default), `refuse` or `pass` (docs/webrtc.md, "B-frames").
@@ -321,6 +325,7 @@ impl Default for WebrtcSettings {
             connect_timeout_secs: 15,
             disconnect_timeout_secs: 10,
             session_queue: 256,
+            nack_history_ms: 1000,
             video_timestamps: VideoTimestamps::Pts,
             b_frames: BFrames::Transcode,
             transcode: TranscodeSettings::default(),
@@ -401,6 +406,13 @@ impl WebrtcSettings {
                 "webrtc.session_queue",
                 self.session_queue.to_string(),
                 "8 to 65536",
+            );
+        }
+        if !(100..=10_000).contains(&self.nack_history_ms) {
+            return bad(
+                "webrtc.nack_history_ms",
+                self.nack_history_ms.to_string(),
+                "100 to 10000",
             );
         }
         if !(6_000..=512_000).contains(&self.opus_bitrate_bps) {
