@@ -668,3 +668,23 @@ fn a_closed_page_ends_its_publish() {
         "{log}"
     );
 }
+
+/// `webrtc.whip.max_video_bitrate_bps` caps what a browser publishes: the answer's `b=AS` line holds Chromium's
+/// encoder under it (its fake camera's simple picture takes about 180 kbit/s otherwise: the main test's figure).
+#[test]
+fn the_answer_caps_the_browsers_video_bitrate() {
+    let Some(dir) = browser_dir() else {
+        return;
+    };
+    let _one_at_a_time = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let server = Server::start("webrtc.whip.max_video_bitrate_bps = 100000\n");
+    let browser = publish(&dir, &server.http_url("live/capped/whip"), 8, &[]);
+    let published = report(browser, Duration::from_secs(70));
+    assert_eq!(published["status"], 201, "{published}");
+    let bytes = published["videoBytes"].as_f64().unwrap_or(f64::MAX);
+    let seconds = published["seconds"].as_f64().unwrap_or(1.0);
+    let bps = bytes * 8.0 / seconds;
+    eprintln!("capped at 100 kbit/s: {bps:.0} bit/s");
+    assert!(bps < 100_000.0 * 1.2, "{bps:.0} bit/s sent: {published}");
+    assert!(bps > 20_000.0, "the browser sent video: {published}");
+}

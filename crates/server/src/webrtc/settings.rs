@@ -208,6 +208,9 @@ pub struct WhipSettings {
     /// AAC bitrate of the audio transcoded from the browser's Opus, for stereo in bits/s (mono gets half;
     /// default 128000, 16000 to 512000).
     pub aac_bitrate_bps: u32,
+    /// The most video a browser may publish, in bits/s (default 6000000, 100000 to 50000000): the answer's
+    /// `b=AS` line, which browsers cap their encoder at.
+    pub max_video_bitrate_bps: u32,
 }
 
 impl Default for WhipSettings {
@@ -221,6 +224,7 @@ impl Default for WhipSettings {
             keyframe_interval_ms: 2000,
             queue: 512,
             aac_bitrate_bps: 128_000,
+            max_video_bitrate_bps: 6_000_000,
         }
     }
 }
@@ -242,7 +246,7 @@ impl WhipSettings {
 
     fn validate(&self) -> Result<(), SettingsError> {
         type Range = (&'static str, u64, u64, u64, &'static str);
-        let ranges: [Range; 6] = [
+        let ranges: [Range; 7] = [
             (
                 "webrtc.whip.reorder_packets_video",
                 self.reorder_packets_video as u64,
@@ -284,6 +288,13 @@ impl WhipSettings {
                 16_000,
                 512_000,
                 "16000 to 512000",
+            ),
+            (
+                "webrtc.whip.max_video_bitrate_bps",
+                u64::from(self.max_video_bitrate_bps),
+                100_000,
+                50_000_000,
+                "100000 to 50000000",
             ),
         ];
         if self.keyframe_interval_ms != 0 && !(500..=60_000).contains(&self.keyframe_interval_ms) {

@@ -61,13 +61,56 @@ pub(crate) fn negotiate(
     let audio = audio_mid.and_then(|mid| {
         offer::pick(&mut rtc, mid, |codec, _| codec == Codec::Opus).map(|pt| (mid, pt))
     });
+    let answer = with_bandwidth(
+        &answer.to_sdp_string(),
+        &video.0.to_string(),
+        settings.max_video_bitrate_bps,
+    );
     Ok(Negotiated {
         rtc,
-        answer: answer.to_sdp_string(),
+        answer,
         video,
         video_profile: None,
         audio,
     })
+}
+
+/// `answer` with a `b=AS` line (RFC 4566, kbit/s) in the media section of `mid`: the most the browser may send
+/// there. Browsers cap their encoder at it, so a publisher cannot send more than `webrtc.whip.max_video_bitrate_bps`
+/// whatever its camera and network.
+fn with_bandwidth(answer: &str, mid: &str, bps: u32) -> String {
+    let line = format!("b=AS:{}\r\n", bps.div_ceil(1000));
+    let mid_line = format!("a=mid:{mid}");
+    // The session part, then one section per `m=` line.
+    let mut sections: Vec<Vec<&str>> = vec![Vec::new()];
+    for l in answer.split_inclusive("\r\n") {
+        if l.starts_with("m=") {
+            sections.push(Vec::new());
+        }
+        if let Some(section) = sections.last_mut() {
+            section.push(l);
+        }
+    }
+    let mut out = String::with_capacity(answer.len() + line.len());
+    for section in &sections {
+        let ours = section.first().is_some_and(|l| l.starts_with("m="))
+            && section.iter().any(|l| l.trim_end() == mid_line);
+        // RFC 4566's order in a media section: m=, i=, c=, b=, ...
+        let at = section
+            .iter()
+            .take_while(|l| l.starts_with("m=") || l.starts_with("i=") || l.starts_with("c="))
+            .count();
+        for (i, l) in section.iter().enumerate() {
+            if ours && i == at {
+                out.push_str(&line);
+            }
+            out.push_str(l);
+        }
+        if ours && at == section.len() {
+            out.push_str(&line);
+        }
+    }
+    out
 }
 
 /// The first video and the first audio m-line of the offer that the server receives on (the browser's sendonly or
@@ -288,6 +331,30 @@ mod tests {
         assert_eq!(n.audio.map(|a| *a.1), Some(111));
         assert_eq!(n.answer.matches("a=recvonly").count(), 2, "{}", n.answer);
         assert!(n.answer.contains("a=ice-lite"), "{}", n.answer);
+        // The video section, and only it, caps what the browser sends (webrtc.whip.max_video_bitrate_bps).
+        let video = n
+            .answer
+            .split("m=")
+            .find(|s| s.starts_with("video"))
+            .unwrap();
+        let lines: Vec<&str> = video.split("\r\n").collect();
+        let c = lines
+            .iter()
+            .position(|l| l.starts_with("c="))
+            .expect("a c= line");
+        assert_eq!(lines[c + 1], "b=AS:6000", "{}", n.answer);
+        assert_eq!(n.answer.matches("b=AS:").count(), 1, "{}", n.answer);
+    }
+
+    #[test]
+    fn the_bandwidth_line_goes_where_sdp_wants_it() {
+        let answer = "v=0\r\ns=-\r\nm=audio 9 X 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\nm=video 9 X 96\r\na=mid:1\r\n";
+        assert_eq!(
+            with_bandwidth(answer, "1", 250_500),
+            "v=0\r\ns=-\r\nm=audio 9 X 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\nm=video 9 X 96\r\nb=AS:251\r\na=mid:1\r\n"
+        );
+        // No such mid: unchanged.
+        assert_eq!(with_bandwidth(answer, "7", 1000), answer);
     }
 
     #[test]
