@@ -66,7 +66,8 @@ fn replay_whep_offer() {
         match file {
             "chrome_offer.sdp" => assert!(result.is_ok(), "{name}: {result:?}"),
             "vp8_only.sdp" => assert_eq!(result, Err(406), "{name}"),
-            "(empty)" | "garbage.txt" | "no_fingerprint.sdp" => {
+            // Found by libFuzzer: two m-lines with one mid made str0m assert.
+            "(empty)" | "garbage.txt" | "no_fingerprint.sdp" | "duplicate-mid" => {
                 assert_eq!(result, Err(400), "{name}")
             }
             _ => {}

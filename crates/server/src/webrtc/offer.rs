@@ -195,6 +195,18 @@ pub(super) fn accept(
     base: str0m::RtcConfig,
     now: Instant,
 ) -> Result<(Rtc, str0m::change::SdpAnswer), OfferError> {
+    // str0m asserts (panics) on an offer whose m-lines share a mid: refused here, with what is wrong.
+    let mut mids = std::collections::HashSet::new();
+    if let Some(mid) = sdp
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("a=mid:"))
+        .find(|mid| !mids.insert(mid.trim()))
+    {
+        return Err(OfferError::Refused(format!(
+            "two m-lines have a=mid:{}; each m-line needs its own mid",
+            crate::ops::log_value::clip(mid)
+        )));
+    }
     let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| OfferError::Malformed(e.to_string()))?;
     // ICE-lite: the browser makes the checks and the server learns its address from them, so no remote
     // candidates are needed (no trickle) and the one UDP socket answers every session.
@@ -238,10 +250,13 @@ pub(super) fn accept(
             rtc.add_local_candidate(candidate);
         }
     }
-    let answer = rtc
-        .sdp_api()
-        .accept_offer(offer)
-        .map_err(|e| OfferError::Refused(e.to_string()))?;
+    // Defence in depth: str0m checks some offers with assertions; one that trips is a refused offer, not a
+    // handler that dies without an answer.
+    let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rtc.sdp_api().accept_offer(offer)
+    }))
+    .map_err(|_| OfferError::Refused("the offer is inconsistent (str0m could not apply it)".to_owned()))?
+    .map_err(|e| OfferError::Refused(e.to_string()))?;
     Ok((rtc, answer))
 }
 
