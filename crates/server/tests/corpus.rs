@@ -66,8 +66,12 @@ fn replay_whep_offer() {
         match file {
             "chrome_offer.sdp" => assert!(result.is_ok(), "{name}: {result:?}"),
             "vp8_only.sdp" => assert_eq!(result, Err(406), "{name}"),
-            // Found by libFuzzer: two m-lines with one mid made str0m assert.
-            "(empty)" | "garbage.txt" | "no_fingerprint.sdp" | "duplicate-mid" => {
+            // Found by libFuzzer: two m-lines with one mid, or one payload type in two m-lines, made str0m assert.
+            "(empty)"
+            | "garbage.txt"
+            | "no_fingerprint.sdp"
+            | "duplicate-mid"
+            | "payload-type-in-two-mlines" => {
                 assert_eq!(result, Err(400), "{name}")
             }
             _ => {}

@@ -13,6 +13,7 @@ use str0m::net::TcpType;
 use str0m::{Candidate, Rtc};
 
 use super::profile::{self, Profile, ProfileLevel};
+use crate::ops::log_value::clip;
 
 /// Largest SDP offer accepted, in bytes: browsers send 3-10 KB.
 pub(crate) const MAX_OFFER_BYTES: usize = 64 * 1024;
@@ -195,18 +196,7 @@ pub(super) fn accept(
     base: str0m::RtcConfig,
     now: Instant,
 ) -> Result<(Rtc, str0m::change::SdpAnswer), OfferError> {
-    // str0m asserts (panics) on an offer whose m-lines share a mid: refused here, with what is wrong.
-    let mut mids = std::collections::HashSet::new();
-    if let Some(mid) = sdp
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("a=mid:"))
-        .find(|mid| !mids.insert(mid.trim()))
-    {
-        return Err(OfferError::Refused(format!(
-            "two m-lines have a=mid:{}; each m-line needs its own mid",
-            crate::ops::log_value::clip(mid)
-        )));
-    }
+    check_mlines(sdp)?;
     let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| OfferError::Malformed(e.to_string()))?;
     // ICE-lite: the browser makes the checks and the server learns its address from them, so no remote
     // candidates are needed (no trickle) and the one UDP socket answers every session.
@@ -255,9 +245,42 @@ pub(super) fn accept(
     let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rtc.sdp_api().accept_offer(offer)
     }))
-    .map_err(|_| OfferError::Refused("the offer is inconsistent (str0m could not apply it)".to_owned()))?
+    .map_err(|_| {
+        OfferError::Refused("the offer is inconsistent (str0m could not apply it)".to_owned())
+    })?
     .map_err(|e| OfferError::Refused(e.to_string()))?;
     Ok((rtc, answer))
+}
+
+/// Refuses what str0m 0.24 asserts on (a panic, found by libFuzzer) rather than reports: m-lines that share a mid,
+/// and a payload type offered in two m-lines (str0m locks each payload type once per session). A WHEP or WHIP
+/// offer has one video and one audio m-line, so neither happens in what browsers send.
+fn check_mlines(sdp: &str) -> Result<(), OfferError> {
+    let mut mids = std::collections::HashSet::new();
+    let mut pts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut section = 0;
+    for line in sdp.lines().map(str::trim) {
+        if let Some(media) = line.strip_prefix("m=") {
+            section += 1;
+            // `m=<media> <port> <proto> <fmt> ...`
+            for pt in media.split_whitespace().skip(3) {
+                if pts.insert(pt, section).is_some_and(|s| s != section) {
+                    return Err(OfferError::Refused(format!(
+                        "payload type {} is offered in two m-lines; each m-line needs its own payload types",
+                        clip(pt)
+                    )));
+                }
+            }
+        } else if let Some(mid) = line.strip_prefix("a=mid:") {
+            if !mids.insert(mid.trim()) {
+                return Err(OfferError::Refused(format!(
+                    "two m-lines have a=mid:{}; each m-line needs its own mid",
+                    clip(mid)
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The first video and the first audio m-line of the offer that the server sends on (the browser's recvonly or
