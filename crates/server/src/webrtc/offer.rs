@@ -271,6 +271,17 @@ fn check_mlines(sdp: &str) -> Result<(), OfferError> {
                     )));
                 }
             }
+        } else if let Some(pt) = line
+            .strip_prefix("a=rtpmap:")
+            .and_then(|rest| rest.split_whitespace().next())
+        {
+            // A section may describe a payload type that its m= line does not list; another's is as bad.
+            if *pts.entry(pt).or_insert(section) != section {
+                return Err(OfferError::Refused(format!(
+                    "payload type {} is described in two m-lines; each m-line needs its own payload types",
+                    clip(pt)
+                )));
+            }
         } else if let Some(mid) = line.strip_prefix("a=mid:") {
             if !mids.insert(mid.trim()) {
                 return Err(OfferError::Refused(format!(
