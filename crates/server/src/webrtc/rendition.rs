@@ -189,6 +189,7 @@ impl Renditions {
         self.tracker.spawn(read(
             self.clone(),
             key.clone(),
+            source.clone(),
             reader,
             frames,
             Duration::from_secs(self.settings.idle_secs),
@@ -199,6 +200,14 @@ impl Renditions {
     /// Renditions running now.
     pub(crate) fn running(&self) -> usize {
         self.running.lock().len()
+    }
+
+    /// Forgets `key`'s rendition if it is still `source`'s: a newer one started for the key meanwhile stays.
+    fn forget(&self, key: &StreamKey, source: &Arc<StreamSource>) {
+        let mut running = self.running.lock();
+        if running.get(key).is_some_and(|s| Arc::ptr_eq(s, source)) {
+            running.remove(key);
+        }
     }
 
     /// Whether the rendition of `key` has no viewer; if so it is forgotten (under the lock viewers join with).
@@ -221,6 +230,7 @@ impl Renditions {
 async fn read(
     renditions: Arc<Renditions>,
     key: StreamKey,
+    source: Arc<StreamSource>,
     mut reader: Subscriber,
     frames: mpsc::Sender<Frame>,
     idle: Duration,
@@ -251,7 +261,7 @@ async fn read(
         }
     };
     // The original ended or the server stops: forget the rendition so a later publish starts a fresh one.
-    renditions.running.lock().remove(&key);
+    renditions.forget(&key, &source);
     info!(stream = %key, "re-encoding for WebRTC stops: {why}");
     // Dropping `frames` ends the thread, which then unpublishes the rendition (its viewers end).
 }
