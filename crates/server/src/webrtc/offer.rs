@@ -369,6 +369,36 @@ mod tests {
         );
     }
 
+    /// What str0m would assert on is refused with its reason: a mid or a payload type in two m-lines (found by
+    /// libFuzzer; the corpus replay cannot tell this from `catch_unwind`'s refusal, the message can).
+    #[test]
+    fn offers_str0m_would_assert_on_are_refused_by_name() {
+        let mids: Vec<&str> = CHROME_OFFER.matches("a=mid:").collect();
+        assert!(mids.len() >= 2, "the offer has two m-lines");
+        let same_mid = CHROME_OFFER.replace("a=mid:1", "a=mid:0");
+        let err = negotiate(&setup(), &same_mid, None, Instant::now())
+            .err()
+            .expect("refused");
+        assert!(
+            err.to_string().contains("two m-lines have a=mid:0"),
+            "{err}"
+        );
+        assert_eq!(err.http_status(), 400);
+        let audio = CHROME_OFFER.find("m=audio").expect("an audio m-line");
+        let mut shared_pt = CHROME_OFFER.to_owned();
+        shared_pt.insert_str(
+            shared_pt[audio..]
+                .find("a=mid:")
+                .map(|i| audio + i)
+                .expect("its mid"),
+            "a=rtpmap:102 H264/90000\r\n",
+        );
+        let err = negotiate(&setup(), &shared_pt, None, Instant::now())
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("payload type 102"), "{err}");
+    }
+
     /// Without UDP candidates (`webrtc.udp_candidates = false`) the answer has the TCP one only.
     #[test]
     fn an_answer_with_tcp_candidates_only() {
