@@ -204,14 +204,14 @@ FLOOR=$TARGET_DIR/release/floor
 for mode in live rtc; do
   log "floor $mode flv"
   rm -f "$TMP/floor.json"
-  record "taskset -c $SERVER_CPU $FLOOR --fixture $FIXTURE --policy $mode --ready-file $TMP/floor.json --seconds $((BENCH_SECONDS + 120))"
+  record "taskset -c $SERVER_CPU $FLOOR --fixture $FIXTURE --policy $mode --ready-file $TMP/floor.json --send-times $TMP/floor-sends.txt --seconds $((BENCH_SECONDS + 120))"
   taskset -c "$SERVER_CPU" "$FLOOR" --fixture "$FIXTURE" --policy "$mode" --ready-file "$TMP/floor.json" \
-    --seconds $((BENCH_SECONDS + 120)) >"$TMP/floor.log" 2>&1 &
+    --send-times "$TMP/floor-sends.txt" --seconds $((BENCH_SECONDS + 120)) >"$TMP/floor.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do [ -s "$TMP/floor.json" ] && break; sleep 0.1; done
   [ -s "$TMP/floor.json" ] || { echo "the floor did not start:" >&2; cat "$TMP/floor.log" >&2; exit 1; }
-  # The floor plays the fixture itself: the bench only plays (no latency, CPU and throughput only).
-  run_bench "floor-$mode-flv" "rtmp://127.0.0.1:1/live/bench" "$SERVER_PID" --no-publish \
+  # The floor plays the fixture itself: the bench only plays, and takes the send times from the floor's file.
+  run_bench "floor-$mode-flv" "rtmp://127.0.0.1:1/live/bench" "$SERVER_PID" --no-publish --send-times "$TMP/floor-sends.txt" \
     --protocol flv --mode "$mode" --http-url "http://$(jq -r .http "$TMP/floor.json")/live/bench.flv"
   stop_server
 done
@@ -272,7 +272,8 @@ row() { # server label
   echo "publisher) / players. nginx-rtmp has no GOP cache, so its first keyframe waits for the next one."
   echo "floor: \`bench/floor\`, mplive's writes (one shared FLV tag per frame; \`live\`: one writev per player per 80 ms"
   echo "window, \`rtc\`: one per frame) to as many loopback sockets, with no server logic and no ingest; it plays the"
-  echo "fixture itself, so it has no latency figures. mplive's user-space overhead is its CPU/MB over the floor's."
+  echo "fixture itself and its latency is from the instant a frame is due there (\`--send-times\`): what the write"
+  echo "pattern alone costs, without mplive's ingest hop. mplive's user-space overhead is its CPU/MB over the floor's."
   echo
   echo "Commands (\`bench/side-by-side.sh --players $PLAYERS --seconds $BENCH_SECONDS --ramp-ms $RAMP_MS --processes $PROCESSES\`):"
   echo

@@ -11,10 +11,16 @@
 //! asks for this pattern of writes on this machine. `mplive bench --no-publish --protocol flv --server-pid PID`
 //! measures it the same way it measures a server (see `bench/side-by-side.sh --floor`).
 //!
+//! With `--send-times FILE` the floor appends a line `KEY_HEX SEND_NS` for each frame when it is due (the
+//! frame's content key and CLOCK_MONOTONIC, as the bench's publisher records its sends), and `mplive bench
+//! --no-publish --send-times FILE` measures the floor's latency too: the delay that this write pattern alone
+//! adds on this machine, without an ingest hop.
+//!
 //! usage: floor --fixture FILE.flv [--listen 127.0.0.1:0] [--policy live|rtc] [--window-ms 80]
-//!              [--ready-file FILE] [--seconds N]
+//!              [--ready-file FILE] [--send-times FILE] [--seconds N]
 
-use std::io::{ErrorKind, IoSlice, Read, Write};
+use std::fs::File;
+use std::io::{BufWriter, ErrorKind, IoSlice, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -39,6 +45,7 @@ struct Args {
     policy: Policy,
     window: Duration,
     ready_file: Option<String>,
+    send_times: Option<String>,
     seconds: u64,
 }
 
@@ -93,6 +100,7 @@ fn parse_args() -> Result<Args, String> {
         policy: Policy::Live,
         window: Duration::from_millis(80),
         ready_file: None,
+        send_times: None,
         seconds: 3600,
     };
     let mut it = std::env::args().skip(1);
@@ -117,12 +125,13 @@ fn parse_args() -> Result<Args, String> {
                 args.window = Duration::from_millis(ms.clamp(1, 10_000));
             }
             "--ready-file" => args.ready_file = Some(value()?),
+            "--send-times" => args.send_times = Some(value()?),
             "--seconds" => {
                 let v = value()?;
                 args.seconds = v.parse().map_err(|e| format!("--seconds {v}: {e}"))?;
             }
             "-h" | "--help" => {
-                println!("usage: floor --fixture FILE.flv [--listen ADDR] [--policy live|rtc] [--window-ms 80] [--ready-file FILE] [--seconds N]");
+                println!("usage: floor --fixture FILE.flv [--listen ADDR] [--policy live|rtc] [--window-ms 80] [--ready-file FILE] [--send-times FILE] [--seconds N]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}")),
@@ -157,6 +166,17 @@ fn run(args: &Args) -> Result<(), String> {
     };
     // One loop lasts up to the last frame plus one frame's time.
     let loop_ms = last.ts + 40;
+    // Created before the ready file, so a bench started after it finds the file.
+    let mut send_times = match &args.send_times {
+        Some(path) => Some((
+            BufWriter::new(File::create(path).map_err(|e| format!("{path}: {e}"))?),
+            media
+                .iter()
+                .map(|t| bench::content_key(&t.body))
+                .collect::<Vec<_>>(),
+        )),
+        None => None,
+    };
 
     let listener = TcpListener::bind(args.listen).map_err(|e| format!("{}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -183,8 +203,9 @@ fn run(args: &Args) -> Result<(), String> {
     let mut window: Vec<Vec<u8>> = Vec::new();
     let mut window_end: Option<Instant> = None;
     let mut short_writes: u64 = 0;
+    let mut rounds = Rounds::new(start);
     for round in 0u64.. {
-        for tag in &media {
+        for (index, tag) in media.iter().enumerate() {
             let ts =
                 u32::try_from(round * u64::from(loop_ms) + u64::from(tag.ts)).unwrap_or(u32::MAX);
             let due = start + Duration::from_millis(u64::from(ts));
@@ -192,6 +213,7 @@ fn run(args: &Args) -> Result<(), String> {
             if let Some(w) = window_end.filter(|w| *w <= due) {
                 sleep_until(w);
                 write_all(&mut players, &window, &mut short_writes);
+                rounds.done(w, players.len());
                 window.clear();
                 window_end = None;
             }
@@ -212,17 +234,69 @@ fn run(args: &Args) -> Result<(), String> {
                     }
                 }
             }
+            let sent_ns = bench::mono_ns();
             let encoded = encode_tag(tag.kind, ts, &tag.body);
             match args.policy {
-                Policy::Rtc => write_all(&mut players, &[encoded], &mut short_writes),
+                Policy::Rtc => {
+                    write_all(&mut players, &[encoded], &mut short_writes);
+                    rounds.done(due, players.len());
+                }
                 Policy::Live => {
                     window.push(encoded);
                     window_end.get_or_insert(due + args.window);
                 }
             }
+            // After the writes, so the line costs the frame's players nothing; a player that reads the frame
+            // first keeps it pending until the line is here.
+            if let Some((file, keys)) = &mut send_times {
+                writeln!(file, "{:016x} {sent_ns}", keys[index])
+                    .and_then(|()| file.flush())
+                    .map_err(|e| format!("--send-times: {e}"))?;
+            }
         }
     }
     Ok(())
+}
+
+/// How long a round of writes (one frame, or one window, to every player) took from the instant it was due to
+/// its last write: the delay this pattern alone gives the last player of a round. Printed every 10 s.
+struct Rounds {
+    micros: Vec<u32>,
+    since: Instant,
+}
+
+impl Rounds {
+    const PERIOD: Duration = Duration::from_secs(10);
+
+    fn new(now: Instant) -> Self {
+        Self {
+            micros: Vec::new(),
+            since: now,
+        }
+    }
+
+    fn done(&mut self, due: Instant, players: usize) {
+        let now = Instant::now();
+        let took = now.saturating_duration_since(due).as_micros();
+        self.micros.push(u32::try_from(took).unwrap_or(u32::MAX));
+        if now.duration_since(self.since) >= Self::PERIOD {
+            self.micros.sort_unstable();
+            let at = |q: f64| {
+                let i = ((self.micros.len() as f64 - 1.0) * q).round() as usize;
+                f64::from(self.micros[i]) / 1000.0
+            };
+            eprintln!(
+                "floor: {players} players, {} rounds in {:.0} s, due to last write p50 {:.2} / p99 {:.2} / max {:.2} ms",
+                self.micros.len(),
+                now.duration_since(self.since).as_secs_f64(),
+                at(0.5),
+                at(0.99),
+                at(1.0)
+            );
+            self.micros.clear();
+            self.since = now;
+        }
+    }
 }
 
 fn policy_name(p: Policy) -> &'static str {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Nanoseconds of CLOCK_MONOTONIC.
-pub(super) fn mono_ns() -> u64 {
+pub fn mono_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     // CLOCK_MONOTONIC is never negative.
     u64::try_from(t.tv_sec)

@@ -27,6 +27,8 @@ mod worker;
 
 use std::path::PathBuf;
 
+pub use clock::mono_ns;
+pub use sendtable::content_key;
 pub use soak::{run_churn, run_soak, ChurnArgs, SoakArgs};
 
 use anyhow::{ensure, Result};
@@ -108,9 +110,14 @@ pub struct BenchArgs {
     /// Server process to measure (CPU from /proc/PID/stat, RSS from /proc/PID/status)
     #[arg(long)]
     pub server_pid: Option<u32>,
-    /// Do not publish (someone else does): latency is not measured
+    /// Do not publish (someone else does): latency is not measured, unless --send-times says when each frame was sent
     #[arg(long)]
     pub no_publish: bool,
+    /// With --no-publish: a file of `KEY_HEX SEND_NS` lines (a frame's content key and its CLOCK_MONOTONIC send time)
+    /// that the program sending the stream appends as it goes (`floor --send-times`); the bench follows it and
+    /// measures latency against it as against its own publisher
+    #[arg(long, requires = "no_publish")]
+    pub send_times: Option<PathBuf>,
     /// Only publish, for --seconds, without players
     #[arg(long, conflicts_with = "no_publish")]
     pub publish_only: bool,

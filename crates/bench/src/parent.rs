@@ -1,8 +1,10 @@
 //! One bench run as seen from the process the user started: publisher, players (here or in workers),
 //! measurement window, progress display, report.
 
-use std::io::IsTerminal;
+use std::fs::File;
+use std::io::{BufRead, BufReader, IsTerminal};
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
@@ -22,7 +24,7 @@ use super::procfs::{read_cpu, read_rss_kib, CpuTicks};
 use super::publisher::{self, Keying, Publish, PublisherStats, Sinks};
 use super::report::{Report, Snapshot};
 use super::sendtable::SendTable;
-use super::worker::{split, Share, Window, Workers, DEFAULT_WINDOW_NS};
+use super::worker::{parse_send, split, Share, Window, Workers, DEFAULT_WINDOW_NS};
 use super::{BenchArgs, Protocol};
 
 /// What the HTTP-FLV players say they are.
@@ -230,7 +232,8 @@ pub(super) async fn run(args: &BenchArgs) -> Result<Report> {
 
     // Worker channels exist before the publisher starts so the workers get every send time, burst included.
     let in_workers = args.processes > 1 && !args.publish_only;
-    let (sinks, receivers) = worker_channels(in_workers && fixture.is_some(), args.processes);
+    let timed = fixture.is_some() || args.send_times.is_some();
+    let (sinks, receivers) = worker_channels(in_workers && timed, args.processes);
     let pub_stats = Arc::new(PublisherStats::default());
     let publishing = match &fixture {
         Some(fixture) => {
@@ -258,7 +261,12 @@ pub(super) async fn run(args: &BenchArgs) -> Result<Report> {
             };
             Some(publisher::spawn(publish, pub_stats.clone())?)
         }
-        None => None,
+        None => {
+            if let Some(path) = &args.send_times {
+                follow_send_times(path, table.clone(), sinks, pub_stats.clone())?;
+            }
+            None
+        }
     };
     // Stops the publisher however we leave.
     let _stop_publisher = StopOnDrop(pub_stats.clone());
@@ -267,7 +275,7 @@ pub(super) async fn run(args: &BenchArgs) -> Result<Report> {
     }
 
     let window = MeasureWindow::new(args, in_workers);
-    let table = fixture.as_ref().map(|_| table);
+    let table = timed.then_some(table);
     let players = start_players(
         args, in_workers, receivers, &window, window_ns, &target, table,
     )?;
@@ -321,6 +329,50 @@ pub(super) async fn run(args: &BenchArgs) -> Result<Report> {
         bench_threads,
         flood,
     ))
+}
+
+/// Follows `--send-times`: another process (`floor --send-times`) appends a `KEY_HEX SEND_NS` line for each frame
+/// it sends, and this thread puts them in the send table (and the workers' channels) as the publisher would.
+/// It polls the file's end every millisecond: a frame a player reads before its line is here stays pending and
+/// is looked up again after the player's next read, as with the publisher's own channel.
+fn follow_send_times(
+    path: &Path,
+    table: Arc<SendTable>,
+    sinks: Sinks,
+    stats: Arc<PublisherStats>,
+) -> Result<()> {
+    let file = File::open(path).with_context(|| {
+        format!(
+            "--send-times {}: the sender creates it when it starts",
+            path.display()
+        )
+    })?;
+    std::thread::Builder::new()
+        .name("send-times".into())
+        .spawn(move || {
+            let mut reader = BufReader::new(file);
+            let mut line = String::new();
+            while !stats.stop.load(Ordering::Relaxed) {
+                match reader.read_line(&mut line) {
+                    // The end of the file, or a line still being written: wait for more.
+                    Ok(_) if !line.ends_with('\n') => {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Ok(_) => {
+                        if let Some((key, ns)) = parse_send(&line) {
+                            table.insert(key, ns);
+                            for sink in &sinks {
+                                let _ = sink.send((key, ns));
+                            }
+                        }
+                        line.clear();
+                    }
+                    Err(_) => break,
+                }
+            }
+        })
+        .context("starting the --send-times reader")?;
+    Ok(())
 }
 
 /// One send-time channel per worker process when `wanted`: the publisher's ends and the workers'.
@@ -481,6 +533,35 @@ impl Drop for StopOnDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--send-times`: lines are taken as the file grows, a line still being written only once it is whole.
+    #[test]
+    fn send_times_are_followed_as_the_file_grows() {
+        use std::io::Write;
+        let path = std::env::temp_dir().join(format!("mplive-send-times-{}", std::process::id()));
+        let mut file = File::create(&path).unwrap();
+        file.write_all(b"00000000000000ab 1000\nnot a line\n00000000000000cd 20")
+            .unwrap();
+        file.flush().unwrap();
+        let table = Arc::new(SendTable::new(DEFAULT_WINDOW_NS));
+        let stats = Arc::new(PublisherStats::default());
+        follow_send_times(&path, table.clone(), Vec::new(), stats.clone()).unwrap();
+        let wait_for = |key: u64| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while table.lookup(key).is_none() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            table.lookup(key)
+        };
+        assert_eq!(wait_for(0xab), Some(1000));
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(table.lookup(0xcd), None, "half a line is not taken");
+        file.write_all(b"00\n").unwrap();
+        file.flush().unwrap();
+        assert_eq!(wait_for(0xcd), Some(2000));
+        stats.stop.store(true, Ordering::Relaxed);
+        std::fs::remove_file(&path).ok();
+    }
 
     #[test]
     fn local_addresses() {

@@ -17,7 +17,7 @@ use std::sync::RwLock;
 /// 64-bit content key of a payload. A word-at-a-time multiply-rotate hash with a final avalanche: several GB/s,
 /// so hashing every received frame costs a player almost nothing, and good enough to tell apart the frames of a
 /// video stream (not meant to resist crafted input).
-pub(super) fn content_key(payload: &[u8]) -> u64 {
+pub fn content_key(payload: &[u8]) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let mut h = (payload.len() as u64).wrapping_mul(K);
     let mut words = payload.chunks_exact(8);

@@ -251,7 +251,7 @@ fn read_reports(out: ChildStdout, progress: &WorkerProgress) -> Result<PlayersRe
 }
 
 /// Parses a `KEY_HEX SEND_NS` line.
-fn parse_send(line: &str) -> Option<(u64, u64)> {
+pub(super) fn parse_send(line: &str) -> Option<(u64, u64)> {
     let (key, ns) = line.split_once(' ')?;
     Some((u64::from_str_radix(key, 16).ok()?, ns.trim().parse().ok()?))
 }

@@ -136,6 +136,12 @@ impl Renditions {
         let started_at_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
+        // A rendition that stopped a moment ago may still hold the key in the private hub while its thread
+        // drains its queue: it is no longer in `running`, so nobody will view it again. Take the key from it
+        // (its later pushes are ignored) instead of refusing this viewer.
+        if hub.kick(key) {
+            debug!(stream = %key, "a stopping rendition's publisher replaced by a new one");
+        }
         let publisher = hub
             .publish(
                 key.clone(),
@@ -202,6 +208,14 @@ impl Renditions {
         self.running.lock().len()
     }
 
+    /// Whether `source` is still `key`'s running rendition.
+    fn is_current(&self, key: &StreamKey, source: &Arc<StreamSource>) -> bool {
+        self.running
+            .lock()
+            .get(key)
+            .is_some_and(|s| Arc::ptr_eq(s, source))
+    }
+
     /// Forgets `key`'s rendition if it is still `source`'s: a newer one started for the key meanwhile stays.
     fn forget(&self, key: &StreamKey, source: &Arc<StreamSource>) {
         let mut running = self.running.lock();
@@ -247,6 +261,9 @@ async fn read(
                 }
             }
             _ = tick.tick() => {
+                if !renditions.is_current(&key, &source) {
+                    break "a newer rendition of the stream replaced it";
+                }
                 let watched = renditions.hub.get().and_then(|hub| hub.get(&key))
                     .is_some_and(|s| s.players.total > 0);
                 if watched {

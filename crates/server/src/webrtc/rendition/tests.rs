@@ -260,3 +260,37 @@ async fn one_rendition_per_stream_within_the_limit_and_gone_when_unwatched_or_en
     );
     shutdown.cancel();
 }
+
+/// A viewer that arrives while a stopped rendition's thread still holds the stream in the private hub gets a
+/// new rendition instead of a 404, and the old one's reader then stops without taking the new one with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_arriving_as_a_rendition_stops_gets_a_new_one() {
+    let original = Registry::new(HubConfig::default());
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let renditions = Arc::new(Renditions::new(
+        TranscodeSettings::default(),
+        shutdown.clone(),
+        tracker.clone(),
+    ));
+    let key = StreamKey::new("live", "a");
+    let _publisher = publish(&original, &key);
+    let old = renditions.view(&original, &key).unwrap();
+    // What a stop does under the lock, before its thread has let go of the private hub's stream.
+    renditions.running.lock().remove(&key);
+
+    let new = renditions
+        .view(&original, &key)
+        .expect("a viewer arriving while the old rendition winds down");
+    assert!(!Arc::ptr_eq(&old.source, &new.source), "a new rendition");
+    assert_eq!(renditions.running(), 1);
+    // The old rendition's reader sees it was replaced (its once-a-second check) and stops; the new one stays.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let again = renditions.view(&original, &key).unwrap();
+    assert!(
+        Arc::ptr_eq(&again.source, &new.source),
+        "the new rendition is still the stream's"
+    );
+    assert_eq!(renditions.running(), 1);
+    shutdown.cancel();
+}
