@@ -17,7 +17,10 @@
 //! adds on this machine, without an ingest hop.
 //!
 //! usage: floor --fixture FILE.flv [--listen 127.0.0.1:0] [--policy live|rtc] [--window-ms 80]
-//!              [--ready-file FILE] [--send-times FILE] [--seconds N]
+//!              [--ready-file FILE] [--send-times FILE] [--send-buffer 262144] [--seconds N]
+//!
+//! `--send-buffer` sets SO_SNDBUF on every player's socket as mplive's `socket_send_buffer` does (the same
+//! default); 0 leaves the kernel's autotuning.
 
 use std::fs::File;
 use std::io::{BufWriter, ErrorKind, IoSlice, Read, Write};
@@ -46,6 +49,7 @@ struct Args {
     window: Duration,
     ready_file: Option<String>,
     send_times: Option<String>,
+    send_buffer: usize,
     seconds: u64,
 }
 
@@ -101,6 +105,7 @@ fn parse_args() -> Result<Args, String> {
         window: Duration::from_millis(80),
         ready_file: None,
         send_times: None,
+        send_buffer: 256 * 1024,
         seconds: 3600,
     };
     let mut it = std::env::args().skip(1);
@@ -126,12 +131,16 @@ fn parse_args() -> Result<Args, String> {
             }
             "--ready-file" => args.ready_file = Some(value()?),
             "--send-times" => args.send_times = Some(value()?),
+            "--send-buffer" => {
+                let v = value()?;
+                args.send_buffer = v.parse().map_err(|e| format!("--send-buffer {v}: {e}"))?;
+            }
             "--seconds" => {
                 let v = value()?;
                 args.seconds = v.parse().map_err(|e| format!("--seconds {v}: {e}"))?;
             }
             "-h" | "--help" => {
-                println!("usage: floor --fixture FILE.flv [--listen ADDR] [--policy live|rtc] [--window-ms 80] [--ready-file FILE] [--send-times FILE] [--seconds N]");
+                println!("usage: floor --fixture FILE.flv [--listen ADDR] [--policy live|rtc] [--window-ms 80] [--ready-file FILE] [--send-times FILE] [--send-buffer BYTES] [--seconds N]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}")),
@@ -194,7 +203,8 @@ fn run(args: &Args) -> Result<(), String> {
     {
         let joining = joining.clone();
         let headers = headers.clone();
-        thread::spawn(move || accept(listener, headers, joining));
+        let send_buffer = args.send_buffer;
+        thread::spawn(move || accept(listener, headers, joining, send_buffer));
     }
 
     let start = Instant::now();
@@ -357,10 +367,18 @@ fn write_all(players: &mut Vec<Player>, bufs: &[Vec<u8>], short_writes: &mut u64
 
 /// Accepts players: reads the request head, answers 200 with the FLV header and sequence headers, and hands the
 /// socket (non-blocking) to the writer.
-fn accept(listener: TcpListener, headers: Vec<u8>, joining: Arc<Mutex<Vec<Player>>>) {
+fn accept(
+    listener: TcpListener,
+    headers: Vec<u8>,
+    joining: Arc<Mutex<Vec<Player>>>,
+    send_buffer: usize,
+) {
     for socket in listener.incoming() {
         let Ok(mut socket) = socket else { continue };
         let _ = socket.set_nodelay(true);
+        if send_buffer > 0 {
+            let _ = socket2::SockRef::from(&socket).set_send_buffer_size(send_buffer);
+        }
         let _ = socket.set_read_timeout(Some(Duration::from_secs(5)));
         let mut head = Vec::new();
         let mut buf = [0u8; 1024];
