@@ -158,6 +158,12 @@ impl Subscriber {
         self.stream.bytes_out.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    /// Whether the stream has ended (its publisher gone past the grace): the frames still ahead of this
+    /// subscriber can be read, then [`try_recv`](Subscriber::try_recv) reports the end.
+    pub fn is_closed(&self) -> bool {
+        self.stream.ring.read().closed
+    }
+
     /// Frames this subscriber skipped because it lagged.
     pub fn dropped_frames(&self) -> u64 {
         self.reader.dropped

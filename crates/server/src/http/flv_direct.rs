@@ -16,7 +16,7 @@ use tracing::debug;
 
 use crate::http::conn::FlvRequest;
 use crate::output::batch::WritePolicy;
-use crate::output::fanout::{Delivery, DirectPlayer, OutputFormat, SERVICE_INTERVAL};
+use crate::output::fanout::{next_look, Delivery, DirectPlayer, OutputFormat};
 use crate::stream::entry::StreamEntry;
 use crate::stream::lifecycle::{self, PlaySession, Protocol};
 use crate::Shared;
@@ -136,15 +136,19 @@ async fn run(
     player: &DirectPlayer,
     shared: &Shared,
 ) -> &'static str {
+    let mut serve = true;
     loop {
-        match player.service(writer).await {
-            Delivery::Ended => return "publisher gone and grace expired",
-            Delivery::Failed => return "write failed",
-            Delivery::Done | Delivery::Blocked => {}
+        if serve {
+            match player.service(writer).await {
+                Delivery::Ended => return "publisher gone and grace expired",
+                Delivery::Failed => return "write failed",
+                Delivery::Done | Delivery::Blocked => {}
+            }
         }
+        serve = true;
         tokio::select! {
             biased;
-            _ = tokio::time::sleep(SERVICE_INTERVAL) => {}
+            _ = tokio::time::sleep_until(next_look(player.slot())) => serve = player.needs_look(),
             _ = player.wake.notified() => {}
             r = rd.readable() => {
                 if r.is_err() || client_closed(rd) {

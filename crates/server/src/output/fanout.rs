@@ -45,6 +45,26 @@ pub(crate) enum OutputFormat {
 /// nobody pushed to it. Everything else reaches players through the publisher or a wake-up.
 pub(crate) const SERVICE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The instants in a [`SERVICE_INTERVAL`] at which players' looks fall (see [`next_look`]).
+const LOOK_SLOTS: u32 = 16;
+
+/// When a player in `slot` next looks at its stream: on a grid of [`LOOK_SLOTS`] instants per
+/// [`SERVICE_INTERVAL`] shared by the whole process, its slot's one. Each player's own timer would fall in a
+/// millisecond of its own and wake the runtime for it alone (hundreds of wake-ups a second with 500 players);
+/// on the grid the runtime wakes at most 16 times a second for all of them, and each time for a sixteenth.
+pub(crate) fn next_look(slot: usize) -> tokio::time::Instant {
+    static EPOCH: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(tokio::time::Instant::now);
+    let step = SERVICE_INTERVAL / LOOK_SLOTS;
+    let first = epoch + step * (slot % LOOK_SLOTS as usize) as u32;
+    let now = tokio::time::Instant::now();
+    if now < first {
+        return first;
+    }
+    let periods = (now - first).as_nanos() / SERVICE_INTERVAL.as_nanos() + 1;
+    first + SERVICE_INTERVAL * u32::try_from(periods).unwrap_or(u32::MAX)
+}
+
 /// Most bytes queued for one player; past it the player stops taking frames from the hub until its socket
 /// drains, so a slow socket shows up as hub backlog (dropped to the next keyframe there), not as memory here.
 const PLAYER_HIGH_WATER: usize = 512 * 1024;
@@ -391,6 +411,7 @@ fn deliver_each<'a>(players: impl Iterator<Item = &'a Arc<DirectPlayer>>) {
             hot::prefetch(&next.out);
         }
         let mut out = player.lock();
+        out.fed = true;
         if !out.blocked {
             let delivery = match out.deliver_shared(&mut windows) {
                 Some(delivery) => delivery,
@@ -537,6 +558,7 @@ impl DirectPlayer {
                 ended: false,
                 error: None,
                 sent: 0,
+                fed: false,
             }),
             wake: Notify::new(),
         }
@@ -559,6 +581,21 @@ impl DirectPlayer {
         }
     }
 
+    /// Whether the player's own look at its stream (every [`SERVICE_INTERVAL`]) should deliver: not when its
+    /// group's rounds reached it since the last look and its stream goes on. Those rounds keep it fed; a
+    /// delivery from the look would write part of a merge window early (one more write, and the player off the
+    /// round's shared window for that window). A player nobody fed, or whose stream ended, is served.
+    pub(crate) fn needs_look(&self) -> bool {
+        let mut out = self.lock();
+        let fed = std::mem::take(&mut out.fed);
+        !fed || out.error.is_some() || out.subscriber.is_closed()
+    }
+
+    /// Its place in the group's round robin, which also picks its [`next_look`] slot.
+    pub(crate) fn slot(&self) -> usize {
+        self.slot.load(Ordering::Relaxed)
+    }
+
     /// Locks the player's output state. Never held across an await.
     pub(crate) fn lock(&self) -> MutexGuard<'_, PlayerOut> {
         lock(&self.out)
@@ -578,6 +615,8 @@ pub(crate) struct PlayerOut {
     error: Option<std::io::Error>,
     /// Bytes written to this player's socket (counted under the lock the write already holds).
     sent: u64,
+    /// A round of its group reached it since its own task last looked ([`DirectPlayer::needs_look`]).
+    fed: bool,
 }
 
 impl PlayerOut {
@@ -689,6 +728,25 @@ mod tests {
     use media::{Frame, MediaKind, PublisherInfo, Registry, StreamKey, SubscribeOptions};
     use tokio::io::AsyncReadExt;
     use tokio::net::{TcpListener, TcpStream};
+
+    /// Players' looks fall on a grid of 16 instants a second: the same instant for slots 16 apart, a sixteenth of
+    /// a second between neighbours, always ahead and at most one interval away.
+    #[tokio::test]
+    async fn looks_fall_on_a_shared_grid() {
+        let now = tokio::time::Instant::now();
+        let step = SERVICE_INTERVAL / LOOK_SLOTS;
+        for slot in 0..40 {
+            let at = next_look(slot);
+            assert!(
+                at > now && at <= tokio::time::Instant::now() + SERVICE_INTERVAL,
+                "slot {slot}"
+            );
+            assert_eq!(at, next_look(slot + LOOK_SLOTS as usize), "slot {slot}");
+        }
+        let (a, b) = (next_look(3), next_look(4));
+        let apart = if b > a { b - a } else { a - b };
+        assert!(apart == step || apart == SERVICE_INTERVAL - step, "{apart:?}");
+    }
 
     /// `n` players of `policy` on real loopback sockets, joined to `group`; returns their memberships and the
     /// client ends, which count what they read.

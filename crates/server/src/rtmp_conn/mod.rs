@@ -23,7 +23,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use tracing::{debug, info, warn};
 
 use crate::output::batch::Batch;
-use crate::output::fanout::{Delivery, DirectPlayer, Group, Membership, SERVICE_INTERVAL};
+use crate::output::fanout::{next_look, Delivery, DirectPlayer, Group, Membership};
 use crate::stream::lifecycle::{End, PlaySession, PublishSession};
 use crate::Shared;
 
@@ -107,6 +107,8 @@ struct Conn {
     closing: Option<Close>,
     /// A publish or play decoded but not answered yet (the lifecycle is asynchronous).
     pending: Option<events::Pending>,
+    /// The last wake-up was the player's look and its group's rounds are feeding it: nothing to deliver.
+    skip_service: bool,
 }
 
 /// Drives one accepted RTMP connection until it ends.
@@ -131,6 +133,7 @@ pub(crate) async fn serve(mut socket: TcpStream, peer: SocketAddr, shared: Arc<S
         last_input: now,
         closing: None,
         pending: None,
+        skip_service: false,
     };
     let reason = conn.run(rd).await;
     conn.playing = None;
@@ -181,6 +184,8 @@ impl Conn {
                     self.handle_deadline();
                     // An elapsed timer is ready at once: make sure the next deadline re-arms it.
                     timer_at = far();
+                    // The player's look: left to its group's rounds while they feed it.
+                    self.skip_service = self.playing.as_ref().is_some_and(|p| !p.player.needs_look());
                 }
             }
         }
@@ -202,8 +207,11 @@ impl Conn {
             return Ok(());
         };
         let player = p.player.clone();
+        let skip = std::mem::take(&mut self.skip_service);
         if let Some(out) = out {
             player.lock().queue(out);
+        } else if skip {
+            return Ok(());
         }
         self.service_player(&player).await
     }
@@ -318,8 +326,8 @@ impl Conn {
         if let Some(t) = self.session.poll_timeout() {
             deadline = deadline.min(Instant::from_std(t));
         }
-        if self.playing.is_some() {
-            deadline = deadline.min(now + SERVICE_INTERVAL);
+        if let Some(p) = &self.playing {
+            deadline = deadline.min(next_look(p.player.slot()));
         }
         if let Some(p) = &self.publishing {
             deadline = deadline.min(p.last_media + self.shared.publisher_timeout);
