@@ -745,7 +745,10 @@ mod tests {
         }
         let (a, b) = (next_look(3), next_look(4));
         let apart = if b > a { b - a } else { a - b };
-        assert!(apart == step || apart == SERVICE_INTERVAL - step, "{apart:?}");
+        assert!(
+            apart == step || apart == SERVICE_INTERVAL - step,
+            "{apart:?}"
+        );
     }
 
     /// `n` players of `policy` on real loopback sockets, joined to `group`; returns their memberships and the

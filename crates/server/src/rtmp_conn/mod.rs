@@ -185,7 +185,10 @@ impl Conn {
                     // An elapsed timer is ready at once: make sure the next deadline re-arms it.
                     timer_at = far();
                     // The player's look: left to its group's rounds while they feed it.
-                    self.skip_service = self.playing.as_ref().is_some_and(|p| !p.player.needs_look());
+                    self.skip_service = self
+                        .playing
+                        .as_ref()
+                        .is_some_and(|p| !p.player.needs_look());
                 }
             }
         }
