@@ -292,5 +292,10 @@ async fn a_viewer_arriving_as_a_rendition_stops_gets_a_new_one() {
         "the new rendition is still the stream's"
     );
     assert_eq!(renditions.running(), 1);
+    assert_eq!(
+        tracker.len(),
+        1,
+        "only the new rendition's reader runs (the old one would feed a kicked re-encoder for good)"
+    );
     shutdown.cancel();
 }
